@@ -1,0 +1,281 @@
+//! The `Agent` trait and the built-in model agent (with its router variant).
+
+use std::time::Duration;
+
+use agentrun_spec::AgentSpec;
+use async_trait::async_trait;
+
+use crate::backend::{BackendError, ChatRequest, KeepAlive, ModelBackend, ModelOptions};
+use crate::event::{Event, EventSink};
+use crate::message::{Message, Role};
+use crate::transcript::TranscriptEntry;
+
+/// How the executor wants a turn's model call made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelCall {
+    /// The model to call.
+    pub model: String,
+    /// Options: the model's fixed load-time options and the agent's sampling options.
+    pub options: ModelOptions,
+    /// The `keep_alive` the residency planner chose for this call.
+    pub keep_alive: Option<KeepAlive>,
+}
+
+/// Everything an agent sees when it takes a turn.
+pub struct TurnContext<'a> {
+    /// The agent's definition.
+    pub spec: &'a AgentSpec,
+    /// 1-based turn number.
+    pub turn: u32,
+    /// The task the run was given.
+    pub task: &'a str,
+    /// The conversation so far, oldest first.
+    pub conversation: &'a [TranscriptEntry],
+    /// The model server.
+    pub backend: &'a dyn ModelBackend,
+    /// The model call to make, for agents that have a model.
+    pub call: Option<ModelCall>,
+    /// Where to report progress (streamed text, retries, router decisions).
+    pub events: &'a EventSink,
+}
+
+/// What an agent produced in its turn.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgentReply {
+    /// The text that joins the conversation.
+    pub text: String,
+    /// A router's choice among its outgoing `choice` edges.
+    pub choice: Option<String>,
+    /// A command's outcome (`Some(true)` = pass).
+    pub passed: Option<bool>,
+    /// Take this outgoing edge (by its position in the file) whatever the text says.
+    /// Used by synthetic agents in simulations.
+    pub forced_edge: Option<usize>,
+    /// Time the call waited for its model to load.
+    pub load_wait: Duration,
+    /// Time spent generating or working.
+    pub generation: Duration,
+    /// Tokens generated.
+    pub tokens: u64,
+    /// Router repair attempts that were needed.
+    pub repairs: u32,
+    /// Whether a router's choice is the deterministic fallback.
+    pub fallback: bool,
+}
+
+/// Why an agent could not take its turn.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The model server failed.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// Anything else, in words.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A participant in the conversation.
+///
+/// Implement it to plug a custom agent into a run; the built-in model agent is
+/// [`LlmAgent`].
+#[async_trait]
+pub trait Agent: Send + Sync {
+    /// Takes one turn.
+    async fn respond(&self, context: TurnContext<'_>) -> Result<AgentReply, AgentError>;
+}
+
+/// The built-in agent that answers through its model; with `choices` it is a router.
+#[derive(Debug, Clone, Default)]
+pub struct LlmAgent {
+    /// Retries of a failed call before the turn fails (retryable errors only).
+    pub max_retries: u32,
+    /// Repair attempts for a router answer that is not a valid choice.
+    pub max_repairs: u32,
+}
+
+impl LlmAgent {
+    /// A model agent with the default retry and repair limits.
+    pub fn new() -> LlmAgent {
+        LlmAgent {
+            max_retries: 2,
+            max_repairs: 2,
+        }
+    }
+}
+
+#[async_trait]
+impl Agent for LlmAgent {
+    async fn respond(&self, context: TurnContext<'_>) -> Result<AgentReply, AgentError> {
+        let Some(call) = context.call.clone() else {
+            return Err(AgentError::Other(format!(
+                "agent '{}' has no model to call",
+                context.spec.name
+            )));
+        };
+        let mut messages = build_messages(&context);
+        let router = !context.spec.choices.is_empty();
+        let format = router.then(|| router_schema(&context.spec.choices));
+        let mut reply = AgentReply::default();
+        let mut repairs = 0;
+        loop {
+            let request = ChatRequest {
+                model: call.model.clone(),
+                messages: messages.clone(),
+                options: call.options.clone(),
+                keep_alive: call.keep_alive,
+                format: format.clone(),
+                tools: Vec::new(),
+                think: router.then_some(false),
+            };
+            let response = self.chat_with_retries(&context, &request).await?;
+            reply.load_wait += response.metrics.load.unwrap_or_default();
+            reply.generation += response.metrics.eval.unwrap_or_default()
+                + response.metrics.prompt_eval.unwrap_or_default();
+            reply.tokens += response.metrics.eval_count.unwrap_or_default();
+            let text = response.message.content;
+            if !router {
+                reply.text = text;
+                return Ok(reply);
+            }
+            match parse_choice(&text, &context.spec.choices) {
+                Ok(choice) => {
+                    reply.repairs = repairs;
+                    context.events.emit(Event::RouterDecision {
+                        agent: context.spec.name.clone(),
+                        choice: choice.clone(),
+                        repairs,
+                        fallback: false,
+                    });
+                    reply.text = text;
+                    reply.choice = Some(choice);
+                    return Ok(reply);
+                }
+                Err(problem) if repairs < self.max_repairs => {
+                    repairs += 1;
+                    messages.push(Message::assistant(text));
+                    messages.push(Message::user(format!(
+                        "That answer is not usable: {problem}. Answer with JSON only, \
+                         {{\"choice\": \"...\", \"reason\": \"...\"}}, where choice is one of: {}.",
+                        context.spec.choices.join(", ")
+                    )));
+                }
+                Err(_) => {
+                    // Small router models do fail at structured output; rather than
+                    // stopping a long run, take a deterministic route and record it.
+                    let choice = fallback_choice(&text, &context.spec.choices);
+                    context.events.emit(Event::RouterDecision {
+                        agent: context.spec.name.clone(),
+                        choice: choice.clone(),
+                        repairs,
+                        fallback: true,
+                    });
+                    reply.repairs = repairs;
+                    reply.fallback = true;
+                    reply.text = text;
+                    reply.choice = Some(choice);
+                    return Ok(reply);
+                }
+            }
+        }
+    }
+}
+
+impl LlmAgent {
+    async fn chat_with_retries(
+        &self,
+        context: &TurnContext<'_>,
+        request: &ChatRequest,
+    ) -> Result<crate::backend::ChatResponse, BackendError> {
+        let mut attempt = 0;
+        loop {
+            let agent = context.spec.name.clone();
+            let events = context.events;
+            let mut on_text = |text: &str| {
+                events.emit(Event::TextDelta {
+                    agent: agent.clone(),
+                    text: text.to_owned(),
+                })
+            };
+            match context.backend.chat(request, &mut on_text).await {
+                Ok(response) => return Ok(response),
+                Err(error) if error.is_retryable() && attempt < self.max_retries => {
+                    attempt += 1;
+                    context.events.emit(Event::Retry {
+                        model: request.model.clone(),
+                        error: error.to_string(),
+                        attempt,
+                    });
+                    tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+}
+
+/// The messages an agent sends: its role prompt, the task, then a bounded
+/// window of the conversation, its own words as `assistant` and the others'
+/// as `user` prefixed with the speaker's name.
+fn build_messages(context: &TurnContext<'_>) -> Vec<Message> {
+    let window = context.spec.context_window.max(1);
+    let recent = &context.conversation[context.conversation.len().saturating_sub(window)..];
+    let mut messages = Vec::with_capacity(recent.len() + 2);
+    messages.push(Message::system(context.spec.prompt.clone()));
+    messages.push(Message::user(format!("Task: {}", context.task)));
+    for entry in recent {
+        if entry.agent == context.spec.name {
+            messages.push(Message::new(Role::Assistant, entry.text.clone()));
+        } else {
+            messages.push(Message::user(format!("[{}]: {}", entry.agent, entry.text)));
+        }
+    }
+    if !context.spec.choices.is_empty() {
+        messages.push(Message::user(format!(
+            "Decide what happens next. Choose one of: {}.",
+            context.spec.choices.join(", ")
+        )));
+    }
+    messages
+}
+
+/// The JSON Schema a router's answer must satisfy: its choices as an enum.
+pub fn router_schema(choices: &[String]) -> serde_json::Value {
+    serde_json::json!({
+        "type": "object",
+        "properties": {
+            "choice": { "type": "string", "enum": choices },
+            "reason": { "type": "string" }
+        },
+        "required": ["choice"]
+    })
+}
+
+/// Reads a router's answer; the error says what is wrong with it.
+fn parse_choice(text: &str, choices: &[String]) -> Result<String, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(text.trim()).map_err(|error| format!("it is not JSON ({error})"))?;
+    let choice = value
+        .get("choice")
+        .and_then(|choice| choice.as_str())
+        .ok_or_else(|| "it has no \"choice\" string".to_owned())?;
+    choices
+        .iter()
+        .find(|known| known.as_str() == choice.trim())
+        .cloned()
+        .ok_or_else(|| format!("\"{choice}\" is not one of the choices"))
+}
+
+/// The route taken when a router keeps failing: the first choice its text
+/// names, else the first choice listed.
+fn fallback_choice(text: &str, choices: &[String]) -> String {
+    let lower = text.to_lowercase();
+    choices
+        .iter()
+        .filter_map(|choice| lower.find(&choice.to_lowercase()).map(|at| (at, choice)))
+        .min_by_key(|(at, _)| *at)
+        .map(|(_, choice)| choice.clone())
+        .unwrap_or_else(|| choices[0].clone())
+}
+
+#[cfg(test)]
+mod tests;

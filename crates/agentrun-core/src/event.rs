@@ -1,0 +1,164 @@
+//! Events: what a run reports as it goes, for terminals, logs and library users.
+
+use serde::{Deserialize, Serialize};
+
+/// Why a model load happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoadCause {
+    /// The planner loaded it ahead of its turn.
+    Preload,
+    /// A turn needed it and it was not resident.
+    OnDemand,
+}
+
+/// One thing that happened during a run.
+///
+/// Serialized as JSON with a `type` tag (`turn_started`, ...); times are seconds
+/// since the run started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// The run began.
+    RunStarted {
+        /// The workflow's name.
+        workflow: String,
+        /// The task given to the agents.
+        task: String,
+        /// The residency policy in force.
+        policy: String,
+        /// The model server.
+        endpoint: String,
+    },
+    /// An agent's turn began.
+    TurnStarted {
+        /// 1-based turn number.
+        turn: u32,
+        /// The speaking agent.
+        agent: String,
+        /// Its model, if it has one.
+        model: Option<String>,
+        /// Seconds since the run started.
+        at_s: f64,
+    },
+    /// A piece of the speaker's reply.
+    TextDelta {
+        /// The speaking agent.
+        agent: String,
+        /// The new text.
+        text: String,
+    },
+    /// An agent's turn ended.
+    TurnFinished {
+        /// 1-based turn number.
+        turn: u32,
+        /// The speaking agent.
+        agent: String,
+        /// Seconds the call waited for its model to load.
+        load_wait_s: f64,
+        /// Seconds spent generating.
+        generation_s: f64,
+        /// Tokens generated.
+        tokens: u64,
+        /// Models the server had resident when the turn began.
+        resident: Vec<String>,
+        /// Seconds since the run started.
+        at_s: f64,
+    },
+    /// A router picked a route.
+    RouterDecision {
+        /// The router agent.
+        agent: String,
+        /// The choice taken.
+        choice: String,
+        /// Repair attempts needed (0 when the first answer was valid).
+        repairs: u32,
+        /// Whether the choice is the deterministic fallback, not the model's.
+        fallback: bool,
+    },
+    /// The flow moved along an edge.
+    EdgeTaken {
+        /// Where from.
+        from: String,
+        /// Where to (an agent, or `end`).
+        to: String,
+    },
+    /// A model load began.
+    LoadStarted {
+        /// The model.
+        model: String,
+        /// Why.
+        cause: LoadCause,
+        /// Expected seconds, from what was measured so far.
+        expected_s: Option<f64>,
+        /// Seconds since the run started.
+        at_s: f64,
+    },
+    /// A model load ended.
+    LoadFinished {
+        /// The model.
+        model: String,
+        /// Why it was loaded.
+        cause: LoadCause,
+        /// Seconds it took, by the server's measure.
+        load_s: f64,
+        /// Seconds since the run started.
+        at_s: f64,
+    },
+    /// The executor asked the server to unload a model.
+    Unload {
+        /// The model.
+        model: String,
+        /// Why.
+        reason: String,
+        /// Seconds since the run started.
+        at_s: f64,
+    },
+    /// A backend call failed and is retried.
+    Retry {
+        /// The model.
+        model: String,
+        /// What failed.
+        error: String,
+        /// Attempt number, from 1.
+        attempt: u32,
+    },
+    /// The run ended.
+    RunFinished {
+        /// The summary.
+        summary: Box<crate::summary::RunSummary>,
+    },
+}
+
+/// Where a run sends its events.
+///
+/// Sending never blocks the run; a closed receiver is ignored.
+#[derive(Debug, Clone, Default)]
+pub struct EventSink {
+    sender: Option<tokio::sync::mpsc::UnboundedSender<Event>>,
+}
+
+impl EventSink {
+    /// A sink that drops every event.
+    pub fn none() -> EventSink {
+        EventSink { sender: None }
+    }
+
+    /// A sink feeding a channel, and the receiving end.
+    pub fn channel() -> (EventSink, tokio::sync::mpsc::UnboundedReceiver<Event>) {
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        (
+            EventSink {
+                sender: Some(sender),
+            },
+            receiver,
+        )
+    }
+
+    /// Emits an event.
+    pub fn emit(&self, event: Event) {
+        if let Some(sender) = &self.sender {
+            let _ = sender.send(event);
+        }
+    }
+}

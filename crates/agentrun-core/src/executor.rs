@@ -1,0 +1,438 @@
+//! The executor: the turn loop that runs a workflow's conversation on a backend.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use agentrun_spec::{AgentKind, LoadMode, PolicyName, Workflow};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::agent::{Agent, AgentError, AgentReply, LlmAgent, ModelCall, TurnContext};
+use crate::backend::{BackendError, ModelBackend, ModelDetails};
+use crate::command::CommandAgent;
+use crate::event::{Event, EventSink, LoadCause};
+use crate::graph::{ConversationGraph, Node, TurnOutcome};
+use crate::loader::{Loader, PreloadJob};
+use crate::residency::{
+    FutureTurn, RESIDENT_LOAD_S, Residency, ResidencyError, ResidencySettings,
+};
+use crate::summary::{RunStatus, RunSummary};
+use crate::transcript::TranscriptEntry;
+
+/// How to run a workflow.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The task given to the agents.
+    pub task: String,
+    /// Overrides the workflow's turn limit.
+    pub max_turns: Option<u32>,
+    /// Overrides the workflow's wall-clock limit.
+    pub timeout: Option<Duration>,
+    /// Overrides the workflow's residency policy.
+    pub policy: Option<PolicyName>,
+    /// The GPU budget in bytes, when the workflow says `auto` and the caller
+    /// resolved it (from the machine, or the simulator's settings).
+    pub gpu_budget: Option<u64>,
+    /// Overrides every agent's load mode.
+    pub load_mode: Option<LoadMode>,
+    /// The run's future, for the `oracle` policy (simulations only).
+    pub future: Option<Vec<FutureTurn>>,
+    /// Unload the models this run loaded when it ends.
+    pub unload_at_end: bool,
+}
+
+impl RunOptions {
+    /// Options that run `task` with the workflow's own limits and policy.
+    pub fn new(task: impl Into<String>) -> RunOptions {
+        RunOptions {
+            task: task.into(),
+            max_turns: None,
+            timeout: None,
+            policy: None,
+            gpu_budget: None,
+            load_mode: None,
+            future: None,
+            unload_at_end: true,
+        }
+    }
+}
+
+/// What a finished run leaves behind.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// The figures.
+    pub summary: RunSummary,
+    /// Every completed turn.
+    pub transcript: Vec<TranscriptEntry>,
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A model the workflow uses is not available, or the server cannot be reached.
+    #[error("{0}")]
+    Backend(#[from] BackendError),
+    /// The `oracle` policy needs the run's future, which only simulations know.
+    #[error("the oracle policy only runs in simulations (`agentrun simulate`)")]
+    OracleWithoutFuture,
+    /// Residency planning could not be set up.
+    #[error(transparent)]
+    Residency(#[from] ResidencyError),
+}
+
+/// Runs a workflow's conversation.
+pub struct Executor {
+    workflow: Arc<Workflow>,
+    graph: ConversationGraph,
+    backend: Arc<dyn ModelBackend>,
+    agents: Vec<Arc<dyn Agent>>,
+    events: EventSink,
+    cancel: CancellationToken,
+}
+
+impl Executor {
+    /// An executor with the built-in agent for each agent's kind.
+    pub fn new(workflow: Workflow, backend: Arc<dyn ModelBackend>) -> Executor {
+        let graph = ConversationGraph::new(&workflow);
+        let agents = workflow
+            .agents
+            .iter()
+            .map(|spec| -> Arc<dyn Agent> {
+                match spec.kind {
+                    AgentKind::Command => Arc::new(CommandAgent::new()),
+                    _ => Arc::new(LlmAgent::new()),
+                }
+            })
+            .collect();
+        Executor {
+            workflow: Arc::new(workflow),
+            graph,
+            backend,
+            agents,
+            events: EventSink::none(),
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    /// Replaces the named agent's implementation (a custom agent, or a synthetic one in simulations).
+    /// An unknown name is ignored.
+    pub fn with_agent(mut self, name: &str, agent: Arc<dyn Agent>) -> Executor {
+        if let Some(index) = self.workflow.agents.iter().position(|a| a.name == name) {
+            self.agents[index] = agent;
+        }
+        self
+    }
+
+    /// Sends the run's events to `events`.
+    pub fn with_events(mut self, events: EventSink) -> Executor {
+        self.events = events;
+        self
+    }
+
+    /// Stops the run when `cancel` is cancelled (Ctrl-C).
+    pub fn with_cancellation(mut self, cancel: CancellationToken) -> Executor {
+        self.cancel = cancel;
+        self
+    }
+
+    /// The workflow being run.
+    pub fn workflow(&self) -> &Workflow {
+        &self.workflow
+    }
+
+    /// Runs the workflow to its end, a limit, or cancellation.
+    ///
+    /// Errors only when the run cannot start (a model missing, the server
+    /// unreachable); failures later end the run with status `failed` and keep
+    /// the transcript.
+    pub async fn run(&self, options: RunOptions) -> Result<RunOutcome, RunError> {
+        let workflow = &*self.workflow;
+        let policy = options.policy.unwrap_or(workflow.memory.policy);
+        if policy == PolicyName::Oracle && options.future.is_none() {
+            return Err(RunError::OracleWithoutFuture);
+        }
+        let details = self.model_details().await?;
+        let resident_at_start: BTreeSet<String> = self
+            .backend
+            .running_models()
+            .await?
+            .into_iter()
+            .map(|model| model.name)
+            .collect();
+        let mut residency = Residency::new(
+            workflow,
+            &details,
+            ResidencySettings {
+                policy,
+                gpu_budget: options.gpu_budget,
+                load_mode: options.load_mode,
+                future: options.future.clone(),
+            },
+        )?;
+        let start = Instant::now();
+        let max_turns = options.max_turns.unwrap_or(workflow.limits.max_turns);
+        let deadline = options
+            .timeout
+            .or(workflow.limits.timeout)
+            .map(|timeout| start + timeout);
+        self.events.emit(Event::RunStarted {
+            workflow: workflow.name.clone(),
+            task: options.task.clone(),
+            policy: policy.to_string(),
+            endpoint: self.backend.endpoint(),
+        });
+
+        let mut loader = Loader::spawn(self.backend.clone(), self.events.clone(), start);
+        let mut tally = crate::tally::Tally::new(workflow, policy);
+        let mut transcript: Vec<TranscriptEntry> = Vec::new();
+        let mut speaker = self.graph.start();
+        let (status, reason) = loop {
+            let turn = transcript.len() as u32 + 1;
+            if turn > max_turns {
+                break (
+                    RunStatus::MaxTurns,
+                    format!("reached the limit of {max_turns} turns"),
+                );
+            }
+            for done in loader.finished() {
+                if let Some(load_s) = done.load_s {
+                    residency.record_load(&done.model, load_s);
+                    tally.preloaded(&done.model, load_s);
+                }
+            }
+            let spec = &workflow.agents[speaker];
+            // Every turn records what was resident, from the server itself: another
+            // client or a restart may have changed it behind the planner's back.
+            let resident = match self.backend.running_models().await {
+                Ok(resident) => resident,
+                Err(error) => break (RunStatus::Failed, error.to_string()),
+            };
+            let plan = residency.before_turn(speaker, &resident, loader.in_flight().as_deref());
+            for refresh in &plan.refreshes {
+                if let Err(error) = self
+                    .backend
+                    .preload(&refresh.model, &refresh.options, refresh.keep_alive)
+                    .await
+                {
+                    tracing::warn!(model = %refresh.model, %error, "keep_alive refresh failed");
+                }
+            }
+            for unload in &plan.unloads {
+                self.events.emit(Event::Unload {
+                    model: unload.model.clone(),
+                    reason: unload.reason.clone(),
+                    at_s: start.elapsed().as_secs_f64(),
+                });
+                tally.unloaded(&unload.model);
+                if let Err(error) = self.backend.unload(&unload.model).await {
+                    tracing::warn!(model = %unload.model, %error, "unload failed");
+                }
+            }
+            let gate = spec
+                .model
+                .as_ref()
+                .filter(|model| !resident.iter().any(|running| &running.name == *model))
+                .cloned();
+            loader.replace(
+                plan.preloads
+                    .iter()
+                    .map(|preload| PreloadJob {
+                        model: preload.model.clone(),
+                        options: preload.options.clone(),
+                        keep_alive: preload.keep_alive,
+                        expected_s: residency.expected_load_s(&preload.model),
+                    })
+                    .collect(),
+                gate,
+            );
+            let call = spec.model.as_ref().map(|model| ModelCall {
+                model: model.clone(),
+                options: plan.call_options.clone(),
+                keep_alive: plan.keep_alive,
+            });
+            let started_s = start.elapsed().as_secs_f64();
+            self.events.emit(Event::TurnStarted {
+                turn,
+                agent: spec.name.clone(),
+                model: spec.model.clone(),
+                at_s: started_s,
+            });
+            if let Some(model) = &spec.model
+                && !resident.iter().any(|running| &running.name == model)
+                && loader.in_flight().as_deref() != Some(model.as_str())
+            {
+                self.events.emit(Event::LoadStarted {
+                    model: model.clone(),
+                    cause: LoadCause::OnDemand,
+                    expected_s: residency.expected_load_s(model),
+                    at_s: started_s,
+                });
+            }
+            let context = TurnContext {
+                spec,
+                turn,
+                task: &options.task,
+                conversation: &transcript,
+                backend: &*self.backend,
+                call,
+                events: &self.events,
+            };
+            let respond = self.agents[speaker].respond(context);
+            let reply: Result<AgentReply, AgentError> = tokio::select! {
+                reply = respond => reply,
+                _ = self.cancel.cancelled() => break (RunStatus::Cancelled, "interrupted".to_owned()),
+                _ = sleep_until_deadline(deadline) => break (
+                    RunStatus::Timeout,
+                    format!("reached the time limit of {}", humantime::format_duration(
+                        deadline.map(|d| d - start).unwrap_or_default())),
+                ),
+            };
+            let reply = match reply {
+                Ok(reply) => reply,
+                Err(error) => {
+                    break (
+                        RunStatus::Failed,
+                        format!("agent '{}' failed: {error}", spec.name),
+                    );
+                }
+            };
+            let next = match reply.forced_edge {
+                Some(rank) => self.graph.edge_target(speaker, rank).map(|node| (rank, node)),
+                None => self.graph.next(
+                    speaker,
+                    TurnOutcome {
+                        text: &reply.text,
+                        choice: reply.choice.as_deref(),
+                        passed: reply.passed,
+                    },
+                ),
+            };
+            if let Some(model) = &spec.model
+                && reply.load_wait.as_secs_f64() >= RESIDENT_LOAD_S
+            {
+                residency.record_load(model, reply.load_wait.as_secs_f64());
+                self.events.emit(Event::LoadFinished {
+                    model: model.clone(),
+                    cause: LoadCause::OnDemand,
+                    load_s: reply.load_wait.as_secs_f64(),
+                    at_s: start.elapsed().as_secs_f64(),
+                });
+            }
+            let next_name = match next {
+                Some((_, Node::Agent(index))) => workflow.agents[index].name.clone(),
+                Some((_, Node::End)) | None => "end".to_owned(),
+            };
+            let entry = TranscriptEntry {
+                turn,
+                agent: spec.name.clone(),
+                model: spec.model.clone(),
+                text: reply.text.clone(),
+                choice: reply.choice.clone(),
+                passed: reply.passed,
+                next: next_name.clone(),
+                load_wait_s: reply.load_wait.as_secs_f64(),
+                generation_s: reply.generation.as_secs_f64(),
+                tokens: reply.tokens,
+                resident: resident.iter().map(|model| model.name.clone()).collect(),
+                started_s,
+            };
+            self.events.emit(Event::TurnFinished {
+                turn,
+                agent: spec.name.clone(),
+                load_wait_s: entry.load_wait_s,
+                generation_s: entry.generation_s,
+                tokens: entry.tokens,
+                resident: entry.resident.clone(),
+                at_s: start.elapsed().as_secs_f64(),
+            });
+            tally.turn(&entry, &reply);
+            let next_agent = match next {
+                Some((_, Node::Agent(index))) => Some(index),
+                _ => None,
+            };
+            residency.after_turn(speaker, next_agent, reply.generation.as_secs_f64());
+            transcript.push(entry);
+            self.events.emit(Event::EdgeTaken {
+                from: spec.name.clone(),
+                to: next_name.clone(),
+            });
+            match next {
+                Some((_, Node::Agent(index))) => speaker = index,
+                Some((_, Node::End)) => {
+                    break (RunStatus::Completed, format!("'{}' ended the run", spec.name));
+                }
+                None => {
+                    break (
+                        RunStatus::Failed,
+                        format!(
+                            "no edge out of '{}' matched its reply; add an unconditional edge as a fallback",
+                            spec.name
+                        ),
+                    );
+                }
+            }
+        };
+        drop(loader);
+        if options.unload_at_end {
+            self.unload_models_loaded_by_run(&resident_at_start).await;
+        }
+        let summary = tally.finish(
+            status,
+            reason,
+            start.elapsed(),
+            &transcript,
+            residency.workload(),
+            workflow,
+        );
+        self.events.emit(Event::RunFinished {
+            summary: Box::new(summary.clone()),
+        });
+        Ok(RunOutcome {
+            summary,
+            transcript,
+        })
+    }
+
+    /// Asks the server what it knows of every model the workflow uses; fails
+    /// before the first turn if one is missing.
+    async fn model_details(&self) -> Result<BTreeMap<String, ModelDetails>, BackendError> {
+        let mut details = BTreeMap::new();
+        for spec in &self.workflow.agents {
+            let Some(model) = &spec.model else { continue };
+            if details.contains_key(model) {
+                continue;
+            }
+            let found = self.backend.model_details(model).await?;
+            details.insert(model.clone(), found);
+        }
+        Ok(details)
+    }
+
+    /// Leaves the server as the run found it: models this run loaded are unloaded.
+    async fn unload_models_loaded_by_run(&self, resident_at_start: &BTreeSet<String>) {
+        let Ok(resident) = self.backend.running_models().await else {
+            return;
+        };
+        let used: BTreeSet<&String> = self
+            .workflow
+            .agents
+            .iter()
+            .filter_map(|spec| spec.model.as_ref())
+            .collect();
+        for model in resident {
+            if used.contains(&model.name) && !resident_at_start.contains(&model.name) {
+                if let Err(error) = self.backend.unload(&model.name).await {
+                    tracing::warn!(model = %model.name, %error, "unload at the end of the run failed");
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until_deadline(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,458 @@
+//! Residency: the bridge between the executor and the memory planner.
+//!
+//! It turns the workflow and the server's model details into the planner's
+//! [`Workload`], feeds it what the run measures, and turns each [`TurnPlan`]
+//! into the requests the executor sends: the call's keep_alive and options,
+//! refreshes, unloads and preloads.
+
+use std::collections::BTreeMap;
+
+use agentrun_memory::{
+    self as memory, Budget, FootprintInputs, LoadModeChoice, LoadTimes, Policy, ResidentModel,
+    TurnContext, TurnPlan, Workload,
+};
+use agentrun_spec::{GpuBudget, KeepAliveSpec, LoadMode, ModelOptionsSpec, PolicyName, Workflow};
+
+pub use agentrun_memory::FutureTurn;
+
+use crate::backend::{KeepAlive, ModelDetails, ModelOptions, RunningModel};
+use crate::transcript::TranscriptEntry;
+
+/// The context length sent when an agent names none: Ollama's own default
+/// depends on the GPU's size, so an explicit value keeps plans predictable.
+const DEFAULT_NUM_CTX: u64 = 8192;
+
+/// Ollama's default `OLLAMA_MAX_LOADED_MODELS` on a machine with one GPU.
+const DEFAULT_MAX_LOADED_MODELS: usize = 3;
+
+/// Load-time estimates before anything is measured: the target Mac's figures
+/// (fixed cost, mmap and no-mmap cold bandwidth in bytes per second).
+const PRIOR_LOAD_FIXED_S: f64 = 2.0;
+const PRIOR_MMAP_BANDWIDTH: f64 = 0.8e9;
+const PRIOR_NO_MMAP_BANDWIDTH: f64 = 5.0e9;
+
+/// Expected seconds of a turn before any has been measured.
+const PRIOR_TURN_S: f64 = 60.0;
+
+/// A load shorter than this (seconds) is the server's fast path for a resident model.
+pub(crate) const RESIDENT_LOAD_S: f64 = 0.1;
+
+/// A model to unload before the turn's call.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct UnloadStep {
+    pub(crate) model: String,
+    pub(crate) reason: String,
+}
+
+/// A model to preload (or, when resident, to send a new keep_alive) with its options.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LoadStep {
+    pub(crate) model: String,
+    pub(crate) options: ModelOptions,
+    pub(crate) keep_alive: Option<KeepAlive>,
+    pub(crate) reason: String,
+}
+
+/// What to do around one turn.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct TurnResidency {
+    /// keep_alive values for resident models, sent first.
+    pub(crate) refreshes: Vec<LoadStep>,
+    pub(crate) unloads: Vec<UnloadStep>,
+    /// The speaker's call: its keep_alive and options.
+    pub(crate) keep_alive: Option<KeepAlive>,
+    pub(crate) call_options: ModelOptions,
+    /// Loads to run, one at a time, once the call's model is resident.
+    pub(crate) preloads: Vec<LoadStep>,
+}
+
+/// Why residency could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ResidencyError {
+    /// The workflow asks for `gpu_budget: auto` and nothing resolved it.
+    #[error(
+        "the GPU budget is `auto` but this machine's GPU memory could not be read; \
+         set `memory.gpu_budget` in the workflow (for example `54GB`)"
+    )]
+    UnknownBudget,
+    /// The planner refused the workflow.
+    #[error("the memory planner cannot use this workflow: {0}")]
+    Planner(#[from] memory::Error),
+}
+
+pub(crate) struct Residency {
+    policy: Policy,
+    workload: Workload,
+    agent_names: Vec<String>,
+    agent_models: Vec<Option<String>>,
+    /// Each model's load-time options (without `use_mmap`, which follows the load mode).
+    load_options: BTreeMap<String, ModelOptions>,
+    /// Each agent's sampling options.
+    sampling_options: Vec<ModelOptions>,
+    /// The last keep_alive sent per model: Ollama keeps the last writer's value.
+    sent_keep_alive: BTreeMap<String, KeepAlive>,
+    /// The load mode each model was last planned with.
+    load_modes: BTreeMap<String, memory::LoadMode>,
+    future: Vec<FutureTurn>,
+    turns_done: usize,
+}
+
+impl Residency {
+    pub(crate) fn new(
+        workflow: &Workflow,
+        details: &BTreeMap<String, ModelDetails>,
+        settings: ResidencySettings,
+    ) -> Result<Residency, ResidencyError> {
+        let policy = match settings.policy {
+            PolicyName::Smart => Policy::Smart,
+            PolicyName::Static => Policy::Static,
+            PolicyName::OllamaDefault => Policy::OllamaDefault,
+            PolicyName::Oracle => Policy::Oracle,
+        };
+        let passive = matches!(policy, Policy::Static | Policy::OllamaDefault);
+        let gpu_budget = match (settings.gpu_budget, workflow.memory.gpu_budget) {
+            // Passive policies never consult the budget.
+            (None, GpuBudget::Auto) if passive => Some(u64::MAX / 2),
+            (budget, _) => budget,
+        };
+        let workload = build_workload(workflow, details, gpu_budget, settings.load_mode, passive)?;
+        let load_options = workflow
+            .agents
+            .iter()
+            .filter_map(|spec| Some((spec.model.clone()?, spec)))
+            .rev() // the first agent naming a model sets its load-time options
+            .map(|(model, spec)| {
+                let options = model_load_options(spec, details.get(&model));
+                (model, options)
+            })
+            .collect();
+        Ok(Residency {
+            policy,
+            workload,
+            agent_names: workflow.agents.iter().map(|a| a.name.clone()).collect(),
+            agent_models: workflow.agents.iter().map(|a| a.model.clone()).collect(),
+            load_options,
+            sampling_options: workflow
+                .agents
+                .iter()
+                .map(|spec| sampling_options(&spec.options))
+                .collect(),
+            sent_keep_alive: BTreeMap::new(),
+            load_modes: BTreeMap::new(),
+            future: settings.future.unwrap_or_default(),
+            turns_done: 0,
+        })
+    }
+
+    /// Plans the requests around the speaker's turn from what the server holds now.
+    pub(crate) fn before_turn(
+        &mut self,
+        speaker: usize,
+        running: &[RunningModel],
+        loading: Option<&str>,
+    ) -> TurnResidency {
+        let mut resident: Vec<ResidentModel> = running
+            .iter()
+            .map(|model| ResidentModel {
+                model: model.name.clone(),
+                bytes: model.size_bytes,
+                busy: loading == Some(model.name.as_str()),
+                keep_alive: self.sent_keep_alive.get(&model.name).copied(),
+            })
+            .collect();
+        for model in running {
+            if self.workload.footprint_bytes(&model.name).is_ok() && model.size_bytes > 0 {
+                let _ = self.workload.correct_footprint(&model.name, model.size_bytes);
+            }
+        }
+        if let Some(loading) = loading
+            && !resident.iter().any(|model| model.model == loading)
+        {
+            resident.push(ResidentModel {
+                model: loading.to_owned(),
+                bytes: self.workload.footprint_bytes(loading).unwrap_or(0),
+                busy: true,
+                keep_alive: self.sent_keep_alive.get(loading).copied(),
+            });
+        }
+        let future = self.future.get(self.turns_done..).unwrap_or(&[]);
+        let context = TurnContext {
+            speaker: &self.agent_names[speaker],
+            resident: &resident,
+            future,
+        };
+        let plan = match memory::plan_turn(self.policy, &self.workload, &context) {
+            Ok(plan) => plan,
+            Err(error) => {
+                tracing::warn!(%error, "the memory planner failed; this turn sends no residency requests");
+                TurnPlan::default()
+            }
+        };
+        self.turn_residency(speaker, plan)
+    }
+
+    fn turn_residency(&mut self, speaker: usize, plan: TurnPlan) -> TurnResidency {
+        let mut turn = TurnResidency {
+            call_options: self.sampling_options[speaker].clone(),
+            ..TurnResidency::default()
+        };
+        if let Some(call) = plan.call {
+            turn.call_options.extend(self.load_options_for(&call.model, call.load_mode));
+            turn.keep_alive = call.keep_alive;
+            self.remember(&call.model, call.keep_alive, call.load_mode);
+        } else if let Some(model) = &self.agent_models[speaker] {
+            let mode = self.load_mode_of(model);
+            turn.call_options.extend(self.load_options_for(model, mode));
+        }
+        for refresh in plan.refreshes {
+            let mode = self.load_mode_of(&refresh.model);
+            turn.refreshes.push(LoadStep {
+                options: self.load_options_for(&refresh.model, mode),
+                model: refresh.model.clone(),
+                keep_alive: Some(refresh.keep_alive),
+                reason: refresh.reason,
+            });
+            self.sent_keep_alive.insert(refresh.model, refresh.keep_alive);
+        }
+        for unload in plan.unloads {
+            self.sent_keep_alive.remove(&unload.model);
+            turn.unloads.push(UnloadStep {
+                model: unload.model,
+                reason: unload.reason,
+            });
+        }
+        for preload in plan.preloads {
+            turn.preloads.push(LoadStep {
+                options: self.load_options_for(&preload.model, preload.load_mode),
+                model: preload.model.clone(),
+                keep_alive: preload.keep_alive,
+                reason: preload.reason,
+            });
+            self.remember(&preload.model, preload.keep_alive, preload.load_mode);
+        }
+        turn
+    }
+
+    fn remember(&mut self, model: &str, keep_alive: Option<KeepAlive>, mode: memory::LoadMode) {
+        if let Some(keep_alive) = keep_alive {
+            self.sent_keep_alive.insert(model.to_owned(), keep_alive);
+        }
+        self.load_modes.insert(model.to_owned(), mode);
+    }
+
+    fn load_mode_of(&self, model: &str) -> memory::LoadMode {
+        self.load_modes
+            .get(model)
+            .copied()
+            .or_else(|| self.workload.load_mode(model).ok())
+            .unwrap_or(memory::LoadMode::Mmap)
+    }
+
+    /// A model's load-time options for a load mode: identical for every call in
+    /// that mode, so Ollama never reloads a resident model because of them.
+    fn load_options_for(&self, model: &str, mode: memory::LoadMode) -> ModelOptions {
+        let mut options = self.load_options.get(model).cloned().unwrap_or_default();
+        if mode == memory::LoadMode::NoMmap {
+            options.insert("use_mmap".into(), false.into());
+        }
+        options
+    }
+
+    /// Learns from a finished turn: the edge taken and how long the turn took.
+    pub(crate) fn after_turn(&mut self, speaker: usize, next: Option<usize>, turn_seconds: f64) {
+        let from = &self.agent_names[speaker];
+        let to = next.map(|index| self.agent_names[index].as_str());
+        let _ = self.workload.record_transition(from, to);
+        let _ = self.workload.record_turn_seconds(from, turn_seconds);
+        self.turns_done += 1;
+    }
+
+    /// Learns a model's measured load time.
+    pub(crate) fn record_load(&mut self, model: &str, seconds: f64) {
+        if seconds < RESIDENT_LOAD_S {
+            return;
+        }
+        let mode = self.load_mode_of(model);
+        let _ = self.workload.record_load(model, mode, seconds);
+    }
+
+    /// The expected load time of a model, for progress lines.
+    pub(crate) fn expected_load_s(&self, model: &str) -> Option<f64> {
+        let times = self.workload.load_times(model).ok()?;
+        Some(times.seconds(self.load_mode_of(model)))
+    }
+
+    /// The planner's workload, for classifying the run's waits.
+    pub(crate) fn workload(&self) -> &Workload {
+        &self.workload
+    }
+}
+
+/// What a run asks of residency, beyond the workflow.
+#[derive(Debug, Clone)]
+pub(crate) struct ResidencySettings {
+    pub(crate) policy: PolicyName,
+    pub(crate) gpu_budget: Option<u64>,
+    pub(crate) load_mode: Option<LoadMode>,
+    pub(crate) future: Option<Vec<FutureTurn>>,
+}
+
+/// The planner's view of a workflow: models with predicted footprints and load
+/// times, agents, edges and the budget.
+///
+/// `gpu_budget` overrides the workflow's `memory.gpu_budget` (needed when it is `auto`);
+/// `load_mode` overrides every agent's; `fixed_mmap` pins every model to Ollama's default
+/// loading (the passive policies).
+pub fn build_workload(
+    workflow: &Workflow,
+    details: &BTreeMap<String, ModelDetails>,
+    gpu_budget: Option<u64>,
+    load_mode: Option<LoadMode>,
+    fixed_mmap: bool,
+) -> Result<Workload, ResidencyError> {
+    let gpu_bytes = match (gpu_budget, workflow.memory.gpu_budget) {
+        (Some(bytes), _) | (None, GpuBudget::Bytes(bytes)) => bytes,
+        (None, GpuBudget::Auto) => return Err(ResidencyError::UnknownBudget),
+    };
+    let budget = Budget {
+        gpu_bytes,
+        max_loaded_models: workflow
+            .memory
+            .max_loaded_models
+            .map_or(DEFAULT_MAX_LOADED_MODELS, |n| n as usize),
+    };
+    let num_parallel = u64::from(workflow.memory.num_parallel.unwrap_or(1));
+    let mut models: Vec<memory::ModelSpec> = Vec::new();
+    for spec in &workflow.agents {
+        let Some(model) = &spec.model else { continue };
+        if models.iter().any(|known| &known.name == model) {
+            continue;
+        }
+        let found = details.get(model);
+        let trained = found.and_then(|d| d.context_length).unwrap_or(DEFAULT_NUM_CTX);
+        let file_bytes = found.map_or(0, |d| d.file_bytes);
+        let footprint = memory::predict_footprint(&FootprintInputs {
+            file_bytes,
+            block_count: found.and_then(|d| d.block_count).unwrap_or(0),
+            head_count: found.and_then(|d| d.head_count).unwrap_or(1),
+            head_count_kv: found.and_then(|d| d.head_count_kv).unwrap_or(0),
+            embedding_length: found.and_then(|d| d.embedding_length).unwrap_or(0),
+            trained_context: trained,
+            num_ctx: num_ctx_of(spec, found),
+            num_parallel,
+            num_batch: spec.options.num_batch.unwrap_or(512),
+        });
+        let mode = load_mode
+            .or(spec.residency.load_mode)
+            .unwrap_or(workflow.memory.load_mode);
+        models.push(memory::ModelSpec {
+            name: model.clone(),
+            runner_key: found
+                .and_then(|d| d.digest.clone())
+                .unwrap_or_else(|| model.clone()),
+            footprint_bytes: footprint,
+            load_times: LoadTimes::from_bandwidth(
+                file_bytes,
+                PRIOR_LOAD_FIXED_S,
+                PRIOR_MMAP_BANDWIDTH,
+                PRIOR_NO_MMAP_BANDWIDTH,
+            ),
+            load_mode: if fixed_mmap {
+                LoadModeChoice::Fixed(memory::LoadMode::Mmap)
+            } else {
+                load_mode_choice(mode)
+            },
+        });
+    }
+    let agents = workflow
+        .agents
+        .iter()
+        .map(|spec| memory::AgentSpec {
+            name: spec.name.clone(),
+            model: spec.model.clone(),
+            mean_turn_seconds: PRIOR_TURN_S,
+            static_keep_alive: spec.residency.keep_alive.as_ref().map(keep_alive_of),
+            num_ctx: spec.options.num_ctx,
+        })
+        .collect();
+    let edges = workflow
+        .flow
+        .edges
+        .iter()
+        .map(|edge| memory::EdgeSpec {
+            from: edge.from.clone(),
+            to: match &edge.to {
+                agentrun_spec::EdgeTarget::End => memory::EdgeTarget::End,
+                agentrun_spec::EdgeTarget::Agent(name) => memory::EdgeTarget::Agent(name.clone()),
+            },
+            prior_weight: None,
+            count: 0,
+        })
+        .collect();
+    Ok(Workload::new(models, agents, edges, budget)?)
+}
+
+/// The context length an agent's calls send: its own, else a default capped at
+/// the model's trained context.
+fn num_ctx_of(spec: &agentrun_spec::AgentSpec, details: Option<&ModelDetails>) -> u64 {
+    let trained = details.and_then(|d| d.context_length).unwrap_or(DEFAULT_NUM_CTX);
+    spec.options.num_ctx.unwrap_or(DEFAULT_NUM_CTX.min(trained))
+}
+
+/// A model's load-time options as its first agent sets them (without `use_mmap`,
+/// which follows the load mode), with an explicit `num_ctx`.
+fn model_load_options(spec: &agentrun_spec::AgentSpec, details: Option<&ModelDetails>) -> ModelOptions {
+    let mut options = spec.options.load_time_options();
+    options.remove("use_mmap");
+    options.insert("num_ctx".into(), num_ctx_of(spec, details).into());
+    options
+}
+
+fn load_mode_choice(mode: LoadMode) -> LoadModeChoice {
+    match mode {
+        LoadMode::Auto => LoadModeChoice::Auto,
+        LoadMode::Mmap => LoadModeChoice::Fixed(memory::LoadMode::Mmap),
+        LoadMode::NoMmap => LoadModeChoice::Fixed(memory::LoadMode::NoMmap),
+    }
+}
+
+fn sampling_options(options: &ModelOptionsSpec) -> ModelOptions {
+    let mut options = options.to_json_map();
+    options.retain(|key, _| !ModelOptionsSpec::LOAD_TIME_OPTIONS.contains(&key.as_str()));
+    options
+}
+
+fn keep_alive_of(spec: &KeepAliveSpec) -> KeepAlive {
+    match spec {
+        KeepAliveSpec::Forever => KeepAlive::Forever,
+        KeepAliveSpec::Zero => KeepAlive::UnloadWhenIdle,
+        KeepAliveSpec::Duration(duration) => KeepAlive::For(*duration),
+    }
+}
+
+/// Splits each model's load wait into avoidable and unavoidable seconds.
+pub(crate) fn classify_waits(
+    transcript: &[TranscriptEntry],
+    workload: &Workload,
+) -> BTreeMap<String, (f64, f64)> {
+    let trace: Vec<memory::TraceTurn> = transcript
+        .iter()
+        .map(|entry| memory::TraceTurn {
+            agent: entry.agent.clone(),
+            model: entry.model.clone(),
+            waited: entry.load_wait_s >= RESIDENT_LOAD_S,
+            wait_seconds: entry.load_wait_s,
+        })
+        .collect();
+    match memory::classify_waits(&trace, workload) {
+        Ok(report) => report
+            .models
+            .into_iter()
+            .map(|(model, waits)| (model, (waits.avoidable_seconds, waits.unavoidable_seconds)))
+            .collect(),
+        Err(error) => {
+            tracing::warn!(%error, "could not classify load waits");
+            BTreeMap::new()
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Running totals of a run, turned into its summary at the end.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use agentrun_spec::{PolicyName, Workflow};
+
+use crate::agent::AgentReply;
+use agentrun_memory::Workload;
+
+use crate::residency::RESIDENT_LOAD_S;
+use crate::summary::{AgentSummary, ModelSummary, RunStatus, RunSummary};
+use crate::transcript::TranscriptEntry;
+
+pub(crate) struct Tally {
+    policy: PolicyName,
+    agents: BTreeMap<String, AgentSummary>,
+    models: BTreeMap<String, ModelSummary>,
+    router_repairs: u32,
+    router_fallbacks: u32,
+}
+
+impl Tally {
+    pub(crate) fn new(workflow: &Workflow, policy: PolicyName) -> Tally {
+        let agents = workflow
+            .agents
+            .iter()
+            .map(|spec| (spec.name.clone(), AgentSummary::default()))
+            .collect();
+        let models = workflow
+            .agents
+            .iter()
+            .filter_map(|spec| spec.model.clone())
+            .map(|model| (model, ModelSummary::default()))
+            .collect();
+        Tally {
+            policy,
+            agents,
+            models,
+            router_repairs: 0,
+            router_fallbacks: 0,
+        }
+    }
+
+    pub(crate) fn preloaded(&mut self, model: &str, load_s: f64) {
+        if load_s >= RESIDENT_LOAD_S {
+            let model = self.models.entry(model.to_owned()).or_default();
+            model.loads += 1;
+            model.load_s += load_s;
+        }
+    }
+
+    pub(crate) fn unloaded(&mut self, model: &str) {
+        self.models.entry(model.to_owned()).or_default().unloads += 1;
+    }
+
+    pub(crate) fn turn(&mut self, entry: &TranscriptEntry, reply: &AgentReply) {
+        let agent = self.agents.entry(entry.agent.clone()).or_default();
+        agent.turns += 1;
+        agent.generation_s += entry.generation_s;
+        agent.load_wait_s += entry.load_wait_s;
+        agent.tokens += entry.tokens;
+        self.router_repairs += reply.repairs;
+        self.router_fallbacks += u32::from(reply.fallback);
+        if let Some(model) = &entry.model
+            && entry.load_wait_s >= RESIDENT_LOAD_S
+        {
+            let model = self.models.entry(model.clone()).or_default();
+            model.loads += 1;
+            model.load_s += entry.load_wait_s;
+        }
+    }
+
+    pub(crate) fn finish(
+        mut self,
+        status: RunStatus,
+        reason: String,
+        wall: Duration,
+        transcript: &[TranscriptEntry],
+        workload: &Workload,
+        workflow: &Workflow,
+    ) -> RunSummary {
+        let waits = crate::residency::classify_waits(transcript, workload);
+        for (model, (avoidable, unavoidable)) in &waits {
+            let summary = self.models.entry(model.clone()).or_default();
+            summary.avoidable_wait_s = *avoidable;
+            summary.unavoidable_wait_s = *unavoidable;
+        }
+        RunSummary {
+            workflow: workflow.name.clone(),
+            status,
+            reason,
+            turns: transcript.len() as u32,
+            wall_s: wall.as_secs_f64(),
+            load_wait_s: transcript.iter().map(|entry| entry.load_wait_s).sum(),
+            avoidable_wait_s: waits.values().map(|(avoidable, _)| avoidable).sum(),
+            router_repairs: self.router_repairs,
+            router_fallbacks: self.router_fallbacks,
+            policy: self.policy.to_string(),
+            agents: self.agents,
+            models: self.models,
+        }
+    }
+}

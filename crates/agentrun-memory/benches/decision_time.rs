@@ -1,0 +1,150 @@
+//! Decision time of the planner per turn on a 50-agent graph.
+//!
+//! Run with `cargo bench -p agentrun-memory --bench decision_time`; prints the mean and the
+//! 99th percentile of `plan_turn` per policy over the turns of a generated run.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use agentrun_memory::{
+    AgentSpec, Budget, EdgeSpec, EdgeTarget, FutureTurn, LoadModeChoice, LoadTimes, ModelSpec,
+    Policy, ResidentModel, TurnContext, Workload, plan_turn,
+};
+
+const AGENTS: usize = 50;
+const MODELS: usize = 12;
+const TURNS: usize = 2_000;
+const GB: u64 = 1_000_000_000;
+
+/// A small deterministic generator (64-bit LCG), so every run times the same work.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn workload(random: &mut Lcg) -> Workload {
+    let models: Vec<ModelSpec> = (0..MODELS)
+        .map(|index| {
+            let bytes = (1 + random.below(20)) * GB;
+            ModelSpec {
+                name: format!("model-{index}"),
+                runner_key: format!("weights-{index}"),
+                footprint_bytes: bytes,
+                load_times: LoadTimes::from_bandwidth(bytes, 2.0, 0.8e9, 5e9),
+                load_mode: LoadModeChoice::Auto,
+            }
+        })
+        .collect();
+    let agents: Vec<AgentSpec> = (0..AGENTS)
+        .map(|index| AgentSpec {
+            name: format!("agent-{index}"),
+            model: (index % 10 != 9).then(|| format!("model-{}", random.below(MODELS as u64))),
+            mean_turn_seconds: 5.0 + random.below(120) as f64,
+            static_keep_alive: None,
+            num_ctx: None,
+        })
+        .collect();
+    let mut edges = Vec::new();
+    for from in 0..AGENTS {
+        for _ in 0..3 {
+            edges.push(EdgeSpec {
+                from: format!("agent-{from}"),
+                to: EdgeTarget::Agent(format!("agent-{}", random.below(AGENTS as u64))),
+                prior_weight: Some(1.0 + random.below(5) as f64),
+                count: random.below(20),
+            });
+        }
+    }
+    Workload::new(
+        models,
+        agents,
+        edges,
+        Budget {
+            gpu_bytes: 54 * GB,
+            max_loaded_models: 3,
+        },
+    )
+    .expect("the generated workload is valid")
+}
+
+fn main() {
+    let mut random = Lcg(7);
+    let workload = workload(&mut random);
+    // A speaker sequence: a walk over the graph.
+    let mut sequence = Vec::with_capacity(TURNS);
+    let mut agent = 0usize;
+    for _ in 0..TURNS {
+        sequence.push(FutureTurn {
+            agent: format!("agent-{agent}"),
+            seconds: 5.0 + random.below(120) as f64,
+        });
+        agent = (agent * 7 + 1 + random.below(3) as usize * 13) % AGENTS;
+    }
+    // Realistic residency per turn: apply each smart plan to a picture of the server.
+    let mut resident: Vec<ResidentModel> = Vec::new();
+    let mut contexts: Vec<(usize, Vec<ResidentModel>)> = Vec::with_capacity(TURNS);
+    for (index, turn) in sequence.iter().enumerate() {
+        contexts.push((index, resident.clone()));
+        let context = TurnContext {
+            speaker: &turn.agent,
+            resident: &resident,
+            future: &sequence[index..],
+        };
+        let plan = plan_turn(Policy::Smart, &workload, &context).expect("known speaker");
+        resident.retain(|model| {
+            !plan
+                .unloads
+                .iter()
+                .any(|unload| unload.model == model.model)
+        });
+        let loads = plan
+            .call
+            .iter()
+            .filter(|call| call.loads)
+            .map(|call| call.model.clone())
+            .chain(plan.preloads.iter().map(|preload| preload.model.clone()));
+        for model in loads {
+            let bytes = workload
+                .footprint_bytes(&model)
+                .expect("a planned model is known");
+            resident.push(ResidentModel {
+                model,
+                bytes,
+                busy: false,
+                keep_alive: None,
+            });
+        }
+    }
+    println!("plan_turn decision time, {AGENTS} agents, {MODELS} models, {TURNS} turns:");
+    for policy in [Policy::Smart, Policy::Oracle, Policy::Static] {
+        let mut samples = Vec::with_capacity(TURNS);
+        for _ in 0..3 {
+            for (index, resident) in &contexts {
+                let context = TurnContext {
+                    speaker: &sequence[*index].agent,
+                    resident,
+                    future: &sequence[*index..],
+                };
+                let start = Instant::now();
+                let plan = plan_turn(policy, &workload, black_box(&context));
+                samples.push(start.elapsed().as_nanos() as f64 / 1000.0);
+                black_box(plan.expect("known speaker"));
+            }
+        }
+        samples.sort_by(f64::total_cmp);
+        let mean = samples.iter().sum::<f64>() / samples.len() as f64;
+        let p99 = samples[samples.len() * 99 / 100];
+        println!("  {policy:<15} mean {mean:7.1} us   p99 {p99:7.1} us");
+    }
+}

@@ -1,0 +1,228 @@
+//! Property tests (random graphs, budgets and model sizes: every plan keeps Ollama's rules) and
+//! the policies compared on the TDD team.
+
+use std::time::Duration;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::budget::Budget;
+use crate::plan::{ResidentModel, TurnContext};
+use crate::test_support::{GB, tdd_workload, walk};
+use crate::wait::classify_waits;
+use crate::workload::{AgentSpec, EdgeSpec, EdgeTarget, LoadModeChoice, LoadTimes, ModelSpec};
+
+const CONFIG: ReplayConfig = ReplayConfig {
+    default_keep_alive: KeepAlive::For(Duration::from_secs(300)),
+    learn: true,
+};
+
+/// A random workload and a random speaker sequence over it (not necessarily along its edges:
+/// the planner must cope with any speaker).
+#[derive(Debug, Clone)]
+struct Case {
+    workload: Workload,
+    turns: Vec<FutureTurn>,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    let models = prop::collection::vec((1u64..=120, any::<bool>(), 0u8..3), 1..=5);
+    let agents = prop::collection::vec((prop::option::weighted(0.8, 0usize..5), 1u32..=300), 1..=7);
+    (models, agents, 4u64..=80, 1usize..=4, any::<u64>())
+        .prop_flat_map(|(models, agents, budget_gb, cap, seed)| {
+            let agent_count = agents.len();
+            let edges = prop::collection::vec(
+                (
+                    0..agent_count,
+                    prop::option::weighted(0.9, 0..agent_count),
+                    1u32..50,
+                ),
+                0..=agent_count * 3,
+            );
+            let turns = prop::collection::vec((0..agent_count, 1u32..=400), 1..=40);
+            (Just((models, agents, budget_gb, cap, seed)), edges, turns)
+        })
+        .prop_map(|((models, agents, budget_gb, cap, _), edges, turns)| {
+            let model_count = models.len();
+            let models: Vec<ModelSpec> = models
+                .iter()
+                .enumerate()
+                .map(|(index, &(half_gb, shares_first, mode))| {
+                    let bytes = half_gb * GB / 2;
+                    ModelSpec {
+                        name: format!("m{index}"),
+                        runner_key: if shares_first {
+                            "m0".to_owned()
+                        } else {
+                            format!("m{index}")
+                        },
+                        footprint_bytes: bytes,
+                        load_times: LoadTimes::from_bandwidth(bytes, 2.0, 0.8e9, 5e9),
+                        load_mode: match mode {
+                            0 => LoadModeChoice::Auto,
+                            1 => LoadModeChoice::Fixed(LoadMode::Mmap),
+                            _ => LoadModeChoice::Fixed(LoadMode::NoMmap),
+                        },
+                    }
+                })
+                .collect();
+            let agents: Vec<AgentSpec> = agents
+                .iter()
+                .enumerate()
+                .map(|(index, &(model, seconds))| AgentSpec {
+                    name: format!("a{index}"),
+                    model: model.map(|model| format!("m{}", model % model_count)),
+                    mean_turn_seconds: f64::from(seconds),
+                    static_keep_alive: None,
+                    num_ctx: None,
+                })
+                .collect();
+            let edges: Vec<EdgeSpec> = edges
+                .iter()
+                .map(|&(from, to, weight)| EdgeSpec {
+                    from: format!("a{from}"),
+                    to: to.map_or(EdgeTarget::End, |to| EdgeTarget::Agent(format!("a{to}"))),
+                    prior_weight: Some(f64::from(weight) / 10.0),
+                    count: 0,
+                })
+                .collect();
+            let budget = Budget {
+                gpu_bytes: budget_gb * GB,
+                max_loaded_models: cap,
+            };
+            let workload = Workload::new(models, agents, edges, budget).expect("generated valid");
+            let turns = turns
+                .iter()
+                .map(|&(agent, seconds)| FutureTurn {
+                    agent: format!("a{agent}"),
+                    seconds: f64::from(seconds),
+                })
+                .collect();
+            Case { workload, turns }
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Replayed against the model of Ollama's scheduler, smart and oracle plans never need the
+    /// server to evict on its own (every load passes the cap and the fit test in the planned
+    /// order against what is really resident), never break a plan rule, never change a
+    /// model's load mode and never let a model expire.
+    #[test]
+    fn plans_keep_ollamas_rules(case in case()) {
+        for policy in [Policy::Smart, Policy::Oracle] {
+            let report = replay(policy, &case.workload, &case.turns, &CONFIG).expect("valid replay");
+            prop_assert!(report.plan_violations.is_empty(), "{policy}: {:?}", report.plan_violations);
+            prop_assert_eq!(report.evictions, 0, "{} made the server evict", policy);
+            prop_assert_eq!(report.load_mode_changes, 0);
+            prop_assert_eq!(report.expiries, 0);
+        }
+    }
+
+    /// From any residency (foreign models, busy models, over-full servers), a plan's unloads,
+    /// call and preloads keep the rules.
+    #[test]
+    fn plans_from_any_residency_keep_the_rules(
+        case in case(),
+        picks in prop::collection::vec((0usize..6, any::<bool>(), 0u64..80), 0..5),
+    ) {
+        let names: Vec<String> = case.workload.models().iter().map(|model| model.name.clone()).collect();
+        let resident: Vec<ResidentModel> = picks
+            .iter()
+            .map(|&(pick, busy, gb)| ResidentModel {
+                model: names.get(pick).cloned().unwrap_or_else(|| format!("foreign-{pick}")),
+                bytes: gb * GB,
+                busy,
+                keep_alive: None,
+            })
+            .collect();
+        for policy in [Policy::Smart, Policy::Oracle] {
+            let context = TurnContext {
+                speaker: &case.turns[0].agent,
+                resident: &resident,
+                future: &case.turns,
+            };
+            let plan = crate::plan::plan_turn(policy, &case.workload, &context).expect("valid context");
+            let verdict = crate::audit::audit_plan(&case.workload, &context, &plan);
+            prop_assert!(verdict.is_ok(), "{policy}: {verdict:?}\n{plan}");
+            let mut modes = plan.preloads.iter().map(|preload| (&preload.model, preload.load_mode))
+                .chain(plan.call.iter().map(|call| (&call.model, call.load_mode)));
+            prop_assert!(modes.all(|(model, mode)| case.workload.load_mode(model) == Ok(mode)));
+        }
+    }
+}
+
+/// Each policy's load wait on a 300-turn run of the TDD team (a fixed walk).
+fn tdd_waits(budget_gb: u64) -> Vec<(Policy, f64, f64)> {
+    let workload = tdd_workload(budget_gb);
+    let turns = walk(&workload, "router", 300, 7);
+    Policy::ALL
+        .iter()
+        .map(|&policy| {
+            let report = replay(policy, &workload, &turns, &CONFIG).expect("valid replay");
+            let waits = classify_waits(&report.turns, &workload).expect("known models");
+            (policy, report.load_wait_seconds, waits.avoidable_seconds)
+        })
+        .collect()
+}
+
+#[test]
+fn smart_has_no_avoidable_wait_and_beats_the_passive_policies() {
+    for budget_gb in [54, 32, 24] {
+        let waits = tdd_waits(budget_gb);
+        let wait = |policy: Policy| {
+            waits
+                .iter()
+                .find(|(other, ..)| *other == policy)
+                .expect("all policies")
+        };
+        let (_, smart, smart_avoidable) = *wait(Policy::Smart);
+        let (_, oracle, oracle_avoidable) = *wait(Policy::Oracle);
+        let (_, static_wait, _) = *wait(Policy::Static);
+        let (_, default_wait, _) = *wait(Policy::OllamaDefault);
+        assert_eq!(smart_avoidable, 0.0, "{budget_gb} GB: {waits:?}");
+        assert_eq!(oracle_avoidable, 0.0, "{budget_gb} GB: {waits:?}");
+        assert!(oracle <= smart + 1e-9, "{budget_gb} GB: {waits:?}");
+        assert!(smart <= 1.10 * oracle, "{budget_gb} GB: {waits:?}");
+        assert!(smart * 1.1 <= static_wait, "{budget_gb} GB: {waits:?}");
+        assert!(smart * 1.25 <= default_wait, "{budget_gb} GB: {waits:?}");
+    }
+}
+
+#[test]
+fn ollamas_five_minute_default_expires_the_loop_during_long_test_runs() {
+    let workload = tdd_workload(54);
+    let mut turns = walk(&workload, "router", 200, 3);
+    for turn in turns.iter_mut().filter(|turn| turn.agent == "run_tests") {
+        turn.seconds = 330.0;
+    }
+    let default = replay(Policy::OllamaDefault, &workload, &turns, &CONFIG).expect("valid replay");
+    let smart = replay(Policy::Smart, &workload, &turns, &CONFIG).expect("valid replay");
+    assert!(default.expiries > 10, "{} expiries", default.expiries);
+    assert_eq!(smart.expiries, 0);
+    assert!(smart.load_wait_seconds * 1.5 <= default.load_wait_seconds);
+}
+
+#[test]
+fn the_replay_serializes_loads_and_counts_them() {
+    // The oracle knows the coder follows the router: the coder's preload starts once the router
+    // is resident (loads never overlap) and the router's 1 s turn hides 1 s of it.
+    let workload = tdd_workload(54);
+    let turns = vec![
+        FutureTurn {
+            agent: "router".to_owned(),
+            seconds: 1.0,
+        },
+        FutureTurn {
+            agent: "coder".to_owned(),
+            seconds: 100.0,
+        },
+    ];
+    let report = replay(Policy::Oracle, &workload, &turns, &CONFIG).expect("valid replay");
+    let waits: Vec<f64> = report.turns.iter().map(|turn| turn.wait_seconds).collect();
+    assert_eq!(waits, [3.75, 3.75 + 25.75 - 3.75 - 1.0]);
+    assert_eq!(report.loads, 2);
+    assert_eq!(report.bytes_loaded, 20_400_000_000);
+    assert_eq!(report.wall_seconds, 3.75 + 25.75 + 100.0);
+}

@@ -1,0 +1,402 @@
+//! The residency algorithm shared by `smart` and `oracle`: make room for the call, preload in
+//! order of next use where the expected saving beats the expected cost, and rank keep_alive
+//! values so that Ollama's own eviction order matches the plan's.
+
+use std::time::Duration;
+
+use crate::budget::Budget;
+use crate::forecast::Outlook;
+use crate::keep_alive::KeepAlive;
+use crate::plan::{CallPlan, Preload, Refresh, TurnContext, TurnPlan, Unload};
+use crate::workload::Workload;
+
+/// Models less likely than this to be needed within the outlook are never preloaded.
+const MIN_PRELOAD_PROBABILITY: f64 = 0.05;
+/// How much more an eviction that goes wrong weighs than the load it hides: the wrong guess
+/// costs a reload that keeping the model would have avoided, and the run reports it.
+const WRONG_EVICTION_WEIGHT: f64 = 4.0;
+/// The shortest keep_alive the planner sends: a model it wants gone it unloads explicitly, so
+/// expiry could only cost a reload the plan did not choose (a router unused through hours of
+/// TDD loops, say). The executor releases the models when the run ends.
+const KEEP_ALIVE_FLOOR: Duration = Duration::from_secs(24 * 3600);
+/// The step between ranked keep_alive values: distinct values make Ollama's eviction order
+/// (ascending keep_alive, ties by blob path) exactly the planned one.
+const KEEP_ALIVE_STEP: Duration = Duration::from_secs(60);
+
+/// A resident (or planned) runner during planning.
+#[derive(Debug, Clone)]
+struct Slot {
+    /// `None` for a model the workload does not know (another client's).
+    runner: Option<usize>,
+    name: String,
+    bytes: u64,
+    busy: bool,
+    /// Loaded by this plan (the call or a preload): not to be unloaded by it again.
+    planned: bool,
+    keep_alive: Option<KeepAlive>,
+    priority: f64,
+}
+
+pub(crate) fn plan_ahead(
+    workload: &Workload,
+    context: &TurnContext<'_>,
+    speaker: usize,
+    outlook: &impl Outlook,
+) -> TurnPlan {
+    let budget = workload.budget();
+    let agent = &workload.agents()[speaker];
+    let speaker_runner = workload.agent_runner[speaker];
+    let mut slots = resident_slots(workload, context, outlook, speaker_runner);
+    let mut plan = TurnPlan::default();
+
+    if let (Some(runner), Some(model)) = (speaker_runner, &agent.model) {
+        let loads = !slots.iter().any(|slot| slot.runner == Some(runner));
+        if loads {
+            let bytes = workload.runners[runner].footprint_bytes;
+            // Furthest next use first; a busy model only if nothing else makes room (its
+            // unload waits for its request).
+            let mut pool: Vec<usize> = (0..slots.len()).collect();
+            pool.sort_by(|&a, &b| {
+                let (a, b) = (&slots[a], &slots[b]);
+                a.busy
+                    .cmp(&b.busy)
+                    .then(a.priority.total_cmp(&b.priority))
+                    .then(b.bytes.cmp(&a.bytes))
+                    .then_with(|| a.name.cmp(&b.name))
+            });
+            let victims = choose_victims(&slots, bytes, budget, &pool)
+                .expect("an empty server admits any model");
+            for slot in remove_all(&mut slots, &victims) {
+                plan.unloads.push(Unload {
+                    reason: format!(
+                        "make room for {model} ({}), which {} calls now; {}",
+                        gigabytes(bytes),
+                        agent.name,
+                        describe(outlook, &slot)
+                    ),
+                    model: slot.name,
+                });
+            }
+            slots.push(Slot {
+                runner: Some(runner),
+                name: model.clone(),
+                bytes,
+                busy: true,
+                planned: true,
+                keep_alive: None,
+                priority: f64::INFINITY,
+            });
+        }
+        plan.call = Some(CallPlan {
+            model: model.clone(),
+            keep_alive: None,
+            load_mode: workload.runners[runner].mode(),
+            loads,
+            reason: if loads {
+                format!("{} speaks; {model} loads now", agent.name)
+            } else {
+                format!("{} speaks; {model} is resident", agent.name)
+            },
+        });
+    }
+
+    plan_preloads(workload, outlook, &agent.name, &mut slots, &mut plan);
+    rank_keep_alives(outlook, speaker_runner, &slots, &mut plan);
+    plan
+}
+
+fn resident_slots(
+    workload: &Workload,
+    context: &TurnContext<'_>,
+    outlook: &impl Outlook,
+    speaker_runner: Option<usize>,
+) -> Vec<Slot> {
+    let mut slots: Vec<Slot> = Vec::with_capacity(context.resident.len());
+    for resident in context.resident {
+        let runner = workload.runner_named(&resident.model);
+        let same = |slot: &Slot| match runner {
+            Some(_) => slot.runner == runner,
+            None => slot.runner.is_none() && slot.name == resident.model,
+        };
+        if let Some(existing) = slots.iter_mut().find(|slot| same(slot)) {
+            // Two names on one runner (or one name listed twice): one slot, as in Ollama.
+            existing.bytes = existing.bytes.max(resident.bytes);
+            existing.busy |= resident.busy;
+            continue;
+        }
+        let priority = match runner {
+            None => f64::NEG_INFINITY,
+            Some(runner) if Some(runner) == speaker_runner => f64::INFINITY,
+            Some(runner) => outlook.priority(runner),
+        };
+        slots.push(Slot {
+            runner,
+            name: resident.model.clone(),
+            bytes: resident.bytes,
+            busy: resident.busy,
+            planned: false,
+            keep_alive: resident.keep_alive,
+            priority,
+        });
+    }
+    slots
+}
+
+/// Preloads in order of priority while the turn runs, where the expected saving beats the
+/// expected cost: reloads of what it evicts, and the loader held past the turn's end.
+fn plan_preloads(
+    workload: &Workload,
+    outlook: &impl Outlook,
+    speaker_name: &str,
+    slots: &mut Vec<Slot>,
+    plan: &mut TurnPlan,
+) {
+    let budget = workload.budget();
+    let window = outlook.turn_seconds();
+    let mut candidates: Vec<usize> = (0..workload.runners.len())
+        .filter(|&runner| outlook.use_probability(runner) >= MIN_PRELOAD_PROBABILITY)
+        .filter(|&runner| !slots.iter().any(|slot| slot.runner == Some(runner)))
+        .collect();
+    candidates.sort_by(|&a, &b| {
+        outlook
+            .priority(b)
+            .total_cmp(&outlook.priority(a))
+            .then_with(|| workload.runners[a].name.cmp(&workload.runners[b].name))
+    });
+    let mut offset = 0.0;
+    for candidate in candidates {
+        if offset >= window {
+            break;
+        }
+        let runner = &workload.runners[candidate];
+        let priority = outlook.priority(candidate);
+        let load_seconds = runner.load_seconds();
+        // Only models worth less than the candidate may go. The cheap checks come first: is
+        // there room at all, and does the preload beat holding the loader past the turn.
+        let mut pool: Vec<(usize, f64)> = slots
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| !slot.busy && !slot.planned && slot.priority < priority)
+            .map(|(index, slot)| (index, slot.priority))
+            .collect();
+        let by_priority: Vec<usize> = pool.iter().map(|&(index, _)| index).collect();
+        // A model that cannot fit now (a busy model is in the way) is left for a later turn.
+        let Some(mut victims) = choose_victims(slots, runner.footprint_bytes, budget, &by_priority)
+        else {
+            if outlook.strict_order() {
+                break;
+            }
+            continue;
+        };
+        let blocked = blocked_seconds(
+            workload,
+            outlook,
+            slots,
+            candidate,
+            offset + load_seconds - window,
+        );
+        let saving = outlook.preload_saving(candidate, load_seconds, offset);
+        if saving <= blocked {
+            continue;
+        }
+        let mut lost = 0.0;
+        if !victims.is_empty() {
+            // Cheapest expected reload first: the chance each is needed before the candidate
+            // times its load time.
+            for (index, risk) in pool.iter_mut() {
+                *risk = slots[*index].runner.map_or(0.0, |rival| {
+                    outlook.needed_before(candidate, rival) * workload.runners[rival].load_seconds()
+                });
+            }
+            pool.sort_by(|&(a, risk_a), &(b, risk_b)| {
+                risk_a
+                    .total_cmp(&risk_b)
+                    .then(slots[a].priority.total_cmp(&slots[b].priority))
+                    .then(slots[b].bytes.cmp(&slots[a].bytes))
+                    .then_with(|| slots[a].name.cmp(&slots[b].name))
+            });
+            let by_risk: Vec<usize> = pool.iter().map(|&(index, _)| index).collect();
+            victims = choose_victims(slots, runner.footprint_bytes, budget, &by_risk)
+                .expect("the same pool made room in another order");
+            lost = pool
+                .iter()
+                .filter(|(index, _)| victims.contains(index))
+                .map(|(_, risk)| WRONG_EVICTION_WEIGHT * risk)
+                .sum();
+        }
+        if saving <= lost + blocked {
+            continue;
+        }
+        for slot in remove_all(slots, &victims) {
+            plan.unloads.push(Unload {
+                reason: format!(
+                    "make room to preload {} ({}); {}",
+                    runner.name,
+                    gigabytes(runner.footprint_bytes),
+                    describe(outlook, &slot)
+                ),
+                model: slot.name,
+            });
+        }
+        slots.push(Slot {
+            runner: Some(candidate),
+            name: runner.name.clone(),
+            bytes: runner.footprint_bytes,
+            busy: true,
+            planned: true,
+            keep_alive: None,
+            priority,
+        });
+        plan.preloads.push(Preload {
+            model: runner.name.clone(),
+            keep_alive: None,
+            load_mode: runner.mode(),
+            reason: format!(
+                "{}; loads while {speaker_name}'s turn runs",
+                outlook.describe(candidate)
+            ),
+        });
+        offset += load_seconds;
+    }
+}
+
+/// Expected seconds the next speaker waits because a preload overruns the turn by `overrun`
+/// seconds and holds the loader while that speaker's model (not resident) needs it.
+fn blocked_seconds(
+    workload: &Workload,
+    outlook: &impl Outlook,
+    slots: &[Slot],
+    candidate: usize,
+    overrun: f64,
+) -> f64 {
+    if overrun <= 0.0 {
+        return 0.0;
+    }
+    let odds: f64 = (0..workload.runners.len())
+        .filter(|&other| other != candidate)
+        .filter(|&other| !slots.iter().any(|slot| slot.runner == Some(other)))
+        .map(|other| outlook.next_turn_probability(other))
+        .sum();
+    odds * overrun
+}
+
+/// Gives every resident runner of the workload a distinct keep_alive, shortest for the one
+/// needed last, so that if Ollama evicts on its own it evicts what the plan would.
+fn rank_keep_alives(
+    outlook: &impl Outlook,
+    speaker_runner: Option<usize>,
+    slots: &[Slot],
+    plan: &mut TurnPlan,
+) {
+    let mut ranked: Vec<&Slot> = slots.iter().filter(|slot| slot.runner.is_some()).collect();
+    ranked.sort_by(|a, b| {
+        a.priority
+            .total_cmp(&b.priority)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    let longest_gap = ranked
+        .iter()
+        .filter_map(|slot| slot.runner)
+        .filter(|&runner| Some(runner) != speaker_runner)
+        .map(|runner| outlook.gap_seconds(runner))
+        .filter(|gap| gap.is_finite())
+        .fold(0.0_f64, f64::max);
+    // Twice the longest expected gap, in whole hours, so the base rarely changes.
+    let hours = ((2.0 * longest_gap) / 3600.0).ceil().clamp(1.0, 24.0 * 7.0) as u64;
+    let base = KEEP_ALIVE_FLOOR.max(Duration::from_secs(hours * 3600));
+    let count = ranked.len();
+    for (rank, slot) in ranked.into_iter().enumerate() {
+        let keep_alive = KeepAlive::For(base + KEEP_ALIVE_STEP * rank as u32);
+        let runner = slot.runner.expect("only the workload's runners are ranked");
+        if Some(runner) == speaker_runner {
+            if let Some(call) = plan.call.as_mut() {
+                call.keep_alive = Some(keep_alive);
+            }
+            continue;
+        }
+        if let Some(preload) = plan
+            .preloads
+            .iter_mut()
+            .find(|preload| preload.model == slot.name)
+        {
+            preload.keep_alive = Some(keep_alive);
+            continue;
+        }
+        if slot.busy || slot.keep_alive == Some(keep_alive) {
+            continue;
+        }
+        plan.refreshes.push(Refresh {
+            model: slot.name.clone(),
+            keep_alive,
+            reason: format!(
+                "evicted #{} of {count} if Ollama needs room ({}); shortest keep_alive goes first",
+                rank + 1,
+                outlook.describe(runner)
+            ),
+        });
+    }
+}
+
+/// The slots to unload (indices) so that a model of `bytes` loads beside the rest, taken from
+/// `pool` in its order; `None` if the whole pool is not enough.
+fn choose_victims(
+    slots: &[Slot],
+    bytes: u64,
+    budget: Budget,
+    pool: &[usize],
+) -> Option<Vec<usize>> {
+    let mut count = slots.len();
+    let mut used: u64 = slots.iter().map(|slot| slot.bytes).sum();
+    if budget.admits(bytes, count, used) {
+        return Some(Vec::new());
+    }
+    let mut chosen = Vec::new();
+    for &index in pool {
+        chosen.push(index);
+        count -= 1;
+        used -= slots[index].bytes;
+        if budget.admits(bytes, count, used) {
+            break;
+        }
+    }
+    if !budget.admits(bytes, count, used) {
+        return None;
+    }
+    // Give back victims that turned out unnecessary, the most valuable first.
+    for position in (0..chosen.len()).rev() {
+        let index = chosen[position];
+        if budget.admits(bytes, count + 1, used + slots[index].bytes) {
+            chosen.remove(position);
+            count += 1;
+            used += slots[index].bytes;
+        }
+    }
+    Some(chosen)
+}
+
+/// Removes the slots at `indices` and returns them, lowest priority first.
+fn remove_all(slots: &mut Vec<Slot>, indices: &[usize]) -> Vec<Slot> {
+    let mut sorted = indices.to_vec();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    let mut removed: Vec<Slot> = sorted
+        .into_iter()
+        .map(|index| slots.remove(index))
+        .collect();
+    removed.sort_by(|a, b| {
+        a.priority
+            .total_cmp(&b.priority)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    removed
+}
+
+fn describe(outlook: &impl Outlook, slot: &Slot) -> String {
+    match slot.runner {
+        Some(runner) => format!("{} {}", slot.name, outlook.describe(runner)),
+        None => format!("{} is not a model of this workflow", slot.name),
+    }
+}
+
+fn gigabytes(bytes: u64) -> String {
+    format!("{:.1} GB", bytes as f64 / 1e9)
+}

@@ -1,0 +1,506 @@
+//! The workload: models, agents, the conversation graph and the budget, plus what the run has
+//! learnt about them (edge frequencies, turn lengths, load times, measured footprints).
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::budget::Budget;
+use crate::error::{Error, check_number};
+use crate::keep_alive::KeepAlive;
+
+#[cfg(test)]
+mod tests;
+
+/// How many observed turns the prior over a node's outgoing edges is worth: learnt counts
+/// outweigh it after a few turns, yet one odd turn does not flip a forecast.
+const PRIOR_STRENGTH: f64 = 4.0;
+
+/// How Ollama reads a model's weights, a load-time option (`use_mmap`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoadMode {
+    /// Ollama's default on Metal: memory-mapped weights (send no `use_mmap`, or `true`).
+    Mmap,
+    /// `use_mmap: false`: read the file into memory, much faster cold on Apple Silicon.
+    NoMmap,
+}
+
+impl fmt::Display for LoadMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LoadMode::Mmap => "mmap",
+            LoadMode::NoMmap => "no-mmap",
+        })
+    }
+}
+
+/// Which load mode a model uses in this run.
+///
+/// A model's mode must stay the same for every call (changing it reloads the model), so once a
+/// load has been recorded with [`Workload::record_load`] an `Auto` choice is pinned to the mode
+/// used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoadModeChoice {
+    /// The mode with the shorter estimated load time (ties go to `Mmap`).
+    Auto,
+    /// Always this mode.
+    Fixed(LoadMode),
+}
+
+/// Estimated seconds to load a model, per load mode.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LoadTimes {
+    /// Seconds with memory-mapped weights.
+    pub mmap_seconds: f64,
+    /// Seconds with `use_mmap: false`.
+    pub no_mmap_seconds: f64,
+}
+
+impl LoadTimes {
+    /// The estimate for one mode.
+    pub fn seconds(&self, mode: LoadMode) -> f64 {
+        match mode {
+            LoadMode::Mmap => self.mmap_seconds,
+            LoadMode::NoMmap => self.no_mmap_seconds,
+        }
+    }
+
+    /// `fixed_seconds + file_bytes / bandwidth` per mode: a starting estimate before any load
+    /// has been measured. The figures are the caller's (calibration or the simulated machine).
+    pub fn from_bandwidth(
+        file_bytes: u64,
+        fixed_seconds: f64,
+        mmap_bytes_per_second: f64,
+        no_mmap_bytes_per_second: f64,
+    ) -> LoadTimes {
+        let at = |rate: f64| {
+            if rate > 0.0 {
+                fixed_seconds + file_bytes as f64 / rate
+            } else {
+                f64::INFINITY
+            }
+        };
+        LoadTimes {
+            mmap_seconds: at(mmap_bytes_per_second),
+            no_mmap_seconds: at(no_mmap_bytes_per_second),
+        }
+    }
+}
+
+/// A model as agents call it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelSpec {
+    /// The name requests use, e.g. `qwen3-coder:32b`.
+    pub name: String,
+    /// The weights' identity (e.g. the digest of the GGUF blob). Names with the same key share
+    /// one runner and one footprint in Ollama, so the planner treats them as one model.
+    pub runner_key: String,
+    /// Predicted bytes ([`crate::predict_footprint`]), later the size `/api/ps` reports.
+    pub footprint_bytes: u64,
+    /// Estimated load time per mode.
+    pub load_times: LoadTimes,
+    /// The load mode for this run.
+    pub load_mode: LoadModeChoice,
+}
+
+/// An agent of the workflow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentSpec {
+    /// Its unique name.
+    pub name: String,
+    /// The model it calls; `None` for command and human agents, which take time but no memory.
+    pub model: Option<String>,
+    /// Expected seconds a turn takes once the model is resident (generation or command time).
+    pub mean_turn_seconds: f64,
+    /// The `keep_alive` the workflow gives it, sent by the `static` policy.
+    pub static_keep_alive: Option<KeepAlive>,
+    /// The `num_ctx` its calls send, if known (only for [`crate::analyze`]'s warnings).
+    pub num_ctx: Option<u64>,
+}
+
+/// Where an edge of the conversation graph leads.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EdgeTarget {
+    /// Another agent speaks next.
+    Agent(String),
+    /// The conversation ends.
+    End,
+}
+
+/// A possible hand-over from one agent to the next.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EdgeSpec {
+    /// The agent that has just spoken.
+    pub from: String,
+    /// Who speaks next, or the end.
+    pub to: EdgeTarget,
+    /// A prior weight from the workflow; when no edge of `from` has one, the prior is uniform
+    /// over its edges, and an edge without one next to weighted edges weighs 1.
+    pub prior_weight: Option<f64>,
+    /// How often the edge has been taken already (e.g. restored from an earlier run).
+    pub count: u64,
+}
+
+/// A validated, indexed workload, and what the run has learnt about it.
+///
+/// Build it once per run with [`Workload::new`]; feed it observations as the run goes
+/// ([`Workload::record_transition`], [`Workload::record_turn_seconds`],
+/// [`Workload::record_load`], [`Workload::correct_footprint`]); hand it to
+/// [`crate::plan_turn`] before every turn.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    budget: Budget,
+    models: Vec<ModelSpec>,
+    agents: Vec<AgentSpec>,
+    model_index: HashMap<String, usize>,
+    agent_index: HashMap<String, usize>,
+    pub(crate) runners: Vec<Runner>,
+    pub(crate) model_runner: Vec<usize>,
+    pub(crate) agent_runner: Vec<Option<usize>>,
+    pub(crate) turn_seconds: Vec<f64>,
+    turn_samples: Vec<f64>,
+    pub(crate) out: Vec<Vec<Edge>>,
+}
+
+/// One set of weights in Ollama: what is loaded, evicted and accounted.
+#[derive(Debug, Clone)]
+pub(crate) struct Runner {
+    /// The first model name on these weights: the name preloads use.
+    pub(crate) name: String,
+    pub(crate) footprint_bytes: u64,
+    pub(crate) load_times: LoadTimes,
+    pub(crate) load_mode: LoadModeChoice,
+    load_samples: [f64; 2],
+}
+
+impl Runner {
+    pub(crate) fn mode(&self) -> LoadMode {
+        match self.load_mode {
+            LoadModeChoice::Fixed(mode) => mode,
+            LoadModeChoice::Auto
+                if self.load_times.no_mmap_seconds < self.load_times.mmap_seconds =>
+            {
+                LoadMode::NoMmap
+            }
+            LoadModeChoice::Auto => LoadMode::Mmap,
+        }
+    }
+
+    pub(crate) fn load_seconds(&self) -> f64 {
+        self.load_times.seconds(self.mode())
+    }
+}
+
+/// An outgoing edge with its current probability.
+#[derive(Debug, Clone)]
+pub(crate) struct Edge {
+    pub(crate) to: Option<usize>,
+    prior_share: f64,
+    count: f64,
+    pub(crate) probability: f64,
+}
+
+impl Workload {
+    /// Validates and indexes a workload.
+    ///
+    /// Errors on duplicate names, agents or edges naming unknown agents or models, negative or
+    /// non-finite numbers, and a budget without model slots.
+    pub fn new(
+        models: Vec<ModelSpec>,
+        agents: Vec<AgentSpec>,
+        edges: Vec<EdgeSpec>,
+        budget: Budget,
+    ) -> Result<Workload, Error> {
+        if budget.max_loaded_models == 0 {
+            return Err(Error::NoModelSlots);
+        }
+        let mut model_index = HashMap::new();
+        let mut runner_index: HashMap<&str, usize> = HashMap::new();
+        let mut runners: Vec<Runner> = Vec::new();
+        let mut model_runner = Vec::with_capacity(models.len());
+        for (index, model) in models.iter().enumerate() {
+            if model_index.insert(model.name.clone(), index).is_some() {
+                return Err(Error::DuplicateModel(model.name.clone()));
+            }
+            check_number(
+                || format!("mmap_seconds of model '{}'", model.name),
+                model.load_times.mmap_seconds,
+            )?;
+            check_number(
+                || format!("no_mmap_seconds of model '{}'", model.name),
+                model.load_times.no_mmap_seconds,
+            )?;
+            let runner = *runner_index.entry(&model.runner_key).or_insert_with(|| {
+                runners.push(Runner {
+                    name: model.name.clone(),
+                    footprint_bytes: 0,
+                    load_times: model.load_times,
+                    load_mode: model.load_mode,
+                    load_samples: [1.0, 1.0],
+                });
+                runners.len() - 1
+            });
+            // Names on one runner with different figures (a different num_ctx, say) would
+            // reload each other; planning with the largest keeps every plan feasible.
+            let shared = &mut runners[runner];
+            shared.footprint_bytes = shared.footprint_bytes.max(model.footprint_bytes);
+            model_runner.push(runner);
+        }
+        let mut agent_index = HashMap::new();
+        let mut agent_runner = Vec::with_capacity(agents.len());
+        for (index, agent) in agents.iter().enumerate() {
+            if agent_index.insert(agent.name.clone(), index).is_some() {
+                return Err(Error::DuplicateAgent(agent.name.clone()));
+            }
+            check_number(
+                || format!("mean_turn_seconds of agent '{}'", agent.name),
+                agent.mean_turn_seconds,
+            )?;
+            let runner = match &agent.model {
+                None => None,
+                Some(model) => match model_index.get(model) {
+                    Some(&index) => Some(model_runner[index]),
+                    None => {
+                        return Err(Error::AgentModelUnknown {
+                            agent: agent.name.clone(),
+                            model: model.clone(),
+                        });
+                    }
+                },
+            };
+            agent_runner.push(runner);
+        }
+        let out = build_edges(&agents, &agent_index, &edges)?;
+        let turn_seconds = agents.iter().map(|agent| agent.mean_turn_seconds).collect();
+        Ok(Workload {
+            budget,
+            turn_samples: vec![1.0; agents.len()],
+            models,
+            agents,
+            model_index,
+            agent_index,
+            runners,
+            model_runner,
+            agent_runner,
+            turn_seconds,
+            out,
+        })
+    }
+
+    /// The budget plans must respect.
+    pub fn budget(&self) -> Budget {
+        self.budget
+    }
+
+    /// The models as given to [`Workload::new`] (learnt figures are read with the getters).
+    pub fn models(&self) -> &[ModelSpec] {
+        &self.models
+    }
+
+    /// The agents as given to [`Workload::new`].
+    pub fn agents(&self) -> &[AgentSpec] {
+        &self.agents
+    }
+
+    /// The footprint the planner uses for a model: the largest of the names on its weights,
+    /// or the last measured one.
+    pub fn footprint_bytes(&self, model: &str) -> Result<u64, Error> {
+        Ok(self.runners[self.runner_of_model(model)?].footprint_bytes)
+    }
+
+    /// The load mode every call of the model must use.
+    pub fn load_mode(&self, model: &str) -> Result<LoadMode, Error> {
+        Ok(self.runners[self.runner_of_model(model)?].mode())
+    }
+
+    /// The current load-time estimates of a model.
+    pub fn load_times(&self, model: &str) -> Result<LoadTimes, Error> {
+        Ok(self.runners[self.runner_of_model(model)?].load_times)
+    }
+
+    /// The learnt mean length of an agent's turns.
+    pub fn mean_turn_seconds(&self, agent: &str) -> Result<f64, Error> {
+        Ok(self.turn_seconds[self.agent_id(agent)?])
+    }
+
+    /// The current probability that `to` (an agent, or `None` for the end) follows `from`.
+    pub fn transition_probability(&self, from: &str, to: Option<&str>) -> Result<f64, Error> {
+        let from = self.agent_id(from)?;
+        let to = to.map(|name| self.agent_id(name)).transpose()?;
+        Ok(self.out[from]
+            .iter()
+            .filter(|edge| edge.to == to)
+            .map(|edge| edge.probability)
+            .sum())
+    }
+
+    /// Records that `to` (an agent, or `None` for the end) spoke after `from`.
+    ///
+    /// A hand-over the graph did not declare becomes a new edge with no prior weight.
+    pub fn record_transition(&mut self, from: &str, to: Option<&str>) -> Result<(), Error> {
+        let from = self.agent_id(from)?;
+        let to = to.map(|name| self.agent_id(name)).transpose()?;
+        let row = &mut self.out[from];
+        match row.iter_mut().find(|edge| edge.to == to) {
+            Some(edge) => edge.count += 1.0,
+            None => row.push(Edge {
+                to,
+                prior_share: 0.0,
+                count: 1.0,
+                probability: 0.0,
+            }),
+        }
+        normalise(row);
+        Ok(())
+    }
+
+    /// Records a measured turn length; the mean counts the workflow's estimate as one turn.
+    pub fn record_turn_seconds(&mut self, agent: &str, seconds: f64) -> Result<(), Error> {
+        let agent = self.agent_id(agent)?;
+        let seconds = check_number(
+            || format!("turn seconds of agent '{}'", self.agents[agent].name),
+            seconds,
+        )?;
+        let samples = &mut self.turn_samples[agent];
+        *samples += 1.0;
+        let mean = &mut self.turn_seconds[agent];
+        *mean += (seconds - *mean) / *samples;
+        Ok(())
+    }
+
+    /// Records a measured load (from `load_duration`) and pins the model's load mode to the
+    /// one used, so later calls keep it.
+    pub fn record_load(&mut self, model: &str, mode: LoadMode, seconds: f64) -> Result<(), Error> {
+        let runner = self.runner_of_model(model)?;
+        let seconds = check_number(|| format!("load seconds of model '{model}'"), seconds)?;
+        let runner = &mut self.runners[runner];
+        let slot = match mode {
+            LoadMode::Mmap => 0,
+            LoadMode::NoMmap => 1,
+        };
+        runner.load_samples[slot] += 1.0;
+        let estimate = match mode {
+            LoadMode::Mmap => &mut runner.load_times.mmap_seconds,
+            LoadMode::NoMmap => &mut runner.load_times.no_mmap_seconds,
+        };
+        *estimate += (seconds - *estimate) / runner.load_samples[slot];
+        runner.load_mode = LoadModeChoice::Fixed(mode);
+        Ok(())
+    }
+
+    /// Replaces a model's footprint with the size the server accounts for it (`/api/ps`).
+    pub fn correct_footprint(&mut self, model: &str, bytes: u64) -> Result<(), Error> {
+        let runner = self.runner_of_model(model)?;
+        self.runners[runner].footprint_bytes = bytes;
+        Ok(())
+    }
+
+    pub(crate) fn agent_id(&self, name: &str) -> Result<usize, Error> {
+        self.agent_index
+            .get(name)
+            .copied()
+            .ok_or_else(|| Error::UnknownAgent(name.to_owned()))
+    }
+
+    pub(crate) fn runner_of_model(&self, name: &str) -> Result<usize, Error> {
+        self.model_index
+            .get(name)
+            .map(|&model| self.model_runner[model])
+            .ok_or_else(|| Error::UnknownModel(name.to_owned()))
+    }
+
+    /// The runner of a model name, `None` for a model the workload does not know.
+    pub(crate) fn runner_named(&self, name: &str) -> Option<usize> {
+        self.model_index
+            .get(name)
+            .map(|&model| self.model_runner[model])
+    }
+}
+
+fn build_edges(
+    agents: &[AgentSpec],
+    agent_index: &HashMap<String, usize>,
+    edges: &[EdgeSpec],
+) -> Result<Vec<Vec<Edge>>, Error> {
+    let mut out: Vec<Vec<Edge>> = vec![Vec::new(); agents.len()];
+    let mut weights: Vec<Vec<Option<f64>>> = vec![Vec::new(); agents.len()];
+    for edge in edges {
+        let from = *agent_index
+            .get(&edge.from)
+            .ok_or_else(|| Error::UnknownAgent(edge.from.clone()))?;
+        let to = match &edge.to {
+            EdgeTarget::End => None,
+            EdgeTarget::Agent(name) => Some(
+                *agent_index
+                    .get(name)
+                    .ok_or_else(|| Error::UnknownAgent(name.clone()))?,
+            ),
+        };
+        if let Some(weight) = edge.prior_weight {
+            check_number(
+                || format!("prior_weight of edge from '{}'", edge.from),
+                weight,
+            )?;
+        }
+        let row = &mut out[from];
+        match row.iter().position(|existing| existing.to == to) {
+            Some(position) => {
+                row[position].count += edge.count as f64;
+                let merged = &mut weights[from][position];
+                *merged = match (*merged, edge.prior_weight) {
+                    (Some(a), Some(b)) => Some(a + b),
+                    (a, b) => a.or(b),
+                };
+            }
+            None => {
+                row.push(Edge {
+                    to,
+                    prior_share: 0.0,
+                    count: edge.count as f64,
+                    probability: 0.0,
+                });
+                weights[from].push(edge.prior_weight);
+            }
+        }
+    }
+    for (row, weights) in out.iter_mut().zip(&weights) {
+        let any_weight = weights.iter().any(Option::is_some);
+        let raw: Vec<f64> = weights
+            .iter()
+            .map(|weight| {
+                if any_weight {
+                    weight.unwrap_or(1.0)
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        let total: f64 = raw.iter().sum();
+        for (edge, weight) in row.iter_mut().zip(&raw) {
+            edge.prior_share = if total > 0.0 {
+                weight / total
+            } else {
+                1.0 / raw.len() as f64
+            };
+        }
+        normalise(row);
+    }
+    Ok(out)
+}
+
+/// The posterior mean of a Dirichlet prior worth [`PRIOR_STRENGTH`] turns plus the counts.
+fn normalise(row: &mut [Edge]) {
+    let counted: f64 = row.iter().map(|edge| edge.count).sum();
+    let prior: f64 = row.iter().map(|edge| edge.prior_share).sum();
+    let total = prior * PRIOR_STRENGTH + counted;
+    if total <= 0.0 {
+        return;
+    }
+    for edge in row.iter_mut() {
+        edge.probability = (edge.prior_share * PRIOR_STRENGTH + edge.count) / total;
+    }
+}

@@ -1,0 +1,161 @@
+//! Validation, learnt probabilities and load-mode pinning.
+
+use super::*;
+use crate::test_support::{agent, budget, edge, model};
+
+fn two_agents() -> Workload {
+    Workload::new(
+        vec![model("m", 4.0)],
+        vec![agent("a", Some("m"), 10.0), agent("b", None, 30.0)],
+        vec![
+            EdgeSpec {
+                prior_weight: None,
+                ..edge("a", "b", 1.0)
+            },
+            EdgeSpec {
+                prior_weight: None,
+                ..edge("a", "end", 1.0)
+            },
+            edge("b", "a", 3.0),
+            edge("b", "b", 1.0),
+        ],
+        budget(16, 3),
+    )
+    .expect("valid")
+}
+
+#[test]
+fn priors_are_uniform_or_weighted() {
+    let workload = two_agents();
+    assert_eq!(workload.transition_probability("a", Some("b")), Ok(0.5));
+    assert_eq!(workload.transition_probability("a", None), Ok(0.5));
+    assert_eq!(workload.transition_probability("b", Some("a")), Ok(0.75));
+    assert_eq!(workload.transition_probability("b", Some("b")), Ok(0.25));
+}
+
+#[test]
+fn learnt_counts_outweigh_the_prior_after_a_few_turns() {
+    let mut workload = two_agents();
+    for _ in 0..4 {
+        workload
+            .record_transition("a", Some("b"))
+            .expect("known agents");
+    }
+    // (0.5 x 4 + 4) / (4 + 4)
+    assert_eq!(workload.transition_probability("a", Some("b")), Ok(0.75));
+    // A hand-over the graph did not declare becomes an edge.
+    workload
+        .record_transition("a", Some("a"))
+        .expect("known agents");
+    assert_eq!(
+        workload.transition_probability("a", Some("a")),
+        Ok(1.0 / 9.0)
+    );
+    let total: f64 = [Some("a"), Some("b"), None]
+        .into_iter()
+        .map(|to| workload.transition_probability("a", to).expect("known"))
+        .sum();
+    assert!((total - 1.0).abs() < 1e-12);
+}
+
+#[test]
+fn turn_lengths_are_a_running_mean_seeded_by_the_workflow() {
+    let mut workload = two_agents();
+    workload
+        .record_turn_seconds("a", 20.0)
+        .expect("known agent");
+    workload
+        .record_turn_seconds("a", 30.0)
+        .expect("known agent");
+    assert_eq!(workload.mean_turn_seconds("a"), Ok(20.0));
+}
+
+#[test]
+fn auto_picks_the_faster_mode_and_a_recorded_load_pins_it() {
+    let mut workload = Workload::new(
+        vec![ModelSpec {
+            load_mode: LoadModeChoice::Auto,
+            ..model("m", 4.0)
+        }],
+        vec![agent("a", Some("m"), 10.0)],
+        vec![],
+        budget(16, 3),
+    )
+    .expect("valid");
+    assert_eq!(workload.load_mode("m"), Ok(LoadMode::NoMmap));
+    workload
+        .record_load("m", LoadMode::Mmap, 3.0)
+        .expect("known model");
+    assert_eq!(workload.load_mode("m"), Ok(LoadMode::Mmap));
+    // The estimate moves toward the measurement: (2 + 4 / 0.8 = 7, then 3) -> 5.
+    assert_eq!(
+        workload.load_times("m").map(|times| times.mmap_seconds),
+        Ok(5.0)
+    );
+}
+
+#[test]
+fn names_on_one_runner_share_the_largest_footprint_and_corrections() {
+    let mut workload = Workload::new(
+        vec![
+            model("m", 4.0),
+            ModelSpec {
+                name: "m-long".to_owned(),
+                ..model("m", 6.0)
+            },
+        ],
+        vec![],
+        vec![],
+        budget(16, 3),
+    )
+    .expect("valid");
+    assert_eq!(workload.footprint_bytes("m"), Ok(6_000_000_000));
+    workload
+        .correct_footprint("m-long", 5_500_000_000)
+        .expect("known model");
+    assert_eq!(workload.footprint_bytes("m"), Ok(5_500_000_000));
+}
+
+#[test]
+fn invalid_workloads_are_rejected() {
+    let duplicate = Workload::new(
+        vec![model("m", 1.0), model("m", 2.0)],
+        vec![],
+        vec![],
+        budget(8, 1),
+    );
+    assert_eq!(duplicate.err(), Some(Error::DuplicateModel("m".to_owned())));
+    let unknown_model = Workload::new(
+        vec![],
+        vec![agent("a", Some("m"), 1.0)],
+        vec![],
+        budget(8, 1),
+    );
+    assert_eq!(
+        unknown_model.err(),
+        Some(Error::AgentModelUnknown {
+            agent: "a".to_owned(),
+            model: "m".to_owned()
+        })
+    );
+    let unknown_agent = Workload::new(
+        vec![],
+        vec![agent("a", None, 1.0)],
+        vec![edge("a", "z", 1.0)],
+        budget(8, 1),
+    );
+    assert_eq!(
+        unknown_agent.err(),
+        Some(Error::UnknownAgent("z".to_owned()))
+    );
+    let negative = Workload::new(vec![], vec![agent("a", None, -1.0)], vec![], budget(8, 1));
+    assert!(matches!(negative, Err(Error::InvalidNumber { value, .. }) if value == -1.0));
+    let no_slots = Workload::new(vec![], vec![], vec![], budget(8, 0));
+    assert_eq!(no_slots.err(), Some(Error::NoModelSlots));
+    let mut workload = two_agents();
+    assert!(workload.record_turn_seconds("a", f64::NAN).is_err());
+    assert_eq!(
+        workload.record_load("x", LoadMode::Mmap, 1.0),
+        Err(Error::UnknownModel("x".to_owned()))
+    );
+}

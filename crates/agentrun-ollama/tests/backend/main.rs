@@ -1,0 +1,8 @@
+//! Integration tests of the Ollama backend: against byte-exact scripted
+//! replies, and against an in-process `ollama-sim`.
+
+mod canned;
+mod ollama_rs_gaps;
+mod sim;
+mod support;
+mod wire;

@@ -1,0 +1,237 @@
+//! Agents: their kind, model, role prompt, Ollama options, choices and command.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::residency::ResidencySpec;
+
+/// One agent of a workflow, with `use` resolved and its prompt loaded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentSpec {
+    /// The agent's name, unique in the workflow.
+    pub name: String,
+    /// What the agent is for.
+    pub description: Option<String>,
+    /// What answers for the agent.
+    pub kind: AgentKind,
+    /// The Ollama model (llm agents always have one).
+    pub model: Option<String>,
+    /// The role prompt (the system message); empty for command agents.
+    pub prompt: String,
+    /// Options sent to Ollama with every call.
+    pub options: ModelOptionsSpec,
+    /// Ollama's `think` for thinking models; `None` leaves the model's default.
+    pub think: Option<bool>,
+    /// The router's choices in file order; empty for an agent that is not a router.
+    pub choices: Vec<String>,
+    /// Descriptions of choices, for the ones that have one.
+    pub choice_descriptions: BTreeMap<String, String>,
+    /// How many recent conversation messages the agent sees.
+    pub context_window: usize,
+    /// Residency hints for the agent's model.
+    pub residency: ResidencySpec,
+    /// A smaller model to use when the model fails to load.
+    pub fallback: Option<String>,
+    /// The program a command agent runs.
+    pub command: Option<CommandSpec>,
+    /// Canned answers of a human agent, given in order before asking.
+    pub answers: Vec<String>,
+}
+
+impl AgentSpec {
+    /// `context_window` when the file does not say.
+    pub const DEFAULT_CONTEXT_WINDOW: usize = 12;
+    /// The largest `context_window` accepted.
+    pub const MAX_CONTEXT_WINDOW: usize = 10_000;
+
+    /// Loads a reusable agent file (`agents/coder.yaml`) on its own, named after the file,
+    /// with its `use` chain and prompt file resolved and the agent rules checked.
+    pub fn from_yaml_file(path: &std::path::Path) -> Result<AgentSpec, crate::SpecError> {
+        crate::loader::load_agent(path).map(|(agent, _warnings)| agent)
+    }
+
+    /// Whether the agent answers by picking one of its choices.
+    pub fn is_router(&self) -> bool {
+        !self.choices.is_empty()
+    }
+}
+
+/// What answers for an agent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentKind {
+    /// A model served by Ollama.
+    #[default]
+    Llm,
+    /// A program; its exit status is the turn's pass or fail, its output the reply.
+    Command,
+    /// A person at the terminal.
+    Human,
+}
+
+impl AgentKind {
+    /// The name used in files.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AgentKind::Llm => "llm",
+            AgentKind::Command => "command",
+            AgentKind::Human => "human",
+        }
+    }
+}
+
+/// The program a command agent runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandSpec {
+    /// The program and its arguments; never empty.
+    pub argv: Vec<String>,
+    /// Extra environment variables.
+    pub env: BTreeMap<String, String>,
+    /// How long one run may take before it is killed and counts as failed.
+    pub timeout: Option<Duration>,
+}
+
+/// Options sent to Ollama with every call of an agent. The common ones are typed; any other
+/// key is kept in `extra` and passed through.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ModelOptionsSpec {
+    /// Context length in tokens. Always set it: Ollama's default depends on the GPU, and the
+    /// memory planner needs it to predict the model's footprint. Load-time option.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_ctx: Option<u64>,
+    /// Prompt-processing batch size. Load-time option.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_batch: Option<u64>,
+    /// Layers to offload to the GPU. Load-time option.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_gpu: Option<i64>,
+    /// CPU threads. Load-time option.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_thread: Option<u64>,
+    /// Maximum tokens to generate (-1: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_predict: Option<i64>,
+    /// Sampling temperature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// Top-k sampling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u64>,
+    /// Top-p (nucleus) sampling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    /// Min-p sampling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_p: Option<f64>,
+    /// Repetition penalty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat_penalty: Option<f64>,
+    /// How far back the repetition penalty looks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat_last_n: Option<i64>,
+    /// Random seed for reproducible sampling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    /// Stop sequences.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Vec<String>>,
+    /// Any other Ollama option, passed through unchanged.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl ModelOptionsSpec {
+    /// Options that Ollama fixes when it loads a model: a call that changes one reloads it.
+    pub const LOAD_TIME_OPTIONS: [&'static str; 7] = [
+        "num_ctx",
+        "num_batch",
+        "num_gpu",
+        "main_gpu",
+        "use_mmap",
+        "num_thread",
+        "draft_num_predict",
+    ];
+
+    /// Every option that is set, as Ollama's `options` object.
+    pub fn to_json_map(&self) -> serde_json::Map<String, serde_json::Value> {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(map)) => map,
+            // Serializing plain numbers, strings and JSON values into a map cannot fail.
+            _ => serde_json::Map::new(),
+        }
+    }
+
+    /// The set options that force a reload when they change (see
+    /// [`ModelOptionsSpec::LOAD_TIME_OPTIONS`]).
+    pub fn load_time_options(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut options = self.to_json_map();
+        options.retain(|key, _| Self::LOAD_TIME_OPTIONS.contains(&key.as_str()));
+        options
+    }
+}
+
+/// Every option Ollama knows (`api/types.go` `Options` and `Runner`), to tell a typo from a
+/// newer option that is merely passed through.
+pub(crate) const KNOWN_OLLAMA_OPTIONS: [&str; 30] = [
+    "numa",
+    "num_ctx",
+    "num_batch",
+    "num_gpu",
+    "main_gpu",
+    "low_vram",
+    "f16_kv",
+    "logits_all",
+    "vocab_only",
+    "use_mmap",
+    "use_mlock",
+    "num_thread",
+    "num_keep",
+    "seed",
+    "num_predict",
+    "top_k",
+    "top_p",
+    "min_p",
+    "typical_p",
+    "repeat_last_n",
+    "temperature",
+    "repeat_penalty",
+    "presence_penalty",
+    "frequency_penalty",
+    "penalize_newline",
+    "stop",
+    "mirostat",
+    "mirostat_tau",
+    "mirostat_eta",
+    "tfs_z",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_become_ollamas_options_object() {
+        let mut options = ModelOptionsSpec {
+            num_ctx: Some(8192),
+            temperature: Some(0.2),
+            stop: Some(vec!["</done>".into()]),
+            ..ModelOptionsSpec::default()
+        };
+        options
+            .extra
+            .insert("typical_p".into(), serde_json::json!(0.9));
+        let map = options.to_json_map();
+        assert_eq!(
+            serde_json::Value::Object(map),
+            serde_json::json!({"num_ctx": 8192, "temperature": 0.2, "stop": ["</done>"], "typical_p": 0.9})
+        );
+        assert_eq!(
+            serde_json::Value::Object(options.load_time_options()),
+            serde_json::json!({"num_ctx": 8192})
+        );
+        assert!(ModelOptionsSpec::default().to_json_map().is_empty());
+    }
+}

@@ -1,0 +1,286 @@
+//! The workflow: agents, flow, limits, memory and simulation settings, loaded and resolved.
+
+use std::path::{Path, PathBuf};
+
+use crate::agent::{AgentKind, AgentSpec};
+use crate::diagnostic::{Diagnostic, SpecError};
+use crate::document::{
+    AgentFile, AgentSimulationFile, ChoicesFile, ConditionFile, DurationFile, EdgeFile, FlowFile,
+    KeepAliveFile, LimitsFile, MemoryFile, NamedMap, RangeFile, ResidencyFile, SimulationFile,
+    SizeFile, WorkflowFile,
+};
+use crate::duration::format_duration;
+use crate::flow::{Condition, EdgeTarget, Flow};
+use crate::loader;
+use crate::memory::{Limits, MemorySpec};
+use crate::residency::{KeepAliveSpec, LoadMode};
+use crate::simulation::{AgentSimulation, SimulationSpec};
+use crate::size::GpuBudget;
+
+/// A workflow: its agents, the flow between them and how to run it. Loaded from YAML with
+/// `use` resolved, prompt files read and defaults filled in, or built in code.
+#[derive(Debug, Clone)]
+pub struct Workflow {
+    /// Short name, shown in reports.
+    pub name: String,
+    /// What the workflow does; empty when the file does not say.
+    pub description: String,
+    /// The default task; the command line's `--task` overrides it.
+    pub task: Option<String>,
+    /// The file it was loaded from (the name given, as given).
+    pub source: Option<PathBuf>,
+    /// The agents in file order.
+    pub agents: Vec<AgentSpec>,
+    /// Who speaks first and where each turn leads.
+    pub flow: Flow,
+    /// Limits that stop a run.
+    pub limits: Limits,
+    /// The memory budget and residency policy.
+    pub memory: MemorySpec,
+    /// How agents behave in `agentrun simulate`.
+    pub simulation: SimulationSpec,
+    /// What looked wrong but does not stop the workflow from running. Not part of equality.
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl Workflow {
+    /// Loads a workflow file. Relative paths inside it (`use`, `prompt_file`) resolve from its
+    /// directory; every problem found is reported in the error, each with file, line and
+    /// column.
+    pub fn from_yaml_file(path: &Path) -> Result<Workflow, SpecError> {
+        loader::load_workflow(None, path)
+    }
+
+    /// Loads a workflow from text. `origin` names the text in diagnostics, and relative paths
+    /// inside it resolve from `origin`'s directory.
+    pub fn from_yaml_str(text: &str, origin: &Path) -> Result<Workflow, SpecError> {
+        loader::load_workflow(Some(text), origin)
+    }
+
+    /// The agent called `name`.
+    pub fn agent(&self, name: &str) -> Option<&AgentSpec> {
+        self.agents.iter().find(|agent| agent.name == name)
+    }
+
+    /// The load mode of an agent's model: its own, or the workflow's default.
+    pub fn load_mode_of(&self, agent: &AgentSpec) -> LoadMode {
+        agent.residency.load_mode.unwrap_or(self.memory.load_mode)
+    }
+
+    /// Checks a workflow built or changed in code by the same rules as a loaded one.
+    /// Diagnostics name the field but no line. Returns the warnings when there is no error.
+    pub fn validate(&self) -> Result<Vec<Diagnostic>, SpecError> {
+        loader::validate_built(self)
+    }
+
+    /// The resolved workflow as YAML: prompts inlined, `use` merged, defaults written out
+    /// where they matter. Loading it back gives an equal workflow.
+    pub fn to_yaml(&self) -> String {
+        let file = self.to_document();
+        // Plain strings, numbers and maps always serialize.
+        serde_saphyr::to_string(&file).expect("a workflow document serializes to YAML")
+    }
+
+    fn to_document(&self) -> WorkflowFile {
+        WorkflowFile {
+            version: None,
+            name: self.name.clone(),
+            description: (!self.description.is_empty()).then(|| self.description.clone()),
+            task: self.task.clone(),
+            agents: NamedMap(
+                self.agents
+                    .iter()
+                    .map(|agent| (agent.name.clone(), agent_document(agent)))
+                    .collect(),
+            ),
+            flow: FlowFile {
+                start: self.flow.start.clone(),
+                edges: self
+                    .flow
+                    .edges
+                    .iter()
+                    .map(|edge| EdgeFile {
+                        from: edge.from.clone(),
+                        to: edge.to.name().to_owned(),
+                        when: condition_document(&edge.when),
+                    })
+                    .collect(),
+            },
+            limits: Some(LimitsFile {
+                max_turns: Some(self.limits.max_turns.into()),
+                timeout: self
+                    .limits
+                    .timeout
+                    .map(|timeout| DurationFile::Text(format_duration(timeout))),
+            }),
+            memory: Some(MemoryFile {
+                gpu_budget: Some(match self.memory.gpu_budget {
+                    GpuBudget::Auto => SizeFile::Text("auto".to_owned()),
+                    budget @ GpuBudget::Bytes(_) => SizeFile::Text(budget.to_string()),
+                }),
+                max_loaded_models: self.memory.max_loaded_models.map(u64::from),
+                num_parallel: self.memory.num_parallel.map(u64::from),
+                policy: Some(self.memory.policy),
+                load_mode: Some(self.memory.load_mode),
+            }),
+            simulation: Some(self.simulation_document()),
+        }
+    }
+
+    fn simulation_document(&self) -> SimulationFile {
+        let agents: Vec<(String, AgentSimulationFile)> = self
+            .agents
+            .iter()
+            .filter_map(|agent| {
+                let behaviour = self.simulation.agents.get(&agent.name)?;
+                let document = simulation_document(behaviour, &AgentSimulation::default_for(agent));
+                (document != AgentSimulationFile::default()).then(|| (agent.name.clone(), document))
+            })
+            .collect();
+        SimulationFile {
+            seed: Some(self.simulation.seed),
+            max_turns: Some(self.simulation.max_turns.into()),
+            agents: (!agents.is_empty()).then_some(NamedMap(agents)),
+        }
+    }
+}
+
+impl PartialEq for Workflow {
+    /// Equal content; warnings (which carry positions in the text) do not count.
+    fn eq(&self, other: &Workflow) -> bool {
+        let Workflow {
+            name,
+            description,
+            task,
+            source,
+            agents,
+            flow,
+            limits,
+            memory,
+            simulation,
+            warnings: _,
+        } = self;
+        *name == other.name
+            && *description == other.description
+            && *task == other.task
+            && *source == other.source
+            && *agents == other.agents
+            && *flow == other.flow
+            && *limits == other.limits
+            && *memory == other.memory
+            && *simulation == other.simulation
+    }
+}
+
+fn agent_document(agent: &AgentSpec) -> AgentFile {
+    let choices = if agent.choices.is_empty() {
+        None
+    } else if agent.choice_descriptions.is_empty() {
+        Some(ChoicesFile::Names(agent.choices.clone()))
+    } else {
+        Some(ChoicesFile::Described(NamedMap(
+            agent
+                .choices
+                .iter()
+                .map(|choice| {
+                    (
+                        choice.clone(),
+                        agent
+                            .choice_descriptions
+                            .get(choice)
+                            .cloned()
+                            .unwrap_or_default(),
+                    )
+                })
+                .collect(),
+        )))
+    };
+    let residency = (agent.residency != Default::default()).then(|| ResidencyFile {
+        keep_alive: agent
+            .residency
+            .keep_alive
+            .map(|keep_alive| match keep_alive {
+                KeepAliveSpec::Forever => KeepAliveFile::Seconds(-1),
+                KeepAliveSpec::Zero => KeepAliveFile::Seconds(0),
+                KeepAliveSpec::Duration(_) => KeepAliveFile::Text(keep_alive.to_string()),
+            }),
+        load_mode: agent.residency.load_mode,
+    });
+    let command = agent.command.as_ref();
+    AgentFile {
+        use_file: None,
+        description: agent.description.clone(),
+        kind: (agent.kind != AgentKind::Llm).then_some(agent.kind),
+        model: agent.model.clone(),
+        prompt: (!agent.prompt.is_empty()).then(|| agent.prompt.clone()),
+        prompt_file: None,
+        options: (agent.options != Default::default()).then(|| agent.options.clone()),
+        think: agent.think,
+        choices,
+        context_window: (agent.context_window != AgentSpec::DEFAULT_CONTEXT_WINDOW)
+            .then_some(agent.context_window as u64),
+        residency,
+        fallback: agent.fallback.clone(),
+        command: command.map(|command| command.argv.clone()),
+        env: command
+            .filter(|command| !command.env.is_empty())
+            .map(|command| command.env.clone()),
+        timeout: command
+            .and_then(|command| command.timeout)
+            .map(|timeout| DurationFile::Text(format_duration(timeout))),
+        answers: (!agent.answers.is_empty()).then(|| agent.answers.clone()),
+    }
+}
+
+fn condition_document(condition: &Condition) -> Option<ConditionFile> {
+    Some(match condition {
+        Condition::Always => return None,
+        Condition::Pass => ConditionFile::Pass,
+        Condition::Fail => ConditionFile::Fail,
+        Condition::Contains(text) => ConditionFile::Contains(text.clone()),
+        Condition::Matches(pattern) => ConditionFile::Matches(pattern.as_str().to_owned()),
+        Condition::Choice(choice) => ConditionFile::Choice(choice.clone()),
+    })
+}
+
+/// The fields of `behaviour` that differ from the kind's defaults.
+fn simulation_document(
+    behaviour: &AgentSimulation,
+    default: &AgentSimulation,
+) -> AgentSimulationFile {
+    let duration_text =
+        |duration: std::time::Duration| DurationFile::Text(format_duration(duration));
+    AgentSimulationFile {
+        reply_tokens: (behaviour.reply_tokens != default.reply_tokens).then(|| {
+            RangeFile::Between([
+                *behaviour.reply_tokens.start(),
+                *behaviour.reply_tokens.end(),
+            ])
+        }),
+        tokens_per_second: behaviour.tokens_per_second,
+        duration: (behaviour.duration != default.duration).then(|| {
+            RangeFile::Between([
+                duration_text(*behaviour.duration.start()),
+                duration_text(*behaviour.duration.end()),
+            ])
+        }),
+        pass_rate: (behaviour.pass_rate != default.pass_rate).then_some(behaviour.pass_rate),
+        match_rate: (behaviour.match_rate != default.match_rate).then_some(behaviour.match_rate),
+        choices: (behaviour.choices != default.choices).then(|| {
+            NamedMap(
+                behaviour
+                    .choices
+                    .iter()
+                    .map(|(choice, weight)| (choice.clone(), *weight))
+                    .collect(),
+            )
+        }),
+    }
+}
+
+impl EdgeTarget {
+    /// Whether the target is the end of the run.
+    pub fn is_end(&self) -> bool {
+        matches!(self, EdgeTarget::End)
+    }
+}

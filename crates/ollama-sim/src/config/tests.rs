@@ -1,0 +1,43 @@
+//! Tests of configuration parsing and defaults.
+
+use super::*;
+
+#[test]
+fn byte_sizes_accept_units() {
+    assert_eq!(parse_byte_size("54GB"), Ok(54_000_000_000));
+    assert_eq!(parse_byte_size("1.4 GB"), Ok(1_400_000_000));
+    assert_eq!(parse_byte_size("768MiB"), Ok(768 * 1024 * 1024));
+    assert_eq!(parse_byte_size("1000"), Ok(1000));
+    assert!(parse_byte_size("12 parsecs").is_err());
+}
+
+#[test]
+fn target_mac_uses_the_high_vram_context_tier() {
+    let config = SimConfig::target_mac();
+    assert_eq!(config.gpu_memory_bytes, 54_000_000_000);
+    assert_eq!(config.effective_default_num_ctx(), 262_144);
+    assert_eq!(config.models.len(), 4);
+}
+
+#[test]
+fn a_partial_yaml_file_keeps_the_other_defaults() {
+    let config = SimConfig::from_yaml_str(
+        "time_scale: 0.01\ngpu_memory_bytes: 10GB\nload:\n  fixed_seconds: 1\nmodels:\n  - name: tiny\n    size_bytes: 1GB\n    family: llama\n    block_count: 4\n    head_count: 4\n    head_count_kv: 4\n    embedding_length: 256\n    context_length: 4096\n",
+    )
+    .expect("valid config");
+    assert_eq!(config.time_scale, 0.01);
+    assert_eq!(config.gpu_memory_bytes, 10_000_000_000);
+    assert_eq!(config.load.fixed_seconds, 1.0);
+    assert_eq!(config.load.unload_seconds, 0.3);
+    assert_eq!(config.max_loaded_models, 3);
+    assert_eq!(config.models.len(), 1);
+    assert_eq!(config.effective_default_num_ctx(), 4096);
+}
+
+#[test]
+fn unknown_fields_and_bad_values_are_rejected() {
+    let unknown = SimConfig::from_yaml_str("gpu_memory: 10GB\n").expect_err("unknown field");
+    assert!(unknown.to_string().contains("gpu_memory"), "{unknown}");
+    let zero = SimConfig::from_json_str(r#"{"num_parallel":0}"#).expect_err("zero slots");
+    assert!(zero.to_string().contains("num_parallel"), "{zero}");
+}

@@ -1,0 +1,181 @@
+//! Injected failures (`POST /sim/faults`): failing and slow loads, broken streams, 503s.
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalogue::normalize_name;
+
+/// The failures to inject. Setting faults replaces the previous set; `POST /sim/reset` clears
+/// them. A `model` of `None` matches every model; `times` of `None` fires forever.
+///
+/// JSON: `{"load_failures":[{"model":"m","times":1}],"slow_loads":[{"model":"m","factor":3}],
+/// "stream_errors":[{"after_chunks":2}],"disconnects":[{"model":"m"}],"unavailable_requests":2}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Loads that fail with HTTP 500 after the fixed start-up time.
+    pub load_failures: Vec<LoadFailure>,
+    /// Loads that take longer.
+    pub slow_loads: Vec<SlowLoad>,
+    /// Streams that end with an `{"error": ..}` line (status stays 200).
+    pub stream_errors: Vec<StreamError>,
+    /// Streams whose connection drops without a final chunk.
+    pub disconnects: Vec<Disconnect>,
+    /// The next N chat or generate requests get HTTP 503 (server busy).
+    pub unavailable_requests: u32,
+}
+
+/// A load that fails: after the fixed start-up time, or, when it `stall`s, after the load
+/// timeout (`OLLAMA_LOAD_TIMEOUT`) with Ollama's timeout message.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadFailure {
+    /// The model, or every model.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// The error text; default: Ollama's out-of-memory wording with the model's figures, or
+    /// its timeout wording for a stall.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// The load makes no progress until the load timeout ends it.
+    #[serde(default)]
+    pub stall: bool,
+    /// How many loads fail; default: all.
+    #[serde(default)]
+    pub times: Option<u32>,
+}
+
+/// A load that takes `factor x normal + extra_seconds`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlowLoad {
+    /// The model, or every model.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Multiplier of the normal load time; default 1.
+    #[serde(default = "one")]
+    pub factor: f64,
+    /// Simulated seconds added; default 0.
+    #[serde(default)]
+    pub extra_seconds: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// A reply that fails after some chunks with an error line.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamError {
+    /// The model, or every model.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Content chunks sent before the error; default 0.
+    #[serde(default)]
+    pub after_chunks: u32,
+    /// The error text; default `an error was encountered while running the model: unexpected EOF`.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// How many replies fail; default: all.
+    #[serde(default)]
+    pub times: Option<u32>,
+}
+
+/// A reply whose connection drops after some chunks.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Disconnect {
+    /// The model, or every model.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Content chunks sent before the drop; default 0.
+    #[serde(default)]
+    pub after_chunks: u32,
+    /// How many replies drop; default: all.
+    #[serde(default)]
+    pub times: Option<u32>,
+}
+
+/// A stream fault picked for one reply.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum StreamFault {
+    Error { after_chunks: u32, message: String },
+    Disconnect { after_chunks: u32 },
+}
+
+fn matches(filter: &Option<String>, model: &str) -> bool {
+    match filter {
+        None => true,
+        Some(wanted) => normalize_name(wanted) == normalize_name(model),
+    }
+}
+
+/// Uses up one firing of a fault with `times`; returns whether it fired.
+fn fire(times: &mut Option<u32>) -> bool {
+    match times {
+        None => true,
+        Some(0) => false,
+        Some(left) => {
+            *left -= 1;
+            true
+        }
+    }
+}
+
+impl Faults {
+    /// Whether any fault is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Faults::default()
+    }
+
+    pub(crate) fn take_unavailable(&mut self) -> bool {
+        if self.unavailable_requests > 0 {
+            self.unavailable_requests -= 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The failure due for a load of `model`, if any.
+    pub(crate) fn take_load_failure(&mut self, model: &str) -> Option<LoadFailure> {
+        self.load_failures
+            .iter_mut()
+            .find(|fault| matches(&fault.model, model) && fault.times != Some(0))
+            .and_then(|fault| fire(&mut fault.times).then(|| fault.clone()))
+    }
+
+    /// `(factor, extra_seconds)` for a load of `model`.
+    pub(crate) fn slow_load(&self, model: &str) -> (f64, f64) {
+        self.slow_loads
+            .iter()
+            .filter(|fault| matches(&fault.model, model))
+            .fold((1.0, 0.0), |(factor, extra), fault| {
+                (factor * fault.factor, extra + fault.extra_seconds)
+            })
+    }
+
+    pub(crate) fn take_stream_fault(&mut self, model: &str) -> Option<StreamFault> {
+        if let Some(fault) = self
+            .stream_errors
+            .iter_mut()
+            .find(|fault| matches(&fault.model, model) && fault.times != Some(0))
+            && fire(&mut fault.times)
+        {
+            return Some(StreamFault::Error {
+                after_chunks: fault.after_chunks,
+                message: fault.message.clone().unwrap_or_else(|| {
+                    "an error was encountered while running the model: unexpected EOF".to_owned()
+                }),
+            });
+        }
+        self.disconnects
+            .iter_mut()
+            .find(|fault| matches(&fault.model, model) && fault.times != Some(0))
+            .and_then(|fault| {
+                fire(&mut fault.times).then_some(StreamFault::Disconnect {
+                    after_chunks: fault.after_chunks,
+                })
+            })
+    }
+}

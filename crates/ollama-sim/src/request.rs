@@ -1,0 +1,172 @@
+//! The life of one chat or generate request, shared by both endpoints: validation in
+//! Ollama's order, unload and preload, scheduling, and the reply plan.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::api::{self, ApiError};
+use crate::faults::StreamFault;
+use crate::footprint::LoadOptions;
+use crate::keep_alive::SessionDuration;
+use crate::reply::{self, Format, ReplyInput, ReplyPlan};
+use crate::scheduler::{Outcome, Ticket};
+use crate::script::Query;
+use crate::simulator::Inner;
+use crate::stream::Generation;
+
+/// The endpoint-independent view of a request.
+pub(crate) struct Inference<'a> {
+    pub(crate) endpoint: &'static str,
+    pub(crate) model: &'a str,
+    pub(crate) keep_alive: Option<&'a api::KeepAlive>,
+    pub(crate) options: Option<&'a api::Options>,
+    pub(crate) format: Option<&'a Value>,
+    pub(crate) think: bool,
+    pub(crate) uses_tools: bool,
+    /// No messages (chat) or an empty prompt (generate): a preload or an unload.
+    pub(crate) empty: bool,
+    pub(crate) system: Option<&'a str>,
+    pub(crate) last_message: &'a str,
+    pub(crate) prompt_tokens: u64,
+}
+
+/// What the handler answers.
+pub(crate) enum Prepared {
+    /// A one-chunk answer, `done_reason` `load` or `unload`.
+    Immediate(&'static str),
+    /// A reply to stream.
+    Reply(Box<Generation>),
+}
+
+pub(crate) async fn prepare(
+    inner: &Arc<Inner>,
+    request: Inference<'_>,
+) -> Result<Prepared, ApiError> {
+    let scheduler = &inner.scheduler;
+    scheduler.ensure_started();
+    let handler_start = Instant::now();
+    let mut ticket = scheduler.arrive(request.endpoint, request.model);
+    match run(inner, &request, &mut ticket, handler_start).await {
+        Ok(Step::Immediate(done_reason)) => Ok(Prepared::Immediate(done_reason)),
+        Ok(Step::Reply(parts)) => Ok(Prepared::Reply(Box::new(Generation {
+            scheduler: Arc::clone(scheduler),
+            ticket,
+            plan: parts.plan,
+            handler_start,
+            load_seconds: parts.load_seconds,
+            prompt_tokens_per_second: parts.decode_tokens_per_second
+                * inner.config.decode.prompt_eval_speedup,
+            decode_tokens_per_second: parts.decode_tokens_per_second,
+            stream_chunks: inner.config.replies.stream_chunks,
+            fault: parts.fault,
+        }))),
+        Err(error) => {
+            ticket.set_outcome(Outcome::failed(error.status, &error.message));
+            Err(error)
+        }
+    }
+}
+
+enum Step {
+    Immediate(&'static str),
+    Reply(ReplyParts),
+}
+
+struct ReplyParts {
+    plan: ReplyPlan,
+    load_seconds: f64,
+    decode_tokens_per_second: f64,
+    fault: Option<StreamFault>,
+}
+
+async fn run(
+    inner: &Arc<Inner>,
+    request: &Inference<'_>,
+    ticket: &mut Ticket,
+    handler_start: Instant,
+) -> Result<Step, ApiError> {
+    let scheduler = &inner.scheduler;
+    let config = &inner.config;
+    let session = request
+        .keep_alive
+        .map(SessionDuration::from_request)
+        .transpose()
+        .map_err(ApiError::bad_request)?;
+    let model = inner
+        .catalogue
+        .get(request.model)
+        .ok_or_else(|| ApiError::model_not_found(request.model))?
+        .clone();
+    let format = Format::parse(request.format)?;
+    if request.empty && session.is_some_and(SessionDuration::is_zero) {
+        scheduler.request_unload(&model);
+        ticket.set_outcome(Outcome::done("unload"));
+        return Ok(Step::Immediate("unload"));
+    }
+    if !model.has_capability("completion") {
+        return Err(ApiError::bad_request(format!(
+            "\"{}\" does not support {}",
+            request.model, request.endpoint
+        )));
+    }
+    if request.uses_tools && !model.has_capability("tools") {
+        return Err(ApiError::bad_request(format!(
+            "{} does not support tools",
+            request.model
+        )));
+    }
+    if request.think && !model.has_capability("thinking") {
+        return Err(ApiError::bad_request(format!(
+            "\"{}\" does not support thinking",
+            request.model
+        )));
+    }
+    if scheduler.take_unavailable() {
+        return Err(ApiError::server_busy());
+    }
+    let options = LoadOptions::from_request(request.options, config.effective_default_num_ctx());
+    let (turn, global_turn) = scheduler
+        .schedule(ticket, &model, options, session, !request.empty)
+        .await?;
+    let own_load = ticket.lease().map_or(0.0, |lease| lease.load_seconds());
+    let load_seconds = scheduler
+        .clock()
+        .since(handler_start)
+        .max(own_load + config.decode.dispatch_seconds);
+    if request.empty {
+        let mut outcome = Outcome::done("load");
+        outcome.load_duration_ns = Some((load_seconds * 1e9).round() as u64);
+        ticket.set_outcome(outcome);
+        return Ok(Step::Immediate("load"));
+    }
+    let query = Query {
+        model: &model.name,
+        system: request.system,
+        last_message: request.last_message,
+        turn,
+        global_turn,
+    };
+    let plan = match inner.script.reply_for(&query) {
+        Some(scripted) => reply::scripted(scripted, request.prompt_tokens),
+        None => reply::generated(
+            &ReplyInput {
+                model: &model,
+                format,
+                num_predict: request.options.and_then(|o| o.num_predict),
+                seed: request.options.and_then(|o| o.seed),
+                think: request.think,
+                prompt_tokens: request.prompt_tokens,
+                last_message: request.last_message,
+            },
+            &config.replies,
+        ),
+    };
+    Ok(Step::Reply(ReplyParts {
+        plan,
+        load_seconds,
+        decode_tokens_per_second: model.decode_tokens_per_second,
+        fault: scheduler.take_stream_fault(&model.name),
+    }))
+}

@@ -1,0 +1,281 @@
+//! Streaming a reply over simulated time: a parallel slot, prompt evaluation, chunks spread
+//! over the decode time, then the final chunk with the timing fields.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::Stream;
+use futures::stream::{self, BoxStream, StreamExt};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
+
+use crate::api::{self, ApiError, Metrics};
+use crate::faults::StreamFault;
+use crate::reply::ReplyPlan;
+use crate::scheduler::{Outcome, Scheduler, Ticket};
+
+/// A piece of a reply, before it is shaped into a chat or generate chunk.
+#[derive(Debug)]
+pub(crate) enum Piece {
+    Thinking(String),
+    Content(String),
+    ToolCalls(Vec<api::ToolCall>),
+    /// The last chunk; `context` is the token count for generate's `context` array.
+    Done {
+        done_reason: &'static str,
+        metrics: Metrics,
+        context_tokens: u64,
+    },
+}
+
+/// Everything needed to stream one reply.
+pub(crate) struct Generation {
+    pub(crate) scheduler: Arc<Scheduler>,
+    pub(crate) ticket: Ticket,
+    pub(crate) plan: ReplyPlan,
+    pub(crate) handler_start: Instant,
+    pub(crate) load_seconds: f64,
+    pub(crate) prompt_tokens_per_second: f64,
+    pub(crate) decode_tokens_per_second: f64,
+    pub(crate) stream_chunks: usize,
+    pub(crate) fault: Option<StreamFault>,
+}
+
+enum Phase {
+    Start,
+    Streaming {
+        start: f64,
+        /// Held for the rest of the reply: the model's parallel slot.
+        _permit: OwnedSemaphorePermit,
+    },
+    Finished,
+}
+
+struct Streamer {
+    scheduler: Arc<Scheduler>,
+    /// `None` once the request has ended.
+    ticket: Option<Ticket>,
+    plan: ReplyPlan,
+    handler_start: Instant,
+    load_seconds: f64,
+    fault: Option<StreamFault>,
+    pieces: std::vec::IntoIter<Piece>,
+    piece_count: usize,
+    emitted: usize,
+    prompt_seconds: f64,
+    eval_seconds: f64,
+    phase: Phase,
+}
+
+/// Splits `text` into at most about `parts` pieces at spaces.
+fn split_text(text: &str, parts: usize) -> Vec<String> {
+    if text.is_empty() {
+        return Vec::new();
+    }
+    let target = text.len().div_ceil(parts.max(1)).max(1);
+    let mut pieces = Vec::with_capacity(parts);
+    let mut start = 0;
+    while start < text.len() {
+        let mut end = (start + target).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        if end < text.len()
+            && let Some(space) = text[end..].find(' ')
+        {
+            end += space;
+        }
+        pieces.push(text[start..end].to_owned());
+        start = end;
+    }
+    pieces
+}
+
+impl Generation {
+    /// The reply as a stream of pieces; ends without `Done` when a disconnect fault fires.
+    pub(crate) fn into_pieces(self) -> BoxStream<'static, Result<Piece, ApiError>> {
+        let plan = self.plan;
+        let mut pieces: Vec<Piece> = split_text(&plan.thinking, self.stream_chunks)
+            .into_iter()
+            .map(Piece::Thinking)
+            .collect();
+        pieces.extend(
+            split_text(&plan.content, self.stream_chunks)
+                .into_iter()
+                .map(Piece::Content),
+        );
+        if !plan.tool_calls.is_empty() {
+            pieces.push(Piece::ToolCalls(plan.tool_calls.clone()));
+        }
+        let streamer = Streamer {
+            scheduler: self.scheduler,
+            ticket: Some(self.ticket),
+            prompt_seconds: plan.prompt_tokens as f64 / self.prompt_tokens_per_second,
+            eval_seconds: plan.eval_tokens as f64 / self.decode_tokens_per_second,
+            plan,
+            handler_start: self.handler_start,
+            load_seconds: self.load_seconds,
+            fault: self.fault,
+            piece_count: pieces.len(),
+            pieces: pieces.into_iter(),
+            emitted: 0,
+            phase: Phase::Start,
+        };
+        stream::unfold(streamer, |mut streamer| async move {
+            let item = streamer.next().await?;
+            Some((item, streamer))
+        })
+        .boxed()
+    }
+}
+
+impl Streamer {
+    async fn next(&mut self) -> Option<Result<Piece, ApiError>> {
+        let clock = self.scheduler.clock().clone();
+        if let Phase::Start = self.phase {
+            let slots = self.ticket.as_ref()?.lease()?.slots();
+            // The semaphore is never closed, so acquiring only waits for a free slot.
+            let permit = slots.acquire_owned().await.ok()?;
+            let start = clock.now();
+            clock.sleep(self.prompt_seconds).await;
+            self.phase = Phase::Streaming {
+                start,
+                _permit: permit,
+            };
+        }
+        let Phase::Streaming { start, .. } = self.phase else {
+            return None;
+        };
+        if let Some(fault) = &self.fault {
+            let after_chunks = match fault {
+                StreamFault::Error { after_chunks, .. }
+                | StreamFault::Disconnect { after_chunks } => *after_chunks as usize,
+            };
+            if after_chunks <= self.emitted {
+                return self.fail();
+            }
+        }
+        if let Some(piece) = self.pieces.next() {
+            self.emitted += 1;
+            let fraction = self.emitted as f64 / (self.piece_count + 1) as f64;
+            clock
+                .sleep_until(start + self.prompt_seconds + self.eval_seconds * fraction)
+                .await;
+            return Some(Ok(piece));
+        }
+        clock
+            .sleep_until(start + self.prompt_seconds + self.eval_seconds)
+            .await;
+        Some(Ok(self.finish()))
+    }
+
+    fn finish(&mut self) -> Piece {
+        let clock = self.scheduler.clock();
+        let plan = &self.plan;
+        let nanos = |seconds: f64| (seconds * 1e9).round() as u64;
+        let load = nanos(self.load_seconds);
+        let prompt_eval = if plan.prompt_tokens > 0 {
+            nanos(self.prompt_seconds).max(1)
+        } else {
+            0
+        };
+        let eval = if plan.eval_tokens > 0 {
+            nanos(self.eval_seconds).max(1)
+        } else {
+            0
+        };
+        let measured = nanos(clock.since(self.handler_start));
+        let total = measured.max(load + prompt_eval + eval);
+        let non_zero = |value: u64| (value > 0).then_some(value);
+        let metrics = Metrics {
+            total_duration: non_zero(total),
+            load_duration: non_zero(load),
+            prompt_eval_count: non_zero(plan.prompt_tokens),
+            prompt_eval_duration: non_zero(prompt_eval),
+            eval_count: non_zero(plan.eval_tokens),
+            eval_duration: non_zero(eval),
+        };
+        let mut outcome = Outcome::done(plan.done_reason);
+        outcome.load_duration_ns = metrics.load_duration;
+        outcome.eval_count = metrics.eval_count;
+        let piece = Piece::Done {
+            done_reason: plan.done_reason,
+            metrics,
+            context_tokens: plan.prompt_tokens + plan.eval_tokens,
+        };
+        self.end(outcome);
+        piece
+    }
+
+    fn fail(&mut self) -> Option<Result<Piece, ApiError>> {
+        match self.fault.take()? {
+            StreamFault::Error { message, .. } => {
+                self.end(Outcome::failed(200, &message));
+                Some(Err(ApiError::new(500, message)))
+            }
+            StreamFault::Disconnect { .. } => {
+                self.end(Outcome::failed(200, "connection dropped (injected fault)"));
+                None
+            }
+        }
+    }
+
+    /// Frees the slot and the runner before the last item reaches the client, so `/api/ps`
+    /// already shows the idle countdown when the client sees `done`.
+    fn end(&mut self, outcome: Outcome) {
+        self.phase = Phase::Finished;
+        if let Some(mut ticket) = self.ticket.take() {
+            ticket.set_outcome(outcome);
+        }
+    }
+}
+
+/// A reply: `Ok` chunks, possibly a final `Err` (an error line after streaming began).
+/// Dropping it before the end is a client disconnect: the request is cancelled and its
+/// runner released. A stream that ends without a `done` chunk had its connection dropped.
+pub struct ReplyStream<C> {
+    inner: BoxStream<'static, Result<C, ApiError>>,
+    immediate: bool,
+}
+
+impl<C> ReplyStream<C> {
+    pub(crate) fn new(inner: BoxStream<'static, Result<C, ApiError>>) -> ReplyStream<C> {
+        ReplyStream {
+            inner,
+            immediate: false,
+        }
+    }
+
+    /// A reply of one chunk that needs no generation (preload and unload answers).
+    pub(crate) fn single(chunk: C) -> ReplyStream<C>
+    where
+        C: Send + 'static,
+    {
+        ReplyStream {
+            inner: stream::once(async move { Ok(chunk) }).boxed(),
+            immediate: true,
+        }
+    }
+
+    /// Whether this is a one-chunk answer (Ollama sends these as plain JSON, not NDJSON).
+    pub fn is_immediate(&self) -> bool {
+        self.immediate
+    }
+}
+
+impl<C> Stream for ReplyStream<C> {
+    type Item = Result<C, ApiError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.poll_next_unpin(cx)
+    }
+}
+
+impl<C> std::fmt::Debug for ReplyStream<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplyStream")
+            .field("immediate", &self.immediate)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,112 @@
+//! The simulator in process under tokio's paused clock: an hour of simulated time runs in
+//! virtual time and the same run gives the same log.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use ollama_sim::{LogEvent, SimConfig, Simulator, api};
+
+fn user(text: &str) -> api::Message {
+    api::Message {
+        role: "user".into(),
+        content: text.into(),
+        ..api::Message::default()
+    }
+}
+
+fn request(model: &str, keep_alive: &str, tokens: i64) -> api::ChatRequest {
+    api::ChatRequest {
+        model: model.into(),
+        messages: vec![user("next step")],
+        options: Some(api::Options {
+            num_ctx: Some(32_768),
+            num_predict: Some(tokens),
+            ..api::Options::default()
+        }),
+        keep_alive: Some(api::KeepAlive::Text(keep_alive.into())),
+        ..api::ChatRequest::default()
+    }
+}
+
+/// Agent turns on the target Mac until an hour has passed, then 31 idle minutes.
+fn run_hour() -> (Vec<LogEvent>, f64, usize) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let mut config = SimConfig::target_mac();
+        config.epoch_unix_seconds = Some(1_767_225_600.0);
+        let sim = Simulator::new(config);
+        let start = tokio::time::Instant::now();
+        let turns = [
+            ("qwen3-coder-next:q4_K_M", "30m", 200),
+            ("qwen3-coder:14b", "10m", 300),
+            ("qwen3-coder:32b", "10m", 200),
+            ("qwen3:1.7b", "-1m", 20),
+        ];
+        let mut replies = 0;
+        while start.elapsed() < Duration::from_secs(3600) {
+            for (model, keep_alive, tokens) in turns {
+                let reply = sim
+                    .chat(request(model, keep_alive, tokens))
+                    .await
+                    .expect("scheduled")
+                    .collect()
+                    .await
+                    .expect("reply");
+                assert_eq!(reply.metrics.eval_count, Some(tokens as u64));
+                replies += 1;
+            }
+        }
+        let hour = start.elapsed().as_secs_f64();
+        tokio::time::sleep(Duration::from_secs(31 * 60)).await;
+        let resident: Vec<String> = sim.ps().models.into_iter().map(|m| m.name).collect();
+        assert_eq!(
+            resident,
+            ["qwen3:1.7b"],
+            "only the forever model outlives 31 idle minutes"
+        );
+        (sim.log(), hour, replies)
+    })
+}
+
+#[test]
+fn an_hour_of_agent_turns_runs_in_virtual_time_and_repeats_exactly() {
+    let (log, hour, replies) = run_hour();
+    assert!(hour >= 3600.0);
+    assert!(replies >= 12, "{replies} replies");
+    // The 52 GB model cannot stay beside the others: it reloads every round, cold or warm.
+    let big_loads = log
+        .iter()
+        .filter(|e| {
+            matches!(&e.event, ollama_sim::Event::LoadStarted { model, .. } if &**model == "qwen3-coder-next:q4_K_M")
+        })
+        .count();
+    assert_eq!(big_loads, replies / 4);
+    let (again, _, _) = run_hour();
+    assert_eq!(log, again, "virtual time is deterministic");
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_a_reply_stream_is_a_client_disconnect() {
+    let sim = Simulator::new(SimConfig::target_mac());
+    let mut stream = sim
+        .chat(request("qwen3:1.7b", "5m", 500))
+        .await
+        .expect("scheduled");
+    let first = stream.next().await.expect("a chunk").expect("ok");
+    assert!(!first.done);
+    assert_eq!(sim.ps().models.len(), 1);
+    drop(stream);
+    let finished: Vec<u16> = sim
+        .log()
+        .iter()
+        .filter_map(|e| match &e.event {
+            ollama_sim::Event::RequestFinished { status, .. } => Some(*status),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(finished, [499]);
+}

@@ -1,0 +1,148 @@
+//! The command line: clap types only; each subcommand turns them into library calls.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Run multi-agent workflows on local models served by Ollama, with an executor
+/// that plans which models stay in memory.
+#[derive(Debug, Parser)]
+#[command(name = "agentrun", version, about, long_about = None)]
+#[command(after_help = "Run a workflow: agentrun WORKFLOW.yaml [--task TEXT] [--sim]\n\
+Exit codes: 0 completed, 1 the run stopped before its end (limit, failure),\n\
+2 bad input or unreachable server, 130 interrupted.")]
+pub(crate) struct Cli {
+    /// Print less: no streamed replies, only the summary.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
+    /// Print more: residency decisions and server calls (repeat for debug logs).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run a workflow (the default: `agentrun WORKFLOW.yaml` is `agentrun run WORKFLOW.yaml`).
+    Run(RunArgs),
+    /// Check a workflow and report every problem with its file, line and column.
+    Validate(ValidateArgs),
+    /// Print the JSON Schema of the workflow format, for editors.
+    Schema,
+    /// Print the residency plan of a workflow without running it.
+    Plan(PlanArgs),
+    /// Run a workflow in virtual time on the simulated machine and compare residency policies.
+    Simulate(SimulateArgs),
+    /// Show the models the Ollama server has resident.
+    Ps(PsArgs),
+}
+
+/// Where the models are served.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct ServerArgs {
+    /// The Ollama server.
+    #[arg(long = "ollama", env = "OLLAMA_HOST", default_value = "http://127.0.0.1:11434")]
+    pub(crate) url: String,
+    /// Use a built-in simulator of a 64 GB Mac instead of a server (time-scaled,
+    /// so a run finishes in seconds).
+    #[arg(long, conflicts_with = "url")]
+    pub(crate) sim: bool,
+    /// With --sim: how long a simulated second takes, in seconds.
+    #[arg(long, default_value_t = 0.01, requires = "sim")]
+    pub(crate) time_scale: f64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// The workflow file.
+    pub(crate) workflow: PathBuf,
+    /// The task for the agents (overrides the workflow's `task`).
+    #[arg(long)]
+    pub(crate) task: Option<String>,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+    /// The residency policy (overrides the workflow's `memory.policy`).
+    #[arg(long, value_enum)]
+    pub(crate) policy: Option<PolicyArg>,
+    /// Overrides the workflow's turn limit.
+    #[arg(long)]
+    pub(crate) max_turns: Option<u32>,
+    /// Print the final summary as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Write every event as a JSON line to this file.
+    #[arg(long)]
+    pub(crate) events: Option<PathBuf>,
+    /// Leave the models this run loaded resident when it ends.
+    #[arg(long)]
+    pub(crate) keep_loaded: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ValidateArgs {
+    /// The workflow files.
+    #[arg(required = true)]
+    pub(crate) workflows: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PlanArgs {
+    /// The workflow file.
+    pub(crate) workflow: PathBuf,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SimulateArgs {
+    /// The workflow file.
+    pub(crate) workflow: PathBuf,
+    /// The policy to simulate, or `all` to compare them.
+    #[arg(long, default_value = "all")]
+    pub(crate) policy: String,
+    /// The seed of the synthetic turns (overrides `simulation.seed`).
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
+    /// The load mode `smart` and `oracle` use.
+    #[arg(long, value_enum)]
+    pub(crate) load_mode: Option<LoadModeArg>,
+    /// Print the comparison as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PsArgs {
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+    /// The GPU budget to show shares against (for example `54GB`).
+    #[arg(long)]
+    pub(crate) budget: Option<String>,
+}
+
+/// A residency policy.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum PolicyArg {
+    /// Plan residency from the graph (the default).
+    Smart,
+    /// A fixed keep_alive per agent from the workflow.
+    Static,
+    /// Send no keep_alive, preload nothing, unload nothing.
+    OllamaDefault,
+}
+
+/// How models are read from disk.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum LoadModeArg {
+    /// Ollama's default (memory-mapped).
+    Mmap,
+    /// Learn per model which mode loads faster.
+    Auto,
+}
+
+/// The subcommand names, to tell `agentrun WORKFLOW.yaml` from `agentrun validate ...`.
+pub(crate) const SUBCOMMANDS: [&str; 7] = ["run", "validate", "schema", "plan", "simulate", "ps", "help"];

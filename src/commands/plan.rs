@@ -1,0 +1,140 @@
+//! `agentrun plan`: the residency plan of a workflow, phase by phase, without running it.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use agentrun::{BackendError, ModelBackend, SimBackend, Workflow, WarningKind};
+use anyhow::Context;
+
+use crate::args::PlanArgs;
+use crate::commands::{connect, load_workflow, resolve_budget};
+
+pub(crate) async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
+    let workflow = match load_workflow(&args.workflow) {
+        Ok(workflow) => workflow,
+        Err(code) => return Ok(code),
+    };
+    let backend = model_source(&args).await?;
+    let mut details = BTreeMap::new();
+    for model in workflow.agents.iter().filter_map(|agent| agent.model.as_ref()) {
+        if !details.contains_key(model) {
+            let found = backend
+                .model_details(model)
+                .await
+                .with_context(|| format!("cannot read the details of '{model}'"))?;
+            details.insert(model.clone(), found);
+        }
+    }
+    let budget = resolve_budget(&workflow, args.server.sim)?;
+    let workload = agentrun::build_workload(&workflow, &details, budget, None, false)?;
+    let analysis = agentrun::analyze(&workload);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&analysis)?);
+    } else {
+        print_plan(&workflow, &workload, &analysis);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The server to read model sizes from; without one, the simulator's catalogue
+/// of the target Mac stands in, so a plan can be made before pulling anything.
+async fn model_source(args: &PlanArgs) -> anyhow::Result<Arc<dyn ModelBackend>> {
+    match connect(&args.server).await {
+        Ok(backend) => Ok(backend),
+        Err(error)
+            if error
+                .chain()
+                .any(|cause| matches!(cause.downcast_ref(), Some(BackendError::Unreachable { .. }))) =>
+        {
+            eprintln!(
+                "note: no Ollama server at {}; using the built-in catalogue of the simulated Mac",
+                args.server.url
+            );
+            Ok(Arc::new(SimBackend::target_mac(1.0)))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+fn print_plan(workflow: &Workflow, workload: &agentrun::Workload, analysis: &agentrun::Analysis) {
+    let gb = |bytes: u64| format!("{:.1} GB", bytes as f64 / 1e9);
+    println!(
+        "Residency plan for {} (GPU budget {}, at most {} models loaded)",
+        workflow.name,
+        gb(analysis.budget.gpu_bytes),
+        analysis.budget.max_loaded_models
+    );
+    println!("\nModels:");
+    for model in workload.models() {
+        let times = model.load_times;
+        println!(
+            "  {:<28} {:>9}   load ~{:.0} s (mmap), ~{:.0} s (no-mmap)",
+            model.name,
+            gb(model.footprint_bytes),
+            times.mmap_seconds,
+            times.no_mmap_seconds
+        );
+    }
+    println!("\nPhases:");
+    for phase in &analysis.phases {
+        let verdict = if phase.fits {
+            format!("fits; load order {}", phase.load_order.join(", "))
+        } else {
+            format!("DOES NOT FIT (needs {})", gb(phase.min_gpu_bytes))
+        };
+        println!("  {}", phase.name);
+        println!(
+            "    models: {} ({}), {verdict}",
+            if phase.models.is_empty() {
+                "none".to_owned()
+            } else {
+                phase.models.join(", ")
+            },
+            gb(phase.footprint_bytes)
+        );
+        if !phase.also_resident.is_empty() {
+            println!("    stays resident beside it: {}", phase.also_resident.join(", "));
+        }
+    }
+    if !analysis.transitions.is_empty() {
+        println!("\nPhase changes and the loads they force:");
+        for transition in &analysis.transitions {
+            println!(
+                "  {} -> {} (via {})",
+                transition.from,
+                transition.to,
+                transition.via.join(", ")
+            );
+            if !transition.unloads.is_empty() {
+                println!("    unload {}", transition.unloads.join(", "));
+            }
+            for load in &transition.loads {
+                println!(
+                    "    load {} ({}): ~{:.0} s, of which ~{:.0} s waited for",
+                    load.model, load.load_mode, load.seconds, load.exposed_seconds
+                );
+            }
+        }
+    }
+    if analysis.warnings.is_empty() {
+        println!("\nNo warnings.");
+        return;
+    }
+    println!("\nWarnings:");
+    for warning in &analysis.warnings {
+        println!("  ! {}", warning.message);
+        println!("    fix: {}", warning.fix);
+        if let WarningKind::BudgetUnderLargestModel {
+            footprint_bytes, ..
+        } = &warning.kind
+        {
+            // Leave the OS a safe margin beside the largest model.
+            let wanted = footprint_bytes + 8_000_000_000;
+            println!(
+                "    on macOS, raise the GPU limit with `{}` (leave the OS at least 8 GB)",
+                agentrun::macos_raise_command(wanted)
+            );
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! `agentrun simulate`: compare residency policies on the simulated machine, in virtual time.
+
+use std::process::ExitCode;
+
+use agentrun::{LoadMode, PolicyName, SimConfig, SimulationOptions};
+use anyhow::Context;
+
+use crate::args::{LoadModeArg, SimulateArgs};
+use crate::commands::{EXIT_BAD_INPUT, load_workflow};
+
+pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
+    let workflow = match load_workflow(&args.workflow) {
+        Ok(workflow) => workflow,
+        Err(code) => return Ok(code),
+    };
+    let policies = if args.policy == "all" {
+        PolicyName::ALL.to_vec()
+    } else {
+        match args.policy.parse::<PolicyName>() {
+            Ok(policy) => vec![policy],
+            Err(error) => {
+                eprintln!("error: {error}");
+                eprintln!("hint: use one of smart, static, ollama-default, oracle, or all");
+                return Ok(ExitCode::from(EXIT_BAD_INPUT));
+            }
+        }
+    };
+    let options = SimulationOptions {
+        seed: args.seed,
+        policies,
+        load_mode: args.load_mode.map(|mode| match mode {
+            LoadModeArg::Mmap => LoadMode::Mmap,
+            LoadModeArg::Auto => LoadMode::Auto,
+        }),
+        machine: SimConfig::target_mac(),
+    };
+    let report = agentrun::simulate(&workflow, &options)
+        .with_context(|| format!("cannot simulate {}", args.workflow.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{}: {} simulated turns (seed {}) on a 64 GB M4 Pro with a {:.0} GB GPU budget",
+        report.workflow,
+        report.turns,
+        report.seed,
+        options.machine.gpu_memory_bytes as f64 / 1e9
+    );
+    println!(
+        "{:<16} {:>11} {:>11} {:>11} {:>6} {:>8} {:>9} {:>11}",
+        "policy", "load wait", "avoidable", "vs oracle", "loads", "unloads", "GB read", "wall"
+    );
+    for policy in &options.policies {
+        let Some(figures) = report.policies.get(policy.as_str()) else {
+            continue;
+        };
+        println!(
+            "{:<16} {:>9.1} s {:>9.1} s {:>9.1} s {:>6} {:>8} {:>9.1} {:>9.0} s",
+            policy.as_str(),
+            figures.load_wait_s,
+            figures.avoidable_wait_s,
+            figures.excess_over_oracle_s,
+            figures.loads,
+            figures.unloads,
+            figures.gb_read,
+            figures.wall_s
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,53 @@
+//! agentrun runs multi-agent workflows on local models served by Ollama, with an
+//! executor that plans which models stay in memory.
+//!
+//! The types to learn first:
+//! - [`Workflow`]: a workflow loaded from YAML ([`Workflow::from_yaml_file`]) and validated;
+//! - [`Executor`]: runs a workflow on a [`ModelBackend`], turn by turn, planning model residency;
+//! - [`OllamaBackend`] talks to an Ollama server; [`SimBackend`] drives the built-in simulator in-process;
+//! - [`Event`]: what a run reports as it goes, through an [`EventSink`].
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use agentrun::{Executor, RunOptions, SimBackend, Workflow};
+//!
+//! let workflow = Workflow::from_yaml_file("workflows/review.yaml".as_ref())?;
+//! let backend = Arc::new(SimBackend::target_mac(0.001));
+//! let outcome = Executor::new(workflow, backend)
+//!     .run(RunOptions::new("Write a function that reverses a string."))
+//!     .await?;
+//! println!("{} after {} turns", outcome.summary.status.as_str(), outcome.summary.turns);
+//! # Ok(())
+//! # }
+//! ```
+
+mod budget;
+mod sim_backend;
+mod simulate;
+
+pub use agentrun_core::{
+    Agent, AgentError, AgentReply, AgentSummary, BackendError, CallMetrics, ChatRequest,
+    ChatResponse, CommandAgent, ConversationGraph, Event, EventSink, Executor, FutureTurn,
+    KeepAlive, LlmAgent, LoadCause, LoadReport, Message, ModelBackend, ModelCall, ModelDetails,
+    ModelOptions, ModelSummary, Node, Role, RunError, RunOptions, RunOutcome, RunStatus,
+    RunSummary, RunningModel, TokenSink, ToolCall, ToolSpec, TranscriptEntry, TurnContext,
+    TurnOutcome, build_workload,
+};
+pub use agentrun_memory::{Analysis, Policy, WarningKind, Workload, analyze};
+pub use agentrun_ollama::{OllamaBackend, OllamaConfig};
+pub use agentrun_spec::{
+    AgentKind, AgentSpec, Diagnostic, GpuBudget, LoadMode, PolicyName, SpecError, Workflow,
+    parse_size,
+};
+pub use budget::{detect_gpu_budget, macos_raise_command};
+pub use sim_backend::SimBackend;
+pub use simulate::{
+    PolicyFigures, SimulateError, SimulationOptions, SimulationReport, simulate,
+};
+pub use ollama_sim::SimConfig;
+
+/// The JSON Schema of the workflow format, for editors.
+pub fn workflow_schema() -> serde_json::Value {
+    agentrun_spec::json_schema()
+}

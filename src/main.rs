@@ -1,0 +1,82 @@
+//! The `agentrun` command: a thin shell over the `agentrun` library.
+
+mod args;
+mod commands;
+mod terminal;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command, SUBCOMMANDS};
+
+/// Exit code for bad input: an invalid workflow, a bad flag, an unreachable server.
+const EXIT_BAD_INPUT: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse_from(with_default_subcommand(std::env::args_os().collect()));
+    init_tracing(cli.verbose);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            report(&error);
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let output = terminal::Output::new(cli.quiet, cli.verbose);
+    match cli.command {
+        Command::Run(args) => commands::run::run(args, output).await,
+        Command::Validate(args) => commands::validate::run(args),
+        Command::Schema => commands::schema::run(),
+        Command::Plan(args) => commands::plan::run(args).await,
+        // A simulation runs its own virtual-time runtime, which cannot nest in this one.
+        Command::Simulate(args) => {
+            tokio::task::spawn_blocking(move || commands::simulate::run(args)).await?
+        }
+        Command::Ps(args) => commands::ps::run(args).await,
+    }
+}
+
+/// `agentrun WORKFLOW.yaml ...` means `agentrun run WORKFLOW.yaml ...`.
+fn with_default_subcommand(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let first = args.get(1).and_then(|arg| arg.to_str()).unwrap_or("");
+    let is_top_level_flag = matches!(first, "-h" | "--help" | "-V" | "--version");
+    if args.len() > 1 && !SUBCOMMANDS.contains(&first) && !is_top_level_flag {
+        args.insert(1, "run".into());
+    }
+    args
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+/// Prints an error with its causes, and a hint where one is known.
+fn report(error: &anyhow::Error) {
+    eprintln!("error: {error:#}");
+    if let Some(hint) = commands::hint_for(error) {
+        eprintln!("hint: {hint}");
+    }
+}

@@ -1,0 +1,344 @@
+//! `simulate`: a workflow in virtual time on the simulated machine, under each residency policy.
+//!
+//! The run's future is drawn once from the workflow's `simulation:` section
+//! (router choices, test outcomes, reply lengths, command durations) and then
+//! replayed under every policy, so all of them face the same speaker sequence.
+//! Each replay runs the real executor against the in-process simulator on a
+//! paused tokio clock: an hour of simulated work takes milliseconds and is
+//! identical from run to run.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agentrun_core::{
+    Agent, AgentError, AgentReply, ChatRequest, Executor, FutureTurn, RunOptions, RunStatus,
+    TurnContext,
+};
+use agentrun_spec::{AgentKind, Condition, GpuBudget, LoadMode, PolicyName, Workflow};
+use async_trait::async_trait;
+use ollama_sim::{Event as SimEvent, SimConfig, Simulator};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+
+use crate::SimBackend;
+
+/// How to simulate.
+#[derive(Debug, Clone)]
+pub struct SimulationOptions {
+    /// The seed of the drawn future; `None` takes the workflow's `simulation.seed`.
+    pub seed: Option<u64>,
+    /// The policies to compare.
+    pub policies: Vec<PolicyName>,
+    /// The load mode for `smart` and `oracle` (`static` and `ollama-default` always
+    /// leave Ollama's default loading); `None` takes the workflow's.
+    pub load_mode: Option<LoadMode>,
+    /// The simulated machine.
+    pub machine: SimConfig,
+}
+
+/// One policy's figures, in simulated seconds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PolicyFigures {
+    /// Seconds turns waited for model loads.
+    pub load_wait_s: f64,
+    /// Of those, seconds some policy could have avoided.
+    pub avoidable_wait_s: f64,
+    /// Load wait beyond the oracle's (0 when the oracle was not simulated).
+    pub excess_over_oracle_s: f64,
+    /// Models loaded.
+    pub loads: u32,
+    /// Models unloaded (asked for, expired or evicted).
+    pub unloads: u32,
+    /// Gigabytes read from disk by loads.
+    pub gb_read: f64,
+    /// Simulated seconds from start to end.
+    pub wall_s: f64,
+    /// Turns taken.
+    pub turns: u32,
+    /// How the run ended.
+    pub status: RunStatus,
+}
+
+/// The comparison.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SimulationReport {
+    /// The workflow's name.
+    pub workflow: String,
+    /// The seed used.
+    pub seed: u64,
+    /// Turns in the drawn future.
+    pub turns: usize,
+    /// Figures per policy name.
+    pub policies: BTreeMap<String, PolicyFigures>,
+}
+
+/// Why a simulation could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SimulateError {
+    /// The virtual-time runtime could not start.
+    #[error("cannot start the simulation runtime: {0}")]
+    Runtime(#[from] std::io::Error),
+    /// The executor refused to start.
+    #[error("the {policy} run could not start: {source}")]
+    Run {
+        /// The policy.
+        policy: PolicyName,
+        /// Why.
+        source: agentrun_core::RunError,
+    },
+}
+
+/// A turn of the drawn future.
+#[derive(Debug, Clone, PartialEq)]
+struct SyntheticTurn {
+    agent: usize,
+    /// Tokens to generate (model agents).
+    tokens: u64,
+    /// Time the turn takes besides generation (command and human agents).
+    duration: Duration,
+    /// The outgoing edge the turn takes, by its position in the file.
+    edge: usize,
+    passed: Option<bool>,
+    choice: Option<String>,
+}
+
+/// Simulates the workflow under each policy.
+pub fn simulate(
+    workflow: &Workflow,
+    options: &SimulationOptions,
+) -> Result<SimulationReport, SimulateError> {
+    let seed = options.seed.unwrap_or(workflow.simulation.seed);
+    let script = draw_future(workflow, seed);
+    let mut policies = BTreeMap::new();
+    for &policy in &options.policies {
+        let figures = run_policy(workflow, options, policy, &script)?;
+        policies.insert(policy.to_string(), figures);
+    }
+    if let Some(oracle) = policies.get(PolicyName::Oracle.as_str()).map(|f| f.load_wait_s) {
+        for figures in policies.values_mut() {
+            figures.excess_over_oracle_s = (figures.load_wait_s - oracle).max(0.0);
+        }
+    }
+    Ok(SimulationReport {
+        workflow: workflow.name.clone(),
+        seed,
+        turns: script.len(),
+        policies,
+    })
+}
+
+/// Walks the graph with seeded draws until `end` or the simulation's turn limit.
+fn draw_future(workflow: &Workflow, seed: u64) -> Vec<SyntheticTurn> {
+    let graph = agentrun_core::ConversationGraph::new(workflow);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut turns = Vec::new();
+    let mut agent = graph.start();
+    while turns.len() < workflow.simulation.max_turns as usize {
+        let spec = &workflow.agents[agent];
+        let behaviour = workflow.simulation.agents.get(&spec.name);
+        let tokens = behaviour.map_or(0, |b| draw_u64(&mut rng, *b.reply_tokens.start(), *b.reply_tokens.end()));
+        let duration = behaviour.map_or(Duration::ZERO, |b| {
+            let (low, high) = (b.duration.start().as_millis() as u64, b.duration.end().as_millis() as u64);
+            Duration::from_millis(draw_u64(&mut rng, low, high))
+        });
+        let choice = (!spec.choices.is_empty()).then(|| {
+            let weights: Vec<(String, f64)> = spec
+                .choices
+                .iter()
+                .map(|choice| {
+                    let weight = behaviour.and_then(|b| b.choices.get(choice)).copied().unwrap_or(1.0);
+                    (choice.clone(), weight)
+                })
+                .collect();
+            draw_weighted(&mut rng, &weights)
+        });
+        let passed = (spec.kind == AgentKind::Command)
+            .then(|| rng.random::<f64>() < behaviour.map_or(0.7, |b| b.pass_rate));
+        let match_rate = behaviour.map_or(0.5, |b| b.match_rate);
+        let outgoing = graph.outgoing(agent);
+        // Text conditions hold with the agent's match rate, each drawn in file order;
+        // choices and outcomes were drawn above.
+        let taken = outgoing.iter().find(|(_, _, condition)| match condition {
+            Condition::Contains(_) | Condition::Matches(_) => rng.random::<f64>() < match_rate,
+            other => other.matches("", choice.as_deref(), passed),
+        });
+        let Some(&(edge, next, _)) = taken else {
+            break;
+        };
+        turns.push(SyntheticTurn {
+            agent,
+            tokens,
+            duration,
+            edge,
+            passed,
+            choice,
+        });
+        match next {
+            agentrun_core::Node::Agent(index) => agent = index,
+            agentrun_core::Node::End => break,
+        }
+    }
+    turns
+}
+
+fn draw_u64(rng: &mut StdRng, low: u64, high: u64) -> u64 {
+    if high <= low { low } else { rng.random_range(low..=high) }
+}
+
+fn draw_weighted(rng: &mut StdRng, weights: &[(String, f64)]) -> String {
+    let total: f64 = weights.iter().map(|(_, weight)| weight.max(0.0)).sum();
+    let mut point = rng.random::<f64>() * total;
+    for (choice, weight) in weights {
+        point -= weight.max(0.0);
+        if point < 0.0 {
+            return choice.clone();
+        }
+    }
+    weights.last().map(|(choice, _)| choice.clone()).unwrap_or_default()
+}
+
+/// Replays the drawn future under one policy on a fresh simulator.
+fn run_policy(
+    workflow: &Workflow,
+    options: &SimulationOptions,
+    policy: PolicyName,
+    script: &[SyntheticTurn],
+) -> Result<PolicyFigures, SimulateError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()?;
+    let mut machine = options.machine.clone();
+    machine.time_scale = 1.0;
+    // Every event of the run is needed to count loads, so the log must not wrap.
+    machine.log_capacity = machine.log_capacity.max(64 * (script.len() + 16) + 1024);
+    let simulator = Simulator::new(machine.clone());
+    let backend = Arc::new(SimBackend::new(simulator.clone()));
+    let replay: Arc<dyn Agent> = Arc::new(Replay {
+        turns: script.to_vec(),
+        next: Mutex::new(0),
+    });
+    let mut executor = Executor::new(workflow.clone(), backend);
+    for agent in &workflow.agents {
+        executor = executor.with_agent(&agent.name, replay.clone());
+    }
+    let mut run = RunOptions::new("simulated task");
+    run.policy = Some(policy);
+    run.max_turns = Some(script.len() as u32);
+    run.unload_at_end = false;
+    run.gpu_budget = match workflow.memory.gpu_budget {
+        GpuBudget::Auto => Some(machine.gpu_memory_bytes),
+        GpuBudget::Bytes(_) => None,
+    };
+    let active = matches!(policy, PolicyName::Smart | PolicyName::Oracle);
+    run.load_mode = if active { options.load_mode } else { Some(LoadMode::Mmap) };
+    if policy == PolicyName::Oracle {
+        run.future = Some(future_of(workflow, &machine, script));
+    }
+    let outcome = runtime
+        .block_on(executor.run(run))
+        .map_err(|source| SimulateError::Run { policy, source })?;
+    let mut figures = PolicyFigures {
+        load_wait_s: outcome.summary.load_wait_s,
+        avoidable_wait_s: outcome.summary.avoidable_wait_s,
+        excess_over_oracle_s: 0.0,
+        loads: 0,
+        unloads: 0,
+        gb_read: 0.0,
+        wall_s: outcome.summary.wall_s,
+        turns: outcome.summary.turns,
+        status: outcome.summary.status,
+    };
+    for entry in simulator.log() {
+        match entry.event {
+            SimEvent::LoadStarted { bytes, .. } => {
+                figures.loads += 1;
+                figures.gb_read += bytes as f64 / 1e9;
+            }
+            SimEvent::Unloaded { .. } => figures.unloads += 1,
+            _ => {}
+        }
+    }
+    Ok(figures)
+}
+
+/// The oracle's knowledge: every turn's agent and how long it takes once its model is resident.
+fn future_of(workflow: &Workflow, machine: &SimConfig, script: &[SyntheticTurn]) -> Vec<FutureTurn> {
+    script
+        .iter()
+        .map(|turn| {
+            let spec = &workflow.agents[turn.agent];
+            let speed = workflow
+                .simulation
+                .agents
+                .get(&spec.name)
+                .and_then(|b| b.tokens_per_second)
+                .or_else(|| {
+                    let model = spec.model.as_ref()?;
+                    let bytes = machine.models.iter().find(|m| &m.name == model)?.size_bytes;
+                    Some(machine.decode.efficiency * machine.decode.memory_bandwidth_bytes_per_second / bytes as f64)
+                });
+            let generation = match speed {
+                Some(speed) if speed > 0.0 => turn.tokens as f64 / speed,
+                _ => 0.0,
+            };
+            FutureTurn {
+                agent: spec.name.clone(),
+                seconds: generation + turn.duration.as_secs_f64(),
+            }
+        })
+        .collect()
+}
+
+/// Every agent of a simulated run: replays the drawn future, turn by turn.
+struct Replay {
+    turns: Vec<SyntheticTurn>,
+    next: Mutex<usize>,
+}
+
+#[async_trait]
+impl Agent for Replay {
+    async fn respond(&self, context: TurnContext<'_>) -> Result<AgentReply, AgentError> {
+        let turn = {
+            let mut next = self.next.lock().expect("replay lock poisoned");
+            let turn = self.turns.get(*next).cloned();
+            *next += 1;
+            turn
+        };
+        let Some(turn) = turn else {
+            return Err(AgentError::Other("the simulated future has no more turns".into()));
+        };
+        let mut reply = AgentReply {
+            forced_edge: Some(turn.edge),
+            passed: turn.passed,
+            choice: turn.choice.clone(),
+            ..AgentReply::default()
+        };
+        if let Some(call) = context.call {
+            let mut options = call.options.clone();
+            options.insert("num_predict".into(), turn.tokens.max(1).into());
+            let request = ChatRequest {
+                model: call.model,
+                messages: vec![agentrun_core::Message::user("simulated turn")],
+                options,
+                keep_alive: call.keep_alive,
+                format: None,
+                tools: Vec::new(),
+                think: None,
+            };
+            let response = context.backend.chat(&request, &mut |_| {}).await?;
+            reply.load_wait = response.metrics.load.unwrap_or_default();
+            reply.generation = response.metrics.eval.unwrap_or_default()
+                + response.metrics.prompt_eval.unwrap_or_default();
+            reply.tokens = response.metrics.eval_count.unwrap_or_default();
+            reply.text = response.message.content;
+        }
+        if !turn.duration.is_zero() {
+            tokio::time::sleep(turn.duration).await;
+            reply.generation += turn.duration;
+        }
+        Ok(reply)
+    }
+}

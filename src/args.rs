@@ -51,6 +51,10 @@ pub(crate) struct ServerArgs {
     /// With --sim: how long a simulated second takes, in seconds.
     #[arg(long, default_value_t = 0.01, requires = "sim")]
     pub(crate) time_scale: f64,
+    /// With --sim: the simulator's scripted replies (ollama-sim script format).
+    /// Default: `NAME.sim.yaml` beside the workflow `NAME.yaml`, when it exists.
+    #[arg(long, requires = "sim")]
+    pub(crate) sim_script: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

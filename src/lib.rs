@@ -45,7 +45,7 @@ pub use sim_backend::SimBackend;
 pub use simulate::{
     PolicyFigures, SimulateError, SimulationOptions, SimulationReport, simulate,
 };
-pub use ollama_sim::SimConfig;
+pub use ollama_sim::{Script as SimScript, SimConfig};
 
 /// The JSON Schema of the workflow format, for editors.
 pub fn workflow_schema() -> serde_json::Value {

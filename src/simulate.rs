@@ -81,7 +81,7 @@ pub enum SimulateError {
     #[error("cannot start the simulation runtime: {0}")]
     Runtime(#[from] std::io::Error),
     /// The executor refused to start.
-    #[error("the {policy} run could not start: {source}")]
+    #[error("the {policy} run could not start")]
     Run {
         /// The policy.
         policy: PolicyName,
@@ -212,6 +212,13 @@ fn run_policy(
         .build()?;
     let mut machine = options.machine.clone();
     machine.time_scale = 1.0;
+    // The simulated machine has the GPU memory the workflow plans for.
+    if let GpuBudget::Bytes(bytes) = workflow.memory.gpu_budget {
+        machine.gpu_memory_bytes = bytes;
+    }
+    if let Some(max) = workflow.memory.max_loaded_models {
+        machine.max_loaded_models = max as usize;
+    }
     // Every event of the run is needed to count loads, so the log must not wrap.
     machine.log_capacity = machine.log_capacity.max(64 * (script.len() + 16) + 1024);
     let simulator = Simulator::new(machine.clone());
@@ -228,10 +235,7 @@ fn run_policy(
     run.policy = Some(policy);
     run.max_turns = Some(script.len() as u32);
     run.unload_at_end = false;
-    run.gpu_budget = match workflow.memory.gpu_budget {
-        GpuBudget::Auto => Some(machine.gpu_memory_bytes),
-        GpuBudget::Bytes(_) => None,
-    };
+    run.gpu_budget = Some(machine.gpu_memory_bytes);
     let active = matches!(policy, PolicyName::Smart | PolicyName::Oracle);
     run.load_mode = if active { options.load_mode } else { Some(LoadMode::Mmap) };
     if policy == PolicyName::Oracle {

@@ -15,8 +15,9 @@ pub(crate) struct Output {
     quiet: bool,
     verbose: u8,
     tty: bool,
-    /// The agent whose reply is streaming, to know when a line must end.
-    streaming: Option<String>,
+    /// Whether a reply is streaming and its last character was not a newline,
+    /// so the line must be ended before anything else is printed.
+    open_line: bool,
     loading: Option<ProgressBar>,
 }
 
@@ -26,7 +27,7 @@ impl Output {
             quiet,
             verbose,
             tty: std::io::stderr().is_terminal(),
-            streaming: None,
+            open_line: false,
             loading: None,
         }
     }
@@ -52,9 +53,11 @@ impl Output {
                     None => eprintln!("\n── {agent} · turn {turn}"),
                 }
             }
-            Event::TextDelta { agent, text } => {
+            Event::TextDelta { text, .. } => {
                 self.stop_loading();
-                self.streaming = Some(agent.clone());
+                if !text.is_empty() {
+                    self.open_line = !text.ends_with('\n');
+                }
                 eprint!("{text}");
                 let _ = std::io::stderr().flush();
             }
@@ -106,6 +109,14 @@ impl Output {
                     eprintln!("   · {agent} chose '{choice}' after {repairs} repairs");
                 }
             }
+            Event::RouterRepair {
+                agent,
+                problem,
+                attempt,
+            } => {
+                self.end_line();
+                eprintln!("   ! {agent}: {problem}; asking again (repair {attempt})");
+            }
             Event::Retry {
                 model,
                 error,
@@ -127,12 +138,12 @@ impl Output {
             return;
         }
         let about = expected_s
-            .map(|s| format!(" of about {s:.0} s"))
+            .map(|s| format!(" (about {s:.0} s)"))
             .unwrap_or_default();
         if self.tty {
             let bar = ProgressBar::new_spinner();
             bar.set_style(
-                ProgressStyle::with_template("   {spinner} loading {msg}: {elapsed}")
+                ProgressStyle::with_template("   {spinner} loading {msg}: {elapsed} so far")
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
             bar.set_message(format!("{model}{about}"));
@@ -151,7 +162,7 @@ impl Output {
     }
 
     fn end_line(&mut self) {
-        if self.streaming.take().is_some() {
+        if std::mem::take(&mut self.open_line) {
             eprintln!();
         }
     }

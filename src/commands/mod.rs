@@ -51,13 +51,21 @@ pub(crate) fn hint_for(error: &anyhow::Error) -> Option<String> {
 }
 
 /// Connects to the server the arguments name, or starts the built-in simulator,
-/// and checks that it answers.
+/// and checks that it answers. `workflow` locates the simulator's default script.
 pub(crate) async fn connect(
     server: &crate::args::ServerArgs,
+    workflow: Option<&Path>,
 ) -> anyhow::Result<std::sync::Arc<dyn agentrun::ModelBackend>> {
     use anyhow::Context;
     let backend: std::sync::Arc<dyn agentrun::ModelBackend> = if server.sim {
-        std::sync::Arc::new(agentrun::SimBackend::target_mac(server.time_scale))
+        let backend = agentrun::SimBackend::target_mac(server.time_scale);
+        if let Some(script) = sim_script(server, workflow) {
+            let loaded = agentrun::SimScript::from_file(&script)
+                .with_context(|| format!("cannot read the simulator script {}", script.display()))?;
+            tracing::info!(script = %script.display(), "simulated replies");
+            backend.simulator().set_script(loaded);
+        }
+        std::sync::Arc::new(backend)
     } else {
         std::sync::Arc::new(
             agentrun::OllamaBackend::new(&server.url, ollama_config())
@@ -71,9 +79,34 @@ pub(crate) async fn connect(
     Ok(backend)
 }
 
+/// `--sim-script`, else `NAME.sim.yaml` beside the workflow when it exists.
+fn sim_script(server: &crate::args::ServerArgs, workflow: Option<&Path>) -> Option<std::path::PathBuf> {
+    if let Some(script) = &server.sim_script {
+        return Some(script.clone());
+    }
+    let workflow = workflow?;
+    let sibling = workflow.with_extension("sim.yaml");
+    sibling.is_file().then_some(sibling)
+}
+
+/// Timeouts for a local Ollama server. Loads get half an hour: Ollama aborts a
+/// load whose client gives up, so a short limit would only make it start over.
+fn ollama_config() -> agentrun::OllamaConfig {
+    use std::time::Duration;
+    agentrun::OllamaConfig {
+        connect_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(30),
+        load_timeout: Duration::from_secs(30 * 60),
+        stream_timeout: Duration::from_secs(120),
+    }
+}
+
 /// The GPU budget when the workflow says `auto`: the simulated machine's with
 /// `--sim`, else this machine's. `None` when the workflow gives a size.
-pub(crate) fn resolve_budget(workflow: &agentrun::Workflow, sim: bool) -> anyhow::Result<Option<u64>> {
+pub(crate) fn resolve_budget(
+    workflow: &agentrun::Workflow,
+    sim: bool,
+) -> anyhow::Result<Option<u64>> {
     if workflow.memory.gpu_budget != agentrun::GpuBudget::Auto {
         return Ok(None);
     }
@@ -86,17 +119,5 @@ pub(crate) fn resolve_budget(workflow: &agentrun::Workflow, sim: bool) -> anyhow
             "`memory.gpu_budget: auto` but this machine's GPU memory could not be read; \
              set `memory.gpu_budget` in the workflow (for example `54GB`)"
         ),
-    }
-}
-
-/// Timeouts for a local Ollama server. Loads get half an hour: Ollama aborts a
-/// load whose client gives up, so a short limit would only make it start over.
-fn ollama_config() -> agentrun::OllamaConfig {
-    use std::time::Duration;
-    agentrun::OllamaConfig {
-        connect_timeout: Duration::from_secs(2),
-        request_timeout: Duration::from_secs(30),
-        load_timeout: Duration::from_secs(30 * 60),
-        stream_timeout: Duration::from_secs(120),
     }
 }

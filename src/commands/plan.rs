@@ -40,7 +40,7 @@ pub(crate) async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
 /// The server to read model sizes from; without one, the simulator's catalogue
 /// of the target Mac stands in, so a plan can be made before pulling anything.
 async fn model_source(args: &PlanArgs) -> anyhow::Result<Arc<dyn ModelBackend>> {
-    match connect(&args.server).await {
+    match connect(&args.server, Some(&args.workflow)).await {
         Ok(backend) => Ok(backend),
         Err(error)
             if error

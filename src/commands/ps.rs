@@ -14,7 +14,7 @@ pub(crate) async fn run(args: PsArgs) -> anyhow::Result<ExitCode> {
         .map(agentrun::parse_size)
         .transpose()
         .context("invalid --budget")?;
-    let backend = connect(&args.server).await?;
+    let backend = connect(&args.server, None).await?;
     let models = backend.running_models().await?;
     if models.is_empty() {
         eprintln!("no models resident on {}", backend.endpoint());

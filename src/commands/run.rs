@@ -26,7 +26,7 @@ pub(crate) async fn run(args: RunArgs, output: Output) -> anyhow::Result<ExitCod
         .or_else(|| workflow.task.clone())
         .context("the workflow has no `task`; give one with --task \"...\"")?;
     let gpu_budget = resolve_budget(&workflow, args.server.sim)?;
-    let backend: Arc<dyn ModelBackend> = connect(&args.server).await?;
+    let backend: Arc<dyn ModelBackend> = connect(&args.server, Some(&args.workflow)).await?;
     let (events, receiver) = EventSink::channel();
     let cancel = CancellationToken::new();
     tokio::spawn({
@@ -51,6 +51,9 @@ pub(crate) async fn run(args: RunArgs, output: Output) -> anyhow::Result<ExitCod
     let mut options = RunOptions::new(task);
     options.max_turns = args.max_turns;
     options.gpu_budget = gpu_budget;
+    if args.server.sim {
+        options.time_scale = args.server.time_scale;
+    }
     options.policy = args.policy.map(policy_name);
     options.unload_at_end = !args.keep_loaded;
     let outcome = executor.run(options).await;

@@ -41,11 +41,8 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{}: {} simulated turns (seed {}) on a 64 GB M4 Pro with a {:.0} GB GPU budget",
-        report.workflow,
-        report.turns,
-        report.seed,
-        options.machine.gpu_memory_bytes as f64 / 1e9
+        "{}: {} simulated turns (seed {}) on the simulated Mac, GPU budget {}",
+        report.workflow, report.turns, report.seed, workflow.memory.gpu_budget
     );
     println!(
         "{:<16} {:>11} {:>11} {:>11} {:>6} {:>8} {:>9} {:>11}",

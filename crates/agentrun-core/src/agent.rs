@@ -152,6 +152,11 @@ impl Agent for LlmAgent {
                 }
                 Err(problem) if repairs < self.max_repairs => {
                     repairs += 1;
+                    context.events.emit(Event::RouterRepair {
+                        agent: context.spec.name.clone(),
+                        problem: problem.clone(),
+                        attempt: repairs,
+                    });
                     messages.push(Message::assistant(text));
                     messages.push(Message::user(format!(
                         "That answer is not usable: {problem}. Answer with JSON only, \

@@ -76,6 +76,15 @@ pub enum Event {
         /// Whether the choice is the deterministic fallback, not the model's.
         fallback: bool,
     },
+    /// A router's answer was unusable and the router is asked again.
+    RouterRepair {
+        /// The router agent.
+        agent: String,
+        /// What was wrong with the answer.
+        problem: String,
+        /// Repair attempt, from 1.
+        attempt: u32,
+    },
     /// The flow moved along an edge.
     EdgeTaken {
         /// Where from.

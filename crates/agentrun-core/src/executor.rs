@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::agent::{Agent, AgentError, AgentReply, LlmAgent, ModelCall, TurnContext};
 use crate::backend::{BackendError, ModelBackend, ModelDetails};
+use crate::clock::RunClock;
 use crate::command::CommandAgent;
 use crate::event::{Event, EventSink, LoadCause};
 use crate::graph::{ConversationGraph, Node, TurnOutcome};
@@ -40,6 +41,10 @@ pub struct RunOptions {
     pub future: Option<Vec<FutureTurn>>,
     /// Unload the models this run loaded when it ends.
     pub unload_at_end: bool,
+    /// Real seconds per reported second: 1 for a real server; a time-scaled
+    /// simulator's scale, so that the run's times read in simulated seconds
+    /// like the server's own figures.
+    pub time_scale: f64,
 }
 
 impl RunOptions {
@@ -54,6 +59,7 @@ impl RunOptions {
             load_mode: None,
             future: None,
             unload_at_end: true,
+            time_scale: 1.0,
         }
     }
 }
@@ -71,7 +77,7 @@ pub struct RunOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// A model the workflow uses is not available, or the server cannot be reached.
-    #[error("{0}")]
+    #[error(transparent)]
     Backend(#[from] BackendError),
     /// The `oracle` policy needs the run's future, which only simulations know.
     #[error("the oracle policy only runs in simulations (`agentrun simulate`)")]
@@ -170,7 +176,8 @@ impl Executor {
                 future: options.future.clone(),
             },
         )?;
-        let start = Instant::now();
+        let clock = RunClock::start(options.time_scale);
+        let start = clock.started();
         let max_turns = options.max_turns.unwrap_or(workflow.limits.max_turns);
         let deadline = options
             .timeout
@@ -183,7 +190,7 @@ impl Executor {
             endpoint: self.backend.endpoint(),
         });
 
-        let mut loader = Loader::spawn(self.backend.clone(), self.events.clone(), start);
+        let mut loader = Loader::spawn(self.backend.clone(), self.events.clone(), clock);
         let mut tally = crate::tally::Tally::new(workflow, policy);
         let mut transcript: Vec<TranscriptEntry> = Vec::new();
         let mut speaker = self.graph.start();
@@ -222,7 +229,7 @@ impl Executor {
                 self.events.emit(Event::Unload {
                     model: unload.model.clone(),
                     reason: unload.reason.clone(),
-                    at_s: start.elapsed().as_secs_f64(),
+                    at_s: clock.now_s(),
                 });
                 tally.unloaded(&unload.model);
                 if let Err(error) = self.backend.unload(&unload.model).await {
@@ -251,7 +258,7 @@ impl Executor {
                 options: plan.call_options.clone(),
                 keep_alive: plan.keep_alive,
             });
-            let started_s = start.elapsed().as_secs_f64();
+            let started_s = clock.now_s();
             self.events.emit(Event::TurnStarted {
                 turn,
                 agent: spec.name.clone(),
@@ -316,7 +323,7 @@ impl Executor {
                     model: model.clone(),
                     cause: LoadCause::OnDemand,
                     load_s: reply.load_wait.as_secs_f64(),
-                    at_s: start.elapsed().as_secs_f64(),
+                    at_s: clock.now_s(),
                 });
             }
             let next_name = match next {
@@ -344,7 +351,7 @@ impl Executor {
                 generation_s: entry.generation_s,
                 tokens: entry.tokens,
                 resident: entry.resident.clone(),
-                at_s: start.elapsed().as_secs_f64(),
+                at_s: clock.now_s(),
             });
             tally.turn(&entry, &reply);
             let next_agent = match next {
@@ -380,7 +387,7 @@ impl Executor {
         let summary = tally.finish(
             status,
             reason,
-            start.elapsed(),
+            clock.to_reported(start.elapsed()),
             &transcript,
             residency.workload(),
             workflow,

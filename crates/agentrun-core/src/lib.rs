@@ -7,6 +7,7 @@
 
 mod agent;
 mod backend;
+mod clock;
 mod command;
 mod event;
 mod executor;

@@ -8,6 +8,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::backend::{KeepAlive, ModelBackend, ModelOptions};
+use crate::clock::RunClock;
 use crate::event::{Event, EventSink, LoadCause};
 
 /// One preload to run.
@@ -57,7 +58,7 @@ impl Loader {
     pub(crate) fn spawn(
         backend: Arc<dyn ModelBackend>,
         events: EventSink,
-        run_start: Instant,
+        clock: RunClock,
     ) -> Loader {
         let queue: Arc<Mutex<Queue>> = Arc::default();
         let wake = Arc::new(Notify::new());
@@ -104,7 +105,7 @@ impl Loader {
                         model: job.model.clone(),
                         cause: LoadCause::Preload,
                         expected_s: job.expected_s,
-                        at_s: run_start.elapsed().as_secs_f64(),
+                        at_s: clock.now_s(),
                     });
                     let started = Instant::now();
                     let result = backend
@@ -116,13 +117,13 @@ impl Loader {
                             // the client's own measure stands in for them.
                             let load_s = report
                                 .load_duration
-                                .unwrap_or_else(|| started.elapsed())
+                                .unwrap_or_else(|| clock.to_reported(started.elapsed()))
                                 .as_secs_f64();
                             events.emit(Event::LoadFinished {
                                 model: job.model.clone(),
                                 cause: LoadCause::Preload,
                                 load_s,
-                                at_s: run_start.elapsed().as_secs_f64(),
+                                at_s: clock.now_s(),
                             });
                             Some(load_s)
                         }

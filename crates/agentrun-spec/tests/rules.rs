@@ -47,7 +47,11 @@ fn assert_single_error(text: &str, field: &str, line: usize, gist: &str) {
     let found = errors(text);
     assert_eq!(found.len(), 1, "{found:#?}");
     let (found_field, found_line, message) = &found[0];
-    assert_eq!((found_field.as_str(), *found_line), (field, line), "{message}");
+    assert_eq!(
+        (found_field.as_str(), *found_line),
+        (field, line),
+        "{message}"
+    );
     assert!(message.contains(gist), "`{message}` does not say `{gist}`");
 }
 
@@ -58,7 +62,11 @@ fn the_base_workflow_loads_with_defaults() {
     assert_eq!(workflow.description, "");
     assert_eq!(workflow.source.as_deref(), Some(Path::new("w.yaml")));
     assert_eq!(
-        workflow.agents.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+        workflow
+            .agents
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect::<Vec<_>>(),
         ["coder", "reviewer"]
     );
     let coder = workflow.agent("coder").expect("coder");
@@ -73,7 +81,10 @@ fn the_base_workflow_loads_with_defaults() {
     assert_eq!(workflow.simulation.max_turns, 300);
     assert_eq!(workflow.simulation.agents.len(), 2);
     assert_eq!(workflow.flow.edges[1].to, EdgeTarget::End);
-    assert_eq!(workflow.flow.edges[1].when, Condition::Contains("APPROVED".into()));
+    assert_eq!(
+        workflow.flow.edges[1].when,
+        Condition::Contains("APPROVED".into())
+    );
     assert_eq!(workflow.flow.edges[0].when, Condition::Always);
     assert!(workflow.warnings.is_empty(), "{:?}", workflow.warnings);
 }
@@ -104,7 +115,10 @@ simulation:
     assert_eq!(coder.think, Some(false));
     assert_eq!(coder.context_window, 20);
     assert_eq!(coder.fallback.as_deref(), Some("qwen3-coder:14b"));
-    assert_eq!(coder.residency.keep_alive, Some(KeepAliveSpec::Duration(Duration::from_secs(7200))));
+    assert_eq!(
+        coder.residency.keep_alive,
+        Some(KeepAliveSpec::Duration(Duration::from_secs(7200)))
+    );
     assert_eq!(workflow.load_mode_of(coder), LoadMode::Mmap);
     let reviewer = workflow.agent("reviewer").expect("reviewer");
     assert_eq!(workflow.load_mode_of(reviewer), LoadMode::NoMmap);
@@ -164,7 +178,10 @@ simulation:
     assert_eq!(person.choice_descriptions["again"], "run the tests again");
     assert_eq!(person.answers, ["again", "ship"]);
     let sim = &workflow.simulation.agents;
-    assert_eq!(sim["tests"].duration, Duration::from_secs(60)..=Duration::from_secs(120));
+    assert_eq!(
+        sim["tests"].duration,
+        Duration::from_secs(60)..=Duration::from_secs(120)
+    );
     assert_eq!(sim["tests"].pass_rate, 0.6);
     assert_eq!(sim["person"].choices["again"], 3.0);
     assert_eq!(load(&workflow.to_yaml()).expect("reloads"), workflow);
@@ -178,7 +195,10 @@ fn several_errors_are_reported_at_once_in_file_order() {
         + "limits: { max_turns: 0 }\n";
     let found = errors(&text);
     let fields: Vec<&str> = found.iter().map(|(field, _, _)| field.as_str()).collect();
-    assert_eq!(fields, ["agents.coder.modle", "flow.edges[0].to", "limits.max_turns"]);
+    assert_eq!(
+        fields,
+        ["agents.coder.modle", "flow.edges[0].to", "limits.max_turns"]
+    );
     let lines: Vec<usize> = found.iter().map(|(_, line, _)| *line).collect();
     assert_eq!(lines, [4, 14, 17]);
 }
@@ -195,24 +215,71 @@ fn yaml_syntax_errors_point_at_the_line() {
 
 #[test]
 fn wrong_types_and_missing_fields() {
-    assert_single_error(&BASE.replace("num_ctx: 32768 }\n  reviewer", "num_ctx: lots }\n  reviewer"), "agents.coder.options.num_ctx", 6, "expected a whole number");
-    assert_single_error(&BASE.replace("  start: coder\n", ""), "flow.start", 11, "required key is missing");
-    assert_single_error(&BASE.replace("name: base\n", ""), "name", 1, "required key is missing");
-    assert_single_error(&format!("{BASE}limits: {{ timeout: [1, 2] }}\n"), "limits.timeout", 17, "expected a whole number or text");
+    assert_single_error(
+        &BASE.replace(
+            "num_ctx: 32768 }\n  reviewer",
+            "num_ctx: lots }\n  reviewer",
+        ),
+        "agents.coder.options.num_ctx",
+        6,
+        "expected a whole number",
+    );
+    assert_single_error(
+        &BASE.replace("  start: coder\n", ""),
+        "flow.start",
+        11,
+        "required key is missing",
+    );
+    assert_single_error(
+        &BASE.replace("name: base\n", ""),
+        "name",
+        1,
+        "required key is missing",
+    );
+    assert_single_error(
+        &format!("{BASE}limits: {{ timeout: [1, 2] }}\n"),
+        "limits.timeout",
+        17,
+        "expected a whole number or text",
+    );
 }
 
 #[test]
 fn names_in_the_flow_must_exist() {
-    assert_single_error(&BASE.replace("start: coder", "start: coders"), "flow.start", 12, "no agent `coders`");
-    assert_single_error(&BASE.replace("{ from: reviewer, to: coder }", "{ from: reviewr, to: coder }"), "flow.edges[2].from", 16, "no agent `reviewr`");
-    assert_single_error(&BASE.replace("{ from: reviewer, to: coder }", "{ from: end, to: coder }"), "flow.edges[2].from", 16, "no edge leaves `end`");
+    assert_single_error(
+        &BASE.replace("start: coder", "start: coders"),
+        "flow.start",
+        12,
+        "no agent `coders`",
+    );
+    assert_single_error(
+        &BASE.replace(
+            "{ from: reviewer, to: coder }",
+            "{ from: reviewr, to: coder }",
+        ),
+        "flow.edges[2].from",
+        16,
+        "no agent `reviewr`",
+    );
+    assert_single_error(
+        &BASE.replace("{ from: reviewer, to: coder }", "{ from: end, to: coder }"),
+        "flow.edges[2].from",
+        16,
+        "no edge leaves `end`",
+    );
 }
 
 #[test]
 fn every_agent_is_reached_and_every_run_can_end() {
-    let unreachable = BASE.replace("- { from: coder, to: reviewer }", "- { from: coder, to: end }");
+    let unreachable = BASE.replace(
+        "- { from: coder, to: reviewer }",
+        "- { from: coder, to: end }",
+    );
     assert_single_error(&unreachable, "agents.reviewer", 7, "never reached");
-    let looping = BASE.replace("to: end, when: { contains: APPROVED }", "to: coder, when: { contains: APPROVED }");
+    let looping = BASE.replace(
+        "to: end, when: { contains: APPROVED }",
+        "to: coder, when: { contains: APPROVED }",
+    );
     assert_single_error(&looping, "agents.coder", 3, "loops forever");
     let dead_end = BASE.replace("    - { from: reviewer, to: end, when: { contains: APPROVED } }\n    - { from: reviewer, to: coder }\n", "");
     assert_single_error(&dead_end, "agents.reviewer", 7, "no outgoing edge");
@@ -234,12 +301,22 @@ fn dead_edges_are_errors() {
 
 #[test]
 fn a_speaker_without_a_fallback_edge_is_a_warning() {
-    let text = BASE.replace("    - { from: reviewer, to: coder }\n", "    - { from: reviewer, to: coder, when: { matches: '(?i)changes' } }\n");
+    let text = BASE.replace(
+        "    - { from: reviewer, to: coder }\n",
+        "    - { from: reviewer, to: coder, when: { matches: '(?i)changes' } }\n",
+    );
     let workflow = load(&text).expect("loads with a warning");
     assert_eq!(workflow.warnings.len(), 1);
     let warning = &workflow.warnings[0];
-    assert_eq!((warning.severity, warning.field.as_str(), warning.line), (Severity::Warning, "flow.edges[2]", 16));
-    assert!(warning.to_string().contains("warning: flow.edges[2]: when none of the conditions"));
+    assert_eq!(
+        (warning.severity, warning.field.as_str(), warning.line),
+        (Severity::Warning, "flow.edges[2]", 16)
+    );
+    assert!(
+        warning
+            .to_string()
+            .contains("warning: flow.edges[2]: when none of the conditions")
+    );
 }
 
 #[test]
@@ -257,15 +334,36 @@ flow:
     - { from: router, to: end, when: { choice: done } }
 ";
     load(router).expect("valid");
-    assert_single_error(&router.replace("[again, done]", "[again, done, later]"), "agents.router.choices", 4, "`later` has no edge");
     assert_single_error(
-        &router.replace("when: { choice: done } }", "when: { choice: done } }\n    - { from: router, to: end, when: { choice: finish } }"),
+        &router.replace("[again, done]", "[again, done, later]"),
+        "agents.router.choices",
+        4,
+        "`later` has no edge",
+    );
+    assert_single_error(
+        &router.replace(
+            "when: { choice: done } }",
+            "when: { choice: done } }\n    - { from: router, to: end, when: { choice: finish } }",
+        ),
         "flow.edges[3].when.choice",
         11,
         "no choice `finish`",
     );
-    assert_single_error(&router.replace("to: router }", "to: router, when: { choice: x } }\n    - { from: coder, to: router }"), "flow.edges[0].when", 8, "not a router");
-    assert_single_error(&router.replace("[again, done]", "[again, done, again]"), "agents.router.choices", 4, "listed twice");
+    assert_single_error(
+        &router.replace(
+            "to: router }",
+            "to: router, when: { choice: x } }\n    - { from: coder, to: router }",
+        ),
+        "flow.edges[0].when",
+        8,
+        "not a router",
+    );
+    assert_single_error(
+        &router.replace("[again, done]", "[again, done, again]"),
+        "agents.router.choices",
+        4,
+        "listed twice",
+    );
 }
 
 #[test]
@@ -277,40 +375,121 @@ fn pass_and_fail_belong_to_commands() {
 #[test]
 fn patterns_must_compile() {
     let text = BASE.replace("{ contains: APPROVED }", "{ matches: '[unclosed' }");
-    assert_single_error(&text, "flow.edges[1].when.matches", 15, "invalid regular expression: unclosed character class");
+    assert_single_error(
+        &text,
+        "flow.edges[1].when.matches",
+        15,
+        "invalid regular expression: unclosed character class",
+    );
 }
 
 #[test]
 fn kinds_need_their_fields_and_refuse_others() {
-    assert_single_error(&BASE.replace("    model: qwen3-coder:32b\n", ""), "agents.coder.model", 3, "needs a model");
-    assert_single_error(&BASE.replace("    prompt: You write code.\n", ""), "agents.coder.prompt", 3, "needs a role prompt");
-    let command = BASE.replace("  reviewer:\n    model: qwen3-coder:14b\n", "  reviewer:\n    kind: command\n    command: [make, check]\n    model: qwen3-coder:14b\n");
+    assert_single_error(
+        &BASE.replace("    model: qwen3-coder:32b\n", ""),
+        "agents.coder.model",
+        3,
+        "needs a model",
+    );
+    assert_single_error(
+        &BASE.replace("    prompt: You write code.\n", ""),
+        "agents.coder.prompt",
+        3,
+        "needs a role prompt",
+    );
+    let command = BASE.replace(
+        "  reviewer:\n    model: qwen3-coder:14b\n",
+        "  reviewer:\n    kind: command\n    command: [make, check]\n    model: qwen3-coder:14b\n",
+    );
     let found = errors(&command);
     let fields: Vec<&str> = found.iter().map(|(field, _, _)| field.as_str()).collect();
-    assert_eq!(fields, ["agents.reviewer.model", "agents.reviewer.prompt", "agents.reviewer.options"], "{found:#?}");
-    assert!(found[0].2.contains("a command agent has no use for `model`"));
+    assert_eq!(
+        fields,
+        [
+            "agents.reviewer.model",
+            "agents.reviewer.prompt",
+            "agents.reviewer.options"
+        ],
+        "{found:#?}"
+    );
+    assert!(
+        found[0]
+            .2
+            .contains("a command agent has no use for `model`")
+    );
     let llm_command = BASE.replace("  reviewer:\n", "  reviewer:\n    command: [make]\n");
-    assert_single_error(&llm_command, "agents.reviewer.command", 8, "llm agent has no use for `command`");
+    assert_single_error(
+        &llm_command,
+        "agents.reviewer.command",
+        8,
+        "llm agent has no use for `command`",
+    );
     let llm_timeout = BASE.replace("  reviewer:\n", "  reviewer:\n    timeout: 5m\n");
-    assert_single_error(&llm_timeout, "agents.reviewer.timeout", 8, "no use for `timeout`");
+    assert_single_error(
+        &llm_timeout,
+        "agents.reviewer.timeout",
+        8,
+        "no use for `timeout`",
+    );
     let empty_command = BASE.replace("  reviewer:\n    model: qwen3-coder:14b\n    prompt: You review code.\n    options: { num_ctx: 32768 }\n", "  reviewer:\n    kind: command\n    command: []\n");
-    assert_single_error(&empty_command, "agents.reviewer.command", 9, "the command is empty");
+    assert_single_error(
+        &empty_command,
+        "agents.reviewer.command",
+        9,
+        "the command is empty",
+    );
 }
 
 #[test]
 fn agent_names_are_checked() {
-    assert_single_error(&BASE.replace("  reviewer:", "  re viewer:").replace("from: reviewer", "from: re viewer").replace("to: reviewer", "to: re viewer"), "agents.re viewer", 7, "not a valid agent name");
+    assert_single_error(
+        &BASE
+            .replace("  reviewer:", "  re viewer:")
+            .replace("from: reviewer", "from: re viewer")
+            .replace("to: reviewer", "to: re viewer"),
+        "agents.re viewer",
+        7,
+        "not a valid agent name",
+    );
 }
 
 #[test]
 fn option_values_and_keys_are_checked() {
     let options = |replacement: &str| BASE.replacen("options: { num_ctx: 32768 }", replacement, 1);
-    assert_single_error(&options("options: { num_ctx: 0 }"), "agents.coder.options.num_ctx", 6, "out of range");
-    assert_single_error(&options("options: { num_ctx: 8192, top_p: 1.5 }"), "agents.coder.options.top_p", 6, "out of range");
-    assert_single_error(&options("options: { num_ctx: 8192, use_mmap: false }"), "agents.coder.options.use_mmap", 6, "load mode");
-    assert_single_error(&options("options: { num_ctx: 8192, keep_alive: 5m }"), "agents.coder.options.keep_alive", 6, "not a model option");
-    assert_single_error(&options("options: { num_ctx: 8192, num_cxt: 2 }"), "agents.coder.options.num_cxt", 6, "unknown Ollama option");
-    let newer = load(&options("options: { num_ctx: 8192, flash_attention_level: 2 }")).expect("passes unknown options through");
+    assert_single_error(
+        &options("options: { num_ctx: 0 }"),
+        "agents.coder.options.num_ctx",
+        6,
+        "out of range",
+    );
+    assert_single_error(
+        &options("options: { num_ctx: 8192, top_p: 1.5 }"),
+        "agents.coder.options.top_p",
+        6,
+        "out of range",
+    );
+    assert_single_error(
+        &options("options: { num_ctx: 8192, use_mmap: false }"),
+        "agents.coder.options.use_mmap",
+        6,
+        "load mode",
+    );
+    assert_single_error(
+        &options("options: { num_ctx: 8192, keep_alive: 5m }"),
+        "agents.coder.options.keep_alive",
+        6,
+        "not a model option",
+    );
+    assert_single_error(
+        &options("options: { num_ctx: 8192, num_cxt: 2 }"),
+        "agents.coder.options.num_cxt",
+        6,
+        "unknown Ollama option",
+    );
+    let newer = load(&options(
+        "options: { num_ctx: 8192, flash_attention_level: 2 }",
+    ))
+    .expect("passes unknown options through");
     assert_eq!(newer.warnings.len(), 1, "{:?}", newer.warnings);
     let unset = load(&options("options: { temperature: 0.2 }")).expect("loads");
     assert_eq!(unset.warnings[0].field, "agents.coder.options.num_ctx");
@@ -318,67 +497,202 @@ fn option_values_and_keys_are_checked() {
 
 #[test]
 fn limits_and_budgets_must_be_possible() {
-    assert_single_error(&format!("{BASE}limits: {{ max_turns: 0 }}\n"), "limits.max_turns", 17, "from 1 to 1000000");
-    assert_single_error(&format!("{BASE}limits: {{ max_turns: 2000000 }}\n"), "limits.max_turns", 17, "from 1 to 1000000");
-    assert_single_error(&format!("{BASE}limits: {{ timeout: 0 }}\n"), "limits.timeout", 17, "zero");
-    assert_single_error(&format!("{BASE}limits: {{ timeout: soon }}\n"), "limits.timeout", 17, "not a duration");
-    assert_single_error(&format!("{BASE}memory: {{ gpu_budget: 54XB }}\n"), "memory.gpu_budget", 17, "unknown size unit `XB`");
-    assert_single_error(&format!("{BASE}memory: {{ gpu_budget: 0 }}\n"), "memory.gpu_budget", 17, "too small");
-    assert_single_error(&format!("{BASE}memory: {{ gpu_budget: 64MB }}\n"), "memory.gpu_budget", 17, "too small");
-    assert_single_error(&format!("{BASE}memory: {{ max_loaded_models: 0 }}\n"), "memory.max_loaded_models", 17, "out of range");
-    assert_single_error(&format!("{BASE}memory: {{ num_parallel: 0 }}\n"), "memory.num_parallel", 17, "out of range");
-    assert_single_error(&format!("{BASE}memory: {{ policy: lru }}\n"), "memory.policy", 17, "unknown value `lru`");
+    assert_single_error(
+        &format!("{BASE}limits: {{ max_turns: 0 }}\n"),
+        "limits.max_turns",
+        17,
+        "from 1 to 1000000",
+    );
+    assert_single_error(
+        &format!("{BASE}limits: {{ max_turns: 2000000 }}\n"),
+        "limits.max_turns",
+        17,
+        "from 1 to 1000000",
+    );
+    assert_single_error(
+        &format!("{BASE}limits: {{ timeout: 0 }}\n"),
+        "limits.timeout",
+        17,
+        "zero",
+    );
+    assert_single_error(
+        &format!("{BASE}limits: {{ timeout: soon }}\n"),
+        "limits.timeout",
+        17,
+        "not a duration",
+    );
+    assert_single_error(
+        &format!("{BASE}memory: {{ gpu_budget: 54XB }}\n"),
+        "memory.gpu_budget",
+        17,
+        "unknown size unit `XB`",
+    );
+    assert_single_error(
+        &format!("{BASE}memory: {{ gpu_budget: 0 }}\n"),
+        "memory.gpu_budget",
+        17,
+        "too small",
+    );
+    assert_single_error(
+        &format!("{BASE}memory: {{ gpu_budget: 64MB }}\n"),
+        "memory.gpu_budget",
+        17,
+        "too small",
+    );
+    assert_single_error(
+        &format!("{BASE}memory: {{ max_loaded_models: 0 }}\n"),
+        "memory.max_loaded_models",
+        17,
+        "out of range",
+    );
+    assert_single_error(
+        &format!("{BASE}memory: {{ num_parallel: 0 }}\n"),
+        "memory.num_parallel",
+        17,
+        "out of range",
+    );
+    assert_single_error(
+        &format!("{BASE}memory: {{ policy: lru }}\n"),
+        "memory.policy",
+        17,
+        "unknown value `lru`",
+    );
     let auto = load(&format!("{BASE}memory: {{ gpu_budget: auto }}\n")).expect("valid");
     assert_eq!(auto.memory.gpu_budget, GpuBudget::Auto);
 }
 
 #[test]
 fn residency_values_are_checked() {
-    let residency = |value: &str| BASE.replacen("options: { num_ctx: 32768 }", &format!("options: {{ num_ctx: 32768 }}\n    residency: {value}"), 1);
+    let residency = |value: &str| {
+        BASE.replacen(
+            "options: { num_ctx: 32768 }",
+            &format!("options: {{ num_ctx: 32768 }}\n    residency: {value}"),
+            1,
+        )
+    };
     for (value, expected) in [
         ("{ keep_alive: -1 }", KeepAliveSpec::Forever),
         ("{ keep_alive: '-1' }", KeepAliveSpec::Forever),
         ("{ keep_alive: 0 }", KeepAliveSpec::Zero),
-        ("{ keep_alive: 300 }", KeepAliveSpec::Duration(Duration::from_secs(300))),
-        ("{ keep_alive: 30m }", KeepAliveSpec::Duration(Duration::from_secs(1800))),
+        (
+            "{ keep_alive: 300 }",
+            KeepAliveSpec::Duration(Duration::from_secs(300)),
+        ),
+        (
+            "{ keep_alive: 30m }",
+            KeepAliveSpec::Duration(Duration::from_secs(1800)),
+        ),
     ] {
         let workflow = load(&residency(value)).unwrap_or_else(|error| panic!("{value}: {error}"));
-        assert_eq!(workflow.agents[0].residency.keep_alive, Some(expected), "{value}");
+        assert_eq!(
+            workflow.agents[0].residency.keep_alive,
+            Some(expected),
+            "{value}"
+        );
     }
-    assert_single_error(&residency("{ keep_alive: later }"), "agents.coder.residency.keep_alive", 7, "not a keep_alive");
-    assert_single_error(&residency("{ load_mode: nommap }"), "agents.coder.residency.load_mode", 7, "unknown value `nommap`");
+    assert_single_error(
+        &residency("{ keep_alive: later }"),
+        "agents.coder.residency.keep_alive",
+        7,
+        "not a keep_alive",
+    );
+    assert_single_error(
+        &residency("{ load_mode: nommap }"),
+        "agents.coder.residency.load_mode",
+        7,
+        "unknown value `nommap`",
+    );
 }
 
 #[test]
 fn simulation_settings_are_checked() {
     let sim = |agents: &str| format!("{BASE}simulation:\n  agents:\n    {agents}\n");
-    assert_single_error(&sim("coders: { reply_tokens: 10 }"), "simulation.agents.coders", 19, "no agent `coders`");
-    assert_single_error(&sim("coder: { reply_tokens: [900, 100] }"), "simulation.agents.coder.reply_tokens", 19, "out of order");
-    assert_single_error(&sim("coder: { pass_rate: 0.5 }"), "simulation.agents.coder.pass_rate", 19, "does not apply to a llm agent");
-    assert_single_error(&sim("coder: { match_rate: 1.5 }"), "simulation.agents.coder.match_rate", 19, "not a share");
-    assert_single_error(&sim("coder: { duration: [1m, 2m] }"), "simulation.agents.coder.duration", 19, "does not apply");
-    assert_single_error(&sim("coder: { choices: { a: 1 } }"), "simulation.agents.coder.choices", 19, "not a router");
-    assert_single_error(&sim("coder: { reply_tokens: [1, 2, 3] }"), "simulation.agents.coder.reply_tokens", 19, "exactly 2 values");
+    assert_single_error(
+        &sim("coders: { reply_tokens: 10 }"),
+        "simulation.agents.coders",
+        19,
+        "no agent `coders`",
+    );
+    assert_single_error(
+        &sim("coder: { reply_tokens: [900, 100] }"),
+        "simulation.agents.coder.reply_tokens",
+        19,
+        "out of order",
+    );
+    assert_single_error(
+        &sim("coder: { pass_rate: 0.5 }"),
+        "simulation.agents.coder.pass_rate",
+        19,
+        "does not apply to a llm agent",
+    );
+    assert_single_error(
+        &sim("coder: { match_rate: 1.5 }"),
+        "simulation.agents.coder.match_rate",
+        19,
+        "not a share",
+    );
+    assert_single_error(
+        &sim("coder: { duration: [1m, 2m] }"),
+        "simulation.agents.coder.duration",
+        19,
+        "does not apply",
+    );
+    assert_single_error(
+        &sim("coder: { choices: { a: 1 } }"),
+        "simulation.agents.coder.choices",
+        19,
+        "not a router",
+    );
+    assert_single_error(
+        &sim("coder: { reply_tokens: [1, 2, 3] }"),
+        "simulation.agents.coder.reply_tokens",
+        19,
+        "exactly 2 values",
+    );
 }
 
 #[test]
 fn unknown_keys_suggest_and_misplaced_keys_redirect() {
-    assert_single_error(&BASE.replace("  start: coder", "  strat: coder\n  start: coder"), "flow.strat", 12, "unknown key");
+    assert_single_error(
+        &BASE.replace("  start: coder", "  strat: coder\n  start: coder"),
+        "flow.strat",
+        12,
+        "unknown key",
+    );
     let error = load(&format!("{BASE}max_turns: 10\n")).expect_err("misplaced");
-    assert!(error.to_string().contains("hint: this goes under `limits:`"), "{error}");
-    let error = load(&BASE.replace("when: { contains: APPROVED }", "contains: APPROVED")).expect_err("misplaced");
-    assert!(error.to_string().contains("conditions go under `when:`"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("hint: this goes under `limits:`"),
+        "{error}"
+    );
+    let error = load(&BASE.replace("when: { contains: APPROVED }", "contains: APPROVED"))
+        .expect_err("misplaced");
+    assert!(
+        error.to_string().contains("conditions go under `when:`"),
+        "{error}"
+    );
 }
 
 #[test]
 fn unsupported_versions_are_refused() {
-    assert_single_error(&format!("version: 2\n{BASE}"), "version", 1, "version 2 is not supported");
+    assert_single_error(
+        &format!("version: 2\n{BASE}"),
+        "version",
+        1,
+        "version 2 is not supported",
+    );
     load(&format!("version: 1\n{BASE}")).expect("version 1 loads");
 }
 
 #[test]
 fn text_fields_take_numbers_as_written() {
-    let workflow = load(&BASE.replace("name: base", "name: 2024").replace("model: qwen3-coder:32b", "model: 7.10")).expect("valid");
+    let workflow = load(
+        &BASE
+            .replace("name: base", "name: 2024")
+            .replace("model: qwen3-coder:32b", "model: 7.10"),
+    )
+    .expect("valid");
     assert_eq!(workflow.name, "2024");
     assert_eq!(workflow.agents[0].model.as_deref(), Some("7.10"));
 }
@@ -408,8 +722,14 @@ fn use_merges_files_and_resolves_paths_from_the_file_that_names_them() {
         std::fs::write(path, text).expect("writable");
     };
     write("agents/prompts/coder.md", "You write code.\n");
-    write("agents/base.yaml", "model: qwen3-coder:14b\nprompt_file: prompts/coder.md\noptions: { num_ctx: 8192, temperature: 0.2 }\n");
-    write("agents/coder.yaml", "use: base.yaml\nmodel: qwen3-coder:32b\n");
+    write(
+        "agents/base.yaml",
+        "model: qwen3-coder:14b\nprompt_file: prompts/coder.md\noptions: { num_ctx: 8192, temperature: 0.2 }\n",
+    );
+    write(
+        "agents/coder.yaml",
+        "use: base.yaml\nmodel: qwen3-coder:32b\n",
+    );
     write("flows/prompts/reviewer.md", "You review code.\n");
     write(
         "flows/w.yaml",
@@ -420,22 +740,37 @@ fn use_merges_files_and_resolves_paths_from_the_file_that_names_them() {
     let coder = workflow.agent("coder").expect("coder");
     assert_eq!(coder.model.as_deref(), Some("qwen3-coder:32b"));
     assert_eq!(coder.prompt, "You write code.\n");
-    assert_eq!((coder.options.num_ctx, coder.options.temperature), (Some(8192), Some(0.7)));
+    assert_eq!(
+        (coder.options.num_ctx, coder.options.temperature),
+        (Some(8192), Some(0.7))
+    );
     let reviewer = workflow.agent("reviewer").expect("reviewer");
     assert_eq!(reviewer.model.as_deref(), Some("qwen3-coder:14b"));
     assert_eq!(reviewer.prompt, "You review code.\n");
 
     // A mistake inside a used file is reported at its own line.
-    write("agents/base.yaml", "model: qwen3-coder:14b\nprompt_file: prompts/coder.md\noptions: { num_ctx: 8192, temperature: warm }\n");
+    write(
+        "agents/base.yaml",
+        "model: qwen3-coder:14b\nprompt_file: prompts/coder.md\noptions: { num_ctx: 8192, temperature: warm }\n",
+    );
     let error = Workflow::from_yaml_file(&path).expect_err("broken base");
     let diagnostic = error.errors().next().expect("an error");
     assert_eq!(diagnostic.file, dir.path().join("agents/base.yaml"));
-    assert_eq!((diagnostic.line, diagnostic.field.as_str()), (3, "agents.reviewer.options.temperature"));
+    assert_eq!(
+        (diagnostic.line, diagnostic.field.as_str()),
+        (3, "agents.reviewer.options.temperature")
+    );
     // The coder overrides the bad value, so only the reviewer inherits it.
     assert_eq!(error.errors().count(), 1, "{error}");
 
     // A file that uses itself is a cycle, not a stack overflow.
-    write("agents/base.yaml", "use: coder.yaml\nmodel: qwen3-coder:14b\n");
+    write(
+        "agents/base.yaml",
+        "use: coder.yaml\nmodel: qwen3-coder:14b\n",
+    );
     let error = Workflow::from_yaml_file(&path).expect_err("a cycle");
-    assert!(error.to_string().contains("goes round in a circle"), "{error}");
+    assert!(
+        error.to_string().contains("goes round in a circle"),
+        "{error}"
+    );
 }

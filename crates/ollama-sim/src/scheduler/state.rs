@@ -415,7 +415,7 @@ impl SchedState {
         };
         let runner = &mut self.runners[index];
         runner.ref_count = runner.ref_count.saturating_sub(1);
-        if runner.loading {
+        if runner.ref_count > 0 || runner.loading {
             return;
         }
         if runner.session.is_zero() {

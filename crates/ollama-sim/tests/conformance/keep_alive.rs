@@ -73,6 +73,22 @@ async fn the_idle_countdown_starts_when_the_last_request_finishes() {
         events(&log, "unload_started", "beta")[0]["reason"],
         "keep_alive_zero"
     );
+
+    // With two requests in flight, the first to finish does not unload the model.
+    let body = json!({"keep_alive": 0, "options": {"num_predict": 20}});
+    let (first, second) = tokio::join!(sim.chat("gamma", body.clone()), sim.chat("gamma", body));
+    assert_eq!(
+        (first["eval_count"].clone(), second["eval_count"].clone()),
+        (json!(20), json!(20))
+    );
+    let log = sim.wait_for("unload_started", "gamma", 1).await;
+    assert_eq!(events(&log, "load_started", "gamma").len(), 1);
+    let last_finished = events(&log, "request_finished", "gamma")
+        .iter()
+        .map(|e| e["seq"].as_u64().expect("seq"))
+        .max()
+        .expect("gamma requests");
+    assert!(last_finished < crate::support::seq(&log, "unload_started", "gamma", 0));
 }
 
 /// Rule 4: numbers are seconds (negative = forever), strings are Go durations, a string

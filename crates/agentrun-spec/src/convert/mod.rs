@@ -4,29 +4,31 @@
 //! Each part (an agent, an edge, a section) converts on its own, so one broken part does not
 //! hide the problems of the others.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+mod agent;
+mod simulation;
+
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use crate::agent::{AgentKind, AgentSpec, CommandSpec};
-use crate::check::{Findings, Scope, agent_path};
+use crate::check::{Findings, Scope};
 use crate::document::{
-    AgentFile, AgentSimulationFile, ChoicesFile, ConditionFile, DurationFile, EdgeFile,
-    KeepAliveFile, LimitsFile, MemoryFile, RangeFile, SimulationFile, SizeFile,
+    ConditionFile, DurationFile, EdgeFile, KeepAliveFile, LimitsFile, MemoryFile, SimulationFile,
+    SizeFile,
 };
 use crate::duration::parse_duration;
+
 use crate::flow::{Condition, EdgeSpec, EdgeTarget, Flow};
-use crate::loader::{Loading, read_text};
+use crate::loader::Loading;
 use crate::memory::{Limits, MemorySpec};
 use crate::node::{FieldPath, Node, Segment, Value};
 use crate::node_de::from_node;
-use crate::residency::{KeepAliveSpec, ResidencySpec};
-use crate::simulation::{AgentSimulation, SimulationSpec};
+use crate::residency::KeepAliveSpec;
 use crate::size::{GpuBudget, parse_size};
-use crate::source::resolve_relative;
 use crate::workflow::Workflow;
+pub(crate) use agent::convert_agent;
+use agent::{convert_agent_quietly, placeholder_agent};
+use simulation::convert_simulation;
 
 /// The workflow in `root`, skipping the `broken` parts, and what the rules may rely on.
 pub(crate) fn convert_workflow(
@@ -245,176 +247,16 @@ fn simulation_cut(relative: &[Segment]) -> usize {
 
 /// Reads a typed value out of a tree that passed the shape check. Should the schema let
 /// something through that the type refuses, the refusal is reported rather than lost.
-fn read<T: DeserializeOwned>(node: &Node, path: &FieldPath, loading: &mut Loading) -> Option<T> {
+pub(super) fn read<T: DeserializeOwned>(
+    node: &Node,
+    path: &FieldPath,
+    loading: &mut Loading,
+) -> Option<T> {
     match from_node::<T>(node) {
         Ok(value) => Some(value),
         Err(error) => {
             loading.error(error.pos.unwrap_or(node.pos), path, error.message, None);
             None
-        }
-    }
-}
-
-/// Stands in for an agent whose definition could not be read, so edges to it still resolve.
-fn placeholder_agent(name: &str) -> AgentSpec {
-    AgentSpec {
-        name: name.to_owned(),
-        description: None,
-        kind: AgentKind::Llm,
-        model: None,
-        prompt: String::new(),
-        options: Default::default(),
-        think: None,
-        choices: Vec::new(),
-        choice_descriptions: BTreeMap::new(),
-        context_window: AgentSpec::DEFAULT_CONTEXT_WINDOW,
-        residency: ResidencySpec::default(),
-        fallback: None,
-        command: None,
-        answers: Vec::new(),
-    }
-}
-
-/// One agent from its (merged) tree; `None` when the tree does not fit the agent type.
-pub(crate) fn convert_agent(
-    name: &str,
-    node: &Node,
-    loading: &mut Loading,
-    findings: &mut Findings,
-) -> Option<AgentSpec> {
-    convert_agent_quietly(name, node, true, loading, findings)
-}
-
-/// [`convert_agent`], reporting a tree that does not fit only when `report` (a pruned tree
-/// has had its problems reported already).
-fn convert_agent_quietly(
-    name: &str,
-    node: &Node,
-    report: bool,
-    loading: &mut Loading,
-    findings: &mut Findings,
-) -> Option<AgentSpec> {
-    let path = agent_path(name);
-    let file: AgentFile = if report {
-        read(node, &path, loading)?
-    } else {
-        from_node(node).ok()?
-    };
-    let kind = file.kind.unwrap_or_default();
-    let prompt = match (&file.prompt, &file.prompt_file) {
-        (Some(prompt), Some(_)) => {
-            findings.error(
-                path.key("prompt_file"),
-                "give `prompt` or `prompt_file`, not both",
-                Some("keep the one that holds the role prompt".to_owned()),
-            );
-            prompt.clone()
-        }
-        (Some(prompt), None) => prompt.clone(),
-        (None, Some(relative)) => {
-            let naming_file = node
-                .get("prompt_file")
-                .map(|n| n.pos.file)
-                .unwrap_or(node.pos.file);
-            let naming_path = loading.sources.path(naming_file).to_path_buf();
-            read_prompt(&naming_path, relative, &path.key("prompt_file"), findings)
-        }
-        (None, None) => String::new(),
-    };
-    let (choices, choice_descriptions) = match file.choices {
-        None => (Vec::new(), BTreeMap::new()),
-        Some(ChoicesFile::Names(names)) => (names, BTreeMap::new()),
-        Some(ChoicesFile::Described(described)) => {
-            let names = described.0.iter().map(|(name, _)| name.clone()).collect();
-            let descriptions = described
-                .0
-                .into_iter()
-                .filter(|(_, text)| !text.trim().is_empty())
-                .collect();
-            (names, descriptions)
-        }
-    };
-    let residency = file.residency.as_ref().map(|residency| ResidencySpec {
-        keep_alive: residency.keep_alive.as_ref().and_then(|value| {
-            keep_alive(value, &path.key("residency").key("keep_alive"), findings)
-        }),
-        load_mode: residency.load_mode,
-    });
-    let timeout = file
-        .timeout
-        .as_ref()
-        .and_then(|value| duration(value, &path.key("timeout"), findings));
-    if kind != AgentKind::Command {
-        for (field, given) in [
-            ("timeout", file.timeout.is_some()),
-            ("env", file.env.is_some()),
-        ] {
-            if given {
-                findings.error(
-                    path.key(field),
-                    format!("a {} agent has no use for `{field}`", kind.as_str()),
-                    Some(format!("remove `{field}`, or set `kind: command`")),
-                );
-            }
-        }
-    }
-    let command = file.command.map(|argv| CommandSpec {
-        argv,
-        env: file.env.unwrap_or_default(),
-        timeout,
-    });
-    Some(AgentSpec {
-        name: name.to_owned(),
-        description: file.description,
-        kind,
-        model: file.model,
-        prompt,
-        options: file.options.unwrap_or_default(),
-        think: file.think,
-        choices,
-        choice_descriptions,
-        context_window: file
-            .context_window
-            .map(|window| usize::try_from(window).unwrap_or(usize::MAX))
-            .unwrap_or(AgentSpec::DEFAULT_CONTEXT_WINDOW),
-        residency: residency.unwrap_or_default(),
-        fallback: file.fallback,
-        command,
-        answers: file.answers.unwrap_or_default(),
-    })
-}
-
-fn read_prompt(
-    naming_file: &Path,
-    relative: &str,
-    path: &FieldPath,
-    findings: &mut Findings,
-) -> String {
-    let resolved = resolve_relative(naming_file, relative);
-    match read_text(&resolved) {
-        Ok(text) if text.trim().is_empty() => {
-            findings.error(
-                path.clone(),
-                format!("the prompt file `{}` is empty", resolved.display()),
-                Some("write the role prompt into it".to_owned()),
-            );
-            String::new()
-        }
-        Ok(text) => text,
-        Err(problem) => {
-            findings.error(
-                path.clone(),
-                format!(
-                    "cannot read the prompt file `{}`: {problem}",
-                    resolved.display()
-                ),
-                Some(format!(
-                    "the path is relative to the file that names it, `{}`",
-                    naming_file.display()
-                )),
-            );
-            // Reported here; an empty prompt would only add "needs a role prompt".
-            "(unreadable prompt file)".to_owned()
         }
     }
 }
@@ -508,128 +350,11 @@ fn convert_memory(file: &MemoryFile, findings: &mut Findings) -> MemorySpec {
     }
 }
 
-fn convert_simulation(
-    file: Option<&SimulationFile>,
-    agents: &[AgentSpec],
-    broken_agents: &BTreeSet<String>,
-    findings: &mut Findings,
-) -> SimulationSpec {
-    let mut simulation = SimulationSpec::defaults_for(agents);
-    let Some(file) = file else {
-        return simulation;
-    };
-    let path = FieldPath::root().key("simulation");
-    simulation.seed = file.seed.unwrap_or(SimulationSpec::DEFAULT_SEED);
-    simulation.max_turns = file
-        .max_turns
-        .map(|turns| u32::try_from(turns).unwrap_or(u32::MAX))
-        .unwrap_or(SimulationSpec::DEFAULT_MAX_TURNS);
-    let kinds: BTreeMap<&str, &AgentSpec> = agents
-        .iter()
-        .map(|agent| (agent.name.as_str(), agent))
-        .collect();
-    for (name, behaviour) in file.agents.iter().flat_map(|agents| agents.0.iter()) {
-        let agent_path = path.key("agents").key(name);
-        let default = kinds
-            .get(name.as_str())
-            .map(|agent| AgentSimulation::default_for(agent));
-        let kind = kinds.get(name.as_str()).map(|agent| agent.kind);
-        if let Some(kind) = kind.filter(|_| !broken_agents.contains(name)) {
-            check_simulation_fields(kind, behaviour, &agent_path, findings);
-        }
-        let mut result =
-            default.unwrap_or_else(|| AgentSimulation::default_for(&placeholder_agent(name)));
-        if let Some(tokens) = &behaviour.reply_tokens {
-            result.reply_tokens = match tokens {
-                RangeFile::One(value) => *value..=*value,
-                RangeFile::Between([low, high]) => *low..=*high,
-            };
-        }
-        if let Some(range) = &behaviour.duration {
-            let field = agent_path.key("duration");
-            let parsed = match range {
-                RangeFile::One(value) => duration(value, &field, findings).map(|d| d..=d),
-                RangeFile::Between([low, high]) => {
-                    match (
-                        duration(low, &field.index(0), findings),
-                        duration(high, &field.index(1), findings),
-                    ) {
-                        (Some(low), Some(high)) => Some(low..=high),
-                        _ => None,
-                    }
-                }
-            };
-            if let Some(parsed) = parsed {
-                result.duration = parsed;
-            }
-        }
-        result.tokens_per_second = behaviour.tokens_per_second.or(result.tokens_per_second);
-        result.pass_rate = behaviour.pass_rate.unwrap_or(result.pass_rate);
-        result.match_rate = behaviour.match_rate.unwrap_or(result.match_rate);
-        if let Some(weights) = &behaviour.choices {
-            // Once any weight is given, the choices left out weigh nothing.
-            for weight in result.choices.values_mut() {
-                *weight = 0.0;
-            }
-            for (choice, weight) in &weights.0 {
-                result.choices.insert(choice.clone(), *weight);
-            }
-        }
-        simulation.agents.insert(name.clone(), result);
-    }
-    simulation
-}
-
-/// Simulation fields that mean nothing for the agent's kind.
-fn check_simulation_fields(
-    kind: AgentKind,
-    behaviour: &AgentSimulationFile,
+pub(super) fn duration(
+    value: &DurationFile,
     path: &FieldPath,
     findings: &mut Findings,
-) {
-    let given: [(&str, bool, &[AgentKind]); 4] = [
-        (
-            "reply_tokens",
-            behaviour.reply_tokens.is_some(),
-            &[AgentKind::Llm, AgentKind::Human],
-        ),
-        (
-            "tokens_per_second",
-            behaviour.tokens_per_second.is_some(),
-            &[AgentKind::Llm],
-        ),
-        (
-            "duration",
-            behaviour.duration.is_some(),
-            &[AgentKind::Command, AgentKind::Human],
-        ),
-        (
-            "pass_rate",
-            behaviour.pass_rate.is_some(),
-            &[AgentKind::Command],
-        ),
-    ];
-    let used: BTreeSet<&str> = given
-        .iter()
-        .filter(|(_, given, _)| *given)
-        .map(|(field, _, _)| *field)
-        .collect();
-    for (field, _, kinds) in given.iter().filter(|(field, _, _)| used.contains(field)) {
-        if !kinds.contains(&kind) {
-            let suits: Vec<&str> = kinds.iter().map(AgentKind::as_str).collect();
-            findings.error(
-                path.key(field),
-                format!("`{field}` does not apply to a {} agent", kind.as_str()),
-                Some(format!(
-                    "it applies to {} agents; remove it",
-                    suits.join(" and ")
-                )),
-            );
-        }
-    }
-}
-
-fn duration(value: &DurationFile, path: &FieldPath, findings: &mut Findings) -> Option<Duration> {
+) -> Option<Duration> {
     match value {
         DurationFile::Seconds(seconds) => Some(Duration::from_secs(*seconds)),
         DurationFile::Text(text) => {
@@ -644,7 +369,7 @@ fn duration(value: &DurationFile, path: &FieldPath, findings: &mut Findings) -> 
     }
 }
 
-fn keep_alive(
+pub(super) fn keep_alive(
     value: &KeepAliveFile,
     path: &FieldPath,
     findings: &mut Findings,

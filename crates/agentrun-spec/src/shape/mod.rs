@@ -7,12 +7,20 @@
 //! `additionalProperties`, `required`, `items`, `minItems`, `maxItems`, `anyOf`, `oneOf`,
 //! `const` and integer `format`s.
 
+#[cfg(test)]
+mod tests;
+mod wording;
+
 use serde_json::{Map, Value as Json};
 
-use crate::agent::KNOWN_OLLAMA_OPTIONS;
 use crate::node::{FieldPath, Node, Value};
 use crate::source::Pos;
 use crate::spelling;
+
+use wording::{
+    as_hint, describe_alternatives, describe_node, describe_schema, first_sentence, lower_first,
+    misplaced_key_hint, type_hint,
+};
 
 /// One way a tree does not fit the schema.
 #[derive(Debug, Clone, PartialEq)]
@@ -447,7 +455,7 @@ fn is_null_schema(schema: &Json) -> bool {
     schema.get("type").and_then(Json::as_str) == Some("null")
 }
 
-fn schema_types(schema: &Json) -> Vec<&str> {
+pub(super) fn schema_types(schema: &Json) -> Vec<&str> {
     match schema.get("type") {
         Some(Json::String(single)) => vec![single.as_str()],
         Some(Json::Array(many)) => many.iter().filter_map(Json::as_str).collect(),
@@ -471,294 +479,5 @@ fn kind_accepted(node: &Node, schema: &Json, buffered: bool) -> bool {
         Value::Str(_) => has("string"),
         Value::Seq(_) => has("array"),
         Value::Map(_) => has("object"),
-    }
-}
-
-fn describe_node(node: &Node) -> String {
-    match &node.value {
-        Value::Null => "nothing (the value is empty)".to_owned(),
-        Value::Bool(value) => format!("`{value}`"),
-        Value::Int(_) | Value::UInt(_) | Value::Float(_) => {
-            format!("the number {}", node.raw.as_deref().unwrap_or("?"))
-        }
-        Value::Str(text) => {
-            let short: String = text.chars().take(40).collect();
-            let ellipsis = if short.len() < text.len() { "..." } else { "" };
-            format!("the text {short:?}{ellipsis}")
-        }
-        Value::Seq(_) => "a list".to_owned(),
-        Value::Map(_) => "a mapping".to_owned(),
-    }
-}
-
-fn describe_schema(schema: &Json) -> String {
-    if let Some(constant) = schema.get("const").and_then(Json::as_str) {
-        return format!("`{constant}`");
-    }
-    let kinds: Vec<&str> = schema_types(schema)
-        .into_iter()
-        .filter(|kind| *kind != "null")
-        .map(|kind| match kind {
-            "string" => "text",
-            "integer" => "a whole number",
-            "number" => "a number",
-            "boolean" => "`true` or `false`",
-            "array" => "a list",
-            "object" => "a mapping",
-            other => other,
-        })
-        .collect();
-    if kinds.is_empty() {
-        return "a value".to_owned();
-    }
-    kinds.join(" or ")
-}
-
-fn describe_alternatives(alternatives: &[&Json]) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let constants: Vec<String> = alternatives
-        .iter()
-        .filter_map(|schema| schema.get("const").and_then(Json::as_str))
-        .map(|constant| format!("`{constant}`"))
-        .collect();
-    if !constants.is_empty() {
-        parts.push(constants.join(", "));
-    }
-    let single_keys: Vec<String> = alternatives
-        .iter()
-        .filter(|schema| schema.get("const").is_none())
-        .filter_map(|schema| {
-            let required = schema.get("required")?.as_array()?;
-            match required.as_slice() {
-                [key] => key.as_str().map(|key| format!("`{key}`")),
-                _ => None,
-            }
-        })
-        .collect();
-    if !single_keys.is_empty() {
-        parts.push(format!(
-            "a mapping with one key: {}",
-            single_keys.join(", ")
-        ));
-    }
-    for schema in alternatives {
-        let is_single_key = schema
-            .get("required")
-            .and_then(Json::as_array)
-            .is_some_and(|r| r.len() == 1);
-        if schema.get("const").is_none() && !is_single_key {
-            let described = describe_schema(schema);
-            if !parts.contains(&described) {
-                parts.push(described);
-            }
-        }
-    }
-    parts.join(" or ")
-}
-
-/// A fix for the commonest type mistakes.
-fn type_hint(node: &Node, schema: &Json) -> Option<String> {
-    let types = schema_types(schema);
-    let hint = match (&node.value, types.as_slice()) {
-        (Value::Null, _) => "give a value after the colon, or remove the key",
-        (Value::Float(_), kinds) if kinds.contains(&"integer") => "write a whole number",
-        (Value::Str(_), kinds) if kinds.contains(&"integer") || kinds.contains(&"number") => {
-            "write the number without quotes"
-        }
-        (Value::Seq(_) | Value::Map(_), kinds) if kinds.contains(&"string") => {
-            "put the text in quotes: unquoted text starting with `[` or `{`, or containing `: `, \
-             is read as a list or a mapping"
-        }
-        _ => return None,
-    };
-    Some(hint.to_owned())
-}
-
-/// Hints for keys that are right, but in the wrong place.
-fn misplaced_key_hint(def_name: &str, key: &str) -> Option<&'static str> {
-    let hint = match (def_name, key) {
-        ("AgentFile", "keep_alive" | "load_mode") => {
-            "residency hints go under `residency:`, e.g. `residency: { keep_alive: 30m }`"
-        }
-        ("AgentFile", "name") => "an agent's name is its key under `agents:`",
-        ("AgentFile", "system" | "system_prompt" | "role" | "instructions") => {
-            "the role prompt is `prompt:` (inline) or `prompt_file:` (a file)"
-        }
-        ("AgentFile", "args" | "argv" | "cmd" | "run") => {
-            "a command agent takes `command: [program, argument, ...]`"
-        }
-        ("AgentFile", option) if KNOWN_OLLAMA_OPTIONS.contains(&option) => {
-            "Ollama options go under `options:`, e.g. `options: { num_ctx: 8192 }`"
-        }
-        ("WorkflowFile", "start" | "edges") => "this goes under `flow:`",
-        ("WorkflowFile", "max_turns" | "timeout") => "this goes under `limits:`",
-        (
-            "WorkflowFile",
-            "gpu_budget" | "max_loaded_models" | "num_parallel" | "policy" | "load_mode",
-        ) => "this goes under `memory:`",
-        ("WorkflowFile", "seed") => "this goes under `simulation:`",
-        ("EdgeFile", "contains" | "matches" | "choice") => {
-            "conditions go under `when:`, e.g. `when: { contains: APPROVED }`"
-        }
-        ("EdgeFile", "if" | "condition" | "on") => "an edge's condition is `when:`",
-        ("MemoryFile", "budget" | "vram" | "gpu_memory") => "the budget is `gpu_budget:`",
-        _ => return None,
-    };
-    Some(hint)
-}
-
-fn first_sentence(text: &str) -> &str {
-    let text = text.trim();
-    match text.find(". ") {
-        Some(end) => &text[..end],
-        None => text.trim_end_matches('.'),
-    }
-}
-
-fn lower_first(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) if chars.clone().next().is_some_and(char::is_lowercase) => {
-            first.to_lowercase().chain(chars).collect()
-        }
-        Some(first) => std::iter::once(first).chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
-/// A field's documentation as a one-line hint.
-fn as_hint(description: &str) -> String {
-    description.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::node::parse_yaml;
-    use crate::schema;
-    use crate::source::FileId;
-
-    fn problems(text: &str) -> Vec<(String, u32, String, Option<String>)> {
-        let node = parse_yaml(text, FileId(0)).expect("valid YAML");
-        check_shape(&node, schema::workflow_schema(), "WorkflowFile")
-            .into_iter()
-            .map(|p| (p.path.to_string(), p.pos.line, p.message, p.hint))
-            .collect()
-    }
-
-    const VALID: &str = "name: t\nagents:\n  a: {model: m, prompt: p}\nflow:\n  start: a\n  edges: [{from: a, to: end}]\n";
-
-    #[test]
-    fn a_valid_file_has_no_problems() {
-        assert_eq!(problems(VALID), vec![]);
-    }
-
-    #[test]
-    fn unknown_keys_suggest_the_nearest() {
-        let text = VALID.replace("model: m", "modle: m");
-        let found = problems(&text);
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(found[0].0, "agents.a.modle");
-        assert_eq!(found[0].2, "unknown key");
-        assert_eq!(found[0].3.as_deref(), Some("did you mean `model`?"));
-    }
-
-    #[test]
-    fn misplaced_keys_say_where_they_belong() {
-        let text = VALID.replace("model: m", "model: m, num_ctx: 8192");
-        let found = problems(&text);
-        assert!(
-            found[0]
-                .3
-                .as_deref()
-                .unwrap_or_default()
-                .contains("options:"),
-            "{found:?}"
-        );
-    }
-
-    #[test]
-    fn wrong_types_name_both_kinds() {
-        let text = format!("{VALID}limits: {{max_turns: many}}\n");
-        let found = problems(&text);
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(found[0].0, "limits.max_turns");
-        assert_eq!(
-            found[0].2,
-            "expected a whole number, found the text \"many\""
-        );
-        assert_eq!(
-            found[0].3.as_deref(),
-            Some("write the number without quotes")
-        );
-    }
-
-    #[test]
-    fn text_fields_take_any_scalar() {
-        let text = VALID.replace("model: m", "model: 7");
-        assert_eq!(problems(&text), vec![]);
-    }
-
-    #[test]
-    fn missing_required_keys_are_reported_at_their_parent() {
-        let text = "name: t\nagents: {}\nflow:\n  edges: []\n";
-        let found = problems(text);
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!((found[0].0.as_str(), found[0].1), ("flow.start", 3));
-        assert_eq!(
-            found[0].3.as_deref(),
-            Some("add `start:` here (the agent that speaks first)")
-        );
-    }
-
-    #[test]
-    fn conditions_pick_the_alternative_by_key() {
-        let text = VALID.replace("to: end}", "to: end, when: {contians: X}}");
-        let found = problems(&text);
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(found[0].0, "flow.edges[0].when.contians");
-        assert_eq!(found[0].3.as_deref(), Some("did you mean `contains`?"));
-
-        let text = VALID.replace("to: end}", "to: end, when: allways}");
-        let found = problems(&text);
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].2.starts_with("unknown value `allways`; expected `always`, `pass`, `fail` or a mapping with one key"), "{found:?}");
-        assert_eq!(found[0].3.as_deref(), Some("did you mean `always`?"));
-
-        let text = VALID.replace("to: end}", "to: end, when: {contains: X, choice: Y}}");
-        let found = problems(&text);
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(
-            found[0].3.as_deref(),
-            Some("give exactly one of these keys")
-        );
-    }
-
-    #[test]
-    fn untagged_values_need_their_real_kind() {
-        let text = format!("{VALID}limits: {{timeout: 1.5}}\n");
-        let found = problems(&text);
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(
-            found[0].2,
-            "expected a whole number or text, found the number 1.5"
-        );
-        let text = format!("{VALID}simulation: {{agents: {{a: {{reply_tokens: [1, 2, 3]}}}}}}\n");
-        let found = problems(&text);
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(found[0].2, "expected exactly 2 values, found 3");
-    }
-
-    #[test]
-    fn negative_counts_are_rejected() {
-        let text = format!("{VALID}memory: {{max_loaded_models: -1}}\n");
-        let found = problems(&text);
-        assert_eq!(found[0].2, "expected a number of at least 0, found -1");
-    }
-
-    #[test]
-    fn every_problem_is_reported() {
-        let text = "name: t\nagents:\n  a: {modle: m, kind: lm, think: maybe}\nflow: {start: a, edges: [], extra: 1}\n";
-        assert_eq!(problems(text).len(), 4, "{:?}", problems(text));
     }
 }

@@ -34,6 +34,11 @@ impl RunClock {
         self.to_reported(self.start.elapsed()).as_secs_f64()
     }
 
+    /// A reported duration in real time.
+    pub(crate) fn to_real(&self, reported: Duration) -> Duration {
+        reported.mul_f64(self.scale)
+    }
+
     /// A real duration in reported time.
     pub(crate) fn to_reported(&self, real: Duration) -> Duration {
         real.div_f64(self.scale)

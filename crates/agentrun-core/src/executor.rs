@@ -295,6 +295,7 @@ impl Executor {
                         deadline.map(|d| d - start).unwrap_or_default())),
                 ),
             };
+            loader.open_gate();
             let reply = match reply {
                 Ok(reply) => reply,
                 Err(error) => {

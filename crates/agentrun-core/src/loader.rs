@@ -20,8 +20,9 @@ pub(crate) struct PreloadJob {
     pub(crate) expected_s: Option<f64>,
 }
 
-/// How often the loader asks the server whether the turn's own model is resident yet.
-const GATE_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+/// How often (in reported time) the loader asks the server whether the turn's own
+/// model is resident yet.
+const GATE_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// The queued preloads, and the model that must be resident before they start.
 #[derive(Debug, Default)]
@@ -79,7 +80,7 @@ impl Loader {
                             .unwrap_or(false);
                         if !resident {
                             tokio::select! {
-                                _ = tokio::time::sleep(GATE_POLL) => {}
+                                _ = tokio::time::sleep(clock.to_real(GATE_POLL)) => {}
                                 _ = wake.notified() => {}
                             }
                             continue;
@@ -160,6 +161,12 @@ impl Loader {
         queue.jobs.extend(jobs);
         queue.gate = gate;
         drop(queue);
+        self.wake.notify_one();
+    }
+
+    /// Lets queued preloads start: the turn's own model is resident (its call answered).
+    pub(crate) fn open_gate(&self) {
+        self.queue.lock().expect("loader queue lock poisoned").gate = None;
         self.wake.notify_one();
     }
 

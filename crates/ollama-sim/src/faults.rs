@@ -14,6 +14,8 @@ use crate::catalogue::normalize_name;
 pub struct Faults {
     /// Loads that fail with HTTP 500 after the fixed start-up time.
     pub load_failures: Vec<LoadFailure>,
+    /// Loads that make no progress, so the load timeout (`OLLAMA_LOAD_TIMEOUT`) fails them.
+    pub stalled_loads: Vec<StalledLoad>,
     /// Loads that take longer.
     pub slow_loads: Vec<SlowLoad>,
     /// Streams that end with an `{"error": ..}` line (status stays 200).
@@ -24,22 +26,29 @@ pub struct Faults {
     pub unavailable_requests: u32,
 }
 
-/// A load that fails: after the fixed start-up time, or, when it `stall`s, after the load
-/// timeout (`OLLAMA_LOAD_TIMEOUT`) with Ollama's timeout message.
+/// A load that fails after the fixed start-up time.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoadFailure {
     /// The model, or every model.
     #[serde(default)]
     pub model: Option<String>,
-    /// The error text; default: Ollama's out-of-memory wording with the model's figures, or
-    /// its timeout wording for a stall.
+    /// The error text; default: Ollama's out-of-memory wording with the model's figures.
     #[serde(default)]
     pub message: Option<String>,
-    /// The load makes no progress until the load timeout ends it.
-    #[serde(default)]
-    pub stall: bool,
     /// How many loads fail; default: all.
+    #[serde(default)]
+    pub times: Option<u32>,
+}
+
+/// A load that stalls and fails with Ollama's timeout message after the load timeout.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StalledLoad {
+    /// The model, or every model.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// How many loads stall; default: all.
     #[serde(default)]
     pub times: Option<u32>,
 }
@@ -96,6 +105,15 @@ pub struct Disconnect {
     pub times: Option<u32>,
 }
 
+/// A load fault picked for one load.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum LoadFault {
+    /// Fails after the fixed start-up time, with this message or the default wording.
+    Fail(Option<String>),
+    /// Never progresses; the load timeout fails it.
+    Stall,
+}
+
 /// A stream fault picked for one reply.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum StreamFault {
@@ -137,12 +155,22 @@ impl Faults {
         }
     }
 
-    /// The failure due for a load of `model`, if any.
-    pub(crate) fn take_load_failure(&mut self, model: &str) -> Option<LoadFailure> {
+    /// The fault due for a load of `model`, if any; stalls come first.
+    pub(crate) fn take_load_failure(&mut self, model: &str) -> Option<LoadFault> {
+        if let Some(fault) = self
+            .stalled_loads
+            .iter_mut()
+            .find(|fault| matches(&fault.model, model) && fault.times != Some(0))
+            && fire(&mut fault.times)
+        {
+            return Some(LoadFault::Stall);
+        }
         self.load_failures
             .iter_mut()
             .find(|fault| matches(&fault.model, model) && fault.times != Some(0))
-            .and_then(|fault| fire(&mut fault.times).then(|| fault.clone()))
+            .and_then(|fault| {
+                fire(&mut fault.times).then(|| LoadFault::Fail(fault.message.clone()))
+            })
     }
 
     /// `(factor, extra_seconds)` for a load of `model`.

@@ -57,7 +57,7 @@ pub use config::{
 };
 pub use endpoint::version::OLLAMA_VERSION;
 pub use error::Error;
-pub use faults::{Disconnect, Faults, LoadFailure, SlowLoad, StreamError};
+pub use faults::{Disconnect, Faults, LoadFailure, SlowLoad, StalledLoad, StreamError};
 pub use http::serve;
 pub use keep_alive::SessionDuration;
 pub use log::{Event, EvictionReason, LogEvent, UnloadReason};

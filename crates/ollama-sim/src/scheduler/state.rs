@@ -11,7 +11,7 @@ use crate::api;
 use crate::catalogue::ModelEntry;
 use crate::clock::Clock;
 use crate::config::SimConfig;
-use crate::faults::Faults;
+use crate::faults::{Faults, LoadFault};
 use crate::footprint::{LoadOptions, context_per_slot, predicted_bytes};
 use crate::keep_alive::SessionDuration;
 use crate::log::{Event, EventLog, EvictionReason, LogEvent, UnloadReason};
@@ -317,25 +317,25 @@ impl SchedState {
         let normal = physics.fixed_seconds + model.spec.size_bytes as f64 / bandwidth;
         let (factor, extra) = faults.slow_load(&model.name);
         let seconds = (normal * factor + extra).max(0.0);
-        let failure = faults.take_load_failure(&model.name).map(|fault| {
-            if fault.stall {
-                let message = fault.message.unwrap_or_else(|| {
-                    "timed out waiting for llama runner to start - progress 0.00 - ".to_owned()
+        let failure = faults.take_load_failure(&model.name).map(|fault| match fault {
+            LoadFault::Stall => (
+                self.config.load_timeout_seconds,
+                "timed out waiting for llama runner to start - progress 0.00 - ".to_owned(),
+            ),
+            LoadFault::Fail(message) => {
+                let message = message.unwrap_or_else(|| {
+                    let available = self
+                        .config
+                        .gpu_memory_bytes
+                        .saturating_sub(self.memory_in_use());
+                    format!(
+                        "model requires more system memory ({:.1} GiB) than is available ({:.1} GiB)",
+                        predicted as f64 / GIB,
+                        available as f64 / GIB
+                    )
                 });
-                return (self.config.load_timeout_seconds, message);
+                (physics.fixed_seconds.min(seconds), message)
             }
-            let message = fault.message.unwrap_or_else(|| {
-                let available = self
-                    .config
-                    .gpu_memory_bytes
-                    .saturating_sub(self.memory_in_use());
-                format!(
-                    "model requires more system memory ({:.1} GiB) than is available ({:.1} GiB)",
-                    predicted as f64 / GIB,
-                    available as f64 / GIB
-                )
-            });
-            (physics.fixed_seconds.min(seconds), message)
         });
         let id = self.next_runner_id;
         self.next_runner_id += 1;

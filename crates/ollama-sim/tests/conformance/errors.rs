@@ -85,7 +85,7 @@ async fn a_load_failure_fault_answers_500_once() {
 #[tokio::test]
 async fn a_stalled_load_fails_after_the_load_timeout() {
     let sim = Sim::start_env(&[("OLLAMA_LOAD_TIMEOUT", "20s")]);
-    sim.faults(json!({"load_failures": [{"model": "alpha", "stall": true, "times": 1}]}))
+    sim.faults(json!({"stalled_loads": [{"model": "alpha", "times": 1}]}))
         .await;
     let (status, body) = sim.chat_raw("alpha", json!({})).await;
     assert_eq!(status, 500);

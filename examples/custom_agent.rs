@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use agentrun::{Agent, AgentError, AgentReply, Executor, RunOptions, SimBackend, TurnContext, Workflow};
+use agentrun::{
+    Agent, AgentError, AgentReply, Executor, RunOptions, SimBackend, TurnContext, Workflow,
+};
 use async_trait::async_trait;
 
 /// Approves when the last message mentions a test, otherwise asks for one.
@@ -14,7 +16,11 @@ struct TestMinded;
 #[async_trait]
 impl Agent for TestMinded {
     async fn respond(&self, context: TurnContext<'_>) -> Result<AgentReply, AgentError> {
-        let last = context.conversation.last().map(|entry| entry.text.as_str()).unwrap_or("");
+        let last = context
+            .conversation
+            .last()
+            .map(|entry| entry.text.as_str())
+            .unwrap_or("");
         let text = if last.to_lowercase().contains("test") {
             "APPROVED: it comes with a test."
         } else {
@@ -36,8 +42,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     options.max_turns = Some(6);
     let outcome = executor.run(options).await?;
     for entry in &outcome.transcript {
-        println!("{}: {}", entry.agent, entry.text.lines().next().unwrap_or(""));
+        println!(
+            "{}: {}",
+            entry.agent,
+            entry.text.lines().next().unwrap_or("")
+        );
     }
-    println!("{} after {} turns", outcome.summary.status.as_str(), outcome.summary.turns);
+    println!(
+        "{} after {} turns",
+        outcome.summary.status.as_str(),
+        outcome.summary.turns
+    );
     Ok(())
 }

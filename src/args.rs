@@ -8,9 +8,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// that plans which models stay in memory.
 #[derive(Debug, Parser)]
 #[command(name = "agentrun", version, about, long_about = None)]
-#[command(after_help = "Run a workflow: agentrun WORKFLOW.yaml [--task TEXT] [--sim]\n\
+#[command(
+    after_help = "Run a workflow: agentrun WORKFLOW.yaml [--task TEXT] [--sim]\n\
 Exit codes: 0 completed, 1 the run stopped before its end (limit, failure),\n\
-2 bad input or unreachable server, 130 interrupted.")]
+2 bad input or unreachable server, 130 interrupted."
+)]
 pub(crate) struct Cli {
     /// Print less: no streamed replies, only the summary.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
@@ -42,7 +44,11 @@ pub(crate) enum Command {
 #[derive(Debug, Args, Clone)]
 pub(crate) struct ServerArgs {
     /// The Ollama server.
-    #[arg(long = "ollama", env = "OLLAMA_HOST", default_value = "http://127.0.0.1:11434")]
+    #[arg(
+        long = "ollama",
+        env = "OLLAMA_HOST",
+        default_value = "http://127.0.0.1:11434"
+    )]
     pub(crate) url: String,
     /// Use a built-in simulator of a 64 GB Mac instead of a server (time-scaled,
     /// so a run finishes in seconds).
@@ -52,7 +58,7 @@ pub(crate) struct ServerArgs {
     #[arg(long, default_value_t = 0.01, requires = "sim")]
     pub(crate) time_scale: f64,
     /// With --sim: the simulator's scripted replies (ollama-sim script format).
-    /// Default: `NAME.sim.yaml` beside the workflow `NAME.yaml`, when it exists.
+    /// Default: `sim/NAME.yaml` beside the workflow `NAME.yaml`, when it exists.
     #[arg(long, requires = "sim")]
     pub(crate) sim_script: Option<PathBuf>,
 }
@@ -149,4 +155,6 @@ pub(crate) enum LoadModeArg {
 }
 
 /// The subcommand names, to tell `agentrun WORKFLOW.yaml` from `agentrun validate ...`.
-pub(crate) const SUBCOMMANDS: [&str; 7] = ["run", "validate", "schema", "plan", "simulate", "ps", "help"];
+pub(crate) const SUBCOMMANDS: [&str; 7] = [
+    "run", "validate", "schema", "plan", "simulate", "ps", "help",
+];

@@ -41,11 +41,9 @@ pub use agentrun_spec::{
     parse_size,
 };
 pub use budget::{detect_gpu_budget, macos_raise_command};
-pub use sim_backend::SimBackend;
-pub use simulate::{
-    PolicyFigures, SimulateError, SimulationOptions, SimulationReport, simulate,
-};
 pub use ollama_sim::{Script as SimScript, SimConfig};
+pub use sim_backend::SimBackend;
+pub use simulate::{PolicyFigures, SimulateError, SimulationOptions, SimulationReport, simulate};
 
 /// The JSON Schema of the workflow format, for editors.
 pub fn workflow_schema() -> serde_json::Value {

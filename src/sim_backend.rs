@@ -78,7 +78,9 @@ impl SimBackend {
     ) -> Result<api::ChatChunk, BackendError> {
         let request = api::ChatRequest {
             model: model.to_owned(),
-            options: options.map(|options| wire_options(model, options)).transpose()?,
+            options: options
+                .map(|options| wire_options(model, options))
+                .transpose()?,
             keep_alive: keep_alive.map(wire_keep_alive),
             stream: Some(false),
             ..api::ChatRequest::default()
@@ -88,7 +90,10 @@ impl SimBackend {
             .chat(request)
             .await
             .map_err(|error| self.error(model, error))?;
-        stream.collect().await.map_err(|error| self.error(model, error))
+        stream
+            .collect()
+            .await
+            .map_err(|error| self.error(model, error))
     }
 }
 

@@ -116,7 +116,10 @@ pub fn simulate(
         let figures = run_policy(workflow, options, policy, &script)?;
         policies.insert(policy.to_string(), figures);
     }
-    if let Some(oracle) = policies.get(PolicyName::Oracle.as_str()).map(|f| f.load_wait_s) {
+    if let Some(oracle) = policies
+        .get(PolicyName::Oracle.as_str())
+        .map(|f| f.load_wait_s)
+    {
         for figures in policies.values_mut() {
             figures.excess_over_oracle_s = (figures.load_wait_s - oracle).max(0.0);
         }
@@ -138,9 +141,14 @@ fn draw_future(workflow: &Workflow, seed: u64) -> Vec<SyntheticTurn> {
     while turns.len() < workflow.simulation.max_turns as usize {
         let spec = &workflow.agents[agent];
         let behaviour = workflow.simulation.agents.get(&spec.name);
-        let tokens = behaviour.map_or(0, |b| draw_u64(&mut rng, *b.reply_tokens.start(), *b.reply_tokens.end()));
+        let tokens = behaviour.map_or(0, |b| {
+            draw_u64(&mut rng, *b.reply_tokens.start(), *b.reply_tokens.end())
+        });
         let duration = behaviour.map_or(Duration::ZERO, |b| {
-            let (low, high) = (b.duration.start().as_millis() as u64, b.duration.end().as_millis() as u64);
+            let (low, high) = (
+                b.duration.start().as_millis() as u64,
+                b.duration.end().as_millis() as u64,
+            );
             Duration::from_millis(draw_u64(&mut rng, low, high))
         });
         let choice = (!spec.choices.is_empty()).then(|| {
@@ -148,7 +156,10 @@ fn draw_future(workflow: &Workflow, seed: u64) -> Vec<SyntheticTurn> {
                 .choices
                 .iter()
                 .map(|choice| {
-                    let weight = behaviour.and_then(|b| b.choices.get(choice)).copied().unwrap_or(1.0);
+                    let weight = behaviour
+                        .and_then(|b| b.choices.get(choice))
+                        .copied()
+                        .unwrap_or(1.0);
                     (choice.clone(), weight)
                 })
                 .collect();
@@ -184,7 +195,11 @@ fn draw_future(workflow: &Workflow, seed: u64) -> Vec<SyntheticTurn> {
 }
 
 fn draw_u64(rng: &mut StdRng, low: u64, high: u64) -> u64 {
-    if high <= low { low } else { rng.random_range(low..=high) }
+    if high <= low {
+        low
+    } else {
+        rng.random_range(low..=high)
+    }
 }
 
 fn draw_weighted(rng: &mut StdRng, weights: &[(String, f64)]) -> String {
@@ -196,7 +211,10 @@ fn draw_weighted(rng: &mut StdRng, weights: &[(String, f64)]) -> String {
             return choice.clone();
         }
     }
-    weights.last().map(|(choice, _)| choice.clone()).unwrap_or_default()
+    weights
+        .last()
+        .map(|(choice, _)| choice.clone())
+        .unwrap_or_default()
 }
 
 /// Replays the drawn future under one policy on a fresh simulator.
@@ -237,7 +255,11 @@ fn run_policy(
     run.unload_at_end = false;
     run.gpu_budget = Some(machine.gpu_memory_bytes);
     let active = matches!(policy, PolicyName::Smart | PolicyName::Oracle);
-    run.load_mode = if active { options.load_mode } else { Some(LoadMode::Mmap) };
+    run.load_mode = if active {
+        options.load_mode
+    } else {
+        Some(LoadMode::Mmap)
+    };
     if policy == PolicyName::Oracle {
         run.future = Some(future_of(workflow, &machine, script));
     }
@@ -255,6 +277,31 @@ fn run_policy(
         turns: outcome.summary.turns,
         status: outcome.summary.status,
     };
+    if let Ok(dir) = std::env::var("AGENTRUN_SIM_TRACE") {
+        use std::io::Write;
+        let mut out =
+            std::fs::File::create(format!("{dir}/{}.turns", policy.as_str())).expect("trace");
+        for e in &outcome.transcript {
+            writeln!(
+                out,
+                "{:4} {:>9.1} {:10} wait {:7.2} gen {:7.1} res {:?} next {}",
+                e.turn, e.started_s, e.agent, e.load_wait_s, e.generation_s, e.resident, e.next
+            )
+            .expect("trace");
+        }
+        let mut out =
+            std::fs::File::create(format!("{dir}/{}.log", policy.as_str())).expect("trace");
+        for e in simulator.log() {
+            writeln!(
+                out,
+                "{:9.2} {:>6.1}GB {:?}",
+                e.sim_seconds,
+                e.memory_bytes as f64 / 1e9,
+                e.event
+            )
+            .expect("trace");
+        }
+    }
     for entry in simulator.log() {
         match entry.event {
             SimEvent::LoadStarted { bytes, .. } => {
@@ -269,7 +316,11 @@ fn run_policy(
 }
 
 /// The oracle's knowledge: every turn's agent and how long it takes once its model is resident.
-fn future_of(workflow: &Workflow, machine: &SimConfig, script: &[SyntheticTurn]) -> Vec<FutureTurn> {
+fn future_of(
+    workflow: &Workflow,
+    machine: &SimConfig,
+    script: &[SyntheticTurn],
+) -> Vec<FutureTurn> {
     script
         .iter()
         .map(|turn| {
@@ -282,7 +333,11 @@ fn future_of(workflow: &Workflow, machine: &SimConfig, script: &[SyntheticTurn])
                 .or_else(|| {
                     let model = spec.model.as_ref()?;
                     let bytes = machine.models.iter().find(|m| &m.name == model)?.size_bytes;
-                    Some(machine.decode.efficiency * machine.decode.memory_bandwidth_bytes_per_second / bytes as f64)
+                    Some(
+                        machine.decode.efficiency
+                            * machine.decode.memory_bandwidth_bytes_per_second
+                            / bytes as f64,
+                    )
                 });
             let generation = match speed {
                 Some(speed) if speed > 0.0 => turn.tokens as f64 / speed,
@@ -312,7 +367,9 @@ impl Agent for Replay {
             turn
         };
         let Some(turn) = turn else {
-            return Err(AgentError::Other("the simulated future has no more turns".into()));
+            return Err(AgentError::Other(
+                "the simulated future has no more turns".into(),
+            ));
         };
         let mut reply = AgentReply {
             forced_edge: Some(turn.edge),

@@ -20,9 +20,22 @@ pub(crate) const EXIT_BAD_INPUT: u8 = 2;
 /// `Err` carries the exit code to return: the diagnostics are already printed.
 pub(crate) fn load_workflow(path: &Path) -> Result<Workflow, ExitCode> {
     match Workflow::from_yaml_file(path) {
-        Ok(workflow) => Ok(workflow),
+        Ok(workflow) => {
+            for warning in &workflow.warnings {
+                let text = warning.to_string();
+                eprint!("{text}");
+                if !text.ends_with('\n') {
+                    eprintln!();
+                }
+            }
+            Ok(workflow)
+        }
         Err(error) => {
-            eprint!("{error}");
+            let text = error.to_string();
+            eprint!("{text}");
+            if !text.ends_with('\n') {
+                eprintln!();
+            }
             let count = error.diagnostics.len();
             eprintln!(
                 "error: {} has {count} problem{}",
@@ -36,7 +49,9 @@ pub(crate) fn load_workflow(path: &Path) -> Result<Workflow, ExitCode> {
 
 /// A hint for errors whose fix is known.
 pub(crate) fn hint_for(error: &anyhow::Error) -> Option<String> {
-    let backend = error.chain().find_map(|cause| cause.downcast_ref::<BackendError>())?;
+    let backend = error
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<BackendError>())?;
     match backend {
         BackendError::Unreachable { url, .. } => Some(format!(
             "start Ollama (`ollama serve`) or point --ollama / OLLAMA_HOST at it (tried {url}); \
@@ -60,8 +75,9 @@ pub(crate) async fn connect(
     let backend: std::sync::Arc<dyn agentrun::ModelBackend> = if server.sim {
         let backend = agentrun::SimBackend::target_mac(server.time_scale);
         if let Some(script) = sim_script(server, workflow) {
-            let loaded = agentrun::SimScript::from_file(&script)
-                .with_context(|| format!("cannot read the simulator script {}", script.display()))?;
+            let loaded = agentrun::SimScript::from_file(&script).with_context(|| {
+                format!("cannot read the simulator script {}", script.display())
+            })?;
             tracing::info!(script = %script.display(), "simulated replies");
             backend.simulator().set_script(loaded);
         }
@@ -79,14 +95,17 @@ pub(crate) async fn connect(
     Ok(backend)
 }
 
-/// `--sim-script`, else `NAME.sim.yaml` beside the workflow when it exists.
-fn sim_script(server: &crate::args::ServerArgs, workflow: Option<&Path>) -> Option<std::path::PathBuf> {
+/// `--sim-script`, else `sim/NAME.yaml` beside the workflow `NAME.yaml` when it exists.
+fn sim_script(
+    server: &crate::args::ServerArgs,
+    workflow: Option<&Path>,
+) -> Option<std::path::PathBuf> {
     if let Some(script) = &server.sim_script {
         return Some(script.clone());
     }
     let workflow = workflow?;
-    let sibling = workflow.with_extension("sim.yaml");
-    sibling.is_file().then_some(sibling)
+    let script = workflow.parent()?.join("sim").join(workflow.file_name()?);
+    script.is_file().then_some(script)
 }
 
 /// Timeouts for a local Ollama server. Loads get half an hour: Ollama aborts a

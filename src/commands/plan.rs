@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use agentrun::{BackendError, ModelBackend, SimBackend, Workflow, WarningKind};
+use agentrun::{BackendError, ModelBackend, SimBackend, WarningKind, Workflow};
 use anyhow::Context;
 
 use crate::args::PlanArgs;
@@ -17,7 +17,11 @@ pub(crate) async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
     };
     let backend = model_source(&args).await?;
     let mut details = BTreeMap::new();
-    for model in workflow.agents.iter().filter_map(|agent| agent.model.as_ref()) {
+    for model in workflow
+        .agents
+        .iter()
+        .filter_map(|agent| agent.model.as_ref())
+    {
         if !details.contains_key(model) {
             let found = backend
                 .model_details(model)
@@ -43,9 +47,9 @@ async fn model_source(args: &PlanArgs) -> anyhow::Result<Arc<dyn ModelBackend>> 
     match connect(&args.server, Some(&args.workflow)).await {
         Ok(backend) => Ok(backend),
         Err(error)
-            if error
-                .chain()
-                .any(|cause| matches!(cause.downcast_ref(), Some(BackendError::Unreachable { .. }))) =>
+            if error.chain().any(|cause| {
+                matches!(cause.downcast_ref(), Some(BackendError::Unreachable { .. }))
+            }) =>
         {
             eprintln!(
                 "note: no Ollama server at {}; using the built-in catalogue of the simulated Mac",
@@ -94,7 +98,10 @@ fn print_plan(workflow: &Workflow, workload: &agentrun::Workload, analysis: &age
             gb(phase.footprint_bytes)
         );
         if !phase.also_resident.is_empty() {
-            println!("    stays resident beside it: {}", phase.also_resident.join(", "));
+            println!(
+                "    stays resident beside it: {}",
+                phase.also_resident.join(", ")
+            );
         }
     }
     if !analysis.transitions.is_empty() {

@@ -4,8 +4,8 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context;
 use agentrun::{Event, EventSink, Executor, ModelBackend, PolicyName, RunOptions, RunStatus};
+use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::args::{PolicyArg, RunArgs};
@@ -91,7 +91,10 @@ async fn show_events(
         {
             serde_json::to_writer(&mut *file, &event)?;
             file.write_all(b"\n")?;
-            if matches!(event, Event::TurnFinished { .. } | Event::RunFinished { .. }) {
+            if matches!(
+                event,
+                Event::TurnFinished { .. } | Event::RunFinished { .. }
+            ) {
                 file.flush()?;
             }
         }

@@ -1,1 +1,7 @@
-//! e2e
+//! End-to-end tests: the real `agentrun` binary against the real `ollama-sim`
+//! binary over HTTP, with real files and processes.
+
+mod cli;
+mod run;
+mod support;
+mod validate;

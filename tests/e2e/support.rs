@@ -7,18 +7,18 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 
 /// The repository's root.
-pub fn repo_root() -> &'static Path {
+pub(crate) fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// The `agentrun` binary cargo built for these tests.
-pub fn agentrun_binary() -> PathBuf {
+pub(crate) fn agentrun_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_agentrun"))
 }
 
 /// The `ollama-sim` binary, built on first use if `cargo test` did not build it
 /// already (it belongs to another package of the workspace).
-pub fn sim_binary() -> &'static Path {
+pub(crate) fn sim_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let binary = agentrun_binary().with_file_name("ollama-sim");
@@ -35,15 +35,15 @@ pub fn sim_binary() -> &'static Path {
 }
 
 /// A running `ollama-sim` process on a free port, killed on drop.
-pub struct Sim {
+pub(crate) struct Sim {
     child: Child,
     /// `http://127.0.0.1:PORT`.
-    pub url: String,
+    pub(crate) url: String,
 }
 
 impl Sim {
     /// Starts the simulator with extra arguments and waits until it listens.
-    pub fn start(args: &[&str]) -> Sim {
+    pub(crate) fn start(args: &[&str]) -> Sim {
         let mut child = Command::new(sim_binary())
             .args(["--host", "127.0.0.1:0"])
             .args(args)
@@ -69,18 +69,18 @@ impl Sim {
     }
 
     /// GETs a path and parses the JSON body.
-    pub fn get_json(&self, path: &str) -> serde_json::Value {
+    pub(crate) fn get_json(&self, path: &str) -> serde_json::Value {
         let body = http(&self.url, "GET", path, None);
         serde_json::from_str(&body).unwrap_or_else(|error| panic!("{path}: {error}: {body}"))
     }
 
     /// POSTs JSON to a path and returns the body.
-    pub fn post_json(&self, path: &str, body: &serde_json::Value) -> String {
+    pub(crate) fn post_json(&self, path: &str, body: &serde_json::Value) -> String {
         http(&self.url, "POST", path, Some(&body.to_string()))
     }
 
     /// The simulator's event log.
-    pub fn log(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn log(&self) -> Vec<serde_json::Value> {
         let log = self.get_json("/sim/log");
         match log {
             serde_json::Value::Array(events) => events,
@@ -113,9 +113,16 @@ fn http(base: &str, method: &str, path: &str, body: Option<&str>) -> String {
     )
     .expect("request is sent");
     let mut response = String::new();
-    stream.read_to_string(&mut response).expect("response is read");
-    let (head, body) = response.split_once("\r\n\r\n").expect("a complete response");
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    stream
+        .read_to_string(&mut response)
+        .expect("response is read");
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .expect("a complete response");
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         return dechunk(body);
     }
     body.to_owned()
@@ -135,12 +142,12 @@ fn dechunk(mut body: &str) -> String {
 }
 
 /// Runs `agentrun` with arguments from the repository root.
-pub fn agentrun(args: &[&str]) -> Run {
+pub(crate) fn agentrun(args: &[&str]) -> Run {
     agentrun_in(repo_root(), args)
 }
 
 /// Runs `agentrun` with arguments in a directory.
-pub fn agentrun_in(dir: &Path, args: &[&str]) -> Run {
+pub(crate) fn agentrun_in(dir: &Path, args: &[&str]) -> Run {
     let output = Command::new(agentrun_binary())
         .args(args)
         .current_dir(dir)
@@ -155,31 +162,31 @@ pub fn agentrun_in(dir: &Path, args: &[&str]) -> Run {
 }
 
 /// A finished `agentrun` process.
-pub struct Run {
+pub(crate) struct Run {
     args: Vec<String>,
     /// What it printed and how it exited.
-    pub output: Output,
+    pub(crate) output: Output,
 }
 
 impl Run {
     /// Standard output as text.
-    pub fn stdout(&self) -> String {
+    pub(crate) fn stdout(&self) -> String {
         String::from_utf8_lossy(&self.output.stdout).into_owned()
     }
 
     /// Standard error as text.
-    pub fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         String::from_utf8_lossy(&self.output.stderr).into_owned()
     }
 
     /// The exit code.
-    pub fn code(&self) -> Option<i32> {
+    pub(crate) fn code(&self) -> Option<i32> {
         self.output.status.code()
     }
 
     /// Panics with everything the process printed unless it exited with `code`.
     #[track_caller]
-    pub fn expect_code(&self, code: i32) -> &Run {
+    pub(crate) fn expect_code(&self, code: i32) -> &Run {
         assert_eq!(
             self.code(),
             Some(code),
@@ -200,7 +207,7 @@ impl Run {
 
     /// Parses stdout as JSON.
     #[track_caller]
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout())
             .unwrap_or_else(|error| panic!("stdout is not JSON ({error}):\n{}", self.stdout()))
     }

@@ -117,6 +117,8 @@ impl Agent for LlmAgent {
         let format = router.then(|| router_schema(&context.spec.choices));
         let mut reply = AgentReply::default();
         let mut repairs = 0;
+        // Every answer a router gave this turn, for the fallback.
+        let mut answers = String::new();
         loop {
             let request = ChatRequest {
                 model: call.model.clone(),
@@ -137,6 +139,8 @@ impl Agent for LlmAgent {
                 reply.text = text;
                 return Ok(reply);
             }
+            answers.push_str(&text);
+            answers.push('\n');
             match parse_choice(&text, &context.spec.choices) {
                 Ok(choice) => {
                     reply.repairs = repairs;
@@ -167,7 +171,7 @@ impl Agent for LlmAgent {
                 Err(_) => {
                     // Small router models do fail at structured output; rather than
                     // stopping a long run, take a deterministic route and record it.
-                    let choice = fallback_choice(&text, &context.spec.choices);
+                    let choice = fallback_choice(&answers, &context.spec.choices);
                     context.events.emit(Event::RouterDecision {
                         agent: context.spec.name.clone(),
                         choice: choice.clone(),
@@ -270,8 +274,9 @@ fn parse_choice(text: &str, choices: &[String]) -> Result<String, String> {
         .ok_or_else(|| format!("\"{choice}\" is not one of the choices"))
 }
 
-/// The route taken when a router keeps failing: the first choice its text
-/// names, else the first choice listed.
+/// The route taken when a router keeps failing: the first choice its answers
+/// name (the first answer is usually its most natural one), else the first
+/// choice listed.
 fn fallback_choice(text: &str, choices: &[String]) -> String {
     let lower = text.to_lowercase();
     choices

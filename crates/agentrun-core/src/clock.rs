@@ -25,22 +25,22 @@ impl RunClock {
     }
 
     /// The real instant the run started.
-    pub(crate) fn started(&self) -> Instant {
+    pub(crate) fn started(self) -> Instant {
         self.start
     }
 
     /// Reported seconds since the run started.
-    pub(crate) fn now_s(&self) -> f64 {
+    pub(crate) fn now_s(self) -> f64 {
         self.to_reported(self.start.elapsed()).as_secs_f64()
     }
 
     /// A reported duration in real time.
-    pub(crate) fn to_real(&self, reported: Duration) -> Duration {
+    pub(crate) fn to_real(self, reported: Duration) -> Duration {
         reported.mul_f64(self.scale)
     }
 
     /// A real duration in reported time.
-    pub(crate) fn to_reported(&self, real: Duration) -> Duration {
+    pub(crate) fn to_reported(self, real: Duration) -> Duration {
         real.div_f64(self.scale)
     }
 }

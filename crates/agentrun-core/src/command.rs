@@ -70,11 +70,17 @@ impl Agent for CommandAgent {
                 let verdict = if status.success() { "passed" } else { "failed" };
                 (
                     status.success(),
-                    format!("`{}` {verdict} ({status})\n{}", command.argv.join(" "), trim_output(&output)),
+                    format!(
+                        "`{}` {verdict} ({status})\n{}",
+                        command.argv.join(" "),
+                        trim_output(&output)
+                    ),
                 )
             }
             Ok((Err(error), _, _)) => {
-                return Err(AgentError::Other(format!("`{program}` failed to run: {error}")));
+                return Err(AgentError::Other(format!(
+                    "`{program}` failed to run: {error}"
+                )));
             }
             Err(_) => (
                 false,

@@ -142,15 +142,26 @@ pub enum Event {
 /// Where a run sends its events.
 ///
 /// Sending never blocks the run; a closed receiver is ignored.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct EventSink {
     sender: Option<tokio::sync::mpsc::UnboundedSender<Event>>,
+    /// Called on every streamed piece of text: the first one tells the executor
+    /// that the turn's model is resident.
+    on_text: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl std::fmt::Debug for EventSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventSink")
+            .field("open", &self.sender.is_some())
+            .finish()
+    }
 }
 
 impl EventSink {
     /// A sink that drops every event.
     pub fn none() -> EventSink {
-        EventSink { sender: None }
+        EventSink::default()
     }
 
     /// A sink feeding a channel, and the receiving end.
@@ -159,13 +170,25 @@ impl EventSink {
         (
             EventSink {
                 sender: Some(sender),
+                on_text: None,
             },
             receiver,
         )
     }
 
+    /// The same sink, also calling `hook` whenever text streams.
+    pub(crate) fn with_text_hook(&self, hook: std::sync::Arc<dyn Fn() + Send + Sync>) -> EventSink {
+        EventSink {
+            sender: self.sender.clone(),
+            on_text: Some(hook),
+        }
+    }
+
     /// Emits an event.
     pub fn emit(&self, event: Event) {
+        if let (Some(hook), Event::TextDelta { .. }) = (&self.on_text, &event) {
+            hook();
+        }
         if let Some(sender) = &self.sender {
             let _ = sender.send(event);
         }

@@ -15,9 +15,7 @@ use crate::command::CommandAgent;
 use crate::event::{Event, EventSink, LoadCause};
 use crate::graph::{ConversationGraph, Node, TurnOutcome};
 use crate::loader::{Loader, PreloadJob};
-use crate::residency::{
-    FutureTurn, RESIDENT_LOAD_S, Residency, ResidencyError, ResidencySettings,
-};
+use crate::residency::{FutureTurn, RESIDENT_LOAD_S, Residency, ResidencyError, ResidencySettings};
 use crate::summary::{RunStatus, RunSummary};
 use crate::transcript::TranscriptEntry;
 
@@ -276,6 +274,7 @@ impl Executor {
                     at_s: started_s,
                 });
             }
+            let turn_events = self.events.with_text_hook(loader.gate_opener());
             let context = TurnContext {
                 spec,
                 turn,
@@ -283,7 +282,7 @@ impl Executor {
                 conversation: &transcript,
                 backend: &*self.backend,
                 call,
-                events: &self.events,
+                events: &turn_events,
             };
             let respond = self.agents[speaker].respond(context);
             let reply: Result<AgentReply, AgentError> = tokio::select! {
@@ -306,7 +305,10 @@ impl Executor {
                 }
             };
             let next = match reply.forced_edge {
-                Some(rank) => self.graph.edge_target(speaker, rank).map(|node| (rank, node)),
+                Some(rank) => self
+                    .graph
+                    .edge_target(speaker, rank)
+                    .map(|node| (rank, node)),
                 None => self.graph.next(
                     speaker,
                     TurnOutcome {
@@ -368,7 +370,10 @@ impl Executor {
             match next {
                 Some((_, Node::Agent(index))) => speaker = index,
                 Some((_, Node::End)) => {
-                    break (RunStatus::Completed, format!("'{}' ended the run", spec.name));
+                    break (
+                        RunStatus::Completed,
+                        format!("'{}' ended the run", spec.name),
+                    );
                 }
                 None => {
                     break (
@@ -429,10 +434,11 @@ impl Executor {
             .filter_map(|spec| spec.model.as_ref())
             .collect();
         for model in resident {
-            if used.contains(&model.name) && !resident_at_start.contains(&model.name) {
-                if let Err(error) = self.backend.unload(&model.name).await {
-                    tracing::warn!(model = %model.name, %error, "unload at the end of the run failed");
-                }
+            if used.contains(&model.name)
+                && !resident_at_start.contains(&model.name)
+                && let Err(error) = self.backend.unload(&model.name).await
+            {
+                tracing::warn!(model = %model.name, %error, "unload at the end of the run failed");
             }
         }
     }

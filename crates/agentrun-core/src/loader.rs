@@ -71,7 +71,11 @@ impl Loader {
             let busy = busy.clone();
             async move {
                 loop {
-                    let gate = queue.lock().expect("loader queue lock poisoned").gate.clone();
+                    let gate = queue
+                        .lock()
+                        .expect("loader queue lock poisoned")
+                        .gate
+                        .clone();
                     if let Some(gate) = gate {
                         let resident = backend
                             .running_models()
@@ -166,8 +170,15 @@ impl Loader {
 
     /// Lets queued preloads start: the turn's own model is resident (its call answered).
     pub(crate) fn open_gate(&self) {
-        self.queue.lock().expect("loader queue lock poisoned").gate = None;
-        self.wake.notify_one();
+        open_gate(&self.queue, &self.wake);
+    }
+
+    /// A hook that opens the gate, for the turn's first streamed text: a model
+    /// that streams is resident.
+    pub(crate) fn gate_opener(&self) -> Arc<dyn Fn() + Send + Sync> {
+        let queue = self.queue.clone();
+        let wake = self.wake.clone();
+        Arc::new(move || open_gate(&queue, &wake))
     }
 
     /// The model being loaded right now, if any.
@@ -182,6 +193,14 @@ impl Loader {
             finished.push(done);
         }
         finished
+    }
+}
+
+fn open_gate(queue: &Mutex<Queue>, wake: &Notify) {
+    let mut queue = queue.lock().expect("loader queue lock poisoned");
+    if queue.gate.take().is_some() {
+        drop(queue);
+        wake.notify_one();
     }
 }
 

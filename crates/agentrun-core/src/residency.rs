@@ -162,7 +162,9 @@ impl Residency {
             .collect();
         for model in running {
             if self.workload.footprint_bytes(&model.name).is_ok() && model.size_bytes > 0 {
-                let _ = self.workload.correct_footprint(&model.name, model.size_bytes);
+                let _ = self
+                    .workload
+                    .correct_footprint(&model.name, model.size_bytes);
             }
         }
         if let Some(loading) = loading
@@ -197,7 +199,8 @@ impl Residency {
             ..TurnResidency::default()
         };
         if let Some(call) = plan.call {
-            turn.call_options.extend(self.load_options_for(&call.model, call.load_mode));
+            turn.call_options
+                .extend(self.load_options_for(&call.model, call.load_mode));
             turn.keep_alive = call.keep_alive;
             self.remember(&call.model, call.keep_alive, call.load_mode);
         } else if let Some(model) = &self.agent_models[speaker] {
@@ -212,7 +215,8 @@ impl Residency {
                 keep_alive: Some(refresh.keep_alive),
                 reason: refresh.reason,
             });
-            self.sent_keep_alive.insert(refresh.model, refresh.keep_alive);
+            self.sent_keep_alive
+                .insert(refresh.model, refresh.keep_alive);
         }
         for unload in plan.unloads {
             self.sent_keep_alive.remove(&unload.model);
@@ -329,7 +333,9 @@ pub fn build_workload(
             continue;
         }
         let found = details.get(model);
-        let trained = found.and_then(|d| d.context_length).unwrap_or(DEFAULT_NUM_CTX);
+        let trained = found
+            .and_then(|d| d.context_length)
+            .unwrap_or(DEFAULT_NUM_CTX);
         let file_bytes = found.map_or(0, |d| d.file_bytes);
         let footprint = memory::predict_footprint(&FootprintInputs {
             file_bytes,
@@ -395,13 +401,18 @@ pub fn build_workload(
 /// The context length an agent's calls send: its own, else a default capped at
 /// the model's trained context.
 fn num_ctx_of(spec: &agentrun_spec::AgentSpec, details: Option<&ModelDetails>) -> u64 {
-    let trained = details.and_then(|d| d.context_length).unwrap_or(DEFAULT_NUM_CTX);
+    let trained = details
+        .and_then(|d| d.context_length)
+        .unwrap_or(DEFAULT_NUM_CTX);
     spec.options.num_ctx.unwrap_or(DEFAULT_NUM_CTX.min(trained))
 }
 
 /// A model's load-time options as its first agent sets them (without `use_mmap`,
 /// which follows the load mode), with an explicit `num_ctx`.
-fn model_load_options(spec: &agentrun_spec::AgentSpec, details: Option<&ModelDetails>) -> ModelOptions {
+fn model_load_options(
+    spec: &agentrun_spec::AgentSpec,
+    details: Option<&ModelDetails>,
+) -> ModelOptions {
     let mut options = spec.options.load_time_options();
     options.remove("use_mmap");
     options.insert("num_ctx".into(), num_ctx_of(spec, details).into());

@@ -73,6 +73,15 @@ pub enum AgentKind {
 }
 
 impl AgentKind {
+    /// "an llm agent", "a command agent", "a human agent", for messages.
+    pub(crate) fn an_agent(&self) -> &'static str {
+        match self {
+            AgentKind::Llm => "an llm agent",
+            AgentKind::Command => "a command agent",
+            AgentKind::Human => "a human agent",
+        }
+    }
+
     /// The name used in files.
     pub fn as_str(&self) -> &'static str {
         match self {

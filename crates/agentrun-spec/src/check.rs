@@ -174,7 +174,7 @@ pub(crate) fn check_agent(agent: &AgentSpec, findings: &mut Findings) {
     let not_for_kind = |field: &str| -> (FieldPath, String, Option<String>) {
         (
             path.key(field),
-            format!("a {kind} agent has no use for `{field}`"),
+            format!("{} has no use for `{field}`", agent.kind.an_agent()),
             Some(format!(
                 "remove `{field}`, or change `kind:` (now `{kind}`)"
             )),
@@ -394,7 +394,7 @@ fn check_limits(limits: &Limits, findings: &mut Findings) {
             path.key("max_turns"),
             format!("max_turns must be from 1 to {}", Limits::MAX_TURNS_CEILING),
             Some(format!(
-                "a long TDD session takes a few hundred turns; the default is {}",
+                "a long TDD run takes a few hundred turns; the default is {}",
                 Limits::DEFAULT_MAX_TURNS
             )),
         );

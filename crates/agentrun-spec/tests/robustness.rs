@@ -10,7 +10,8 @@ const VALID: &str = include_str!("../../../workflows/scenarios/big-team.yaml");
 
 fn check(text: &str) {
     // Relative `use` paths resolve from the scenarios directory, as for the real file.
-    let origin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../workflows/scenarios/mutated.yaml");
+    let origin =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../workflows/scenarios/mutated.yaml");
     match Workflow::from_yaml_str(text, &origin) {
         Ok(workflow) => assert!(!workflow.agents.is_empty()),
         Err(error) => {
@@ -19,7 +20,10 @@ fn check(text: &str) {
             for diagnostic in error.errors() {
                 assert!(!diagnostic.message.is_empty(), "{rendered}");
                 if diagnostic.file == origin {
-                    assert!(diagnostic.line >= 1 && diagnostic.line <= text.lines().count() + 1, "{rendered}");
+                    assert!(
+                        diagnostic.line >= 1 && diagnostic.line <= text.lines().count() + 1,
+                        "{rendered}"
+                    );
                 }
             }
         }

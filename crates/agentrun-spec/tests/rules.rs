@@ -623,7 +623,7 @@ fn simulation_settings_are_checked() {
         &sim("coder: { pass_rate: 0.5 }"),
         "simulation.agents.coder.pass_rate",
         19,
-        "does not apply to a llm agent",
+        "does not apply to an llm agent",
     );
     assert_single_error(
         &sim("coder: { match_rate: 1.5 }"),

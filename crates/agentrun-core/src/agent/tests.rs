@@ -16,13 +16,28 @@ fn a_valid_answer_is_taken() {
 
 #[test]
 fn malformed_answers_say_what_is_wrong() {
-    assert!(parse_choice("design", &choices()).unwrap_err().contains("not JSON"));
-    assert!(parse_choice(r#"{"pick":"design"}"#, &choices()).unwrap_err().contains("no \"choice\""));
-    assert!(parse_choice(r#"{"choice":"ship it"}"#, &choices()).unwrap_err().contains("not one of"));
+    assert!(
+        parse_choice("design", &choices())
+            .unwrap_err()
+            .contains("not JSON")
+    );
+    assert!(
+        parse_choice(r#"{"pick":"design"}"#, &choices())
+            .unwrap_err()
+            .contains("no \"choice\"")
+    );
+    assert!(
+        parse_choice(r#"{"choice":"ship it"}"#, &choices())
+            .unwrap_err()
+            .contains("not one of")
+    );
 }
 
 #[test]
 fn fallback_prefers_the_first_choice_named_in_the_text() {
-    assert_eq!(fallback_choice("I think we are done, no design", &choices()), "done");
+    assert_eq!(
+        fallback_choice("I think we are done, no design", &choices()),
+        "done"
+    );
     assert_eq!(fallback_choice("no idea", &choices()), "implement");
 }

@@ -110,7 +110,7 @@ pub(super) fn convert_agent_quietly(
             if given {
                 findings.error(
                     path.key(field),
-                    format!("a {} agent has no use for `{field}`", kind.as_str()),
+                    format!("{} has no use for `{field}`", kind.an_agent()),
                     Some(format!("remove `{field}`, or set `kind: command`")),
                 );
             }

@@ -120,7 +120,7 @@ fn check_simulation_fields(
             let suits: Vec<&str> = kinds.iter().map(AgentKind::as_str).collect();
             findings.error(
                 path.key(field),
-                format!("`{field}` does not apply to a {} agent", kind.as_str()),
+                format!("`{field}` does not apply to {}", kind.an_agent()),
                 Some(format!(
                     "it applies to {} agents; remove it",
                     suits.join(" and ")

@@ -1,0 +1,227 @@
+//! Running the shipped workflows against `ollama-sim` over HTTP.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::support::{Sim, agentrun, repo_root};
+
+/// Reads a JSON-lines events file.
+fn events(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .expect("the events file exists")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is JSON"))
+        .collect()
+}
+
+fn of_type<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|event| event["type"] == kind)
+        .collect()
+}
+
+/// The model each request id asked for, by endpoint, from the simulator's log.
+fn requests(log: &[Value], endpoint: &str) -> BTreeMap<u64, String> {
+    log.iter()
+        .filter(|event| event["event"] == "request_arrived" && event["endpoint"] == endpoint)
+        .map(|event| {
+            (
+                event["request_id"].as_u64().expect("request id"),
+                event["model"].as_str().expect("model").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn tdd_runs_to_completion_and_the_loop_never_waits_on_a_swap() {
+    let sim = Sim::start(&[
+        "--time-scale",
+        "0.002",
+        "--script",
+        "workflows/sim/tdd.yaml",
+    ]);
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let events_path = dir.path().join("events.jsonl");
+    let run = agentrun(&[
+        "workflows/tdd.yaml",
+        "--ollama",
+        &sim.url,
+        "--json",
+        "--events",
+        &events_path.to_string_lossy(),
+    ]);
+    run.expect_code(0);
+
+    let summary = run.json();
+    assert_eq!(summary["status"], "completed", "{summary:#}");
+    assert_eq!(summary["turns"], 11);
+    assert_eq!(
+        summary["router_repairs"], 1,
+        "the scripted malformed answer is repaired"
+    );
+    assert_eq!(summary["router_fallbacks"], 0);
+    let turns = |agent: &str| summary["agents"][agent]["turns"].as_u64();
+    assert_eq!(
+        [
+            turns("architect"),
+            turns("tester"),
+            turns("coder"),
+            turns("reviewer"),
+            turns("router")
+        ],
+        [Some(1), Some(2), Some(3), Some(3), Some(2)]
+    );
+    for field in ["wall_s", "load_wait_s", "avoidable_wait_s"] {
+        assert!(
+            summary[field].is_number(),
+            "{field} missing from {summary:#}"
+        );
+    }
+    assert_eq!(summary["avoidable_wait_s"], 0.0);
+
+    let events = events(&events_path);
+    let speakers: Vec<&str> = of_type(&events, "turn_started")
+        .iter()
+        .map(|event| event["agent"].as_str().expect("agent"))
+        .collect();
+    assert_eq!(
+        speakers,
+        [
+            "architect",
+            "tester",
+            "coder",
+            "reviewer",
+            "coder",
+            "reviewer",
+            "router",
+            "tester",
+            "coder",
+            "reviewer",
+            "router"
+        ]
+    );
+    let edges: Vec<(String, String)> = of_type(&events, "edge_taken")
+        .iter()
+        .map(|event| (event["from"].to_string(), event["to"].to_string()))
+        .collect();
+    assert_eq!(
+        edges.last(),
+        Some(&("\"router\"".to_owned(), "\"end\"".to_owned()))
+    );
+    assert_eq!(of_type(&events, "run_finished").len(), 1);
+
+    // What the server saw: every chat of the coder's and the tester's models after
+    // the first use of each found its model resident (the planner preloaded it).
+    let log = sim.log();
+    let chats = requests(&log, "chat");
+    let mut seen = std::collections::BTreeSet::new();
+    let mut checked = 0;
+    for event in log
+        .iter()
+        .filter(|event| event["event"] == "request_finished")
+    {
+        let id = event["request_id"].as_u64().expect("request id");
+        let Some(model) = chats.get(&id) else {
+            continue;
+        };
+        if model != "qwen3-coder:32b" && model != "qwen3-coder:14b" {
+            continue;
+        }
+        if seen.insert(model.clone()) && model == "qwen3-coder:14b" {
+            // The tester follows the 52 GB architect, beside which nothing fits.
+            continue;
+        }
+        let waited_s = event["load_duration_ns"].as_u64().unwrap_or(0) as f64 / 1e9;
+        assert!(
+            waited_s < 0.1,
+            "request {id} to {model} waited {waited_s} s for a load"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 6, "only {checked} loop requests checked");
+    // The run leaves nothing loaded that it loaded itself.
+    assert_eq!(sim.get_json("/api/ps")["models"], serde_json::json!([]));
+}
+
+#[test]
+fn review_loop_follows_its_edges() {
+    let sim = Sim::start(&[
+        "--time-scale",
+        "0.001",
+        "--script",
+        "workflows/sim/review.yaml",
+    ]);
+    let run = agentrun(&[
+        "workflows/review.yaml",
+        "--ollama",
+        &sim.url,
+        "--json",
+        "-q",
+    ]);
+    run.expect_code(0);
+    let summary = run.json();
+    assert_eq!(summary["status"], "completed", "{summary:#}");
+    assert_eq!(summary["turns"], 4);
+    assert_eq!(summary["agents"]["coder"]["turns"], 2);
+    assert_eq!(summary["agents"]["reviewer"]["turns"], 2);
+}
+
+#[test]
+fn a_router_that_never_answers_properly_falls_back_and_says_so() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let script = dir.path().join("script.yaml");
+    std::fs::write(
+        &script,
+        "rules:\n  - system: \"(?i)you are the reviewer\"\n    reply: { text: \"APPROVED\" }\n  \
+         - system: \"(?i)you are the router\"\n    replies:\n      - text: \"I think we are done here.\"\n      \
+         - json: { pick: done }\n      - json: { choice: ship-it }\n",
+    )
+    .expect("script written");
+    let sim = Sim::start(&["--time-scale", "0", "--script", &script.to_string_lossy()]);
+    let events_path = dir.path().join("events.jsonl");
+    let run = agentrun(&[
+        "workflows/tdd.yaml",
+        "--ollama",
+        &sim.url,
+        "--json",
+        "--events",
+        &events_path.to_string_lossy(),
+    ]);
+    run.expect_code(0);
+    let summary = run.json();
+    // Three unusable answers: two repairs, then the fallback takes the choice the
+    // first answer named ("done"), and the run ends there.
+    assert_eq!(summary["router_repairs"], 2, "{summary:#}");
+    assert_eq!(summary["router_fallbacks"], 1);
+    assert_eq!(summary["status"], "completed");
+    let events = events(&events_path);
+    let decision = of_type(&events, "router_decision")[0];
+    assert_eq!(decision["choice"], "done");
+    assert_eq!(decision["fallback"], true);
+    assert_eq!(of_type(&events, "router_repair").len(), 2);
+    assert!(run.stderr().contains("taking 'done'"), "{}", run.stderr());
+}
+
+#[test]
+fn the_built_in_simulator_runs_the_readme_command() {
+    // The README's first command, with a faster clock.
+    let run = agentrun(&[
+        "workflows/tdd.yaml",
+        "--sim",
+        "--time-scale",
+        "0.0005",
+        "--json",
+    ]);
+    run.expect_code(0);
+    let summary = run.json();
+    assert_eq!(summary["status"], "completed");
+    assert_eq!(summary["turns"], 11);
+    assert!(
+        run.stderr()
+            .contains("── architect (qwen3-coder-next:q4_K_M) · turn 1")
+    );
+    assert!(repo_root().join("workflows/sim/tdd.yaml").exists());
+}

@@ -38,6 +38,8 @@ pub(crate) enum Command {
     Simulate(SimulateArgs),
     /// Show the models the Ollama server has resident.
     Ps(PsArgs),
+    /// Measure each model's load time per load mode on the server, for plans and runs.
+    Calibrate(CalibrateArgs),
 }
 
 /// Where the models are served.
@@ -126,6 +128,17 @@ pub(crate) struct SimulateArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct CalibrateArgs {
+    /// The workflow whose models to measure.
+    pub(crate) workflow: PathBuf,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+    /// Where to keep the figures (default `~/.agentrun/calibration.json`, or under `$AGENTRUN_HOME`).
+    #[arg(long)]
+    pub(crate) file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct PsArgs {
     #[command(flatten)]
     pub(crate) server: ServerArgs,
@@ -153,8 +166,3 @@ pub(crate) enum LoadModeArg {
     /// Learn per model which mode loads faster.
     Auto,
 }
-
-/// The subcommand names, to tell `agentrun WORKFLOW.yaml` from `agentrun validate ...`.
-pub(crate) const SUBCOMMANDS: [&str; 7] = [
-    "run", "validate", "schema", "plan", "simulate", "ps", "help",
-];

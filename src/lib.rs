@@ -23,6 +23,7 @@
 //! ```
 
 mod budget;
+mod calibration;
 mod sim_backend;
 mod simulate;
 
@@ -32,7 +33,7 @@ pub use agentrun_core::{
     KeepAlive, LlmAgent, LoadCause, LoadReport, Message, ModelBackend, ModelCall, ModelDetails,
     ModelOptions, ModelSummary, Node, Role, RunError, RunOptions, RunOutcome, RunStatus,
     RunSummary, RunningModel, TokenSink, ToolCall, ToolSpec, TranscriptEntry, TurnContext,
-    TurnOutcome, build_workload,
+    TurnOutcome, build_workload, model_load_time_options,
 };
 pub use agentrun_memory::{Analysis, Policy, WarningKind, Workload, analyze};
 pub use agentrun_ollama::{OllamaBackend, OllamaConfig};
@@ -41,6 +42,7 @@ pub use agentrun_spec::{
     parse_size,
 };
 pub use budget::{detect_gpu_budget, macos_raise_command};
+pub use calibration::{Calibration, CalibrationError, ModelCalibration, calibrate_model};
 pub use ollama_sim::{Script as SimScript, SimConfig};
 pub use sim_backend::SimBackend;
 pub use simulate::{PolicyFigures, SimulateError, SimulationOptions, SimulationReport, simulate};

@@ -6,9 +6,9 @@ mod terminal;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
-use crate::args::{Cli, Command, SUBCOMMANDS};
+use crate::args::{Cli, Command};
 
 /// Exit code for bad input: an invalid workflow, a bad flag, an unreachable server.
 const EXIT_BAD_INPUT: u8 = 2;
@@ -45,6 +45,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tokio::task::spawn_blocking(move || commands::simulate::run(args)).await?
         }
         Command::Ps(args) => commands::ps::run(args).await,
+        Command::Calibrate(args) => commands::calibrate::run(args).await,
     }
 }
 
@@ -52,7 +53,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn with_default_subcommand(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     let first = args.get(1).and_then(|arg| arg.to_str()).unwrap_or("");
     let is_top_level_flag = matches!(first, "-h" | "--help" | "-V" | "--version");
-    if args.len() > 1 && !SUBCOMMANDS.contains(&first) && !is_top_level_flag {
+    let is_subcommand = first == "help"
+        || Cli::command()
+            .get_subcommands()
+            .any(|subcommand| subcommand.get_name() == first);
+    if args.len() > 1 && !is_subcommand && !is_top_level_flag {
         args.insert(1, "run".into());
     }
     args

@@ -1,5 +1,6 @@
 //! One module per subcommand; each turns its arguments into library calls.
 
+pub(crate) mod calibrate;
 pub(crate) mod plan;
 pub(crate) mod ps;
 pub(crate) mod run;

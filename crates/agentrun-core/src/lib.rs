@@ -29,6 +29,6 @@ pub use event::{Event, EventSink, LoadCause};
 pub use executor::{Executor, RunError, RunOptions, RunOutcome};
 pub use graph::{ConversationGraph, Node, TurnOutcome};
 pub use message::{Message, Role, ToolCall};
-pub use residency::{FutureTurn, ResidencyError, build_workload};
+pub use residency::{FutureTurn, ResidencyError, build_workload, model_load_time_options};
 pub use summary::{AgentSummary, ModelSummary, RunStatus, RunSummary};
 pub use transcript::TranscriptEntry;

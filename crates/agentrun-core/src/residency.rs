@@ -467,3 +467,20 @@ pub(crate) fn classify_waits(
         }
     }
 }
+
+/// Each model's load-time options as the run sends them (the first agent naming
+/// a model sets them; `num_ctx` always explicit), without `use_mmap`.
+pub fn model_load_time_options(
+    workflow: &Workflow,
+    details: &BTreeMap<String, ModelDetails>,
+) -> BTreeMap<String, ModelOptions> {
+    let mut options = BTreeMap::new();
+    for spec in &workflow.agents {
+        if let Some(model) = &spec.model
+            && !options.contains_key(model)
+        {
+            options.insert(model.clone(), model_load_options(spec, details.get(model)));
+        }
+    }
+    options
+}

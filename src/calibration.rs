@@ -1,0 +1,184 @@
+//! Calibration: each model's measured load time per load mode on a server, kept on disk.
+//!
+//! Plans and simulations start from estimates (a fixed cost plus the file size
+//! over a typical bandwidth); `agentrun calibrate` replaces them with this
+//! machine's figures. Ollama loads with mmap by default, and on Apple Silicon
+//! `use_mmap: false` reads several times faster, so both modes are measured.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use agentrun_core::{BackendError, ChatRequest, KeepAlive, Message, ModelBackend, ModelOptions};
+use serde::{Deserialize, Serialize};
+
+/// How long to wait for a model to leave the server after an unload request.
+const UNLOAD_WAIT: Duration = Duration::from_secs(120);
+
+/// Measured load times, per server and model.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// By server address, then by model name.
+    pub servers: BTreeMap<String, BTreeMap<String, ModelCalibration>>,
+}
+
+/// One model's measured load times.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelCalibration {
+    /// Seconds to load with Ollama's default memory-mapped reading.
+    pub mmap_s: f64,
+    /// Seconds to load with `use_mmap: false`.
+    pub no_mmap_s: f64,
+    /// The weights' size, so a re-pulled model of another size is measured again.
+    pub file_bytes: u64,
+    /// When it was measured (RFC 3339).
+    pub measured_at: String,
+}
+
+/// Why calibration failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CalibrationError {
+    /// The calibration file could not be read or written.
+    #[error("{path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The calibration file is not valid JSON of the expected shape.
+    #[error("{path} is not a calibration file: {source}; delete it and calibrate again")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: serde_json::Error,
+    },
+    /// The server failed.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// The model did not leave the server after an unload request.
+    #[error(
+        "'{model}' was still loaded {} after it was asked to unload",
+        humantime::format_duration(UNLOAD_WAIT)
+    )]
+    StillLoaded {
+        /// The model.
+        model: String,
+    },
+}
+
+impl Calibration {
+    /// Where calibration is kept: `$AGENTRUN_HOME/calibration.json`, by default
+    /// `~/.agentrun/calibration.json`.
+    pub fn default_path() -> PathBuf {
+        let home = std::env::var_os("AGENTRUN_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".agentrun")))
+            .unwrap_or_else(|| PathBuf::from(".agentrun"));
+        home.join("calibration.json")
+    }
+
+    /// Reads a calibration file; a missing file is an empty calibration.
+    pub fn load(path: &Path) -> Result<Calibration, CalibrationError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Calibration::default());
+            }
+            Err(source) => {
+                return Err(CalibrationError::File {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        serde_json::from_str(&text).map_err(|source| CalibrationError::Format {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Writes the calibration file, creating its folder.
+    pub fn save(&self, path: &Path) -> Result<(), CalibrationError> {
+        let file_error = |source| CalibrationError::File {
+            path: path.to_owned(),
+            source,
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(file_error)?;
+        }
+        let text = serde_json::to_string_pretty(self).expect("calibration serializes");
+        std::fs::write(path, text + "\n").map_err(file_error)
+    }
+
+    /// The measured figures for a server's models.
+    pub fn for_server(&self, server: &str) -> BTreeMap<String, ModelCalibration> {
+        self.servers.get(server).cloned().unwrap_or_default()
+    }
+}
+
+/// Measures one model's load time in both modes with 1-token requests.
+///
+/// The model is unloaded before each measurement. `load_options` are the
+/// load-time options the workflow sends (num_ctx, ...), since they change the
+/// footprint and so the load. The second load may find the file in the OS page
+/// cache: figures are what this machine does now, not a cold-start guarantee.
+pub async fn calibrate_model(
+    backend: &dyn ModelBackend,
+    model: &str,
+    file_bytes: u64,
+    load_options: &ModelOptions,
+) -> Result<ModelCalibration, CalibrationError> {
+    let mut mmap_options = load_options.clone();
+    mmap_options.remove("use_mmap");
+    let mut no_mmap_options = mmap_options.clone();
+    no_mmap_options.insert("use_mmap".into(), false.into());
+    let mmap_s = measure_load(backend, model, mmap_options).await?;
+    let no_mmap_s = measure_load(backend, model, no_mmap_options).await?;
+    Ok(ModelCalibration {
+        mmap_s,
+        no_mmap_s,
+        file_bytes,
+        measured_at: jiff::Timestamp::now().to_string(),
+    })
+}
+
+async fn measure_load(
+    backend: &dyn ModelBackend,
+    model: &str,
+    mut options: ModelOptions,
+) -> Result<f64, CalibrationError> {
+    unload_and_wait(backend, model).await?;
+    options.insert("num_predict".into(), 1.into());
+    let request = ChatRequest {
+        model: model.to_owned(),
+        messages: vec![Message::user("Hi")],
+        options,
+        keep_alive: Some(KeepAlive::UnloadWhenIdle),
+        format: None,
+        tools: Vec::new(),
+        think: Some(false),
+    };
+    let response = backend.chat(&request, &mut |_| {}).await?;
+    let load = response.metrics.load.unwrap_or_default();
+    unload_and_wait(backend, model).await?;
+    Ok(load.as_secs_f64())
+}
+
+async fn unload_and_wait(backend: &dyn ModelBackend, model: &str) -> Result<(), CalibrationError> {
+    backend.unload(model).await?;
+    let deadline = tokio::time::Instant::now() + UNLOAD_WAIT;
+    loop {
+        let resident = backend.running_models().await?;
+        if !resident.iter().any(|running| running.name == model) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(CalibrationError::StillLoaded {
+                model: model.to_owned(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

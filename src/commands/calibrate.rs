@@ -1,0 +1,66 @@
+//! `agentrun calibrate`: measure each model's load time per load mode on this server.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use agentrun::Calibration;
+use anyhow::Context;
+
+use crate::args::CalibrateArgs;
+use crate::commands::{connect, load_workflow};
+
+pub(crate) async fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
+    let workflow = match load_workflow(&args.workflow) {
+        Ok(workflow) => workflow,
+        Err(code) => return Ok(code),
+    };
+    let backend = connect(&args.server, Some(&args.workflow)).await?;
+    let mut details = BTreeMap::new();
+    for model in workflow
+        .agents
+        .iter()
+        .filter_map(|agent| agent.model.as_ref())
+    {
+        if !details.contains_key(model) {
+            let found = backend
+                .model_details(model)
+                .await
+                .with_context(|| format!("cannot read the details of '{model}'"))?;
+            details.insert(model.clone(), found);
+        }
+    }
+    let path = args.file.clone().unwrap_or_else(Calibration::default_path);
+    let mut calibration = Calibration::load(&path)?;
+    let server = backend.endpoint();
+    let options = agentrun::model_load_time_options(&workflow, &details);
+    eprintln!(
+        "calibrating {} models on {server}; each is loaded twice (mmap, then use_mmap: false)",
+        options.len()
+    );
+    println!(
+        "{:<28} {:>9} {:>10} {:>10}",
+        "MODEL", "SIZE", "MMAP", "NO-MMAP"
+    );
+    for (model, load_options) in &options {
+        let file_bytes = details.get(model).map_or(0, |d| d.file_bytes);
+        eprintln!("  loading {model} ({:.1} GB) ...", file_bytes as f64 / 1e9);
+        let measured = agentrun::calibrate_model(&*backend, model, file_bytes, load_options)
+            .await
+            .with_context(|| format!("cannot calibrate '{model}'"))?;
+        println!(
+            "{:<28} {:>6.1} GB {:>8.1} s {:>8.1} s",
+            model,
+            file_bytes as f64 / 1e9,
+            measured.mmap_s,
+            measured.no_mmap_s
+        );
+        calibration
+            .servers
+            .entry(server.clone())
+            .or_default()
+            .insert(model.clone(), measured);
+    }
+    calibration.save(&path)?;
+    eprintln!("saved to {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}

@@ -22,7 +22,7 @@ impl Agent for TestMinded {
             .map(|entry| entry.text.as_str())
             .unwrap_or("");
         let text = if last.to_lowercase().contains("test") {
-            "APPROVED: it comes with a test."
+            "It comes with a test.\nAPPROVED"
         } else {
             "Please add a test."
         };

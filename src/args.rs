@@ -53,8 +53,8 @@ pub(crate) struct ServerArgs {
     )]
     pub(crate) url: String,
     /// Use a built-in simulator of a 64 GB Mac instead of a server (time-scaled,
-    /// so a run finishes in seconds).
-    #[arg(long, conflicts_with = "url")]
+    /// so a run finishes in seconds); it takes precedence over --ollama and OLLAMA_HOST.
+    #[arg(long)]
     pub(crate) sim: bool,
     /// With --sim: how long a simulated second takes, in seconds.
     #[arg(long, default_value_t = 0.01, requires = "sim")]

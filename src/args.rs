@@ -40,6 +40,8 @@ pub(crate) enum Command {
     Ps(PsArgs),
     /// Measure each model's load time per load mode on the server, for plans and runs.
     Calibrate(CalibrateArgs),
+    /// List the runs kept under `.agentrun/runs/`.
+    Runs(RunsArgs),
 }
 
 /// Where the models are served.
@@ -89,6 +91,14 @@ pub(crate) struct RunArgs {
     /// Leave the models this run loaded resident when it ends.
     #[arg(long)]
     pub(crate) keep_loaded: bool,
+    /// Where runs are kept: each run writes `DIR/runs/<time>-<workflow>/`.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "AGENTRUN_DIR",
+        default_value = ".agentrun"
+    )]
+    pub(crate) runs_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +146,18 @@ pub(crate) struct CalibrateArgs {
     /// Where to keep the figures (default `~/.agentrun/calibration.json`, or under `$AGENTRUN_HOME`).
     #[arg(long)]
     pub(crate) file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunsArgs {
+    /// Where runs are kept.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "AGENTRUN_DIR",
+        default_value = ".agentrun"
+    )]
+    pub(crate) runs_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,7 @@
 
 mod budget;
 mod calibration;
+mod run_dir;
 mod sim_backend;
 mod simulate;
 
@@ -44,6 +45,7 @@ pub use agentrun_spec::{
 pub use budget::{detect_gpu_budget, macos_raise_command};
 pub use calibration::{Calibration, CalibrationError, ModelCalibration, calibrate_model};
 pub use ollama_sim::{Script as SimScript, SimConfig};
+pub use run_dir::{RunDirectory, list_runs};
 pub use sim_backend::SimBackend;
 pub use simulate::{PolicyFigures, SimulateError, SimulationOptions, SimulationReport, simulate};
 

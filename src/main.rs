@@ -46,6 +46,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Ps(args) => commands::ps::run(args).await,
         Command::Calibrate(args) => commands::calibrate::run(args).await,
+        Command::Runs(args) => commands::runs::run(args),
     }
 }
 

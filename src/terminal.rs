@@ -61,17 +61,13 @@ impl Output {
                 eprint!("{text}");
                 let _ = std::io::stderr().flush();
             }
-            Event::TurnFinished {
-                load_wait_s,
-                generation_s,
-                tokens,
-                ..
-            } => {
+            Event::TurnFinished { entry, .. } => {
                 self.stop_loading();
                 self.end_line();
-                if self.verbose > 0 || *load_wait_s >= 1.0 {
+                if self.verbose > 0 || entry.load_wait_s >= 1.0 {
                     eprintln!(
-                        "   [{tokens} tokens in {generation_s:.1} s, waited {load_wait_s:.1} s for the model]"
+                        "   [{} tokens in {:.1} s, waited {:.1} s for the model]",
+                        entry.tokens, entry.generation_s, entry.load_wait_s
                     );
                 }
             }

@@ -4,6 +4,7 @@ pub(crate) mod calibrate;
 pub(crate) mod plan;
 pub(crate) mod ps;
 pub(crate) mod run;
+pub(crate) mod runs;
 pub(crate) mod schema;
 pub(crate) mod simulate;
 pub(crate) mod validate;

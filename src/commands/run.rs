@@ -37,6 +37,12 @@ pub(crate) async fn run(args: RunArgs, output: Output) -> anyhow::Result<ExitCod
             }
         }
     });
+    let run_dir = agentrun::RunDirectory::create(&args.runs_dir, &workflow).with_context(|| {
+        format!(
+            "cannot create a run directory under {}",
+            args.runs_dir.display()
+        )
+    })?;
     let events_file = match &args.events {
         Some(path) => Some(std::io::BufWriter::new(
             std::fs::File::create(path)
@@ -44,7 +50,8 @@ pub(crate) async fn run(args: RunArgs, output: Output) -> anyhow::Result<ExitCod
         )),
         None => None,
     };
-    let show = tokio::spawn(show_events(receiver, output.clone(), events_file));
+    let run_path = run_dir.path().to_owned();
+    let show = tokio::spawn(show_events(receiver, output.clone(), events_file, run_dir));
     let executor = Executor::new(workflow, backend)
         .with_events(events)
         .with_cancellation(cancel);
@@ -64,6 +71,7 @@ pub(crate) async fn run(args: RunArgs, output: Output) -> anyhow::Result<ExitCod
         println!("{}", serde_json::to_string_pretty(&outcome.summary)?);
     }
     output.summary(&outcome.summary);
+    eprintln!("run saved in {}", run_path.display());
     Ok(match outcome.summary.status {
         RunStatus::Completed => ExitCode::SUCCESS,
         RunStatus::Cancelled => ExitCode::from(EXIT_INTERRUPTED),
@@ -84,8 +92,12 @@ async fn show_events(
     mut receiver: tokio::sync::mpsc::UnboundedReceiver<Event>,
     mut output: Output,
     mut events_file: Option<std::io::BufWriter<std::fs::File>>,
+    mut run_dir: agentrun::RunDirectory,
 ) -> anyhow::Result<()> {
     while let Some(event) = receiver.recv().await {
+        run_dir
+            .record(&event)
+            .with_context(|| format!("cannot write to {}", run_dir.path().display()))?;
         if let Some(file) = &mut events_file
             && !matches!(event, Event::TextDelta { .. })
         {

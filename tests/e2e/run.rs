@@ -37,9 +37,11 @@ fn requests(log: &[Value], endpoint: &str) -> BTreeMap<u64, String> {
 
 #[test]
 fn tdd_runs_to_completion_and_the_loop_never_waits_on_a_swap() {
+    // One simulated second takes 10 ms: a preload then has tens of milliseconds of
+    // slack even on a busy machine, and the whole run takes about six seconds.
     let sim = Sim::start(&[
         "--time-scale",
-        "0.002",
+        "0.01",
         "--script",
         "workflows/sim/tdd.yaml",
     ]);
@@ -147,19 +149,23 @@ fn tdd_runs_to_completion_and_the_loop_never_waits_on_a_swap() {
 }
 
 #[test]
-fn review_loop_follows_its_edges() {
+fn review_loop_follows_its_edges_and_keeps_the_run_on_disk() {
     let sim = Sim::start(&[
         "--time-scale",
         "0.001",
         "--script",
         "workflows/sim/review.yaml",
     ]);
+    let runs = tempfile::tempdir().expect("a temp dir");
+    let runs_dir = runs.path().to_string_lossy().into_owned();
     let run = agentrun(&[
         "workflows/review.yaml",
         "--ollama",
         &sim.url,
         "--json",
         "-q",
+        "--runs-dir",
+        &runs_dir,
     ]);
     run.expect_code(0);
     let summary = run.json();
@@ -167,6 +173,33 @@ fn review_loop_follows_its_edges() {
     assert_eq!(summary["turns"], 4);
     assert_eq!(summary["agents"]["coder"]["turns"], 2);
     assert_eq!(summary["agents"]["reviewer"]["turns"], 2);
+
+    // The run directory: the resolved workflow, one transcript line per turn, the
+    // events and the summary; `agentrun runs` lists it.
+    let kept = std::fs::read_dir(runs.path().join("runs"))
+        .expect("a runs folder")
+        .map(|entry| entry.expect("an entry").path())
+        .collect::<Vec<_>>();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let dir = &kept[0];
+    let transcript = std::fs::read_to_string(dir.join("transcript.jsonl")).expect("a transcript");
+    let speakers: Vec<String> = transcript
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).expect("JSON")["agent"].to_string())
+        .collect();
+    assert_eq!(
+        speakers,
+        ["\"coder\"", "\"reviewer\"", "\"coder\"", "\"reviewer\""]
+    );
+    let saved: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("summary.json")).expect("a summary"),
+    )
+    .expect("JSON");
+    assert_eq!(saved, summary);
+    assert!(dir.join("workflow.yaml").is_file() && dir.join("events.jsonl").is_file());
+    let listed = agentrun(&["runs", "--runs-dir", &runs_dir]);
+    listed.expect_code(0);
+    assert!(listed.stdout().contains("completed"), "{}", listed.stdout());
 }
 
 #[test]

@@ -141,6 +141,14 @@ fn dechunk(mut body: &str) -> String {
     out
 }
 
+/// Where the tests' runs are kept: under the target directory, never in the repository.
+pub(crate) fn runs_dir() -> PathBuf {
+    agentrun_binary()
+        .parent()
+        .expect("the binary is in a directory")
+        .join("e2e-runs")
+}
+
 /// Runs `agentrun` with arguments from the repository root.
 pub(crate) fn agentrun(args: &[&str]) -> Run {
     agentrun_in(repo_root(), args)
@@ -152,6 +160,7 @@ pub(crate) fn agentrun_in(dir: &Path, args: &[&str]) -> Run {
         .args(args)
         .current_dir(dir)
         .env_remove("OLLAMA_HOST")
+        .env("AGENTRUN_DIR", runs_dir())
         .env("NO_COLOR", "1")
         .output()
         .expect("agentrun runs");

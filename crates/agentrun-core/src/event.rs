@@ -29,6 +29,18 @@ pub enum Event {
         policy: String,
         /// The model server.
         endpoint: String,
+        /// The GPU budget the planner works with, in bytes (absent when unknown).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        gpu_budget_bytes: Option<u64>,
+    },
+    /// What the server had resident when a turn began (`/api/ps`).
+    Resident {
+        /// 1-based number of the turn about to start.
+        turn: u32,
+        /// Each resident model with the bytes the server accounts for it.
+        models: Vec<ResidentModel>,
+        /// Seconds since the run started.
+        at_s: f64,
     },
     /// An agent's turn began.
     TurnStarted {
@@ -48,20 +60,11 @@ pub enum Event {
         /// The new text.
         text: String,
     },
-    /// An agent's turn ended.
+    /// An agent's turn ended: the transcript entry it added, flattened into the event.
     TurnFinished {
-        /// 1-based turn number.
-        turn: u32,
-        /// The speaking agent.
-        agent: String,
-        /// Seconds the call waited for its model to load.
-        load_wait_s: f64,
-        /// Seconds spent generating.
-        generation_s: f64,
-        /// Tokens generated.
-        tokens: u64,
-        /// Models the server had resident when the turn began.
-        resident: Vec<String>,
+        /// The turn as the transcript keeps it.
+        #[serde(flatten)]
+        entry: crate::transcript::TranscriptEntry,
         /// Seconds since the run started.
         at_s: f64,
     },
@@ -137,6 +140,15 @@ pub enum Event {
         /// The summary.
         summary: Box<crate::summary::RunSummary>,
     },
+}
+
+/// A model the server had resident, in a [`Event::Resident`] event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResidentModel {
+    /// The model's name.
+    pub model: String,
+    /// Bytes the server accounts for it.
+    pub bytes: u64,
 }
 
 /// Where a run sends its events.

@@ -12,7 +12,7 @@ use crate::agent::{Agent, AgentError, AgentReply, LlmAgent, ModelCall, TurnConte
 use crate::backend::{BackendError, ModelBackend, ModelDetails};
 use crate::clock::RunClock;
 use crate::command::CommandAgent;
-use crate::event::{Event, EventSink, LoadCause};
+use crate::event::{Event, EventSink, LoadCause, ResidentModel};
 use crate::graph::{ConversationGraph, Node, TurnOutcome};
 use crate::loader::{Loader, PreloadJob};
 use crate::residency::{FutureTurn, RESIDENT_LOAD_S, Residency, ResidencyError, ResidencySettings};
@@ -186,6 +186,7 @@ impl Executor {
             task: options.task.clone(),
             policy: policy.to_string(),
             endpoint: self.backend.endpoint(),
+            gpu_budget_bytes: residency.gpu_budget_bytes(),
         });
 
         let mut loader = Loader::spawn(self.backend.clone(), self.events.clone(), clock);
@@ -213,6 +214,17 @@ impl Executor {
                 Ok(resident) => resident,
                 Err(error) => break (RunStatus::Failed, error.to_string()),
             };
+            self.events.emit(Event::Resident {
+                turn,
+                models: resident
+                    .iter()
+                    .map(|model| ResidentModel {
+                        model: model.name.clone(),
+                        bytes: model.size_bytes,
+                    })
+                    .collect(),
+                at_s: clock.now_s(),
+            });
             let plan = residency.before_turn(speaker, &resident, loader.in_flight().as_deref());
             for refresh in &plan.refreshes {
                 if let Err(error) = self
@@ -348,12 +360,7 @@ impl Executor {
                 started_s,
             };
             self.events.emit(Event::TurnFinished {
-                turn,
-                agent: spec.name.clone(),
-                load_wait_s: entry.load_wait_s,
-                generation_s: entry.generation_s,
-                tokens: entry.tokens,
-                resident: entry.resident.clone(),
+                entry: entry.clone(),
                 at_s: clock.now_s(),
             });
             tally.turn(&entry, &reply);

@@ -25,7 +25,7 @@ pub use backend::{
     ModelDetails, ModelOptions, RunningModel, TokenSink, ToolSpec,
 };
 pub use command::CommandAgent;
-pub use event::{Event, EventSink, LoadCause};
+pub use event::{Event, EventSink, LoadCause, ResidentModel};
 pub use executor::{Executor, RunError, RunOptions, RunOutcome};
 pub use graph::{ConversationGraph, Node, TurnOutcome};
 pub use message::{Message, Role, ToolCall};

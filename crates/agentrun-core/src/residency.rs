@@ -34,6 +34,9 @@ const PRIOR_NO_MMAP_BANDWIDTH: f64 = 5.0e9;
 /// Expected seconds of a turn before any has been measured.
 const PRIOR_TURN_S: f64 = 60.0;
 
+/// The budget passive policies plan with when none is known: they never consult it.
+const UNKNOWN_BUDGET: u64 = u64::MAX / 2;
+
 /// A load shorter than this (seconds) is the server's fast path for a resident model.
 pub(crate) const RESIDENT_LOAD_S: f64 = 0.1;
 
@@ -112,7 +115,7 @@ impl Residency {
         let passive = matches!(policy, Policy::Static | Policy::OllamaDefault);
         let gpu_budget = match (settings.gpu_budget, workflow.memory.gpu_budget) {
             // Passive policies never consult the budget.
-            (None, GpuBudget::Auto) if passive => Some(u64::MAX / 2),
+            (None, GpuBudget::Auto) if passive => Some(UNKNOWN_BUDGET),
             (budget, _) => budget,
         };
         let workload = build_workload(workflow, details, gpu_budget, settings.load_mode, passive)?;
@@ -284,6 +287,12 @@ impl Residency {
     pub(crate) fn expected_load_s(&self, model: &str) -> Option<f64> {
         let times = self.workload.load_times(model).ok()?;
         Some(times.seconds(self.load_mode_of(model)))
+    }
+
+    /// The GPU budget, when the workflow or the caller gave one.
+    pub(crate) fn gpu_budget_bytes(&self) -> Option<u64> {
+        let bytes = self.workload.budget().gpu_bytes;
+        (bytes != UNKNOWN_BUDGET).then_some(bytes)
     }
 
     /// The planner's workload, for classifying the run's waits.

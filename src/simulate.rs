@@ -111,54 +111,6 @@ pub fn simulate(
 ) -> Result<SimulationReport, SimulateError> {
     let seed = options.seed.unwrap_or(workflow.simulation.seed);
     let script = draw_future(workflow, seed);
-    if std::env::var("AGENTRUN_PURE_REPLAY").is_ok() {
-        let mut machine = options.machine.clone();
-        if let GpuBudget::Bytes(bytes) = workflow.memory.gpu_budget {
-            machine.gpu_memory_bytes = bytes;
-        }
-        let future = future_of(workflow, &machine, &script);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()?;
-        let backend = SimBackend::new(Simulator::new(machine.clone()));
-        let mut details = BTreeMap::new();
-        for a in &workflow.agents {
-            if let Some(m) = &a.model {
-                use agentrun_core::ModelBackend;
-                details.insert(
-                    m.clone(),
-                    rt.block_on(backend.model_details(m)).expect("details"),
-                );
-            }
-        }
-        for mode in [LoadMode::Mmap, LoadMode::Auto] {
-            let workload = agentrun_core::build_workload(
-                workflow,
-                &details,
-                Some(machine.gpu_memory_bytes),
-                Some(mode),
-                false,
-            )
-            .expect("workload");
-            for policy in agentrun_memory::Policy::ALL {
-                let config = agentrun_memory::ReplayConfig {
-                    default_keep_alive: agentrun_memory::KeepAlive::For(Duration::from_secs(300)),
-                    learn: true,
-                };
-                let r =
-                    agentrun_memory::replay(policy, &workload, &future, &config).expect("replay");
-                let avoid = agentrun_memory::classify_waits(&r.turns, &workload).expect("classify");
-                let a: f64 = avoid.models.values().map(|w| w.avoidable_seconds).sum();
-                eprintln!(
-                    "pure {mode:?} {policy}: wait {:.1} avoidable {a:.1} loads {} viol {}",
-                    r.load_wait_seconds,
-                    r.loads,
-                    r.plan_violations.len()
-                );
-            }
-        }
-    }
     let mut policies = BTreeMap::new();
     for &policy in &options.policies {
         let figures = run_policy(workflow, options, policy, &script)?;
@@ -325,31 +277,6 @@ fn run_policy(
         turns: outcome.summary.turns,
         status: outcome.summary.status,
     };
-    if let Ok(dir) = std::env::var("AGENTRUN_SIM_TRACE") {
-        use std::io::Write;
-        let mut out =
-            std::fs::File::create(format!("{dir}/{}.turns", policy.as_str())).expect("trace");
-        for e in &outcome.transcript {
-            writeln!(
-                out,
-                "{:4} {:>9.1} {:10} wait {:7.2} gen {:7.1} res {:?} next {}",
-                e.turn, e.started_s, e.agent, e.load_wait_s, e.generation_s, e.resident, e.next
-            )
-            .expect("trace");
-        }
-        let mut out =
-            std::fs::File::create(format!("{dir}/{}.log", policy.as_str())).expect("trace");
-        for e in simulator.log() {
-            writeln!(
-                out,
-                "{:9.2} {:>6.1}GB {:?}",
-                e.sim_seconds,
-                e.memory_bytes as f64 / 1e9,
-                e.event
-            )
-            .expect("trace");
-        }
-    }
     for entry in simulator.log() {
         match entry.event {
             SimEvent::LoadStarted { bytes, .. } => {

@@ -3,5 +3,6 @@
 
 mod cli;
 mod run;
+mod simulate_policies;
 mod support;
 mod validate;

@@ -97,6 +97,42 @@ pub(crate) fn tdd_workload(budget_gb: u64) -> Workload {
     .expect("the TDD workload is valid")
 }
 
+/// The loop of the shipped `tdd.yaml` at a 24 GB budget (footprints at 8k context), where the
+/// architect designs on the coder's model: a passing test run hands over to the reviewer (on
+/// the tester's model), a failing one back to the coder, and the coder and the 14b never fit
+/// together.
+pub(crate) fn shipped_tdd_workload_24gb() -> Workload {
+    Workload::new(
+        vec![
+            model("qwen3:1.7b", 2.3),
+            model("coder-32b", 20.6),
+            model("coder-14b", 10.3),
+        ],
+        vec![
+            agent("architect", Some("coder-32b"), 250.0),
+            agent("tester", Some("coder-14b"), 60.0),
+            agent("coder", Some("coder-32b"), 150.0),
+            agent("tests", None, 90.0),
+            agent("reviewer", Some("coder-14b"), 25.0),
+            agent("router", Some("qwen3:1.7b"), 1.0),
+        ],
+        vec![
+            edge("architect", "tester", 1.0),
+            edge("tester", "coder", 1.0),
+            edge("coder", "tests", 1.0),
+            edge("tests", "reviewer", 0.6),
+            edge("tests", "coder", 0.4),
+            edge("reviewer", "router", 0.6),
+            edge("reviewer", "coder", 0.4),
+            edge("router", "tester", 0.7),
+            edge("router", "architect", 0.25),
+            edge("router", "end", 0.05),
+        ],
+        budget(24, 3),
+    )
+    .expect("the shipped TDD loop is valid")
+}
+
 pub(crate) fn resident(workload: &Workload, models: &[&str]) -> Vec<ResidentModel> {
     models
         .iter()

@@ -198,7 +198,8 @@ const GB: u64 = 1_000_000_000;
 impl SimConfig {
     /// The target machine: a 64 GB M4 Pro with a 54 GB GPU limit, Ollama's defaults (3 loaded
     /// models, 1 parallel slot, queue 512, keep_alive 5m), real time, and the built-in
-    /// catalogue (qwen3:1.7b, qwen3-coder:14b, qwen3-coder:32b, qwen3-coder-next:q4_K_M).
+    /// catalogue (qwen3:1.7b, qwen3:4b, qwen3:8b, qwen3:14b, qwen3-coder:14b, qwen3-coder:32b,
+    /// qwen3-coder-next:q4_K_M).
     pub fn target_mac() -> SimConfig {
         SimConfig {
             time_scale: 1.0,

@@ -11,7 +11,8 @@ use ollama_sim::{Script, SessionDuration, SimConfig, Simulator};
 /// An Ollama-compatible server that simulates model memory, loading and the scheduler.
 ///
 /// With no arguments it stands in for a 64 GB M4 Pro Mac (54 GB GPU limit) serving
-/// qwen3:1.7b, qwen3-coder:14b, qwen3-coder:32b and qwen3-coder-next:q4_K_M in real time.
+/// qwen3:1.7b, qwen3:4b, qwen3:8b, qwen3:14b, qwen3-coder:14b, qwen3-coder:32b and
+/// qwen3-coder-next:q4_K_M in real time.
 /// Settings come from, in increasing priority: the built-in defaults, --config, Ollama's
 /// environment variables, and flags. Besides Ollama's API it serves GET /sim/log,
 /// POST /sim/reset and POST /sim/faults. Sizes are decimal: 1 GB = 10^9 bytes.

@@ -5,7 +5,9 @@ use std::time::Duration;
 use insta::assert_snapshot;
 
 use super::*;
-use crate::test_support::{GB, agent, budget, edge, model, resident, tdd_workload};
+use crate::test_support::{
+    GB, agent, budget, edge, model, resident, shipped_tdd_workload_24gb, tdd_workload,
+};
 
 fn coder_tester(budget_gb: u64) -> Workload {
     Workload::new(
@@ -208,6 +210,70 @@ refresh b keep_alive=1day (evicted #1 of 2 if Ollama needs room (needed in 60 s)
 unload a (make room for c (10.0 GB), which c calls now; a needed in 120 s)
 call c keep_alive=1day 1m mode=mmap loads (c speaks; c loads now)
 ");
+}
+
+#[test]
+fn an_unknown_test_outcome_keeps_the_coder_through_the_test_run() {
+    // 24 GB: the coder (20.6) and the 14b (10.3) never fit together. A passing run hands over
+    // to the reviewer (14b), a failing one back to the coder, and nothing tells which before
+    // the run ends. Swapping during the run would make every failure reload a coder that could
+    // have stayed, so smart keeps it; only the oracle, which knows the outcome, swaps.
+    let workload = shipped_tdd_workload_24gb();
+    let loaded = resident(&workload, &["coder-32b", "qwen3:1.7b"]);
+    let smart = plan_turn(
+        Policy::Smart,
+        &workload,
+        &TurnContext {
+            speaker: "tests",
+            resident: &loaded,
+            future: &[],
+        },
+    )
+    .expect("valid");
+    assert!(smart.call.is_none());
+    assert!(smart.unloads.is_empty(), "{smart}");
+    assert!(smart.preloads.is_empty(), "{smart}");
+
+    let future = |next: &str| -> Vec<FutureTurn> {
+        [("tests", 90.0), (next, 60.0), ("coder", 150.0)]
+            .iter()
+            .map(|&(agent, seconds)| FutureTurn {
+                agent: agent.to_owned(),
+                seconds,
+            })
+            .collect()
+    };
+    let passes = future("reviewer");
+    let oracle = plan_turn(
+        Policy::Oracle,
+        &workload,
+        &TurnContext {
+            speaker: "tests",
+            resident: &loaded,
+            future: &passes,
+        },
+    )
+    .expect("valid");
+    let unloaded: Vec<&str> = oracle.unloads.iter().map(|u| u.model.as_str()).collect();
+    let preloaded: Vec<&str> = oracle.preloads.iter().map(|p| p.model.as_str()).collect();
+    assert_eq!(unloaded, ["coder-32b"], "{oracle}");
+    assert_eq!(preloaded, ["coder-14b"], "{oracle}");
+
+    let fails = future("coder");
+    let oracle = plan_turn(
+        Policy::Oracle,
+        &workload,
+        &TurnContext {
+            speaker: "tests",
+            resident: &loaded,
+            future: &fails,
+        },
+    )
+    .expect("valid");
+    assert!(
+        oracle.unloads.is_empty() && oracle.preloads.is_empty(),
+        "{oracle}"
+    );
 }
 
 #[test]

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::budget::Budget;
 use crate::plan::{ResidentModel, TurnContext};
-use crate::test_support::{GB, tdd_workload, walk};
+use crate::test_support::{GB, shipped_tdd_workload_24gb, tdd_workload, walk};
 use crate::wait::classify_waits;
 use crate::workload::{AgentSpec, EdgeSpec, EdgeTarget, LoadModeChoice, LoadTimes, ModelSpec};
 
@@ -225,4 +225,56 @@ fn the_replay_serializes_loads_and_counts_them() {
     assert_eq!(report.loads, 2);
     assert_eq!(report.bytes_loaded, 20_400_000_000);
     assert_eq!(report.wall_seconds, 3.75 + 25.75 + 100.0);
+}
+
+#[test]
+fn on_the_shipped_loop_smart_trails_the_oracle_only_where_a_test_outcome_decides() {
+    // The shipped TDD loop at 24 GB: after a passing test run the reviewer needs the 14b, which
+    // cannot load beside the coder; after a failing one the coder speaks again. Smart cannot
+    // know the outcome before the run ends, so it keeps the coder (zero avoidable wait) and the
+    // reviewer waits for the 14b. On every other turn it waits exactly as long as the oracle.
+    let workload = shipped_tdd_workload_24gb();
+    let tester_load = workload
+        .load_times("coder-14b")
+        .expect("a model of the workload")
+        .mmap_seconds;
+    for seed in [1, 2, 3] {
+        let turns = walk(&workload, "architect", 300, seed);
+        let smart = replay(Policy::Smart, &workload, &turns, &CONFIG).expect("valid replay");
+        let oracle = replay(Policy::Oracle, &workload, &turns, &CONFIG).expect("valid replay");
+        let waits = classify_waits(&smart.turns, &workload).expect("known models");
+        assert_eq!(waits.avoidable_seconds, 0.0, "seed {seed}");
+        assert!(
+            smart.plan_violations.is_empty(),
+            "{:?}",
+            smart.plan_violations
+        );
+        let mut gaps = 0;
+        for (index, (mine, best)) in smart.turns.iter().zip(&oracle.turns).enumerate() {
+            if (mine.wait_seconds - best.wait_seconds).abs() < 1e-6 {
+                continue;
+            }
+            let after_tests = index > 0 && turns[index - 1].agent == "tests";
+            assert!(
+                mine.agent == "reviewer" && after_tests,
+                "seed {seed}, turn {index} ({}): smart {:.2} s, oracle {:.2} s",
+                mine.agent,
+                mine.wait_seconds,
+                best.wait_seconds
+            );
+            assert_eq!(best.wait_seconds, 0.0, "seed {seed}, turn {index}");
+            assert!(
+                (mine.wait_seconds - tester_load).abs() < 1e-6,
+                "seed {seed}, turn {index}: {:.2} s",
+                mine.wait_seconds
+            );
+            gaps += 1;
+        }
+        let passes = turns
+            .windows(2)
+            .filter(|pair| pair[0].agent == "tests" && pair[1].agent == "reviewer")
+            .count();
+        assert!(passes > 0, "seed {seed}: the walk has passing test runs");
+        assert_eq!(gaps, passes, "seed {seed}");
+    }
 }

@@ -16,7 +16,19 @@ fn target_mac_uses_the_high_vram_context_tier() {
     let config = SimConfig::target_mac();
     assert_eq!(config.gpu_memory_bytes, 54_000_000_000);
     assert_eq!(config.effective_default_num_ctx(), 262_144);
-    assert_eq!(config.models.len(), 4);
+    let names: Vec<&str> = config.models.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "qwen3:1.7b",
+            "qwen3:4b",
+            "qwen3:8b",
+            "qwen3:14b",
+            "qwen3-coder:14b",
+            "qwen3-coder:32b",
+            "qwen3-coder-next:q4_K_M",
+        ]
+    );
 }
 
 #[test]

@@ -51,7 +51,7 @@ fn environment_variables_and_flags_override_the_config() {
     assert_eq!(config["gpu_memory_bytes"], 20_000_000_000u64);
     assert_eq!(
         config["models"].as_array().expect("models").len(),
-        4,
+        7,
         "built-in catalogue"
     );
 }

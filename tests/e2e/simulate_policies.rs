@@ -1,0 +1,115 @@
+//! `agentrun simulate` on every shipped scenario: the residency policies compared under the
+//! same load physics, with Ollama's default loading and with each workflow's own load mode.
+
+use serde_json::Value;
+
+use crate::support::{agentrun, repo_root};
+
+/// Scenarios where the coder's and the tester's models never fit together and a test run's
+/// outcome decides which of them speaks next: the oracle, which knows the outcome, swaps
+/// during the run; smart keeps the coder (else every failing run would reload it, an avoidable
+/// wait) and the reviewer waits for its model after each passing run. The planner's own tests
+/// pin that this is the only turn where smart trails the oracle.
+const UNFORESEEABLE_SWAPS: [&str; 2] = ["mac-24gb", "mac-32gb"];
+
+/// Every scenario shipped under `workflows/scenarios`.
+fn scenarios() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(repo_root().join("workflows/scenarios"))
+        .expect("the scenarios directory exists")
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "yaml"))
+        .map(|path| {
+            path.file_stem()
+                .expect("a file name")
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// `agentrun simulate SCENARIO --policy all --json`, with `--load-mode` when given.
+fn simulate(scenario: &str, load_mode: Option<&str>) -> Value {
+    let path = format!("workflows/scenarios/{scenario}.yaml");
+    let mut args = vec!["simulate", path.as_str(), "--policy", "all", "--json"];
+    if let Some(mode) = load_mode {
+        args.extend(["--load-mode", mode]);
+    }
+    let run = agentrun(&args);
+    run.expect_code(0);
+    run.json()
+}
+
+fn wait(report: &Value, policy: &str) -> f64 {
+    report["policies"][policy]["load_wait_s"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{policy} has a load wait: {report:#}"))
+}
+
+#[test]
+fn smart_never_waits_avoidably_and_matches_the_oracle_where_the_future_is_foreseeable() {
+    let scenarios = scenarios();
+    assert!(scenarios.len() >= 5, "{scenarios:?}");
+    for scenario in &scenarios {
+        for load_mode in [None, Some("mmap")] {
+            let report = simulate(scenario, load_mode);
+            let label = format!(
+                "{scenario} ({})",
+                load_mode.unwrap_or("workflow's load mode")
+            );
+            for policy in ["smart", "static", "ollama-default", "oracle"] {
+                let figures = &report["policies"][policy];
+                assert!(
+                    figures["turns"].as_u64().is_some_and(|turns| turns > 0),
+                    "{label}: {policy} ran no turn: {report:#}"
+                );
+                assert!(
+                    figures["excess_over_oracle_s"].is_number(),
+                    "{label}: {report:#}"
+                );
+            }
+            let smart = wait(&report, "smart");
+            let oracle = wait(&report, "oracle");
+            assert_eq!(
+                report["policies"]["smart"]["avoidable_wait_s"].as_f64(),
+                Some(0.0),
+                "{label}: {report:#}"
+            );
+            assert!(oracle <= smart + 1e-6, "{label}: {report:#}");
+            assert!(
+                smart <= wait(&report, "static") + 1e-6,
+                "{label}: {report:#}"
+            );
+            assert!(
+                smart <= wait(&report, "ollama-default") + 1e-6,
+                "{label}: {report:#}"
+            );
+            if !UNFORESEEABLE_SWAPS.contains(&scenario.as_str()) {
+                assert!(smart <= 1.05 * oracle, "{label}: {report:#}");
+            }
+        }
+    }
+}
+
+#[test]
+fn on_the_target_mac_smart_beats_the_usual_strategies_by_the_promised_margins() {
+    // Ollama's default mmap loading for every policy: planning alone.
+    let mmap = simulate("mac-54gb", Some("mmap"));
+    let smart = wait(&mmap, "smart");
+    assert!(smart * 1.25 <= wait(&mmap, "static"), "{mmap:#}");
+    assert!(smart * 1.25 <= wait(&mmap, "ollama-default"), "{mmap:#}");
+
+    // Test runs of four to six minutes: Ollama's five-minute expiry empties the loop.
+    let slow = simulate("mac-54gb-slow-tests", Some("mmap"));
+    assert!(
+        wait(&slow, "smart") * 1.5 <= wait(&slow, "ollama-default"),
+        "{slow:#}"
+    );
+
+    // The workflow's `load_mode: auto`: planning and the faster load mode together.
+    let auto = simulate("mac-54gb", None);
+    let smart = wait(&auto, "smart");
+    assert!(smart * 4.0 <= wait(&auto, "static"), "{auto:#}");
+    assert!(smart * 4.0 <= wait(&auto, "ollama-default"), "{auto:#}");
+}

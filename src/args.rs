@@ -99,6 +99,22 @@ pub(crate) struct RunArgs {
         default_value = ".agentrun"
     )]
     pub(crate) runs_dir: PathBuf,
+    /// The directory the agents work in: command agents run there and tools act only
+    /// inside it. Default: the current directory.
+    #[arg(long, value_name = "DIR", conflicts_with = "copy_workspace")]
+    pub(crate) workspace: Option<PathBuf>,
+    /// Work on a fresh copy of DIR, kept in the run's directory, so the run cannot
+    /// change the original.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) copy_workspace: Option<PathBuf>,
+    /// Never wait for a person: human agents use their canned answers and then fail, and
+    /// commands that need approval are refused.
+    #[arg(long)]
+    pub(crate) non_interactive: bool,
+    /// A canned answer for a human agent, used after the workflow's own `answers`
+    /// (repeat for more, in order).
+    #[arg(long = "answer", value_name = "AGENT=TEXT")]
+    pub(crate) answers: Vec<String>,
 }
 
 #[derive(Debug, Args)]

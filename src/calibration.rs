@@ -9,7 +9,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use agentrun_core::{BackendError, ChatRequest, KeepAlive, Message, ModelBackend, ModelOptions};
+use agentrun_core::{
+    BackendError, ChatRequest, KeepAlive, LoadTimes, Message, ModelBackend, ModelDetails,
+    ModelOptions,
+};
 use serde::{Deserialize, Serialize};
 
 /// How long to wait for a model to leave the server after an unload request.
@@ -115,6 +118,30 @@ impl Calibration {
     /// The measured figures for a server's models.
     pub fn for_server(&self, server: &str) -> BTreeMap<String, ModelCalibration> {
         self.servers.get(server).cloned().unwrap_or_default()
+    }
+
+    /// Measured load times for the planner, for the models whose weights are
+    /// still the size they were when measured.
+    pub fn load_times(
+        &self,
+        server: &str,
+        details: &BTreeMap<String, ModelDetails>,
+    ) -> BTreeMap<String, LoadTimes> {
+        self.for_server(server)
+            .into_iter()
+            .filter(|(model, measured)| {
+                details
+                    .get(model)
+                    .is_some_and(|d| d.file_bytes == measured.file_bytes)
+            })
+            .map(|(model, measured)| {
+                let times = LoadTimes {
+                    mmap_seconds: measured.mmap_s,
+                    no_mmap_seconds: measured.no_mmap_s,
+                };
+                (model, times)
+            })
+            .collect()
     }
 }
 

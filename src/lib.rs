@@ -30,17 +30,18 @@ mod simulate;
 
 pub use agentrun_core::{
     Agent, AgentError, AgentReply, AgentSummary, BackendError, CallMetrics, ChatRequest,
-    ChatResponse, CommandAgent, ConversationGraph, Event, EventSink, Executor, FutureTurn,
-    KeepAlive, LlmAgent, LoadCause, LoadReport, Message, ModelBackend, ModelCall, ModelDetails,
-    ModelOptions, ModelSummary, Node, Role, RunError, RunOptions, RunOutcome, RunStatus,
-    RunSummary, RunningModel, TokenSink, ToolCall, ToolSpec, TranscriptEntry, TurnContext,
-    TurnOutcome, build_workload, model_load_time_options,
+    ChatResponse, CommandAgent, Console, ConversationGraph, Event, EventSink, Executor, FutureTurn,
+    HumanAgent, KeepAlive, LlmAgent, LoadCause, LoadReport, LoadTimes, Message, ModelBackend,
+    ModelCall, ModelDetails, ModelOptions, ModelSummary, Node, Role, RunError, RunOptions,
+    RunOutcome, RunStatus, RunSummary, RunningModel, TokenSink, Tool, ToolCall, ToolContext,
+    ToolError, ToolRecord, ToolSpec, TranscriptEntry, TurnContext, TurnOutcome, WorkloadSettings,
+    Workspace, build_workload, builtin_tool, model_load_time_options, parse_arguments,
 };
 pub use agentrun_memory::{Analysis, Policy, WarningKind, Workload, analyze};
 pub use agentrun_ollama::{OllamaBackend, OllamaConfig};
 pub use agentrun_spec::{
-    AgentKind, AgentSpec, Diagnostic, GpuBudget, LoadMode, PolicyName, SpecError, Workflow,
-    parse_size,
+    AgentKind, AgentSpec, Approval, CommandPolicy, Diagnostic, GpuBudget, LoadMode, PolicyName,
+    SpecError, ToolName, Workflow, parse_size,
 };
 pub use budget::{detect_gpu_budget, macos_raise_command};
 pub use calibration::{Calibration, CalibrationError, ModelCalibration, calibrate_model};

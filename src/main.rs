@@ -2,6 +2,7 @@
 
 mod args;
 mod commands;
+mod console;
 mod terminal;
 
 use std::process::ExitCode;
@@ -16,7 +17,13 @@ const EXIT_BAD_INPUT: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse_from(with_default_subcommand(std::env::args_os().collect()));
     init_tracing(cli.verbose);
-    let runtime = match tokio::runtime::Runtime::new() {
+    // One thread: a run is a sequence of turns, and handing every streamed chunk
+    // and event between worker threads cost more than the work itself.
+    // Simulations start their own runtime on a blocking thread.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");

@@ -32,6 +32,13 @@ impl Output {
         }
     }
 
+    /// Prints a line of information, unless quiet.
+    pub(crate) fn note(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("{text}");
+        }
+    }
+
     /// Shows one event.
     pub(crate) fn event(&mut self, event: &Event) {
         if self.quiet {
@@ -64,6 +71,10 @@ impl Output {
             Event::TurnFinished { entry, .. } => {
                 self.stop_loading();
                 self.end_line();
+                // A command streams nothing: its verdict is the first line of its text.
+                if entry.model.is_none() && entry.passed.is_some() {
+                    eprintln!("   {}", entry.text.lines().next().unwrap_or(""));
+                }
                 if self.verbose > 0 || entry.load_wait_s >= 1.0 {
                     eprintln!(
                         "   [{} tokens in {:.1} s, waited {:.1} s for the model]",
@@ -112,6 +123,38 @@ impl Output {
             } => {
                 self.end_line();
                 eprintln!("   ! {agent}: {problem}; asking again (repair {attempt})");
+            }
+            Event::ToolCall {
+                tool, arguments, ..
+            } => {
+                self.stop_loading();
+                self.end_line();
+                eprintln!("   → {tool} {}", brief_arguments(arguments));
+            }
+            Event::ToolResult { ok, output, .. } => {
+                let first = output.lines().next().unwrap_or("");
+                let first: String = first.chars().take(100).collect();
+                if *ok {
+                    eprintln!("     ← {first}");
+                } else {
+                    eprintln!("     ✗ {first}");
+                }
+            }
+            Event::ToolLimit { agent, rounds } => {
+                self.end_line();
+                eprintln!(
+                    "   ! {agent} was still calling tools after {rounds} rounds; its turn was cut off"
+                );
+            }
+            Event::InputRequested { agent, question } => {
+                self.stop_loading();
+                self.end_line();
+                eprintln!("   ? {agent} asks you:");
+                for line in question.lines() {
+                    eprintln!("     {line}");
+                }
+                eprint!("   > ");
+                let _ = std::io::stderr().flush();
             }
             Event::Retry {
                 model,
@@ -207,4 +250,24 @@ impl Output {
             );
         }
     }
+}
+
+/// A tool call's arguments on one line: each value shortened, long texts by their size.
+fn brief_arguments(arguments: &serde_json::Value) -> String {
+    let Some(object) = arguments.as_object() else {
+        return arguments.to_string().chars().take(80).collect();
+    };
+    let parts: Vec<String> = object
+        .iter()
+        .map(|(key, value)| match value {
+            serde_json::Value::String(text) if text.len() > 60 || text.contains('\n') => {
+                format!("{key}: ({} bytes)", text.len())
+            }
+            other => {
+                let shown: String = other.to_string().chars().take(80).collect();
+                format!("{key}: {shown}")
+            }
+        })
+        .collect();
+    parts.join(", ")
 }

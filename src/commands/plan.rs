@@ -31,7 +31,13 @@ pub(crate) async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let budget = resolve_budget(&workflow, args.server.sim)?;
-    let workload = agentrun::build_workload(&workflow, &details, budget, None, false)?;
+    let calibration = agentrun::Calibration::load(&agentrun::Calibration::default_path())?;
+    let settings = agentrun::WorkloadSettings {
+        gpu_budget: budget,
+        measured_load_times: calibration.load_times(&backend.endpoint(), &details),
+        ..agentrun::WorkloadSettings::default()
+    };
+    let workload = agentrun::build_workload(&workflow, &details, &settings)?;
     let analysis = agentrun::analyze(&workload);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&analysis)?);

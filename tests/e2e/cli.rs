@@ -2,7 +2,7 @@
 
 use std::net::TcpListener;
 
-use crate::support::{Sim, agentrun};
+use crate::support::{Sim, agentrun, agentrun_with, repo_root};
 
 #[test]
 fn schema_is_json_schema_of_the_workflow_format() {
@@ -96,4 +96,51 @@ fn ps_lists_what_the_server_holds() {
     assert!(stdout.contains("qwen3:1.7b"), "{stdout}");
     assert!(stdout.contains("forever"), "{stdout}");
     assert!(stdout.contains("of 54.0 GB in use"), "{stdout}");
+}
+
+#[test]
+fn calibration_measures_both_load_modes_and_plans_use_it() {
+    let sim = Sim::start(&["--time-scale", "0.001"]);
+    let home = tempfile::tempdir().expect("a temp dir");
+    let home_dir = home.path().to_string_lossy().into_owned();
+    let env = [("AGENTRUN_HOME", home_dir.as_str())];
+    let run = agentrun_with(
+        repo_root(),
+        &["calibrate", "workflows/review.yaml", "--ollama", &sim.url],
+        &env,
+    );
+    run.expect_code(0);
+    let saved: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(home.path().join("calibration.json")).expect("saved"),
+    )
+    .expect("JSON");
+    let coder = &saved["servers"][sim.url.as_str()]["qwen3-coder:32b"];
+    let (mmap, no_mmap) = (coder["mmap_s"].as_f64(), coder["no_mmap_s"].as_f64());
+    // The simulated Mac reads 0.8 GB/s with mmap and 5 GB/s without.
+    assert!(
+        matches!((mmap, no_mmap), (Some(m), Some(n)) if m > 2.0 * n && n > 1.0),
+        "{saved:#}"
+    );
+    // Both loads were real loads: the simulator saw two for the coder, and the
+    // model is not left loaded.
+    let loads = sim
+        .log()
+        .into_iter()
+        .filter(|event| event["event"] == "load_started" && event["model"] == "qwen3-coder:32b")
+        .count();
+    assert_eq!(loads, 2);
+    assert_eq!(sim.get_json("/api/ps")["models"], serde_json::json!([]));
+
+    let plan = agentrun_with(
+        repo_root(),
+        &["plan", "workflows/review.yaml", "--ollama", &sim.url],
+        &env,
+    );
+    plan.expect_code(0);
+    let expected = format!("load ~{:.0} s (mmap)", mmap.unwrap_or_default());
+    assert!(
+        plan.stdout().contains(&expected),
+        "{expected} not in\n{}",
+        plan.stdout()
+    );
 }

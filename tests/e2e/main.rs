@@ -5,4 +5,5 @@ mod cli;
 mod run;
 mod simulate_policies;
 mod support;
+mod tdd_cycle;
 mod validate;

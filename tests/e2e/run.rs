@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::support::{Sim, agentrun, repo_root};
+use crate::tdd_cycle::example_project;
 
 /// Reads a JSON-lines events file.
 fn events(path: &std::path::Path) -> Vec<Value> {
@@ -37,20 +38,19 @@ fn requests(log: &[Value], endpoint: &str) -> BTreeMap<u64, String> {
 
 #[test]
 fn tdd_runs_to_completion_and_the_loop_never_waits_on_a_swap() {
-    // One simulated second takes 10 ms: a preload then has tens of milliseconds of
-    // slack even on a busy machine, and the whole run takes about six seconds.
-    let sim = Sim::start(&[
-        "--time-scale",
-        "0.01",
-        "--script",
-        "workflows/sim/tdd.yaml",
-    ]);
+    // One simulated second takes 20 ms: a preload then has a hundred milliseconds of
+    // slack even on a busy machine, and the whole run takes about twelve seconds.
+    let sim = Sim::start(&["--time-scale", "0.02", "--script", "workflows/sim/tdd.yaml"]);
     let dir = tempfile::tempdir().expect("a temp dir");
+    let project = example_project();
     let events_path = dir.path().join("events.jsonl");
     let run = agentrun(&[
         "workflows/tdd.yaml",
         "--ollama",
         &sim.url,
+        "--workspace",
+        &project.path().to_string_lossy(),
+        "--non-interactive",
         "--json",
         "--events",
         &events_path.to_string_lossy(),
@@ -59,7 +59,7 @@ fn tdd_runs_to_completion_and_the_loop_never_waits_on_a_swap() {
 
     let summary = run.json();
     assert_eq!(summary["status"], "completed", "{summary:#}");
-    assert_eq!(summary["turns"], 11);
+    assert_eq!(summary["turns"], 13);
     assert_eq!(
         summary["router_repairs"], 1,
         "the scripted malformed answer is repaired"
@@ -71,10 +71,11 @@ fn tdd_runs_to_completion_and_the_loop_never_waits_on_a_swap() {
             turns("architect"),
             turns("tester"),
             turns("coder"),
+            turns("tests"),
             turns("reviewer"),
             turns("router")
         ],
-        [Some(1), Some(2), Some(3), Some(3), Some(2)]
+        [Some(1), Some(2), Some(3), Some(3), Some(2), Some(2)]
     );
     for field in ["wall_s", "load_wait_s", "avoidable_wait_s"] {
         assert!(
@@ -82,7 +83,7 @@ fn tdd_runs_to_completion_and_the_loop_never_waits_on_a_swap() {
             "{field} missing from {summary:#}"
         );
     }
-    assert_eq!(summary["avoidable_wait_s"], 0.0);
+    assert_eq!(summary["avoidable_wait_s"], 0.0, "{summary:#}");
 
     let events = events(&events_path);
     let speakers: Vec<&str> = of_type(&events, "turn_started")
@@ -95,12 +96,14 @@ fn tdd_runs_to_completion_and_the_loop_never_waits_on_a_swap() {
             "architect",
             "tester",
             "coder",
-            "reviewer",
+            "tests",
             "coder",
+            "tests",
             "reviewer",
             "router",
             "tester",
             "coder",
+            "tests",
             "reviewer",
             "router"
         ]
@@ -215,10 +218,15 @@ fn a_router_that_never_answers_properly_falls_back_and_says_so() {
     .expect("script written");
     let sim = Sim::start(&["--time-scale", "0", "--script", &script.to_string_lossy()]);
     let events_path = dir.path().join("events.jsonl");
+    // The example project's tests pass as they are, so the loop goes on to review.
+    let project = example_project();
     let run = agentrun(&[
         "workflows/tdd.yaml",
         "--ollama",
         &sim.url,
+        "--workspace",
+        &project.path().to_string_lossy(),
+        "--non-interactive",
         "--json",
         "--events",
         &events_path.to_string_lossy(),
@@ -240,18 +248,22 @@ fn a_router_that_never_answers_properly_falls_back_and_says_so() {
 
 #[test]
 fn the_built_in_simulator_runs_the_readme_command() {
-    // The README's first command, with a faster clock.
+    // The README's first command, with a faster clock, on a copy of the example project.
+    let project = example_project();
     let run = agentrun(&[
         "workflows/tdd.yaml",
         "--sim",
         "--time-scale",
         "0.0005",
+        "--workspace",
+        &project.path().to_string_lossy(),
         "--json",
     ]);
     run.expect_code(0);
     let summary = run.json();
     assert_eq!(summary["status"], "completed");
-    assert_eq!(summary["turns"], 11);
+    assert_eq!(summary["turns"], 13);
+    assert!(project.path().join("test_truncate.py").is_file());
     assert!(
         run.stderr()
             .contains("── architect (qwen3-coder-next:q4_K_M) · turn 1")

@@ -156,11 +156,19 @@ pub(crate) fn agentrun(args: &[&str]) -> Run {
 
 /// Runs `agentrun` with arguments in a directory.
 pub(crate) fn agentrun_in(dir: &Path, args: &[&str]) -> Run {
+    agentrun_with(dir, args, &[])
+}
+
+/// Runs `agentrun` with arguments and extra environment variables in a directory.
+/// Runs and calibration files go under the target directory unless `env` says otherwise.
+pub(crate) fn agentrun_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let output = Command::new(agentrun_binary())
         .args(args)
         .current_dir(dir)
         .env_remove("OLLAMA_HOST")
         .env("AGENTRUN_DIR", runs_dir())
+        .env("AGENTRUN_HOME", runs_dir().join("home"))
+        .envs(env.iter().copied())
         .env("NO_COLOR", "1")
         .output()
         .expect("agentrun runs");

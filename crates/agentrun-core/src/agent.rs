@@ -1,14 +1,17 @@
 //! The `Agent` trait and the built-in model agent (with its router variant).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use agentrun_spec::AgentSpec;
 use async_trait::async_trait;
 
 use crate::backend::{BackendError, ChatRequest, KeepAlive, ModelBackend, ModelOptions};
+use crate::console::Console;
 use crate::event::{Event, EventSink};
 use crate::message::{Message, Role};
-use crate::transcript::TranscriptEntry;
+use crate::tools::{Tool, Workspace};
+use crate::transcript::{ToolRecord, TranscriptEntry};
 
 /// How the executor wants a turn's model call made.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,8 +38,28 @@ pub struct TurnContext<'a> {
     pub backend: &'a dyn ModelBackend,
     /// The model call to make, for agents that have a model.
     pub call: Option<ModelCall>,
-    /// Where to report progress (streamed text, retries, router decisions).
+    /// Where to report progress (streamed text, retries, router decisions, tool calls).
     pub events: &'a EventSink,
+    /// The directory the run works in: commands run there, tools act inside it.
+    pub workspace: &'a Workspace,
+    /// The tools the agent's model may call.
+    pub tools: &'a [Arc<dyn Tool>],
+    /// The person at the terminal; `None` in a non-interactive run.
+    pub console: Option<&'a dyn Console>,
+    /// Real seconds per reported second (see [`crate::RunOptions::time_scale`]), to report
+    /// work measured on the wall clock in the run's time.
+    pub time_scale: f64,
+}
+
+impl TurnContext<'_> {
+    /// A real duration in the run's reported time.
+    pub fn reported(&self, real: Duration) -> Duration {
+        if self.time_scale > 0.0 {
+            real.div_f64(self.time_scale)
+        } else {
+            real
+        }
+    }
 }
 
 /// What an agent produced in its turn.
@@ -61,6 +84,8 @@ pub struct AgentReply {
     pub repairs: u32,
     /// Whether a router's choice is the deterministic fallback.
     pub fallback: bool,
+    /// The tool calls made during the turn, in order.
+    pub tool_calls: Vec<ToolRecord>,
 }
 
 /// Why an agent could not take its turn.
@@ -112,12 +137,28 @@ impl Agent for LlmAgent {
                 context.spec.name
             )));
         };
-        let mut messages = build_messages(&context);
-        let router = !context.spec.choices.is_empty();
-        let format = router.then(|| router_schema(&context.spec.choices));
+        let messages = build_messages(&context);
+        if context.spec.is_router() {
+            self.route(&context, &call, messages).await
+        } else {
+            self.converse(&context, &call, messages).await
+        }
+    }
+}
+
+impl LlmAgent {
+    /// A router's turn: an answer that names one of its choices, repaired or replaced by a
+    /// fallback when it does not.
+    async fn route(
+        &self,
+        context: &TurnContext<'_>,
+        call: &ModelCall,
+        mut messages: Vec<Message>,
+    ) -> Result<AgentReply, AgentError> {
+        let format = Some(router_schema(&context.spec.choices));
         let mut reply = AgentReply::default();
         let mut repairs = 0;
-        // Every answer a router gave this turn, for the fallback.
+        // Every answer the router gave this turn, for the fallback.
         let mut answers = String::new();
         loop {
             let request = ChatRequest {
@@ -127,18 +168,11 @@ impl Agent for LlmAgent {
                 keep_alive: call.keep_alive,
                 format: format.clone(),
                 tools: Vec::new(),
-                think: router.then_some(false),
+                think: Some(false),
             };
-            let response = self.chat_with_retries(&context, &request).await?;
-            reply.load_wait += response.metrics.load.unwrap_or_default();
-            reply.generation += response.metrics.eval.unwrap_or_default()
-                + response.metrics.prompt_eval.unwrap_or_default();
-            reply.tokens += response.metrics.eval_count.unwrap_or_default();
+            let response = self.chat_with_retries(context, &request).await?;
+            reply.add_metrics(&response.metrics);
             let text = response.message.content;
-            if !router {
-                reply.text = text;
-                return Ok(reply);
-            }
             answers.push_str(&text);
             answers.push('\n');
             match parse_choice(&text, &context.spec.choices) {
@@ -189,8 +223,18 @@ impl Agent for LlmAgent {
     }
 }
 
+impl AgentReply {
+    /// Adds one call's server figures to the turn's.
+    pub(crate) fn add_metrics(&mut self, metrics: &crate::backend::CallMetrics) {
+        self.load_wait += metrics.load.unwrap_or_default();
+        self.generation +=
+            metrics.eval.unwrap_or_default() + metrics.prompt_eval.unwrap_or_default();
+        self.tokens += metrics.eval_count.unwrap_or_default();
+    }
+}
+
 impl LlmAgent {
-    async fn chat_with_retries(
+    pub(crate) async fn chat_with_retries(
         &self,
         context: &TurnContext<'_>,
         request: &ChatRequest,
@@ -206,7 +250,10 @@ impl LlmAgent {
                 })
             };
             match context.backend.chat(request, &mut on_text).await {
-                Ok(response) => return Ok(response),
+                Ok(response) => {
+                    context.events.model_answered();
+                    return Ok(response);
+                }
                 Err(error) if error.is_retryable() && attempt < self.max_retries => {
                     attempt += 1;
                     context.events.emit(Event::Retry {
@@ -232,10 +279,16 @@ fn build_messages(context: &TurnContext<'_>) -> Vec<Message> {
     messages.push(Message::system(context.spec.prompt.clone()));
     messages.push(Message::user(format!("Task: {}", context.task)));
     for entry in recent {
+        // What the tools did is part of what happened: files written, commands run.
+        let mut text = entry.text.clone();
+        if !entry.tool_calls.is_empty() {
+            let done: Vec<String> = entry.tool_calls.iter().map(ToolRecord::summary).collect();
+            text.push_str(&format!("\n(tools used: {})", done.join("; ")));
+        }
         if entry.agent == context.spec.name {
-            messages.push(Message::new(Role::Assistant, entry.text.clone()));
+            messages.push(Message::new(Role::Assistant, text));
         } else {
-            messages.push(Message::user(format!("[{}]: {}", entry.agent, entry.text)));
+            messages.push(Message::user(format!("[{}]: {text}", entry.agent)));
         }
     }
     if !context.spec.choices.is_empty() {

@@ -88,6 +88,46 @@ pub enum Event {
         /// Repair attempt, from 1.
         attempt: u32,
     },
+    /// A model asked for a tool call.
+    ToolCall {
+        /// The calling agent.
+        agent: String,
+        /// The tool named.
+        tool: String,
+        /// The arguments as the model wrote them.
+        arguments: serde_json::Value,
+        /// The round of tool calls in the turn, from 1.
+        round: u32,
+    },
+    /// A tool call ended; its output went back to the model.
+    ToolResult {
+        /// The calling agent.
+        agent: String,
+        /// The tool named.
+        tool: String,
+        /// Whether the tool did what was asked (`false`: refused, failed, unknown tool or
+        /// malformed arguments).
+        ok: bool,
+        /// What went back to the model.
+        output: String,
+        /// The round of tool calls in the turn, from 1.
+        round: u32,
+    },
+    /// A model was still calling tools at its `max_tool_rounds`; its turn was cut off.
+    ToolLimit {
+        /// The agent.
+        agent: String,
+        /// The rounds of tool calls it had.
+        rounds: u32,
+    },
+    /// A person was asked for an answer at the terminal (a human agent's turn, or a
+    /// command to approve).
+    InputRequested {
+        /// The agent asking.
+        agent: String,
+        /// The question shown.
+        question: String,
+    },
     /// The flow moved along an edge.
     EdgeTaken {
         /// Where from.
@@ -193,6 +233,14 @@ impl EventSink {
         EventSink {
             sender: self.sender.clone(),
             on_text: Some(hook),
+        }
+    }
+
+    /// Tells the executor that the turn's model answered, so it is resident: a reply made
+    /// only of tool calls streams no text to say so.
+    pub(crate) fn model_answered(&self) {
+        if let Some(hook) = &self.on_text {
+            hook();
         }
     }
 

@@ -1,9 +1,11 @@
 //! The executor: the turn loop that runs a workflow's conversation on a backend.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agentrun_memory::LoadTimes;
 use agentrun_spec::{AgentKind, LoadMode, PolicyName, Workflow};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -12,11 +14,15 @@ use crate::agent::{Agent, AgentError, AgentReply, LlmAgent, ModelCall, TurnConte
 use crate::backend::{BackendError, ModelBackend, ModelDetails};
 use crate::clock::RunClock;
 use crate::command::CommandAgent;
+use crate::console::Console;
 use crate::event::{Event, EventSink, LoadCause, ResidentModel};
 use crate::graph::{ConversationGraph, Node, TurnOutcome};
+use crate::human::HumanAgent;
 use crate::loader::{Loader, PreloadJob};
 use crate::residency::{FutureTurn, RESIDENT_LOAD_S, Residency, ResidencyError, ResidencySettings};
+use crate::server_view::ServerView;
 use crate::summary::{RunStatus, RunSummary};
+use crate::tools::{Tool, Workspace, builtin_tool};
 use crate::transcript::TranscriptEntry;
 
 /// How to run a workflow.
@@ -37,12 +43,17 @@ pub struct RunOptions {
     pub load_mode: Option<LoadMode>,
     /// The run's future, for the `oracle` policy (simulations only).
     pub future: Option<Vec<FutureTurn>>,
+    /// Measured load times by model (`agentrun calibrate`); estimates stand in for the rest.
+    pub measured_load_times: BTreeMap<String, LoadTimes>,
     /// Unload the models this run loaded when it ends.
     pub unload_at_end: bool,
     /// Real seconds per reported second: 1 for a real server; a time-scaled
     /// simulator's scale, so that the run's times read in simulated seconds
     /// like the server's own figures.
     pub time_scale: f64,
+    /// The directory the run works in: command agents run there and tools act inside it.
+    /// `None` is the current directory.
+    pub workspace: Option<PathBuf>,
 }
 
 impl RunOptions {
@@ -56,8 +67,10 @@ impl RunOptions {
             gpu_budget: None,
             load_mode: None,
             future: None,
+            measured_load_times: BTreeMap::new(),
             unload_at_end: true,
             time_scale: 1.0,
+            workspace: None,
         }
     }
 }
@@ -83,6 +96,14 @@ pub enum RunError {
     /// Residency planning could not be set up.
     #[error(transparent)]
     Residency(#[from] ResidencyError),
+    /// The workspace directory does not exist or cannot be read.
+    #[error("cannot use the workspace {}: {error}", path.display())]
+    Workspace {
+        /// The directory given.
+        path: PathBuf,
+        /// Why it cannot be used.
+        error: std::io::Error,
+    },
 }
 
 /// Runs a workflow's conversation.
@@ -91,6 +112,9 @@ pub struct Executor {
     graph: ConversationGraph,
     backend: Arc<dyn ModelBackend>,
     agents: Vec<Arc<dyn Agent>>,
+    /// The tools each agent's model may call, by agent index.
+    tools: Vec<Vec<Arc<dyn Tool>>>,
+    console: Option<Arc<dyn Console>>,
     events: EventSink,
     cancel: CancellationToken,
 }
@@ -105,15 +129,23 @@ impl Executor {
             .map(|spec| -> Arc<dyn Agent> {
                 match spec.kind {
                     AgentKind::Command => Arc::new(CommandAgent::new()),
-                    _ => Arc::new(LlmAgent::new()),
+                    AgentKind::Human => Arc::new(HumanAgent::new()),
+                    AgentKind::Llm => Arc::new(LlmAgent::new()),
                 }
             })
+            .collect();
+        let tools = workflow
+            .agents
+            .iter()
+            .map(|spec| spec.tools.iter().map(|name| builtin_tool(*name)).collect())
             .collect();
         Executor {
             workflow: Arc::new(workflow),
             graph,
             backend,
             agents,
+            tools,
+            console: None,
             events: EventSink::none(),
             cancel: CancellationToken::new(),
         }
@@ -125,6 +157,25 @@ impl Executor {
         if let Some(index) = self.workflow.agents.iter().position(|a| a.name == name) {
             self.agents[index] = agent;
         }
+        self
+    }
+
+    /// Gives the named agent's model a tool of your own, besides the built-in tools its
+    /// workflow lists; it replaces a tool of the same name. An unknown agent is ignored.
+    pub fn with_tool(mut self, agent: &str, tool: Arc<dyn Tool>) -> Executor {
+        if let Some(index) = self.workflow.agents.iter().position(|a| a.name == agent) {
+            let name = tool.spec().name;
+            let tools = &mut self.tools[index];
+            tools.retain(|existing| existing.spec().name != name);
+            tools.push(tool);
+        }
+        self
+    }
+
+    /// Lets human agents and command approvals ask the person at `console`. Without one the
+    /// run is non-interactive.
+    pub fn with_console(mut self, console: Arc<dyn Console>) -> Executor {
+        self.console = Some(console);
         self
     }
 
@@ -156,6 +207,17 @@ impl Executor {
         if policy == PolicyName::Oracle && options.future.is_none() {
             return Err(RunError::OracleWithoutFuture);
         }
+        let workspace_dir = match &options.workspace {
+            Some(dir) => dir.clone(),
+            None => std::env::current_dir().map_err(|error| RunError::Workspace {
+                path: PathBuf::from("."),
+                error,
+            })?,
+        };
+        let workspace = Workspace::new(&workspace_dir).map_err(|error| RunError::Workspace {
+            path: workspace_dir.clone(),
+            error,
+        })?;
         let details = self.model_details().await?;
         let resident_at_start: BTreeSet<String> = self
             .backend
@@ -172,6 +234,7 @@ impl Executor {
                 gpu_budget: options.gpu_budget,
                 load_mode: options.load_mode,
                 future: options.future.clone(),
+                measured_load_times: options.measured_load_times.clone(),
             },
         )?;
         let clock = RunClock::start(options.time_scale);
@@ -189,6 +252,7 @@ impl Executor {
             gpu_budget_bytes: residency.gpu_budget_bytes(),
         });
 
+        let mut server_view = ServerView::default();
         let mut loader = Loader::spawn(self.backend.clone(), self.events.clone(), clock);
         let mut tally = crate::tally::Tally::new(workflow, policy);
         let mut transcript: Vec<TranscriptEntry> = Vec::new();
@@ -202,6 +266,7 @@ impl Executor {
                 );
             }
             for done in loader.finished() {
+                server_view.forget();
                 if let Some(load_s) = done.load_s {
                     residency.record_load(&done.model, load_s);
                     tally.preloaded(&done.model, load_s);
@@ -210,7 +275,7 @@ impl Executor {
             let spec = &workflow.agents[speaker];
             // Every turn records what was resident, from the server itself: another
             // client or a restart may have changed it behind the planner's back.
-            let resident = match self.backend.running_models().await {
+            let resident = match server_view.resident(&*self.backend).await {
                 Ok(resident) => resident,
                 Err(error) => break (RunStatus::Failed, error.to_string()),
             };
@@ -226,6 +291,9 @@ impl Executor {
                 at_s: clock.now_s(),
             });
             let plan = residency.before_turn(speaker, &resident, loader.in_flight().as_deref());
+            if !(plan.refreshes.is_empty() && plan.unloads.is_empty() && plan.preloads.is_empty()) {
+                server_view.forget();
+            }
             for refresh in &plan.refreshes {
                 if let Err(error) = self
                     .backend
@@ -295,6 +363,10 @@ impl Executor {
                 backend: &*self.backend,
                 call,
                 events: &turn_events,
+                workspace: &workspace,
+                tools: &self.tools[speaker],
+                console: self.console.as_deref(),
+                time_scale: options.time_scale,
             };
             let respond = self.agents[speaker].respond(context);
             let reply: Result<AgentReply, AgentError> = tokio::select! {
@@ -334,6 +406,7 @@ impl Executor {
                 && reply.load_wait.as_secs_f64() >= RESIDENT_LOAD_S
             {
                 residency.record_load(model, reply.load_wait.as_secs_f64());
+                server_view.forget();
                 self.events.emit(Event::LoadFinished {
                     model: model.clone(),
                     cause: LoadCause::OnDemand,
@@ -358,6 +431,7 @@ impl Executor {
                 tokens: reply.tokens,
                 resident: resident.iter().map(|model| model.name.clone()).collect(),
                 started_s,
+                tool_calls: reply.tool_calls.clone(),
             };
             self.events.emit(Event::TurnFinished {
                 entry: entry.clone(),

@@ -2,33 +2,47 @@
 //!
 //! The types to learn first:
 //! - [`Executor`] runs a [`agentrun_spec::Workflow`] on a [`ModelBackend`], turn by turn;
-//! - [`Agent`] is a participant; [`LlmAgent`] answers through a model, [`CommandAgent`] runs a program;
+//! - [`Agent`] is a participant; [`LlmAgent`] answers through a model (calling [`Tool`]s
+//!   inside the run's [`Workspace`]), [`CommandAgent`] runs a program, [`HumanAgent`] asks a
+//!   person through a [`Console`];
 //! - [`Event`] is what a run reports as it goes, [`RunSummary`] what it did.
 
 mod agent;
 mod backend;
 mod clock;
 mod command;
+mod console;
 mod event;
 mod executor;
 mod graph;
+mod human;
 mod loader;
 mod message;
+mod process;
 mod residency;
+mod server_view;
 mod summary;
 mod tally;
+mod tool_loop;
+mod tools;
 mod transcript;
 
 pub use agent::{Agent, AgentError, AgentReply, LlmAgent, ModelCall, TurnContext, router_schema};
+pub use agentrun_memory::LoadTimes;
 pub use backend::{
     BackendError, CallMetrics, ChatRequest, ChatResponse, KeepAlive, LoadReport, ModelBackend,
     ModelDetails, ModelOptions, RunningModel, TokenSink, ToolSpec,
 };
 pub use command::CommandAgent;
+pub use console::Console;
 pub use event::{Event, EventSink, LoadCause, ResidentModel};
 pub use executor::{Executor, RunError, RunOptions, RunOutcome};
 pub use graph::{ConversationGraph, Node, TurnOutcome};
+pub use human::HumanAgent;
 pub use message::{Message, Role, ToolCall};
-pub use residency::{FutureTurn, ResidencyError, build_workload, model_load_time_options};
+pub use residency::{
+    FutureTurn, ResidencyError, WorkloadSettings, build_workload, model_load_time_options,
+};
 pub use summary::{AgentSummary, ModelSummary, RunStatus, RunSummary};
-pub use transcript::TranscriptEntry;
+pub use tools::{Tool, ToolContext, ToolError, Workspace, builtin_tool, parse_arguments};
+pub use transcript::{ToolRecord, TranscriptEntry};

@@ -118,7 +118,16 @@ impl Residency {
             (None, GpuBudget::Auto) if passive => Some(UNKNOWN_BUDGET),
             (budget, _) => budget,
         };
-        let workload = build_workload(workflow, details, gpu_budget, settings.load_mode, passive)?;
+        let workload = build_workload(
+            workflow,
+            details,
+            &WorkloadSettings {
+                gpu_budget,
+                load_mode: settings.load_mode,
+                fixed_mmap: passive,
+                measured_load_times: settings.measured_load_times,
+            },
+        )?;
         let load_options = workflow
             .agents
             .iter()
@@ -308,21 +317,36 @@ pub(crate) struct ResidencySettings {
     pub(crate) gpu_budget: Option<u64>,
     pub(crate) load_mode: Option<LoadMode>,
     pub(crate) future: Option<Vec<FutureTurn>>,
+    pub(crate) measured_load_times: BTreeMap<String, LoadTimes>,
+}
+
+/// What a run knows beyond the workflow when it builds the planner's workload.
+#[derive(Debug, Clone, Default)]
+pub struct WorkloadSettings {
+    /// Overrides the workflow's `memory.gpu_budget` (needed when it is `auto`).
+    pub gpu_budget: Option<u64>,
+    /// Overrides every agent's load mode.
+    pub load_mode: Option<LoadMode>,
+    /// Pins every model to Ollama's default loading (the passive policies).
+    pub fixed_mmap: bool,
+    /// Measured load times by model (`agentrun calibrate`), used instead of estimates.
+    pub measured_load_times: BTreeMap<String, LoadTimes>,
 }
 
 /// The planner's view of a workflow: models with predicted footprints and load
 /// times, agents, edges and the budget.
-///
-/// `gpu_budget` overrides the workflow's `memory.gpu_budget` (needed when it is `auto`);
-/// `load_mode` overrides every agent's; `fixed_mmap` pins every model to Ollama's default
-/// loading (the passive policies).
 pub fn build_workload(
     workflow: &Workflow,
     details: &BTreeMap<String, ModelDetails>,
-    gpu_budget: Option<u64>,
-    load_mode: Option<LoadMode>,
-    fixed_mmap: bool,
+    settings: &WorkloadSettings,
 ) -> Result<Workload, ResidencyError> {
+    let WorkloadSettings {
+        gpu_budget,
+        load_mode,
+        fixed_mmap,
+        measured_load_times,
+    } = settings;
+    let (gpu_budget, load_mode, fixed_mmap) = (*gpu_budget, *load_mode, *fixed_mmap);
     let gpu_bytes = match (gpu_budget, workflow.memory.gpu_budget) {
         (Some(bytes), _) | (None, GpuBudget::Bytes(bytes)) => bytes,
         (None, GpuBudget::Auto) => return Err(ResidencyError::UnknownBudget),
@@ -366,12 +390,14 @@ pub fn build_workload(
                 .and_then(|d| d.digest.clone())
                 .unwrap_or_else(|| model.clone()),
             footprint_bytes: footprint,
-            load_times: LoadTimes::from_bandwidth(
-                file_bytes,
-                PRIOR_LOAD_FIXED_S,
-                PRIOR_MMAP_BANDWIDTH,
-                PRIOR_NO_MMAP_BANDWIDTH,
-            ),
+            load_times: measured_load_times.get(model).copied().unwrap_or_else(|| {
+                LoadTimes::from_bandwidth(
+                    file_bytes,
+                    PRIOR_LOAD_FIXED_S,
+                    PRIOR_MMAP_BANDWIDTH,
+                    PRIOR_NO_MMAP_BANDWIDTH,
+                )
+            }),
             load_mode: if fixed_mmap {
                 LoadModeChoice::Fixed(memory::LoadMode::Mmap)
             } else {

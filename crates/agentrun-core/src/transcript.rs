@@ -33,4 +33,44 @@ pub struct TranscriptEntry {
     pub resident: Vec<String>,
     /// Seconds since the run started, at the turn's start.
     pub started_s: f64,
+    /// The tool calls the model made during the turn, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolRecord>,
+}
+
+/// One tool call of a turn and what came of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolRecord {
+    /// The round of tool calls it belonged to, from 1.
+    pub round: u32,
+    /// The tool the model named.
+    pub tool: String,
+    /// The arguments as the model wrote them.
+    pub arguments: serde_json::Value,
+    /// Whether the tool did what was asked.
+    pub ok: bool,
+    /// What went back to the model: the result, or what was wrong.
+    pub output: String,
+}
+
+impl ToolRecord {
+    /// One line for the conversation: `write_file test_x.py: ok`,
+    /// `run_command `cargo test`: exit status 101`.
+    pub fn summary(&self) -> String {
+        let target = match (&self.arguments["path"], &self.arguments["argv"]) {
+            (serde_json::Value::String(path), _) => format!(" {path}"),
+            (_, serde_json::Value::Array(argv)) => {
+                let words: Vec<&str> = argv.iter().filter_map(|word| word.as_str()).collect();
+                format!(" `{}`", words.join(" "))
+            }
+            _ => String::new(),
+        };
+        // A command's first line is its exit status, which is what others need to know.
+        let outcome = match (self.ok, self.tool.as_str()) {
+            (true, "run_command") => self.output.lines().next().unwrap_or("ok"),
+            (true, _) => "ok",
+            (false, _) => "failed",
+        };
+        format!("{}{target}: {outcome}", self.tool)
+    }
 }

@@ -39,6 +39,12 @@ pub struct AgentSpec {
     pub command: Option<CommandSpec>,
     /// Canned answers of a human agent, given in order before asking.
     pub answers: Vec<String>,
+    /// Built-in tools the agent's model may call, in file order (llm agents).
+    pub tools: Vec<ToolName>,
+    /// The most rounds of tool calls in one turn before the turn is cut off.
+    pub max_tool_rounds: u32,
+    /// What `run_command` may run, and how (llm agents with that tool).
+    pub command_policy: CommandPolicy,
 }
 
 impl AgentSpec {
@@ -46,6 +52,10 @@ impl AgentSpec {
     pub const DEFAULT_CONTEXT_WINDOW: usize = 12;
     /// The largest `context_window` accepted.
     pub const MAX_CONTEXT_WINDOW: usize = 10_000;
+    /// `max_tool_rounds` when the file does not say.
+    pub const DEFAULT_MAX_TOOL_ROUNDS: u32 = 8;
+    /// The largest `max_tool_rounds` accepted.
+    pub const MAX_TOOL_ROUNDS: u32 = 100;
 
     /// Loads a reusable agent file (`agents/coder.yaml`) on its own, named after the file,
     /// with its `use` chain and prompt file resolved and the agent rules checked.
@@ -56,6 +66,11 @@ impl AgentSpec {
     /// Whether the agent answers by picking one of its choices.
     pub fn is_router(&self) -> bool {
         !self.choices.is_empty()
+    }
+
+    /// Whether the agent's model may call the built-in tool.
+    pub fn has_tool(&self, tool: ToolName) -> bool {
+        self.tools.contains(&tool)
     }
 }
 
@@ -101,6 +116,101 @@ pub struct CommandSpec {
     pub env: BTreeMap<String, String>,
     /// How long one run may take before it is killed and counts as failed.
     pub timeout: Option<Duration>,
+}
+
+/// A built-in tool an llm agent's model may call. Every tool acts inside the run's workspace
+/// directory only.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolName {
+    /// Reads a text file.
+    ReadFile,
+    /// Creates or replaces a file.
+    WriteFile,
+    /// Replaces one span of a file that occurs exactly once.
+    EditFile,
+    /// Lists the files of a directory.
+    ListFiles,
+    /// Searches files for a regular expression.
+    SearchFiles,
+    /// Runs a command from the agent's `allow_commands`.
+    RunCommand,
+}
+
+impl ToolName {
+    /// Every built-in tool.
+    pub const ALL: [ToolName; 6] = [
+        ToolName::ReadFile,
+        ToolName::WriteFile,
+        ToolName::EditFile,
+        ToolName::ListFiles,
+        ToolName::SearchFiles,
+        ToolName::RunCommand,
+    ];
+
+    /// The name used in files and offered to the model.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ToolName::ReadFile => "read_file",
+            ToolName::WriteFile => "write_file",
+            ToolName::EditFile => "edit_file",
+            ToolName::ListFiles => "list_files",
+            ToolName::SearchFiles => "search_files",
+            ToolName::RunCommand => "run_command",
+        }
+    }
+}
+
+impl std::fmt::Display for ToolName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether a person approves each command a model asks to run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Approval {
+    /// Run allowed commands without asking (the default).
+    #[default]
+    Never,
+    /// Ask at the terminal before each command; a non-interactive run refuses them.
+    Ask,
+}
+
+impl Approval {
+    /// The name used in files.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Approval::Never => "never",
+            Approval::Ask => "ask",
+        }
+    }
+}
+
+/// What an llm agent's model may run through the `run_command` tool, and how.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommandPolicy {
+    /// The allow-list: a command runs when its argv starts with one of these lists.
+    pub allow: Vec<Vec<String>>,
+    /// Whether a person approves each command.
+    pub approve: Approval,
+    /// Extra environment variables for the commands (besides `PATH` and `HOME`).
+    pub env: BTreeMap<String, String>,
+    /// How long one command may take before it is killed.
+    pub timeout: Option<Duration>,
+}
+
+impl CommandPolicy {
+    /// Whether `argv` starts with one of the allowed lists (so `[cargo, test]` allows
+    /// `cargo test --quiet`, and not `cargo run`).
+    pub fn allows(&self, argv: &[String]) -> bool {
+        self.allow
+            .iter()
+            .any(|allowed| !allowed.is_empty() && argv.starts_with(allowed))
+    }
 }
 
 /// Options sent to Ollama with every call of an agent. The common ones are typed; any other
@@ -220,6 +330,23 @@ pub(crate) const KNOWN_OLLAMA_OPTIONS: [&str; 30] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_allow_list_matches_argv_prefixes_only() {
+        let policy = CommandPolicy {
+            allow: vec![vec!["cargo".into(), "test".into()], vec![]],
+            ..CommandPolicy::default()
+        };
+        let argv = |words: &[&str]| words.iter().map(|w| (*w).to_owned()).collect::<Vec<_>>();
+        assert!(policy.allows(&argv(&["cargo", "test"])));
+        assert!(policy.allows(&argv(&["cargo", "test", "--quiet"])));
+        assert!(!policy.allows(&argv(&["cargo", "run"])));
+        assert!(!policy.allows(&argv(&["cargo"])));
+        assert!(
+            !policy.allows(&argv(&["rm", "-rf", "."])),
+            "an empty entry allows nothing"
+        );
+    }
 
     #[test]
     fn options_become_ollamas_options_object() {

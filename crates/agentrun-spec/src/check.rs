@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::agent::{AgentKind, AgentSpec, KNOWN_OLLAMA_OPTIONS};
+use crate::agent::{AgentKind, AgentSpec, Approval, KNOWN_OLLAMA_OPTIONS, ToolName};
 use crate::diagnostic::Severity;
 use crate::flow::EdgeTarget;
 use crate::memory::Limits;
@@ -222,6 +222,7 @@ pub(crate) fn check_agent(agent: &AgentSpec, findings: &mut Findings) {
             }
             misfits.extend(agent.command.is_some().then_some("command"));
             misfits.extend((!agent.answers.is_empty()).then_some("answers"));
+            check_tools(agent, findings);
         }
         AgentKind::Command => {
             match &agent.command {
@@ -272,6 +273,13 @@ pub(crate) fn check_agent(agent: &AgentSpec, findings: &mut Findings) {
         misfits.extend(agent.think.is_some().then_some("think"));
         misfits.extend(agent.fallback.is_some().then_some("fallback"));
         misfits.extend((agent.residency != Default::default()).then_some("residency"));
+        misfits.extend((!agent.tools.is_empty()).then_some("tools"));
+        misfits.extend((!agent.command_policy.allow.is_empty()).then_some("allow_commands"));
+        misfits.extend((agent.command_policy.approve != Approval::Never).then_some("approve"));
+        misfits.extend(
+            (agent.max_tool_rounds != AgentSpec::DEFAULT_MAX_TOOL_ROUNDS)
+                .then_some("max_tool_rounds"),
+        );
     }
     for field in misfits {
         let (path, message, hint) = not_for_kind(field);
@@ -293,6 +301,93 @@ pub(crate) fn check_agent(agent: &AgentSpec, findings: &mut Findings) {
     }
     check_options(agent, findings);
     check_choices(agent, findings);
+}
+
+/// Tools, the command allow-list and the tool-round limit of an llm agent.
+fn check_tools(agent: &AgentSpec, findings: &mut Findings) {
+    let path = agent_path(&agent.name);
+    let policy = &agent.command_policy;
+    if agent.is_router() && !agent.tools.is_empty() {
+        findings.error(
+            path.key("tools"),
+            "a router answers with one of its choices and cannot call tools",
+            Some(
+                "remove `tools`, or remove `choices` and route with `contains` conditions"
+                    .to_owned(),
+            ),
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for tool in &agent.tools {
+        if !seen.insert(*tool) {
+            findings.error(
+                path.key("tools"),
+                format!("the tool `{tool}` is listed twice"),
+                Some("remove one of them".to_owned()),
+            );
+        }
+    }
+    let runs_commands = agent.has_tool(ToolName::RunCommand);
+    if runs_commands && policy.allow.is_empty() {
+        findings.error(
+            path.key("tools"),
+            "`run_command` needs an allow-list, or it can run nothing",
+            Some(
+                "add the commands the model may run, e.g. `allow_commands: [[cargo, test]]`"
+                    .to_owned(),
+            ),
+        );
+    }
+    if !runs_commands && !policy.allow.is_empty() {
+        findings.error(
+            path.key("allow_commands"),
+            "`allow_commands` has no use without the `run_command` tool",
+            Some("add `run_command` to `tools`, or remove `allow_commands`".to_owned()),
+        );
+    }
+    if !runs_commands && policy.approve != Approval::Never {
+        findings.error(
+            path.key("approve"),
+            "`approve` has no use without the `run_command` tool",
+            Some("add `run_command` to `tools`, or remove `approve`".to_owned()),
+        );
+    }
+    for (index, allowed) in policy.allow.iter().enumerate() {
+        if allowed
+            .first()
+            .is_none_or(|program| program.trim().is_empty())
+        {
+            findings.error(
+                path.key("allow_commands").index(index),
+                "an allowed command needs a program",
+                Some(
+                    "give the program and the arguments a command must start with, e.g. `[cargo, test]`"
+                        .to_owned(),
+                ),
+            );
+        }
+    }
+    if policy.timeout.is_some_and(|timeout| timeout.is_zero()) {
+        findings.error(
+            path.key("timeout"),
+            "a timeout of zero stops every command at once",
+            Some("give a duration such as `5m`, or remove `timeout`".to_owned()),
+        );
+    }
+    if agent.max_tool_rounds == 0 || agent.max_tool_rounds > AgentSpec::MAX_TOOL_ROUNDS {
+        findings.error(
+            path.key("max_tool_rounds"),
+            format!(
+                "{} rounds of tool calls is out of range",
+                agent.max_tool_rounds
+            ),
+            Some(format!(
+                "give a number from 1 to {} (default {})",
+                AgentSpec::MAX_TOOL_ROUNDS,
+                AgentSpec::DEFAULT_MAX_TOOL_ROUNDS
+            )),
+        );
+    }
 }
 
 fn check_options(agent: &AgentSpec, findings: &mut Findings) {

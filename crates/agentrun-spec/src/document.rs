@@ -15,7 +15,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::agent::{AgentKind, ModelOptionsSpec};
+use crate::agent::{AgentKind, Approval, ModelOptionsSpec, ToolName};
 use crate::memory::PolicyName;
 use crate::residency::LoadMode;
 
@@ -97,15 +97,31 @@ pub(crate) struct AgentFile {
     /// The program and its arguments (command agents), e.g. `[cargo, test]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) command: Option<Vec<String>>,
-    /// Extra environment variables for the command.
+    /// Extra environment variables for the command (command agents, and llm agents with
+    /// `run_command`). Commands get only these, `PATH` and `HOME`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) env: Option<BTreeMap<String, String>>,
-    /// How long one run of the command may take, e.g. `10m` (command agents).
+    /// How long one run of the command may take, e.g. `10m` (command agents, and llm agents
+    /// with `run_command`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) timeout: Option<DurationFile>,
     /// Canned answers given in order instead of asking (human agents; useful in tests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) answers: Option<Vec<String>>,
+    /// Built-in tools the model may call (llm agents), acting inside the run's workspace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) tools: Option<Vec<ToolName>>,
+    /// The commands `run_command` may run: a command runs when its arguments start with one
+    /// of these lists, e.g. `[[cargo, test], [python3, -m, unittest]]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) allow_commands: Option<Vec<Vec<String>>>,
+    /// Whether a person approves each command the model asks to run: `never` (the default)
+    /// or `ask`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) approve: Option<Approval>,
+    /// The most rounds of tool calls in one turn before the turn is cut off (default 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) max_tool_rounds: Option<u64>,
 }
 
 /// A router's choices: a list of names, or names with descriptions.

@@ -69,7 +69,9 @@ mod source;
 mod spelling;
 mod workflow;
 
-pub use agent::{AgentKind, AgentSpec, CommandSpec, ModelOptionsSpec};
+pub use agent::{
+    AgentKind, AgentSpec, Approval, CommandPolicy, CommandSpec, ModelOptionsSpec, ToolName,
+};
 pub use diagnostic::{Diagnostic, Severity, SpecError};
 pub use duration::{DurationError, parse_duration};
 pub use flow::{Condition, EdgeSpec, EdgeTarget, Flow};

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::agent::{AgentKind, AgentSpec};
+use crate::agent::{AgentKind, AgentSpec, Approval};
 use crate::diagnostic::{Diagnostic, SpecError};
 use crate::document::{
     AgentFile, AgentSimulationFile, ChoicesFile, ConditionFile, DurationFile, EdgeFile, FlowFile,
@@ -207,6 +207,12 @@ fn agent_document(agent: &AgentSpec) -> AgentFile {
         load_mode: agent.residency.load_mode,
     });
     let command = agent.command.as_ref();
+    let policy = &agent.command_policy;
+    // Command agents keep env and timeout with their command; llm agents with their tools.
+    let (env, timeout) = match command {
+        Some(command) => (&command.env, command.timeout),
+        None => (&policy.env, policy.timeout),
+    };
     AgentFile {
         use_file: None,
         description: agent.description.clone(),
@@ -222,13 +228,14 @@ fn agent_document(agent: &AgentSpec) -> AgentFile {
         residency,
         fallback: agent.fallback.clone(),
         command: command.map(|command| command.argv.clone()),
-        env: command
-            .filter(|command| !command.env.is_empty())
-            .map(|command| command.env.clone()),
-        timeout: command
-            .and_then(|command| command.timeout)
-            .map(|timeout| DurationFile::Text(format_duration(timeout))),
+        env: (!env.is_empty()).then(|| env.clone()),
+        timeout: timeout.map(|timeout| DurationFile::Text(format_duration(timeout))),
         answers: (!agent.answers.is_empty()).then(|| agent.answers.clone()),
+        tools: (!agent.tools.is_empty()).then(|| agent.tools.clone()),
+        allow_commands: (!policy.allow.is_empty()).then(|| policy.allow.clone()),
+        approve: (policy.approve != Approval::Never).then_some(policy.approve),
+        max_tool_rounds: (agent.max_tool_rounds != AgentSpec::DEFAULT_MAX_TOOL_ROUNDS)
+            .then_some(u64::from(agent.max_tool_rounds)),
     }
 }
 

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use agentrun_spec::{
-    AgentKind, Condition, EdgeTarget, GpuBudget, KeepAliveSpec, LoadMode, PolicyName, Severity,
-    SpecError, Workflow,
+    AgentKind, Approval, Condition, EdgeTarget, GpuBudget, KeepAliveSpec, LoadMode, PolicyName,
+    Severity, SpecError, ToolName, Workflow,
 };
 
 /// A valid two-agent workflow; tests append sections or replace lines.
@@ -185,6 +185,82 @@ simulation:
     assert_eq!(sim["tests"].pass_rate, 0.6);
     assert_eq!(sim["person"].choices["again"], 3.0);
     assert_eq!(load(&workflow.to_yaml()).expect("reloads"), workflow);
+}
+
+#[test]
+fn tools_and_the_command_allow_list_are_read() {
+    let text = BASE.replace(
+        "    prompt: You write code.\n",
+        "    prompt: You write code.\n    tools: [read_file, edit_file, run_command]\n    \
+         allow_commands: [[python3, -m, unittest], [cargo, test]]\n    approve: ask\n    \
+         env: { PYTHONDONTWRITEBYTECODE: '1' }\n    timeout: 2m\n    max_tool_rounds: 12\n",
+    );
+    let workflow = load(&text).expect("valid");
+    let coder = workflow.agent("coder").expect("coder");
+    assert_eq!(
+        coder.tools,
+        [ToolName::ReadFile, ToolName::EditFile, ToolName::RunCommand]
+    );
+    assert!(coder.has_tool(ToolName::RunCommand));
+    assert_eq!(coder.max_tool_rounds, 12);
+    let policy = &coder.command_policy;
+    assert_eq!(policy.allow[0], ["python3", "-m", "unittest"]);
+    assert_eq!(policy.approve, Approval::Ask);
+    assert_eq!(policy.env["PYTHONDONTWRITEBYTECODE"], "1");
+    assert_eq!(policy.timeout, Some(Duration::from_secs(120)));
+    assert!(coder.command.is_none());
+    assert_eq!(load(&workflow.to_yaml()).expect("reloads"), workflow);
+
+    let reviewer = workflow.agent("reviewer").expect("reviewer");
+    assert!(reviewer.tools.is_empty());
+    assert_eq!(reviewer.max_tool_rounds, 8, "the default");
+    assert_eq!(reviewer.command_policy.approve, Approval::Never);
+}
+
+#[test]
+fn tool_settings_are_checked() {
+    let with = |lines: &str| {
+        BASE.replace(
+            "    prompt: You write code.\n",
+            &format!("    prompt: You write code.\n{lines}"),
+        )
+    };
+    assert_single_error(
+        &with("    tools: [read_file, red_file]\n"),
+        "agents.coder.tools[1]",
+        6,
+        "unknown value `red_file`",
+    );
+    assert_single_error(
+        &with("    tools: [run_command]\n"),
+        "agents.coder.tools",
+        6,
+        "needs an allow-list",
+    );
+    assert_single_error(
+        &with("    tools: [read_file, read_file]\n"),
+        "agents.coder.tools",
+        6,
+        "listed twice",
+    );
+    assert_single_error(
+        &with("    allow_commands: [[cargo, test]]\n"),
+        "agents.coder.allow_commands",
+        6,
+        "no use without the `run_command` tool",
+    );
+    assert_single_error(
+        &with("    env: { A: b }\n"),
+        "agents.coder.env",
+        6,
+        "an llm agent has no use for `env`",
+    );
+    assert_single_error(
+        &with("    max_tool_rounds: 101\n"),
+        "agents.coder.max_tool_rounds",
+        6,
+        "out of range",
+    );
 }
 
 #[test]

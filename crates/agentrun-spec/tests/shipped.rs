@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use agentrun_spec::{AgentKind, AgentSpec, GpuBudget, PolicyName, Workflow, json_schema};
+use agentrun_spec::{AgentKind, AgentSpec, GpuBudget, PolicyName, ToolName, Workflow, json_schema};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -203,4 +203,38 @@ fn shipped_workflows_fit_the_json_schema() {
             }
         }
     }
+}
+
+#[test]
+fn the_tdd_workflow_is_a_real_loop_with_tools_and_a_test_runner() {
+    let workflow =
+        Workflow::from_yaml_file(&repo_root().join("workflows/tdd.yaml")).expect("loads");
+    let tests = workflow.agent("tests").expect("a test runner");
+    assert_eq!(tests.kind, AgentKind::Command);
+    let command = tests.command.as_ref().expect("a command");
+    let next = |passed: bool| {
+        workflow
+            .flow
+            .next("tests", "", None, Some(passed))
+            .map(|edge| edge.to.name().to_owned())
+    };
+    assert_eq!(next(true).as_deref(), Some("reviewer"));
+    assert_eq!(next(false).as_deref(), Some("coder"));
+    let coder = workflow.agent("coder").expect("coder");
+    for tool in [
+        ToolName::WriteFile,
+        ToolName::EditFile,
+        ToolName::RunCommand,
+    ] {
+        assert!(coder.has_tool(tool), "the coder lacks {tool}");
+    }
+    assert!(
+        coder.command_policy.allows(&command.argv),
+        "the coder may run the tests itself"
+    );
+    let tester = workflow.agent("tester").expect("tester");
+    assert!(tester.has_tool(ToolName::WriteFile) && !tester.has_tool(ToolName::RunCommand));
+    let reviewer = workflow.agent("reviewer").expect("reviewer");
+    assert!(reviewer.has_tool(ToolName::ReadFile) && !reviewer.has_tool(ToolName::WriteFile));
+    assert!(workflow.agent("router").expect("router").tools.is_empty());
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::{duration, keep_alive, read};
-use crate::agent::{AgentKind, AgentSpec, CommandSpec};
+use crate::agent::{AgentKind, AgentSpec, CommandPolicy, CommandSpec, ToolName};
 use crate::check::{Findings, agent_path};
 use crate::document::{AgentFile, ChoicesFile};
 use crate::loader::{Loading, read_text};
@@ -30,6 +30,9 @@ pub(super) fn placeholder_agent(name: &str) -> AgentSpec {
         fallback: None,
         command: None,
         answers: Vec::new(),
+        tools: Vec::new(),
+        max_tool_rounds: AgentSpec::DEFAULT_MAX_TOOL_ROUNDS,
+        command_policy: CommandPolicy::default(),
     }
 }
 
@@ -102,25 +105,59 @@ pub(super) fn convert_agent_quietly(
         .timeout
         .as_ref()
         .and_then(|value| duration(value, &path.key("timeout"), findings));
-    if kind != AgentKind::Command {
+    let tools = file.tools.unwrap_or_default();
+    // An llm agent whose model runs commands gives them an environment and a time limit.
+    let runs_commands = kind == AgentKind::Llm && tools.contains(&ToolName::RunCommand);
+    if kind != AgentKind::Command && !runs_commands {
         for (field, given) in [
             ("timeout", file.timeout.is_some()),
             ("env", file.env.is_some()),
         ] {
             if given {
+                let hint = match kind {
+                    AgentKind::Llm => format!(
+                        "remove `{field}`, set `kind: command`, or give the model `run_command` in `tools` (then `{field}` applies to the commands it runs)"
+                    ),
+                    _ => format!("remove `{field}`, or set `kind: command`"),
+                };
                 findings.error(
                     path.key(field),
                     format!("{} has no use for `{field}`", kind.an_agent()),
-                    Some(format!("remove `{field}`, or set `kind: command`")),
+                    Some(hint),
                 );
             }
         }
     }
-    let command = file.command.map(|argv| CommandSpec {
-        argv,
-        env: file.env.unwrap_or_default(),
-        timeout,
-    });
+    let (command, command_policy) = if runs_commands {
+        let policy = CommandPolicy {
+            allow: file.allow_commands.unwrap_or_default(),
+            approve: file.approve.unwrap_or_default(),
+            env: file.env.unwrap_or_default(),
+            timeout,
+        };
+        (
+            file.command.map(|argv| CommandSpec {
+                argv,
+                env: Default::default(),
+                timeout: None,
+            }),
+            policy,
+        )
+    } else {
+        let policy = CommandPolicy {
+            allow: file.allow_commands.unwrap_or_default(),
+            approve: file.approve.unwrap_or_default(),
+            ..CommandPolicy::default()
+        };
+        (
+            file.command.map(|argv| CommandSpec {
+                argv,
+                env: file.env.unwrap_or_default(),
+                timeout,
+            }),
+            policy,
+        )
+    };
     Some(AgentSpec {
         name: name.to_owned(),
         description: file.description,
@@ -139,6 +176,12 @@ pub(super) fn convert_agent_quietly(
         fallback: file.fallback,
         command,
         answers: file.answers.unwrap_or_default(),
+        tools,
+        max_tool_rounds: file
+            .max_tool_rounds
+            .map(|rounds| u32::try_from(rounds).unwrap_or(u32::MAX))
+            .unwrap_or(AgentSpec::DEFAULT_MAX_TOOL_ROUNDS),
+        command_policy,
     })
 }
 

@@ -1,0 +1,158 @@
+//! The tool-calling loop of a model agent's turn: offer the tools, run what the model asks
+//! for, send the results back, until the model answers in words or runs out of rounds.
+
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt;
+
+use crate::agent::{AgentError, AgentReply, LlmAgent, ModelCall, TurnContext};
+use crate::backend::{ChatRequest, ToolSpec};
+use crate::event::Event;
+use crate::message::{Message, Role, ToolCall};
+use crate::process::cap_text;
+use crate::tools::{ToolContext, ToolError};
+use crate::transcript::ToolRecord;
+
+/// Bytes kept from each end of one tool result: a model's context is small, and a custom
+/// tool may return anything.
+const KEPT_RESULT_BYTES: usize = 15_000;
+
+impl LlmAgent {
+    /// A model agent's turn: chat, and while the model asks for tools, run them and chat
+    /// again, at most `max_tool_rounds` times.
+    ///
+    /// Nothing a model asks for ends the run: an unknown tool, malformed arguments or a
+    /// failing tool becomes a `tool` message saying so, and the model can try again.
+    pub(crate) async fn converse(
+        &self,
+        context: &TurnContext<'_>,
+        call: &ModelCall,
+        mut messages: Vec<Message>,
+    ) -> Result<AgentReply, AgentError> {
+        let specs: Vec<ToolSpec> = context.tools.iter().map(|tool| tool.spec()).collect();
+        let max_rounds = context.spec.max_tool_rounds;
+        let mut reply = AgentReply::default();
+        let mut round = 0;
+        loop {
+            let request = ChatRequest {
+                model: call.model.clone(),
+                messages: messages.clone(),
+                options: call.options.clone(),
+                keep_alive: call.keep_alive,
+                format: None,
+                tools: specs.clone(),
+                think: context.spec.think,
+            };
+            let response = self.chat_with_retries(context, &request).await?;
+            reply.add_metrics(&response.metrics);
+            let message = response.message;
+            if message.tool_calls.is_empty() {
+                reply.text = message.content;
+                return Ok(reply);
+            }
+            if round == max_rounds {
+                context.events.emit(Event::ToolLimit {
+                    agent: context.spec.name.clone(),
+                    rounds: round,
+                });
+                let asked: Vec<&str> = message
+                    .tool_calls
+                    .iter()
+                    .map(|call| call.name.as_str())
+                    .collect();
+                let mut text = message.content;
+                if !text.is_empty() {
+                    text.push_str("\n\n");
+                }
+                text.push_str(&format!(
+                    "[cut off: still calling tools after {round} rounds (max_tool_rounds); \
+                     the last calls ({}) were not run]",
+                    asked.join(", ")
+                ));
+                reply.text = text;
+                return Ok(reply);
+            }
+            round += 1;
+            let calls = message.tool_calls.clone();
+            messages.push(Message {
+                role: Role::Assistant,
+                content: message.content,
+                tool_calls: message.tool_calls,
+                thinking: None,
+            });
+            for call in &calls {
+                let record = run_tool_call(context, &specs, call, round).await;
+                messages.push(Message::new(Role::Tool, record.output.clone()));
+                reply.tool_calls.push(record);
+            }
+        }
+    }
+}
+
+/// Runs one call the model asked for and records it, with its events.
+async fn run_tool_call(
+    context: &TurnContext<'_>,
+    specs: &[ToolSpec],
+    call: &ToolCall,
+    round: u32,
+) -> ToolRecord {
+    let agent = context.spec.name.clone();
+    context.events.emit(Event::ToolCall {
+        agent: agent.clone(),
+        tool: call.name.clone(),
+        arguments: call.arguments.clone(),
+        round,
+    });
+    let result = match specs.iter().position(|spec| spec.name == call.name) {
+        None => {
+            let known: Vec<&str> = specs.iter().map(|spec| spec.name.as_str()).collect();
+            Err(ToolError::Refused(format!(
+                "there is no tool `{}`; the tools are: {}",
+                call.name,
+                if known.is_empty() {
+                    "(none)".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            )))
+        }
+        Some(index) => {
+            let tool_context = ToolContext {
+                agent: context.spec,
+                workspace: context.workspace,
+                console: context.console,
+            };
+            // A custom tool that panics fails its call, not the run.
+            AssertUnwindSafe(context.tools[index].call(call.arguments.clone(), &tool_context))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| {
+                    Err(ToolError::Failed("the tool failed unexpectedly".to_owned()))
+                })
+        }
+    };
+    let (ok, output) = match result {
+        Ok(text) => (true, cap_text(&text, KEPT_RESULT_BYTES)),
+        Err(error) => (
+            false,
+            format!("error: {}", cap_text(&error.to_string(), KEPT_RESULT_BYTES)),
+        ),
+    };
+    context.events.emit(Event::ToolResult {
+        agent,
+        tool: call.name.clone(),
+        ok,
+        output: output.clone(),
+        round,
+    });
+    ToolRecord {
+        round,
+        tool: call.name.clone(),
+        arguments: call.arguments.clone(),
+        ok,
+        output,
+    }
+}
+
+#[cfg(test)]
+mod tests;

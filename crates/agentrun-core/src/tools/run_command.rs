@@ -1,0 +1,116 @@
+//! `run_command`: runs a command from the agent's allow-list in the workspace.
+
+use agentrun_spec::Approval;
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::{Tool, ToolContext, ToolError, parse_arguments};
+use crate::backend::ToolSpec;
+use crate::process::{DEFAULT_COMMAND_TIMEOUT, ProcessSpec, run_process};
+
+#[derive(Debug, Deserialize, JsonSchema)]
+struct Args {
+    /// The program and its arguments, one list item each (no shell), e.g.
+    /// `["cargo", "test", "--quiet"]`.
+    argv: Vec<String>,
+    /// The directory to run in, relative to the workspace root (default: the root).
+    #[serde(default)]
+    dir: Option<String>,
+}
+
+/// Runs an allowed command.
+pub(super) struct RunCommand;
+
+#[async_trait]
+impl Tool for RunCommand {
+    fn spec(&self) -> ToolSpec {
+        ToolSpec::for_parameters::<Args>(
+            "run_command",
+            "Run a command in the workspace, without a shell, and get its exit status and output. Only the commands the workflow allows can run.",
+        )
+    }
+
+    async fn call(
+        &self,
+        arguments: serde_json::Value,
+        context: &ToolContext<'_>,
+    ) -> Result<String, ToolError> {
+        let args: Args = parse_arguments(arguments)?;
+        if args
+            .argv
+            .first()
+            .is_none_or(|program| program.trim().is_empty())
+        {
+            return Err(ToolError::InvalidArguments(
+                "`argv` is empty; give the program and its arguments as a list".to_owned(),
+            ));
+        }
+        let policy = &context.agent.command_policy;
+        let shown = args.argv.join(" ");
+        if !policy.allows(&args.argv) {
+            let allowed: Vec<String> = policy
+                .allow
+                .iter()
+                .map(|allowed| format!("`{}`", allowed.join(" ")))
+                .collect();
+            return Err(ToolError::Refused(format!(
+                "`{shown}` is not on the allow-list; a command must start with one of: {}",
+                if allowed.is_empty() {
+                    "(nothing is allowed)".to_owned()
+                } else {
+                    allowed.join(", ")
+                }
+            )));
+        }
+        let dir = context
+            .workspace
+            .resolve(args.dir.as_deref().unwrap_or("."))?;
+        if !dir.is_dir() {
+            return Err(ToolError::Failed(format!(
+                "`{}` is not a directory of the workspace",
+                args.dir.unwrap_or_default()
+            )));
+        }
+        if policy.approve == Approval::Ask {
+            approve(context, &shown).await?;
+        }
+        let timeout = policy.timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT);
+        let outcome = run_process(ProcessSpec {
+            argv: &args.argv,
+            dir: &dir,
+            env: &policy.env,
+            timeout,
+        })
+        .await
+        .map_err(|error| ToolError::Failed(format!("cannot run `{shown}`: {error}")))?;
+        let status = outcome.describe(timeout);
+        if outcome.status.is_none() {
+            return Err(ToolError::Failed(format!(
+                "`{shown}` {status}; output so far:\n{}",
+                outcome.output
+            )));
+        }
+        Ok(format!("{status}\n{}", outcome.output))
+    }
+}
+
+/// Asks the person at the terminal; refuses when nobody is there or they say no.
+async fn approve(context: &ToolContext<'_>, shown: &str) -> Result<(), ToolError> {
+    let Some(console) = context.console else {
+        return Err(ToolError::Refused(format!(
+            "`{shown}` needs a person's approval (`approve: ask`), and this run is non-interactive"
+        )));
+    };
+    let answer = console
+        .ask(&context.agent.name, &format!("run `{shown}`? [y/N]"))
+        .await
+        .unwrap_or_default();
+    if matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
+        Ok(())
+    } else {
+        Err(ToolError::Refused(format!(
+            "the person running the workflow declined `{shown}`"
+        )))
+    }
+}

@@ -1,0 +1,350 @@
+//! Whole runs with command, human and tool-using agents, against a scripted model.
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use agentrun_core::{
+    BackendError, CallMetrics, ChatRequest, ChatResponse, Console, Executor, KeepAlive, LoadReport,
+    Message, ModelBackend, ModelDetails, ModelOptions, Role, RunOptions, RunStatus, RunningModel,
+    TokenSink, Tool, ToolCall, ToolContext, ToolError, ToolSpec, parse_arguments,
+};
+use agentrun_spec::Workflow;
+use async_trait::async_trait;
+use serde_json::json;
+
+/// A model server with one small model whose replies are scripted in order.
+struct Scripted {
+    replies: Mutex<VecDeque<Message>>,
+}
+
+impl Scripted {
+    fn new(replies: Vec<Message>) -> Arc<Scripted> {
+        Arc::new(Scripted {
+            replies: Mutex::new(replies.into()),
+        })
+    }
+}
+
+#[async_trait]
+impl ModelBackend for Scripted {
+    fn endpoint(&self) -> String {
+        "scripted".to_owned()
+    }
+
+    async fn chat(
+        &self,
+        _: &ChatRequest,
+        on_text: TokenSink<'_>,
+    ) -> Result<ChatResponse, BackendError> {
+        let message = self
+            .replies
+            .lock()
+            .expect("lock")
+            .pop_front()
+            .unwrap_or_else(|| Message::assistant("nothing more to say"));
+        on_text(&message.content);
+        Ok(ChatResponse {
+            message,
+            done_reason: Some("stop".to_owned()),
+            metrics: CallMetrics::default(),
+        })
+    }
+
+    async fn preload(
+        &self,
+        _: &str,
+        _: &ModelOptions,
+        _: Option<KeepAlive>,
+    ) -> Result<LoadReport, BackendError> {
+        Ok(LoadReport::default())
+    }
+
+    async fn unload(&self, _: &str) -> Result<(), BackendError> {
+        Ok(())
+    }
+
+    async fn running_models(&self) -> Result<Vec<RunningModel>, BackendError> {
+        Ok(Vec::new())
+    }
+
+    async fn model_details(&self, model: &str) -> Result<ModelDetails, BackendError> {
+        Ok(ModelDetails {
+            name: model.to_owned(),
+            file_bytes: 1_000_000_000,
+            digest: None,
+            block_count: Some(16),
+            head_count: Some(16),
+            head_count_kv: Some(4),
+            embedding_length: Some(1024),
+            context_length: Some(8192),
+            capabilities: vec!["completion".to_owned(), "tools".to_owned()],
+        })
+    }
+}
+
+fn calling(name: &str, arguments: serde_json::Value) -> Message {
+    Message {
+        role: Role::Assistant,
+        content: String::new(),
+        tool_calls: vec![ToolCall {
+            name: name.to_owned(),
+            arguments,
+        }],
+        thinking: None,
+    }
+}
+
+fn workflow(yaml: &str) -> Workflow {
+    Workflow::from_yaml_str(yaml, Path::new("w.yaml")).expect("a valid workflow")
+}
+
+fn options(workspace: &Path) -> RunOptions {
+    let mut options = RunOptions::new("make the check pass");
+    options.workspace = Some(workspace.to_path_buf());
+    options.unload_at_end = false;
+    options
+}
+
+const FIX_LOOP: &str = "\
+name: fix
+agents:
+  check:
+    kind: command
+    command: [sh, -c, 'test -f ok && echo \"found ok; SECRET=$SECRET_TOKEN GIVEN=$GIVEN\"']
+    env: { GIVEN: from-the-workflow }
+  coder:
+    model: tiny:1b
+    prompt: You make the check pass.
+    options: { num_ctx: 2048 }
+    tools: [write_file]
+flow:
+  start: check
+  edges:
+    - { from: check, to: end, when: pass }
+    - { from: check, to: coder, when: fail }
+    - { from: coder, to: check }
+memory: { gpu_budget: 24GB }
+";
+
+#[tokio::test]
+async fn a_command_agent_branches_on_its_result_in_the_workspace() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let backend = Scripted::new(vec![
+        calling("write_file", json!({"path": "ok", "content": ""})),
+        Message::assistant("Created `ok`."),
+    ]);
+    let outcome = Executor::new(workflow(FIX_LOOP), backend)
+        .run(options(dir.path()))
+        .await
+        .expect("the run starts");
+    assert_eq!(
+        outcome.summary.status,
+        RunStatus::Completed,
+        "{}",
+        outcome.summary.reason
+    );
+    let turns: Vec<(&str, Option<bool>, usize)> = outcome
+        .transcript
+        .iter()
+        .map(|e| (e.agent.as_str(), e.passed, e.tool_calls.len()))
+        .collect();
+    assert_eq!(
+        turns,
+        [
+            ("check", Some(false), 0),
+            ("coder", None, 1),
+            ("check", Some(true), 0)
+        ]
+    );
+    assert!(
+        outcome.transcript[0].text.starts_with("`sh -c"),
+        "{}",
+        outcome.transcript[0].text
+    );
+    assert!(
+        outcome.transcript[0]
+            .text
+            .contains("failed (exit status 1)")
+    );
+    let last = &outcome.transcript[2].text;
+    assert!(last.contains("passed (exit status 0)"), "{last}");
+    assert!(
+        last.contains("SECRET= GIVEN=from-the-workflow"),
+        "only the workflow's variables reach the command: {last}"
+    );
+    assert!(dir.path().join("ok").exists());
+}
+
+#[tokio::test]
+async fn a_missing_workspace_stops_the_run_before_it_starts() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let result = Executor::new(workflow(FIX_LOOP), Scripted::new(Vec::new()))
+        .run(options(&dir.path().join("nowhere")))
+        .await;
+    let error = result.expect_err("an error").to_string();
+    assert!(error.starts_with("cannot use the workspace"), "{error}");
+}
+
+const HUMAN_GATE: &str = "\
+name: gate
+agents:
+  check:
+    kind: command
+    command: [echo, checked]
+  person:
+    kind: human
+    prompt: Ship it?
+    choices: [ship, again]
+    answers: [again]
+flow:
+  start: check
+  edges:
+    - { from: check, to: person }
+    - { from: person, to: end, when: { choice: ship } }
+    - { from: person, to: check, when: { choice: again } }
+memory: { gpu_budget: 24GB }
+";
+
+#[tokio::test]
+async fn a_non_interactive_human_uses_its_answers_then_fails_clearly() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let outcome = Executor::new(workflow(HUMAN_GATE), Scripted::new(Vec::new()))
+        .run(options(dir.path()))
+        .await
+        .expect("the run starts");
+    assert_eq!(outcome.summary.status, RunStatus::Failed);
+    let reason = &outcome.summary.reason;
+    assert!(
+        reason.contains("'person' needs a person's answer")
+            && reason.contains("--answer person=TEXT"),
+        "{reason}"
+    );
+    let choices: Vec<Option<&str>> = outcome
+        .transcript
+        .iter()
+        .map(|e| e.choice.as_deref())
+        .collect();
+    assert_eq!(
+        choices,
+        [None, Some("again"), None],
+        "the canned answer was used once"
+    );
+}
+
+/// A person who answers from a list and remembers what was asked.
+struct Person {
+    answers: Mutex<VecDeque<&'static str>>,
+    asked: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl Console for Person {
+    async fn ask(&self, agent: &str, question: &str) -> Option<String> {
+        self.asked
+            .lock()
+            .expect("lock")
+            .push(format!("{agent}: {question}"));
+        self.answers
+            .lock()
+            .expect("lock")
+            .pop_front()
+            .map(str::to_owned)
+    }
+}
+
+#[tokio::test]
+async fn an_interactive_human_is_asked_until_the_answer_is_a_choice() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let person = Arc::new(Person {
+        answers: Mutex::new(VecDeque::from(["maybe", "SHIP"])),
+        asked: Mutex::default(),
+    });
+    let outcome = Executor::new(workflow(HUMAN_GATE), Scripted::new(Vec::new()))
+        .with_console(person.clone())
+        .run(options(dir.path()))
+        .await
+        .expect("the run starts");
+    assert_eq!(
+        outcome.summary.status,
+        RunStatus::Completed,
+        "{}",
+        outcome.summary.reason
+    );
+    let choices: Vec<Option<&str>> = outcome
+        .transcript
+        .iter()
+        .map(|e| e.choice.as_deref())
+        .collect();
+    assert_eq!(choices, [None, Some("again"), None, Some("ship")]);
+    let asked = person.asked.lock().expect("lock");
+    assert_eq!(asked.len(), 2);
+    assert!(
+        asked[0].starts_with("person: Ship it?\n[check]: `echo checked` passed"),
+        "{}",
+        asked[0]
+    );
+    assert!(asked[0].ends_with("Choose one of: ship, again"));
+    assert_eq!(
+        asked[1],
+        "person: `maybe` is not one of the choices; answer with one of: ship, again"
+    );
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Shout {
+    /// The words to shout.
+    words: String,
+}
+
+/// A custom tool registered from Rust.
+struct Shouter;
+
+#[async_trait]
+impl Tool for Shouter {
+    fn spec(&self) -> ToolSpec {
+        ToolSpec::for_parameters::<Shout>("shout", "Shouts the words.")
+    }
+
+    async fn call(
+        &self,
+        arguments: serde_json::Value,
+        _: &ToolContext<'_>,
+    ) -> Result<String, ToolError> {
+        let shout: Shout = parse_arguments(arguments)?;
+        Ok(shout.words.to_uppercase())
+    }
+}
+
+#[tokio::test]
+async fn a_custom_tool_registered_on_the_executor_is_called() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let yaml = "\
+name: custom
+agents:
+  crier:
+    model: tiny:1b
+    prompt: You shout.
+    options: { num_ctx: 2048 }
+flow:
+  start: crier
+  edges:
+    - { from: crier, to: end }
+memory: { gpu_budget: 24GB }
+";
+    let backend = Scripted::new(vec![
+        calling("shout", json!({"words": "hello"})),
+        Message::assistant("I shouted."),
+    ]);
+    let outcome = Executor::new(workflow(yaml), backend)
+        .with_tool("crier", Arc::new(Shouter))
+        .run(options(dir.path()))
+        .await
+        .expect("the run starts");
+    assert_eq!(outcome.summary.status, RunStatus::Completed);
+    let record = &outcome.transcript[0].tool_calls[0];
+    assert_eq!(
+        (record.tool.as_str(), record.ok, record.output.as_str()),
+        ("shout", true, "HELLO")
+    );
+}

@@ -9,6 +9,27 @@ use std::time::Duration;
 use agentrun::{Event, LoadCause, RunSummary};
 use indicatif::{ProgressBar, ProgressStyle};
 
+/// Appends to the output of the event being shown; [`Output::event`] writes it
+/// in one piece, since stderr is unbuffered and every `eprint!` argument would be
+/// a separate write.
+macro_rules! out {
+    ($output:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = write!($output.pending, $($arg)*);
+    }};
+}
+
+/// [`out!`] with a newline.
+macro_rules! outln {
+    ($output:expr) => {{
+        $output.pending.push('\n');
+    }};
+    ($output:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($output.pending, $($arg)*);
+    }};
+}
+
 /// How much to show, and where.
 #[derive(Clone)]
 pub(crate) struct Output {
@@ -19,6 +40,8 @@ pub(crate) struct Output {
     /// so the line must be ended before anything else is printed.
     open_line: bool,
     loading: Option<ProgressBar>,
+    /// What the event being shown prints, written at once when it is done.
+    pending: String,
 }
 
 impl Output {
@@ -29,6 +52,7 @@ impl Output {
             tty: std::io::stderr().is_terminal(),
             open_line: false,
             loading: None,
+            pending: String::new(),
         }
     }
 
@@ -44,20 +68,33 @@ impl Output {
         if self.quiet {
             return;
         }
+        self.show(event);
+        if !self.pending.is_empty() {
+            let mut stderr = std::io::stderr().lock();
+            let _ = stderr.write_all(self.pending.as_bytes());
+            let _ = stderr.flush();
+            self.pending.clear();
+        }
+    }
+
+    fn show(&mut self, event: &Event) {
         match event {
             Event::RunStarted {
                 workflow,
                 policy,
                 endpoint,
                 ..
-            } => eprintln!("agentrun: {workflow} on {endpoint}, residency policy {policy}"),
+            } => outln!(
+                self,
+                "agentrun: {workflow} on {endpoint}, residency policy {policy}"
+            ),
             Event::TurnStarted {
                 turn, agent, model, ..
             } => {
                 self.end_line();
                 match model {
-                    Some(model) => eprintln!("\n── {agent} ({model}) · turn {turn}"),
-                    None => eprintln!("\n── {agent} · turn {turn}"),
+                    Some(model) => outln!(self, "\n── {agent} ({model}) · turn {turn}"),
+                    None => outln!(self, "\n── {agent} · turn {turn}"),
                 }
             }
             Event::TextDelta { text, .. } => {
@@ -65,20 +102,22 @@ impl Output {
                 if !text.is_empty() {
                     self.open_line = !text.ends_with('\n');
                 }
-                eprint!("{text}");
-                let _ = std::io::stderr().flush();
+                out!(self, "{text}");
             }
             Event::TurnFinished { entry, .. } => {
                 self.stop_loading();
                 self.end_line();
                 // A command streams nothing: its verdict is the first line of its text.
                 if entry.model.is_none() && entry.passed.is_some() {
-                    eprintln!("   {}", entry.text.lines().next().unwrap_or(""));
+                    outln!(self, "   {}", entry.text.lines().next().unwrap_or(""));
                 }
                 if self.verbose > 0 || entry.load_wait_s >= 1.0 {
-                    eprintln!(
+                    outln!(
+                        self,
                         "   [{} tokens in {:.1} s, waited {:.1} s for the model]",
-                        entry.tokens, entry.generation_s, entry.load_wait_s
+                        entry.tokens,
+                        entry.generation_s,
+                        entry.load_wait_s
                     );
                 }
             }
@@ -95,11 +134,11 @@ impl Output {
                 ..
             } if self.verbose > 0 => {
                 self.end_line();
-                eprintln!("   · preloaded {model} in {load_s:.1} s");
+                outln!(self, "   · preloaded {model} in {load_s:.1} s");
             }
             Event::Unload { model, reason, .. } if self.verbose > 0 => {
                 self.end_line();
-                eprintln!("   · unloading {model}: {reason}");
+                outln!(self, "   · unloading {model}: {reason}");
             }
             Event::RouterDecision {
                 agent,
@@ -109,11 +148,15 @@ impl Output {
             } => {
                 self.end_line();
                 if *fallback {
-                    eprintln!(
+                    outln!(
+                        self,
                         "   ! {agent} gave no valid choice after {repairs} repairs; taking '{choice}'"
                     );
                 } else if *repairs > 0 {
-                    eprintln!("   · {agent} chose '{choice}' after {repairs} repairs");
+                    outln!(
+                        self,
+                        "   · {agent} chose '{choice}' after {repairs} repairs"
+                    );
                 }
             }
             Event::RouterRepair {
@@ -122,39 +165,42 @@ impl Output {
                 attempt,
             } => {
                 self.end_line();
-                eprintln!("   ! {agent}: {problem}; asking again (repair {attempt})");
+                outln!(
+                    self,
+                    "   ! {agent}: {problem}; asking again (repair {attempt})"
+                );
             }
             Event::ToolCall {
                 tool, arguments, ..
             } => {
                 self.stop_loading();
                 self.end_line();
-                eprintln!("   → {tool} {}", brief_arguments(arguments));
+                outln!(self, "   → {tool} {}", brief_arguments(arguments));
             }
             Event::ToolResult { ok, output, .. } => {
                 let first = output.lines().next().unwrap_or("");
                 let first: String = first.chars().take(100).collect();
                 if *ok {
-                    eprintln!("     ← {first}");
+                    outln!(self, "     ← {first}");
                 } else {
-                    eprintln!("     ✗ {first}");
+                    outln!(self, "     ✗ {first}");
                 }
             }
             Event::ToolLimit { agent, rounds } => {
                 self.end_line();
-                eprintln!(
+                outln!(
+                    self,
                     "   ! {agent} was still calling tools after {rounds} rounds; its turn was cut off"
                 );
             }
             Event::InputRequested { agent, question } => {
                 self.stop_loading();
                 self.end_line();
-                eprintln!("   ? {agent} asks you:");
+                outln!(self, "   ? {agent} asks you:");
                 for line in question.lines() {
-                    eprintln!("     {line}");
+                    outln!(self, "     {line}");
                 }
-                eprint!("   > ");
-                let _ = std::io::stderr().flush();
+                out!(self, "   > ");
             }
             Event::Retry {
                 model,
@@ -162,7 +208,7 @@ impl Output {
                 attempt,
             } => {
                 self.end_line();
-                eprintln!("   ! {model}: {error}; retrying (attempt {attempt})");
+                outln!(self, "   ! {model}: {error}; retrying (attempt {attempt})");
             }
             _ => {}
         }
@@ -172,7 +218,7 @@ impl Output {
         if cause == LoadCause::Preload {
             if self.verbose > 0 {
                 self.end_line();
-                eprintln!("   · preloading {model} in the background");
+                outln!(self, "   · preloading {model} in the background");
             }
             return;
         }
@@ -190,7 +236,7 @@ impl Output {
             self.loading = Some(bar);
         } else {
             self.end_line();
-            eprintln!("   · loading {model}{about}");
+            outln!(self, "   · loading {model}{about}");
         }
     }
 
@@ -202,7 +248,7 @@ impl Output {
 
     fn end_line(&mut self) {
         if std::mem::take(&mut self.open_line) {
-            eprintln!();
+            outln!(self);
         }
     }
 

@@ -4,24 +4,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::support::{Sim, agentrun, repo_root};
+use crate::support::{Sim, agentrun, events, of_type, repo_root};
 use crate::tdd_cycle::example_project;
-
-/// Reads a JSON-lines events file.
-fn events(path: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .expect("the events file exists")
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("each line is JSON"))
-        .collect()
-}
-
-fn of_type<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    events
-        .iter()
-        .filter(|event| event["type"] == kind)
-        .collect()
-}
 
 /// The model each request id asked for, by endpoint, from the simulator's log.
 fn requests(log: &[Value], endpoint: &str) -> BTreeMap<u64, String> {

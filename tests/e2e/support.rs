@@ -229,3 +229,23 @@ impl Run {
             .unwrap_or_else(|error| panic!("stdout is not JSON ({error}):\n{}", self.stdout()))
     }
 }
+
+/// Reads a JSON-lines events file (`--events FILE`).
+pub(crate) fn events(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .expect("the events file exists")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is JSON"))
+        .collect()
+}
+
+/// The events of one `type`.
+pub(crate) fn of_type<'a>(
+    events: &'a [serde_json::Value],
+    kind: &str,
+) -> Vec<&'a serde_json::Value> {
+    events
+        .iter()
+        .filter(|event| event["type"] == kind)
+        .collect()
+}

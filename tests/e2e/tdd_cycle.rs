@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::support::{Sim, agentrun, agentrun_binary, repo_root};
+use crate::support::{Sim, agentrun, agentrun_binary, events, of_type, repo_root};
 
 /// A copy of `examples/tdd-project` in a temporary directory.
 pub(crate) fn example_project() -> tempfile::TempDir {
@@ -39,21 +39,6 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).expect("written");
     path
-}
-
-fn events(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .expect("the events file exists")
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("each line is JSON"))
-        .collect()
-}
-
-fn of_type<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    events
-        .iter()
-        .filter(|event| event["type"] == kind)
-        .collect()
 }
 
 /// One TDD cycle: a failing test, a wrong implementation, a fix, green, approval, done.

@@ -30,8 +30,8 @@ pub(crate) enum Command {
     Run(RunArgs),
     /// Check a workflow and report every problem with its file, line and column.
     Validate(ValidateArgs),
-    /// Print the JSON Schema of the workflow format, for editors.
-    Schema,
+    /// Print the JSON Schema of the workflow format, for editors (or of the events, with --events).
+    Schema(SchemaArgs),
     /// Print the residency plan of a workflow without running it.
     Plan(PlanArgs),
     /// Run a workflow in virtual time on the simulated machine and compare residency policies.
@@ -42,6 +42,10 @@ pub(crate) enum Command {
     Calibrate(CalibrateArgs),
     /// List the runs kept under `.agentrun/runs/`.
     Runs(RunsArgs),
+    /// Continue an interrupted run from its last completed turn, in its run directory.
+    Resume(ResumeArgs),
+    /// Write a run's report: one HTML page with the residency timeline and the summary.
+    Report(ReportArgs),
 }
 
 /// Where the models are served.
@@ -115,6 +119,61 @@ pub(crate) struct RunArgs {
     /// (repeat for more, in order).
     #[arg(long = "answer", value_name = "AGENT=TEXT")]
     pub(crate) answers: Vec<String>,
+    /// Write the run's report (an HTML page with its timeline) to this file when it ends.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) report: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ResumeArgs {
+    /// The run's directory (`.agentrun/runs/<time>-<workflow>`).
+    pub(crate) run_dir: PathBuf,
+    /// The Ollama server (default: the one the run used).
+    #[arg(long = "ollama", value_name = "URL", conflicts_with = "sim")]
+    pub(crate) url: Option<String>,
+    /// Use the built-in simulator (default: what the run used).
+    #[arg(long)]
+    pub(crate) sim: bool,
+    /// With the simulator: how long a simulated second takes, in seconds.
+    #[arg(long)]
+    pub(crate) time_scale: Option<f64>,
+    /// With the simulator: its scripted replies.
+    #[arg(long)]
+    pub(crate) sim_script: Option<PathBuf>,
+    /// Overrides the turn limit (counting the turns already taken).
+    #[arg(long)]
+    pub(crate) max_turns: Option<u32>,
+    /// Print the final summary as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Write every event of this start as a JSON line to this file.
+    #[arg(long)]
+    pub(crate) events: Option<PathBuf>,
+    /// Leave the models the run loaded resident when it ends.
+    #[arg(long)]
+    pub(crate) keep_loaded: bool,
+    /// Never wait for a person (see `agentrun run --non-interactive`).
+    #[arg(long)]
+    pub(crate) non_interactive: bool,
+    /// Write the run's report to this file when it ends.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) report: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    /// The run's directory (`.agentrun/runs/<time>-<workflow>`).
+    pub(crate) run_dir: PathBuf,
+    /// Where to write the page (default: `report.html` in the run's directory).
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SchemaArgs {
+    /// Print the JSON Schema of one line of an events file instead (`docs/events.md`).
+    #[arg(long)]
+    pub(crate) events: bool,
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +210,9 @@ pub(crate) struct SimulateArgs {
     /// Print the comparison as JSON.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Write the comparison as an HTML page, each policy's timeline on one time axis.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) report: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

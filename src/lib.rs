@@ -24,7 +24,9 @@
 
 mod budget;
 mod calibration;
+mod report;
 mod run_dir;
+mod saved_run;
 mod sim_backend;
 mod simulate;
 
@@ -37,6 +39,7 @@ pub use agentrun_core::{
     ToolError, ToolRecord, ToolSpec, TranscriptEntry, TurnContext, TurnOutcome, WorkloadSettings,
     Workspace, build_workload, builtin_tool, model_load_time_options, parse_arguments,
 };
+pub use agentrun_core::{ResidentModel, Resume, ResumeError, event_schema};
 pub use agentrun_memory::{Analysis, Policy, WarningKind, Workload, analyze};
 pub use agentrun_ollama::{OllamaBackend, OllamaConfig};
 pub use agentrun_spec::{
@@ -46,7 +49,9 @@ pub use agentrun_spec::{
 pub use budget::{detect_gpu_budget, macos_raise_command};
 pub use calibration::{Calibration, CalibrationError, ModelCalibration, calibrate_model};
 pub use ollama_sim::{Script as SimScript, SimConfig};
+pub use report::{run_report_html, simulation_report_html};
 pub use run_dir::{RunDirectory, list_runs};
+pub use saved_run::{SavedRun, SavedRunError, read_events};
 pub use sim_backend::SimBackend;
 pub use simulate::{PolicyFigures, SimulateError, SimulationOptions, SimulationReport, simulate};
 

@@ -45,7 +45,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => commands::run::run(args, output).await,
         Command::Validate(args) => commands::validate::run(args),
-        Command::Schema => commands::schema::run(),
+        Command::Schema(args) => commands::schema::run(args),
         Command::Plan(args) => commands::plan::run(args).await,
         // A simulation runs its own virtual-time runtime, which cannot nest in this one.
         Command::Simulate(args) => {
@@ -54,6 +54,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ps(args) => commands::ps::run(args).await,
         Command::Calibrate(args) => commands::calibrate::run(args).await,
         Command::Runs(args) => commands::runs::run(args),
+        Command::Resume(args) => commands::resume::run(args, output).await,
+        Command::Report(args) => commands::report::run(args),
     }
 }
 

@@ -4,7 +4,8 @@
 //! workflow, prompts inlined), `transcript.jsonl` (one line per completed turn,
 //! flushed after each), `events.jsonl` (every event but streamed text) and
 //! `summary.json` (written when the run ends). Nothing is lost if the process
-//! dies: every line is on disk before the next turn starts.
+//! dies: every line is on disk before the next turn starts, each written in one
+//! piece with its newline, and `agentrun resume` appends to the same files.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -13,11 +14,14 @@ use std::path::{Path, PathBuf};
 use agentrun_core::{Event, RunSummary};
 use agentrun_spec::Workflow;
 
+use crate::saved_run::{EVENTS_FILE, SUMMARY_FILE, TRANSCRIPT_FILE, WORKFLOW_FILE};
+
 /// An open run directory.
 #[derive(Debug)]
 pub struct RunDirectory {
     path: PathBuf,
-    transcript: BufWriter<File>,
+    /// Unbuffered: each turn goes down in a single write.
+    transcript: File,
     events: BufWriter<File>,
 }
 
@@ -46,18 +50,38 @@ impl RunDirectory {
             path = runs.join(format!("{stamp}-{name}-{suffix}"));
         }
         std::fs::create_dir_all(&path)?;
-        std::fs::write(path.join("workflow.yaml"), workflow.to_yaml())?;
-        let open = |file: &str| -> std::io::Result<BufWriter<File>> {
-            Ok(BufWriter::new(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path.join(file))?,
-            ))
+        std::fs::write(path.join(WORKFLOW_FILE), workflow.to_yaml())?;
+        RunDirectory::open(path)
+    }
+
+    /// Opens an existing run directory to append to it (a resumed run). A line left
+    /// unterminated by a process that died mid-write is cut off first.
+    pub fn reopen(path: &Path) -> std::io::Result<RunDirectory> {
+        if !path.join(WORKFLOW_FILE).is_file() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!(
+                    "{} is not a run directory (no workflow.yaml)",
+                    path.display()
+                ),
+            ));
+        }
+        for file in [TRANSCRIPT_FILE, EVENTS_FILE] {
+            cut_unterminated_tail(&path.join(file))?;
+        }
+        RunDirectory::open(path.to_owned())
+    }
+
+    fn open(path: PathBuf) -> std::io::Result<RunDirectory> {
+        let open = |file: &str| {
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path.join(file))
         };
         Ok(RunDirectory {
-            transcript: open("transcript.jsonl")?,
-            events: open("events.jsonl")?,
+            transcript: open(TRANSCRIPT_FILE)?,
+            events: BufWriter::new(open(EVENTS_FILE)?),
             path,
         })
     }
@@ -73,12 +97,9 @@ impl RunDirectory {
         if matches!(event, Event::TextDelta { .. }) {
             return Ok(());
         }
-        serde_json::to_writer(&mut self.events, event)?;
-        self.events.write_all(b"\n")?;
+        self.events.write_all(&json_line(event)?)?;
         if let Event::TurnFinished { entry, .. } = event {
-            serde_json::to_writer(&mut self.transcript, entry)?;
-            self.transcript.write_all(b"\n")?;
-            self.transcript.flush()?;
+            self.transcript.write_all(&json_line(entry)?)?;
             self.events.flush()?;
         }
         if let Event::RunFinished { summary } = event {
@@ -89,10 +110,36 @@ impl RunDirectory {
 
     fn write_summary(&mut self, summary: &RunSummary) -> std::io::Result<()> {
         self.events.flush()?;
-        self.transcript.flush()?;
         let text = serde_json::to_string_pretty(summary)?;
-        std::fs::write(self.path.join("summary.json"), text + "\n")
+        std::fs::write(self.path.join(SUMMARY_FILE), text + "\n")
     }
+}
+
+/// A value as one line of JSON, newline included, to be written at once.
+fn json_line(value: &impl serde::Serialize) -> std::io::Result<Vec<u8>> {
+    let mut line = serde_json::to_vec(value)?;
+    line.push(b'\n');
+    Ok(line)
+}
+
+/// Truncates a file after its last newline, if anything follows it.
+fn cut_unterminated_tail(path: &Path) -> std::io::Result<()> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(error),
+    };
+    let keep = bytes
+        .iter()
+        .rposition(|&byte| byte == b'\n')
+        .map_or(0, |last| last + 1);
+    if keep < bytes.len() {
+        OpenOptions::new()
+            .write(true)
+            .open(path)?
+            .set_len(keep as u64)?;
+    }
+    Ok(())
 }
 
 /// Runs under `BASE/runs/`, oldest first.

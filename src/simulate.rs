@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agentrun_core::{
-    Agent, AgentError, AgentReply, ChatRequest, Executor, FutureTurn, RunOptions, RunStatus,
-    TurnContext,
+    Agent, AgentError, AgentReply, ChatRequest, Event, EventSink, Executor, FutureTurn, RunOptions,
+    RunStatus, TurnContext,
 };
 use agentrun_spec::{AgentKind, Condition, GpuBudget, LoadMode, PolicyName, Workflow};
 use async_trait::async_trait;
@@ -36,6 +36,9 @@ pub struct SimulationOptions {
     pub load_mode: Option<LoadMode>,
     /// The simulated machine.
     pub machine: SimConfig,
+    /// Keep every policy's events in the report, for its timeline
+    /// ([`crate::simulation_report_html`]).
+    pub keep_events: bool,
 }
 
 /// One policy's figures, in simulated seconds.
@@ -72,6 +75,9 @@ pub struct SimulationReport {
     pub turns: usize,
     /// Figures per policy name.
     pub policies: BTreeMap<String, PolicyFigures>,
+    /// Each policy's events, by policy name, when the options asked to keep them.
+    #[serde(skip)]
+    pub events: BTreeMap<String, Vec<Event>>,
 }
 
 /// Why a simulation could not run.
@@ -112,9 +118,13 @@ pub fn simulate(
     let seed = options.seed.unwrap_or(workflow.simulation.seed);
     let script = draw_future(workflow, seed);
     let mut policies = BTreeMap::new();
+    let mut events = BTreeMap::new();
     for &policy in &options.policies {
-        let figures = run_policy(workflow, options, policy, &script)?;
+        let (figures, kept) = run_policy(workflow, options, policy, &script)?;
         policies.insert(policy.to_string(), figures);
+        if options.keep_events {
+            events.insert(policy.to_string(), kept);
+        }
     }
     if let Some(oracle) = policies
         .get(PolicyName::Oracle.as_str())
@@ -129,6 +139,7 @@ pub fn simulate(
         seed,
         turns: script.len(),
         policies,
+        events,
     })
 }
 
@@ -217,13 +228,14 @@ fn draw_weighted(rng: &mut StdRng, weights: &[(String, f64)]) -> String {
         .unwrap_or_default()
 }
 
-/// Replays the drawn future under one policy on a fresh simulator.
+/// Replays the drawn future under one policy on a fresh simulator; its events too
+/// when the options keep them.
 fn run_policy(
     workflow: &Workflow,
     options: &SimulationOptions,
     policy: PolicyName,
     script: &[SyntheticTurn],
-) -> Result<PolicyFigures, SimulateError> {
+) -> Result<(PolicyFigures, Vec<Event>), SimulateError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -246,6 +258,12 @@ fn run_policy(
         next: Mutex::new(0),
     });
     let mut executor = Executor::new(workflow.clone(), backend);
+    let mut receiver = None;
+    if options.keep_events {
+        let (sink, events) = EventSink::channel();
+        executor = executor.with_events(sink);
+        receiver = Some(events);
+    }
     for agent in &workflow.agents {
         executor = executor.with_agent(&agent.name, replay.clone());
     }
@@ -287,7 +305,13 @@ fn run_policy(
             _ => {}
         }
     }
-    Ok(figures)
+    let mut events = Vec::new();
+    if let Some(mut receiver) = receiver {
+        while let Ok(event) = receiver.try_recv() {
+            events.push(event);
+        }
+    }
+    Ok((figures, events))
 }
 
 /// The oracle's knowledge: every turn's agent and how long it takes once its model is resident.

@@ -1,8 +1,11 @@
 //! One module per subcommand; each turns its arguments into library calls.
 
 pub(crate) mod calibrate;
+mod launch;
 pub(crate) mod plan;
 pub(crate) mod ps;
+pub(crate) mod report;
+pub(crate) mod resume;
 pub(crate) mod run;
 pub(crate) mod runs;
 pub(crate) mod schema;
@@ -98,7 +101,7 @@ pub(crate) async fn connect(
 }
 
 /// `--sim-script`, else `sim/NAME.yaml` beside the workflow `NAME.yaml` when it exists.
-fn sim_script(
+pub(crate) fn sim_script(
     server: &crate::args::ServerArgs,
     workflow: Option<&Path>,
 ) -> Option<std::path::PathBuf> {

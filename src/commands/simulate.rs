@@ -33,9 +33,15 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             LoadModeArg::Auto => LoadMode::Auto,
         }),
         machine: SimConfig::target_mac(),
+        keep_events: args.report.is_some(),
     };
     let report = agentrun::simulate(&workflow, &options)
         .with_context(|| format!("cannot simulate {}", args.workflow.display()))?;
+    if let Some(path) = &args.report {
+        std::fs::write(path, agentrun::simulation_report_html(&report))
+            .with_context(|| format!("cannot write the report {}", path.display()))?;
+        eprintln!("report written to {}", path.display());
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);

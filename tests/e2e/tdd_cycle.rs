@@ -140,7 +140,7 @@ fn a_whole_tdd_cycle_changes_the_project_until_its_real_tests_pass() {
     let script = write(scratch.path(), "script.yaml", ONE_CYCLE);
     let sim = Sim::start(&[
         "--time-scale",
-        "0.01",
+        "0.02",
         "--script",
         &script.to_string_lossy(),
     ]);

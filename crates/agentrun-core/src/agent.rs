@@ -6,6 +6,7 @@ use std::time::Duration;
 use agentrun_spec::AgentSpec;
 use async_trait::async_trait;
 
+use self::out_of_memory::{explained, free_memory_for, is_out_of_memory};
 use crate::backend::{BackendError, ChatRequest, KeepAlive, ModelBackend, ModelOptions};
 use crate::console::Console;
 use crate::event::{Event, EventSink};
@@ -116,14 +117,29 @@ pub struct LlmAgent {
     pub max_retries: u32,
     /// Repair attempts for a router answer that is not a valid choice.
     pub max_repairs: u32,
+    /// Longest a reply may stream, from its first text, before it is cut off; `None`: no
+    /// limit. A model caught in a loop can otherwise generate until its context is full,
+    /// and Ollama's context shift lets some go on forever.
+    pub max_reply_time: Option<Duration>,
+    /// Most characters of text kept from one reply before it is cut off; `None`: no limit.
+    pub max_reply_chars: Option<usize>,
 }
 
+/// Default `max_reply_time` (30 minutes): far beyond a sane reply of a local model.
+const DEFAULT_MAX_REPLY_TIME: Duration = Duration::from_secs(30 * 60);
+
+/// Default `max_reply_chars`: about 250,000 tokens, more than any context a
+/// local model runs with.
+const DEFAULT_MAX_REPLY_CHARS: usize = 1_000_000;
+
 impl LlmAgent {
-    /// A model agent with the default retry and repair limits.
+    /// A model agent with the default retry, repair and reply limits.
     pub fn new() -> LlmAgent {
         LlmAgent {
             max_retries: 2,
             max_repairs: 2,
+            max_reply_time: Some(DEFAULT_MAX_REPLY_TIME),
+            max_reply_chars: Some(DEFAULT_MAX_REPLY_CHARS),
         }
     }
 }
@@ -234,27 +250,106 @@ impl AgentReply {
 }
 
 impl LlmAgent {
+    /// Makes a model call, retrying what can succeed on a second try. A model that does
+    /// not fit in memory gets one more try once the other resident models are unloaded,
+    /// then the agent's `fallback` model if the workflow gives one.
     pub(crate) async fn chat_with_retries(
         &self,
         context: &TurnContext<'_>,
         request: &ChatRequest,
     ) -> Result<crate::backend::ChatResponse, BackendError> {
+        match self.chat_retrying(context, request).await {
+            Err(error) if is_out_of_memory(&error) => {
+                self.recover_memory(context, request, error).await
+            }
+            answered => answered,
+        }
+    }
+
+    /// The road after a load that did not fit: free memory and retry once, then the
+    /// fallback model, else an error that says what to change.
+    async fn recover_memory(
+        &self,
+        context: &TurnContext<'_>,
+        request: &ChatRequest,
+        error: BackendError,
+    ) -> Result<crate::backend::ChatResponse, BackendError> {
+        let agent = &context.spec.name;
+        let unloaded = free_memory_for(context.backend, &request.model).await;
+        context.events.emit(Event::Retry {
+            model: request.model.clone(),
+            error: if unloaded.is_empty() {
+                format!("{error}; nothing else to unload, trying once more")
+            } else {
+                format!("{error}; unloaded {} and trying again", unloaded.join(", "))
+            },
+            attempt: 1,
+        });
+        let error = match self.chat_retrying(context, request).await {
+            Err(error) if is_out_of_memory(&error) => error,
+            answered => return answered,
+        };
+        let Some(fallback) = context
+            .spec
+            .fallback
+            .as_deref()
+            .filter(|fallback| *fallback != request.model)
+        else {
+            return Err(explained(error, agent, None));
+        };
+        context.events.emit(Event::Retry {
+            model: fallback.to_owned(),
+            error: format!("{error}; trying agent '{agent}''s fallback model '{fallback}'"),
+            attempt: 2,
+        });
+        tracing::warn!(%agent, model = %request.model, %fallback, "model does not fit; using the fallback");
+        let mut smaller = request.clone();
+        smaller.model = fallback.to_owned();
+        self.chat_retrying(context, &smaller)
+            .await
+            .map_err(|error| {
+                if is_out_of_memory(&error) {
+                    explained(error, agent, Some(fallback))
+                } else {
+                    error
+                }
+            })
+    }
+
+    /// One call with the generic retries; a model that does not fit is not retried here,
+    /// since the same call can only fail the same way.
+    async fn chat_retrying(
+        &self,
+        context: &TurnContext<'_>,
+        request: &ChatRequest,
+    ) -> Result<crate::backend::ChatResponse, BackendError> {
         let mut attempt = 0;
+        // Since when the server has been unreachable, and how many times it was tried.
+        let mut gone: Option<(tokio::time::Instant, u32)> = None;
         loop {
-            let agent = context.spec.name.clone();
-            let events = context.events;
-            let mut on_text = |text: &str| {
-                events.emit(Event::TextDelta {
-                    agent: agent.clone(),
-                    text: text.to_owned(),
-                })
-            };
-            match context.backend.chat(request, &mut on_text).await {
+            match self.chat_bounded(context, request).await {
                 Ok(response) => {
                     context.events.model_answered();
                     return Ok(response);
                 }
-                Err(error) if error.is_retryable() && attempt < self.max_retries => {
+                // A server that went away (a restart) is waited for, within a bounded time.
+                Err(error @ BackendError::Unreachable { .. })
+                    if gone.is_none_or(|(since, _)| reconnect::within_window(since)) =>
+                {
+                    let (since, tries) = gone.unwrap_or((tokio::time::Instant::now(), 0));
+                    gone = Some((since, tries + 1));
+                    context.events.emit(Event::Retry {
+                        model: request.model.clone(),
+                        error: format!("{error}; waiting for the server to come back"),
+                        attempt: tries + 1,
+                    });
+                    tokio::time::sleep(reconnect::backoff(tries + 1)).await;
+                }
+                Err(error)
+                    if error.is_retryable()
+                        && !is_out_of_memory(&error)
+                        && attempt < self.max_retries =>
+                {
                     attempt += 1;
                     context.events.emit(Event::Retry {
                         model: request.model.clone(),
@@ -266,6 +361,71 @@ impl LlmAgent {
                 Err(error) => return Err(error),
             }
         }
+    }
+}
+
+impl LlmAgent {
+    /// One call, its reply cut off once it streams longer than
+    /// [`LlmAgent::max_reply_time`] or past [`LlmAgent::max_reply_chars`]: the text so far
+    /// is kept, marked as cut off, and dropping the call tells the server to stop.
+    async fn chat_bounded(
+        &self,
+        context: &TurnContext<'_>,
+        request: &ChatRequest,
+    ) -> Result<crate::backend::ChatResponse, BackendError> {
+        let max_chars = self.max_reply_chars.unwrap_or(usize::MAX);
+        let mut streamed = String::new();
+        let started = tokio::sync::Notify::new();
+        let too_long = tokio::sync::Notify::new();
+        let cut = {
+            let agent = context.spec.name.clone();
+            let events = context.events;
+            let mut on_text = |text: &str| {
+                started.notify_one();
+                events.emit(Event::TextDelta {
+                    agent: agent.clone(),
+                    text: text.to_owned(),
+                });
+                if streamed.len() < max_chars {
+                    streamed.push_str(text);
+                    if streamed.len() >= max_chars {
+                        too_long.notify_one();
+                    }
+                }
+            };
+            let timer = async {
+                match self.max_reply_time {
+                    Some(limit) => {
+                        started.notified().await;
+                        tokio::time::sleep(limit).await;
+                        limit
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                answered = context.backend.chat(request, &mut on_text) => return answered,
+                limit = timer => format!(
+                    "went on for more than {} (the reply time limit)",
+                    humantime::format_duration(limit)
+                ),
+                _ = too_long.notified() => format!(
+                    "went past {max_chars} characters (the reply length limit)"
+                ),
+            }
+        };
+        tracing::warn!(agent = %context.spec.name, model = %request.model, "reply cut off: it {cut}");
+        let mut kept = streamed.len().min(max_chars);
+        while !streamed.is_char_boundary(kept) {
+            kept -= 1;
+        }
+        streamed.truncate(kept);
+        Ok(crate::backend::ChatResponse {
+            message: Message::assistant(format!("{streamed}\n\n[cut off: the reply {cut}]")),
+            done_reason: Some("cut_off".to_owned()),
+            metrics: crate::backend::CallMetrics::default(),
+        })
     }
 }
 
@@ -340,5 +500,10 @@ fn fallback_choice(text: &str, choices: &[String]) -> String {
         .unwrap_or_else(|| choices[0].clone())
 }
 
+mod out_of_memory;
+pub(crate) mod reconnect;
+
+#[cfg(test)]
+mod call_tests;
 #[cfg(test)]
 mod tests;

@@ -1,9 +1,10 @@
 //! Events: what a run reports as it goes, for terminals, logs and library users.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Why a model load happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum LoadCause {
     /// The planner loaded it ahead of its turn.
@@ -15,8 +16,9 @@ pub enum LoadCause {
 /// One thing that happened during a run.
 ///
 /// Serialized as JSON with a `type` tag (`turn_started`, ...); times are seconds
-/// since the run started.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// since the run started. `docs/events.md` describes every event, and
+/// `event_schema()` gives their JSON Schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// The run began.
@@ -32,6 +34,13 @@ pub enum Event {
         /// The GPU budget the planner works with, in bytes (absent when unknown).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         gpu_budget_bytes: Option<u64>,
+        /// Turns an earlier, interrupted start of the same run completed, which this
+        /// start continues from (0 for a new run).
+        #[serde(default)]
+        resumed_turns: u32,
+        /// Seconds since the run started: 0, or where a resumed run takes up its clock.
+        #[serde(default)]
+        at_s: f64,
     },
     /// What the server had resident when a turn began (`/api/ps`).
     Resident {
@@ -183,12 +192,20 @@ pub enum Event {
 }
 
 /// A model the server had resident, in a [`Event::Resident`] event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ResidentModel {
     /// The model's name.
     pub model: String,
     /// Bytes the server accounts for it.
     pub bytes: u64,
+}
+
+/// The JSON Schema of one line of an events file: an [`Event`] as JSON.
+pub fn event_schema() -> serde_json::Value {
+    let schema = schemars::generate::SchemaSettings::draft2020_12()
+        .into_generator()
+        .into_root_schema_for::<Event>();
+    serde_json::to_value(schema).expect("a generated schema is valid JSON")
 }
 
 /// Where a run sends its events.

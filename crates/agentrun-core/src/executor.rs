@@ -20,6 +20,7 @@ use crate::graph::{ConversationGraph, Node, TurnOutcome};
 use crate::human::HumanAgent;
 use crate::loader::{Loader, PreloadJob};
 use crate::residency::{FutureTurn, RESIDENT_LOAD_S, Residency, ResidencyError, ResidencySettings};
+use crate::resume::{Resume, ResumeError};
 use crate::server_view::ServerView;
 use crate::summary::{RunStatus, RunSummary};
 use crate::tools::{Tool, Workspace, builtin_tool};
@@ -54,6 +55,8 @@ pub struct RunOptions {
     /// The directory the run works in: command agents run there and tools act inside it.
     /// `None` is the current directory.
     pub workspace: Option<PathBuf>,
+    /// Continue an interrupted run from its last completed turn instead of starting anew.
+    pub resume: Option<Resume>,
 }
 
 impl RunOptions {
@@ -71,6 +74,7 @@ impl RunOptions {
             unload_at_end: true,
             time_scale: 1.0,
             workspace: None,
+            resume: None,
         }
     }
 }
@@ -96,6 +100,9 @@ pub enum RunError {
     /// Residency planning could not be set up.
     #[error(transparent)]
     Residency(#[from] ResidencyError),
+    /// The run to resume does not fit the workflow, or has ended.
+    #[error("cannot resume the run: {0}")]
+    Resume(#[from] ResumeError),
     /// The workspace directory does not exist or cannot be read.
     #[error("cannot use the workspace {}: {error}", path.display())]
     Workspace {
@@ -219,13 +226,21 @@ impl Executor {
             error,
         })?;
         let details = self.model_details().await?;
-        let resident_at_start: BTreeSet<String> = self
+        let mut resident_at_start: BTreeSet<String> = self
             .backend
             .running_models()
             .await?
             .into_iter()
             .map(|model| model.name)
             .collect();
+        // A resumed run's own loads began with its first start.
+        if let Some(first) = options
+            .resume
+            .as_ref()
+            .and_then(|r| r.resident_at_start.as_ref())
+        {
+            resident_at_start = first.iter().cloned().collect();
+        }
         let mut residency = Residency::new(
             workflow,
             &details,
@@ -237,26 +252,37 @@ impl Executor {
                 measured_load_times: options.measured_load_times.clone(),
             },
         )?;
-        let clock = RunClock::start(options.time_scale);
+        let mut tally = crate::tally::Tally::new(workflow, policy);
+        let past = options.resume.as_ref();
+        let mut transcript: Vec<TranscriptEntry> =
+            past.map(|r| r.transcript.clone()).unwrap_or_default();
+        let agent_names: Vec<&str> = workflow.agents.iter().map(|a| a.name.as_str()).collect();
+        let mut speaker = crate::resume::replay(
+            &transcript,
+            &self.graph,
+            &agent_names,
+            &mut residency,
+            &mut tally,
+        )?;
+        let clock = RunClock::start(options.time_scale, past.map_or(0.0, |r| r.elapsed_s));
         let start = clock.started();
         let max_turns = options.max_turns.unwrap_or(workflow.limits.max_turns);
         let deadline = options
             .timeout
             .or(workflow.limits.timeout)
-            .map(|timeout| start + timeout);
+            .map(|timeout| start + clock.remaining(timeout));
         self.events.emit(Event::RunStarted {
             workflow: workflow.name.clone(),
             task: options.task.clone(),
             policy: policy.to_string(),
             endpoint: self.backend.endpoint(),
             gpu_budget_bytes: residency.gpu_budget_bytes(),
+            resumed_turns: transcript.len() as u32,
+            at_s: clock.now_s(),
         });
 
         let mut server_view = ServerView::default();
         let mut loader = Loader::spawn(self.backend.clone(), self.events.clone(), clock);
-        let mut tally = crate::tally::Tally::new(workflow, policy);
-        let mut transcript: Vec<TranscriptEntry> = Vec::new();
-        let mut speaker = self.graph.start();
         let (status, reason) = loop {
             let turn = transcript.len() as u32 + 1;
             if turn > max_turns {
@@ -469,12 +495,13 @@ impl Executor {
         };
         drop(loader);
         if options.unload_at_end {
-            self.unload_models_loaded_by_run(&resident_at_start).await;
+            self.unload_models_loaded_by_run(&resident_at_start, clock)
+                .await;
         }
         let summary = tally.finish(
             status,
             reason,
-            clock.to_reported(start.elapsed()),
+            clock.elapsed(),
             &transcript,
             residency.workload(),
             workflow,
@@ -504,7 +531,11 @@ impl Executor {
     }
 
     /// Leaves the server as the run found it: models this run loaded are unloaded.
-    async fn unload_models_loaded_by_run(&self, resident_at_start: &BTreeSet<String>) {
+    async fn unload_models_loaded_by_run(
+        &self,
+        resident_at_start: &BTreeSet<String>,
+        clock: RunClock,
+    ) {
         let Ok(resident) = self.backend.running_models().await else {
             return;
         };
@@ -515,10 +546,15 @@ impl Executor {
             .filter_map(|spec| spec.model.as_ref())
             .collect();
         for model in resident {
-            if used.contains(&model.name)
-                && !resident_at_start.contains(&model.name)
-                && let Err(error) = self.backend.unload(&model.name).await
-            {
+            if !used.contains(&model.name) || resident_at_start.contains(&model.name) {
+                continue;
+            }
+            self.events.emit(Event::Unload {
+                model: model.name.clone(),
+                reason: "the run loaded it and has ended".to_owned(),
+                at_s: clock.now_s(),
+            });
+            if let Err(error) = self.backend.unload(&model.name).await {
                 tracing::warn!(model = %model.name, %error, "unload at the end of the run failed");
             }
         }

@@ -20,6 +20,7 @@ mod loader;
 mod message;
 mod process;
 mod residency;
+mod resume;
 mod server_view;
 mod summary;
 mod tally;
@@ -35,7 +36,7 @@ pub use backend::{
 };
 pub use command::CommandAgent;
 pub use console::Console;
-pub use event::{Event, EventSink, LoadCause, ResidentModel};
+pub use event::{Event, EventSink, LoadCause, ResidentModel, event_schema};
 pub use executor::{Executor, RunError, RunOptions, RunOutcome};
 pub use graph::{ConversationGraph, Node, TurnOutcome};
 pub use human::HumanAgent;
@@ -43,6 +44,7 @@ pub use message::{Message, Role, ToolCall};
 pub use residency::{
     FutureTurn, ResidencyError, WorkloadSettings, build_workload, model_load_time_options,
 };
+pub use resume::{Resume, ResumeError};
 pub use summary::{AgentSummary, ModelSummary, RunStatus, RunSummary};
 pub use tools::{Tool, ToolContext, ToolError, Workspace, builtin_tool, parse_arguments};
 pub use transcript::{ToolRecord, TranscriptEntry};

@@ -32,7 +32,15 @@ impl ServerView {
         {
             return Ok(models.clone());
         }
-        let models = backend.running_models().await?;
+        // A server that went away between turns (a restart) is waited for, within a
+        // bounded time, before the run gives up on it.
+        let models = crate::agent::reconnect::while_unreachable(
+            || backend.running_models(),
+            |error, attempt| {
+                tracing::warn!(%error, attempt, "the server is unreachable; retrying");
+            },
+        )
+        .await?;
         self.last = Some((Instant::now(), models.clone()));
         Ok(models)
     }

@@ -2,10 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RunStatus {
     /// The flow reached `end`.
@@ -34,7 +35,7 @@ impl RunStatus {
 }
 
 /// Per-agent figures.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AgentSummary {
     /// Turns taken.
     pub turns: u32,
@@ -47,7 +48,7 @@ pub struct AgentSummary {
 }
 
 /// Per-model figures.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ModelSummary {
     /// Loads observed (preloads and on-demand loads).
     pub loads: u32,
@@ -62,7 +63,7 @@ pub struct ModelSummary {
 }
 
 /// What a run did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RunSummary {
     /// The workflow's name.
     pub workflow: String,

@@ -55,13 +55,19 @@ impl Tally {
     }
 
     pub(crate) fn turn(&mut self, entry: &TranscriptEntry, reply: &AgentReply) {
+        self.router_repairs += reply.repairs;
+        self.router_fallbacks += u32::from(reply.fallback);
+        self.past_turn(entry);
+    }
+
+    /// Counts a turn from its transcript entry alone: a turn of an earlier start of a
+    /// resumed run, whose router repairs are not known.
+    pub(crate) fn past_turn(&mut self, entry: &TranscriptEntry) {
         let agent = self.agents.entry(entry.agent.clone()).or_default();
         agent.turns += 1;
         agent.generation_s += entry.generation_s;
         agent.load_wait_s += entry.load_wait_s;
         agent.tokens += entry.tokens;
-        self.router_repairs += reply.repairs;
-        self.router_fallbacks += u32::from(reply.fallback);
         if let Some(model) = &entry.model
             && entry.load_wait_s >= RESIDENT_LOAD_S
         {

@@ -17,6 +17,10 @@ use crate::transcript::ToolRecord;
 /// tool may return anything.
 const KEPT_RESULT_BYTES: usize = 15_000;
 
+/// Largest arguments of one tool call, as JSON. A whole source file fits many times over;
+/// past this a model is looping, and its arguments would bloat the transcript.
+const MAX_ARGUMENT_BYTES: usize = 1 << 20;
+
 impl LlmAgent {
     /// A model agent's turn: chat, and while the model asks for tools, run them and chat
     /// again, at most `max_tool_rounds` times.
@@ -77,7 +81,18 @@ impl LlmAgent {
             messages.push(Message {
                 role: Role::Assistant,
                 content: message.content,
-                tool_calls: message.tool_calls,
+                // What is sent back stays bounded too.
+                tool_calls: message
+                    .tool_calls
+                    .into_iter()
+                    .map(|mut call| {
+                        let size = argument_bytes(&call.arguments);
+                        if size > MAX_ARGUMENT_BYTES {
+                            call.arguments = serde_json::json!({ "omitted_bytes": size });
+                        }
+                        call
+                    })
+                    .collect(),
                 thinking: None,
             });
             for call in &calls {
@@ -97,13 +112,25 @@ async fn run_tool_call(
     round: u32,
 ) -> ToolRecord {
     let agent = context.spec.name.clone();
+    let size = argument_bytes(&call.arguments);
+    // Oversized arguments are recorded by their size only, never kept whole.
+    let arguments = if size > MAX_ARGUMENT_BYTES {
+        serde_json::json!({ "omitted_bytes": size })
+    } else {
+        call.arguments.clone()
+    };
     context.events.emit(Event::ToolCall {
         agent: agent.clone(),
         tool: call.name.clone(),
-        arguments: call.arguments.clone(),
+        arguments: arguments.clone(),
         round,
     });
-    let result = match specs.iter().position(|spec| spec.name == call.name) {
+    let known = specs.iter().position(|spec| spec.name == call.name);
+    let result = match known {
+        Some(_) if size > MAX_ARGUMENT_BYTES => Err(ToolError::Refused(format!(
+            "the arguments are {size} bytes, more than the {MAX_ARGUMENT_BYTES} allowed; \
+             write large files in parts with edit_file"
+        ))),
         None => {
             let known: Vec<&str> = specs.iter().map(|spec| spec.name.as_str()).collect();
             Err(ToolError::Refused(format!(
@@ -148,10 +175,29 @@ async fn run_tool_call(
     ToolRecord {
         round,
         tool: call.name.clone(),
-        arguments: call.arguments.clone(),
+        arguments,
         ok,
         output,
     }
+}
+
+/// The size of a call's arguments as JSON text.
+fn argument_bytes(arguments: &serde_json::Value) -> usize {
+    /// Counts bytes written without keeping them.
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing a `Value` into a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut counter, arguments);
+    counter.0
 }
 
 #[cfg(test)]

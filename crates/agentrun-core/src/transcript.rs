@@ -1,9 +1,10 @@
 //! The transcript: one entry per completed turn, the run's durable record.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A completed turn.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TranscriptEntry {
     /// 1-based turn number.
     pub turn: u32,
@@ -39,7 +40,7 @@ pub struct TranscriptEntry {
 }
 
 /// One tool call of a turn and what came of it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ToolRecord {
     /// The round of tool calls it belonged to, from 1.
     pub round: u32,

@@ -347,4 +347,6 @@ struct WireReplyFunction {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;

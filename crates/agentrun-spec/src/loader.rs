@@ -130,6 +130,22 @@ impl Loading {
     ) -> Option<(FileId, Node)> {
         match read_text(path) {
             Ok(text) => self.parse_text(path, text),
+            Err(ReadProblem::NotUtf8 { text, line, column }) => {
+                // Point at the byte itself, in the file, rather than at whoever named it.
+                let file = self.sources.add(path.to_path_buf(), text);
+                self.report(
+                    Severity::Error,
+                    Pos {
+                        line,
+                        column,
+                        ..Pos::file_start(file)
+                    },
+                    String::new(),
+                    format!("the {what} is not UTF-8 text: this byte is invalid"),
+                    Some("save the file as UTF-8".to_owned()),
+                );
+                None
+            }
             Err(problem) => {
                 let message = format!("cannot read the {what} `{}`: {problem}", path.display());
                 match reported_at {
@@ -201,27 +217,74 @@ impl Loading {
     }
 }
 
+/// Why a file could not be read as text.
+#[derive(Debug)]
+pub(crate) enum ReadProblem {
+    /// The file as a whole: missing, a directory, too large, unreadable.
+    File(String),
+    /// The file is not UTF-8; where its first invalid byte is, and the text with
+    /// invalid bytes replaced, to show the line.
+    NotUtf8 {
+        text: String,
+        line: u32,
+        column: u32,
+    },
+}
+
+impl std::fmt::Display for ReadProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadProblem::File(problem) => f.write_str(problem),
+            ReadProblem::NotUtf8 { line, column, .. } => write!(
+                f,
+                "it is not UTF-8 text (an invalid byte at line {line}, column {column})"
+            ),
+        }
+    }
+}
+
 /// Reads a text file of at most [`MAX_FILE_BYTES`].
-pub(crate) fn read_text(path: &Path) -> Result<String, String> {
-    let file = std::fs::File::open(path).map_err(|error| match error.kind() {
-        std::io::ErrorKind::NotFound => "it does not exist".to_owned(),
-        _ => error.to_string(),
+pub(crate) fn read_text(path: &Path) -> Result<String, ReadProblem> {
+    let file = std::fs::File::open(path).map_err(|error| {
+        ReadProblem::File(match error.kind() {
+            std::io::ErrorKind::NotFound => "it does not exist".to_owned(),
+            _ => error.to_string(),
+        })
     })?;
     if file
         .metadata()
         .map(|metadata| metadata.is_dir())
         .unwrap_or(false)
     {
-        return Err("it is a directory".to_owned());
+        return Err(ReadProblem::File("it is a directory".to_owned()));
     }
     let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|error| error.to_string())?;
+        .map_err(|error| ReadProblem::File(error.to_string()))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(format!("it is larger than {} MiB", MAX_FILE_BYTES >> 20));
+        return Err(ReadProblem::File(format!(
+            "it is larger than {} MiB",
+            MAX_FILE_BYTES >> 20
+        )));
     }
-    String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_owned())
+    String::from_utf8(bytes).map_err(|error| {
+        let bytes = error.into_bytes();
+        let valid = std::str::from_utf8(&bytes)
+            .map_err(|invalid| invalid.valid_up_to())
+            .err()
+            .unwrap_or(bytes.len());
+        // The prefix before the first invalid byte is valid by definition.
+        let before = String::from_utf8_lossy(&bytes[..valid]);
+        let line_start = before.rfind('\n').map_or(0, |at| at + 1);
+        let line = before.matches('\n').count() + 1;
+        let column = before[line_start..].chars().count() + 1;
+        ReadProblem::NotUtf8 {
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+            column: u32::try_from(column).unwrap_or(u32::MAX),
+        }
+    })
 }
 
 /// Loads a workflow from `text`, or from the file at `origin` when `text` is `None`.

@@ -330,3 +330,72 @@ async fn a_custom_tool_is_offered_and_its_failure_does_not_end_the_turn() {
         .collect();
     assert_eq!(offered, ["read_file", "write_file", "broken"]);
 }
+
+#[tokio::test]
+async fn huge_and_mistyped_arguments_are_refused_and_recorded_bounded() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let huge = "x".repeat(MAX_ARGUMENT_BYTES + 1);
+    let backend = Scripted::new(vec![
+        calling(&[
+            ("write_file", json!({"path": "big.txt", "content": huge})),
+            ("write_file", json!({"path": 42, "content": "text"})),
+            (
+                "write_file",
+                json!({"path": ["a", "b"], "content": {"nested": true}}),
+            ),
+            ("read_file", json!({"path": "a.txt", "extra": [1, 2, 3]})),
+            ("read_file", json!(null)),
+        ]),
+        Message::assistant("done"),
+    ]);
+    let (reply, events) = turn(&coder(""), &backend, dir.path(), Vec::new()).await;
+    assert!(!dir.path().join("big.txt").exists(), "nothing was written");
+    let records = &reply.tool_calls;
+    assert_eq!(records.len(), 5);
+    assert!(
+        !records[0].ok && records[0].output.contains("more than the 1048576 allowed"),
+        "{:?}",
+        records[0].output
+    );
+    // The transcript and the events keep the size, not the text.
+    let recorded = records[0].arguments.to_string();
+    assert!(recorded.len() < 100, "{recorded}");
+    assert!(recorded.contains("omitted_bytes"), "{recorded}");
+    let logged = events
+        .iter()
+        .find_map(|event| match event {
+            Event::ToolCall { arguments, .. } => Some(arguments.to_string()),
+            _ => None,
+        })
+        .expect("a tool call event");
+    assert!(logged.len() < 100, "{logged}");
+    // So does what goes back to the model.
+    let requests = backend.requests();
+    let sent: usize = requests[1]
+        .messages
+        .iter()
+        .flat_map(|message| &message.tool_calls)
+        .map(|call| call.arguments.to_string().len())
+        .sum();
+    assert!(sent < 1_000, "{sent} bytes of arguments went back");
+    for (record, gist) in records[1..].iter().zip([
+        "invalid type: integer `42`, expected a string",
+        "invalid type: map, expected a string",
+        "does not exist",
+        "missing field `path`",
+    ]) {
+        assert!(!record.ok, "{record:?}");
+        assert!(
+            record.output.contains(gist),
+            "{} lacks {gist}",
+            record.output
+        );
+    }
+    assert_eq!(reply.text, "done");
+}
+
+#[test]
+fn argument_sizes_are_their_json_length() {
+    let arguments = json!({"path": "a.txt", "content": "é"});
+    assert_eq!(argument_bytes(&arguments), arguments.to_string().len());
+}

@@ -518,3 +518,48 @@ fn parameters_are_plain_json_schema_objects() {
         assert_eq!(builtin_tool(name).spec().name, name.as_str());
     }
 }
+
+#[tokio::test]
+async fn shell_metacharacters_stay_literal_arguments() {
+    let fixture = Fixture::new();
+    fixture.file("keep.txt", "precious");
+    let attacks = [
+        "; rm -rf keep.txt",
+        "&& rm keep.txt",
+        "| tee pwned",
+        "$(touch pwned)",
+        "`touch pwned`",
+        "> pwned",
+        "keep.txt\nrm keep.txt",
+        "*",
+    ];
+    for attack in attacks {
+        // `echo` is allowed; what follows it is one argument, never a shell's input.
+        let output = fixture
+            .call(ToolName::RunCommand, json!({"argv": ["echo", attack]}))
+            .await
+            .expect("echo runs");
+        assert_eq!(output, format!("exit status 0\n{attack}\n"), "{attack}");
+    }
+    // An allowed program prefix with a metacharacter glued on is another program.
+    refused(
+        fixture
+            .call(
+                ToolName::RunCommand,
+                json!({"argv": ["echo;rm", "-rf", "."]}),
+            )
+            .await,
+        "not on the allow-list",
+    );
+    refused(
+        fixture
+            .call(
+                ToolName::RunCommand,
+                json!({"argv": ["rm -rf keep.txt; echo", "hi"]}),
+            )
+            .await,
+        "not on the allow-list",
+    );
+    assert_eq!(fixture.read("keep.txt"), "precious");
+    assert!(!fixture.workspace.root().join("pwned").exists());
+}

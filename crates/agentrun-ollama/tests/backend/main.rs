@@ -4,5 +4,6 @@
 mod canned;
 mod ollama_rs_gaps;
 mod sim;
+mod slow_load;
 mod support;
 mod wire;

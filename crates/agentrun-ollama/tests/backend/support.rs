@@ -66,8 +66,14 @@ impl Drop for SimServer {
 /// Starts the target-machine simulator with frozen time: loads, generation
 /// and unloads are instant, so tests wait for nothing.
 pub(crate) async fn start_sim() -> SimServer {
+    start_sim_scaled(0.0).await
+}
+
+/// Starts the target-machine simulator on a running clock: `time_scale` real
+/// seconds per simulated second.
+pub(crate) async fn start_sim_scaled(time_scale: f64) -> SimServer {
     let mut config = SimConfig::target_mac();
-    config.time_scale = 0.0;
+    config.time_scale = time_scale;
     config.epoch_unix_seconds = Some(1_767_225_600.0);
     let sim = Simulator::new(config.validated().expect("a valid simulator config"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -1,0 +1,357 @@
+//! Memory and time per turn of a long `agentrun run` against a zero-latency simulator.
+//!
+//! Runs the same two-agent loop for 200 and for 2,000 turns against
+//! `ollama-sim --time-scale 0` and prints, as medians over the repeats:
+//!
+//! - the peak resident set size of the `agentrun` process at turn 200 and at turn 2,000
+//!   (a run stopped at turn 200 is the first 200 turns of the long one), and the growth
+//!   between them;
+//! - the median time per turn (between consecutive `turn_started` events) over the first
+//!   and the last 100 turns of the long run;
+//! - the lines of the run's `transcript.jsonl` against the turns taken: none may be lost.
+//!
+//! It builds nothing: it runs the `agentrun` and `ollama-sim` binaries of its own target
+//! directory, which must be built first:
+//!
+//! ```sh
+//! cargo build --release -p agentrun -p ollama-sim --bins
+//! cargo bench --bench long_run
+//! ```
+//!
+//! The targets: peak RSS grows by less than 10% from turn 200 to turn 2,000, and the last
+//! 100 turns are at most 25% slower than the first 100.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+
+use anyhow::{Context, Result, bail, ensure};
+
+/// Turns of the short and the long run.
+const SHORT: u32 = 200;
+const LONG: u32 = 2000;
+/// How many times each run is repeated; the median is shown.
+const REPEATS: usize = 3;
+/// The window of turns compared at the start and the end of the long run.
+const WINDOW: usize = 100;
+/// Largest peak RSS growth from turn 200 to turn 2,000.
+const TARGET_GROWTH: f64 = 0.10;
+/// How much slower the last 100 turns may be than the first 100.
+const TARGET_FLATNESS: f64 = 1.25;
+
+/// Two agents on one model, replying in 8 tokens, looping until the turn limit: unscripted
+/// simulator replies never say APPROVED.
+const WORKFLOW: &str = r#"name: long-run
+description: Two agents answering each other in a few tokens, until the turn limit.
+task: "Say something short."
+agents:
+  a:
+    model: qwen3:1.7b
+    prompt: You are A.
+    options: { num_ctx: 4096, num_predict: 8 }
+  b:
+    model: qwen3:1.7b
+    prompt: You are B.
+    options: { num_ctx: 4096, num_predict: 8 }
+flow:
+  start: a
+  edges:
+    - { from: a, to: b }
+    - { from: b, to: end, when: { matches: "^\\s*APPROVED\\s*$" } }
+    - { from: b, to: a }
+limits: { max_turns: 2000 }
+memory: { gpu_budget: 54GB }
+"#;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let result = if args.get(1).map(String::as_str) == Some("--measure-rss") {
+        measure_rss(&args[2..])
+    } else {
+        bench()
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("long_run: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--measure-rss FILE -- PROGRAM ARGS...`: runs PROGRAM, then writes its peak RSS in KiB
+/// to FILE and exits with its status. A process of its own per run, since
+/// `getrusage(RUSAGE_CHILDREN)` reports the largest child ever waited for.
+fn measure_rss(args: &[String]) -> Result<ExitCode> {
+    let [out, separator, program, rest @ ..] = args else {
+        bail!("usage: --measure-rss FILE -- PROGRAM ARGS...");
+    };
+    ensure!(
+        separator == "--",
+        "usage: --measure-rss FILE -- PROGRAM ARGS..."
+    );
+    let status = Command::new(program)
+        .args(rest)
+        .status()
+        .with_context(|| format!("cannot start {program}"))?;
+    std::fs::write(out, children_peak_rss_kib()?.to_string())?;
+    Ok(match status.code() {
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        None => ExitCode::FAILURE,
+    })
+}
+
+#[cfg(unix)]
+fn children_peak_rss_kib() -> Result<u64> {
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .context("getrusage(RUSAGE_CHILDREN)")?;
+    let max_rss = u64::try_from(usage.max_rss()).unwrap_or(0);
+    // macOS reports ru_maxrss in bytes, Linux in KiB.
+    Ok(if cfg!(target_os = "macos") {
+        max_rss / 1024
+    } else {
+        max_rss
+    })
+}
+
+#[cfg(not(unix))]
+fn children_peak_rss_kib() -> Result<u64> {
+    bail!("measuring a child's peak RSS needs getrusage (Unix)")
+}
+
+/// What one run gave.
+struct RunFigures {
+    peak_rss_kib: u64,
+    /// Seconds between consecutive turn starts.
+    cycles: Vec<f64>,
+    transcript_lines: usize,
+}
+
+fn bench() -> Result<ExitCode> {
+    let (agentrun, sim_binary) = locate_binaries()?;
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let workflow = dir.path().join("long-run.yaml");
+    std::fs::write(&workflow, WORKFLOW)?;
+    let sim = Simulator::start(&sim_binary)?;
+    println!("agentrun:   {}", agentrun.display());
+    println!("ollama-sim: {} at time scale 0", sim.address);
+    println!("workflow:   two agents on qwen3:1.7b, num_predict 8; median of {REPEATS} runs");
+
+    let mut short_rss = Vec::new();
+    let mut long_rss = Vec::new();
+    let mut first = Vec::new();
+    let mut last = Vec::new();
+    let mut lost = 0usize;
+    for repeat in 0..REPEATS {
+        for turns in [SHORT, LONG] {
+            let run = run_agentrun(&agentrun, &sim, &workflow, dir.path(), turns, repeat)?;
+            lost += (turns as usize).saturating_sub(run.transcript_lines);
+            let rss_mb = run.peak_rss_kib as f64 * 1024.0 / 1e6;
+            if turns == SHORT {
+                short_rss.push(rss_mb);
+            } else {
+                long_rss.push(rss_mb);
+                first.push(median(run.cycles[..WINDOW].to_vec()) * 1e3);
+                last.push(median(run.cycles[run.cycles.len() - WINDOW..].to_vec()) * 1e3);
+            }
+        }
+    }
+    let (rss_short, rss_long) = (median(short_rss), median(long_rss));
+    let growth = rss_long / rss_short - 1.0;
+    let (first, last) = (median(first), median(last));
+    let flatness = last / first;
+    println!();
+    println!("peak RSS at turn {SHORT}:   {rss_short:.1} MB");
+    println!("peak RSS at turn {LONG}: {rss_long:.1} MB");
+    println!(
+        "growth:                 {:+.1}% (target < {:.0}%)",
+        growth * 100.0,
+        TARGET_GROWTH * 100.0
+    );
+    println!("time per turn, turns 1-{WINDOW}:         {first:.3} ms (median)");
+    println!(
+        "time per turn, turns {}-{LONG}:   {last:.3} ms (median), x{flatness:.2} (target <= x{TARGET_FLATNESS})",
+        LONG as usize - WINDOW + 1
+    );
+    println!("transcript lines lost:  {lost} over {} runs", REPEATS * 2);
+    let met = growth < TARGET_GROWTH && flatness <= TARGET_FLATNESS && lost == 0;
+    println!("\n{}", if met { "targets met" } else { "TARGETS MISSED" });
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `agentrun` and `ollama-sim` next to this benchmark's target directory (bench executables
+/// live in `target/<profile>/deps/`, the binaries one level up).
+fn locate_binaries() -> Result<(PathBuf, PathBuf)> {
+    let exe = std::env::current_exe().context("cannot locate the benchmark executable")?;
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("the benchmark executable has no parent directory")?;
+    let agentrun = profile_dir.join(format!("agentrun{}", std::env::consts::EXE_SUFFIX));
+    let sim = profile_dir.join(format!("ollama-sim{}", std::env::consts::EXE_SUFFIX));
+    for binary in [&agentrun, &sim] {
+        ensure!(
+            binary.is_file(),
+            "{} is missing; build the binaries first, with the same CARGO_TARGET_DIR:\n    \
+             cargo build --release -p agentrun -p ollama-sim --bins",
+            binary.display()
+        );
+    }
+    Ok((agentrun, sim))
+}
+
+fn run_agentrun(
+    agentrun: &Path,
+    sim: &Simulator,
+    workflow: &Path,
+    dir: &Path,
+    turns: u32,
+    repeat: usize,
+) -> Result<RunFigures> {
+    sim.post("/sim/reset")?;
+    let name = format!("{turns}-{repeat}");
+    let events = dir.join(format!("{name}.events.jsonl"));
+    let rss = dir.join(format!("{name}.rss"));
+    let runs = dir.join(format!("{name}.runs"));
+    let output = Command::new(std::env::current_exe()?)
+        .arg("--measure-rss")
+        .arg(&rss)
+        .arg("--")
+        .arg(agentrun)
+        .arg("run")
+        .arg(workflow)
+        .args(["--ollama", &format!("http://{}", sim.address)])
+        .args(["--json", "-q", "--max-turns", &turns.to_string()])
+        .arg("--events")
+        .arg(&events)
+        .arg("--runs-dir")
+        .arg(&runs)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .context("cannot run agentrun")?;
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .with_context(|| format!("agentrun printed no JSON summary ({})", output.status))?;
+    ensure!(
+        summary["turns"].as_u64() == Some(u64::from(turns)),
+        "agentrun stopped early: {} after {} turns",
+        summary["reason"],
+        summary["turns"]
+    );
+    let peak_rss_kib = std::fs::read_to_string(&rss)?.trim().parse()?;
+    let started = turn_starts(&events, turns as usize)?;
+    let cycles = started.windows(2).map(|pair| pair[1] - pair[0]).collect();
+    Ok(RunFigures {
+        peak_rss_kib,
+        cycles,
+        transcript_lines: transcript_lines(&runs)?,
+    })
+}
+
+/// When each turn started, in seconds since the run began.
+fn turn_starts(events: &Path, turns: usize) -> Result<Vec<f64>> {
+    let text = std::fs::read_to_string(events)
+        .with_context(|| format!("cannot read the events file {}", events.display()))?;
+    let mut started = vec![f64::NAN; turns];
+    for line in text.lines() {
+        let event: serde_json::Value = serde_json::from_str(line)?;
+        if event["type"] != "turn_started" {
+            continue;
+        }
+        let turn = event["turn"].as_u64().context("an event without a turn")? as usize;
+        if (1..=turns).contains(&turn) {
+            started[turn - 1] = event["at_s"].as_f64().context("an event without at_s")?;
+        }
+    }
+    ensure!(
+        started.iter().all(|at| at.is_finite()),
+        "the events file lacks some turns"
+    );
+    Ok(started)
+}
+
+/// Lines of the one run's transcript under a `--runs-dir`.
+fn transcript_lines(runs: &Path) -> Result<usize> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(runs.join("runs")).context("the runs directory")? {
+        let transcript = entry?.path().join("transcript.jsonl");
+        total += std::fs::read_to_string(&transcript)
+            .with_context(|| format!("cannot read {}", transcript.display()))?
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .count();
+    }
+    Ok(total)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+/// A running `ollama-sim`, stopped when dropped.
+struct Simulator {
+    child: Child,
+    /// `host:port`.
+    address: String,
+}
+
+impl Simulator {
+    fn start(binary: &Path) -> Result<Simulator> {
+        let mut child = Command::new(binary)
+            .args(["--host", "127.0.0.1:0", "--time-scale", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?;
+        let stderr = child.stderr.take().context("the simulator's stderr")?;
+        let mut lines = BufReader::new(stderr).lines();
+        let first = lines.next().transpose()?.unwrap_or_default();
+        let Some(url) = first.strip_prefix("ollama-sim listening on ") else {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("the simulator did not start: {first}");
+        };
+        let address = url.trim().trim_start_matches("http://").to_owned();
+        // Keep draining its stderr so a warning can never block it on a full pipe.
+        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+        Ok(Simulator { child, address })
+    }
+
+    /// POSTs an empty body and checks for 200.
+    fn post(&self, path: &str) -> Result<()> {
+        let mut stream = TcpStream::connect(&self.address)
+            .with_context(|| format!("cannot connect to the simulator at {}", self.address))?;
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+            self.address
+        )?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        ensure!(
+            response.starts_with("HTTP/1.1 200"),
+            "POST {path}: {}",
+            response.lines().next().unwrap_or("")
+        );
+        Ok(())
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,387 @@
+//! Starting a run, new or resumed: the server, the run directory, Ctrl-C, the
+//! event printer and the executor; how it ended, and how to resume it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use agentrun::{
+    AgentKind, Event, EventSink, Executor, ModelBackend, PolicyName, Resume, RunDirectory,
+    RunOptions, RunStatus, Workflow,
+};
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::args::ServerArgs;
+use crate::commands::{connect, resolve_budget};
+use crate::console::TerminalConsole;
+use crate::terminal::Output;
+
+/// Exit code of a run that was interrupted (the shell's convention for SIGINT).
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// How a run was started, kept as `run.json` in its directory so that
+/// `agentrun resume` starts it again the same way.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct RunSettings {
+    /// The task given to the agents.
+    pub(crate) task: String,
+    /// The policy given on the command line, if any.
+    pub(crate) policy: Option<PolicyName>,
+    /// The turn limit given on the command line, if any.
+    pub(crate) max_turns: Option<u32>,
+    /// The directory the agents work in (absolute), if not the current one.
+    pub(crate) workspace: Option<PathBuf>,
+    /// Whether human agents may not wait for a person.
+    pub(crate) non_interactive: bool,
+    /// Whether the models stay loaded at the end.
+    pub(crate) keep_loaded: bool,
+    /// The model server.
+    pub(crate) server: SavedServer,
+}
+
+/// The model server a run used.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct SavedServer {
+    /// The Ollama server's address (unused with the simulator).
+    pub(crate) url: String,
+    /// Whether the built-in simulator served the models.
+    pub(crate) sim: bool,
+    /// The simulator's time scale.
+    pub(crate) time_scale: f64,
+    /// The simulator's script (absolute), if any.
+    pub(crate) sim_script: Option<PathBuf>,
+}
+
+/// The file in a run directory that holds its [`RunSettings`].
+pub(crate) const SETTINGS_FILE: &str = "run.json";
+
+impl RunSettings {
+    pub(crate) fn read(run_dir: &Path) -> anyhow::Result<RunSettings> {
+        let path = run_dir.join(SETTINGS_FILE);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{} is not valid", path.display()))
+    }
+
+    fn write(&self, run_dir: &Path) -> anyhow::Result<()> {
+        let path = run_dir.join(SETTINGS_FILE);
+        let text = serde_json::to_string_pretty(self)?;
+        std::fs::write(&path, text + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))
+    }
+}
+
+impl SavedServer {
+    pub(crate) fn from_args(server: &ServerArgs, script: Option<PathBuf>) -> SavedServer {
+        SavedServer {
+            url: server.url.clone(),
+            sim: server.sim,
+            time_scale: server.time_scale,
+            sim_script: script.map(|path| std::path::absolute(&path).unwrap_or(path)),
+        }
+    }
+
+    fn to_args(&self) -> ServerArgs {
+        ServerArgs {
+            url: self.url.clone(),
+            sim: self.sim,
+            time_scale: self.time_scale,
+            sim_script: self.sim_script.clone(),
+        }
+    }
+}
+
+/// Where the run is kept.
+pub(crate) enum Place {
+    /// A new directory under this base.
+    New {
+        /// The `--runs-dir` base.
+        base: PathBuf,
+        /// A workspace to copy into the run's directory first.
+        copy_workspace: Option<PathBuf>,
+    },
+    /// The directory of the run being resumed.
+    Resumed {
+        /// The directory.
+        path: PathBuf,
+        /// Its completed turns and where its clock stopped.
+        resume: Resume,
+    },
+}
+
+/// A run to start.
+pub(crate) struct Launch {
+    pub(crate) workflow: Workflow,
+    pub(crate) settings: RunSettings,
+    pub(crate) place: Place,
+    /// Print the summary as JSON on stdout.
+    pub(crate) json: bool,
+    /// Also write the events to this file.
+    pub(crate) events: Option<PathBuf>,
+    /// Write the report to this file at the end.
+    pub(crate) report: Option<PathBuf>,
+    /// What the user called the workflow, for messages.
+    pub(crate) label: String,
+}
+
+/// Runs `launch` to its end and prints how it went.
+pub(crate) async fn launch(launch: Launch, output: Output) -> anyhow::Result<ExitCode> {
+    let Launch {
+        workflow,
+        mut settings,
+        place,
+        json,
+        events: events_path,
+        report,
+        label,
+    } = launch;
+    let gpu_budget = resolve_budget(&workflow, settings.server.sim)?;
+    let backend: Arc<dyn ModelBackend> = connect(&settings.server.to_args(), None).await?;
+    let (run_dir, resume) = match place {
+        Place::New {
+            base,
+            copy_workspace,
+        } => {
+            let run_dir = RunDirectory::create(&base, &workflow).with_context(|| {
+                format!("cannot create a run directory under {}", base.display())
+            })?;
+            if let Some(original) = copy_workspace {
+                settings.workspace = Some(copy_workspace_into(&original, run_dir.path())?);
+            }
+            settings.write(run_dir.path())?;
+            (run_dir, None)
+        }
+        Place::Resumed { path, resume } => {
+            let run_dir = RunDirectory::reopen(&path)
+                .with_context(|| format!("cannot append to {}", path.display()))?;
+            (run_dir, Some(resume))
+        }
+    };
+    let run_path = run_dir.path().to_owned();
+    let (events, receiver) = EventSink::channel();
+    let cancel = CancellationToken::new();
+    tokio::spawn({
+        let cancel = cancel.clone();
+        async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.cancel();
+            }
+        }
+    });
+    let events_file = match &events_path {
+        Some(path) => Some(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create the events file {}", path.display()))?,
+        )),
+        None => None,
+    };
+    let show = tokio::spawn(show_events(receiver, output.clone(), events_file, run_dir));
+    let measured = measured_load_times(&*backend, &workflow).await;
+    let mut executor = Executor::new(workflow, backend)
+        .with_events(events.clone())
+        .with_cancellation(cancel);
+    if !settings.non_interactive {
+        executor = executor.with_console(Arc::new(TerminalConsole::new(events.clone())));
+    }
+    // The event printer ends when the last sender is gone: only the executor may hold one.
+    drop(events);
+    let mut options = RunOptions::new(settings.task.clone());
+    options.max_turns = settings.max_turns;
+    options.gpu_budget = gpu_budget;
+    options.measured_load_times = measured;
+    if settings.server.sim {
+        options.time_scale = settings.server.time_scale;
+    }
+    options.policy = settings.policy;
+    options.unload_at_end = !settings.keep_loaded;
+    options.workspace = settings.workspace.clone();
+    if let Some(resume) = &resume {
+        output.note(&format!(
+            "agentrun: resuming {} after turn {}",
+            run_path.display(),
+            resume.transcript.len()
+        ));
+    }
+    options.resume = resume;
+    let acts = executor
+        .workflow()
+        .agents
+        .iter()
+        .any(|agent| agent.kind == AgentKind::Command || !agent.tools.is_empty());
+    if acts {
+        let dir = match &options.workspace {
+            Some(dir) => dir.clone(),
+            None => std::env::current_dir().unwrap_or_default(),
+        };
+        output.note(&format!(
+            "agentrun: the agents work in {} (choose another directory with --workspace)",
+            dir.display()
+        ));
+    }
+    let outcome = executor.run(options).await;
+    drop(executor);
+    show.await.context("the event printer stopped")??;
+    let outcome = outcome.with_context(|| format!("cannot run {label}"))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&outcome.summary)?);
+    }
+    output.summary(&outcome.summary);
+    eprintln!("run saved in {}", run_path.display());
+    if let Some(report) = &report {
+        write_report(&run_path, report)?;
+        eprintln!("report written to {}", report.display());
+    }
+    let ended = outcome
+        .transcript
+        .last()
+        .is_some_and(|entry| entry.next == "end");
+    let resumable = matches!(
+        outcome.summary.status,
+        RunStatus::Cancelled | RunStatus::Timeout | RunStatus::Failed
+    );
+    if resumable && !ended {
+        eprintln!(
+            "resume it with: agentrun resume {}",
+            shell_word(&run_path.to_string_lossy())
+        );
+    }
+    Ok(match outcome.summary.status {
+        RunStatus::Completed => ExitCode::SUCCESS,
+        RunStatus::Cancelled => ExitCode::from(EXIT_INTERRUPTED),
+        _ => ExitCode::FAILURE,
+    })
+}
+
+/// Writes the report of the run kept in `run_dir` to `report`.
+pub(crate) fn write_report(run_dir: &Path, report: &Path) -> anyhow::Result<()> {
+    let events_path = run_dir.join("events.jsonl");
+    if !events_path.is_file() {
+        anyhow::bail!(
+            "{} is not a run directory (it has no events.jsonl)",
+            run_dir.display()
+        );
+    }
+    let events = agentrun::read_events(&events_path)?;
+    std::fs::write(report, agentrun::run_report_html(&events))
+        .with_context(|| format!("cannot write the report {}", report.display()))
+}
+
+/// A word as a POSIX shell reads it back: quoted when it holds anything special.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:+@=,%".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// Renders events on the terminal and appends them to the events file, until the run ends.
+async fn show_events(
+    mut receiver: tokio::sync::mpsc::UnboundedReceiver<Event>,
+    mut output: Output,
+    mut events_file: Option<std::io::BufWriter<std::fs::File>>,
+    mut run_dir: RunDirectory,
+) -> anyhow::Result<()> {
+    while let Some(event) = receiver.recv().await {
+        run_dir
+            .record(&event)
+            .with_context(|| format!("cannot write to {}", run_dir.path().display()))?;
+        if let Some(file) = &mut events_file
+            && !matches!(event, Event::TextDelta { .. })
+        {
+            serde_json::to_writer(&mut *file, &event)?;
+            file.write_all(b"\n")?;
+            if matches!(
+                event,
+                Event::TurnFinished { .. } | Event::RunFinished { .. }
+            ) {
+                file.flush()?;
+            }
+        }
+        output.event(&event);
+    }
+    if let Some(file) = &mut events_file {
+        file.flush()?;
+    }
+    output.finish();
+    Ok(())
+}
+
+/// Load times `agentrun calibrate` measured on this server, for the models the
+/// workflow uses; none when nothing was calibrated or the file cannot be read.
+async fn measured_load_times(
+    backend: &dyn ModelBackend,
+    workflow: &Workflow,
+) -> std::collections::BTreeMap<String, agentrun::LoadTimes> {
+    let calibration = match agentrun::Calibration::load(&agentrun::Calibration::default_path()) {
+        Ok(calibration) => calibration,
+        Err(error) => {
+            tracing::warn!(%error, "calibration not used");
+            return Default::default();
+        }
+    };
+    let server = backend.endpoint();
+    if calibration.for_server(&server).is_empty() {
+        return Default::default();
+    }
+    let mut details = std::collections::BTreeMap::new();
+    for model in workflow.agents.iter().filter_map(|a| a.model.as_ref()) {
+        if let Ok(found) = backend.model_details(model).await {
+            details.insert(model.clone(), found);
+        }
+    }
+    calibration.load_times(&server, &details)
+}
+
+/// Copies `original` into the run's directory and returns the copy's path.
+fn copy_workspace_into(original: &Path, run_dir: &Path) -> anyhow::Result<PathBuf> {
+    let copy = run_dir.join("workspace");
+    copy_tree(original, &copy).with_context(|| {
+        format!(
+            "cannot copy the workspace {} to {}",
+            original.display(),
+            copy.display()
+        )
+    })?;
+    Ok(std::path::absolute(&copy).unwrap_or(copy))
+}
+
+/// Copies files and folders; links are not followed, so a copy never reaches
+/// outside the original.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let target = to.join(entry.file_name());
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn words_with_spaces_or_quotes_are_quoted_for_the_shell() {
+        assert_eq!(
+            shell_word(".agentrun/runs/20260101T000000Z-review"),
+            ".agentrun/runs/20260101T000000Z-review"
+        );
+        assert_eq!(shell_word("my runs/a"), "'my runs/a'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word(""), "''");
+    }
+}

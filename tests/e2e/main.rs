@@ -2,6 +2,10 @@
 //! binary over HTTP, with real files and processes.
 
 mod cli;
+mod events_schema;
+mod faults;
+mod report;
+mod resume;
 mod run;
 mod simulate_policies;
 mod support;

@@ -215,11 +215,14 @@ fn a_run_survives_another_client_loading_a_model_behind_its_back() {
     let sim = review_sim("0.01");
     let outcome = std::thread::scope(|scope| {
         scope.spawn(|| {
-            // Once the run's first turn is answered...
-            while !sim
-                .log()
-                .iter()
-                .any(|event| event["event"] == "request_finished" && event["status"] == 200)
+            // Once the run's first turn is answered (or, if the run broke, soon anyway:
+            // the assertions below then say what went wrong instead of the test hanging)...
+            let give_up = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while std::time::Instant::now() < give_up
+                && !sim
+                    .log()
+                    .iter()
+                    .any(|event| event["event"] == "request_finished" && event["status"] == 200)
             {
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
@@ -234,7 +237,7 @@ fn a_run_survives_another_client_loading_a_model_behind_its_back() {
     assert_review_completed(&outcome);
     // The other client's load landed while the run still had turns to take.
     let log = sim.log();
-    let position = |wanted: &dyn Fn(&Value) -> bool| log.iter().rposition(|event| wanted(event));
+    let position = |wanted: &dyn Fn(&Value) -> bool| log.iter().rposition(wanted);
     let intruder_loaded =
         position(&|event| event["event"] == "load_finished" && event["model"] == "qwen3:1.7b")
             .expect("the other client's model loaded");

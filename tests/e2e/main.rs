@@ -10,4 +10,5 @@ mod run;
 mod simulate_policies;
 mod support;
 mod tdd_cycle;
+mod untrusted;
 mod validate;

@@ -1,11 +1,12 @@
-//! A load slower than expected against the real simulator on a running clock: the
-//! load timeout covers it, the much shorter stream timeout never cuts it off.
+//! Loads slower than expected against the real simulator on a running clock: the load
+//! timeout covers them, the much shorter stream timeout never cuts one off, and a load
+//! that stalls fails when the server gives up on it.
 
 use std::time::Duration;
 
 use agentrun_core::{BackendError, ModelBackend, ModelOptions};
 use agentrun_ollama::{OllamaBackend, OllamaConfig};
-use ollama_sim::{Event, Faults, SlowLoad};
+use ollama_sim::{Event, Faults, SlowLoad, StalledLoad};
 
 use crate::support::{SimServer, chat_request, start_sim_scaled};
 
@@ -102,4 +103,33 @@ async fn a_load_slower_than_the_load_timeout_is_a_timeout_that_can_be_retried() 
         "{error:?}"
     );
     assert!(error.is_retryable());
+}
+
+#[tokio::test]
+async fn a_load_that_stalls_fails_when_the_server_gives_up_and_can_be_retried() {
+    // The server's own load timeout (five simulated minutes) is 0.3 s here; the
+    // client's load timeout is far longer, so the server's answer is what comes back.
+    let server = start_sim_scaled(0.001).await;
+    server.sim.set_faults(Faults {
+        stalled_loads: vec![StalledLoad {
+            model: Some(SMALL.to_owned()),
+            times: Some(1),
+        }],
+        ..Faults::default()
+    });
+    let backend = OllamaBackend::new(&server.url, impatient_between_chunks()).expect("a URL");
+    let error = backend
+        .chat(&chat_request(SMALL, "hi"), &mut |_| {})
+        .await
+        .expect_err("the load stalls");
+    assert!(
+        matches!(&error, BackendError::Server { model, status: 500, message }
+            if model == SMALL && message.contains("timed out waiting for llama runner to start")),
+        "{error:?}"
+    );
+    assert!(error.is_retryable());
+    backend
+        .chat(&chat_request(SMALL, "hi"), &mut |_| {})
+        .await
+        .expect("the next load goes through");
 }

@@ -283,6 +283,16 @@ fn a_model_that_never_fits_falls_back_to_the_agents_fallback_model() {
         .filter(|retry| retry["model"] == "qwen3-coder:14b")
         .collect();
     assert_eq!(fallbacks.len(), 2, "one per coder turn: {retries:?}");
+    // The transcript names the model that answered.
+    let coder_models: Vec<&serde_json::Value> = of_type(&outcome.events, "turn_finished")
+        .into_iter()
+        .filter(|turn| turn["agent"] == "coder")
+        .map(|turn| &turn["model"])
+        .collect();
+    assert_eq!(
+        coder_models,
+        [&json!("qwen3-coder:14b"), &json!("qwen3-coder:14b")]
+    );
     assert!(
         fallbacks[0]["error"]
             .as_str()

@@ -85,6 +85,9 @@ pub struct AgentReply {
     pub repairs: u32,
     /// Whether a router's choice is the deterministic fallback.
     pub fallback: bool,
+    /// The model that answered, when it was not the agent's own (its `fallback`
+    /// model, because its own did not fit in memory).
+    pub answered_by: Option<String>,
     /// The tool calls made during the turn, in order.
     pub tool_calls: Vec<ToolRecord>,
 }
@@ -186,7 +189,9 @@ impl LlmAgent {
                 tools: Vec::new(),
                 think: Some(false),
             };
-            let response = self.chat_with_retries(context, &request).await?;
+            let response = self
+                .chat_with_retries(context, &request, &mut reply)
+                .await?;
             reply.add_metrics(&response.metrics);
             let text = response.message.content;
             answers.push_str(&text);
@@ -257,10 +262,11 @@ impl LlmAgent {
         &self,
         context: &TurnContext<'_>,
         request: &ChatRequest,
+        reply: &mut AgentReply,
     ) -> Result<crate::backend::ChatResponse, BackendError> {
         match self.chat_retrying(context, request).await {
             Err(error) if is_out_of_memory(&error) => {
-                self.recover_memory(context, request, error).await
+                self.recover_memory(context, request, error, reply).await
             }
             answered => answered,
         }
@@ -273,6 +279,7 @@ impl LlmAgent {
         context: &TurnContext<'_>,
         request: &ChatRequest,
         error: BackendError,
+        reply: &mut AgentReply,
     ) -> Result<crate::backend::ChatResponse, BackendError> {
         let agent = &context.spec.name;
         let unloaded = free_memory_for(context.backend, &request.model).await;
@@ -305,6 +312,7 @@ impl LlmAgent {
         tracing::warn!(%agent, model = %request.model, %fallback, "model does not fit; using the fallback");
         let mut smaller = request.clone();
         smaller.model = fallback.to_owned();
+        reply.answered_by = Some(fallback.to_owned());
         self.chat_retrying(context, &smaller)
             .await
             .map_err(|error| {

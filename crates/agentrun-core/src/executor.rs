@@ -428,7 +428,10 @@ impl Executor {
                     },
                 ),
             };
-            if let Some(model) = &spec.model
+            // The model that answered: the agent's own, or its fallback when its own
+            // did not fit.
+            let answered_by = reply.answered_by.clone().or_else(|| spec.model.clone());
+            if let Some(model) = &answered_by
                 && reply.load_wait.as_secs_f64() >= RESIDENT_LOAD_S
             {
                 residency.record_load(model, reply.load_wait.as_secs_f64());
@@ -447,7 +450,7 @@ impl Executor {
             let entry = TranscriptEntry {
                 turn,
                 agent: spec.name.clone(),
-                model: spec.model.clone(),
+                model: answered_by,
                 text: reply.text.clone(),
                 choice: reply.choice.clone(),
                 passed: reply.passed,

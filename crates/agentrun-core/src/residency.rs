@@ -485,7 +485,12 @@ pub(crate) fn classify_waits(
         .iter()
         .map(|entry| memory::TraceTurn {
             agent: entry.agent.clone(),
-            model: entry.model.clone(),
+            // A fallback model the workflow does not plan for has no place in the
+            // classification (it was loaded only because the planned one did not fit).
+            model: entry
+                .model
+                .clone()
+                .filter(|model| workload.footprint_bytes(model).is_ok()),
             waited: entry.load_wait_s >= RESIDENT_LOAD_S,
             wait_seconds: entry.load_wait_s,
         })

@@ -47,7 +47,9 @@ impl LlmAgent {
                 tools: specs.clone(),
                 think: context.spec.think,
             };
-            let response = self.chat_with_retries(context, &request).await?;
+            let response = self
+                .chat_with_retries(context, &request, &mut reply)
+                .await?;
             reply.add_metrics(&response.metrics);
             let message = response.message;
             if message.tool_calls.is_empty() {

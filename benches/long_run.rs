@@ -21,14 +21,18 @@
 //! The targets: peak RSS grows by less than 10% from turn 200 to turn 2,000, and the last
 //! 100 turns are at most 25% slower than the first 100.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 
 /// Turns of the short and the long run.
+mod support;
+
+use support::{Binaries, Simulator, median};
+
 const SHORT: u32 = 200;
 const LONG: u32 = 2000;
 /// How many times each run is repeated; the median is shown.
@@ -65,59 +69,7 @@ memory: { gpu_budget: 54GB }
 "#;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    let result = if args.get(1).map(String::as_str) == Some("--measure-rss") {
-        measure_rss(&args[2..])
-    } else {
-        bench()
-    };
-    match result {
-        Ok(code) => code,
-        Err(error) => {
-            eprintln!("long_run: error: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// `--measure-rss FILE -- PROGRAM ARGS...`: runs PROGRAM, then writes its peak RSS in KiB
-/// to FILE and exits with its status. A process of its own per run, since
-/// `getrusage(RUSAGE_CHILDREN)` reports the largest child ever waited for.
-fn measure_rss(args: &[String]) -> Result<ExitCode> {
-    let [out, separator, program, rest @ ..] = args else {
-        bail!("usage: --measure-rss FILE -- PROGRAM ARGS...");
-    };
-    ensure!(
-        separator == "--",
-        "usage: --measure-rss FILE -- PROGRAM ARGS..."
-    );
-    let status = Command::new(program)
-        .args(rest)
-        .status()
-        .with_context(|| format!("cannot start {program}"))?;
-    std::fs::write(out, children_peak_rss_kib()?.to_string())?;
-    Ok(match status.code() {
-        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
-        None => ExitCode::FAILURE,
-    })
-}
-
-#[cfg(unix)]
-fn children_peak_rss_kib() -> Result<u64> {
-    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
-        .context("getrusage(RUSAGE_CHILDREN)")?;
-    let max_rss = u64::try_from(usage.max_rss()).unwrap_or(0);
-    // macOS reports ru_maxrss in bytes, Linux in KiB.
-    Ok(if cfg!(target_os = "macos") {
-        max_rss / 1024
-    } else {
-        max_rss
-    })
-}
-
-#[cfg(not(unix))]
-fn children_peak_rss_kib() -> Result<u64> {
-    bail!("measuring a child's peak RSS needs getrusage (Unix)")
+    support::main("long_run", bench)
 }
 
 /// What one run gave.
@@ -129,7 +81,10 @@ struct RunFigures {
 }
 
 fn bench() -> Result<ExitCode> {
-    let (agentrun, sim_binary) = locate_binaries()?;
+    let Binaries {
+        agentrun,
+        sim: sim_binary,
+    } = Binaries::locate()?;
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
     let workflow = dir.path().join("long-run.yaml");
     std::fs::write(&workflow, WORKFLOW)?;
@@ -180,27 +135,6 @@ fn bench() -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `agentrun` and `ollama-sim` next to this benchmark's target directory (bench executables
-/// live in `target/<profile>/deps/`, the binaries one level up).
-fn locate_binaries() -> Result<(PathBuf, PathBuf)> {
-    let exe = std::env::current_exe().context("cannot locate the benchmark executable")?;
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("the benchmark executable has no parent directory")?;
-    let agentrun = profile_dir.join(format!("agentrun{}", std::env::consts::EXE_SUFFIX));
-    let sim = profile_dir.join(format!("ollama-sim{}", std::env::consts::EXE_SUFFIX));
-    for binary in [&agentrun, &sim] {
-        ensure!(
-            binary.is_file(),
-            "{} is missing; build the binaries first, with the same CARGO_TARGET_DIR:\n    \
-             cargo build --release -p agentrun -p ollama-sim --bins",
-            binary.display()
-        );
-    }
-    Ok((agentrun, sim))
-}
-
 fn run_agentrun(
     agentrun: &Path,
     sim: &Simulator,
@@ -209,7 +143,7 @@ fn run_agentrun(
     turns: u32,
     repeat: usize,
 ) -> Result<RunFigures> {
-    sim.post("/sim/reset")?;
+    post(sim, "/sim/reset")?;
     let name = format!("{turns}-{repeat}");
     let events = dir.join(format!("{name}.events.jsonl"));
     let rss = dir.join(format!("{name}.rss"));
@@ -286,72 +220,21 @@ fn transcript_lines(runs: &Path) -> Result<usize> {
     Ok(total)
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
-}
-
-/// A running `ollama-sim`, stopped when dropped.
-struct Simulator {
-    child: Child,
-    /// `host:port`.
-    address: String,
-}
-
-impl Simulator {
-    fn start(binary: &Path) -> Result<Simulator> {
-        let mut child = Command::new(binary)
-            .args(["--host", "127.0.0.1:0", "--time-scale", "0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("cannot start {}", binary.display()))?;
-        let stderr = child.stderr.take().context("the simulator's stderr")?;
-        let mut lines = BufReader::new(stderr).lines();
-        let first = lines.next().transpose()?.unwrap_or_default();
-        let Some(url) = first.strip_prefix("ollama-sim listening on ") else {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("the simulator did not start: {first}");
-        };
-        let address = url.trim().trim_start_matches("http://").to_owned();
-        // Keep draining its stderr so a warning can never block it on a full pipe.
-        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-        Ok(Simulator { child, address })
-    }
-
-    /// POSTs an empty body and checks for 200.
-    fn post(&self, path: &str) -> Result<()> {
-        let mut stream = TcpStream::connect(&self.address)
-            .with_context(|| format!("cannot connect to the simulator at {}", self.address))?;
-        write!(
-            stream,
-            "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
-            self.address
-        )?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response)?;
-        ensure!(
-            response.starts_with("HTTP/1.1 200"),
-            "POST {path}: {}",
-            response.lines().next().unwrap_or("")
-        );
-        Ok(())
-    }
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// POSTs an empty body and checks for 200.
+fn post(sim: &Simulator, path: &str) -> Result<()> {
+    let mut stream = TcpStream::connect(&sim.address)
+        .with_context(|| format!("cannot connect to the simulator at {}", sim.address))?;
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+        sim.address
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    ensure!(
+        response.starts_with("HTTP/1.1 200"),
+        "POST {path}: {}",
+        response.lines().next().unwrap_or("")
+    );
+    Ok(())
 }

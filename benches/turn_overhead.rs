@@ -32,13 +32,17 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 
 /// How many times each run is repeated; the median is shown.
+mod support;
+
+use support::{Binaries, Simulator, median};
+
 const REPEATS: usize = 5;
 /// Conversation lengths measured.
 const TURN_COUNTS: [u32; 2] = [100, 1000];
@@ -87,63 +91,7 @@ memory: { gpu_budget: 54GB }
 "#;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    let result = if args.get(1).map(String::as_str) == Some("--measure-rss") {
-        measure_rss(&args[2..])
-    } else {
-        bench()
-    };
-    match result {
-        Ok(code) => code,
-        Err(error) => {
-            eprintln!("turn_overhead: error: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// `--measure-rss FILE -- PROGRAM ARGS...`: runs PROGRAM with this process's stdio, then
-/// writes its peak RSS in KiB to FILE and exits with its status.
-///
-/// A process of its own per run, because `getrusage(RUSAGE_CHILDREN)` reports the largest
-/// child ever waited for: in the benchmark's own process that would mix the runs together
-/// (and the simulator, once it is stopped).
-fn measure_rss(args: &[String]) -> Result<ExitCode> {
-    let [out, separator, program, rest @ ..] = args else {
-        bail!("usage: --measure-rss FILE -- PROGRAM ARGS...");
-    };
-    ensure!(
-        separator == "--",
-        "usage: --measure-rss FILE -- PROGRAM ARGS..."
-    );
-    let status = Command::new(program)
-        .args(rest)
-        .status()
-        .with_context(|| format!("cannot start {program}"))?;
-    std::fs::write(out, children_peak_rss_kib()?.to_string())?;
-    Ok(match status.code() {
-        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
-        None => ExitCode::FAILURE,
-    })
-}
-
-/// The peak RSS of the largest child waited for, in KiB.
-#[cfg(unix)]
-fn children_peak_rss_kib() -> Result<u64> {
-    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
-        .context("getrusage(RUSAGE_CHILDREN)")?;
-    let max_rss = u64::try_from(usage.max_rss()).unwrap_or(0);
-    // macOS reports ru_maxrss in bytes, Linux in KiB.
-    Ok(if cfg!(target_os = "macos") {
-        max_rss / 1024
-    } else {
-        max_rss
-    })
-}
-
-#[cfg(not(unix))]
-fn children_peak_rss_kib() -> Result<u64> {
-    bail!("measuring a child's peak RSS needs getrusage (Unix)")
+    support::main("turn_overhead", bench)
 }
 
 fn bench() -> Result<ExitCode> {
@@ -204,78 +152,6 @@ fn bench() -> Result<ExitCode> {
     print_table(&rows);
     print_verdict(&rows);
     Ok(ExitCode::SUCCESS)
-}
-
-/// The two binaries, next to this benchmark's own target directory.
-struct Binaries {
-    agentrun: PathBuf,
-    sim: PathBuf,
-}
-
-impl Binaries {
-    /// Bench executables live in `target/<profile>/deps/`; the binaries one level up.
-    fn locate() -> Result<Binaries> {
-        let exe = std::env::current_exe().context("cannot locate the benchmark executable")?;
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .context("the benchmark executable has no parent directory")?;
-        let binaries = Binaries {
-            agentrun: profile_dir.join(format!("agentrun{}", std::env::consts::EXE_SUFFIX)),
-            sim: profile_dir.join(format!("ollama-sim{}", std::env::consts::EXE_SUFFIX)),
-        };
-        for binary in [&binaries.agentrun, &binaries.sim] {
-            ensure!(
-                binary.is_file(),
-                "{} is missing; build the binaries first, with the same CARGO_TARGET_DIR:\n    \
-                 cargo build --release -p agentrun -p ollama-sim --bins",
-                binary.display()
-            );
-        }
-        Ok(binaries)
-    }
-}
-
-/// A running `ollama-sim`, stopped when dropped.
-struct Simulator {
-    child: Child,
-    /// `host:port`.
-    address: String,
-}
-
-impl Simulator {
-    fn start(binary: &Path) -> Result<Simulator> {
-        let mut child = Command::new(binary)
-            .args(["--host", "127.0.0.1:0", "--time-scale", "0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("cannot start {}", binary.display()))?;
-        let stderr = child.stderr.take().context("the simulator's stderr")?;
-        let mut lines = BufReader::new(stderr).lines();
-        let first = lines.next().transpose()?.unwrap_or_default();
-        let Some(url) = first.strip_prefix("ollama-sim listening on ") else {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("the simulator did not start: {first}");
-        };
-        let address = url.trim().trim_start_matches("http://").to_owned();
-        // Keep draining its stderr so a warning can never block it on a full pipe.
-        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-        Ok(Simulator { child, address })
-    }
-
-    fn connect(&self) -> Result<HttpConnection> {
-        HttpConnection::open(&self.address)
-    }
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A bare HTTP/1.1 client on one kept-alive connection: the least a client can cost.
@@ -394,7 +270,7 @@ struct ServerRequests {
 
 impl ServerRequests {
     fn prepare(sim: &Simulator) -> Result<ServerRequests> {
-        let mut http = sim.connect()?;
+        let mut http = HttpConnection::open(&sim.address)?;
         let options = serde_json::json!({ "num_ctx": 4096, "num_predict": 8 });
         // A reply as the agents get them, to fill a conversation window like theirs.
         let probe = serde_json::json!({
@@ -449,7 +325,7 @@ struct ServerCost {
 impl ServerCost {
     /// Times bursts of the requests agentrun sends, back to back on one connection.
     fn measure(sim: &Simulator, requests: &ServerRequests) -> Result<ServerCost> {
-        let mut http = sim.connect()?;
+        let mut http = HttpConnection::open(&sim.address)?;
         http.request("POST", "/sim/reset", b"")?;
         let ps = time_burst(|| http.request("GET", "/api/ps", b"").map(drop))?;
         let chat = time_burst(|| {
@@ -519,7 +395,7 @@ fn run_agentrun(
     turns: u32,
     repeat: usize,
 ) -> Result<RunFigures> {
-    let mut http = sim.connect()?;
+    let mut http = HttpConnection::open(&sim.address)?;
     http.request("POST", "/sim/reset", b"")?;
     let name = format!("{policy}-{turns}-{repeat}");
     let events = dir.join(format!("{name}.events.jsonl"));
@@ -773,13 +649,4 @@ fn print_verdict(rows: &[Row]) {
 
 fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "MISSED" }
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    match values.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => values[n / 2],
-        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
-    }
 }

@@ -268,6 +268,7 @@ fn run_policy(
         executor = executor.with_agent(&agent.name, replay.clone());
     }
     let mut run = RunOptions::new("simulated task");
+    run.keep_transcript = false;
     run.policy = Some(policy);
     run.max_turns = Some(script.len() as u32);
     run.unload_at_end = false;

@@ -197,6 +197,8 @@ pub(crate) async fn launch(launch: Launch, output: Output) -> anyhow::Result<Exi
     }
     options.policy = settings.policy;
     options.unload_at_end = !settings.keep_loaded;
+    // The run directory has every turn on disk; memory keeps only what agents see.
+    options.keep_transcript = false;
     options.workspace = settings.workspace.clone();
     if let Some(resume) = &resume {
         output.note(&format!(

@@ -48,6 +48,10 @@ pub struct RunOptions {
     pub measured_load_times: BTreeMap<String, LoadTimes>,
     /// Unload the models this run loaded when it ends.
     pub unload_at_end: bool,
+    /// Return every turn in [`RunOutcome::transcript`]. Without it the run keeps only
+    /// the turns agents still see, so memory stays flat however long the run: for
+    /// callers that keep the transcript elsewhere (the CLI writes it to disk per turn).
+    pub keep_transcript: bool,
     /// Real seconds per reported second: 1 for a real server; a time-scaled
     /// simulator's scale, so that the run's times read in simulated seconds
     /// like the server's own figures.
@@ -72,6 +76,7 @@ impl RunOptions {
             future: None,
             measured_load_times: BTreeMap::new(),
             unload_at_end: true,
+            keep_transcript: true,
             time_scale: 1.0,
             workspace: None,
             resume: None,
@@ -84,7 +89,7 @@ impl RunOptions {
 pub struct RunOutcome {
     /// The figures.
     pub summary: RunSummary,
-    /// Every completed turn.
+    /// Every completed turn; with [`RunOptions::keep_transcript`] off, the last ones.
     pub transcript: Vec<TranscriptEntry>,
 }
 
@@ -283,8 +288,17 @@ impl Executor {
 
         let mut server_view = ServerView::default();
         let mut loader = Loader::spawn(self.backend.clone(), self.events.clone(), clock);
+        // The most turns any agent sees: what must stay in memory without `keep_transcript`.
+        let window = workflow
+            .agents
+            .iter()
+            .map(|agent| agent.context_window)
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let mut turns_done = transcript.len() as u32;
         let (status, reason) = loop {
-            let turn = transcript.len() as u32 + 1;
+            let turn = turns_done + 1;
             if turn > max_turns {
                 break (
                     RunStatus::MaxTurns,
@@ -473,6 +487,11 @@ impl Executor {
             };
             residency.after_turn(speaker, next_agent, reply.generation.as_secs_f64());
             transcript.push(entry);
+            turns_done += 1;
+            // Trimmed in batches, so each turn costs O(1) on average.
+            if !options.keep_transcript && transcript.len() >= 2 * window {
+                transcript.drain(..transcript.len() - window);
+            }
             self.events.emit(Event::EdgeTaken {
                 from: spec.name.clone(),
                 to: next_name.clone(),
@@ -505,7 +524,6 @@ impl Executor {
             status,
             reason,
             clock.elapsed(),
-            &transcript,
             residency.workload(),
             workflow,
         );

@@ -16,7 +16,6 @@ use agentrun_spec::{GpuBudget, KeepAliveSpec, LoadMode, ModelOptionsSpec, Policy
 pub use agentrun_memory::FutureTurn;
 
 use crate::backend::{KeepAlive, ModelDetails, ModelOptions, RunningModel};
-use crate::transcript::TranscriptEntry;
 
 /// The context length sent when an agent names none: Ollama's own default
 /// depends on the GPU's size, so an explicit value keeps plans predictable.
@@ -478,23 +477,20 @@ fn keep_alive_of(spec: &KeepAliveSpec) -> KeepAlive {
 
 /// Splits each model's load wait into avoidable and unavoidable seconds.
 pub(crate) fn classify_waits(
-    transcript: &[TranscriptEntry],
+    mut trace: Vec<memory::TraceTurn>,
     workload: &Workload,
 ) -> BTreeMap<String, (f64, f64)> {
-    let trace: Vec<memory::TraceTurn> = transcript
-        .iter()
-        .map(|entry| memory::TraceTurn {
-            agent: entry.agent.clone(),
-            // A fallback model the workflow does not plan for has no place in the
-            // classification (it was loaded only because the planned one did not fit).
-            model: entry
-                .model
-                .clone()
-                .filter(|model| workload.footprint_bytes(model).is_ok()),
-            waited: entry.load_wait_s >= RESIDENT_LOAD_S,
-            wait_seconds: entry.load_wait_s,
-        })
-        .collect();
+    for turn in &mut trace {
+        // A fallback model the workflow does not plan for has no place in the
+        // classification (it was loaded only because the planned one did not fit).
+        if turn
+            .model
+            .as_ref()
+            .is_some_and(|model| workload.footprint_bytes(model).is_err())
+        {
+            turn.model = None;
+        }
+    }
     match memory::classify_waits(&trace, workload) {
         Ok(report) => report
             .models

@@ -6,7 +6,7 @@ use std::time::Duration;
 use agentrun_spec::{PolicyName, Workflow};
 
 use crate::agent::AgentReply;
-use agentrun_memory::Workload;
+use agentrun_memory::{self as memory, Workload};
 
 use crate::residency::RESIDENT_LOAD_S;
 use crate::summary::{AgentSummary, ModelSummary, RunStatus, RunSummary};
@@ -18,6 +18,11 @@ pub(crate) struct Tally {
     models: BTreeMap<String, ModelSummary>,
     router_repairs: u32,
     router_fallbacks: u32,
+    turns: u32,
+    load_wait_s: f64,
+    /// One small record per turn, for the avoidable-wait classification at the end:
+    /// the transcript itself need not stay in memory.
+    trace: Vec<memory::TraceTurn>,
 }
 
 impl Tally {
@@ -39,6 +44,9 @@ impl Tally {
             models,
             router_repairs: 0,
             router_fallbacks: 0,
+            turns: 0,
+            load_wait_s: 0.0,
+            trace: Vec::new(),
         }
     }
 
@@ -63,6 +71,14 @@ impl Tally {
     /// Counts a turn from its transcript entry alone: a turn of an earlier start of a
     /// resumed run, whose router repairs are not known.
     pub(crate) fn past_turn(&mut self, entry: &TranscriptEntry) {
+        self.turns += 1;
+        self.load_wait_s += entry.load_wait_s;
+        self.trace.push(memory::TraceTurn {
+            agent: entry.agent.clone(),
+            model: entry.model.clone(),
+            waited: entry.load_wait_s >= RESIDENT_LOAD_S,
+            wait_seconds: entry.load_wait_s,
+        });
         let agent = self.agents.entry(entry.agent.clone()).or_default();
         agent.turns += 1;
         agent.generation_s += entry.generation_s;
@@ -82,11 +98,10 @@ impl Tally {
         status: RunStatus,
         reason: String,
         wall: Duration,
-        transcript: &[TranscriptEntry],
         workload: &Workload,
         workflow: &Workflow,
     ) -> RunSummary {
-        let waits = crate::residency::classify_waits(transcript, workload);
+        let waits = crate::residency::classify_waits(self.trace, workload);
         for (model, (avoidable, unavoidable)) in &waits {
             let summary = self.models.entry(model.clone()).or_default();
             summary.avoidable_wait_s = *avoidable;
@@ -96,9 +111,9 @@ impl Tally {
             workflow: workflow.name.clone(),
             status,
             reason,
-            turns: transcript.len() as u32,
+            turns: self.turns,
             wall_s: wall.as_secs_f64(),
-            load_wait_s: transcript.iter().map(|entry| entry.load_wait_s).sum(),
+            load_wait_s: self.load_wait_s,
             avoidable_wait_s: waits.values().map(|(avoidable, _)| avoidable).sum(),
             router_repairs: self.router_repairs,
             router_fallbacks: self.router_fallbacks,

@@ -44,30 +44,6 @@ const TARGET_GROWTH: f64 = 0.10;
 /// How much slower the last 100 turns may be than the first 100.
 const TARGET_FLATNESS: f64 = 1.25;
 
-/// Two agents on one model, replying in 8 tokens, looping until the turn limit: unscripted
-/// simulator replies never say APPROVED.
-const WORKFLOW: &str = r#"name: long-run
-description: Two agents answering each other in a few tokens, until the turn limit.
-task: "Say something short."
-agents:
-  a:
-    model: qwen3:1.7b
-    prompt: You are A.
-    options: { num_ctx: 4096, num_predict: 8 }
-  b:
-    model: qwen3:1.7b
-    prompt: You are B.
-    options: { num_ctx: 4096, num_predict: 8 }
-flow:
-  start: a
-  edges:
-    - { from: a, to: b }
-    - { from: b, to: end, when: { matches: "^\\s*APPROVED\\s*$" } }
-    - { from: b, to: a }
-limits: { max_turns: 2000 }
-memory: { gpu_budget: 54GB }
-"#;
-
 fn main() -> ExitCode {
     support::main("long_run", bench)
 }
@@ -87,7 +63,7 @@ fn bench() -> Result<ExitCode> {
     } = Binaries::locate()?;
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
     let workflow = dir.path().join("long-run.yaml");
-    std::fs::write(&workflow, WORKFLOW)?;
+    std::fs::write(&workflow, support::ping_pong_workflow("long-run", 2000))?;
     let sim = Simulator::start(&sim_binary)?;
     println!("agentrun:   {}", agentrun.display());
     println!("ollama-sim: {} at time scale 0", sim.address);

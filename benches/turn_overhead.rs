@@ -66,30 +66,6 @@ const TARGET_RSS_MB: f64 = 15.0;
 /// How much slower the last 100 turns may be than the first 100.
 const TARGET_FLATNESS: f64 = 1.25;
 
-/// Two agents on one model, replying in 8 tokens, looping until the turn limit: unscripted
-/// simulator replies never say APPROVED.
-const WORKFLOW: &str = r#"name: turn-overhead
-description: Two agents answering each other in a few tokens, until the turn limit.
-task: "Say something short."
-agents:
-  a:
-    model: qwen3:1.7b
-    prompt: You are A.
-    options: { num_ctx: 4096, num_predict: 8 }
-  b:
-    model: qwen3:1.7b
-    prompt: You are B.
-    options: { num_ctx: 4096, num_predict: 8 }
-flow:
-  start: a
-  edges:
-    - { from: a, to: b }
-    - { from: b, to: end, when: { matches: "^\\s*APPROVED\\s*$" } }
-    - { from: b, to: a }
-limits: { max_turns: 1000 }
-memory: { gpu_budget: 54GB }
-"#;
-
 fn main() -> ExitCode {
     support::main("turn_overhead", bench)
 }
@@ -98,7 +74,10 @@ fn bench() -> Result<ExitCode> {
     let binaries = Binaries::locate()?;
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
     let workflow = dir.path().join("turn-overhead.yaml");
-    std::fs::write(&workflow, WORKFLOW)?;
+    std::fs::write(
+        &workflow,
+        support::ping_pong_workflow("turn-overhead", 1000),
+    )?;
 
     let sim = Simulator::start(&binaries.sim)?;
     println!("agentrun:   {}", binaries.agentrun.display());

@@ -83,18 +83,8 @@ pub(crate) struct RunArgs {
     /// The residency policy (overrides the workflow's `memory.policy`).
     #[arg(long, value_enum)]
     pub(crate) policy: Option<PolicyArg>,
-    /// Overrides the workflow's turn limit.
-    #[arg(long)]
-    pub(crate) max_turns: Option<u32>,
-    /// Print the final summary as JSON on stdout.
-    #[arg(long)]
-    pub(crate) json: bool,
-    /// Write every event as a JSON line to this file.
-    #[arg(long)]
-    pub(crate) events: Option<PathBuf>,
-    /// Leave the models this run loaded resident when it ends.
-    #[arg(long)]
-    pub(crate) keep_loaded: bool,
+    #[command(flatten)]
+    pub(crate) start: StartArgs,
     /// Where runs are kept: each run writes `DIR/runs/<time>-<workflow>/`.
     #[arg(
         long,
@@ -111,14 +101,31 @@ pub(crate) struct RunArgs {
     /// change the original.
     #[arg(long, value_name = "DIR")]
     pub(crate) copy_workspace: Option<PathBuf>,
-    /// Never wait for a person: human agents use their canned answers and then fail, and
-    /// commands that need approval are refused.
-    #[arg(long)]
-    pub(crate) non_interactive: bool,
     /// A canned answer for a human agent, used after the workflow's own `answers`
     /// (repeat for more, in order).
     #[arg(long = "answer", value_name = "AGENT=TEXT")]
     pub(crate) answers: Vec<String>,
+}
+
+/// What `run` and `resume` share: how a start of a run ends and what it writes.
+#[derive(Debug, Args)]
+pub(crate) struct StartArgs {
+    /// Overrides the turn limit (a resumed run counts the turns already taken).
+    #[arg(long)]
+    pub(crate) max_turns: Option<u32>,
+    /// Print the final summary as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Write every event of this start as a JSON line to this file.
+    #[arg(long)]
+    pub(crate) events: Option<PathBuf>,
+    /// Leave the models the run loaded resident when it ends.
+    #[arg(long)]
+    pub(crate) keep_loaded: bool,
+    /// Never wait for a person: human agents use their canned answers and then fail, and
+    /// commands that need approval are refused.
+    #[arg(long)]
+    pub(crate) non_interactive: bool,
     /// Write the run's report (an HTML page with its timeline) to this file when it ends.
     #[arg(long, value_name = "FILE")]
     pub(crate) report: Option<PathBuf>,
@@ -140,24 +147,8 @@ pub(crate) struct ResumeArgs {
     /// With the simulator: its scripted replies.
     #[arg(long)]
     pub(crate) sim_script: Option<PathBuf>,
-    /// Overrides the turn limit (counting the turns already taken).
-    #[arg(long)]
-    pub(crate) max_turns: Option<u32>,
-    /// Print the final summary as JSON on stdout.
-    #[arg(long)]
-    pub(crate) json: bool,
-    /// Write every event of this start as a JSON line to this file.
-    #[arg(long)]
-    pub(crate) events: Option<PathBuf>,
-    /// Leave the models the run loaded resident when it ends.
-    #[arg(long)]
-    pub(crate) keep_loaded: bool,
-    /// Never wait for a person (see `agentrun run --non-interactive`).
-    #[arg(long)]
-    pub(crate) non_interactive: bool,
-    /// Write the run's report to this file when it ends.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) report: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) start: StartArgs,
 }
 
 #[derive(Debug, Args)]

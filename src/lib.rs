@@ -37,7 +37,8 @@ pub use agentrun_core::{
     ModelCall, ModelDetails, ModelOptions, ModelSummary, Node, Role, RunError, RunOptions,
     RunOutcome, RunStatus, RunSummary, RunningModel, TokenSink, Tool, ToolCall, ToolContext,
     ToolError, ToolRecord, ToolSpec, TranscriptEntry, TurnContext, TurnOutcome, WorkloadSettings,
-    Workspace, build_workload, builtin_tool, model_load_time_options, parse_arguments,
+    Workspace, build_workload, builtin_tool, model_details_of, model_load_time_options,
+    parse_arguments,
 };
 pub use agentrun_core::{ResidentModel, Resume, ResumeError, event_schema};
 pub use agentrun_memory::{Analysis, Policy, WarningKind, Workload, analyze};

@@ -148,3 +148,31 @@ pub(crate) fn median(mut values: Vec<f64>) -> f64 {
         n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
     }
 }
+
+/// Two agents on one model, replying in 8 tokens, looping until the turn limit:
+/// unscripted simulator replies never say APPROVED.
+pub(crate) fn ping_pong_workflow(name: &str, max_turns: u32) -> String {
+    format!(
+        r#"name: {name}
+description: Two agents answering each other in a few tokens, until the turn limit.
+task: "Say something short."
+agents:
+  a:
+    model: qwen3:1.7b
+    prompt: You are A.
+    options: {{ num_ctx: 4096, num_predict: 8 }}
+  b:
+    model: qwen3:1.7b
+    prompt: You are B.
+    options: {{ num_ctx: 4096, num_predict: 8 }}
+flow:
+  start: a
+  edges:
+    - {{ from: a, to: b }}
+    - {{ from: b, to: end, when: {{ matches: "^\\s*APPROVED\\s*$" }} }}
+    - {{ from: b, to: a }}
+limits: {{ max_turns: {max_turns} }}
+memory: {{ gpu_budget: 54GB }}
+"#
+    )
+}

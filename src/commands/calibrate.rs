@@ -1,6 +1,5 @@
 //! `agentrun calibrate`: measure each model's load time per load mode on this server.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use agentrun::Calibration;
@@ -15,20 +14,9 @@ pub(crate) async fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     let backend = connect(&args.server, Some(&args.workflow)).await?;
-    let mut details = BTreeMap::new();
-    for model in workflow
-        .agents
-        .iter()
-        .filter_map(|agent| agent.model.as_ref())
-    {
-        if !details.contains_key(model) {
-            let found = backend
-                .model_details(model)
-                .await
-                .with_context(|| format!("cannot read the details of '{model}'"))?;
-            details.insert(model.clone(), found);
-        }
-    }
+    let details = agentrun::model_details_of(&*backend, &workflow)
+        .await
+        .context("cannot read the details of the workflow's models")?;
     let path = args.file.clone().unwrap_or_else(Calibration::default_path);
     let mut calibration = Calibration::load(&path)?;
     let server = backend.endpoint();

@@ -333,12 +333,10 @@ async fn measured_load_times(
     if calibration.for_server(&server).is_empty() {
         return Default::default();
     }
-    let mut details = std::collections::BTreeMap::new();
-    for model in workflow.agents.iter().filter_map(|a| a.model.as_ref()) {
-        if let Ok(found) = backend.model_details(model).await {
-            details.insert(model.clone(), found);
-        }
-    }
+    // A model the server lacks stops the run right after, with its own message.
+    let details = agentrun::model_details_of(backend, workflow)
+        .await
+        .unwrap_or_default();
     calibration.load_times(&server, &details)
 }
 

@@ -1,6 +1,5 @@
 //! `agentrun plan`: the residency plan of a workflow, phase by phase, without running it.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -16,20 +15,9 @@ pub(crate) async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     let backend = model_source(&args).await?;
-    let mut details = BTreeMap::new();
-    for model in workflow
-        .agents
-        .iter()
-        .filter_map(|agent| agent.model.as_ref())
-    {
-        if !details.contains_key(model) {
-            let found = backend
-                .model_details(model)
-                .await
-                .with_context(|| format!("cannot read the details of '{model}'"))?;
-            details.insert(model.clone(), found);
-        }
-    }
+    let details = agentrun::model_details_of(&*backend, &workflow)
+        .await
+        .context("cannot read the details of the workflow's models")?;
     let budget = resolve_budget(&workflow, args.server.sim)?;
     let calibration = agentrun::Calibration::load(&agentrun::Calibration::default_path())?;
     let settings = agentrun::WorkloadSettings {

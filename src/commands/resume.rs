@@ -57,9 +57,9 @@ pub(crate) async fn run(args: ResumeArgs, output: Output) -> anyhow::Result<Exit
                 path: args.run_dir.clone(),
                 resume,
             },
-            json: args.json,
-            events: args.events,
-            report: args.report,
+            json: args.start.json,
+            events: args.start.events,
+            report: args.start.report,
             label: args.run_dir.display().to_string(),
         },
         output,
@@ -83,9 +83,9 @@ fn override_settings(settings: &mut RunSettings, args: &ResumeArgs) {
     if let Some(script) = &args.sim_script {
         server.sim_script = Some(std::path::absolute(script).unwrap_or_else(|_| script.clone()));
     }
-    if args.max_turns.is_some() {
-        settings.max_turns = args.max_turns;
+    if args.start.max_turns.is_some() {
+        settings.max_turns = args.start.max_turns;
     }
-    settings.keep_loaded |= args.keep_loaded;
-    settings.non_interactive |= args.non_interactive;
+    settings.keep_loaded |= args.start.keep_loaded;
+    settings.non_interactive |= args.start.non_interactive;
 }

@@ -29,13 +29,13 @@ pub(crate) async fn run(args: RunArgs, output: Output) -> anyhow::Result<ExitCod
     let settings = RunSettings {
         task,
         policy: args.policy.map(policy_name),
-        max_turns: args.max_turns,
+        max_turns: args.start.max_turns,
         workspace: args
             .workspace
             .as_ref()
             .map(|dir| std::path::absolute(dir).unwrap_or_else(|_| dir.clone())),
-        non_interactive: args.non_interactive,
-        keep_loaded: args.keep_loaded,
+        non_interactive: args.start.non_interactive,
+        keep_loaded: args.start.keep_loaded,
         server: SavedServer::from_args(&args.server, script),
     };
     launch(
@@ -46,9 +46,9 @@ pub(crate) async fn run(args: RunArgs, output: Output) -> anyhow::Result<ExitCod
                 base: args.runs_dir,
                 copy_workspace: args.copy_workspace,
             },
-            json: args.json,
-            events: args.events,
-            report: args.report,
+            json: args.start.json,
+            events: args.start.events,
+            report: args.start.report,
             label: args.workflow.display().to_string(),
         },
         output,

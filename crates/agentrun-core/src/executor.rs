@@ -230,7 +230,7 @@ impl Executor {
             path: workspace_dir.clone(),
             error,
         })?;
-        let details = self.model_details().await?;
+        let details = model_details_of(&*self.backend, workflow).await?;
         let mut resident_at_start: BTreeSet<String> = self
             .backend
             .running_models()
@@ -536,21 +536,6 @@ impl Executor {
         })
     }
 
-    /// Asks the server what it knows of every model the workflow uses; fails
-    /// before the first turn if one is missing.
-    async fn model_details(&self) -> Result<BTreeMap<String, ModelDetails>, BackendError> {
-        let mut details = BTreeMap::new();
-        for spec in &self.workflow.agents {
-            let Some(model) = &spec.model else { continue };
-            if details.contains_key(model) {
-                continue;
-            }
-            let found = self.backend.model_details(model).await?;
-            details.insert(model.clone(), found);
-        }
-        Ok(details)
-    }
-
     /// Leaves the server as the run found it: models this run loaded are unloaded.
     async fn unload_models_loaded_by_run(
         &self,
@@ -587,4 +572,23 @@ async fn sleep_until_deadline(deadline: Option<Instant>) {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
     }
+}
+
+/// What the server knows of every model the workflow uses, by name; fails on the
+/// first one it does not have, so a run stops before its first turn.
+pub async fn model_details_of(
+    backend: &dyn ModelBackend,
+    workflow: &Workflow,
+) -> Result<BTreeMap<String, ModelDetails>, BackendError> {
+    let mut details = BTreeMap::new();
+    for model in workflow
+        .agents
+        .iter()
+        .filter_map(|agent| agent.model.as_ref())
+    {
+        if !details.contains_key(model) {
+            details.insert(model.clone(), backend.model_details(model).await?);
+        }
+    }
+    Ok(details)
 }

@@ -24,6 +24,8 @@ mod resume;
 mod server_view;
 mod summary;
 mod tally;
+#[cfg(test)]
+mod test_backend;
 mod tool_loop;
 mod tools;
 mod transcript;
@@ -37,7 +39,7 @@ pub use backend::{
 pub use command::CommandAgent;
 pub use console::Console;
 pub use event::{Event, EventSink, LoadCause, ResidentModel, event_schema};
-pub use executor::{Executor, RunError, RunOptions, RunOutcome};
+pub use executor::{Executor, RunError, RunOptions, RunOutcome, model_details_of};
 pub use graph::{ConversationGraph, Node, TurnOutcome};
 pub use human::HumanAgent;
 pub use message::{Message, Role, ToolCall};

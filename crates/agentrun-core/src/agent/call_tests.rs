@@ -7,9 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use agentrun_spec::Workflow;
 
 use super::*;
-use crate::backend::{
-    ChatResponse, LoadReport, ModelDetails, ModelOptions, RunningModel, TokenSink,
-};
+use crate::backend::{ChatResponse, ModelOptions, TokenSink};
+use crate::test_backend::{Chat, ChatOnly};
 
 /// A server that is unreachable for its first `down` calls, then answers "back".
 struct Restarting {
@@ -17,9 +16,9 @@ struct Restarting {
 }
 
 #[async_trait]
-impl ModelBackend for Restarting {
-    fn endpoint(&self) -> String {
-        "restarting".to_owned()
+impl Chat for Restarting {
+    fn name(&self) -> &'static str {
+        "restarting"
     }
 
     async fn chat(
@@ -31,7 +30,7 @@ impl ModelBackend for Restarting {
         if *down > 0 {
             *down -= 1;
             return Err(BackendError::Unreachable {
-                url: self.endpoint(),
+                url: self.name().to_owned(),
                 reason: "connection refused".to_owned(),
             });
         }
@@ -40,30 +39,6 @@ impl ModelBackend for Restarting {
             message: Message::assistant("back"),
             done_reason: Some("stop".to_owned()),
             metrics: crate::backend::CallMetrics::default(),
-        })
-    }
-
-    async fn preload(
-        &self,
-        _: &str,
-        _: &ModelOptions,
-        _: Option<KeepAlive>,
-    ) -> Result<LoadReport, BackendError> {
-        Ok(LoadReport::default())
-    }
-
-    async fn unload(&self, _: &str) -> Result<(), BackendError> {
-        Ok(())
-    }
-
-    async fn running_models(&self) -> Result<Vec<RunningModel>, BackendError> {
-        Ok(Vec::new())
-    }
-
-    async fn model_details(&self, model: &str) -> Result<ModelDetails, BackendError> {
-        Err(BackendError::ModelNotFound {
-            model: model.to_owned(),
-            url: self.endpoint(),
         })
     }
 }
@@ -85,9 +60,9 @@ impl Drop for HangUp {
 }
 
 #[async_trait]
-impl ModelBackend for Endless {
-    fn endpoint(&self) -> String {
-        "endless".to_owned()
+impl Chat for Endless {
+    fn name(&self) -> &'static str {
+        "endless"
     }
 
     async fn chat(
@@ -103,30 +78,6 @@ impl ModelBackend for Endless {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
-
-    async fn preload(
-        &self,
-        _: &str,
-        _: &ModelOptions,
-        _: Option<KeepAlive>,
-    ) -> Result<LoadReport, BackendError> {
-        Ok(LoadReport::default())
-    }
-
-    async fn unload(&self, _: &str) -> Result<(), BackendError> {
-        Ok(())
-    }
-
-    async fn running_models(&self) -> Result<Vec<RunningModel>, BackendError> {
-        Ok(Vec::new())
-    }
-
-    async fn model_details(&self, model: &str) -> Result<ModelDetails, BackendError> {
-        Err(BackendError::ModelNotFound {
-            model: model.to_owned(),
-            url: self.endpoint(),
-        })
-    }
 }
 
 fn writer() -> AgentSpec {
@@ -140,10 +91,10 @@ fn writer() -> AgentSpec {
 
 async fn endless_turn(agent: &LlmAgent, piece: &'static str) -> (AgentReply, bool) {
     let hung_up = Arc::new(AtomicBool::new(false));
-    let backend = Endless {
+    let backend = ChatOnly(Endless {
         piece,
         hung_up: hung_up.clone(),
-    };
+    });
     let (reply, _) = turn_with(agent, &backend).await;
     (
         reply.expect("a cut-off reply is a reply"),
@@ -188,9 +139,9 @@ async fn turn_with(
 
 #[tokio::test(start_paused = true)]
 async fn a_server_that_restarts_mid_turn_is_waited_for() {
-    let backend = Restarting {
+    let backend = ChatOnly(Restarting {
         down: std::sync::Mutex::new(4),
-    };
+    });
     let started = tokio::time::Instant::now();
     let (reply, events) = turn_with(&LlmAgent::new(), &backend).await;
     assert_eq!(reply.expect("the server came back").text, "back");
@@ -208,9 +159,9 @@ async fn a_server_that_restarts_mid_turn_is_waited_for() {
 
 #[tokio::test(start_paused = true)]
 async fn a_server_that_stays_gone_ends_the_turn_after_the_window() {
-    let backend = Restarting {
+    let backend = ChatOnly(Restarting {
         down: std::sync::Mutex::new(u32::MAX),
-    };
+    });
     let started = tokio::time::Instant::now();
     let (reply, _) = turn_with(&LlmAgent::new(), &backend).await;
     assert!(

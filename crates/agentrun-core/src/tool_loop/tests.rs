@@ -10,11 +10,9 @@ use serde_json::json;
 
 use super::*;
 use crate::agent::Agent;
-use crate::backend::{
-    BackendError, CallMetrics, ChatResponse, KeepAlive, LoadReport, ModelBackend, ModelDetails,
-    ModelOptions, RunningModel, TokenSink,
-};
+use crate::backend::{BackendError, CallMetrics, ChatResponse, ModelOptions, TokenSink};
 use crate::event::EventSink;
+use crate::test_backend::{Chat, ChatOnly};
 use crate::tools::{Tool, Workspace, builtin_tool};
 
 /// A model that answers with scripted messages in order, repeating the last one.
@@ -24,11 +22,11 @@ struct Scripted {
 }
 
 impl Scripted {
-    fn new(replies: Vec<Message>) -> Scripted {
-        Scripted {
+    fn new(replies: Vec<Message>) -> ChatOnly<Scripted> {
+        ChatOnly(Scripted {
             replies: Mutex::new(replies.into()),
             requests: Mutex::default(),
-        }
+        })
     }
 
     fn requests(&self) -> Vec<ChatRequest> {
@@ -37,9 +35,9 @@ impl Scripted {
 }
 
 #[async_trait]
-impl ModelBackend for Scripted {
-    fn endpoint(&self) -> String {
-        "scripted".to_owned()
+impl Chat for Scripted {
+    fn name(&self) -> &'static str {
+        "scripted"
     }
 
     async fn chat(
@@ -62,30 +60,6 @@ impl ModelBackend for Scripted {
                 eval_count: Some(10),
                 ..CallMetrics::default()
             },
-        })
-    }
-
-    async fn preload(
-        &self,
-        _: &str,
-        _: &ModelOptions,
-        _: Option<KeepAlive>,
-    ) -> Result<LoadReport, BackendError> {
-        Ok(LoadReport::default())
-    }
-
-    async fn unload(&self, _: &str) -> Result<(), BackendError> {
-        Ok(())
-    }
-
-    async fn running_models(&self) -> Result<Vec<RunningModel>, BackendError> {
-        Ok(Vec::new())
-    }
-
-    async fn model_details(&self, model: &str) -> Result<ModelDetails, BackendError> {
-        Err(BackendError::ModelNotFound {
-            model: model.to_owned(),
-            url: self.endpoint(),
         })
     }
 }
@@ -119,7 +93,7 @@ fn coder(extra: &str) -> AgentSpec {
 /// Runs one turn of `spec` against `backend` in `dir`; returns the reply and the events.
 async fn turn(
     spec: &AgentSpec,
-    backend: &Scripted,
+    backend: &ChatOnly<Scripted>,
     dir: &Path,
     extra_tools: Vec<Arc<dyn Tool>>,
 ) -> (AgentReply, Vec<Event>) {

@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use agentrun::{LoadModeChoice, Policy};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand};
 
 /// Run multi-agent workflows on local models served by Ollama, with an executor
 /// that plans which models stay in memory.
@@ -81,8 +83,8 @@ pub(crate) struct RunArgs {
     #[command(flatten)]
     pub(crate) server: ServerArgs,
     /// The residency policy (overrides the workflow's `memory.policy`).
-    #[arg(long, value_enum)]
-    pub(crate) policy: Option<PolicyArg>,
+    #[arg(long, value_parser = live_policy())]
+    pub(crate) policy: Option<Policy>,
     #[command(flatten)]
     pub(crate) start: StartArgs,
     /// Where runs are kept: each run writes `DIR/runs/<time>-<workflow>/`.
@@ -190,14 +192,14 @@ pub(crate) struct SimulateArgs {
     /// The workflow file.
     pub(crate) workflow: PathBuf,
     /// The policy to simulate, or `all` to compare them.
-    #[arg(long, default_value = "all")]
-    pub(crate) policy: String,
+    #[arg(long, default_value = "all", value_parser = policy_selection())]
+    pub(crate) policy: PolicySelection,
     /// The seed of the synthetic turns (overrides `simulation.seed`).
     #[arg(long)]
     pub(crate) seed: Option<u64>,
     /// The load mode `smart` and `oracle` use.
-    #[arg(long, value_enum)]
-    pub(crate) load_mode: Option<LoadModeArg>,
+    #[arg(long, value_parser = load_mode_choice())]
+    pub(crate) load_mode: Option<LoadModeChoice>,
     /// Print the comparison as JSON.
     #[arg(long)]
     pub(crate) json: bool,
@@ -238,22 +240,40 @@ pub(crate) struct PsArgs {
     pub(crate) budget: Option<String>,
 }
 
-/// A residency policy.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub(crate) enum PolicyArg {
-    /// Plan residency from the graph (the default).
-    Smart,
-    /// A fixed keep_alive per agent from the workflow.
-    Static,
-    /// Send no keep_alive, preload nothing, unload nothing.
-    OllamaDefault,
+/// `--policy` of `simulate`: every policy, or one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PolicySelection {
+    /// Compare every policy.
+    All,
+    /// Simulate this one.
+    One(Policy),
 }
 
-/// How models are read from disk.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub(crate) enum LoadModeArg {
-    /// Ollama's default (memory-mapped).
-    Mmap,
-    /// Learn per model which mode loads faster.
-    Auto,
+/// The policies a real run can use (the oracle needs the future, which only `simulate` knows),
+/// by the names the library gives them.
+fn live_policy() -> impl TypedValueParser<Value = Policy> {
+    PossibleValuesParser::new(
+        Policy::ALL
+            .iter()
+            .filter(|policy| policy.runs_live())
+            .map(|policy| policy.name()),
+    )
+    .map(|name| name.parse::<Policy>().expect("a listed policy name parses"))
+}
+
+/// Every policy, or `all`.
+fn policy_selection() -> impl TypedValueParser<Value = PolicySelection> {
+    let names = Policy::ALL.iter().map(|policy| policy.name());
+    PossibleValuesParser::new(std::iter::once("all").chain(names)).map(|name| match name.as_str() {
+        "all" => PolicySelection::All,
+        name => PolicySelection::One(name.parse().expect("a listed policy name parses")),
+    })
+}
+
+/// `auto`, `mmap` or `no-mmap`.
+fn load_mode_choice() -> impl TypedValueParser<Value = LoadModeChoice> {
+    PossibleValuesParser::new(LoadModeChoice::ALL.iter().map(|choice| choice.name())).map(|name| {
+        name.parse::<LoadModeChoice>()
+            .expect("a listed load mode parses")
+    })
 }

@@ -41,11 +41,13 @@ pub use agentrun_core::{
     parse_arguments,
 };
 pub use agentrun_core::{ResidentModel, Resume, ResumeError, event_schema};
-pub use agentrun_memory::{Analysis, Policy, WarningKind, Workload, analyze};
+pub use agentrun_memory::{
+    Analysis, LoadMode, LoadModeChoice, Policy, WarningKind, Workload, analyze,
+};
 pub use agentrun_ollama::{OllamaBackend, OllamaConfig};
 pub use agentrun_spec::{
-    AgentKind, AgentSpec, Approval, CommandPolicy, Diagnostic, GpuBudget, LoadMode, PolicyName,
-    SpecError, ToolName, Workflow, parse_size,
+    AgentKind, AgentSpec, Approval, CommandPolicy, Diagnostic, GpuBudget, SpecError, ToolName,
+    Workflow, parse_size,
 };
 pub use budget::{detect_gpu_budget, macos_raise_command};
 pub use calibration::{Calibration, CalibrationError, ModelCalibration, calibrate_model};

@@ -15,7 +15,8 @@ use agentrun_core::{
     Agent, AgentError, AgentReply, ChatRequest, Event, EventSink, Executor, FutureTurn, RunOptions,
     RunStatus, TurnContext,
 };
-use agentrun_spec::{AgentKind, Condition, GpuBudget, LoadMode, PolicyName, Workflow};
+use agentrun_memory::{LoadModeChoice, Policy};
+use agentrun_spec::{AgentKind, Condition, GpuBudget, Workflow};
 use async_trait::async_trait;
 use ollama_sim::{Event as SimEvent, SimConfig, Simulator};
 use rand::rngs::StdRng;
@@ -30,10 +31,10 @@ pub struct SimulationOptions {
     /// The seed of the drawn future; `None` takes the workflow's `simulation.seed`.
     pub seed: Option<u64>,
     /// The policies to compare.
-    pub policies: Vec<PolicyName>,
+    pub policies: Vec<Policy>,
     /// The load mode for `smart` and `oracle` (`static` and `ollama-default` always
     /// leave Ollama's default loading); `None` takes the workflow's.
-    pub load_mode: Option<LoadMode>,
+    pub load_mode: Option<LoadModeChoice>,
     /// The simulated machine.
     pub machine: SimConfig,
     /// Keep every policy's events in the report, for its timeline
@@ -73,11 +74,11 @@ pub struct SimulationReport {
     pub seed: u64,
     /// Turns in the drawn future.
     pub turns: usize,
-    /// Figures per policy name.
-    pub policies: BTreeMap<String, PolicyFigures>,
-    /// Each policy's events, by policy name, when the options asked to keep them.
+    /// Figures per policy, in report order.
+    pub policies: BTreeMap<Policy, PolicyFigures>,
+    /// Each policy's events, when the options asked to keep them.
     #[serde(skip)]
-    pub events: BTreeMap<String, Vec<Event>>,
+    pub events: BTreeMap<Policy, Vec<Event>>,
 }
 
 /// Why a simulation could not run.
@@ -90,7 +91,7 @@ pub enum SimulateError {
     #[error("the {policy} run could not start")]
     Run {
         /// The policy.
-        policy: PolicyName,
+        policy: Policy,
         /// Why.
         source: agentrun_core::RunError,
     },
@@ -121,15 +122,12 @@ pub fn simulate(
     let mut events = BTreeMap::new();
     for &policy in &options.policies {
         let (figures, kept) = run_policy(workflow, options, policy, &script)?;
-        policies.insert(policy.to_string(), figures);
+        policies.insert(policy, figures);
         if options.keep_events {
-            events.insert(policy.to_string(), kept);
+            events.insert(policy, kept);
         }
     }
-    if let Some(oracle) = policies
-        .get(PolicyName::Oracle.as_str())
-        .map(|f| f.load_wait_s)
-    {
+    if let Some(oracle) = policies.get(&Policy::Oracle).map(|f| f.load_wait_s) {
         for figures in policies.values_mut() {
             figures.excess_over_oracle_s = (figures.load_wait_s - oracle).max(0.0);
         }
@@ -233,7 +231,7 @@ fn draw_weighted(rng: &mut StdRng, weights: &[(String, f64)]) -> String {
 fn run_policy(
     workflow: &Workflow,
     options: &SimulationOptions,
-    policy: PolicyName,
+    policy: Policy,
     script: &[SyntheticTurn],
 ) -> Result<(PolicyFigures, Vec<Event>), SimulateError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -273,13 +271,13 @@ fn run_policy(
     run.max_turns = Some(script.len() as u32);
     run.unload_at_end = false;
     run.gpu_budget = Some(machine.gpu_memory_bytes);
-    let active = matches!(policy, PolicyName::Smart | PolicyName::Oracle);
+    let active = matches!(policy, Policy::Smart | Policy::Oracle);
     run.load_mode = if active {
         options.load_mode
     } else {
-        Some(LoadMode::Mmap)
+        Some(LoadModeChoice::Mmap)
     };
-    if policy == PolicyName::Oracle {
+    if policy == Policy::Oracle {
         run.future = Some(future_of(workflow, &machine, script));
     }
     let outcome = runtime

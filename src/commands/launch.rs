@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use agentrun::{
-    AgentKind, Event, EventSink, Executor, ModelBackend, PolicyName, Resume, RunDirectory,
-    RunOptions, RunStatus, Workflow,
+    AgentKind, Event, EventSink, Executor, ModelBackend, Policy, Resume, RunDirectory, RunOptions,
+    RunStatus, Workflow,
 };
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -29,7 +29,7 @@ pub(crate) struct RunSettings {
     /// The task given to the agents.
     pub(crate) task: String,
     /// The policy given on the command line, if any.
-    pub(crate) policy: Option<PolicyName>,
+    pub(crate) policy: Option<Policy>,
     /// The turn limit given on the command line, if any.
     pub(crate) max_turns: Option<u32>,
     /// The directory the agents work in (absolute), if not the current one.

@@ -2,10 +2,10 @@
 
 use std::process::ExitCode;
 
-use agentrun::{AgentKind, PolicyName, Workflow};
+use agentrun::{AgentKind, Workflow};
 use anyhow::Context;
 
-use crate::args::{PolicyArg, RunArgs};
+use crate::args::RunArgs;
 use crate::commands::launch::{Launch, Place, RunSettings, SavedServer, launch};
 use crate::commands::{load_workflow, sim_script};
 use crate::terminal::Output;
@@ -28,7 +28,7 @@ pub(crate) async fn run(args: RunArgs, output: Output) -> anyhow::Result<ExitCod
     };
     let settings = RunSettings {
         task,
-        policy: args.policy.map(policy_name),
+        policy: args.policy,
         max_turns: args.start.max_turns,
         workspace: args
             .workspace
@@ -74,12 +74,4 @@ fn add_answers(workflow: &mut Workflow, answers: &[String]) -> anyhow::Result<()
         agent.answers.push(text.to_owned());
     }
     Ok(())
-}
-
-fn policy_name(policy: PolicyArg) -> PolicyName {
-    match policy {
-        PolicyArg::Smart => PolicyName::Smart,
-        PolicyArg::Static => PolicyName::Static,
-        PolicyArg::OllamaDefault => PolicyName::OllamaDefault,
-    }
 }

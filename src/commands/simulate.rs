@@ -2,36 +2,25 @@
 
 use std::process::ExitCode;
 
-use agentrun::{LoadMode, PolicyName, SimConfig, SimulationOptions};
+use agentrun::{Policy, SimConfig, SimulationOptions};
 use anyhow::Context;
 
-use crate::args::{LoadModeArg, SimulateArgs};
-use crate::commands::{EXIT_BAD_INPUT, load_workflow};
+use crate::args::{PolicySelection, SimulateArgs};
+use crate::commands::load_workflow;
 
 pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let workflow = match load_workflow(&args.workflow) {
         Ok(workflow) => workflow,
         Err(code) => return Ok(code),
     };
-    let policies = if args.policy == "all" {
-        PolicyName::ALL.to_vec()
-    } else {
-        match args.policy.parse::<PolicyName>() {
-            Ok(policy) => vec![policy],
-            Err(error) => {
-                eprintln!("error: {error}");
-                eprintln!("hint: use one of smart, static, ollama-default, oracle, or all");
-                return Ok(ExitCode::from(EXIT_BAD_INPUT));
-            }
-        }
+    let policies = match args.policy {
+        PolicySelection::All => Policy::ALL.to_vec(),
+        PolicySelection::One(policy) => vec![policy],
     };
     let options = SimulationOptions {
         seed: args.seed,
         policies,
-        load_mode: args.load_mode.map(|mode| match mode {
-            LoadModeArg::Mmap => LoadMode::Mmap,
-            LoadModeArg::Auto => LoadMode::Auto,
-        }),
+        load_mode: args.load_mode,
         machine: SimConfig::target_mac(),
         keep_events: args.report.is_some(),
     };
@@ -55,12 +44,12 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         "policy", "load wait", "avoidable", "vs oracle", "loads", "unloads", "GB read", "wall"
     );
     for policy in &options.policies {
-        let Some(figures) = report.policies.get(policy.as_str()) else {
+        let Some(figures) = report.policies.get(policy) else {
             continue;
         };
         println!(
             "{:<16} {:>9.1} s {:>9.1} s {:>9.1} s {:>6} {:>8} {:>9.1} {:>9.0} s",
-            policy.as_str(),
+            policy.name(),
             figures.load_wait_s,
             figures.avoidable_wait_s,
             figures.excess_over_oracle_s,

@@ -9,6 +9,7 @@ mod svg;
 mod timeline;
 
 use agentrun_core::Event;
+use agentrun_memory::Policy;
 
 use crate::SimulationReport;
 
@@ -22,18 +23,13 @@ pub fn run_report_html(events: &[Event]) -> String {
 /// one time axis. The timelines need the events the simulation kept
 /// ([`crate::SimulationOptions::keep_events`]); a policy without them shows an empty one.
 pub fn simulation_report_html(report: &SimulationReport) -> String {
-    let mut policies: Vec<&String> = report.policies.keys().collect();
-    policies.sort_by_key(|policy| {
-        agentrun_spec::PolicyName::ALL
-            .iter()
-            .position(|known| known.as_str() == policy.as_str())
-            .unwrap_or(usize::MAX)
-    });
-    let timelines: Vec<(String, timeline::Timeline)> = policies
-        .into_iter()
-        .map(|policy| {
-            let events = report.events.get(policy).map_or(&[][..], Vec::as_slice);
-            (policy.clone(), timeline::Timeline::from_events(events))
+    // The map's order is the policies' report order.
+    let timelines: Vec<(Policy, timeline::Timeline)> = report
+        .policies
+        .keys()
+        .map(|&policy| {
+            let events = report.events.get(&policy).map_or(&[][..], Vec::as_slice);
+            (policy, timeline::Timeline::from_events(events))
         })
         .collect();
     page::simulation_page(report, &timelines)

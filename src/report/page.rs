@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use agentrun_core::RunSummary;
+use agentrun_memory::Policy;
 
 use crate::SimulationReport;
 use crate::report::escape;
@@ -73,7 +74,7 @@ pub(crate) fn run_page(timeline: &Timeline) -> String {
 /// The page of a simulation: the comparison, then each policy's timeline on one axis.
 pub(crate) fn simulation_page(
     report: &SimulationReport,
-    timelines: &[(String, Timeline)],
+    timelines: &[(Policy, Timeline)],
 ) -> String {
     let all: Vec<Timeline> = timelines.iter().map(|(_, t)| t.clone()).collect();
     let agents = agents_of(&all);
@@ -99,7 +100,7 @@ pub(crate) fn simulation_page(
         let _ = write!(
             body,
             "<tr><td>{}</td><td>{:.1} s</td><td>{:.1} s</td><td>{:.1} s</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(policy),
+            policy.name(),
             figures.load_wait_s,
             figures.avoidable_wait_s,
             figures.excess_over_oracle_s,
@@ -115,13 +116,13 @@ pub(crate) fn simulation_page(
     body.push_str("<section class=\"timeline-section\"><h2>Timelines</h2>");
     body.push_str(&legend(&agents));
     for (policy, timeline) in timelines {
-        let _ = write!(body, "<h3 class=\"policy\">{}</h3>", escape(policy));
+        let _ = write!(body, "<h3 class=\"policy\">{}</h3>", policy.name());
         body.push_str(&svg::timeline_svg(timeline, axis, &agents));
         if let Some(summary) = &timeline.summary {
             let _ = write!(
                 body,
                 "<details><summary>{} in detail</summary>{}</details>",
-                escape(policy),
+                policy.name(),
                 summary_tables(summary)
             );
         }

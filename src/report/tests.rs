@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use agentrun_core::{Event, ResidentModel, RunStatus, RunSummary, TranscriptEntry};
+use agentrun_memory::Policy;
 
 use super::{escape, run_report_html, simulation_report_html};
 use crate::{PolicyFigures, SimulationReport};
@@ -128,11 +129,11 @@ fn a_simulation_page_draws_every_policy_on_one_axis() {
         policies: BTreeMap::new(),
         events: BTreeMap::new(),
     };
-    for (policy, wall_s) in [("smart", 100.0), ("static", 400.0)] {
-        report.policies.insert(policy.to_owned(), figures(wall_s));
+    for (policy, wall_s) in [(Policy::Smart, 100.0), (Policy::Static, 400.0)] {
+        report.policies.insert(policy, figures(wall_s));
         report
             .events
-            .insert(policy.to_owned(), run("review", "coder", "m", wall_s));
+            .insert(policy, run("review", "coder", "m", wall_s));
     }
     let page = simulation_report_html(&report);
     assert_eq!(page.matches("<svg").count(), 2);

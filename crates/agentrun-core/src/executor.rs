@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agentrun_memory::LoadTimes;
-use agentrun_spec::{AgentKind, LoadMode, PolicyName, Workflow};
+use agentrun_memory::{LoadModeChoice, LoadTimes, Policy};
+use agentrun_spec::{AgentKind, Workflow};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -18,8 +18,8 @@ use crate::console::Console;
 use crate::event::{Event, EventSink, LoadCause, ResidentModel};
 use crate::graph::{ConversationGraph, Node, TurnOutcome};
 use crate::human::HumanAgent;
-use crate::loader::{Loader, PreloadJob};
-use crate::residency::{FutureTurn, RESIDENT_LOAD_S, Residency, ResidencyError, ResidencySettings};
+use crate::planning::{FutureTurn, RESIDENT_LOAD_S, Residency, ResidencyError, ResidencySettings};
+use crate::preloader::{PreloadJob, Preloader};
 use crate::resume::{Resume, ResumeError};
 use crate::server_view::ServerView;
 use crate::summary::{RunStatus, RunSummary};
@@ -36,12 +36,12 @@ pub struct RunOptions {
     /// Overrides the workflow's wall-clock limit.
     pub timeout: Option<Duration>,
     /// Overrides the workflow's residency policy.
-    pub policy: Option<PolicyName>,
+    pub policy: Option<Policy>,
     /// The GPU budget in bytes, when the workflow says `auto` and the caller
     /// resolved it (from the machine, or the simulator's settings).
     pub gpu_budget: Option<u64>,
     /// Overrides every agent's load mode.
-    pub load_mode: Option<LoadMode>,
+    pub load_mode: Option<LoadModeChoice>,
     /// The run's future, for the `oracle` policy (simulations only).
     pub future: Option<Vec<FutureTurn>>,
     /// Measured load times by model (`agentrun calibrate`); estimates stand in for the rest.
@@ -216,7 +216,7 @@ impl Executor {
     pub async fn run(&self, options: RunOptions) -> Result<RunOutcome, RunError> {
         let workflow = &*self.workflow;
         let policy = options.policy.unwrap_or(workflow.memory.policy);
-        if policy == PolicyName::Oracle && options.future.is_none() {
+        if policy == Policy::Oracle && options.future.is_none() {
             return Err(RunError::OracleWithoutFuture);
         }
         let workspace_dir = match &options.workspace {
@@ -287,7 +287,7 @@ impl Executor {
         });
 
         let mut server_view = ServerView::default();
-        let mut loader = Loader::spawn(self.backend.clone(), self.events.clone(), clock);
+        let mut preloader = Preloader::spawn(self.backend.clone(), self.events.clone(), clock);
         // The most turns any agent sees: what must stay in memory without `keep_transcript`.
         let window = workflow
             .agents
@@ -305,7 +305,7 @@ impl Executor {
                     format!("reached the limit of {max_turns} turns"),
                 );
             }
-            for done in loader.finished() {
+            for done in preloader.finished() {
                 server_view.forget();
                 if let Some(load_s) = done.load_s {
                     residency.record_load(&done.model, load_s);
@@ -330,7 +330,7 @@ impl Executor {
                     .collect(),
                 at_s: clock.now_s(),
             });
-            let plan = residency.before_turn(speaker, &resident, loader.in_flight().as_deref());
+            let plan = residency.before_turn(speaker, &resident, preloader.in_flight().as_deref());
             if !(plan.refreshes.is_empty() && plan.unloads.is_empty() && plan.preloads.is_empty()) {
                 server_view.forget();
             }
@@ -359,7 +359,7 @@ impl Executor {
                 .as_ref()
                 .filter(|model| !resident.iter().any(|running| &running.name == *model))
                 .cloned();
-            loader.replace(
+            preloader.replace(
                 plan.preloads
                     .iter()
                     .map(|preload| PreloadJob {
@@ -385,7 +385,7 @@ impl Executor {
             });
             if let Some(model) = &spec.model
                 && !resident.iter().any(|running| &running.name == model)
-                && loader.in_flight().as_deref() != Some(model.as_str())
+                && preloader.in_flight().as_deref() != Some(model.as_str())
             {
                 self.events.emit(Event::LoadStarted {
                     model: model.clone(),
@@ -394,7 +394,7 @@ impl Executor {
                     at_s: started_s,
                 });
             }
-            let turn_events = self.events.with_text_hook(loader.gate_opener());
+            let turn_events = self.events.with_text_hook(preloader.gate_opener());
             let context = TurnContext {
                 spec,
                 turn,
@@ -418,7 +418,7 @@ impl Executor {
                         deadline.map(|d| d - start).unwrap_or_default())),
                 ),
             };
-            loader.open_gate();
+            preloader.open_gate();
             let reply = match reply {
                 Ok(reply) => reply,
                 Err(error) => {
@@ -515,7 +515,7 @@ impl Executor {
                 }
             }
         };
-        drop(loader);
+        drop(preloader);
         if options.unload_at_end {
             self.unload_models_loaded_by_run(&resident_at_start, clock)
                 .await;

@@ -16,10 +16,10 @@ mod event;
 mod executor;
 mod graph;
 mod human;
-mod loader;
 mod message;
+mod planning;
+mod preloader;
 mod process;
-mod residency;
 mod resume;
 mod server_view;
 mod summary;
@@ -43,7 +43,7 @@ pub use executor::{Executor, RunError, RunOptions, RunOutcome, model_details_of}
 pub use graph::{ConversationGraph, Node, TurnOutcome};
 pub use human::HumanAgent;
 pub use message::{Message, Role, ToolCall};
-pub use residency::{
+pub use planning::{
     FutureTurn, ResidencyError, WorkloadSettings, build_workload, model_load_time_options,
 };
 pub use resume::{Resume, ResumeError};

@@ -6,7 +6,7 @@
 //! then goes on with the speaker the last turn named, numbering turns onward.
 
 use crate::graph::ConversationGraph;
-use crate::residency::{RESIDENT_LOAD_S, Residency};
+use crate::planning::{RESIDENT_LOAD_S, Residency};
 use crate::tally::Tally;
 use crate::transcript::TranscriptEntry;
 

@@ -3,17 +3,18 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use agentrun_spec::{PolicyName, Workflow};
+use agentrun_memory::Policy;
+use agentrun_spec::Workflow;
 
 use crate::agent::AgentReply;
 use agentrun_memory::{self as memory, Workload};
 
-use crate::residency::RESIDENT_LOAD_S;
+use crate::planning::RESIDENT_LOAD_S;
 use crate::summary::{AgentSummary, ModelSummary, RunStatus, RunSummary};
 use crate::transcript::TranscriptEntry;
 
 pub(crate) struct Tally {
-    policy: PolicyName,
+    policy: Policy,
     agents: BTreeMap<String, AgentSummary>,
     models: BTreeMap<String, ModelSummary>,
     router_repairs: u32,
@@ -26,7 +27,7 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
-    pub(crate) fn new(workflow: &Workflow, policy: PolicyName) -> Tally {
+    pub(crate) fn new(workflow: &Workflow, policy: Policy) -> Tally {
         let agents = workflow
             .agents
             .iter()
@@ -101,7 +102,7 @@ impl Tally {
         workload: &Workload,
         workflow: &Workflow,
     ) -> RunSummary {
-        let waits = crate::residency::classify_waits(self.trace, workload);
+        let waits = crate::planning::classify_waits(self.trace, workload);
         for (model, (avoidable, unavoidable)) in &waits {
             let summary = self.models.entry(model.clone()).or_default();
             summary.avoidable_wait_s = *avoidable;

@@ -7,8 +7,8 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use agentrun_memory::{
-    AgentSpec, Budget, EdgeSpec, EdgeTarget, FutureTurn, LoadModeChoice, LoadTimes, ModelSpec,
-    Policy, ResidentModel, TurnContext, Workload, plan_turn,
+    Budget, FutureTurn, LoadModeChoice, LoadTimes, LoadedModel, ModelSpec, PlanContext,
+    PlannedAgent, PlannedEdge, PlannedTarget, Policy, Workload, plan_turn,
 };
 
 const AGENTS: usize = 50;
@@ -46,8 +46,8 @@ fn workload(random: &mut Lcg) -> Workload {
             }
         })
         .collect();
-    let agents: Vec<AgentSpec> = (0..AGENTS)
-        .map(|index| AgentSpec {
+    let agents: Vec<PlannedAgent> = (0..AGENTS)
+        .map(|index| PlannedAgent {
             name: format!("agent-{index}"),
             model: (index % 10 != 9).then(|| format!("model-{}", random.below(MODELS as u64))),
             mean_turn_seconds: 5.0 + random.below(120) as f64,
@@ -58,9 +58,9 @@ fn workload(random: &mut Lcg) -> Workload {
     let mut edges = Vec::new();
     for from in 0..AGENTS {
         for _ in 0..3 {
-            edges.push(EdgeSpec {
+            edges.push(PlannedEdge {
                 from: format!("agent-{from}"),
-                to: EdgeTarget::Agent(format!("agent-{}", random.below(AGENTS as u64))),
+                to: PlannedTarget::Agent(format!("agent-{}", random.below(AGENTS as u64))),
                 prior_weight: Some(1.0 + random.below(5) as f64),
                 count: random.below(20),
             });
@@ -92,11 +92,11 @@ fn main() {
         agent = (agent * 7 + 1 + random.below(3) as usize * 13) % AGENTS;
     }
     // Realistic residency per turn: apply each smart plan to a picture of the server.
-    let mut resident: Vec<ResidentModel> = Vec::new();
-    let mut contexts: Vec<(usize, Vec<ResidentModel>)> = Vec::with_capacity(TURNS);
+    let mut resident: Vec<LoadedModel> = Vec::new();
+    let mut contexts: Vec<(usize, Vec<LoadedModel>)> = Vec::with_capacity(TURNS);
     for (index, turn) in sequence.iter().enumerate() {
         contexts.push((index, resident.clone()));
-        let context = TurnContext {
+        let context = PlanContext {
             speaker: &turn.agent,
             resident: &resident,
             future: &sequence[index..],
@@ -118,7 +118,7 @@ fn main() {
             let bytes = workload
                 .footprint_bytes(&model)
                 .expect("a planned model is known");
-            resident.push(ResidentModel {
+            resident.push(LoadedModel {
                 model,
                 bytes,
                 busy: false,
@@ -131,7 +131,7 @@ fn main() {
         let mut samples = Vec::with_capacity(TURNS);
         for _ in 0..3 {
             for (index, resident) in &contexts {
-                let context = TurnContext {
+                let context = PlanContext {
                     speaker: &sequence[*index].agent,
                     resident,
                     future: &sequence[*index..],

@@ -6,8 +6,8 @@
 //! With `DEBUG_POLICY=smart` (or another policy) it also lists that policy's every wait.
 
 use agentrun_memory::{
-    AgentSpec, Budget, EdgeSpec, EdgeTarget, FutureTurn, KeepAlive, LoadMode, LoadModeChoice,
-    LoadTimes, ModelSpec, Policy, ReplayConfig, Workload, classify_waits, replay,
+    Budget, FutureTurn, KeepAlive, LoadModeChoice, LoadTimes, ModelSpec, PlannedAgent, PlannedEdge,
+    PlannedTarget, Policy, ReplayConfig, Workload, classify_waits, replay,
 };
 use std::time::Duration;
 
@@ -186,20 +186,22 @@ fn workload(scenario: &Scenario, load_mode: LoadModeChoice) -> Workload {
     let agents = scenario
         .agents
         .iter()
-        .map(|AgentDef(name, model, (low, high), keep_alive)| AgentSpec {
-            name: (*name).to_owned(),
-            model: model.map(str::to_owned),
-            mean_turn_seconds: (low + high) / 2.0,
-            static_keep_alive: *keep_alive,
-            num_ctx: None,
-        })
+        .map(
+            |AgentDef(name, model, (low, high), keep_alive)| PlannedAgent {
+                name: (*name).to_owned(),
+                model: model.map(str::to_owned),
+                mean_turn_seconds: (low + high) / 2.0,
+                static_keep_alive: *keep_alive,
+                num_ctx: None,
+            },
+        )
         .collect();
     let edges = scenario
         .edges
         .iter()
-        .map(|&(from, to, weight)| EdgeSpec {
+        .map(|&(from, to, weight)| PlannedEdge {
             from: from.to_owned(),
-            to: EdgeTarget::Agent(to.to_owned()),
+            to: PlannedTarget::Agent(to.to_owned()),
             prior_weight: Some(weight),
             count: 0,
         })
@@ -264,7 +266,7 @@ fn main() {
     for scenario in &scenarios {
         let turns = sequence(scenario, seed, turns);
         for (label, choice) in [
-            ("mmap", LoadModeChoice::Fixed(LoadMode::Mmap)),
+            ("mmap", LoadModeChoice::Mmap),
             ("auto", LoadModeChoice::Auto),
         ] {
             let workload = workload(scenario, choice);
@@ -281,7 +283,7 @@ fn main() {
                 Policy::OllamaDefault,
             ] {
                 let base = if matches!(policy, Policy::Static | Policy::OllamaDefault) {
-                    self::workload(scenario, LoadModeChoice::Fixed(LoadMode::Mmap))
+                    self::workload(scenario, LoadModeChoice::Mmap)
                 } else {
                     workload.clone()
                 };

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::budget::{Budget, min_gpu_bytes};
-use crate::workload::{LoadMode, Workload};
+use crate::{LoadMode, Workload};
 
 #[cfg(test)]
 mod tests;
@@ -131,7 +131,7 @@ pub enum WarningKind {
 ///
 /// ```
 /// use agentrun_memory::{
-///     AgentSpec, Budget, EdgeSpec, EdgeTarget, LoadModeChoice, LoadTimes, ModelSpec, Workload,
+///     PlannedAgent, Budget, PlannedEdge, PlannedTarget, LoadModeChoice, LoadTimes, ModelSpec, Workload,
 ///     analyze,
 /// };
 ///
@@ -143,16 +143,16 @@ pub enum WarningKind {
 ///     load_times: LoadTimes::from_bandwidth(bytes, 2.0, 0.8e9, 5e9),
 ///     load_mode: LoadModeChoice::Auto,
 /// };
-/// let agent = |name: &str, model: &str| AgentSpec {
+/// let agent = |name: &str, model: &str| PlannedAgent {
 ///     name: name.into(),
 ///     model: Some(model.into()),
 ///     mean_turn_seconds: 60.0,
 ///     static_keep_alive: None,
 ///     num_ctx: None,
 /// };
-/// let edge = |from: &str, to: &str| EdgeSpec {
+/// let edge = |from: &str, to: &str| PlannedEdge {
 ///     from: from.into(),
-///     to: EdgeTarget::Agent(to.into()),
+///     to: PlannedTarget::Agent(to.into()),
 ///     prior_weight: None,
 ///     count: 0,
 /// };

@@ -1,6 +1,6 @@
 //! Checks a plan against the rules every plan must keep, against the context it was made for.
 
-use crate::plan::{TurnContext, TurnPlan};
+use crate::plan::{PlanContext, TurnPlan};
 use crate::workload::Workload;
 
 /// The first broken rule of `plan`, if any.
@@ -11,7 +11,7 @@ use crate::workload::Workload;
 /// loading and passes the count cap and the fit test against what is resident by then.
 pub(crate) fn audit_plan(
     workload: &Workload,
-    context: &TurnContext<'_>,
+    context: &PlanContext<'_>,
     plan: &TurnPlan,
 ) -> Result<(), String> {
     let budget = workload.budget();

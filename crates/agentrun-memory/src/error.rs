@@ -42,9 +42,6 @@ pub enum Error {
         /// The first agent of the given future, if any.
         found: Option<String>,
     },
-    /// A policy name that is not one of `smart`, `static`, `ollama-default`, `oracle`.
-    #[error("unknown policy '{0}' (expected smart, static, ollama-default or oracle)")]
-    UnknownPolicy(String),
 }
 
 pub(crate) fn check_number(what: impl FnOnce() -> String, value: f64) -> Result<f64, Error> {

@@ -8,7 +8,7 @@
 //!
 //! - [`Workload`]: models (footprints, load times), agents, the conversation graph and the
 //!   [`Budget`], plus what the run learns (edge counts, turn lengths, load times).
-//! - [`plan_turn`] with a [`Policy`] and a [`TurnContext`] (speaker, resident models) gives a
+//! - [`plan_turn`] with a [`Policy`] and a [`PlanContext`] (speaker, resident models) gives a
 //!   [`TurnPlan`]: the call's keep_alive and load mode, unloads, preloads, keep_alive refreshes.
 //! - [`analyze`] gives the [`Analysis`] that `agentrun plan` prints; [`classify_waits`] splits
 //!   a run's load waits into avoidable and unavoidable ones.
@@ -18,8 +18,8 @@
 //!
 //! ```
 //! use agentrun_memory::{
-//!     AgentSpec, Budget, EdgeSpec, EdgeTarget, LoadModeChoice, LoadTimes, ModelSpec, Policy,
-//!     ResidentModel, TurnContext, Workload, plan_turn,
+//!     PlannedAgent, Budget, PlannedEdge, PlannedTarget, LoadModeChoice, LoadTimes, ModelSpec, Policy,
+//!     LoadedModel, PlanContext, Workload, plan_turn,
 //! };
 //!
 //! let gb = 1_000_000_000;
@@ -28,18 +28,18 @@
 //!     runner_key: name.into(),
 //!     footprint_bytes: bytes,
 //!     load_times: LoadTimes::from_bandwidth(bytes, 2.0, 0.8e9, 5e9),
-//!     load_mode: LoadModeChoice::Fixed(agentrun_memory::LoadMode::Mmap),
+//!     load_mode: LoadModeChoice::Mmap,
 //! };
-//! let agent = |name: &str, model: &str| AgentSpec {
+//! let agent = |name: &str, model: &str| PlannedAgent {
 //!     name: name.into(),
 //!     model: Some(model.into()),
 //!     mean_turn_seconds: 90.0,
 //!     static_keep_alive: None,
 //!     num_ctx: None,
 //! };
-//! let edge = |from: &str, to: &str| EdgeSpec {
+//! let edge = |from: &str, to: &str| PlannedEdge {
 //!     from: from.into(),
-//!     to: EdgeTarget::Agent(to.into()),
+//!     to: PlannedTarget::Agent(to.into()),
 //!     prior_weight: None,
 //!     count: 0,
 //! };
@@ -55,20 +55,20 @@
 //! let plan = plan_turn(
 //!     Policy::Smart,
 //!     &workload,
-//!     &TurnContext { speaker: "coder", resident: &[], future: &[] },
+//!     &PlanContext { speaker: "coder", resident: &[], future: &[] },
 //! )?;
 //! assert!(plan.call.as_ref().is_some_and(|call| call.loads));
 //! assert_eq!(plan.preloads[0].model, "tester-14b");
 //!
 //! // Next turn: both resident; nothing to load.
 //! let resident = [
-//!     ResidentModel { model: "coder-32b".into(), bytes: 20 * gb, busy: false, keep_alive: None },
-//!     ResidentModel { model: "tester-14b".into(), bytes: 10 * gb, busy: false, keep_alive: None },
+//!     LoadedModel { model: "coder-32b".into(), bytes: 20 * gb, busy: false, keep_alive: None },
+//!     LoadedModel { model: "tester-14b".into(), bytes: 10 * gb, busy: false, keep_alive: None },
 //! ];
 //! let plan = plan_turn(
 //!     Policy::Smart,
 //!     &workload,
-//!     &TurnContext { speaker: "tester", resident: &resident, future: &[] },
+//!     &PlanContext { speaker: "tester", resident: &resident, future: &[] },
 //! )?;
 //! assert!(plan.unloads.is_empty() && plan.preloads.is_empty());
 //! # Ok::<(), agentrun_memory::Error>(())
@@ -81,9 +81,12 @@ mod error;
 mod footprint;
 mod forecast;
 mod keep_alive;
+mod load_mode;
+mod lookahead;
+mod name;
 mod plan;
+mod policy;
 mod replay;
-mod residency;
 #[cfg(test)]
 mod test_support;
 mod wait;
@@ -95,13 +98,13 @@ pub use analysis::{
 pub use budget::{Budget, min_gpu_bytes};
 pub use error::Error;
 pub use footprint::{FootprintInputs, predict_footprint};
-pub use keep_alive::KeepAlive;
+pub use keep_alive::{KeepAlive, KeepAliveError};
+pub use load_mode::{LoadMode, LoadModeChoice};
+pub use name::UnknownName;
 pub use plan::{
-    CallPlan, FutureTurn, Policy, Preload, Refresh, ResidentModel, TurnContext, TurnPlan, Unload,
-    plan_turn,
+    CallPlan, FutureTurn, LoadedModel, PlanContext, Preload, Refresh, TurnPlan, Unload, plan_turn,
 };
+pub use policy::Policy;
 pub use replay::{ReplayConfig, ReplayReport, replay};
 pub use wait::{ModelWaits, TraceTurn, WaitClass, WaitReport, classify_waits};
-pub use workload::{
-    AgentSpec, EdgeSpec, EdgeTarget, LoadMode, LoadModeChoice, LoadTimes, ModelSpec, Workload,
-};
+pub use workload::{LoadTimes, ModelSpec, PlannedAgent, PlannedEdge, PlannedTarget, Workload};

@@ -1,75 +1,23 @@
 //! The turn plan: what the executor does around one turn, and the policies that make it.
 
 use std::fmt;
-use std::str::FromStr;
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Serialize, Serializer};
 
 use crate::error::Error;
 use crate::forecast::{Forecast, Foresight};
 use crate::keep_alive::KeepAlive;
-use crate::residency::plan_ahead;
-use crate::workload::{LoadMode, Workload};
+use crate::load_mode::LoadMode;
+use crate::lookahead::plan_ahead;
+use crate::policy::Policy;
+use crate::workload::Workload;
 
 #[cfg(test)]
 mod tests;
 
-/// Who decides residency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Policy {
-    /// The planner: preloads the likely next models, unloads what is needed furthest away,
-    /// ranks keep_alive values to steer Ollama's own eviction.
-    Smart,
-    /// Each agent's fixed keep_alive from the workflow; no preload, no unload.
-    Static,
-    /// No keep_alive, no preload, no unload: Ollama decides alone.
-    OllamaDefault,
-    /// A clairvoyant reference for simulations: knows the whole future sequence of turns,
-    /// evicts the model needed furthest in the future and preloads as early as memory allows.
-    Oracle,
-}
-
-impl Policy {
-    /// Every policy, in the order reports list them.
-    pub const ALL: [Policy; 4] = [
-        Policy::Smart,
-        Policy::Static,
-        Policy::OllamaDefault,
-        Policy::Oracle,
-    ];
-
-    /// The name used in workflows and on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Policy::Smart => "smart",
-            Policy::Static => "static",
-            Policy::OllamaDefault => "ollama-default",
-            Policy::Oracle => "oracle",
-        }
-    }
-}
-
-impl fmt::Display for Policy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Policy {
-    type Err = Error;
-
-    fn from_str(name: &str) -> Result<Policy, Error> {
-        Policy::ALL
-            .into_iter()
-            .find(|policy| policy.name() == name)
-            .ok_or_else(|| Error::UnknownPolicy(name.to_owned()))
-    }
-}
-
 /// A model the server holds, as `/api/ps` lists it, with what the executor knows about it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ResidentModel {
+pub struct LoadedModel {
     /// The model name `/api/ps` lists (`model` field).
     pub model: String,
     /// The bytes the server accounts for it (`/api/ps` `size`).
@@ -92,11 +40,11 @@ pub struct FutureTurn {
 
 /// What the planner knows when a turn is about to start.
 #[derive(Debug, Clone, Copy)]
-pub struct TurnContext<'a> {
+pub struct PlanContext<'a> {
     /// The agent about to speak.
     pub speaker: &'a str,
     /// What the server holds now (from `/api/ps`): the plan trusts this over any earlier plan.
-    pub resident: &'a [ResidentModel],
+    pub resident: &'a [LoadedModel],
     /// For [`Policy::Oracle`] only: this turn and every later one, in order (so
     /// `future[0].agent == speaker`). Other policies ignore it; pass `&[]`.
     pub future: &'a [FutureTurn],
@@ -185,7 +133,7 @@ pub struct Refresh {
 pub fn plan_turn(
     policy: Policy,
     workload: &Workload,
-    context: &TurnContext<'_>,
+    context: &PlanContext<'_>,
 ) -> Result<TurnPlan, Error> {
     let speaker = workload.agent_id(context.speaker)?;
     match policy {
@@ -210,7 +158,7 @@ pub fn plan_turn(
 /// with Ollama's default (mmap) loading.
 fn passive_plan(
     workload: &Workload,
-    context: &TurnContext<'_>,
+    context: &PlanContext<'_>,
     speaker: usize,
     keep_alive: Option<KeepAlive>,
 ) -> TurnPlan {
@@ -244,7 +192,7 @@ fn passive_plan(
 
 fn oracle_future(
     workload: &Workload,
-    context: &TurnContext<'_>,
+    context: &PlanContext<'_>,
 ) -> Result<Vec<(usize, f64)>, Error> {
     match context.future.first() {
         Some(first) if first.agent == context.speaker => {}

@@ -7,12 +7,13 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
+use crate::Policy;
 use crate::audit::audit_plan;
 use crate::error::Error;
 use crate::keep_alive::KeepAlive;
-use crate::plan::{FutureTurn, Policy, ResidentModel, TurnContext, plan_turn};
+use crate::plan::{FutureTurn, LoadedModel, PlanContext, plan_turn};
 use crate::wait::TraceTurn;
-use crate::workload::{LoadMode, Workload};
+use crate::{LoadMode, Workload};
 
 #[cfg(test)]
 mod tests;
@@ -97,17 +98,17 @@ pub fn replay(
     for (index, turn) in turns.iter().enumerate() {
         let agent = workload.agent_id(&turn.agent)?;
         server.expire(now);
-        let resident: Vec<ResidentModel> = server
+        let resident: Vec<LoadedModel> = server
             .loaded
             .iter()
-            .map(|model| ResidentModel {
+            .map(|model| LoadedModel {
                 model: model.name.clone(),
                 bytes: model.bytes,
                 busy: model.busy_until > now,
                 keep_alive: model.last_sent,
             })
             .collect();
-        let context = TurnContext {
+        let context = PlanContext {
             speaker: &turn.agent,
             resident: &resident,
             future: &turns[index..],

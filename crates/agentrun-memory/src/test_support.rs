@@ -2,12 +2,11 @@
 
 use std::time::Duration;
 
+use crate::LoadModeChoice;
 use crate::budget::Budget;
 use crate::keep_alive::KeepAlive;
-use crate::plan::{FutureTurn, ResidentModel};
-use crate::workload::{
-    AgentSpec, EdgeSpec, EdgeTarget, LoadMode, LoadModeChoice, LoadTimes, ModelSpec, Workload,
-};
+use crate::plan::{FutureTurn, LoadedModel};
+use crate::workload::{LoadTimes, ModelSpec, PlannedAgent, PlannedEdge, PlannedTarget, Workload};
 
 pub(crate) const GB: u64 = 1_000_000_000;
 
@@ -19,12 +18,12 @@ pub(crate) fn model(name: &str, gb: f64) -> ModelSpec {
         runner_key: name.to_owned(),
         footprint_bytes: bytes,
         load_times: LoadTimes::from_bandwidth(bytes, 2.0, 0.8e9, 5e9),
-        load_mode: LoadModeChoice::Fixed(LoadMode::Mmap),
+        load_mode: LoadModeChoice::Mmap,
     }
 }
 
-pub(crate) fn agent(name: &str, model: Option<&str>, seconds: f64) -> AgentSpec {
-    AgentSpec {
+pub(crate) fn agent(name: &str, model: Option<&str>, seconds: f64) -> PlannedAgent {
+    PlannedAgent {
         name: name.to_owned(),
         model: model.map(str::to_owned),
         mean_turn_seconds: seconds,
@@ -33,13 +32,13 @@ pub(crate) fn agent(name: &str, model: Option<&str>, seconds: f64) -> AgentSpec 
     }
 }
 
-pub(crate) fn edge(from: &str, to: &str, weight: f64) -> EdgeSpec {
-    EdgeSpec {
+pub(crate) fn edge(from: &str, to: &str, weight: f64) -> PlannedEdge {
+    PlannedEdge {
         from: from.to_owned(),
         to: if to == "end" {
-            EdgeTarget::End
+            PlannedTarget::End
         } else {
-            EdgeTarget::Agent(to.to_owned())
+            PlannedTarget::Agent(to.to_owned())
         },
         prior_weight: Some(weight),
         count: 0,
@@ -133,10 +132,10 @@ pub(crate) fn shipped_tdd_workload_24gb() -> Workload {
     .expect("the shipped TDD loop is valid")
 }
 
-pub(crate) fn resident(workload: &Workload, models: &[&str]) -> Vec<ResidentModel> {
+pub(crate) fn resident(workload: &Workload, models: &[&str]) -> Vec<LoadedModel> {
     models
         .iter()
-        .map(|model| ResidentModel {
+        .map(|model| LoadedModel {
             model: (*model).to_owned(),
             bytes: workload
                 .footprint_bytes(model)

@@ -2,13 +2,13 @@
 //! learnt about them (edge frequencies, turn lengths, load times, measured footprints).
 
 use std::collections::HashMap;
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use crate::budget::Budget;
 use crate::error::{Error, check_number};
 use crate::keep_alive::KeepAlive;
+use crate::load_mode::{LoadMode, LoadModeChoice};
 
 #[cfg(test)]
 mod tests;
@@ -16,39 +16,6 @@ mod tests;
 /// How many observed turns the prior over a node's outgoing edges is worth: learnt counts
 /// outweigh it after a few turns, yet one odd turn does not flip a forecast.
 const PRIOR_STRENGTH: f64 = 4.0;
-
-/// How Ollama reads a model's weights, a load-time option (`use_mmap`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LoadMode {
-    /// Ollama's default on Metal: memory-mapped weights (send no `use_mmap`, or `true`).
-    Mmap,
-    /// `use_mmap: false`: read the file into memory, much faster cold on Apple Silicon.
-    NoMmap,
-}
-
-impl fmt::Display for LoadMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            LoadMode::Mmap => "mmap",
-            LoadMode::NoMmap => "no-mmap",
-        })
-    }
-}
-
-/// Which load mode a model uses in this run.
-///
-/// A model's mode must stay the same for every call (changing it reloads the model), so once a
-/// load has been recorded with [`Workload::record_load`] an `Auto` choice is pinned to the mode
-/// used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LoadModeChoice {
-    /// The mode with the shorter estimated load time (ties go to `Mmap`).
-    Auto,
-    /// Always this mode.
-    Fixed(LoadMode),
-}
 
 /// Estimated seconds to load a model, per load mode.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -108,7 +75,7 @@ pub struct ModelSpec {
 
 /// An agent of the workflow.
 #[derive(Debug, Clone, PartialEq)]
-pub struct AgentSpec {
+pub struct PlannedAgent {
     /// Its unique name.
     pub name: String,
     /// The model it calls; `None` for command and human agents, which take time but no memory.
@@ -124,7 +91,7 @@ pub struct AgentSpec {
 /// Where an edge of the conversation graph leads.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum EdgeTarget {
+pub enum PlannedTarget {
     /// Another agent speaks next.
     Agent(String),
     /// The conversation ends.
@@ -133,11 +100,11 @@ pub enum EdgeTarget {
 
 /// A possible hand-over from one agent to the next.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EdgeSpec {
+pub struct PlannedEdge {
     /// The agent that has just spoken.
     pub from: String,
     /// Who speaks next, or the end.
-    pub to: EdgeTarget,
+    pub to: PlannedTarget,
     /// A prior weight from the workflow; when no edge of `from` has one, the prior is uniform
     /// over its edges, and an edge without one next to weighted edges weighs 1.
     pub prior_weight: Option<f64>,
@@ -155,7 +122,7 @@ pub struct EdgeSpec {
 pub struct Workload {
     budget: Budget,
     models: Vec<ModelSpec>,
-    agents: Vec<AgentSpec>,
+    agents: Vec<PlannedAgent>,
     model_index: HashMap<String, usize>,
     agent_index: HashMap<String, usize>,
     pub(crate) runners: Vec<Runner>,
@@ -179,14 +146,12 @@ pub(crate) struct Runner {
 
 impl Runner {
     pub(crate) fn mode(&self) -> LoadMode {
-        match self.load_mode {
-            LoadModeChoice::Fixed(mode) => mode,
-            LoadModeChoice::Auto
-                if self.load_times.no_mmap_seconds < self.load_times.mmap_seconds =>
-            {
+        match self.load_mode.fixed() {
+            Some(mode) => mode,
+            None if self.load_times.no_mmap_seconds < self.load_times.mmap_seconds => {
                 LoadMode::NoMmap
             }
-            LoadModeChoice::Auto => LoadMode::Mmap,
+            None => LoadMode::Mmap,
         }
     }
 
@@ -211,8 +176,8 @@ impl Workload {
     /// non-finite numbers, and a budget without model slots.
     pub fn new(
         models: Vec<ModelSpec>,
-        agents: Vec<AgentSpec>,
-        edges: Vec<EdgeSpec>,
+        agents: Vec<PlannedAgent>,
+        edges: Vec<PlannedEdge>,
         budget: Budget,
     ) -> Result<Workload, Error> {
         if budget.max_loaded_models == 0 {
@@ -302,7 +267,7 @@ impl Workload {
     }
 
     /// The agents as given to [`Workload::new`].
-    pub fn agents(&self) -> &[AgentSpec] {
+    pub fn agents(&self) -> &[PlannedAgent] {
         &self.agents
     }
 
@@ -388,7 +353,7 @@ impl Workload {
             LoadMode::NoMmap => &mut runner.load_times.no_mmap_seconds,
         };
         *estimate += (seconds - *estimate) / runner.load_samples[slot];
-        runner.load_mode = LoadModeChoice::Fixed(mode);
+        runner.load_mode = mode.into();
         Ok(())
     }
 
@@ -422,9 +387,9 @@ impl Workload {
 }
 
 fn build_edges(
-    agents: &[AgentSpec],
+    agents: &[PlannedAgent],
     agent_index: &HashMap<String, usize>,
-    edges: &[EdgeSpec],
+    edges: &[PlannedEdge],
 ) -> Result<Vec<Vec<Edge>>, Error> {
     let mut out: Vec<Vec<Edge>> = vec![Vec::new(); agents.len()];
     let mut weights: Vec<Vec<Option<f64>>> = vec![Vec::new(); agents.len()];
@@ -433,8 +398,8 @@ fn build_edges(
             .get(&edge.from)
             .ok_or_else(|| Error::UnknownAgent(edge.from.clone()))?;
         let to = match &edge.to {
-            EdgeTarget::End => None,
-            EdgeTarget::Agent(name) => Some(
+            PlannedTarget::End => None,
+            PlannedTarget::Agent(name) => Some(
                 *agent_index
                     .get(name)
                     .ok_or_else(|| Error::UnknownAgent(name.clone()))?,

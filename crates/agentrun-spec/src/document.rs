@@ -16,8 +16,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::agent::{AgentKind, Approval, ModelOptionsSpec, ToolName};
-use crate::memory::PolicyName;
-use crate::residency::LoadMode;
+use agentrun_memory::{LoadModeChoice, Policy};
 
 /// A workflow file: agents, the flow between them, and how to run it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -144,7 +143,7 @@ pub(crate) struct ResidencyFile {
     pub(crate) keep_alive: Option<KeepAliveFile>,
     /// How the model's weights are read when it loads: `auto`, `mmap` or `no-mmap`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) load_mode: Option<LoadMode>,
+    pub(crate) load_mode: Option<LoadModeChoice>,
 }
 
 /// A keep_alive value: seconds as a number, or text (`-1`, `0`, `30m`, `2h`).
@@ -238,10 +237,10 @@ pub(crate) struct MemoryFile {
     pub(crate) num_parallel: Option<u64>,
     /// The residency policy: `smart` (default), `static`, `ollama-default` or `oracle`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) policy: Option<PolicyName>,
+    pub(crate) policy: Option<Policy>,
     /// The default load mode for every agent: `auto` (default), `mmap` or `no-mmap`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) load_mode: Option<LoadMode>,
+    pub(crate) load_mode: Option<LoadModeChoice>,
 }
 
 /// A memory size: text with a unit (`54GB`, `48GiB`, `512MB`), a number of bytes, or `auto`.

@@ -75,8 +75,8 @@ pub use agent::{
 pub use diagnostic::{Diagnostic, Severity, SpecError};
 pub use duration::{DurationError, parse_duration};
 pub use flow::{Condition, EdgeSpec, EdgeTarget, Flow};
-pub use memory::{Limits, MemorySpec, PolicyName};
-pub use residency::{KeepAliveSpec, LoadMode, ResidencySpec, UnknownName};
+pub use memory::{Limits, MemorySpec};
+pub use residency::ResidencySpec;
 pub use schema::{agent_json_schema, json_schema};
 pub use simulation::{AgentSimulation, SimulationSpec};
 pub use size::{GpuBudget, SizeError, parse_size};

@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use agentrun_memory::{KeepAlive, LoadModeChoice};
+
 use crate::agent::{AgentKind, AgentSpec, Approval};
 use crate::diagnostic::{Diagnostic, SpecError};
 use crate::document::{
@@ -13,7 +15,6 @@ use crate::duration::format_duration;
 use crate::flow::{Condition, EdgeTarget, Flow};
 use crate::loader;
 use crate::memory::{Limits, MemorySpec};
-use crate::residency::{KeepAliveSpec, LoadMode};
 use crate::simulation::{AgentSimulation, SimulationSpec};
 use crate::size::GpuBudget;
 
@@ -63,7 +64,7 @@ impl Workflow {
     }
 
     /// The load mode of an agent's model: its own, or the workflow's default.
-    pub fn load_mode_of(&self, agent: &AgentSpec) -> LoadMode {
+    pub fn load_mode_of(&self, agent: &AgentSpec) -> LoadModeChoice {
         agent.residency.load_mode.unwrap_or(self.memory.load_mode)
     }
 
@@ -200,9 +201,9 @@ fn agent_document(agent: &AgentSpec) -> AgentFile {
             .residency
             .keep_alive
             .map(|keep_alive| match keep_alive {
-                KeepAliveSpec::Forever => KeepAliveFile::Seconds(-1),
-                KeepAliveSpec::Zero => KeepAliveFile::Seconds(0),
-                KeepAliveSpec::Duration(_) => KeepAliveFile::Text(keep_alive.to_string()),
+                KeepAlive::Forever => KeepAliveFile::Seconds(-1),
+                KeepAlive::UnloadWhenIdle => KeepAliveFile::Seconds(0),
+                KeepAlive::For(_) => KeepAliveFile::Text(keep_alive.to_string()),
             }),
         load_mode: agent.residency.load_mode,
     });

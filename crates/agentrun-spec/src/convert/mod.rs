@@ -9,6 +9,7 @@ mod simulation;
 
 use std::time::Duration;
 
+use agentrun_memory::KeepAlive;
 use serde::de::DeserializeOwned;
 
 use crate::check::{Findings, Scope};
@@ -23,7 +24,6 @@ use crate::loader::Loading;
 use crate::memory::{Limits, MemorySpec};
 use crate::node::{FieldPath, Node, Segment, Value};
 use crate::node_de::from_node;
-use crate::residency::KeepAliveSpec;
 use crate::size::{GpuBudget, parse_size};
 use crate::workflow::Workflow;
 pub(crate) use agent::convert_agent;
@@ -373,9 +373,9 @@ pub(super) fn keep_alive(
     value: &KeepAliveFile,
     path: &FieldPath,
     findings: &mut Findings,
-) -> Option<KeepAliveSpec> {
+) -> Option<KeepAlive> {
     match value {
-        KeepAliveFile::Seconds(seconds) => Some(KeepAliveSpec::from_seconds(*seconds)),
+        KeepAliveFile::Seconds(seconds) => Some(KeepAlive::from_seconds(*seconds)),
         KeepAliveFile::Text(text) => {
             match text.parse() {
                 Ok(keep_alive) => Some(keep_alive),

@@ -47,7 +47,7 @@ pub(crate) struct PreloadDone {
 /// order and means a new plan can drop queued preloads that are no longer wanted.
 /// Dropping the loader aborts the task, which closes an in-flight preload's
 /// connection, and Ollama then abandons that load.
-pub(crate) struct Loader {
+pub(crate) struct Preloader {
     queue: Arc<Mutex<Queue>>,
     wake: Arc<Notify>,
     done: mpsc::UnboundedReceiver<PreloadDone>,
@@ -55,12 +55,12 @@ pub(crate) struct Loader {
     task: JoinHandle<()>,
 }
 
-impl Loader {
+impl Preloader {
     pub(crate) fn spawn(
         backend: Arc<dyn ModelBackend>,
         events: EventSink,
         clock: RunClock,
-    ) -> Loader {
+    ) -> Preloader {
         let queue: Arc<Mutex<Queue>> = Arc::default();
         let wake = Arc::new(Notify::new());
         let busy: Arc<Mutex<Option<String>>> = Arc::default();
@@ -147,7 +147,7 @@ impl Loader {
                 }
             }
         });
-        Loader {
+        Preloader {
             queue,
             wake,
             done,
@@ -204,7 +204,7 @@ fn open_gate(queue: &Mutex<Queue>, wake: &Notify) {
     }
 }
 
-impl Drop for Loader {
+impl Drop for Preloader {
     fn drop(&mut self) {
         self.task.abort();
     }

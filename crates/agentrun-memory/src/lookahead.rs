@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::budget::Budget;
 use crate::forecast::Outlook;
 use crate::keep_alive::KeepAlive;
-use crate::plan::{CallPlan, Preload, Refresh, TurnContext, TurnPlan, Unload};
+use crate::plan::{CallPlan, PlanContext, Preload, Refresh, TurnPlan, Unload};
 use crate::workload::Workload;
 
 /// Models less likely than this to be needed within the outlook are never preloaded.
@@ -39,7 +39,7 @@ struct Slot {
 
 pub(crate) fn plan_ahead(
     workload: &Workload,
-    context: &TurnContext<'_>,
+    context: &PlanContext<'_>,
     speaker: usize,
     outlook: &impl Outlook,
 ) -> TurnPlan {
@@ -107,7 +107,7 @@ pub(crate) fn plan_ahead(
 
 fn resident_slots(
     workload: &Workload,
-    context: &TurnContext<'_>,
+    context: &PlanContext<'_>,
     outlook: &impl Outlook,
     speaker_runner: Option<usize>,
 ) -> Vec<Slot> {

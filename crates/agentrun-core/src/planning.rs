@@ -8,10 +8,10 @@
 use std::collections::BTreeMap;
 
 use agentrun_memory::{
-    self as memory, Budget, FootprintInputs, LoadModeChoice, LoadTimes, Policy, ResidentModel,
-    TurnContext, TurnPlan, Workload,
+    self as memory, Budget, FootprintInputs, LoadModeChoice, LoadTimes, LoadedModel, PlanContext,
+    Policy, TurnPlan, Workload,
 };
-use agentrun_spec::{GpuBudget, KeepAliveSpec, LoadMode, ModelOptionsSpec, PolicyName, Workflow};
+use agentrun_spec::{GpuBudget, ModelOptionsSpec, Workflow};
 
 pub use agentrun_memory::FutureTurn;
 
@@ -105,12 +105,7 @@ impl Residency {
         details: &BTreeMap<String, ModelDetails>,
         settings: ResidencySettings,
     ) -> Result<Residency, ResidencyError> {
-        let policy = match settings.policy {
-            PolicyName::Smart => Policy::Smart,
-            PolicyName::Static => Policy::Static,
-            PolicyName::OllamaDefault => Policy::OllamaDefault,
-            PolicyName::Oracle => Policy::Oracle,
-        };
+        let policy = settings.policy;
         let passive = matches!(policy, Policy::Static | Policy::OllamaDefault);
         let gpu_budget = match (settings.gpu_budget, workflow.memory.gpu_budget) {
             // Passive policies never consult the budget.
@@ -162,9 +157,9 @@ impl Residency {
         running: &[RunningModel],
         loading: Option<&str>,
     ) -> TurnResidency {
-        let mut resident: Vec<ResidentModel> = running
+        let mut resident: Vec<LoadedModel> = running
             .iter()
-            .map(|model| ResidentModel {
+            .map(|model| LoadedModel {
                 model: model.name.clone(),
                 bytes: model.size_bytes,
                 busy: loading == Some(model.name.as_str()),
@@ -181,7 +176,7 @@ impl Residency {
         if let Some(loading) = loading
             && !resident.iter().any(|model| model.model == loading)
         {
-            resident.push(ResidentModel {
+            resident.push(LoadedModel {
                 model: loading.to_owned(),
                 bytes: self.workload.footprint_bytes(loading).unwrap_or(0),
                 busy: true,
@@ -189,7 +184,7 @@ impl Residency {
             });
         }
         let future = self.future.get(self.turns_done..).unwrap_or(&[]);
-        let context = TurnContext {
+        let context = PlanContext {
             speaker: &self.agent_names[speaker],
             resident: &resident,
             future,
@@ -312,9 +307,9 @@ impl Residency {
 /// What a run asks of residency, beyond the workflow.
 #[derive(Debug, Clone)]
 pub(crate) struct ResidencySettings {
-    pub(crate) policy: PolicyName,
+    pub(crate) policy: Policy,
     pub(crate) gpu_budget: Option<u64>,
-    pub(crate) load_mode: Option<LoadMode>,
+    pub(crate) load_mode: Option<LoadModeChoice>,
     pub(crate) future: Option<Vec<FutureTurn>>,
     pub(crate) measured_load_times: BTreeMap<String, LoadTimes>,
 }
@@ -325,7 +320,7 @@ pub struct WorkloadSettings {
     /// Overrides the workflow's `memory.gpu_budget` (needed when it is `auto`).
     pub gpu_budget: Option<u64>,
     /// Overrides every agent's load mode.
-    pub load_mode: Option<LoadMode>,
+    pub load_mode: Option<LoadModeChoice>,
     /// Pins every model to Ollama's default loading (the passive policies).
     pub fixed_mmap: bool,
     /// Measured load times by model (`agentrun calibrate`), used instead of estimates.
@@ -398,20 +393,20 @@ pub fn build_workload(
                 )
             }),
             load_mode: if fixed_mmap {
-                LoadModeChoice::Fixed(memory::LoadMode::Mmap)
+                LoadModeChoice::Mmap
             } else {
-                load_mode_choice(mode)
+                mode
             },
         });
     }
     let agents = workflow
         .agents
         .iter()
-        .map(|spec| memory::AgentSpec {
+        .map(|spec| memory::PlannedAgent {
             name: spec.name.clone(),
             model: spec.model.clone(),
             mean_turn_seconds: PRIOR_TURN_S,
-            static_keep_alive: spec.residency.keep_alive.as_ref().map(keep_alive_of),
+            static_keep_alive: spec.residency.keep_alive,
             num_ctx: spec.options.num_ctx,
         })
         .collect();
@@ -419,11 +414,13 @@ pub fn build_workload(
         .flow
         .edges
         .iter()
-        .map(|edge| memory::EdgeSpec {
+        .map(|edge| memory::PlannedEdge {
             from: edge.from.clone(),
             to: match &edge.to {
-                agentrun_spec::EdgeTarget::End => memory::EdgeTarget::End,
-                agentrun_spec::EdgeTarget::Agent(name) => memory::EdgeTarget::Agent(name.clone()),
+                agentrun_spec::EdgeTarget::End => memory::PlannedTarget::End,
+                agentrun_spec::EdgeTarget::Agent(name) => {
+                    memory::PlannedTarget::Agent(name.clone())
+                }
             },
             prior_weight: None,
             count: 0,
@@ -453,26 +450,10 @@ fn model_load_options(
     options
 }
 
-fn load_mode_choice(mode: LoadMode) -> LoadModeChoice {
-    match mode {
-        LoadMode::Auto => LoadModeChoice::Auto,
-        LoadMode::Mmap => LoadModeChoice::Fixed(memory::LoadMode::Mmap),
-        LoadMode::NoMmap => LoadModeChoice::Fixed(memory::LoadMode::NoMmap),
-    }
-}
-
 fn sampling_options(options: &ModelOptionsSpec) -> ModelOptions {
     let mut options = options.to_json_map();
     options.retain(|key, _| !ModelOptionsSpec::LOAD_TIME_OPTIONS.contains(&key.as_str()));
     options
-}
-
-fn keep_alive_of(spec: &KeepAliveSpec) -> KeepAlive {
-    match spec {
-        KeepAliveSpec::Forever => KeepAlive::Forever,
-        KeepAliveSpec::Zero => KeepAlive::UnloadWhenIdle,
-        KeepAliveSpec::Duration(duration) => KeepAlive::For(*duration),
-    }
 }
 
 /// Splits each model's load wait into avoidable and unavoidable seconds.

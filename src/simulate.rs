@@ -160,9 +160,9 @@ fn draw_future(workflow: &Workflow, seed: u64) -> Vec<SyntheticTurn> {
             );
             Duration::from_millis(draw_u64(&mut rng, low, high))
         });
-        let choice = (!spec.choices.is_empty()).then(|| {
+        let choice = spec.is_router().then(|| {
             let weights: Vec<(String, f64)> = spec
-                .choices
+                .choices()
                 .iter()
                 .map(|choice| {
                     let weight = behaviour
@@ -174,7 +174,7 @@ fn draw_future(workflow: &Workflow, seed: u64) -> Vec<SyntheticTurn> {
                 .collect();
             draw_weighted(&mut rng, &weights)
         });
-        let passed = (spec.kind == AgentKind::Command)
+        let passed = matches!(spec.kind, AgentKind::Command(_))
             .then(|| rng.random::<f64>() < behaviour.map_or(0.7, |b| b.pass_rate));
         let match_rate = behaviour.map_or(0.5, |b| b.match_rate);
         let outgoing = graph.outgoing(agent);
@@ -329,8 +329,8 @@ fn future_of(
                 .get(&spec.name)
                 .and_then(|b| b.tokens_per_second)
                 .or_else(|| {
-                    let model = spec.model.as_ref()?;
-                    let bytes = machine.models.iter().find(|m| &m.name == model)?.size_bytes;
+                    let model = spec.model()?;
+                    let bytes = machine.models.iter().find(|m| m.name == model)?.size_bytes;
                     Some(
                         machine.decode.efficiency
                             * machine.decode.memory_bandwidth_bytes_per_second
@@ -365,9 +365,7 @@ impl Agent for Replay {
             turn
         };
         let Some(turn) = turn else {
-            return Err(AgentError::Other(
-                "the simulated future has no more turns".into(),
-            ));
+            return Err(AgentError::custom("the simulated future has no more turns"));
         };
         let mut reply = AgentReply {
             forced_edge: Some(turn.edge),

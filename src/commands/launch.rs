@@ -212,7 +212,7 @@ pub(crate) async fn launch(launch: Launch, output: Output) -> anyhow::Result<Exi
         .workflow()
         .agents
         .iter()
-        .any(|agent| agent.kind == AgentKind::Command || !agent.tools.is_empty());
+        .any(|agent| matches!(agent.kind, AgentKind::Command(_)) || !agent.tools().is_empty());
     if acts {
         let dir = match &options.workspace {
             Some(dir) => dir.clone(),

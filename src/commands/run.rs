@@ -65,13 +65,13 @@ fn add_answers(workflow: &mut Workflow, answers: &[String]) -> anyhow::Result<()
         let Some(agent) = workflow.agents.iter_mut().find(|agent| agent.name == name) else {
             anyhow::bail!("--answer names `{name}`, which is not an agent of the workflow");
         };
-        if agent.kind != AgentKind::Human {
+        let kind = agent.kind_name();
+        let AgentKind::Human(human) = &mut agent.kind else {
             anyhow::bail!(
-                "--answer names `{name}`, whose kind is `{}`; answers are for human agents",
-                agent.kind.as_str()
+                "--answer names `{name}`, whose kind is `{kind}`; answers are for human agents"
             );
-        }
-        agent.answers.push(text.to_owned());
+        };
+        human.answers.push(text.to_owned());
     }
     Ok(())
 }

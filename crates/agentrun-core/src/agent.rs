@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use agentrun_spec::AgentSpec;
+use agentrun_spec::{AgentSpec, KindName, LlmAgentSpec};
 use async_trait::async_trait;
 
 use self::out_of_memory::{explained, free_memory_for, is_out_of_memory};
@@ -98,9 +98,68 @@ pub enum AgentError {
     /// The model server failed.
     #[error(transparent)]
     Backend(#[from] BackendError),
-    /// Anything else, in words.
-    #[error("{0}")]
-    Other(String),
+    /// A built-in agent was given an agent of another kind (a custom mapping gone wrong).
+    #[error("agent '{agent}' is not {}, so the built-in {} agent cannot take its turn", .expected_kind.an_agent(), .expected_kind)]
+    WrongKind {
+        /// The agent.
+        agent: String,
+        /// The kind the built-in agent serves.
+        expected_kind: KindName,
+    },
+    /// A human agent's canned answer is not one of its choices.
+    #[error("the canned answer `{answer}` of '{agent}' is not one of its choices: {}", .choices.join(", "))]
+    CannedAnswerNotAChoice {
+        /// The agent.
+        agent: String,
+        /// The answer.
+        answer: String,
+        /// Its choices.
+        choices: Vec<String>,
+    },
+    /// A human agent's turn came in a non-interactive run with no canned answer left.
+    #[error(
+        "'{agent}' needs a person's answer, and the run is non-interactive with no canned answer left ({given} given); add `answers:` to the agent, give `--answer {agent}=TEXT`, or run without --non-interactive"
+    )]
+    NoAnswerLeft {
+        /// The agent.
+        agent: String,
+        /// How many canned answers the agent had.
+        given: usize,
+    },
+    /// The terminal's input ended before the person answered.
+    #[error("the terminal's input ended before '{agent}' answered")]
+    InputEnded {
+        /// The agent.
+        agent: String,
+    },
+    /// The person answered with no valid choice, again and again.
+    #[error("'{agent}' gave no valid choice in {tries} tries")]
+    NoValidChoice {
+        /// The agent.
+        agent: String,
+        /// How many times the person was asked.
+        tries: u32,
+    },
+    /// A command agent's program could not be started.
+    #[error("cannot run `{command}` in {}: {source}", .workspace.display())]
+    CommandNotStarted {
+        /// The command line.
+        command: String,
+        /// Where it was to run.
+        workspace: std::path::PathBuf,
+        /// Why it did not start.
+        source: std::io::Error,
+    },
+    /// A custom agent's own failure.
+    #[error(transparent)]
+    Custom(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl AgentError {
+    /// A custom agent's failure, from any error or message.
+    pub fn custom(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> AgentError {
+        AgentError::Custom(error.into())
+    }
 }
 
 /// A participant in the conversation.
@@ -150,14 +209,14 @@ impl LlmAgent {
 #[async_trait]
 impl Agent for LlmAgent {
     async fn respond(&self, context: TurnContext<'_>) -> Result<AgentReply, AgentError> {
-        let Some(call) = context.call.clone() else {
-            return Err(AgentError::Other(format!(
-                "agent '{}' has no model to call",
-                context.spec.name
-            )));
+        let (Some(llm), Some(call)) = (context.spec.llm(), context.call.clone()) else {
+            return Err(AgentError::WrongKind {
+                agent: context.spec.name.clone(),
+                expected_kind: KindName::Llm,
+            });
         };
-        let messages = build_messages(&context);
-        if context.spec.is_router() {
+        let messages = build_messages(&context, llm);
+        if !llm.choices.is_empty() {
             self.route(&context, &call, messages).await
         } else {
             self.converse(&context, &call, messages).await
@@ -174,7 +233,8 @@ impl LlmAgent {
         call: &ModelCall,
         mut messages: Vec<Message>,
     ) -> Result<AgentReply, AgentError> {
-        let format = Some(router_schema(&context.spec.choices));
+        let choices = context.spec.choices();
+        let format = Some(router_schema(choices));
         let mut reply = AgentReply::default();
         let mut repairs = 0;
         // Every answer the router gave this turn, for the fallback.
@@ -196,7 +256,7 @@ impl LlmAgent {
             let text = response.message.content;
             answers.push_str(&text);
             answers.push('\n');
-            match parse_choice(&text, &context.spec.choices) {
+            match parse_choice(&text, choices) {
                 Ok(choice) => {
                     reply.repairs = repairs;
                     context.events.emit(Event::RouterDecision {
@@ -220,13 +280,13 @@ impl LlmAgent {
                     messages.push(Message::user(format!(
                         "That answer is not usable: {problem}. Answer with JSON only, \
                          {{\"choice\": \"...\", \"reason\": \"...\"}}, where choice is one of: {}.",
-                        context.spec.choices.join(", ")
+                        choices.join(", ")
                     )));
                 }
                 Err(_) => {
                     // Small router models do fail at structured output; rather than
                     // stopping a long run, take a deterministic route and record it.
-                    let choice = fallback_choice(&answers, &context.spec.choices);
+                    let choice = fallback_choice(&answers, choices);
                     context.events.emit(Event::RouterDecision {
                         agent: context.spec.name.clone(),
                         choice: choice.clone(),
@@ -298,8 +358,8 @@ impl LlmAgent {
         };
         let Some(fallback) = context
             .spec
-            .fallback
-            .as_deref()
+            .llm()
+            .and_then(|llm| llm.fallback.as_deref())
             .filter(|fallback| *fallback != request.model)
         else {
             return Err(explained(error, agent, None));
@@ -440,11 +500,11 @@ impl LlmAgent {
 /// The messages an agent sends: its role prompt, the task, then a bounded
 /// window of the conversation, its own words as `assistant` and the others'
 /// as `user` prefixed with the speaker's name.
-fn build_messages(context: &TurnContext<'_>) -> Vec<Message> {
-    let window = context.spec.context_window.max(1);
+fn build_messages(context: &TurnContext<'_>, llm: &LlmAgentSpec) -> Vec<Message> {
+    let window = llm.context_window.max(1);
     let recent = &context.conversation[context.conversation.len().saturating_sub(window)..];
     let mut messages = Vec::with_capacity(recent.len() + 2);
-    messages.push(Message::system(context.spec.prompt.clone()));
+    messages.push(Message::system(llm.prompt.clone()));
     messages.push(Message::user(format!("Task: {}", context.task)));
     for entry in recent {
         // What the tools did is part of what happened: files written, commands run.
@@ -459,10 +519,10 @@ fn build_messages(context: &TurnContext<'_>) -> Vec<Message> {
             messages.push(Message::user(format!("[{}]: {text}", entry.agent)));
         }
     }
-    if !context.spec.choices.is_empty() {
+    if !llm.choices.is_empty() {
         messages.push(Message::user(format!(
             "Decide what happens next. Choose one of: {}.",
-            context.spec.choices.join(", ")
+            llm.choices.join(", ")
         )));
     }
     messages

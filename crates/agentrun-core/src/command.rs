@@ -1,5 +1,6 @@
 //! The built-in command agent: runs a configured program and reports pass or fail.
 
+use agentrun_spec::{AgentKind, KindName};
 use async_trait::async_trait;
 
 use crate::agent::{Agent, AgentError, AgentReply, TurnContext};
@@ -24,11 +25,11 @@ impl CommandAgent {
 #[async_trait]
 impl Agent for CommandAgent {
     async fn respond(&self, context: TurnContext<'_>) -> Result<AgentReply, AgentError> {
-        let Some(command) = &context.spec.command else {
-            return Err(AgentError::Other(format!(
-                "command agent '{}' has no command",
-                context.spec.name
-            )));
+        let AgentKind::Command(command) = &context.spec.kind else {
+            return Err(AgentError::WrongKind {
+                agent: context.spec.name.clone(),
+                expected_kind: KindName::Command,
+            });
         };
         let shown = command.argv.join(" ");
         let timeout = command.timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT);
@@ -39,11 +40,10 @@ impl Agent for CommandAgent {
             timeout,
         })
         .await
-        .map_err(|error| {
-            AgentError::Other(format!(
-                "cannot run `{shown}` in {}: {error}",
-                context.workspace.root().display()
-            ))
+        .map_err(|source| AgentError::CommandNotStarted {
+            command: shown.clone(),
+            workspace: context.workspace.root().to_path_buf(),
+            source,
         })?;
         let passed = outcome.passed();
         let verdict = if passed { "passed" } else { "failed" };

@@ -140,16 +140,21 @@ impl Executor {
             .iter()
             .map(|spec| -> Arc<dyn Agent> {
                 match spec.kind {
-                    AgentKind::Command => Arc::new(CommandAgent::new()),
-                    AgentKind::Human => Arc::new(HumanAgent::new()),
-                    AgentKind::Llm => Arc::new(LlmAgent::new()),
+                    AgentKind::Command(_) => Arc::new(CommandAgent::new()),
+                    AgentKind::Human(_) => Arc::new(HumanAgent::new()),
+                    AgentKind::Llm(_) => Arc::new(LlmAgent::new()),
                 }
             })
             .collect();
         let tools = workflow
             .agents
             .iter()
-            .map(|spec| spec.tools.iter().map(|name| builtin_tool(*name)).collect())
+            .map(|spec| {
+                spec.tools()
+                    .iter()
+                    .map(|name| builtin_tool(*name))
+                    .collect()
+            })
             .collect();
         Executor {
             workflow: Arc::new(workflow),
@@ -292,7 +297,8 @@ impl Executor {
         let window = workflow
             .agents
             .iter()
-            .map(|agent| agent.context_window)
+            .filter_map(|agent| agent.llm())
+            .map(|llm| llm.context_window)
             .max()
             .unwrap_or(1)
             .max(1);
@@ -355,10 +361,9 @@ impl Executor {
                 }
             }
             let gate = spec
-                .model
-                .as_ref()
-                .filter(|model| !resident.iter().any(|running| &running.name == *model))
-                .cloned();
+                .model()
+                .filter(|model| !resident.iter().any(|running| running.name == *model))
+                .map(str::to_owned);
             preloader.replace(
                 plan.preloads
                     .iter()
@@ -371,8 +376,8 @@ impl Executor {
                     .collect(),
                 gate,
             );
-            let call = spec.model.as_ref().map(|model| ModelCall {
-                model: model.clone(),
+            let call = spec.model().map(|model| ModelCall {
+                model: model.to_owned(),
                 options: plan.call_options.clone(),
                 keep_alive: plan.keep_alive,
             });
@@ -380,15 +385,15 @@ impl Executor {
             self.events.emit(Event::TurnStarted {
                 turn,
                 agent: spec.name.clone(),
-                model: spec.model.clone(),
+                model: spec.model().map(str::to_owned),
                 at_s: started_s,
             });
-            if let Some(model) = &spec.model
-                && !resident.iter().any(|running| &running.name == model)
-                && preloader.in_flight().as_deref() != Some(model.as_str())
+            if let Some(model) = spec.model()
+                && !resident.iter().any(|running| running.name == model)
+                && preloader.in_flight().as_deref() != Some(model)
             {
                 self.events.emit(Event::LoadStarted {
-                    model: model.clone(),
+                    model: model.to_owned(),
                     cause: LoadCause::OnDemand,
                     expected_s: residency.expected_load_s(model),
                     at_s: started_s,
@@ -444,7 +449,10 @@ impl Executor {
             };
             // The model that answered: the agent's own, or its fallback when its own
             // did not fit.
-            let answered_by = reply.answered_by.clone().or_else(|| spec.model.clone());
+            let answered_by = reply
+                .answered_by
+                .clone()
+                .or_else(|| spec.model().map(str::to_owned));
             if let Some(model) = &answered_by
                 && reply.load_wait.as_secs_f64() >= RESIDENT_LOAD_S
             {
@@ -545,14 +553,14 @@ impl Executor {
         let Ok(resident) = self.backend.running_models().await else {
             return;
         };
-        let used: BTreeSet<&String> = self
+        let used: BTreeSet<&str> = self
             .workflow
             .agents
             .iter()
-            .filter_map(|spec| spec.model.as_ref())
+            .filter_map(|spec| spec.model())
             .collect();
         for model in resident {
-            if !used.contains(&model.name) || resident_at_start.contains(&model.name) {
+            if !used.contains(model.name.as_str()) || resident_at_start.contains(&model.name) {
                 continue;
             }
             self.events.emit(Event::Unload {
@@ -581,13 +589,9 @@ pub async fn model_details_of(
     workflow: &Workflow,
 ) -> Result<BTreeMap<String, ModelDetails>, BackendError> {
     let mut details = BTreeMap::new();
-    for model in workflow
-        .agents
-        .iter()
-        .filter_map(|agent| agent.model.as_ref())
-    {
+    for model in workflow.agents.iter().filter_map(|agent| agent.model()) {
         if !details.contains_key(model) {
-            details.insert(model.clone(), backend.model_details(model).await?);
+            details.insert(model.to_owned(), backend.model_details(model).await?);
         }
     }
     Ok(details)

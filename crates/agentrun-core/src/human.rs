@@ -2,6 +2,7 @@
 
 use std::sync::Mutex;
 
+use agentrun_spec::{AgentKind, HumanAgentSpec, KindName};
 use async_trait::async_trait;
 use tokio::time::Instant;
 
@@ -42,6 +43,12 @@ impl HumanAgent {
 impl Agent for HumanAgent {
     async fn respond(&self, context: TurnContext<'_>) -> Result<AgentReply, AgentError> {
         let spec = context.spec;
+        let AgentKind::Human(human) = &spec.kind else {
+            return Err(AgentError::WrongKind {
+                agent: spec.name.clone(),
+                expected_kind: KindName::Human,
+            });
+        };
         let started = Instant::now();
         let reply = |text: String, choice: Option<String>| AgentReply {
             text,
@@ -49,59 +56,54 @@ impl Agent for HumanAgent {
             generation: context.reported(started.elapsed()),
             ..AgentReply::default()
         };
-        if let Some(answer) = self.next_canned(&spec.answers) {
-            if !spec.is_router() {
+        let choices = &human.choices;
+        if let Some(answer) = self.next_canned(&human.answers) {
+            if choices.is_empty() {
                 return Ok(reply(answer, None));
             }
-            return match find_choice(&answer, &spec.choices) {
+            return match find_choice(&answer, choices) {
                 Some(choice) => Ok(reply(answer, Some(choice))),
-                None => Err(AgentError::Other(format!(
-                    "the canned answer `{answer}` of '{}' is not one of its choices: {}",
-                    spec.name,
-                    spec.choices.join(", ")
-                ))),
+                None => Err(AgentError::CannedAnswerNotAChoice {
+                    agent: spec.name.clone(),
+                    answer,
+                    choices: choices.clone(),
+                }),
             };
         }
         let Some(console) = context.console else {
-            return Err(AgentError::Other(format!(
-                "'{}' needs a person's answer, and the run is non-interactive with no canned \
-                 answer left ({} given); add `answers:` to the agent, give `--answer {}=TEXT`, \
-                 or run without --non-interactive",
-                spec.name,
-                spec.answers.len(),
-                spec.name
-            )));
+            return Err(AgentError::NoAnswerLeft {
+                agent: spec.name.clone(),
+                given: human.answers.len(),
+            });
         };
-        let mut question = question(&context);
+        let mut question = question(&context, human);
         for _ in 0..MAX_ASKS {
             let Some(answer) = console.ask(&spec.name, &question).await else {
-                return Err(AgentError::Other(format!(
-                    "the terminal's input ended before '{}' answered",
-                    spec.name
-                )));
+                return Err(AgentError::InputEnded {
+                    agent: spec.name.clone(),
+                });
             };
-            if !spec.is_router() {
+            if choices.is_empty() {
                 return Ok(reply(answer, None));
             }
-            if let Some(choice) = find_choice(&answer, &spec.choices) {
+            if let Some(choice) = find_choice(&answer, choices) {
                 return Ok(reply(answer, Some(choice)));
             }
             question = format!(
                 "`{}` is not one of the choices; answer with one of: {}",
                 answer.trim(),
-                spec.choices.join(", ")
+                choices.join(", ")
             );
         }
-        Err(AgentError::Other(format!(
-            "'{}' gave no valid choice in {MAX_ASKS} tries",
-            spec.name
-        )))
+        Err(AgentError::NoValidChoice {
+            agent: spec.name.clone(),
+            tries: MAX_ASKS,
+        })
     }
 }
 
 /// What the person is asked: the role prompt, the last thing said, and the choices.
-fn question(context: &TurnContext<'_>) -> String {
-    let spec = context.spec;
+fn question(context: &TurnContext<'_>, spec: &HumanAgentSpec) -> String {
     let mut question = String::new();
     if !spec.prompt.trim().is_empty() {
         question.push_str(spec.prompt.trim());
@@ -110,7 +112,7 @@ fn question(context: &TurnContext<'_>) -> String {
     if let Some(last) = context.conversation.last() {
         question.push_str(&format!("[{}]: {}\n", last.agent, last.text.trim()));
     }
-    if spec.is_router() {
+    if !spec.choices.is_empty() {
         let described: Vec<String> = spec
             .choices
             .iter()

@@ -11,7 +11,7 @@ use agentrun_memory::{
     self as memory, Budget, FootprintInputs, LoadModeChoice, LoadTimes, LoadedModel, PlanContext,
     Policy, TurnPlan, Workload,
 };
-use agentrun_spec::{GpuBudget, ModelOptionsSpec, Workflow};
+use agentrun_spec::{GpuBudget, LlmAgentSpec, ModelOptionsSpec, Workflow};
 
 pub use agentrun_memory::FutureTurn;
 
@@ -125,23 +125,31 @@ impl Residency {
         let load_options = workflow
             .agents
             .iter()
-            .filter_map(|spec| Some((spec.model.clone()?, spec)))
+            .filter_map(|spec| spec.llm())
             .rev() // the first agent naming a model sets its load-time options
-            .map(|(model, spec)| {
-                let options = model_load_options(spec, details.get(&model));
-                (model, options)
+            .map(|llm| {
+                let options = model_load_options(llm, details.get(&llm.model));
+                (llm.model.clone(), options)
             })
             .collect();
         Ok(Residency {
             policy,
             workload,
             agent_names: workflow.agents.iter().map(|a| a.name.clone()).collect(),
-            agent_models: workflow.agents.iter().map(|a| a.model.clone()).collect(),
+            agent_models: workflow
+                .agents
+                .iter()
+                .map(|a| a.model().map(str::to_owned))
+                .collect(),
             load_options,
             sampling_options: workflow
                 .agents
                 .iter()
-                .map(|spec| sampling_options(&spec.options))
+                .map(|spec| {
+                    spec.llm()
+                        .map(|llm| sampling_options(&llm.options))
+                        .unwrap_or_default()
+                })
                 .collect(),
             sent_keep_alive: BTreeMap::new(),
             load_modes: BTreeMap::new(),
@@ -354,8 +362,8 @@ pub fn build_workload(
     };
     let num_parallel = u64::from(workflow.memory.num_parallel.unwrap_or(1));
     let mut models: Vec<memory::ModelSpec> = Vec::new();
-    for spec in &workflow.agents {
-        let Some(model) = &spec.model else { continue };
+    for spec in workflow.agents.iter().filter_map(|agent| agent.llm()) {
+        let model = &spec.model;
         if models.iter().any(|known| &known.name == model) {
             continue;
         }
@@ -402,12 +410,15 @@ pub fn build_workload(
     let agents = workflow
         .agents
         .iter()
-        .map(|spec| memory::PlannedAgent {
-            name: spec.name.clone(),
-            model: spec.model.clone(),
-            mean_turn_seconds: PRIOR_TURN_S,
-            static_keep_alive: spec.residency.keep_alive,
-            num_ctx: spec.options.num_ctx,
+        .map(|spec| {
+            let llm = spec.llm();
+            memory::PlannedAgent {
+                name: spec.name.clone(),
+                model: llm.map(|llm| llm.model.clone()),
+                mean_turn_seconds: PRIOR_TURN_S,
+                static_keep_alive: llm.and_then(|llm| llm.residency.keep_alive),
+                num_ctx: llm.and_then(|llm| llm.options.num_ctx),
+            }
         })
         .collect();
     let edges = workflow
@@ -431,7 +442,7 @@ pub fn build_workload(
 
 /// The context length an agent's calls send: its own, else a default capped at
 /// the model's trained context.
-fn num_ctx_of(spec: &agentrun_spec::AgentSpec, details: Option<&ModelDetails>) -> u64 {
+fn num_ctx_of(spec: &LlmAgentSpec, details: Option<&ModelDetails>) -> u64 {
     let trained = details
         .and_then(|d| d.context_length)
         .unwrap_or(DEFAULT_NUM_CTX);
@@ -440,10 +451,7 @@ fn num_ctx_of(spec: &agentrun_spec::AgentSpec, details: Option<&ModelDetails>) -
 
 /// A model's load-time options as its first agent sets them (without `use_mmap`,
 /// which follows the load mode), with an explicit `num_ctx`.
-fn model_load_options(
-    spec: &agentrun_spec::AgentSpec,
-    details: Option<&ModelDetails>,
-) -> ModelOptions {
+fn model_load_options(spec: &LlmAgentSpec, details: Option<&ModelDetails>) -> ModelOptions {
     let mut options = spec.options.load_time_options();
     options.remove("use_mmap");
     options.insert("num_ctx".into(), num_ctx_of(spec, details).into());
@@ -492,11 +500,10 @@ pub fn model_load_time_options(
     details: &BTreeMap<String, ModelDetails>,
 ) -> BTreeMap<String, ModelOptions> {
     let mut options = BTreeMap::new();
-    for spec in &workflow.agents {
-        if let Some(model) = &spec.model
-            && !options.contains_key(model)
-        {
-            options.insert(model.clone(), model_load_options(spec, details.get(model)));
+    for spec in workflow.agents.iter().filter_map(|agent| agent.llm()) {
+        if !options.contains_key(&spec.model) {
+            let model_options = model_load_options(spec, details.get(&spec.model));
+            options.insert(spec.model.clone(), model_options);
         }
     }
     options

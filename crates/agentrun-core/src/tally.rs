@@ -36,7 +36,7 @@ impl Tally {
         let models = workflow
             .agents
             .iter()
-            .filter_map(|spec| spec.model.clone())
+            .filter_map(|spec| spec.model().map(str::to_owned))
             .map(|model| (model, ModelSummary::default()))
             .collect();
         Tally {

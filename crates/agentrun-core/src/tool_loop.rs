@@ -3,6 +3,7 @@
 
 use std::panic::AssertUnwindSafe;
 
+use agentrun_spec::LlmAgentSpec;
 use futures::FutureExt;
 
 use crate::agent::{AgentError, AgentReply, LlmAgent, ModelCall, TurnContext};
@@ -34,7 +35,10 @@ impl LlmAgent {
         mut messages: Vec<Message>,
     ) -> Result<AgentReply, AgentError> {
         let specs: Vec<ToolSpec> = context.tools.iter().map(|tool| tool.spec()).collect();
-        let max_rounds = context.spec.max_tool_rounds;
+        let llm = context.spec.llm();
+        let max_rounds = llm.map_or(LlmAgentSpec::DEFAULT_MAX_TOOL_ROUNDS, |llm| {
+            llm.max_tool_rounds
+        });
         let mut reply = AgentReply::default();
         let mut round = 0;
         loop {
@@ -45,7 +49,7 @@ impl LlmAgent {
                 keep_alive: call.keep_alive,
                 format: None,
                 tools: specs.clone(),
-                think: context.spec.think,
+                think: llm.and_then(|llm| llm.think),
             };
             let response = self
                 .chat_with_retries(context, &request, &mut reply)

@@ -15,11 +15,32 @@ pub struct AgentSpec {
     pub name: String,
     /// What the agent is for.
     pub description: Option<String>,
-    /// What answers for the agent.
+    /// What answers for the agent, with what that kind of agent needs.
     pub kind: AgentKind,
-    /// The Ollama model (llm agents always have one).
-    pub model: Option<String>,
-    /// The role prompt (the system message); empty for command agents.
+}
+
+/// What answers for an agent, with the data of that kind: a field one kind has no use for
+/// cannot be set on it.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a workflow holds a few dozen agents at most; boxing would only add noise"
+)]
+pub enum AgentKind {
+    /// A model served by Ollama.
+    Llm(LlmAgentSpec),
+    /// A program; its exit status is the turn's pass or fail, its output the reply.
+    Command(CommandSpec),
+    /// A person at the terminal.
+    Human(HumanAgentSpec),
+}
+
+/// An agent whose turns a model served by Ollama takes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlmAgentSpec {
+    /// The Ollama model.
+    pub model: String,
+    /// The role prompt (the system message).
     pub prompt: String,
     /// Options sent to Ollama with every call.
     pub options: ModelOptionsSpec,
@@ -35,19 +56,15 @@ pub struct AgentSpec {
     pub residency: ResidencySpec,
     /// A smaller model to use when the model fails to load.
     pub fallback: Option<String>,
-    /// The program a command agent runs.
-    pub command: Option<CommandSpec>,
-    /// Canned answers of a human agent, given in order before asking.
-    pub answers: Vec<String>,
-    /// Built-in tools the agent's model may call, in file order (llm agents).
+    /// Built-in tools the model may call, in file order.
     pub tools: Vec<ToolName>,
     /// The most rounds of tool calls in one turn before the turn is cut off.
     pub max_tool_rounds: u32,
-    /// What `run_command` may run, and how (llm agents with that tool).
+    /// What `run_command` may run, and how.
     pub command_policy: CommandPolicy,
 }
 
-impl AgentSpec {
+impl LlmAgentSpec {
     /// `context_window` when the file does not say.
     pub const DEFAULT_CONTEXT_WINDOW: usize = 12;
     /// The largest `context_window` accepted.
@@ -57,27 +74,110 @@ impl AgentSpec {
     /// The largest `max_tool_rounds` accepted.
     pub const MAX_TOOL_ROUNDS: u32 = 100;
 
+    /// An agent on `model` with `prompt` and every other field at its default.
+    pub fn new(model: impl Into<String>, prompt: impl Into<String>) -> LlmAgentSpec {
+        LlmAgentSpec {
+            model: model.into(),
+            prompt: prompt.into(),
+            options: ModelOptionsSpec::default(),
+            think: None,
+            choices: Vec::new(),
+            choice_descriptions: BTreeMap::new(),
+            context_window: LlmAgentSpec::DEFAULT_CONTEXT_WINDOW,
+            residency: ResidencySpec::default(),
+            fallback: None,
+            tools: Vec::new(),
+            max_tool_rounds: LlmAgentSpec::DEFAULT_MAX_TOOL_ROUNDS,
+            command_policy: CommandPolicy::default(),
+        }
+    }
+}
+
+/// An agent whose turns a person at the terminal takes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HumanAgentSpec {
+    /// What the person is asked; may be empty.
+    pub prompt: String,
+    /// The choices the person picks from, in file order; empty when the answer is free text.
+    pub choices: Vec<String>,
+    /// Descriptions of choices, for the ones that have one.
+    pub choice_descriptions: BTreeMap<String, String>,
+    /// Canned answers, given in order before asking.
+    pub answers: Vec<String>,
+}
+
+impl AgentSpec {
     /// Loads a reusable agent file (`agents/coder.yaml`) on its own, named after the file,
     /// with its `use` chain and prompt file resolved and the agent rules checked.
     pub fn from_yaml_file(path: &std::path::Path) -> Result<AgentSpec, crate::SpecError> {
         crate::loader::load_agent(path).map(|(agent, _warnings)| agent)
     }
 
+    /// The name of the agent's kind.
+    pub fn kind_name(&self) -> KindName {
+        match self.kind {
+            AgentKind::Llm(_) => KindName::Llm,
+            AgentKind::Command(_) => KindName::Command,
+            AgentKind::Human(_) => KindName::Human,
+        }
+    }
+
+    /// The model agent's data, `None` for other kinds.
+    pub fn llm(&self) -> Option<&LlmAgentSpec> {
+        match &self.kind {
+            AgentKind::Llm(llm) => Some(llm),
+            _ => None,
+        }
+    }
+
+    /// The Ollama model the agent calls, `None` for command and human agents.
+    pub fn model(&self) -> Option<&str> {
+        self.llm().map(|llm| llm.model.as_str())
+    }
+
+    /// The choices a router (a model or a person) picks from; empty for other agents.
+    pub fn choices(&self) -> &[String] {
+        match &self.kind {
+            AgentKind::Llm(llm) => &llm.choices,
+            AgentKind::Human(human) => &human.choices,
+            AgentKind::Command(_) => &[],
+        }
+    }
+
     /// Whether the agent answers by picking one of its choices.
     pub fn is_router(&self) -> bool {
-        !self.choices.is_empty()
+        !self.choices().is_empty()
+    }
+
+    /// The built-in tools the agent's model may call; empty for other kinds.
+    pub fn tools(&self) -> &[ToolName] {
+        self.llm().map_or(&[], |llm| &llm.tools)
     }
 
     /// Whether the agent's model may call the built-in tool.
     pub fn has_tool(&self, tool: ToolName) -> bool {
-        self.tools.contains(&tool)
+        self.tools().contains(&tool)
     }
 }
 
-/// What answers for an agent.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+/// The name of an agent's kind, as files write it (`kind: command`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    strum::Display,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
-pub enum AgentKind {
+#[strum(serialize_all = "snake_case")]
+pub enum KindName {
     /// A model served by Ollama.
     #[default]
     Llm,
@@ -87,23 +187,19 @@ pub enum AgentKind {
     Human,
 }
 
-impl AgentKind {
+impl KindName {
     /// "an llm agent", "a command agent", "a human agent", for messages.
-    pub(crate) fn an_agent(&self) -> &'static str {
+    pub fn an_agent(self) -> &'static str {
         match self {
-            AgentKind::Llm => "an llm agent",
-            AgentKind::Command => "a command agent",
-            AgentKind::Human => "a human agent",
+            KindName::Llm => "an llm agent",
+            KindName::Command => "a command agent",
+            KindName::Human => "a human agent",
         }
     }
 
     /// The name used in files.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            AgentKind::Llm => "llm",
-            AgentKind::Command => "command",
-            AgentKind::Human => "human",
-        }
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 }
 

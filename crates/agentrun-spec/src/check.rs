@@ -7,7 +7,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::agent::{AgentKind, AgentSpec, Approval, KNOWN_OLLAMA_OPTIONS, ToolName};
+use crate::agent::{
+    AgentKind, AgentSpec, Approval, KNOWN_OLLAMA_OPTIONS, LlmAgentSpec, ModelOptionsSpec, ToolName,
+};
 use crate::diagnostic::Severity;
 use crate::flow::EdgeTarget;
 use crate::memory::Limits;
@@ -167,147 +169,104 @@ fn is_valid_name(name: &str) -> bool {
         && !name.starts_with(['-', '.'])
 }
 
-/// What each kind needs and what it cannot use.
+/// What each kind needs. (What a kind cannot use has no place in its type; the file's misfits
+/// are reported where the file is converted.)
 pub(crate) fn check_agent(agent: &AgentSpec, findings: &mut Findings) {
     let path = agent_path(&agent.name);
-    let kind = agent.kind.as_str();
-    let not_for_kind = |field: &str| -> (FieldPath, String, Option<String>) {
-        (
-            path.key(field),
-            format!("{} has no use for `{field}`", agent.kind.an_agent()),
-            Some(format!(
-                "remove `{field}`, or change `kind:` (now `{kind}`)"
-            )),
-        )
-    };
-    let mut misfits: Vec<&str> = Vec::new();
-    match agent.kind {
-        AgentKind::Llm => {
-            match agent.model.as_deref().map(str::trim) {
-                None | Some("") => findings.error(
+    match &agent.kind {
+        AgentKind::Llm(llm) => {
+            let model = llm.model.trim();
+            if model.is_empty() {
+                findings.error(
                     path.key("model"),
                     "an llm agent needs a model",
                     Some(
                         "add `model:` with an Ollama model name, e.g. `model: qwen3-coder:32b`"
                             .to_owned(),
                     ),
-                ),
-                Some(model) if model.contains(char::is_whitespace) => findings.error(
+                );
+            } else if model.contains(char::is_whitespace) {
+                findings.error(
                     path.key("model"),
                     format!("`{model}` is not an Ollama model name"),
                     Some("model names have no spaces, e.g. `qwen3:1.7b`".to_owned()),
-                ),
-                Some(_) => {}
+                );
             }
-            if agent.prompt.trim().is_empty() {
+            if llm.prompt.trim().is_empty() {
                 findings.error(
                     path.key("prompt"),
                     "an llm agent needs a role prompt",
                     Some("add `prompt:` with the role, or `prompt_file:` naming a file that holds it".to_owned()),
                 );
             }
-            if agent.options.num_ctx.is_none() {
+            if llm.options.num_ctx.is_none() {
                 findings.warning(
                     path.key("options").key("num_ctx"),
                     "no context length is set, so Ollama picks one from the GPU size (262144 tokens on a 64 GB Mac), which makes the model's memory footprint far larger than needed",
                     Some("set it, e.g. `options: { num_ctx: 32768 }`".to_owned()),
                 );
             }
-            if agent.fallback.is_some() && agent.fallback == agent.model {
+            if llm.fallback.as_deref() == Some(llm.model.as_str()) {
                 findings.error(
                     path.key("fallback"),
                     "the fallback is the agent's own model",
                     Some("name a smaller model, or remove `fallback`".to_owned()),
                 );
             }
-            misfits.extend(agent.command.is_some().then_some("command"));
-            misfits.extend((!agent.answers.is_empty()).then_some("answers"));
-            check_tools(agent, findings);
+            check_tools(&agent.name, llm, findings);
+            if llm.context_window == 0 || llm.context_window > LlmAgentSpec::MAX_CONTEXT_WINDOW {
+                findings.error(
+                    path.key("context_window"),
+                    format!(
+                        "a context window of {} messages is out of range",
+                        llm.context_window
+                    ),
+                    Some(format!(
+                        "give a number of recent messages from 1 to {} (default {})",
+                        LlmAgentSpec::MAX_CONTEXT_WINDOW,
+                        LlmAgentSpec::DEFAULT_CONTEXT_WINDOW
+                    )),
+                );
+            }
+            check_options(&agent.name, &llm.options, findings);
+            check_choices(&agent.name, &llm.choices, findings);
         }
-        AgentKind::Command => {
-            match &agent.command {
-                None => findings.error(
+        AgentKind::Command(command) => {
+            if command.argv.is_empty() {
+                findings.error(
                     path.key("command"),
                     "a command agent needs a command",
                     Some(
                         "add the program and its arguments, e.g. `command: [cargo, test]`"
                             .to_owned(),
                     ),
-                ),
-                Some(command)
-                    if command
-                        .argv
-                        .first()
-                        .is_none_or(|program| program.trim().is_empty()) =>
-                {
-                    findings.error(
-                        path.key("command"),
-                        "the command is empty",
-                        Some(
-                            "give the program and its arguments, e.g. `command: [cargo, test]`"
-                                .to_owned(),
-                        ),
-                    )
-                }
-                Some(command) if command.timeout.is_some_and(|timeout| timeout.is_zero()) => {
-                    findings.error(
-                        path.key("timeout"),
-                        "a timeout of zero stops every run at once",
-                        Some("give a duration such as `10m`, or remove `timeout`".to_owned()),
-                    )
-                }
-                Some(_) => {}
+                );
+            } else if command.argv[0].trim().is_empty() {
+                findings.error(
+                    path.key("command"),
+                    "the command is empty",
+                    Some(
+                        "give the program and its arguments, e.g. `command: [cargo, test]`"
+                            .to_owned(),
+                    ),
+                );
+            } else if command.timeout.is_some_and(|timeout| timeout.is_zero()) {
+                findings.error(
+                    path.key("timeout"),
+                    "a timeout of zero stops every run at once",
+                    Some("give a duration such as `10m`, or remove `timeout`".to_owned()),
+                );
             }
-            misfits.extend(agent.model.is_some().then_some("model"));
-            misfits.extend((!agent.prompt.is_empty()).then_some("prompt"));
-            misfits.extend((!agent.choices.is_empty()).then_some("choices"));
-            misfits.extend((!agent.answers.is_empty()).then_some("answers"));
         }
-        AgentKind::Human => {
-            misfits.extend(agent.model.is_some().then_some("model"));
-            misfits.extend(agent.command.is_some().then_some("command"));
-        }
+        AgentKind::Human(human) => check_choices(&agent.name, &human.choices, findings),
     }
-    if agent.kind != AgentKind::Llm {
-        misfits.extend((agent.options != Default::default()).then_some("options"));
-        misfits.extend(agent.think.is_some().then_some("think"));
-        misfits.extend(agent.fallback.is_some().then_some("fallback"));
-        misfits.extend((agent.residency != Default::default()).then_some("residency"));
-        misfits.extend((!agent.tools.is_empty()).then_some("tools"));
-        misfits.extend((!agent.command_policy.allow.is_empty()).then_some("allow_commands"));
-        misfits.extend((agent.command_policy.approve != Approval::Never).then_some("approve"));
-        misfits.extend(
-            (agent.max_tool_rounds != AgentSpec::DEFAULT_MAX_TOOL_ROUNDS)
-                .then_some("max_tool_rounds"),
-        );
-    }
-    for field in misfits {
-        let (path, message, hint) = not_for_kind(field);
-        findings.error(path, message, hint);
-    }
-    if agent.context_window == 0 || agent.context_window > AgentSpec::MAX_CONTEXT_WINDOW {
-        findings.error(
-            path.key("context_window"),
-            format!(
-                "a context window of {} messages is out of range",
-                agent.context_window
-            ),
-            Some(format!(
-                "give a number of recent messages from 1 to {} (default {})",
-                AgentSpec::MAX_CONTEXT_WINDOW,
-                AgentSpec::DEFAULT_CONTEXT_WINDOW
-            )),
-        );
-    }
-    check_options(agent, findings);
-    check_choices(agent, findings);
 }
 
 /// Tools, the command allow-list and the tool-round limit of an llm agent.
-fn check_tools(agent: &AgentSpec, findings: &mut Findings) {
-    let path = agent_path(&agent.name);
+fn check_tools(name: &str, agent: &LlmAgentSpec, findings: &mut Findings) {
+    let path = agent_path(name);
     let policy = &agent.command_policy;
-    if agent.is_router() && !agent.tools.is_empty() {
+    if !agent.choices.is_empty() && !agent.tools.is_empty() {
         findings.error(
             path.key("tools"),
             "a router answers with one of its choices and cannot call tools",
@@ -327,7 +286,7 @@ fn check_tools(agent: &AgentSpec, findings: &mut Findings) {
             );
         }
     }
-    let runs_commands = agent.has_tool(ToolName::RunCommand);
+    let runs_commands = agent.tools.contains(&ToolName::RunCommand);
     if runs_commands && policy.allow.is_empty() {
         findings.error(
             path.key("tools"),
@@ -374,7 +333,7 @@ fn check_tools(agent: &AgentSpec, findings: &mut Findings) {
             Some("give a duration such as `5m`, or remove `timeout`".to_owned()),
         );
     }
-    if agent.max_tool_rounds == 0 || agent.max_tool_rounds > AgentSpec::MAX_TOOL_ROUNDS {
+    if agent.max_tool_rounds == 0 || agent.max_tool_rounds > LlmAgentSpec::MAX_TOOL_ROUNDS {
         findings.error(
             path.key("max_tool_rounds"),
             format!(
@@ -383,16 +342,15 @@ fn check_tools(agent: &AgentSpec, findings: &mut Findings) {
             ),
             Some(format!(
                 "give a number from 1 to {} (default {})",
-                AgentSpec::MAX_TOOL_ROUNDS,
-                AgentSpec::DEFAULT_MAX_TOOL_ROUNDS
+                LlmAgentSpec::MAX_TOOL_ROUNDS,
+                LlmAgentSpec::DEFAULT_MAX_TOOL_ROUNDS
             )),
         );
     }
 }
 
-fn check_options(agent: &AgentSpec, findings: &mut Findings) {
-    let path = agent_path(&agent.name).key("options");
-    let options = &agent.options;
+fn check_options(name: &str, options: &ModelOptionsSpec, findings: &mut Findings) {
+    let path = agent_path(name).key("options");
     if let Some(num_ctx) = options.num_ctx
         && !(256..=10_000_000).contains(&num_ctx)
     {
@@ -452,10 +410,10 @@ fn check_options(agent: &AgentSpec, findings: &mut Findings) {
     }
 }
 
-fn check_choices(agent: &AgentSpec, findings: &mut Findings) {
-    let path = agent_path(&agent.name).key("choices");
+fn check_choices(name: &str, choices: &[String], findings: &mut Findings) {
+    let path = agent_path(name).key("choices");
     let mut seen = BTreeSet::new();
-    for choice in &agent.choices {
+    for choice in choices {
         if choice.trim().is_empty() {
             findings.error(
                 path.clone(),
@@ -473,7 +431,7 @@ fn check_choices(agent: &AgentSpec, findings: &mut Findings) {
             );
         }
     }
-    if agent.choices.len() == 1 {
+    if choices.len() == 1 {
         findings.warning(
             path,
             "a router with one choice always picks it",
@@ -628,13 +586,13 @@ fn check_simulation(workflow: &Workflow, scope: &Scope, findings: &mut Findings)
             continue;
         }
         for (choice, weight) in &behaviour.choices {
-            if !agent.choices.contains(choice) {
+            if !agent.choices().contains(choice) {
                 findings.error(
                     agent_path.key("choices").key(choice),
                     format!("`{name}` has no choice `{choice}`"),
                     Some(spelling::suggestion(
                         choice,
-                        agent.choices.iter().map(String::as_str),
+                        agent.choices().iter().map(String::as_str),
                         "its choices",
                     )),
                 );

@@ -15,7 +15,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::agent::{AgentKind, Approval, ModelOptionsSpec, ToolName};
+use crate::agent::{Approval, KindName, ModelOptionsSpec, ToolName};
 use agentrun_memory::{LoadModeChoice, Policy};
 
 /// A workflow file: agents, the flow between them, and how to run it.
@@ -63,7 +63,7 @@ pub(crate) struct AgentFile {
     pub(crate) description: Option<String>,
     /// `llm` (the default) answers with a model; `command` runs a program; `human` asks a person.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) kind: Option<AgentKind>,
+    pub(crate) kind: Option<KindName>,
     /// The Ollama model name, e.g. `qwen3-coder:32b` (llm agents).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) model: Option<String>,

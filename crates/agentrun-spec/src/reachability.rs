@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use crate::agent::{AgentKind, AgentSpec};
+use crate::agent::{AgentSpec, KindName};
 use crate::check::{Findings, Scope, agent_path};
 use crate::flow::{Condition, EdgeTarget};
 use crate::node::FieldPath;
@@ -119,23 +119,26 @@ fn check_condition(from: &AgentSpec, when: &Condition, path: &FieldPath, finding
                 from.name
             )),
         ),
-        Condition::Choice(choice) if !from.choices.contains(choice) => findings.error(
+        Condition::Choice(choice) if !from.choices().contains(choice) => findings.error(
             when_path.key("choice"),
             format!("the router `{}` has no choice `{choice}`", from.name),
             Some(spelling::suggestion(
                 choice,
-                from.choices.iter().map(String::as_str),
+                from.choices().iter().map(String::as_str),
                 "its choices",
             )),
         ),
-        Condition::Pass | Condition::Fail if from.kind != AgentKind::Command => findings.error(
-            when_path,
-            format!(
-                "`{}` is not a command agent, so its turns neither pass nor fail",
-                from.name
+        Condition::Pass | Condition::Fail if from.kind_name() != KindName::Command => findings
+            .error(
+                when_path,
+                format!(
+                    "`{}` is not a command agent, so its turns neither pass nor fail",
+                    from.name
+                ),
+                Some(
+                    "for a model's reply use `{ contains: ... }` or `{ matches: ... }`".to_owned(),
+                ),
             ),
-            Some("for a model's reply use `{ contains: ... }` or `{ matches: ... }`".to_owned()),
-        ),
         _ => {}
     }
 }
@@ -155,7 +158,7 @@ fn check_router_coverage(workflow: &Workflow, scope: &Scope, findings: &mut Find
             })
             .collect();
         for choice in router
-            .choices
+            .choices()
             .iter()
             .filter(|choice| !covered.contains(choice.as_str()))
         {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use crate::agent::{AgentKind, AgentSpec};
+use crate::agent::{AgentSpec, KindName};
 
 /// Settings of simulated runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,11 +66,11 @@ impl AgentSimulation {
     /// dozen tokens, other models in a few hundred to fifteen hundred, commands take 30 to 90
     /// seconds, people 30 seconds to 2 minutes; every choice is equally likely.
     pub fn default_for(agent: &AgentSpec) -> AgentSimulation {
-        let (reply_tokens, duration) = match agent.kind {
-            AgentKind::Llm if agent.is_router() => (10..=40, Duration::ZERO..=Duration::ZERO),
-            AgentKind::Llm => (300..=1500, Duration::ZERO..=Duration::ZERO),
-            AgentKind::Command => (0..=0, Duration::from_secs(30)..=Duration::from_secs(90)),
-            AgentKind::Human => (20..=200, Duration::from_secs(30)..=Duration::from_secs(120)),
+        let (reply_tokens, duration) = match agent.kind_name() {
+            KindName::Llm if agent.is_router() => (10..=40, Duration::ZERO..=Duration::ZERO),
+            KindName::Llm => (300..=1500, Duration::ZERO..=Duration::ZERO),
+            KindName::Command => (0..=0, Duration::from_secs(30)..=Duration::from_secs(90)),
+            KindName::Human => (20..=200, Duration::from_secs(30)..=Duration::from_secs(120)),
         };
         AgentSimulation {
             reply_tokens,
@@ -79,7 +79,7 @@ impl AgentSimulation {
             pass_rate: AgentSimulation::DEFAULT_PASS_RATE,
             match_rate: AgentSimulation::DEFAULT_MATCH_RATE,
             choices: agent
-                .choices
+                .choices()
                 .iter()
                 .map(|choice| (choice.clone(), 1.0))
                 .collect(),

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use agentrun_memory::{KeepAlive, LoadModeChoice};
 
-use crate::agent::{AgentKind, AgentSpec, Approval};
+use crate::agent::{AgentKind, AgentSpec, Approval, KindName, LlmAgentSpec};
 use crate::diagnostic::{Diagnostic, SpecError};
 use crate::document::{
     AgentFile, AgentSimulationFile, ChoicesFile, ConditionFile, DurationFile, EdgeFile, FlowFile,
@@ -15,6 +15,7 @@ use crate::duration::format_duration;
 use crate::flow::{Condition, EdgeTarget, Flow};
 use crate::loader;
 use crate::memory::{Limits, MemorySpec};
+use crate::residency::ResidencySpec;
 use crate::simulation::{AgentSimulation, SimulationSpec};
 use crate::size::GpuBudget;
 
@@ -65,7 +66,10 @@ impl Workflow {
 
     /// The load mode of an agent's model: its own, or the workflow's default.
     pub fn load_mode_of(&self, agent: &AgentSpec) -> LoadModeChoice {
-        agent.residency.load_mode.unwrap_or(self.memory.load_mode)
+        agent
+            .llm()
+            .and_then(|llm| llm.residency.load_mode)
+            .unwrap_or(self.memory.load_mode)
     }
 
     /// Checks a workflow built or changed in code by the same rules as a loaded one.
@@ -174,70 +178,81 @@ impl PartialEq for Workflow {
 }
 
 fn agent_document(agent: &AgentSpec) -> AgentFile {
-    let choices = if agent.choices.is_empty() {
+    let mut file = AgentFile {
+        description: agent.description.clone(),
+        ..AgentFile::default()
+    };
+    match &agent.kind {
+        AgentKind::Llm(llm) => {
+            let policy = &llm.command_policy;
+            file.model = Some(llm.model.clone());
+            file.prompt = (!llm.prompt.is_empty()).then(|| llm.prompt.clone());
+            file.options = (llm.options != Default::default()).then(|| llm.options.clone());
+            file.think = llm.think;
+            file.choices = choices_document(&llm.choices, &llm.choice_descriptions);
+            file.context_window = (llm.context_window != LlmAgentSpec::DEFAULT_CONTEXT_WINDOW)
+                .then_some(llm.context_window as u64);
+            file.residency = residency_document(&llm.residency);
+            file.fallback = llm.fallback.clone();
+            // An llm agent keeps env and timeout with the commands its model runs.
+            file.env = (!policy.env.is_empty()).then(|| policy.env.clone());
+            file.timeout = policy
+                .timeout
+                .map(|timeout| DurationFile::Text(format_duration(timeout)));
+            file.tools = (!llm.tools.is_empty()).then(|| llm.tools.clone());
+            file.allow_commands = (!policy.allow.is_empty()).then(|| policy.allow.clone());
+            file.approve = (policy.approve != Approval::Never).then_some(policy.approve);
+            file.max_tool_rounds = (llm.max_tool_rounds != LlmAgentSpec::DEFAULT_MAX_TOOL_ROUNDS)
+                .then_some(u64::from(llm.max_tool_rounds));
+        }
+        AgentKind::Command(command) => {
+            file.kind = Some(KindName::Command);
+            file.command = Some(command.argv.clone());
+            file.env = (!command.env.is_empty()).then(|| command.env.clone());
+            file.timeout = command
+                .timeout
+                .map(|timeout| DurationFile::Text(format_duration(timeout)));
+        }
+        AgentKind::Human(human) => {
+            file.kind = Some(KindName::Human);
+            file.prompt = (!human.prompt.is_empty()).then(|| human.prompt.clone());
+            file.choices = choices_document(&human.choices, &human.choice_descriptions);
+            file.answers = (!human.answers.is_empty()).then(|| human.answers.clone());
+        }
+    }
+    file
+}
+
+fn choices_document(
+    choices: &[String],
+    descriptions: &std::collections::BTreeMap<String, String>,
+) -> Option<ChoicesFile> {
+    if choices.is_empty() {
         None
-    } else if agent.choice_descriptions.is_empty() {
-        Some(ChoicesFile::Names(agent.choices.clone()))
+    } else if descriptions.is_empty() {
+        Some(ChoicesFile::Names(choices.to_vec()))
     } else {
         Some(ChoicesFile::Described(NamedMap(
-            agent
-                .choices
+            choices
                 .iter()
                 .map(|choice| {
-                    (
-                        choice.clone(),
-                        agent
-                            .choice_descriptions
-                            .get(choice)
-                            .cloned()
-                            .unwrap_or_default(),
-                    )
+                    let description = descriptions.get(choice).cloned().unwrap_or_default();
+                    (choice.clone(), description)
                 })
                 .collect(),
         )))
-    };
-    let residency = (agent.residency != Default::default()).then(|| ResidencyFile {
-        keep_alive: agent
-            .residency
-            .keep_alive
-            .map(|keep_alive| match keep_alive {
-                KeepAlive::Forever => KeepAliveFile::Seconds(-1),
-                KeepAlive::UnloadWhenIdle => KeepAliveFile::Seconds(0),
-                KeepAlive::For(_) => KeepAliveFile::Text(keep_alive.to_string()),
-            }),
-        load_mode: agent.residency.load_mode,
-    });
-    let command = agent.command.as_ref();
-    let policy = &agent.command_policy;
-    // Command agents keep env and timeout with their command; llm agents with their tools.
-    let (env, timeout) = match command {
-        Some(command) => (&command.env, command.timeout),
-        None => (&policy.env, policy.timeout),
-    };
-    AgentFile {
-        use_file: None,
-        description: agent.description.clone(),
-        kind: (agent.kind != AgentKind::Llm).then_some(agent.kind),
-        model: agent.model.clone(),
-        prompt: (!agent.prompt.is_empty()).then(|| agent.prompt.clone()),
-        prompt_file: None,
-        options: (agent.options != Default::default()).then(|| agent.options.clone()),
-        think: agent.think,
-        choices,
-        context_window: (agent.context_window != AgentSpec::DEFAULT_CONTEXT_WINDOW)
-            .then_some(agent.context_window as u64),
-        residency,
-        fallback: agent.fallback.clone(),
-        command: command.map(|command| command.argv.clone()),
-        env: (!env.is_empty()).then(|| env.clone()),
-        timeout: timeout.map(|timeout| DurationFile::Text(format_duration(timeout))),
-        answers: (!agent.answers.is_empty()).then(|| agent.answers.clone()),
-        tools: (!agent.tools.is_empty()).then(|| agent.tools.clone()),
-        allow_commands: (!policy.allow.is_empty()).then(|| policy.allow.clone()),
-        approve: (policy.approve != Approval::Never).then_some(policy.approve),
-        max_tool_rounds: (agent.max_tool_rounds != AgentSpec::DEFAULT_MAX_TOOL_ROUNDS)
-            .then_some(u64::from(agent.max_tool_rounds)),
     }
+}
+
+fn residency_document(residency: &ResidencySpec) -> Option<ResidencyFile> {
+    (*residency != ResidencySpec::default()).then(|| ResidencyFile {
+        keep_alive: residency.keep_alive.map(|keep_alive| match keep_alive {
+            KeepAlive::Forever => KeepAliveFile::Seconds(-1),
+            KeepAlive::UnloadWhenIdle => KeepAliveFile::Seconds(0),
+            KeepAlive::For(_) => KeepAliveFile::Text(keep_alive.to_string()),
+        }),
+        load_mode: residency.load_mode,
+    })
 }
 
 fn condition_document(condition: &Condition) -> Option<ConditionFile> {

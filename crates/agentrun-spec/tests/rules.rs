@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use agentrun_memory::{KeepAlive, LoadModeChoice, Policy};
 use agentrun_spec::{
-    AgentKind, Approval, Condition, EdgeTarget, GpuBudget, Severity, SpecError, ToolName, Workflow,
+    AgentKind, AgentSpec, Approval, Condition, EdgeTarget, GpuBudget, HumanAgentSpec, KindName,
+    LlmAgentSpec, Severity, SpecError, ToolName, Workflow,
 };
 
 /// A valid two-agent workflow; tests append sections or replace lines.
@@ -70,8 +71,8 @@ fn the_base_workflow_loads_with_defaults() {
         ["coder", "reviewer"]
     );
     let coder = workflow.agent("coder").expect("coder");
-    assert_eq!(coder.kind, AgentKind::Llm);
-    assert_eq!(coder.context_window, 12);
+    assert_eq!(coder.kind_name(), KindName::Llm);
+    assert_eq!(llm(coder).context_window, 12);
     assert_eq!(workflow.limits.max_turns, 100);
     assert_eq!(workflow.limits.timeout, None);
     assert_eq!(workflow.memory.gpu_budget, GpuBudget::Auto);
@@ -109,14 +110,17 @@ simulation:
     );
     let workflow = load(&text).expect("valid");
     let coder = workflow.agent("coder").expect("coder");
-    assert_eq!(coder.options.temperature, Some(0.2));
-    assert_eq!(coder.options.num_batch, Some(512));
-    assert_eq!(coder.options.extra["typical_p"], serde_json::json!(0.9));
-    assert_eq!(coder.think, Some(false));
-    assert_eq!(coder.context_window, 20);
-    assert_eq!(coder.fallback.as_deref(), Some("qwen3-coder:14b"));
+    assert_eq!(llm(coder).options.temperature, Some(0.2));
+    assert_eq!(llm(coder).options.num_batch, Some(512));
     assert_eq!(
-        coder.residency.keep_alive,
+        llm(coder).options.extra["typical_p"],
+        serde_json::json!(0.9)
+    );
+    assert_eq!(llm(coder).think, Some(false));
+    assert_eq!(llm(coder).context_window, 20);
+    assert_eq!(llm(coder).fallback.as_deref(), Some("qwen3-coder:14b"));
+    assert_eq!(
+        llm(coder).residency.keep_alive,
         Some(KeepAlive::For(Duration::from_secs(7200)))
     );
     assert_eq!(workflow.load_mode_of(coder), LoadModeChoice::Mmap);
@@ -168,15 +172,20 @@ simulation:
 ";
     let workflow = load(text).expect("valid");
     let tests = workflow.agent("tests").expect("tests");
-    let command = tests.command.as_ref().expect("a command");
+    let AgentKind::Command(command) = &tests.kind else {
+        panic!("tests is a command agent")
+    };
     assert_eq!(command.argv, ["cargo", "test"]);
     assert_eq!(command.env["RUST_BACKTRACE"], "1");
     assert_eq!(command.timeout, Some(Duration::from_secs(600)));
     let person = workflow.agent("person").expect("person");
-    assert_eq!(person.kind, AgentKind::Human);
-    assert_eq!(person.choices, ["ship", "again"]);
-    assert_eq!(person.choice_descriptions["again"], "run the tests again");
-    assert_eq!(person.answers, ["again", "ship"]);
+    assert_eq!(person.kind_name(), KindName::Human);
+    assert_eq!(person.choices(), ["ship", "again"]);
+    assert_eq!(
+        human(person).choice_descriptions["again"],
+        "run the tests again"
+    );
+    assert_eq!(human(person).answers, ["again", "ship"]);
     let sim = &workflow.simulation.agents;
     assert_eq!(
         sim["tests"].duration,
@@ -198,23 +207,23 @@ fn tools_and_the_command_allow_list_are_read() {
     let workflow = load(&text).expect("valid");
     let coder = workflow.agent("coder").expect("coder");
     assert_eq!(
-        coder.tools,
+        coder.tools(),
         [ToolName::ReadFile, ToolName::EditFile, ToolName::RunCommand]
     );
     assert!(coder.has_tool(ToolName::RunCommand));
-    assert_eq!(coder.max_tool_rounds, 12);
-    let policy = &coder.command_policy;
+    assert_eq!(llm(coder).max_tool_rounds, 12);
+    let policy = &llm(coder).command_policy;
     assert_eq!(policy.allow[0], ["python3", "-m", "unittest"]);
     assert_eq!(policy.approve, Approval::Ask);
     assert_eq!(policy.env["PYTHONDONTWRITEBYTECODE"], "1");
     assert_eq!(policy.timeout, Some(Duration::from_secs(120)));
-    assert!(coder.command.is_none());
+    assert!(matches!(coder.kind, AgentKind::Llm(_)));
     assert_eq!(load(&workflow.to_yaml()).expect("reloads"), workflow);
 
     let reviewer = workflow.agent("reviewer").expect("reviewer");
-    assert!(reviewer.tools.is_empty());
-    assert_eq!(reviewer.max_tool_rounds, 8, "the default");
-    assert_eq!(reviewer.command_policy.approve, Approval::Never);
+    assert!(reviewer.tools().is_empty());
+    assert_eq!(llm(reviewer).max_tool_rounds, 8, "the default");
+    assert_eq!(llm(reviewer).command_policy.approve, Approval::Never);
 }
 
 #[test]
@@ -661,7 +670,7 @@ fn residency_values_are_checked() {
     ] {
         let workflow = load(&residency(value)).unwrap_or_else(|error| panic!("{value}: {error}"));
         assert_eq!(
-            workflow.agents[0].residency.keep_alive,
+            llm(&workflow.agents[0]).residency.keep_alive,
             Some(expected),
             "{value}"
         );
@@ -770,7 +779,7 @@ fn text_fields_take_numbers_as_written() {
     )
     .expect("valid");
     assert_eq!(workflow.name, "2024");
-    assert_eq!(workflow.agents[0].model.as_deref(), Some("7.10"));
+    assert_eq!(workflow.agents[0].model(), Some("7.10"));
 }
 
 #[test]
@@ -814,15 +823,15 @@ fn use_merges_files_and_resolves_paths_from_the_file_that_names_them() {
     let path = dir.path().join("flows/w.yaml");
     let workflow = Workflow::from_yaml_file(&path).unwrap_or_else(|error| panic!("{error}"));
     let coder = workflow.agent("coder").expect("coder");
-    assert_eq!(coder.model.as_deref(), Some("qwen3-coder:32b"));
-    assert_eq!(coder.prompt, "You write code.\n");
+    assert_eq!(coder.model(), Some("qwen3-coder:32b"));
+    assert_eq!(llm(coder).prompt, "You write code.\n");
     assert_eq!(
-        (coder.options.num_ctx, coder.options.temperature),
+        (llm(coder).options.num_ctx, llm(coder).options.temperature),
         (Some(8192), Some(0.7))
     );
     let reviewer = workflow.agent("reviewer").expect("reviewer");
-    assert_eq!(reviewer.model.as_deref(), Some("qwen3-coder:14b"));
-    assert_eq!(reviewer.prompt, "You review code.\n");
+    assert_eq!(reviewer.model(), Some("qwen3-coder:14b"));
+    assert_eq!(llm(reviewer).prompt, "You review code.\n");
 
     // A mistake inside a used file is reported at its own line.
     write(
@@ -849,4 +858,17 @@ fn use_merges_files_and_resolves_paths_from_the_file_that_names_them() {
         error.to_string().contains("goes round in a circle"),
         "{error}"
     );
+}
+
+/// The model agent's data of an agent the test knows to be one.
+fn llm(agent: &AgentSpec) -> &LlmAgentSpec {
+    agent.llm().expect("an llm agent")
+}
+
+/// The person's data of an agent the test knows to be human.
+fn human(agent: &AgentSpec) -> &HumanAgentSpec {
+    match &agent.kind {
+        AgentKind::Human(human) => human,
+        other => panic!("not a human agent: {other:?}"),
+    }
 }

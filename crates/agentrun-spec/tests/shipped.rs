@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use agentrun_memory::Policy;
-use agentrun_spec::{AgentKind, AgentSpec, GpuBudget, ToolName, Workflow, json_schema};
+use agentrun_spec::{
+    AgentKind, AgentSpec, GpuBudget, LlmAgentSpec, ToolName, Workflow, json_schema,
+};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -51,14 +53,14 @@ fn every_shipped_workflow_loads_without_errors_or_warnings() {
             workflow.warnings
         );
         for agent in &workflow.agents {
-            if agent.kind == AgentKind::Llm {
+            if let AgentKind::Llm(llm) = &agent.kind {
                 assert!(
-                    agent.options.num_ctx.is_some(),
+                    llm.options.num_ctx.is_some(),
                     "{}: {} sets no num_ctx",
                     path.display(),
                     agent.name
                 );
-                assert!(!agent.prompt.trim().is_empty());
+                assert!(!llm.prompt.trim().is_empty());
             }
         }
     }
@@ -85,8 +87,8 @@ fn every_shipped_agent_loads_on_its_own() {
     for path in files {
         let agent = AgentSpec::from_yaml_file(&path)
             .unwrap_or_else(|error| panic!("{}:\n{error}", path.display()));
-        assert!(agent.model.is_some());
-        assert!(agent.prompt.len() > 200, "{} has a thin prompt", agent.name);
+        let llm = agent.llm().expect("a model agent");
+        assert!(llm.prompt.len() > 200, "{} has a thin prompt", agent.name);
     }
 }
 
@@ -97,7 +99,7 @@ fn the_tdd_workflow_has_the_target_machines_shape() {
     let model = |name: &str| {
         workflow
             .agent(name)
-            .and_then(|agent| agent.model.clone())
+            .and_then(|agent| agent.model())
             .unwrap_or_default()
     };
     assert_eq!(model("router"), "qwen3:1.7b");
@@ -108,16 +110,16 @@ fn the_tdd_workflow_has_the_target_machines_shape() {
     let tester = workflow.agent("tester").expect("tester");
     let reviewer = workflow.agent("reviewer").expect("reviewer");
     assert_eq!(
-        tester.options.load_time_options(),
-        reviewer.options.load_time_options(),
+        llm(tester).options.load_time_options(),
+        llm(reviewer).options.load_time_options(),
         "one model, one set of load-time options"
     );
-    assert_ne!(tester.prompt, reviewer.prompt);
+    assert_ne!(llm(tester).prompt, llm(reviewer).prompt);
     assert_eq!(workflow.memory.gpu_budget, GpuBudget::Bytes(54_000_000_000));
     assert_eq!(workflow.memory.max_loaded_models, Some(3));
     assert_eq!(workflow.memory.policy, Policy::Smart);
     let router = workflow.agent("router").expect("router");
-    assert_eq!(router.choices, ["implement", "design", "done"]);
+    assert_eq!(router.choices(), ["implement", "design", "done"]);
     let weights = &workflow.simulation.agents["router"].choices;
     assert!(weights["design"] < weights["implement"]);
     // The loop: an approved review goes to the router, anything else back to the coder.
@@ -211,8 +213,9 @@ fn the_tdd_workflow_is_a_real_loop_with_tools_and_a_test_runner() {
     let workflow =
         Workflow::from_yaml_file(&repo_root().join("workflows/tdd.yaml")).expect("loads");
     let tests = workflow.agent("tests").expect("a test runner");
-    assert_eq!(tests.kind, AgentKind::Command);
-    let command = tests.command.as_ref().expect("a command");
+    let AgentKind::Command(command) = &tests.kind else {
+        panic!("the test runner is a command agent")
+    };
     let next = |passed: bool| {
         workflow
             .flow
@@ -230,12 +233,17 @@ fn the_tdd_workflow_is_a_real_loop_with_tools_and_a_test_runner() {
         assert!(coder.has_tool(tool), "the coder lacks {tool}");
     }
     assert!(
-        coder.command_policy.allows(&command.argv),
+        llm(coder).command_policy.allows(&command.argv),
         "the coder may run the tests itself"
     );
     let tester = workflow.agent("tester").expect("tester");
     assert!(tester.has_tool(ToolName::WriteFile) && !tester.has_tool(ToolName::RunCommand));
     let reviewer = workflow.agent("reviewer").expect("reviewer");
     assert!(reviewer.has_tool(ToolName::ReadFile) && !reviewer.has_tool(ToolName::WriteFile));
-    assert!(workflow.agent("router").expect("router").tools.is_empty());
+    assert!(workflow.agent("router").expect("router").tools().is_empty());
+}
+
+/// The model agent's data of an agent the test knows to be one.
+fn llm(agent: &AgentSpec) -> &LlmAgentSpec {
+    agent.llm().expect("an llm agent")
 }

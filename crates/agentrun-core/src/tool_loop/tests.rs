@@ -98,7 +98,11 @@ async fn turn(
     extra_tools: Vec<Arc<dyn Tool>>,
 ) -> (AgentReply, Vec<Event>) {
     let workspace = Workspace::new(dir).expect("a workspace");
-    let mut tools: Vec<Arc<dyn Tool>> = spec.tools.iter().map(|name| builtin_tool(*name)).collect();
+    let mut tools: Vec<Arc<dyn Tool>> = spec
+        .tools()
+        .iter()
+        .map(|name| builtin_tool(*name))
+        .collect();
     tools.extend(extra_tools);
     let (events, mut receiver) = EventSink::channel();
     let context = TurnContext {

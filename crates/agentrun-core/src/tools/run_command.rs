@@ -1,6 +1,6 @@
 //! `run_command`: runs a command from the agent's allow-list in the workspace.
 
-use agentrun_spec::Approval;
+use agentrun_spec::{Approval, CommandPolicy};
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -46,7 +46,12 @@ impl Tool for RunCommand {
                 "`argv` is empty; give the program and its arguments as a list".to_owned(),
             ));
         }
-        let policy = &context.agent.command_policy;
+        // Only a model agent's tools run commands; any other agent may run none.
+        let nothing_allowed = CommandPolicy::default();
+        let policy = context
+            .agent
+            .llm()
+            .map_or(&nothing_allowed, |llm| &llm.command_policy);
         let shown = args.argv.join(" ");
         if !policy.allows(&args.argv) {
             let allowed: Vec<String> = policy

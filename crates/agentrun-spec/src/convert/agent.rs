@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::{duration, keep_alive, read};
-use crate::agent::{AgentKind, AgentSpec, CommandPolicy, CommandSpec, ToolName};
+use crate::agent::{
+    AgentKind, AgentSpec, Approval, CommandPolicy, CommandSpec, HumanAgentSpec, KindName,
+    LlmAgentSpec, ModelOptionsSpec, ToolName,
+};
 use crate::check::{Findings, agent_path};
 use crate::document::{AgentFile, ChoicesFile};
 use crate::loader::{Loading, read_text};
@@ -18,21 +21,7 @@ pub(super) fn placeholder_agent(name: &str) -> AgentSpec {
     AgentSpec {
         name: name.to_owned(),
         description: None,
-        kind: AgentKind::Llm,
-        model: None,
-        prompt: String::new(),
-        options: Default::default(),
-        think: None,
-        choices: Vec::new(),
-        choice_descriptions: BTreeMap::new(),
-        context_window: AgentSpec::DEFAULT_CONTEXT_WINDOW,
-        residency: ResidencySpec::default(),
-        fallback: None,
-        command: None,
-        answers: Vec::new(),
-        tools: Vec::new(),
-        max_tool_rounds: AgentSpec::DEFAULT_MAX_TOOL_ROUNDS,
-        command_policy: CommandPolicy::default(),
+        kind: AgentKind::Llm(LlmAgentSpec::new("", "")),
     }
 }
 
@@ -82,7 +71,7 @@ pub(super) fn convert_agent_quietly(
         }
         (None, None) => String::new(),
     };
-    let (choices, choice_descriptions) = match file.choices {
+    let (choices, choice_descriptions) = match file.choices.clone() {
         None => (Vec::new(), BTreeMap::new()),
         Some(ChoicesFile::Names(names)) => (names, BTreeMap::new()),
         Some(ChoicesFile::Described(described)) => {
@@ -95,27 +84,121 @@ pub(super) fn convert_agent_quietly(
             (names, descriptions)
         }
     };
-    let residency = file.residency.as_ref().map(|residency| ResidencySpec {
-        keep_alive: residency.keep_alive.as_ref().and_then(|value| {
-            keep_alive(value, &path.key("residency").key("keep_alive"), findings)
-        }),
-        load_mode: residency.load_mode,
-    });
+    let residency = file
+        .residency
+        .as_ref()
+        .map(|residency| ResidencySpec {
+            keep_alive: residency.keep_alive.as_ref().and_then(|value| {
+                keep_alive(value, &path.key("residency").key("keep_alive"), findings)
+            }),
+            load_mode: residency.load_mode,
+        })
+        .unwrap_or_default();
     let timeout = file
         .timeout
         .as_ref()
         .and_then(|value| duration(value, &path.key("timeout"), findings));
-    let tools = file.tools.unwrap_or_default();
-    // An llm agent whose model runs commands gives them an environment and a time limit.
-    let runs_commands = kind == AgentKind::Llm && tools.contains(&ToolName::RunCommand);
-    if kind != AgentKind::Command && !runs_commands {
+    report_misfits(
+        &file,
+        kind,
+        &Resolved {
+            prompt: &prompt,
+            choices: &choices,
+            residency: &residency,
+        },
+        &path,
+        findings,
+    );
+    let kind = match kind {
+        KindName::Llm => {
+            let tools = file.tools.unwrap_or_default();
+            // A model that runs commands gives them an environment and a time limit.
+            let runs_commands = tools.contains(&ToolName::RunCommand);
+            AgentKind::Llm(LlmAgentSpec {
+                model: file.model.unwrap_or_default(),
+                prompt,
+                options: file.options.unwrap_or_default(),
+                think: file.think,
+                choices,
+                choice_descriptions,
+                context_window: file
+                    .context_window
+                    .map(|window| usize::try_from(window).unwrap_or(usize::MAX))
+                    .unwrap_or(LlmAgentSpec::DEFAULT_CONTEXT_WINDOW),
+                residency,
+                fallback: file.fallback,
+                tools,
+                max_tool_rounds: file
+                    .max_tool_rounds
+                    .map(|rounds| u32::try_from(rounds).unwrap_or(u32::MAX))
+                    .unwrap_or(LlmAgentSpec::DEFAULT_MAX_TOOL_ROUNDS),
+                command_policy: CommandPolicy {
+                    allow: file.allow_commands.unwrap_or_default(),
+                    approve: file.approve.unwrap_or_default(),
+                    env: if runs_commands {
+                        file.env.unwrap_or_default()
+                    } else {
+                        BTreeMap::new()
+                    },
+                    timeout: timeout.filter(|_| runs_commands),
+                },
+            })
+        }
+        KindName::Command => AgentKind::Command(CommandSpec {
+            // `command: []` names a command with no program, which the rules call empty;
+            // only a missing `command` leaves the list empty.
+            argv: match file.command {
+                Some(argv) if argv.is_empty() => vec![String::new()],
+                argv => argv.unwrap_or_default(),
+            },
+            env: file.env.unwrap_or_default(),
+            timeout,
+        }),
+        KindName::Human => AgentKind::Human(HumanAgentSpec {
+            prompt,
+            choices,
+            choice_descriptions,
+            answers: file.answers.unwrap_or_default(),
+        }),
+    };
+    Some(AgentSpec {
+        name: name.to_owned(),
+        description: file.description,
+        kind,
+    })
+}
+
+/// What the file's fields resolved to, where a misfit depends on the resolved value.
+struct Resolved<'a> {
+    prompt: &'a str,
+    choices: &'a [String],
+    residency: &'a ResidencySpec,
+}
+
+/// Reports each field the file sets that the agent's kind has no use for. Only the flat file
+/// can hold such a field: the resolved [`AgentKind`] has no place for it.
+fn report_misfits(
+    file: &AgentFile,
+    kind: KindName,
+    resolved: &Resolved<'_>,
+    path: &FieldPath,
+    findings: &mut Findings,
+) {
+    let llm = kind == KindName::Llm;
+    let runs_commands = llm
+        && file
+            .tools
+            .as_ref()
+            .is_some_and(|tools| tools.contains(&ToolName::RunCommand));
+    // `timeout` and `env` serve command agents and the commands a model runs.
+    if kind != KindName::Command && !runs_commands {
         for (field, given) in [
             ("timeout", file.timeout.is_some()),
             ("env", file.env.is_some()),
         ] {
             if given {
                 let hint = match kind {
-                    AgentKind::Llm => format!(
+                    KindName::Llm => format!(
                         "remove `{field}`, set `kind: command`, or give the model `run_command` in `tools` (then `{field}` applies to the commands it runs)"
                     ),
                     _ => format!("remove `{field}`, or set `kind: command`"),
@@ -128,61 +211,71 @@ pub(super) fn convert_agent_quietly(
             }
         }
     }
-    let (command, command_policy) = if runs_commands {
-        let policy = CommandPolicy {
-            allow: file.allow_commands.unwrap_or_default(),
-            approve: file.approve.unwrap_or_default(),
-            env: file.env.unwrap_or_default(),
-            timeout,
-        };
-        (
-            file.command.map(|argv| CommandSpec {
-                argv,
-                env: Default::default(),
-                timeout: None,
-            }),
-            policy,
-        )
-    } else {
-        let policy = CommandPolicy {
-            allow: file.allow_commands.unwrap_or_default(),
-            approve: file.approve.unwrap_or_default(),
-            ..CommandPolicy::default()
-        };
-        (
-            file.command.map(|argv| CommandSpec {
-                argv,
-                env: file.env.unwrap_or_default(),
-                timeout,
-            }),
-            policy,
-        )
-    };
-    Some(AgentSpec {
-        name: name.to_owned(),
-        description: file.description,
-        kind,
-        model: file.model,
-        prompt,
-        options: file.options.unwrap_or_default(),
-        think: file.think,
-        choices,
-        choice_descriptions,
-        context_window: file
-            .context_window
-            .map(|window| usize::try_from(window).unwrap_or(usize::MAX))
-            .unwrap_or(AgentSpec::DEFAULT_CONTEXT_WINDOW),
-        residency: residency.unwrap_or_default(),
-        fallback: file.fallback,
-        command,
-        answers: file.answers.unwrap_or_default(),
-        tools,
-        max_tool_rounds: file
-            .max_tool_rounds
-            .map(|rounds| u32::try_from(rounds).unwrap_or(u32::MAX))
-            .unwrap_or(AgentSpec::DEFAULT_MAX_TOOL_ROUNDS),
-        command_policy,
-    })
+    let mut misfits: Vec<&str> = Vec::new();
+    let has_model = file.model.is_some();
+    let has_command = file.command.is_some();
+    let has_answers = file
+        .answers
+        .as_ref()
+        .is_some_and(|answers| !answers.is_empty());
+    match kind {
+        KindName::Llm => {
+            misfits.extend(has_command.then_some("command"));
+            misfits.extend(has_answers.then_some("answers"));
+        }
+        KindName::Command => {
+            misfits.extend(has_model.then_some("model"));
+            misfits.extend((!resolved.prompt.is_empty()).then_some("prompt"));
+            misfits.extend((!resolved.choices.is_empty()).then_some("choices"));
+            misfits.extend(has_answers.then_some("answers"));
+        }
+        KindName::Human => {
+            misfits.extend(has_model.then_some("model"));
+            misfits.extend(has_command.then_some("command"));
+        }
+    }
+    if !llm {
+        let options_given = file
+            .options
+            .as_ref()
+            .is_some_and(|options| *options != ModelOptionsSpec::default());
+        misfits.extend(options_given.then_some("options"));
+        misfits.extend(file.think.is_some().then_some("think"));
+        misfits.extend(file.fallback.is_some().then_some("fallback"));
+        misfits.extend((*resolved.residency != ResidencySpec::default()).then_some("residency"));
+        misfits.extend(
+            file.tools
+                .as_ref()
+                .is_some_and(|tools| !tools.is_empty())
+                .then_some("tools"),
+        );
+        misfits.extend(
+            file.allow_commands
+                .as_ref()
+                .is_some_and(|allow| !allow.is_empty())
+                .then_some("allow_commands"),
+        );
+        misfits.extend(
+            file.approve
+                .is_some_and(|approve| approve != Approval::Never)
+                .then_some("approve"),
+        );
+        misfits.extend(
+            file.max_tool_rounds
+                .is_some_and(|rounds| rounds != u64::from(LlmAgentSpec::DEFAULT_MAX_TOOL_ROUNDS))
+                .then_some("max_tool_rounds"),
+        );
+    }
+    for field in misfits {
+        findings.error(
+            path.key(field),
+            format!("{} has no use for `{field}`", kind.an_agent()),
+            Some(format!(
+                "remove `{field}`, or change `kind:` (now `{}`)",
+                kind.as_str()
+            )),
+        );
+    }
 }
 
 fn read_prompt(

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{duration, placeholder_agent};
-use crate::agent::{AgentKind, AgentSpec};
+use crate::agent::{AgentSpec, KindName};
 use crate::check::Findings;
 use crate::document::{AgentSimulationFile, RangeFile, SimulationFile};
 use crate::node::FieldPath;
@@ -34,7 +34,7 @@ pub(super) fn convert_simulation(
         let default = kinds
             .get(name.as_str())
             .map(|agent| AgentSimulation::default_for(agent));
-        let kind = kinds.get(name.as_str()).map(|agent| agent.kind);
+        let kind = kinds.get(name.as_str()).map(|agent| agent.kind_name());
         if let Some(kind) = kind.filter(|_| !broken_agents.contains(name)) {
             check_simulation_fields(kind, behaviour, &agent_path, findings);
         }
@@ -83,31 +83,31 @@ pub(super) fn convert_simulation(
 
 /// Simulation fields that mean nothing for the agent's kind.
 fn check_simulation_fields(
-    kind: AgentKind,
+    kind: KindName,
     behaviour: &AgentSimulationFile,
     path: &FieldPath,
     findings: &mut Findings,
 ) {
-    let given: [(&str, bool, &[AgentKind]); 4] = [
+    let given: [(&str, bool, &[KindName]); 4] = [
         (
             "reply_tokens",
             behaviour.reply_tokens.is_some(),
-            &[AgentKind::Llm, AgentKind::Human],
+            &[KindName::Llm, KindName::Human],
         ),
         (
             "tokens_per_second",
             behaviour.tokens_per_second.is_some(),
-            &[AgentKind::Llm],
+            &[KindName::Llm],
         ),
         (
             "duration",
             behaviour.duration.is_some(),
-            &[AgentKind::Command, AgentKind::Human],
+            &[KindName::Command, KindName::Human],
         ),
         (
             "pass_rate",
             behaviour.pass_rate.is_some(),
-            &[AgentKind::Command],
+            &[KindName::Command],
         ),
     ];
     let used: BTreeSet<&str> = given
@@ -117,7 +117,7 @@ fn check_simulation_fields(
         .collect();
     for (field, _, kinds) in given.iter().filter(|(field, _, _)| used.contains(field)) {
         if !kinds.contains(&kind) {
-            let suits: Vec<&str> = kinds.iter().map(AgentKind::as_str).collect();
+            let suits: Vec<&str> = kinds.iter().map(|kind| kind.as_str()).collect();
             findings.error(
                 path.key(field),
                 format!("`{field}` does not apply to {}", kind.an_agent()),

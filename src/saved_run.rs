@@ -101,7 +101,7 @@ impl SavedRun {
     pub fn has_ended(&self) -> bool {
         self.transcript
             .last()
-            .is_some_and(|entry| entry.next == "end")
+            .is_some_and(|entry| entry.next == agentrun_spec::EdgeTarget::End)
     }
 
     /// The task the run was given, from its first start's event.
@@ -205,7 +205,7 @@ mod tests {
             text: format!("turn {turn}"),
             choice: None,
             passed: None,
-            next: "coder".to_owned(),
+            next: agentrun_spec::EdgeTarget::Agent("coder".to_owned()),
             load_wait_s: 0.0,
             generation_s: 1.0,
             tokens: 3,

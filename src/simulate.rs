@@ -177,14 +177,18 @@ fn draw_future(workflow: &Workflow, seed: u64) -> Vec<SyntheticTurn> {
         let passed = matches!(spec.kind, AgentKind::Command(_))
             .then(|| rng.random::<f64>() < behaviour.map_or(0.7, |b| b.pass_rate));
         let match_rate = behaviour.map_or(0.5, |b| b.match_rate);
-        let outgoing = graph.outgoing(agent);
         // Text conditions hold with the agent's match rate, each drawn in file order;
         // choices and outcomes were drawn above.
-        let taken = outgoing.iter().find(|(_, _, condition)| match condition {
+        let taken = graph.outgoing(agent).find(|step| match step.condition {
             Condition::Contains(_) | Condition::Matches(_) => rng.random::<f64>() < match_rate,
             other => other.matches("", choice.as_deref(), passed),
         });
-        let Some(&(edge, next, _)) = taken else {
+        let Some(agentrun_core::Step {
+            rank: edge,
+            to: next,
+            ..
+        }) = taken
+        else {
             break;
         };
         turns.push(SyntheticTurn {

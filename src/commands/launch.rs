@@ -239,7 +239,7 @@ pub(crate) async fn launch(launch: Launch, output: Output) -> anyhow::Result<Exi
     let ended = outcome
         .transcript
         .last()
-        .is_some_and(|entry| entry.next == "end");
+        .is_some_and(|entry| entry.next == agentrun_spec::EdgeTarget::End);
     let resumable = matches!(
         outcome.summary.status,
         RunStatus::Cancelled | RunStatus::Timeout | RunStatus::Failed

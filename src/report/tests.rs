@@ -16,7 +16,7 @@ fn run(workflow: &str, agent: &str, model: &str, wall_s: f64) -> Vec<Event> {
         text: "<b>hello</b>".to_owned(),
         choice: None,
         passed: None,
-        next: "end".to_owned(),
+        next: agentrun_spec::EdgeTarget::End,
         load_wait_s: 3.0,
         generation_s: wall_s - 3.0,
         tokens: 7,

@@ -1,5 +1,6 @@
 //! Events: what a run reports as it goes, for terminals, logs and library users.
 
+use agentrun_spec::EdgeTarget;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -142,7 +143,7 @@ pub enum Event {
         /// Where from.
         from: String,
         /// Where to (an agent, or `end`).
-        to: String,
+        to: EdgeTarget,
     },
     /// A model load began.
     LoadStarted {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentrun_memory::{LoadModeChoice, LoadTimes, Policy};
-use agentrun_spec::{AgentKind, Workflow};
+use agentrun_spec::{AgentKind, EdgeTarget, Workflow};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -434,10 +434,7 @@ impl Executor {
                 }
             };
             let next = match reply.forced_edge {
-                Some(rank) => self
-                    .graph
-                    .edge_target(speaker, rank)
-                    .map(|node| (rank, node)),
+                Some(rank) => self.graph.edge(speaker, rank),
                 None => self.graph.next(
                     speaker,
                     TurnOutcome {
@@ -446,7 +443,8 @@ impl Executor {
                         passed: reply.passed,
                     },
                 ),
-            };
+            }
+            .map(|step| step.to);
             // The model that answered: the agent's own, or its fallback when its own
             // did not fit.
             let answered_by = reply
@@ -465,9 +463,10 @@ impl Executor {
                     at_s: clock.now_s(),
                 });
             }
-            let next_name = match next {
-                Some((_, Node::Agent(index))) => workflow.agents[index].name.clone(),
-                Some((_, Node::End)) | None => "end".to_owned(),
+            // A turn no edge matched ends the run as failed below; its record says `end`.
+            let next_target = match next {
+                Some(Node::Agent(index)) => EdgeTarget::Agent(workflow.agents[index].name.clone()),
+                Some(Node::End) | None => EdgeTarget::End,
             };
             let entry = TranscriptEntry {
                 turn,
@@ -476,7 +475,7 @@ impl Executor {
                 text: reply.text.clone(),
                 choice: reply.choice.clone(),
                 passed: reply.passed,
-                next: next_name.clone(),
+                next: next_target.clone(),
                 load_wait_s: reply.load_wait.as_secs_f64(),
                 generation_s: reply.generation.as_secs_f64(),
                 tokens: reply.tokens,
@@ -490,7 +489,7 @@ impl Executor {
             });
             tally.turn(&entry, &reply);
             let next_agent = match next {
-                Some((_, Node::Agent(index))) => Some(index),
+                Some(Node::Agent(index)) => Some(index),
                 _ => None,
             };
             residency.after_turn(speaker, next_agent, reply.generation.as_secs_f64());
@@ -502,11 +501,11 @@ impl Executor {
             }
             self.events.emit(Event::EdgeTaken {
                 from: spec.name.clone(),
-                to: next_name.clone(),
+                to: next_target,
             });
             match next {
-                Some((_, Node::Agent(index))) => speaker = index,
-                Some((_, Node::End)) => {
+                Some(Node::Agent(index)) => speaker = index,
+                Some(Node::End) => {
                     break (
                         RunStatus::Completed,
                         format!("'{}' ended the run", spec.name),

@@ -1,8 +1,8 @@
-//! The conversation graph: agents as nodes, conditional edges, and the rule that picks the next speaker.
+//! The conversation graph: agents as nodes, conditional edges, and the one rule that picks the
+//! next speaker.
 
 use agentrun_spec::{Condition, EdgeTarget, Workflow};
-use petgraph::graph::{DiGraph, NodeIndex};
-use petgraph::visit::EdgeRef;
+use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
 
 /// A node of the conversation graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,15 +11,6 @@ pub enum Node {
     Agent(usize),
     /// The end of the run.
     End,
-}
-
-/// An edge: the condition under which the flow moves, and its position in the file.
-#[derive(Debug, Clone)]
-pub(crate) struct Edge {
-    /// When the edge is taken.
-    pub(crate) condition: Condition,
-    /// Position among the source agent's outgoing edges in the file; the first match wins.
-    pub(crate) rank: usize,
 }
 
 /// What a finished turn offers to the edge conditions.
@@ -33,12 +24,24 @@ pub struct TurnOutcome<'a> {
     pub passed: Option<bool>,
 }
 
-/// The workflow's flow as a petgraph graph.
+/// An outgoing edge of an agent.
+#[derive(Debug, Clone, Copy)]
+pub struct Step<'a> {
+    /// Its position among the agent's outgoing edges in the file.
+    pub rank: usize,
+    /// Where it leads.
+    pub to: Node,
+    /// When it is taken.
+    pub condition: &'a Condition,
+}
+
+/// The workflow's flow as a petgraph graph, with each agent's outgoing edges kept in file
+/// order: the routing rule is "the first edge in file order whose condition holds".
 #[derive(Debug, Clone)]
 pub struct ConversationGraph {
-    graph: DiGraph<Node, Edge>,
-    agent_nodes: Vec<NodeIndex>,
-    end_node: NodeIndex,
+    graph: DiGraph<Node, Condition>,
+    /// Each agent's outgoing edges, in file order (built once).
+    outgoing: Vec<Vec<EdgeIndex>>,
     start: usize,
 }
 
@@ -53,7 +56,7 @@ impl ConversationGraph {
             .collect();
         let end_node = graph.add_node(Node::End);
         let index_of = |name: &str| workflow.agents.iter().position(|a| a.name == name);
-        let mut ranks = vec![0usize; workflow.agents.len()];
+        let mut outgoing = vec![Vec::new(); workflow.agents.len()];
         for edge in &workflow.flow.edges {
             let Some(from) = index_of(&edge.from) else {
                 continue;
@@ -65,22 +68,12 @@ impl ConversationGraph {
                     None => continue,
                 },
             };
-            let rank = ranks[from];
-            ranks[from] += 1;
-            graph.add_edge(
-                agent_nodes[from],
-                to,
-                Edge {
-                    condition: edge.when.clone(),
-                    rank,
-                },
-            );
+            outgoing[from].push(graph.add_edge(agent_nodes[from], to, edge.when.clone()));
         }
         let start = index_of(&workflow.flow.start).unwrap_or(0);
         ConversationGraph {
             graph,
-            agent_nodes,
-            end_node,
+            outgoing,
             start,
         }
     }
@@ -90,45 +83,61 @@ impl ConversationGraph {
         self.start
     }
 
-    /// The number of agents.
-    pub fn agent_count(&self) -> usize {
-        self.agent_nodes.len()
-    }
-
-    /// The outgoing edges of an agent in file order: (rank, target, condition).
-    pub fn outgoing(&self, agent: usize) -> Vec<(usize, Node, &Condition)> {
-        let mut edges: Vec<(usize, Node, &Condition)> = self
-            .graph
-            .edges(self.agent_nodes[agent])
-            .map(|edge| {
-                let weight = edge.weight();
-                (weight.rank, self.graph[edge.target()], &weight.condition)
+    /// The outgoing edges of an agent, in file order.
+    pub fn outgoing(&self, agent: usize) -> impl Iterator<Item = Step<'_>> + '_ {
+        self.outgoing[agent]
+            .iter()
+            .enumerate()
+            .map(|(rank, &edge)| {
+                let (_, target) = self
+                    .graph
+                    .edge_endpoints(edge)
+                    .expect("an edge of this graph has endpoints");
+                Step {
+                    rank,
+                    to: self.graph[target],
+                    condition: &self.graph[edge],
+                }
             })
-            .collect();
-        edges.sort_by_key(|(rank, _, _)| *rank);
-        edges
     }
 
-    /// The first outgoing edge whose condition holds: (rank, target).
-    pub fn next(&self, agent: usize, outcome: TurnOutcome<'_>) -> Option<(usize, Node)> {
-        self.outgoing(agent)
-            .into_iter()
-            .find(|(_, _, condition)| {
-                condition.matches(outcome.text, outcome.choice, outcome.passed)
-            })
-            .map(|(rank, node, _)| (rank, node))
+    /// The first outgoing edge whose condition holds.
+    pub fn next(&self, agent: usize, outcome: TurnOutcome<'_>) -> Option<Step<'_>> {
+        self.outgoing(agent).find(|step| {
+            step.condition
+                .matches(outcome.text, outcome.choice, outcome.passed)
+        })
     }
 
-    /// The node of the given edge rank out of an agent.
-    pub fn edge_target(&self, agent: usize, rank: usize) -> Option<Node> {
-        self.outgoing(agent)
-            .into_iter()
-            .find(|(r, _, _)| *r == rank)
-            .map(|(_, node, _)| node)
+    /// The outgoing edge of the given rank (a turn whose edge was decided in advance).
+    pub fn edge(&self, agent: usize, rank: usize) -> Option<Step<'_>> {
+        self.outgoing(agent).nth(rank)
     }
+}
 
-    /// Whether a node is the end node.
-    pub fn is_end(&self, node: NodeIndex) -> bool {
-        node == self.end_node
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_edge_in_file_order_whose_condition_holds_is_taken() {
+        let workflow = Workflow::from_yaml_str(
+            "name: g\nagents:\n  a: { model: m, prompt: p, options: { num_ctx: 2048 } }\n  b: { model: m, prompt: p, options: { num_ctx: 2048 } }\nflow:\n  start: a\n  edges:\n    - { from: a, to: end, when: { contains: DONE } }\n    - { from: a, to: b }\n    - { from: b, to: end, when: { contains: DONE } }\n    - { from: b, to: a }\n",
+            std::path::Path::new("g.yaml"),
+        )
+        .expect("valid");
+        let graph = ConversationGraph::new(&workflow);
+        let said = |text| TurnOutcome {
+            text,
+            ..TurnOutcome::default()
+        };
+        let done = graph.next(0, said("DONE")).expect("an edge");
+        assert_eq!((done.rank, done.to), (0, Node::End));
+        let on = graph.next(0, said("more")).expect("an edge");
+        assert_eq!((on.rank, on.to), (1, Node::Agent(1)));
+        assert_eq!(graph.edge(1, 1).map(|step| step.to), Some(Node::Agent(0)));
+        assert!(graph.edge(1, 2).is_none());
+        let ranks: Vec<usize> = graph.outgoing(1).map(|step| step.rank).collect();
+        assert_eq!(ranks, [0, 1]);
     }
 }

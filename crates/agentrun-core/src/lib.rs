@@ -40,7 +40,7 @@ pub use command::CommandAgent;
 pub use console::Console;
 pub use event::{Event, EventSink, LoadCause, ResidentModel, event_schema};
 pub use executor::{Executor, RunError, RunOptions, RunOutcome, model_details_of};
-pub use graph::{ConversationGraph, Node, TurnOutcome};
+pub use graph::{ConversationGraph, Node, Step, TurnOutcome};
 pub use human::HumanAgent;
 pub use message::{Message, Role, ToolCall};
 pub use planning::{

@@ -5,6 +5,8 @@
 //! learns the edges taken and the load times seen, the tally counts the turns),
 //! then goes on with the speaker the last turn named, numbering turns onward.
 
+use agentrun_spec::EdgeTarget;
+
 use crate::graph::ConversationGraph;
 use crate::planning::{RESIDENT_LOAD_S, Residency};
 use crate::tally::Tally;
@@ -93,9 +95,9 @@ pub(crate) fn replay(
             });
         }
         let from = index_of(entry.turn, &entry.agent)?;
-        let next = match entry.next.as_str() {
-            "end" => None,
-            name => Some(index_of(entry.turn, name)?),
+        let next = match &entry.next {
+            EdgeTarget::End => None,
+            EdgeTarget::Agent(name) => Some(index_of(entry.turn, name)?),
         };
         if let Some(model) = &entry.model
             && entry.load_wait_s >= RESIDENT_LOAD_S

@@ -1,5 +1,6 @@
 //! The transcript: one entry per completed turn, the run's durable record.
 
+use agentrun_spec::EdgeTarget;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -22,7 +23,7 @@ pub struct TranscriptEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passed: Option<bool>,
     /// Where the flow went next (an agent's name, or `end`).
-    pub next: String,
+    pub next: EdgeTarget,
     /// Seconds the turn waited for its model to load.
     pub load_wait_s: f64,
     /// Seconds spent generating or working.

@@ -139,7 +139,7 @@ fn options() -> RunOptions {
 fn said(transcript: &[TranscriptEntry]) -> Vec<(u32, String, String, String)> {
     transcript
         .iter()
-        .map(|e| (e.turn, e.agent.clone(), e.text.clone(), e.next.clone()))
+        .map(|e| (e.turn, e.agent.clone(), e.text.clone(), e.next.to_string()))
         .collect()
 }
 
@@ -277,7 +277,7 @@ async fn a_transcript_that_does_not_fit_is_refused() {
     );
 
     let mut stranger = whole.transcript[..2].to_vec();
-    stranger[1].next = "editor".to_owned();
+    stranger[1].next = agentrun_spec::EdgeTarget::Agent("editor".to_owned());
     let error = resume_with(stranger).await.err();
     assert!(
         matches!(

@@ -1,8 +1,11 @@
 //! The flow: who speaks first, and the conditional edges from each speaker to the next.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use regex::Regex;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Who speaks first and where each turn leads.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,23 +18,10 @@ pub struct Flow {
 }
 
 impl Flow {
-    /// The edges leaving `agent`, in priority order.
+    /// The edges leaving `agent`, in priority order. (Which one a turn takes is decided in
+    /// one place, the executor's conversation graph.)
     pub fn outgoing<'a>(&'a self, agent: &'a str) -> impl Iterator<Item = &'a EdgeSpec> + 'a {
         self.edges.iter().filter(move |edge| edge.from == agent)
-    }
-
-    /// The edge taken after `agent` spoke: the first whose condition holds for the turn's
-    /// reply `text`, router `choice` and command `outcome` (`Some(true)` for pass). `None`
-    /// when no condition holds, which stops the run.
-    pub fn next<'a>(
-        &'a self,
-        agent: &'a str,
-        text: &str,
-        choice: Option<&str>,
-        outcome: Option<bool>,
-    ) -> Option<&'a EdgeSpec> {
-        self.outgoing(agent)
-            .find(|edge| edge.when.matches(text, choice, outcome))
     }
 }
 
@@ -46,7 +36,8 @@ pub struct EdgeSpec {
     pub when: Condition,
 }
 
-/// Where an edge leads.
+/// Where an edge leads: the next speaker, or the end of the run. Written as the agent's name
+/// or `end`, in files, transcripts and events.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum EdgeTarget {
     /// This agent speaks next.
@@ -74,6 +65,32 @@ impl EdgeTarget {
             EdgeTarget::Agent(name) => name,
             EdgeTarget::End => EdgeTarget::END,
         }
+    }
+}
+
+impl Serialize for EdgeTarget {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for EdgeTarget {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<EdgeTarget, D::Error> {
+        String::deserialize(deserializer).map(|name| EdgeTarget::from_name(&name))
+    }
+}
+
+impl JsonSchema for EdgeTarget {
+    fn schema_name() -> Cow<'static, str> {
+        "EdgeTarget".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        schemars::json_schema!({ "type": "string" })
     }
 }
 
@@ -192,28 +209,34 @@ mod tests {
     }
 
     #[test]
-    fn the_first_matching_edge_wins() {
-        let edge = |to: &str, when: Condition| EdgeSpec {
-            from: "reviewer".into(),
+    fn outgoing_edges_keep_file_order() {
+        let edge = |from: &str, to: &str| EdgeSpec {
+            from: from.into(),
             to: EdgeTarget::from_name(to),
-            when,
+            when: Condition::Always,
         };
         let flow = Flow {
             start: "reviewer".into(),
             edges: vec![
-                edge("end", Condition::Contains("APPROVED".into())),
-                edge("coder", Condition::Always),
+                edge("reviewer", "end"),
+                edge("coder", "reviewer"),
+                edge("reviewer", "coder"),
             ],
         };
-        assert_eq!(
-            flow.next("reviewer", "APPROVED", None, None).map(|e| &e.to),
-            Some(&EdgeTarget::End)
-        );
-        assert_eq!(
-            flow.next("reviewer", "needs work", None, None)
-                .map(|e| e.to.name()),
-            Some("coder")
-        );
-        assert!(flow.next("coder", "", None, None).is_none());
+        let targets: Vec<&str> = flow.outgoing("reviewer").map(|e| e.to.name()).collect();
+        assert_eq!(targets, ["end", "coder"]);
+        assert_eq!(flow.outgoing("nobody").count(), 0);
+    }
+
+    #[test]
+    fn targets_are_written_as_names() {
+        for target in [EdgeTarget::End, EdgeTarget::Agent("coder".into())] {
+            let json = serde_json::to_value(&target).expect("serializes");
+            assert_eq!(json, serde_json::json!(target.name()));
+            assert_eq!(
+                serde_json::from_value::<EdgeTarget>(json).ok(),
+                Some(target)
+            );
+        }
     }
 }

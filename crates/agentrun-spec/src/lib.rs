@@ -36,8 +36,8 @@
 //!     - { from: reviewer, to: coder }
 //! "#;
 //! let workflow = Workflow::from_yaml_str(yaml, Path::new("review.yaml")).expect("valid");
-//! let next = workflow.flow.next("reviewer", "APPROVED", None, None).expect("an edge");
-//! assert_eq!(next.to, EdgeTarget::End);
+//! let first = workflow.flow.outgoing("reviewer").next().expect("an edge");
+//! assert_eq!(first.to, EdgeTarget::End);
 //!
 //! let broken = yaml.replace("to: reviewer }", "to: reviwer }");
 //! let error = Workflow::from_yaml_str(&broken, Path::new("review.yaml")).unwrap_err();

@@ -1,11 +1,15 @@
 //! Flow rules: edges name real agents, conditions suit their speaker, routers and their edges
 //! agree, no edge is dead, every agent is reached and every run can reach `end`.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
+
+use petgraph::Direction;
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::{Dfs, IntoNeighbors, NodeCount, Reversed, Visitable};
 
 use crate::agent::{AgentSpec, KindName};
 use crate::check::{Findings, Scope, agent_path};
-use crate::flow::{Condition, EdgeTarget};
+use crate::flow::{Condition, EdgeSpec, EdgeTarget};
 use crate::node::FieldPath;
 use crate::spelling;
 use crate::workflow::Workflow;
@@ -183,41 +187,32 @@ fn check_paths(workflow: &Workflow, scope: &Scope, live: &[bool], findings: &mut
         .map(|(position, agent)| (agent.name.as_str(), position))
         .collect();
     let count = workflow.agents.len();
-    let end = count;
-    let mut forward: Vec<Vec<usize>> = vec![Vec::new(); count + 1];
-    let mut backward: Vec<Vec<usize>> = vec![Vec::new(); count + 1];
-    for (edge, _) in workflow
+    let live_edges = workflow
         .flow
         .edges
         .iter()
         .zip(live)
         .filter(|(_, live)| **live)
-    {
-        let (Some(&from), Some(to)) = (
-            index.get(edge.from.as_str()),
-            match &edge.to {
-                EdgeTarget::End => Some(end),
-                EdgeTarget::Agent(name) => index.get(name.as_str()).copied(),
-            },
-        ) else {
-            continue;
-        };
-        forward[from].push(to);
-        backward[to].push(from);
-    }
+        .map(|(edge, _)| edge);
+    let graph = flow_graph(&index, live_edges);
+    let end = NodeIndex::new(count);
     let Some(&start) = index.get(workflow.flow.start.as_str()) else {
         return;
     };
-    let reached = visit(&forward, [start]);
+    let reached = reachable(&graph, [NodeIndex::new(start)]);
     let dead_ends: Vec<usize> = (0..count)
-        .filter(|&agent| reached[agent] && forward[agent].is_empty())
+        .filter(|&agent| {
+            reached[agent]
+                && graph
+                    .neighbors_directed(NodeIndex::new(agent), Direction::Outgoing)
+                    .next()
+                    .is_none()
+        })
         .collect();
+    let exits = || std::iter::once(end).chain(dead_ends.iter().map(|&agent| NodeIndex::new(agent)));
     // A dead end is reported once, as such; treating it as an exit keeps the agents that
     // lead to it from being reported as trapped as well.
-    let finishes = visit(
-        &backward,
-        std::iter::once(end).chain(dead_ends.iter().copied()),
-    );
+    let finishes = reachable(Reversed(&graph), exits());
 
     for (position, agent) in workflow.agents.iter().enumerate() {
         let path = agent_path(&agent.name);
@@ -248,16 +243,8 @@ fn check_paths(workflow: &Workflow, scope: &Scope, live: &[bool], findings: &mut
         }
     }
     // An agent trapped only because a dead edge is ignored is explained by that edge's error.
-    let mut all_backward: Vec<Vec<usize>> = vec![Vec::new(); count + 1];
-    for (from, targets) in forward_all(workflow, &index, end).into_iter().enumerate() {
-        for to in targets {
-            all_backward[to].push(from);
-        }
-    }
-    let could_finish = visit(
-        &all_backward,
-        std::iter::once(end).chain(dead_ends.iter().copied()),
-    );
+    let every_edge = flow_graph(&index, workflow.flow.edges.iter());
+    let could_finish = reachable(Reversed(&every_edge), exits());
     let trapped: Vec<&str> = (0..count)
         .filter(|&agent| reached[agent] && !finishes[agent] && !could_finish[agent])
         .map(|agent| workflow.agents[agent].name.as_str())
@@ -323,37 +310,40 @@ fn warn_without_fallback(
     }
 }
 
-/// Successors of every agent along every edge, dead or not.
-fn forward_all(workflow: &Workflow, index: &BTreeMap<&str, usize>, end: usize) -> Vec<Vec<usize>> {
-    let mut forward = vec![Vec::new(); end + 1];
-    for edge in &workflow.flow.edges {
+/// The flow as a graph: node `i` is the `i`-th agent, the node after the last agent is `end`;
+/// edges naming an unknown agent are left out (they have errors of their own).
+fn flow_graph<'a>(
+    index: &BTreeMap<&str, usize>,
+    edges: impl Iterator<Item = &'a EdgeSpec>,
+) -> DiGraph<(), ()> {
+    let end = index.len();
+    let mut graph = DiGraph::with_capacity(end + 1, 0);
+    for _ in 0..=end {
+        graph.add_node(());
+    }
+    for edge in edges {
         let to = match &edge.to {
             EdgeTarget::End => Some(end),
             EdgeTarget::Agent(name) => index.get(name.as_str()).copied(),
         };
         if let (Some(&from), Some(to)) = (index.get(edge.from.as_str()), to) {
-            forward[from].push(to);
+            graph.add_edge(NodeIndex::new(from), NodeIndex::new(to), ());
         }
     }
-    forward
+    graph
 }
 
-/// Which nodes are reachable from `roots` along `edges`.
-fn visit(edges: &[Vec<usize>], roots: impl IntoIterator<Item = usize>) -> Vec<bool> {
-    let mut seen = vec![false; edges.len()];
-    let mut queue: VecDeque<usize> = VecDeque::new();
+/// Which nodes a walk from any of `roots` reaches, by node position.
+fn reachable<G>(graph: G, roots: impl IntoIterator<Item = NodeIndex>) -> Vec<bool>
+where
+    G: IntoNeighbors<NodeId = NodeIndex> + Visitable<NodeId = NodeIndex> + NodeCount,
+{
+    let mut seen = vec![false; graph.node_count()];
+    let mut walk = Dfs::empty(graph);
     for root in roots {
-        if !seen[root] {
-            seen[root] = true;
-            queue.push_back(root);
-        }
-    }
-    while let Some(node) = queue.pop_front() {
-        for &next in &edges[node] {
-            if !seen[next] {
-                seen[next] = true;
-                queue.push_back(next);
-            }
+        walk.move_to(root);
+        while let Some(node) = walk.next(graph) {
+            seen[node.index()] = true;
         }
     }
     seen

@@ -126,7 +126,8 @@ fn the_tdd_workflow_has_the_target_machines_shape() {
     let after_review = |text: &str| {
         workflow
             .flow
-            .next("reviewer", text, None, None)
+            .outgoing("reviewer")
+            .find(|edge| edge.when.matches(text, None, None))
             .map(|edge| edge.to.name().to_owned())
     };
     assert_eq!(after_review("APPROVED").as_deref(), Some("router"));
@@ -219,7 +220,8 @@ fn the_tdd_workflow_is_a_real_loop_with_tools_and_a_test_runner() {
     let next = |passed: bool| {
         workflow
             .flow
-            .next("tests", "", None, Some(passed))
+            .outgoing("tests")
+            .find(|edge| edge.when.matches("", None, Some(passed)))
             .map(|edge| edge.to.name().to_owned())
     };
     assert_eq!(next(true).as_deref(), Some("reviewer"));

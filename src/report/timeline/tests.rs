@@ -51,7 +51,7 @@ fn turn_finished(turn: u32, agent: &str, model: &str, times: (f64, f64, f64)) ->
             text: "text".to_owned(),
             choice: None,
             passed: None,
-            next: "end".to_owned(),
+            next: agentrun_spec::EdgeTarget::End,
             load_wait_s,
             generation_s,
             tokens: 10,

@@ -61,11 +61,7 @@ impl SimBackend {
                 model: model.to_owned(),
                 message: error.message,
             },
-            status => BackendError::Server {
-                model: model.to_owned(),
-                status,
-                message: error.message,
-            },
+            status => BackendError::server_failure(model.to_owned(), status, error.message),
         }
     }
 

@@ -158,7 +158,18 @@ pub enum BackendError {
         /// The server's words.
         message: String,
     },
-    /// The server failed (HTTP 5xx), for example a load that ran out of memory.
+    /// The model did not fit in memory: retrying it as is only fails again; something must
+    /// be unloaded or a smaller model used.
+    #[error("the server could not fit '{model}' in memory (HTTP {status}): {message}")]
+    OutOfMemory {
+        /// The model asked for.
+        model: String,
+        /// The HTTP status.
+        status: u16,
+        /// The server's words.
+        message: String,
+    },
+    /// The server failed (HTTP 5xx) for another reason.
     #[error("the server failed on '{model}' (HTTP {status}): {message}")]
     Server {
         /// The model asked for.
@@ -189,6 +200,43 @@ pub enum BackendError {
     Cancelled,
 }
 
+/// Phrases of Ollama's answer when a model does not fit (`model requires more system memory
+/// (X GiB) than is available (Y GiB)`, a runner that ran out of memory, a failed GPU
+/// allocation).
+const OUT_OF_MEMORY_WORDING: &[&str] = &[
+    "more system memory",
+    "out of memory",
+    "insufficient memory",
+    "not enough memory",
+    "unable to allocate",
+    "cudamalloc failed",
+];
+
+impl BackendError {
+    /// The error for a failed server answer (HTTP 5xx): [`BackendError::OutOfMemory`] when
+    /// the server's words say the model did not fit, [`BackendError::Server`] otherwise. For
+    /// backends, which read Ollama's words once so that callers match on the variant.
+    pub fn server_failure(model: String, status: u16, message: String) -> BackendError {
+        let lower = message.to_lowercase();
+        if OUT_OF_MEMORY_WORDING
+            .iter()
+            .any(|words| lower.contains(words))
+        {
+            BackendError::OutOfMemory {
+                model,
+                status,
+                message,
+            }
+        } else {
+            BackendError::Server {
+                model,
+                status,
+                message,
+            }
+        }
+    }
+}
+
 impl BackendError {
     /// Whether trying the same call again later can succeed.
     pub fn is_retryable(&self) -> bool {
@@ -196,6 +244,7 @@ impl BackendError {
             self,
             BackendError::Unreachable { .. }
                 | BackendError::Busy { .. }
+                | BackendError::OutOfMemory { .. }
                 | BackendError::Server { .. }
                 | BackendError::Stream { .. }
                 | BackendError::Timeout { .. }

@@ -134,11 +134,7 @@ impl<'a> Target<'a> {
                 model: self.subject(),
                 message: format!("HTTP {code}: {message}"),
             },
-            code => BackendError::Server {
-                model: self.subject(),
-                status: code,
-                message,
-            },
+            code => BackendError::server_failure(self.subject(), code, message),
         }
     }
 

@@ -1,32 +1,11 @@
-//! A model the server could not fit in memory: what frees room for it, and how such a
-//! failure is told apart from other server failures.
+//! A model the server could not fit in memory: what frees room for it, and what to say when
+//! nothing does.
 
 use crate::backend::{BackendError, ModelBackend};
 
-/// Phrases of the server's answer when a model does not fit (Ollama's
-/// `model requires more system memory (X GiB) than is available (Y GiB)`, a runner
-/// that ran out of memory, a failed GPU allocation).
-const OUT_OF_MEMORY_WORDING: &[&str] = &[
-    "more system memory",
-    "out of memory",
-    "insufficient memory",
-    "not enough memory",
-    "unable to allocate",
-    "cudamalloc failed",
-];
-
-/// Whether a failed call is a model that did not fit in memory: trying it again as is
-/// only fails again, something must be unloaded or a smaller model used.
+/// Whether a failed call is a model that did not fit in memory.
 pub(crate) fn is_out_of_memory(error: &BackendError) -> bool {
-    match error {
-        BackendError::Server { message, .. } => {
-            let lower = message.to_lowercase();
-            OUT_OF_MEMORY_WORDING
-                .iter()
-                .any(|words| lower.contains(words))
-        }
-        _ => false,
-    }
+    matches!(error, BackendError::OutOfMemory { .. })
 }
 
 /// Asks the server to unload every resident model but `keep`, reading what is
@@ -57,7 +36,7 @@ pub(crate) async fn free_memory_for(backend: &dyn ModelBackend, keep: &str) -> V
 /// The error that ends a turn when freeing memory and the fallback did not help: the
 /// server's words and what the workflow can change.
 pub(crate) fn explained(error: BackendError, agent: &str, fallback: Option<&str>) -> BackendError {
-    let BackendError::Server {
+    let BackendError::OutOfMemory {
         model,
         status,
         message,
@@ -75,7 +54,7 @@ pub(crate) fn explained(error: BackendError, agent: &str, fallback: Option<&str>
              model (for example a smaller quantization) or lower its num_ctx"
         ),
     };
-    BackendError::Server {
+    BackendError::OutOfMemory {
         model,
         status,
         message: format!("{message}; {advice}"),
@@ -87,11 +66,7 @@ mod tests {
     use super::*;
 
     fn server(message: &str) -> BackendError {
-        BackendError::Server {
-            model: "big".into(),
-            status: 500,
-            message: message.into(),
-        }
+        BackendError::server_failure("big".into(), 500, message.into())
     }
 
     #[test]

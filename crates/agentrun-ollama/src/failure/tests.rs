@@ -69,7 +69,7 @@ fn statuses_map_to_their_kinds() {
         r#"{"error":"model requires more system memory (60 GiB) than is available (48 GiB)"}"#,
     );
     assert!(
-        matches!(&failed, BackendError::Server { status: 500, message, .. } if message.contains("more system memory"))
+        matches!(&failed, BackendError::OutOfMemory { status: 500, message, .. } if message.contains("more system memory"))
     );
     assert!(failed.is_retryable());
 

@@ -270,7 +270,7 @@ async fn a_full_queue_is_busy_and_retryable() {
 }
 
 #[tokio::test]
-async fn a_failed_load_is_a_retryable_server_error() {
+async fn a_load_that_does_not_fit_is_a_retryable_out_of_memory_error() {
     let server = start_sim().await;
     server.sim.set_faults(Faults {
         load_failures: vec![LoadFailure {
@@ -291,7 +291,8 @@ async fn a_failed_load_is_a_retryable_server_error() {
         .expect_err("a failed load");
     for error in [preload, chat] {
         assert!(
-            matches!(&error, BackendError::Server { model, status: 500, .. } if model == TESTER),
+            // The injected failure speaks Ollama's words for a model that does not fit.
+            matches!(&error, BackendError::OutOfMemory { model, status: 500, .. } if model == TESTER),
             "{error:?}"
         );
         assert!(error.is_retryable());

@@ -173,7 +173,7 @@ pub trait Agent: Send + Sync {
 }
 
 /// The built-in agent that answers through its model; with `choices` it is a router.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct LlmAgent {
     /// Retries of a failed call before the turn fails (retryable errors only).
     pub max_retries: u32,
@@ -203,6 +203,13 @@ impl LlmAgent {
             max_reply_time: Some(DEFAULT_MAX_REPLY_TIME),
             max_reply_chars: Some(DEFAULT_MAX_REPLY_CHARS),
         }
+    }
+}
+
+impl Default for LlmAgent {
+    /// The same agent as [`LlmAgent::new`].
+    fn default() -> LlmAgent {
+        LlmAgent::new()
     }
 }
 
@@ -396,10 +403,7 @@ impl LlmAgent {
         let mut gone: Option<(tokio::time::Instant, u32)> = None;
         loop {
             match self.chat_bounded(context, request).await {
-                Ok(response) => {
-                    context.events.model_answered();
-                    return Ok(response);
-                }
+                Ok(response) => return Ok(response),
                 // A server that went away (a restart) is waited for, within a bounded time.
                 Err(error @ BackendError::Unreachable { .. })
                     if gone.is_none_or(|(since, _)| reconnect::within_window(since)) =>

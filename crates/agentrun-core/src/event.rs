@@ -211,13 +211,10 @@ pub fn event_schema() -> serde_json::Value {
 
 /// Where a run sends its events.
 ///
-/// Sending never blocks the run; a closed receiver is ignored.
+/// It only reports: sending never blocks or steers the run; a closed receiver is ignored.
 #[derive(Clone, Default)]
 pub struct EventSink {
     sender: Option<tokio::sync::mpsc::UnboundedSender<Event>>,
-    /// Called on every streamed piece of text: the first one tells the executor
-    /// that the turn's model is resident.
-    on_text: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl std::fmt::Debug for EventSink {
@@ -240,33 +237,13 @@ impl EventSink {
         (
             EventSink {
                 sender: Some(sender),
-                on_text: None,
             },
             receiver,
         )
     }
 
-    /// The same sink, also calling `hook` whenever text streams.
-    pub(crate) fn with_text_hook(&self, hook: std::sync::Arc<dyn Fn() + Send + Sync>) -> EventSink {
-        EventSink {
-            sender: self.sender.clone(),
-            on_text: Some(hook),
-        }
-    }
-
-    /// Tells the executor that the turn's model answered, so it is resident: a reply made
-    /// only of tool calls streams no text to say so.
-    pub(crate) fn model_answered(&self) {
-        if let Some(hook) = &self.on_text {
-            hook();
-        }
-    }
-
     /// Emits an event.
     pub fn emit(&self, event: Event) {
-        if let (Some(hook), Event::TextDelta { .. }) = (&self.on_text, &event) {
-            hook();
-        }
         if let Some(sender) = &self.sender {
             let _ = sender.send(event);
         }

@@ -16,6 +16,7 @@ use crate::clock::RunClock;
 use crate::command::CommandAgent;
 use crate::console::Console;
 use crate::event::{Event, EventSink, LoadCause, ResidentModel};
+use crate::gated_backend::GatedBackend;
 use crate::graph::{ConversationGraph, Node, TurnOutcome};
 use crate::human::HumanAgent;
 use crate::planning::{FutureTurn, RESIDENT_LOAD_S, Residency, ResidencyError, ResidencySettings};
@@ -399,15 +400,15 @@ impl Executor {
                     at_s: started_s,
                 });
             }
-            let turn_events = self.events.with_text_hook(preloader.gate_opener());
+            let gated = GatedBackend::new(&*self.backend, preloader.gate_opener());
             let context = TurnContext {
                 spec,
                 turn,
                 task: &options.task,
                 conversation: &transcript,
-                backend: &*self.backend,
+                backend: &gated,
                 call,
-                events: &turn_events,
+                events: &self.events,
                 workspace: &workspace,
                 tools: &self.tools[speaker],
                 console: self.console.as_deref(),

@@ -14,6 +14,7 @@ mod command;
 mod console;
 mod event;
 mod executor;
+mod gated_backend;
 mod graph;
 mod human;
 mod message;

@@ -176,9 +176,10 @@ impl Residency {
             .collect();
         for model in running {
             if self.workload.footprint_bytes(&model.name).is_ok() && model.size_bytes > 0 {
-                let _ = self
+                let corrected = self
                     .workload
                     .correct_footprint(&model.name, model.size_bytes);
+                not_learnt(corrected, "the measured size of a model");
             }
         }
         if let Some(loading) = loading
@@ -280,8 +281,14 @@ impl Residency {
     pub(crate) fn after_turn(&mut self, speaker: usize, next: Option<usize>, turn_seconds: f64) {
         let from = &self.agent_names[speaker];
         let to = next.map(|index| self.agent_names[index].as_str());
-        let _ = self.workload.record_transition(from, to);
-        let _ = self.workload.record_turn_seconds(from, turn_seconds);
+        not_learnt(
+            self.workload.record_transition(from, to),
+            "the edge a turn took",
+        );
+        not_learnt(
+            self.workload.record_turn_seconds(from, turn_seconds),
+            "how long a turn took",
+        );
         self.turns_done += 1;
     }
 
@@ -291,7 +298,10 @@ impl Residency {
             return;
         }
         let mode = self.load_mode_of(model);
-        let _ = self.workload.record_load(model, mode, seconds);
+        not_learnt(
+            self.workload.record_load(model, mode, seconds),
+            "a model's load time",
+        );
     }
 
     /// The expected load time of a model, for progress lines.
@@ -309,6 +319,15 @@ impl Residency {
     /// The planner's workload, for classifying the run's waits.
     pub(crate) fn workload(&self) -> &Workload {
         &self.workload
+    }
+}
+
+/// Logs what the planner refused to learn. Its inputs come from this run's own workflow and
+/// server, so a refusal is a bug worth a warning, not a reason to stop the run: the plan
+/// goes on with what it knew.
+fn not_learnt(result: Result<(), memory::Error>, what: &str) {
+    if let Err(error) = result {
+        tracing::warn!(%error, "the planner did not learn {what}");
     }
 }
 

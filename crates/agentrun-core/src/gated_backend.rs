@@ -1,0 +1,76 @@
+//! The backend a turn's agent calls through: the first sign that the server answered a chat
+//! (a streamed piece of text, or the whole reply) opens the preload gate, since a model that
+//! answers is resident. Any agent, built-in or custom, opens it just by calling its model.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::backend::{
+    BackendError, ChatRequest, ChatResponse, KeepAlive, LoadReport, ModelBackend, ModelDetails,
+    ModelOptions, RunningModel, TokenSink,
+};
+
+/// A [`ModelBackend`] that opens the turn's preload gate when a chat answers.
+pub(crate) struct GatedBackend<'a> {
+    inner: &'a dyn ModelBackend,
+    open_gate: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl<'a> GatedBackend<'a> {
+    pub(crate) fn new(
+        inner: &'a dyn ModelBackend,
+        open_gate: Arc<dyn Fn() + Send + Sync>,
+    ) -> GatedBackend<'a> {
+        GatedBackend { inner, open_gate }
+    }
+}
+
+#[async_trait]
+impl ModelBackend for GatedBackend<'_> {
+    fn endpoint(&self) -> String {
+        self.inner.endpoint()
+    }
+
+    async fn chat(
+        &self,
+        request: &ChatRequest,
+        on_text: TokenSink<'_>,
+    ) -> Result<ChatResponse, BackendError> {
+        let mut opened = false;
+        let mut gated = |text: &str| {
+            if !opened {
+                opened = true;
+                (self.open_gate)();
+            }
+            on_text(text);
+        };
+        let answered = self.inner.chat(request, &mut gated).await;
+        // A reply made only of tool calls streams no text to say the model is resident.
+        if answered.is_ok() {
+            (self.open_gate)();
+        }
+        answered
+    }
+
+    async fn preload(
+        &self,
+        model: &str,
+        options: &ModelOptions,
+        keep_alive: Option<KeepAlive>,
+    ) -> Result<LoadReport, BackendError> {
+        self.inner.preload(model, options, keep_alive).await
+    }
+
+    async fn unload(&self, model: &str) -> Result<(), BackendError> {
+        self.inner.unload(model).await
+    }
+
+    async fn running_models(&self) -> Result<Vec<RunningModel>, BackendError> {
+        self.inner.running_models().await
+    }
+
+    async fn model_details(&self, model: &str) -> Result<ModelDetails, BackendError> {
+        self.inner.model_details(model).await
+    }
+}

@@ -42,7 +42,7 @@ pub use agentrun_core::{
 };
 pub use agentrun_core::{ResidentModel, Resume, ResumeError, event_schema};
 pub use agentrun_memory::{
-    Analysis, LoadMode, LoadModeChoice, Policy, WarningKind, Workload, analyze,
+    Analysis, LoadMode, LoadModeChoice, Policy, WarningKind, Workload, analyze, gigabytes,
 };
 pub use agentrun_ollama::{OllamaBackend, OllamaConfig};
 pub use agentrun_spec::{

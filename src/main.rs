@@ -10,9 +10,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 
 use crate::args::{Cli, Command};
-
-/// Exit code for bad input: an invalid workflow, a bad flag, an unreachable server.
-const EXIT_BAD_INPUT: u8 = 2;
+use crate::commands::EXIT_BAD_INPUT;
 
 fn main() -> ExitCode {
     let cli = Cli::parse_from(with_default_subcommand(std::env::args_os().collect()));

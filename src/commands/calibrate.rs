@@ -31,7 +31,10 @@ pub(crate) async fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
     );
     for (model, load_options) in &options {
         let file_bytes = details.get(model).map_or(0, |d| d.file_bytes);
-        eprintln!("  loading {model} ({:.1} GB) ...", file_bytes as f64 / 1e9);
+        eprintln!(
+            "  loading {model} ({}) ...",
+            agentrun::gigabytes(file_bytes)
+        );
         let measured = agentrun::calibrate_model(&*backend, model, file_bytes, load_options)
             .await
             .with_context(|| format!("cannot calibrate '{model}'"))?;

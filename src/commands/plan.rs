@@ -56,7 +56,7 @@ async fn model_source(args: &PlanArgs) -> anyhow::Result<Arc<dyn ModelBackend>> 
 }
 
 fn print_plan(workflow: &Workflow, workload: &agentrun::Workload, analysis: &agentrun::Analysis) {
-    let gb = |bytes: u64| format!("{:.1} GB", bytes as f64 / 1e9);
+    let gb = agentrun::gigabytes;
     println!(
         "Residency plan for {} (GPU budget {}, at most {} models loaded)",
         workflow.name,

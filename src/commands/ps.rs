@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use agentrun::gigabytes;
 use anyhow::Context;
 
 use crate::args::PsArgs;
@@ -57,10 +58,6 @@ fn percent(part: u64, whole: u64) -> f64 {
     } else {
         100.0 * part as f64 / whole as f64
     }
-}
-
-fn gigabytes(bytes: u64) -> String {
-    format!("{:.1} GB", bytes as f64 / 1e9)
 }
 
 /// "4m 30s", "forever" (Ollama reports a date ~292 years ahead for keep_alive -1), or "-".

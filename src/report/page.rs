@@ -44,7 +44,7 @@ pub(crate) fn run_page(timeline: &Timeline) -> String {
         escape(&timeline.policy),
         timeline
             .gpu_budget_bytes
-            .map(|bytes| format!(", GPU budget {}", svg::gigabytes(bytes)))
+            .map(|bytes| format!(", GPU budget {}", agentrun_memory::gigabytes(bytes)))
             .unwrap_or_default(),
         resumed_note(timeline),
     );

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use agentrun_core::LoadCause;
+use agentrun_memory::gigabytes;
 
 use crate::report::escape;
 use crate::report::timeline::{ModelState, Timeline};
@@ -377,11 +378,6 @@ fn gigabyte_ticks(ceiling: f64) -> Vec<f64> {
         .unwrap_or(1000.0);
     let count = (gigabytes / step).floor() as usize;
     (0..=count).map(|i| i as f64 * step * 1e9).collect()
-}
-
-/// Bytes as gigabytes for people: `20.1 GB`.
-pub(crate) fn gigabytes(bytes: u64) -> String {
-    format!("{:.1} GB", bytes as f64 / 1e9)
 }
 
 /// Seconds since the start as a clock reading: `42.0 s`, `3:05`, `1:02:03`.

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::budget::{Budget, min_gpu_bytes};
+use crate::budget::{Budget, gigabytes, min_gpu_bytes};
 use crate::{LoadMode, Workload};
 
 #[cfg(test)]
@@ -712,8 +712,4 @@ fn names(workload: &Workload, runners: &[usize]) -> Vec<String> {
         .iter()
         .map(|&runner| workload.runners[runner].name.clone())
         .collect()
-}
-
-fn gigabytes(bytes: u64) -> String {
-    format!("{:.1} GB", bytes as f64 / 1e9)
 }

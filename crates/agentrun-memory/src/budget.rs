@@ -85,3 +85,9 @@ pub fn min_gpu_bytes(footprints: &[u64]) -> u64 {
     }
     needed
 }
+
+/// A size for people, in decimal gigabytes with one decimal: `19.0 GB`. Every message and
+/// report of a model's size uses it, so the same model reads the same everywhere.
+pub fn gigabytes(bytes: u64) -> String {
+    format!("{:.1} GB", bytes as f64 / 1e9)
+}

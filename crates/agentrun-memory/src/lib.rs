@@ -95,7 +95,7 @@ mod workload;
 pub use analysis::{
     Analysis, Phase, PhaseTransition, TransitionLoad, Warning, WarningKind, analyze,
 };
-pub use budget::{Budget, min_gpu_bytes};
+pub use budget::{Budget, gigabytes, min_gpu_bytes};
 pub use error::Error;
 pub use footprint::{FootprintInputs, predict_footprint};
 pub use keep_alive::{KeepAlive, KeepAliveError};

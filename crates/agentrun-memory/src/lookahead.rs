@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::budget::Budget;
+use crate::budget::{Budget, gigabytes};
 use crate::forecast::Outlook;
 use crate::keep_alive::KeepAlive;
 use crate::plan::{CallPlan, PlanContext, Preload, Refresh, TurnPlan, Unload};
@@ -395,8 +395,4 @@ fn describe(outlook: &impl Outlook, slot: &Slot) -> String {
         Some(runner) => format!("{} {}", slot.name, outlook.describe(runner)),
         None => format!("{} is not a model of this workflow", slot.name),
     }
-}
-
-fn gigabytes(bytes: u64) -> String {
-    format!("{:.1} GB", bytes as f64 / 1e9)
 }

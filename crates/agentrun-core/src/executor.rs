@@ -485,7 +485,14 @@ impl Executor {
                 Some((_, Node::Agent(index))) => Some(index),
                 _ => None,
             };
-            residency.after_turn(speaker, next_agent, reply.generation.as_secs_f64());
+            // The planner reasons in the run's time. A turn without a model (a command, a
+            // person) reports real seconds, which a time-scaled run's clock stretches.
+            let turn_s = if spec.model.is_some() {
+                reply.generation.as_secs_f64()
+            } else {
+                clock.now_s() - started_s
+            };
+            residency.after_turn(speaker, next_agent, turn_s);
             transcript.push(entry);
             turns_done += 1;
             // Trimmed in batches, so each turn costs O(1) on average.

@@ -46,7 +46,8 @@ impl Agent for HumanAgent {
         let reply = |text: String, choice: Option<String>| AgentReply {
             text,
             choice,
-            generation: context.reported(started.elapsed()),
+            // Real seconds in every mode: a person answers in real time.
+            generation: started.elapsed(),
             ..AgentReply::default()
         };
         if let Some(answer) = self.next_canned(&spec.answers) {

@@ -114,7 +114,10 @@ impl Tally {
             turns: self.turns,
             wall_s: wall.as_secs_f64(),
             load_wait_s: self.load_wait_s,
-            avoidable_wait_s: waits.values().map(|(avoidable, _)| avoidable).sum(),
+            // A fold from +0.0: an empty f64 sum is -0.0, which prints as "-0.0".
+            avoidable_wait_s: waits
+                .values()
+                .fold(0.0, |total, (avoidable, _)| total + avoidable),
             router_repairs: self.router_repairs,
             router_fallbacks: self.router_fallbacks,
             policy: self.policy.to_string(),

@@ -18,7 +18,7 @@ use crate::console::Console;
 use crate::event::{Event, EventSink, LoadCause, ResidentModel};
 use crate::graph::{ConversationGraph, Node, TurnOutcome};
 use crate::human::HumanAgent;
-use crate::loader::{Loader, PreloadJob};
+use crate::loader::{Loader, PreloadDone, PreloadJob};
 use crate::residency::{FutureTurn, RESIDENT_LOAD_S, Residency, ResidencyError, ResidencySettings};
 use crate::resume::{Resume, ResumeError};
 use crate::server_view::ServerView;
@@ -297,6 +297,9 @@ impl Executor {
             .unwrap_or(1)
             .max(1);
         let mut turns_done = transcript.len() as u32;
+        // A model whose preload's tail a turn waited on, and that wait, until the preload
+        // reports: the load is counted once, when it does.
+        let mut tail_uncounted: Option<(String, f64)> = None;
         let (status, reason) = loop {
             let turn = turns_done + 1;
             if turn > max_turns {
@@ -307,10 +310,7 @@ impl Executor {
             }
             for done in loader.finished() {
                 server_view.forget();
-                if let Some(load_s) = done.load_s {
-                    residency.record_load(&done.model, load_s);
-                    tally.preloaded(&done.model, load_s);
-                }
+                settle_preload(&done, &mut tail_uncounted, &mut residency, &mut tally);
             }
             let spec = &workflow.agents[speaker];
             // Every turn records what was resident, from the server itself: another
@@ -376,6 +376,9 @@ impl Executor {
                 options: plan.call_options.clone(),
                 keep_alive: plan.keep_alive,
             });
+            // A turn whose model is being preloaded waits for that preload's tail: one
+            // load, which the preload reports and counts when it finishes.
+            let tail_of_preload = spec.model.is_some() && loader.in_flight() == spec.model;
             let started_s = clock.now_s();
             self.events.emit(Event::TurnStarted {
                 turn,
@@ -385,7 +388,7 @@ impl Executor {
             });
             if let Some(model) = &spec.model
                 && !resident.iter().any(|running| &running.name == model)
-                && loader.in_flight().as_deref() != Some(model.as_str())
+                && !tail_of_preload
             {
                 self.events.emit(Event::LoadStarted {
                     model: model.clone(),
@@ -445,8 +448,16 @@ impl Executor {
             // The model that answered: the agent's own, or its fallback when its own
             // did not fit.
             let answered_by = reply.answered_by.clone().or_else(|| spec.model.clone());
+            let load_is_preloads = tail_of_preload && answered_by == spec.model;
+            if let Some(model) = &answered_by
+                && load_is_preloads
+                && reply.load_wait.as_secs_f64() >= RESIDENT_LOAD_S
+            {
+                tail_uncounted = Some((model.clone(), reply.load_wait.as_secs_f64()));
+            }
             if let Some(model) = &answered_by
                 && reply.load_wait.as_secs_f64() >= RESIDENT_LOAD_S
+                && !load_is_preloads
             {
                 residency.record_load(model, reply.load_wait.as_secs_f64());
                 server_view.forget();
@@ -480,7 +491,7 @@ impl Executor {
                 entry: entry.clone(),
                 at_s: clock.now_s(),
             });
-            tally.turn(&entry, &reply);
+            tally.turn(&entry, &reply, !load_is_preloads);
             let next_agent = match next {
                 Some((_, Node::Agent(index))) => Some(index),
                 _ => None,
@@ -522,7 +533,21 @@ impl Executor {
                 }
             }
         };
+        for done in loader.finished() {
+            settle_preload(&done, &mut tail_uncounted, &mut residency, &mut tally);
+        }
         drop(loader);
+        // The run ended before the preload a turn waited on reported: the turn's wait
+        // stands for that load.
+        if let Some((model, wait_s)) = tail_uncounted {
+            tally.preloaded(&model, wait_s);
+            self.events.emit(Event::LoadFinished {
+                model,
+                cause: LoadCause::Preload,
+                load_s: wait_s,
+                at_s: clock.now_s(),
+            });
+        }
         if options.unload_at_end {
             self.unload_models_loaded_by_run(&resident_at_start, clock)
                 .await;
@@ -571,6 +596,30 @@ impl Executor {
                 tracing::warn!(model = %model.name, %error, "unload at the end of the run failed");
             }
         }
+    }
+}
+
+/// Learns and counts a finished preload. A failed preload whose model a turn waited for
+/// was loaded by that turn's call instead: its wait counts as the load.
+fn settle_preload(
+    done: &PreloadDone,
+    tail_uncounted: &mut Option<(String, f64)>,
+    residency: &mut Residency,
+    tally: &mut crate::tally::Tally,
+) {
+    let tail = tail_uncounted
+        .take_if(|(model, _)| *model == done.model)
+        .map(|(_, wait_s)| wait_s);
+    match (done.load_s, tail) {
+        (Some(load_s), _) => {
+            residency.record_load(&done.model, load_s);
+            tally.preloaded(&done.model, load_s);
+        }
+        (None, Some(wait_s)) => {
+            residency.record_load(&done.model, wait_s);
+            tally.preloaded(&done.model, wait_s);
+        }
+        (None, None) => {}
     }
 }
 

@@ -62,15 +62,22 @@ impl Tally {
         self.models.entry(model.to_owned()).or_default().unloads += 1;
     }
 
-    pub(crate) fn turn(&mut self, entry: &TranscriptEntry, reply: &AgentReply) {
+    /// Counts a turn. `counts_load`: whether a wait of the turn's for its model was a load
+    /// of its own; not when it waited for the tail of a preload, which counts itself.
+    pub(crate) fn turn(&mut self, entry: &TranscriptEntry, reply: &AgentReply, counts_load: bool) {
         self.router_repairs += reply.repairs;
         self.router_fallbacks += u32::from(reply.fallback);
-        self.past_turn(entry);
+        self.count_turn(entry, counts_load);
     }
 
     /// Counts a turn from its transcript entry alone: a turn of an earlier start of a
-    /// resumed run, whose router repairs are not known.
+    /// resumed run, whose router repairs are not known. Its preloads are not replayed, so
+    /// a wait for its model counts as the load.
     pub(crate) fn past_turn(&mut self, entry: &TranscriptEntry) {
+        self.count_turn(entry, true);
+    }
+
+    fn count_turn(&mut self, entry: &TranscriptEntry, counts_load: bool) {
         self.turns += 1;
         self.load_wait_s += entry.load_wait_s;
         self.trace.push(memory::TraceTurn {
@@ -85,6 +92,7 @@ impl Tally {
         agent.load_wait_s += entry.load_wait_s;
         agent.tokens += entry.tokens;
         if let Some(model) = &entry.model
+            && counts_load
             && entry.load_wait_s >= RESIDENT_LOAD_S
         {
             let model = self.models.entry(model.clone()).or_default();

@@ -4,6 +4,7 @@
 mod cli;
 mod events_schema;
 mod faults;
+mod first_run;
 mod report;
 mod resume;
 mod run;

@@ -24,6 +24,7 @@
 
 mod budget;
 mod calibration;
+mod dry_run;
 mod report;
 mod run_dir;
 mod saved_run;
@@ -49,6 +50,7 @@ pub use agentrun_spec::{
 };
 pub use budget::{detect_gpu_budget, macos_raise_command};
 pub use calibration::{Calibration, CalibrationError, ModelCalibration, calibrate_model};
+pub use dry_run::DryRun;
 pub use ollama_sim::{Script as SimScript, SimConfig};
 pub use report::{run_report_html, simulation_report_html};
 pub use run_dir::{RunDirectory, list_runs};

@@ -209,6 +209,25 @@ pub(crate) async fn launch(launch: Launch, output: Output) -> anyhow::Result<Exi
     if !settings.non_interactive {
         executor = executor.with_console(Arc::new(TerminalConsole::new(events.clone())));
     }
+    // On the simulator without a reply script, every reply is drawn from the workflow's
+    // `simulation` section, so the run walks the workflow's edges to its end.
+    let dry_run = settings.server.sim && settings.server.sim_script.is_none();
+    if dry_run {
+        let agent: Arc<dyn agentrun::Agent> = Arc::new(agentrun::DryRun::new(executor.workflow()));
+        let names: Vec<String> = executor
+            .workflow()
+            .agents
+            .iter()
+            .map(|agent| agent.name.clone())
+            .collect();
+        for name in &names {
+            executor = executor.with_agent(name, agent.clone());
+        }
+        output.note(
+            "agentrun: the replies are simulated (no reply script): drawn from the workflow's \
+             `simulation` section; commands are not run and tools are not called",
+        );
+    }
     // The event printer ends when the last sender is gone: only the executor may hold one.
     drop(events);
     let mut options = RunOptions::new(settings.task.clone());

@@ -2,6 +2,7 @@
 //! binary over HTTP, with real files and processes.
 
 mod cli;
+mod dry_run;
 mod events_schema;
 mod faults;
 mod first_run;

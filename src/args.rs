@@ -163,8 +163,11 @@ pub(crate) struct ReportArgs {
 #[derive(Debug, Args)]
 pub(crate) struct SchemaArgs {
     /// Print the JSON Schema of one line of an events file instead (`docs/events.md`).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "agent")]
     pub(crate) events: bool,
+    /// Print the JSON Schema of a reusable agent file (`agents/*.yaml`) instead.
+    #[arg(long)]
+    pub(crate) agent: bool,
 }
 
 #[derive(Debug, Args)]

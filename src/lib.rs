@@ -62,3 +62,8 @@ pub use simulate::{PolicyFigures, SimulateError, SimulationOptions, SimulationRe
 pub fn workflow_schema() -> serde_json::Value {
     agentrun_spec::json_schema()
 }
+
+/// The JSON Schema of a reusable agent file (`agents/*.yaml`), for editors.
+pub fn agent_file_schema() -> serde_json::Value {
+    agentrun_spec::agent_json_schema()
+}

@@ -9,6 +9,7 @@ mod first_run;
 mod report;
 mod resume;
 mod run;
+mod schemas;
 mod simulate_policies;
 mod support;
 mod tdd_cycle;

@@ -4,6 +4,7 @@
 mod cli;
 mod dry_run;
 mod events_schema;
+mod examples;
 mod faults;
 mod first_run;
 mod report;

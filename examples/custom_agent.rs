@@ -49,8 +49,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     println!(
-        "{} after {} turns",
+        "{} ({}) after {} turns",
         outcome.summary.status.as_str(),
+        outcome.summary.reason,
         outcome.summary.turns
     );
     Ok(())

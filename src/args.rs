@@ -68,7 +68,8 @@ pub(crate) struct ServerArgs {
     #[arg(long, default_value_t = 0.01, requires = "sim")]
     pub(crate) time_scale: f64,
     /// With --sim: the simulator's scripted replies (ollama-sim script format).
-    /// Default: `sim/NAME.yaml` beside the workflow `NAME.yaml`, when it exists.
+    /// Default: `sim/NAME.yaml` beside the workflow `NAME.yaml`, when it exists; without
+    /// one, replies are drawn from the workflow's `simulation` section.
     #[arg(long, requires = "sim")]
     pub(crate) sim_script: Option<PathBuf>,
 }
@@ -96,7 +97,8 @@ pub(crate) struct RunArgs {
     )]
     pub(crate) runs_dir: PathBuf,
     /// The directory the agents work in: command agents run there and tools act only
-    /// inside it. Default: the current directory.
+    /// inside it. Default: the current directory; with --sim, a fresh copy of the
+    /// workflow's `simulation.workspace` (or an empty directory) in the run's directory.
     #[arg(long, value_name = "DIR", conflicts_with = "copy_workspace")]
     pub(crate) workspace: Option<PathBuf>,
     /// Work on a fresh copy of DIR, kept in the run's directory, so the run cannot
@@ -165,8 +167,11 @@ pub(crate) struct ReportArgs {
 #[derive(Debug, Args)]
 pub(crate) struct SchemaArgs {
     /// Print the JSON Schema of one line of an events file instead (`docs/events.md`).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "agent")]
     pub(crate) events: bool,
+    /// Print the JSON Schema of a reusable agent file (`agents/*.yaml`) instead.
+    #[arg(long)]
+    pub(crate) agent: bool,
 }
 
 #[derive(Debug, Args)]

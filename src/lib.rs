@@ -24,6 +24,7 @@
 
 mod budget;
 mod calibration;
+mod dry_run;
 mod report;
 mod run_dir;
 mod saved_run;
@@ -51,6 +52,7 @@ pub use agentrun_spec::{
 };
 pub use budget::{detect_gpu_budget, macos_raise_command};
 pub use calibration::{Calibration, CalibrationError, ModelCalibration, calibrate_model};
+pub use dry_run::DryRun;
 pub use ollama_sim::{Script as SimScript, SimConfig};
 pub use report::{run_report_html, simulation_report_html};
 pub use run_dir::{RunDirectory, list_runs};
@@ -61,4 +63,9 @@ pub use simulate::{PolicyFigures, SimulateError, SimulationOptions, SimulationRe
 /// The JSON Schema of the workflow format, for editors.
 pub fn workflow_schema() -> serde_json::Value {
     agentrun_spec::json_schema()
+}
+
+/// The JSON Schema of a reusable agent file (`agents/*.yaml`), for editors.
+pub fn agent_file_schema() -> serde_json::Value {
+    agentrun_spec::agent_json_schema()
 }

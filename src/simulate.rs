@@ -148,56 +148,17 @@ fn draw_future(workflow: &Workflow, seed: u64) -> Vec<SyntheticTurn> {
     let mut turns = Vec::new();
     let mut agent = graph.start();
     while turns.len() < workflow.simulation.max_turns as usize {
-        let spec = &workflow.agents[agent];
-        let behaviour = workflow.simulation.agents.get(&spec.name);
-        let tokens = behaviour.map_or(0, |b| {
-            draw_u64(&mut rng, *b.reply_tokens.start(), *b.reply_tokens.end())
-        });
-        let duration = behaviour.map_or(Duration::ZERO, |b| {
-            let (low, high) = (
-                b.duration.start().as_millis() as u64,
-                b.duration.end().as_millis() as u64,
-            );
-            Duration::from_millis(draw_u64(&mut rng, low, high))
-        });
-        let choice = spec.is_router().then(|| {
-            let weights: Vec<(String, f64)> = spec
-                .choices()
-                .iter()
-                .map(|choice| {
-                    let weight = behaviour
-                        .and_then(|b| b.choices.get(choice))
-                        .copied()
-                        .unwrap_or(1.0);
-                    (choice.clone(), weight)
-                })
-                .collect();
-            draw_weighted(&mut rng, &weights)
-        });
-        let passed = matches!(spec.kind, AgentKind::Command(_))
-            .then(|| rng.random::<f64>() < behaviour.map_or(0.7, |b| b.pass_rate));
-        let match_rate = behaviour.map_or(0.5, |b| b.match_rate);
-        // Text conditions hold with the agent's match rate, each drawn in file order;
-        // choices and outcomes were drawn above.
-        let taken = graph.outgoing(agent).find(|step| match step.condition {
-            Condition::Contains(_) | Condition::Matches(_) => rng.random::<f64>() < match_rate,
-            other => other.matches("", choice.as_deref(), passed),
-        });
-        let Some(agentrun_core::Step {
-            rank: edge,
-            to: next,
-            ..
-        }) = taken
-        else {
+        let drawn = draw_turn(workflow, &graph, agent, &mut rng);
+        let Some((edge, next)) = drawn.taken else {
             break;
         };
         turns.push(SyntheticTurn {
             agent,
-            tokens,
-            duration,
+            tokens: drawn.tokens,
+            duration: drawn.duration,
             edge,
-            passed,
-            choice,
+            passed: drawn.passed,
+            choice: drawn.choice,
         });
         match next {
             agentrun_core::Node::Agent(index) => agent = index,
@@ -205,6 +166,77 @@ fn draw_future(workflow: &Workflow, seed: u64) -> Vec<SyntheticTurn> {
         }
     }
     turns
+}
+
+/// One turn of an agent, drawn from the workflow's `simulation` section.
+#[derive(Debug, Clone)]
+pub(crate) struct DrawnTurn {
+    /// Tokens to generate (model agents).
+    pub(crate) tokens: u64,
+    /// Time the turn takes besides generation (command and human agents).
+    pub(crate) duration: Duration,
+    /// A router's choice.
+    pub(crate) choice: Option<String>,
+    /// A command's outcome.
+    pub(crate) passed: Option<bool>,
+    /// The outgoing edge taken (its position in the file) and where it leads; `None` when
+    /// no condition held.
+    pub(crate) taken: Option<(usize, agentrun_core::Node)>,
+}
+
+/// Draws one turn of `agent`: reply length, duration, router choice and command outcome,
+/// then the edge, each text condition holding with the agent's match rate in file order.
+pub(crate) fn draw_turn(
+    workflow: &Workflow,
+    graph: &agentrun_core::ConversationGraph,
+    agent: usize,
+    rng: &mut StdRng,
+) -> DrawnTurn {
+    let spec = &workflow.agents[agent];
+    let behaviour = workflow.simulation.agents.get(&spec.name);
+    let tokens = behaviour.map_or(0, |b| {
+        draw_u64(rng, *b.reply_tokens.start(), *b.reply_tokens.end())
+    });
+    let duration = behaviour.map_or(Duration::ZERO, |b| {
+        let (low, high) = (
+            b.duration.start().as_millis() as u64,
+            b.duration.end().as_millis() as u64,
+        );
+        Duration::from_millis(draw_u64(rng, low, high))
+    });
+    let choice = spec.is_router().then(|| {
+        let weights: Vec<(String, f64)> = spec
+            .choices()
+            .iter()
+            .map(|choice| {
+                let weight = behaviour
+                    .and_then(|b| b.choices.get(choice))
+                    .copied()
+                    .unwrap_or(1.0);
+                (choice.clone(), weight)
+            })
+            .collect();
+        draw_weighted(rng, &weights)
+    });
+    let passed = matches!(spec.kind, AgentKind::Command(_))
+        .then(|| rng.random::<f64>() < behaviour.map_or(0.7, |b| b.pass_rate));
+    let match_rate = behaviour.map_or(0.5, |b| b.match_rate);
+    // Text conditions hold with the agent's match rate, each drawn in file order;
+    // choices and outcomes were drawn above.
+    let taken = graph
+        .outgoing(agent)
+        .find(|step| match step.condition {
+            Condition::Contains(_) | Condition::Matches(_) => rng.random::<f64>() < match_rate,
+            other => other.matches("", choice.as_deref(), passed),
+        })
+        .map(|step| (step.rank, step.to));
+    DrawnTurn {
+        tokens,
+        duration,
+        choice,
+        passed,
+        taken,
+    }
 }
 
 fn draw_u64(rng: &mut StdRng, low: u64, high: u64) -> u64 {

@@ -102,6 +102,9 @@ pub(crate) enum Place {
         base: PathBuf,
         /// A workspace to copy into the run's directory first.
         copy_workspace: Option<PathBuf>,
+        /// Without a workspace to copy: work in an empty directory in the run's directory
+        /// rather than the current one.
+        scratch: bool,
     },
     /// The directory of the run being resumed.
     Resumed {
@@ -140,16 +143,36 @@ pub(crate) async fn launch(launch: Launch, output: Output) -> anyhow::Result<Exi
     } = launch;
     let gpu_budget = resolve_budget(&workflow, settings.server.sim)?;
     let backend: Arc<dyn ModelBackend> = connect(&settings.server.to_args(), None).await?;
+    // Whether the run already said where its agents work.
+    let mut told_where = false;
     let (run_dir, resume) = match place {
         Place::New {
             base,
             copy_workspace,
+            scratch,
         } => {
             let run_dir = RunDirectory::create(&base, &workflow).with_context(|| {
                 format!("cannot create a run directory under {}", base.display())
             })?;
-            if let Some(original) = copy_workspace {
-                settings.workspace = Some(copy_workspace_into(&original, run_dir.path())?);
+            if let Some(original) = &copy_workspace {
+                let copy = copy_workspace_into(original, run_dir.path())?;
+                if scratch {
+                    output.note(&format!(
+                        "agentrun: the simulated run works on a fresh copy of {} in {}",
+                        original.display(),
+                        copy.display()
+                    ));
+                    told_where = true;
+                }
+                settings.workspace = Some(copy);
+            } else if scratch {
+                let dir = scratch_workspace(run_dir.path())?;
+                output.note(&format!(
+                    "agentrun: the simulated run works in the empty directory {}",
+                    dir.display()
+                ));
+                told_where = true;
+                settings.workspace = Some(dir);
             }
             settings.write(run_dir.path())?;
             (run_dir, None)
@@ -186,6 +209,25 @@ pub(crate) async fn launch(launch: Launch, output: Output) -> anyhow::Result<Exi
     if !settings.non_interactive {
         executor = executor.with_console(Arc::new(TerminalConsole::new(events.clone())));
     }
+    // On the simulator without a reply script, every reply is drawn from the workflow's
+    // `simulation` section, so the run walks the workflow's edges to its end.
+    let dry_run = settings.server.sim && settings.server.sim_script.is_none();
+    if dry_run {
+        let agent: Arc<dyn agentrun::Agent> = Arc::new(agentrun::DryRun::new(executor.workflow()));
+        let names: Vec<String> = executor
+            .workflow()
+            .agents
+            .iter()
+            .map(|agent| agent.name.clone())
+            .collect();
+        for name in &names {
+            executor = executor.with_agent(name, agent.clone());
+        }
+        output.note(
+            "agentrun: the replies are simulated (no reply script): drawn from the workflow's \
+             `simulation` section; commands are not run and tools are not called",
+        );
+    }
     // The event printer ends when the last sender is gone: only the executor may hold one.
     drop(events);
     let mut options = RunOptions::new(settings.task.clone());
@@ -213,7 +255,7 @@ pub(crate) async fn launch(launch: Launch, output: Output) -> anyhow::Result<Exi
         .agents
         .iter()
         .any(|agent| matches!(agent.kind, AgentKind::Command(_)) || !agent.tools().is_empty());
-    if acts {
+    if acts && !told_where {
         let dir = match &options.workspace {
             Some(dir) => dir.clone(),
             None => std::env::current_dir().unwrap_or_default(),
@@ -222,6 +264,17 @@ pub(crate) async fn launch(launch: Launch, output: Output) -> anyhow::Result<Exi
             "agentrun: the agents work in {} (choose another directory with --workspace)",
             dir.display()
         ));
+        // Printed even with -q: the run may change files that are not committed yet.
+        if let Some(changes) = uncommitted_changes(&dir) {
+            eprintln!(
+                "warning: {} is a git work tree with {changes} uncommitted change{}, which the \
+                 agents may overwrite; commit or stash them first, or work on a copy with \
+                 --copy-workspace {}",
+                dir.display(),
+                if changes == 1 { "" } else { "s" },
+                shell_word(&dir.to_string_lossy())
+            );
+        }
     }
     let outcome = executor.run(options).await;
     drop(executor);
@@ -269,6 +322,24 @@ pub(crate) fn write_report(run_dir: &Path, report: &Path) -> anyhow::Result<()> 
     let events = agentrun::read_events(&events_path)?;
     std::fs::write(report, agentrun::run_report_html(&events))
         .with_context(|| format!("cannot write the report {}", report.display()))
+}
+
+/// How many files `git status` lists as changed or untracked in `dir`, when `dir` is in a
+/// git work tree and any are; `None` when it is clean, not a work tree, or git is missing.
+fn uncommitted_changes(dir: &Path) -> Option<usize> {
+    let status = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["status", "--porcelain"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !status.status.success() {
+        return None;
+    }
+    let changes = String::from_utf8_lossy(&status.stdout).lines().count();
+    (changes > 0).then_some(changes)
 }
 
 /// A word as a POSIX shell reads it back: quoted when it holds anything special.
@@ -340,9 +411,20 @@ async fn measured_load_times(
     calibration.load_times(&server, &details)
 }
 
+/// The directory in a run's directory that its copied or scratch workspace is.
+const WORKSPACE_DIR: &str = "workspace";
+
+/// An empty workspace in the run's directory, for a simulated run given none.
+fn scratch_workspace(run_dir: &Path) -> anyhow::Result<PathBuf> {
+    let dir = run_dir.join(WORKSPACE_DIR);
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create the workspace {}", dir.display()))?;
+    Ok(std::path::absolute(&dir).unwrap_or(dir))
+}
+
 /// Copies `original` into the run's directory and returns the copy's path.
 fn copy_workspace_into(original: &Path, run_dir: &Path) -> anyhow::Result<PathBuf> {
-    let copy = run_dir.join("workspace");
+    let copy = run_dir.join(WORKSPACE_DIR);
     copy_tree(original, &copy).with_context(|| {
         format!(
             "cannot copy the workspace {} to {}",

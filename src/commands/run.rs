@@ -38,13 +38,22 @@ pub(crate) async fn run(args: RunArgs, output: Output) -> anyhow::Result<ExitCod
         keep_loaded: args.start.keep_loaded,
         server: SavedServer::from_args(&args.server, script),
     };
+    // A simulated run never acts on the current directory unless told to: it works on a
+    // fresh copy of the workflow's simulation workspace, or in an empty scratch directory.
+    let scratch = args.server.sim && args.workspace.is_none() && args.copy_workspace.is_none();
+    let copy_workspace = match &args.copy_workspace {
+        Some(dir) => Some(dir.clone()),
+        None if scratch => workflow.simulation.workspace.clone(),
+        None => None,
+    };
     launch(
         Launch {
             workflow,
             settings,
             place: Place::New {
                 base: args.runs_dir,
-                copy_workspace: args.copy_workspace,
+                copy_workspace,
+                scratch,
             },
             json: args.start.json,
             events: args.start.events,

@@ -1,4 +1,5 @@
-//! `agentrun schema`: the JSON Schema of the workflow format, or of the events, on stdout.
+//! `agentrun schema`: the JSON Schema of the workflow format, of an agent file, or of the
+//! events, on stdout. The repository keeps each in `docs/`.
 
 use std::process::ExitCode;
 
@@ -7,6 +8,8 @@ use crate::args::SchemaArgs;
 pub(crate) fn run(args: SchemaArgs) -> anyhow::Result<ExitCode> {
     let schema = if args.events {
         agentrun::event_schema()
+    } else if args.agent {
+        agentrun::agent_file_schema()
     } else {
         agentrun::workflow_schema()
     };

@@ -346,6 +346,10 @@ fn a_model_that_never_fits_without_a_fallback_stops_the_run_clearly() {
     outcome.run.expect_code(1);
     let summary = outcome.summary();
     assert_eq!(summary["status"], "failed", "{summary:#}");
+    // A run without a single completed turn has nothing avoidable, and says 0.0, not -0.0.
+    let stderr = outcome.run.stderr();
+    assert!(stderr.contains("(0.0 s avoidable)"), "{stderr}");
+    assert!(!stderr.contains("-0.0"), "{stderr}");
     let reason = summary["reason"].to_string();
     assert!(reason.contains("more system memory"), "{summary:#}");
     assert!(

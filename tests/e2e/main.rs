@@ -2,11 +2,15 @@
 //! binary over HTTP, with real files and processes.
 
 mod cli;
+mod dry_run;
 mod events_schema;
+mod examples;
 mod faults;
+mod first_run;
 mod report;
 mod resume;
 mod run;
+mod schemas;
 mod simulate_policies;
 mod support;
 mod tdd_cycle;

@@ -100,6 +100,7 @@ fn screenshot(page: &Path, name: &str) -> PathBuf {
 }
 
 #[test]
+#[ignore = "needs chromium: install it (apt-get install chromium) or set AGENTRUN_CHROMIUM, then run with --include-ignored; .ci/run does"]
 fn a_real_runs_report_renders_its_lanes_and_summary_in_chromium() {
     // The built-in simulator: the run's clock then reads simulated seconds, like the
     // load and generation times the server reports.
@@ -176,6 +177,7 @@ fn a_real_runs_report_renders_its_lanes_and_summary_in_chromium() {
 }
 
 #[test]
+#[ignore = "needs chromium: install it (apt-get install chromium) or set AGENTRUN_CHROMIUM, then run with --include-ignored; .ci/run does"]
 fn a_simulation_report_shows_every_policy_on_one_axis_in_chromium() {
     let page = target_dir().join("report-simulate.html");
     let simulated = agentrun(&[

@@ -254,3 +254,97 @@ fn the_built_in_simulator_runs_the_readme_command() {
     );
     assert!(repo_root().join("workflows/sim/tdd.yaml").exists());
 }
+
+/// A scout on a small model hands over at once to a builder on a big one: the planner
+/// preloads the builder's model during the scout's turn, and the builder's call waits for
+/// the tail of that preload. A closer speaks after, once the preload has reported.
+const HANDOVER: &str = "\
+name: handover
+task: Build it.
+agents:
+  scout: { model: 'qwen3:1.7b', prompt: You are the scout., options: { num_ctx: 8192 } }
+  builder: { model: 'qwen3-coder:32b', prompt: You are the builder., options: { num_ctx: 8192 } }
+  closer: { model: 'qwen3:1.7b', prompt: You are the closer., options: { num_ctx: 8192 } }
+flow:
+  start: scout
+  edges:
+    - { from: scout, to: builder }
+    - { from: builder, to: closer }
+    - { from: closer, to: end }
+memory: { gpu_budget: 54GB }
+";
+
+const HANDOVER_REPLIES: &str = "\
+rules:
+  - { system: scout, reply: { eval_count: 2, text: 'Go.' } }
+  - { system: builder, reply: { eval_count: 20, text: 'Built.' } }
+  - { system: closer, reply: { eval_count: 2, text: 'Done.' } }
+";
+
+#[test]
+fn a_preload_whose_tail_the_next_turn_waited_on_is_one_load() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let workflow = dir.path().join("handover.yaml");
+    let script = dir.path().join("replies.yaml");
+    std::fs::write(&workflow, HANDOVER).expect("written");
+    std::fs::write(&script, HANDOVER_REPLIES).expect("written");
+    let sim = Sim::start(&[
+        "--time-scale",
+        "0.02",
+        "--script",
+        &script.to_string_lossy(),
+    ]);
+    let events_path = dir.path().join("events.jsonl");
+    let run = agentrun(&[
+        &workflow.to_string_lossy(),
+        "--ollama",
+        &sim.url,
+        "--json",
+        "--events",
+        &events_path.to_string_lossy(),
+    ]);
+    run.expect_code(0);
+    let summary = run.json();
+    let events = events(&events_path);
+
+    // The setting: the builder's model was preloaded and its turn waited for the load.
+    let preloads = of_type(&events, "load_started")
+        .into_iter()
+        .filter(|event| event["model"] == "qwen3-coder:32b" && event["cause"] == "preload")
+        .count();
+    assert_eq!(preloads, 1, "{events:#?}");
+    let builder_turn = of_type(&events, "turn_finished")
+        .into_iter()
+        .find(|event| event["agent"] == "builder")
+        .expect("the builder's turn");
+    assert!(
+        builder_turn["load_wait_s"].as_f64().expect("wait") > 0.5,
+        "the builder did not wait for the preload's tail: {builder_turn:#}"
+    );
+
+    // The server loaded each model once; so say the summary and the events.
+    let log = sim.log();
+    for model in ["qwen3:1.7b", "qwen3-coder:32b"] {
+        let server_loads = log
+            .iter()
+            .filter(|event| event["event"] == "load_started" && event["model"] == model)
+            .count();
+        assert_eq!(server_loads, 1, "{model}");
+        assert_eq!(summary["models"][model]["loads"], 1, "{model}: {summary:#}");
+        let finished = of_type(&events, "load_finished")
+            .into_iter()
+            .filter(|event| event["model"] == model)
+            .count();
+        assert_eq!(finished, 1, "{model}: load_finished events");
+    }
+    assert!(
+        run.stderr().contains("qwen3-coder:32b")
+            && run
+                .stderr()
+                .lines()
+                .any(|line| line.trim_start().starts_with("qwen3-coder:32b")
+                    && line.split_whitespace().nth(1) == Some("1")),
+        "the per-model table shows one load:\n{}",
+        run.stderr()
+    );
+}

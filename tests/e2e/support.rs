@@ -249,3 +249,19 @@ pub(crate) fn of_type<'a>(
         .filter(|event| event["type"] == kind)
         .collect()
 }
+
+/// The entries directly in `dir` with their modification times, the build's `target`
+/// aside: compared before and after a run, what the run added or changed there.
+pub(crate) fn top_level(
+    dir: &Path,
+) -> std::collections::BTreeMap<String, Option<std::time::SystemTime>> {
+    std::fs::read_dir(dir)
+        .expect("a readable directory")
+        .map(|entry| entry.expect("an entry"))
+        .filter(|entry| entry.file_name() != "target")
+        .map(|entry| {
+            let modified = entry.metadata().and_then(|meta| meta.modified()).ok();
+            (entry.file_name().to_string_lossy().into_owned(), modified)
+        })
+        .collect()
+}

@@ -1,8 +1,5 @@
 //! `agentrun validate` on the shipped workflows and on the corpus of broken ones.
-
-use std::path::Path;
-
-use crate::support::{agentrun, repo_root};
+use crate::support::{agentrun, repo_root, runs_dir};
 
 #[test]
 fn shipped_workflows_are_valid() {
@@ -67,6 +64,19 @@ fn each_broken_workflow_gets_its_expected_message() {
 
 #[test]
 fn running_a_broken_workflow_fails_before_any_request() {
+    // Run directories of this workflow, wherever runs are kept.
+    let kept = || -> Vec<String> {
+        std::fs::read_dir(runs_dir().join("runs"))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                    .filter(|name| name.contains("missing-start"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let before = kept();
     let run = agentrun(&["run", "tests/workflows/broken/missing-start.yaml", "--sim"]);
     run.expect_code(2);
     assert!(
@@ -74,9 +84,5 @@ fn running_a_broken_workflow_fails_before_any_request() {
         "{}",
         run.stderr()
     );
-    assert!(
-        !Path::new(&repo_root().join(".agentrun"))
-            .join("missing-start")
-            .exists()
-    );
+    assert_eq!(kept(), before, "no run directory is created");
 }

@@ -55,7 +55,9 @@ impl Agent for CommandAgent {
         Ok(AgentReply {
             text,
             passed: Some(passed),
-            generation: context.reported(outcome.elapsed),
+            // Real seconds in every mode: a command runs on this machine, not on the
+            // (possibly time-scaled) model server.
+            generation: outcome.elapsed,
             ..AgentReply::default()
         })
     }

@@ -20,7 +20,7 @@ use crate::gated_backend::GatedBackend;
 use crate::graph::{ConversationGraph, Node, TurnOutcome};
 use crate::human::HumanAgent;
 use crate::planning::{FutureTurn, RESIDENT_LOAD_S, Residency, ResidencyError, ResidencySettings};
-use crate::preloader::{PreloadJob, Preloader};
+use crate::preloader::{PreloadDone, PreloadJob, Preloader};
 use crate::resume::{Resume, ResumeError};
 use crate::server_view::ServerView;
 use crate::summary::{RunStatus, RunSummary};
@@ -304,6 +304,9 @@ impl Executor {
             .unwrap_or(1)
             .max(1);
         let mut turns_done = transcript.len() as u32;
+        // A model whose preload's tail a turn waited on, and that wait, until the preload
+        // reports: the load is counted once, when it does.
+        let mut tail_uncounted: Option<(String, f64)> = None;
         let (status, reason) = loop {
             let turn = turns_done + 1;
             if turn > max_turns {
@@ -314,10 +317,7 @@ impl Executor {
             }
             for done in preloader.finished() {
                 server_view.forget();
-                if let Some(load_s) = done.load_s {
-                    residency.record_load(&done.model, load_s);
-                    tally.preloaded(&done.model, load_s);
-                }
+                settle_preload(&done, &mut tail_uncounted, &mut residency, &mut tally);
             }
             let spec = &workflow.agents[speaker];
             // Every turn records what was resident, from the server itself: another
@@ -382,6 +382,10 @@ impl Executor {
                 options: plan.call_options.clone(),
                 keep_alive: plan.keep_alive,
             });
+            // A turn whose model is being preloaded waits for that preload's tail: one
+            // load, which the preload reports and counts when it finishes.
+            let tail_of_preload =
+                spec.model().is_some() && preloader.in_flight().as_deref() == spec.model();
             let started_s = clock.now_s();
             self.events.emit(Event::TurnStarted {
                 turn,
@@ -391,7 +395,7 @@ impl Executor {
             });
             if let Some(model) = spec.model()
                 && !resident.iter().any(|running| running.name == model)
-                && preloader.in_flight().as_deref() != Some(model)
+                && !tail_of_preload
             {
                 self.events.emit(Event::LoadStarted {
                     model: model.to_owned(),
@@ -452,8 +456,16 @@ impl Executor {
                 .answered_by
                 .clone()
                 .or_else(|| spec.model().map(str::to_owned));
+            let load_is_preloads = tail_of_preload && answered_by.as_deref() == spec.model();
+            if let Some(model) = &answered_by
+                && load_is_preloads
+                && reply.load_wait.as_secs_f64() >= RESIDENT_LOAD_S
+            {
+                tail_uncounted = Some((model.clone(), reply.load_wait.as_secs_f64()));
+            }
             if let Some(model) = &answered_by
                 && reply.load_wait.as_secs_f64() >= RESIDENT_LOAD_S
+                && !load_is_preloads
             {
                 residency.record_load(model, reply.load_wait.as_secs_f64());
                 server_view.forget();
@@ -488,12 +500,19 @@ impl Executor {
                 entry: entry.clone(),
                 at_s: clock.now_s(),
             });
-            tally.turn(&entry, &reply);
+            tally.turn(&entry, &reply, !load_is_preloads);
             let next_agent = match next {
                 Some(Node::Agent(index)) => Some(index),
                 _ => None,
             };
-            residency.after_turn(speaker, next_agent, reply.generation.as_secs_f64());
+            // The planner reasons in the run's time. A turn without a model (a command, a
+            // person) reports real seconds, which a time-scaled run's clock stretches.
+            let turn_s = if spec.model().is_some() {
+                reply.generation.as_secs_f64()
+            } else {
+                clock.now_s() - started_s
+            };
+            residency.after_turn(speaker, next_agent, turn_s);
             transcript.push(entry);
             turns_done += 1;
             // Trimmed in batches, so each turn costs O(1) on average.
@@ -523,7 +542,21 @@ impl Executor {
                 }
             }
         };
+        for done in preloader.finished() {
+            settle_preload(&done, &mut tail_uncounted, &mut residency, &mut tally);
+        }
         drop(preloader);
+        // The run ended before the preload a turn waited on reported: the turn's wait
+        // stands for that load.
+        if let Some((model, wait_s)) = tail_uncounted {
+            tally.preloaded(&model, wait_s);
+            self.events.emit(Event::LoadFinished {
+                model,
+                cause: LoadCause::Preload,
+                load_s: wait_s,
+                at_s: clock.now_s(),
+            });
+        }
         if options.unload_at_end {
             self.unload_models_loaded_by_run(&resident_at_start, clock)
                 .await;
@@ -572,6 +605,30 @@ impl Executor {
                 tracing::warn!(model = %model.name, %error, "unload at the end of the run failed");
             }
         }
+    }
+}
+
+/// Learns and counts a finished preload. A failed preload whose model a turn waited for
+/// was loaded by that turn's call instead: its wait counts as the load.
+fn settle_preload(
+    done: &PreloadDone,
+    tail_uncounted: &mut Option<(String, f64)>,
+    residency: &mut Residency,
+    tally: &mut crate::tally::Tally,
+) {
+    let tail = tail_uncounted
+        .take_if(|(model, _)| *model == done.model)
+        .map(|(_, wait_s)| wait_s);
+    match (done.load_s, tail) {
+        (Some(load_s), _) => {
+            residency.record_load(&done.model, load_s);
+            tally.preloaded(&done.model, load_s);
+        }
+        (None, Some(wait_s)) => {
+            residency.record_load(&done.model, wait_s);
+            tally.preloaded(&done.model, wait_s);
+        }
+        (None, None) => {}
     }
 }
 

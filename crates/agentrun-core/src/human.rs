@@ -53,7 +53,8 @@ impl Agent for HumanAgent {
         let reply = |text: String, choice: Option<String>| AgentReply {
             text,
             choice,
-            generation: context.reported(started.elapsed()),
+            // Real seconds in every mode: a person answers in real time.
+            generation: started.elapsed(),
             ..AgentReply::default()
         };
         let choices = &human.choices;

@@ -63,15 +63,22 @@ impl Tally {
         self.models.entry(model.to_owned()).or_default().unloads += 1;
     }
 
-    pub(crate) fn turn(&mut self, entry: &TranscriptEntry, reply: &AgentReply) {
+    /// Counts a turn. `counts_load`: whether a wait of the turn's for its model was a load
+    /// of its own; not when it waited for the tail of a preload, which counts itself.
+    pub(crate) fn turn(&mut self, entry: &TranscriptEntry, reply: &AgentReply, counts_load: bool) {
         self.router_repairs += reply.repairs;
         self.router_fallbacks += u32::from(reply.fallback);
-        self.past_turn(entry);
+        self.count_turn(entry, counts_load);
     }
 
     /// Counts a turn from its transcript entry alone: a turn of an earlier start of a
-    /// resumed run, whose router repairs are not known.
+    /// resumed run, whose router repairs are not known. Its preloads are not replayed, so
+    /// a wait for its model counts as the load.
     pub(crate) fn past_turn(&mut self, entry: &TranscriptEntry) {
+        self.count_turn(entry, true);
+    }
+
+    fn count_turn(&mut self, entry: &TranscriptEntry, counts_load: bool) {
         self.turns += 1;
         self.load_wait_s += entry.load_wait_s;
         self.trace.push(memory::TraceTurn {
@@ -86,6 +93,7 @@ impl Tally {
         agent.load_wait_s += entry.load_wait_s;
         agent.tokens += entry.tokens;
         if let Some(model) = &entry.model
+            && counts_load
             && entry.load_wait_s >= RESIDENT_LOAD_S
         {
             let model = self.models.entry(model.clone()).or_default();
@@ -115,7 +123,10 @@ impl Tally {
             turns: self.turns,
             wall_s: wall.as_secs_f64(),
             load_wait_s: self.load_wait_s,
-            avoidable_wait_s: waits.values().map(|(avoidable, _)| avoidable).sum(),
+            // A fold from +0.0: an empty f64 sum is -0.0, which prints as "-0.0".
+            avoidable_wait_s: waits
+                .values()
+                .fold(0.0, |total, (avoidable, _)| total + avoidable),
             router_repairs: self.router_repairs,
             router_fallbacks: self.router_fallbacks,
             policy: self.policy.to_string(),

@@ -176,6 +176,52 @@ async fn a_command_agent_branches_on_its_result_in_the_workspace() {
     assert!(dir.path().join("ok").exists());
 }
 
+const SLOW_CHECK: &str = "\
+name: slow-check
+agents:
+  check:
+    kind: command
+    command: [sh, -c, 'sleep 0.2; exit 1']
+flow:
+  start: check
+  edges:
+    - { from: check, to: end, when: pass }
+memory: { gpu_budget: 24GB }
+";
+
+#[tokio::test]
+async fn a_command_turn_reports_real_seconds_on_a_time_scaled_run_and_no_negative_zero() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let mut options = options(dir.path());
+    // One reported second takes 10 ms: the clock of a time-scaled simulator.
+    options.time_scale = 0.01;
+    let outcome = Executor::new(workflow(SLOW_CHECK), Scripted::new(Vec::new()))
+        .run(options)
+        .await
+        .expect("the run starts");
+    // The command fails and no edge takes a failure: the run fails after one turn.
+    assert_eq!(outcome.summary.status, RunStatus::Failed);
+    let seconds = outcome.transcript[0].generation_s;
+    assert!(
+        (0.2..5.0).contains(&seconds),
+        "a 0.2 s command is reported as {seconds} s"
+    );
+    assert_eq!(outcome.summary.agents["check"].generation_s, seconds);
+    // Scaled, the run's clock says the turn took about 20 s.
+    assert!(outcome.summary.wall_s >= 20.0, "{}", outcome.summary.wall_s);
+    let summary = &outcome.summary;
+    for (field, value) in [
+        ("avoidable_wait_s", summary.avoidable_wait_s),
+        ("load_wait_s", summary.load_wait_s),
+    ] {
+        assert!(
+            value == 0.0 && value.is_sign_positive(),
+            "{field} is {value:?}"
+        );
+        assert_eq!(format!("{value:.1}"), "0.0", "{field}");
+    }
+}
+
 #[tokio::test]
 async fn a_missing_workspace_stops_the_run_before_it_starts() {
     let dir = tempfile::tempdir().expect("a temp dir");

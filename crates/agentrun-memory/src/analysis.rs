@@ -517,8 +517,11 @@ fn transition(
         to: to.name.clone(),
         via: vec![via],
         unloads,
-        load_seconds: loads.iter().map(|load| load.seconds).sum(),
-        exposed_seconds: loads.iter().map(|load| load.exposed_seconds).sum(),
+        // Folds from +0.0: an empty f64 sum is -0.0, which prints as "-0.0".
+        load_seconds: loads.iter().fold(0.0, |total, load| total + load.seconds),
+        exposed_seconds: loads
+            .iter()
+            .fold(0.0, |total, load| total + load.exposed_seconds),
         loads,
     }
 }

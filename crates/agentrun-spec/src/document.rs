@@ -266,6 +266,11 @@ pub(crate) struct SimulationFile {
     /// Per-agent behaviour, by agent name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) agents: Option<NamedMap<AgentSimulationFile>>,
+    /// A directory that `--sim` runs without `--workspace` work on a fresh copy of, kept in
+    /// the run's directory (relative to the workflow file). Without it they work in an empty
+    /// scratch directory there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) workspace: Option<String>,
 }
 
 /// How one agent behaves in a simulation.

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::agent::{AgentSpec, KindName};
@@ -17,6 +18,9 @@ pub struct SimulationSpec {
     pub max_turns: u32,
     /// How each agent behaves, for every agent of the workflow (defaults filled in).
     pub agents: BTreeMap<String, AgentSimulation>,
+    /// The directory a `--sim` run without a workspace of its own works on a copy of
+    /// (`simulation.workspace`, resolved against the workflow file and made absolute).
+    pub workspace: Option<PathBuf>,
 }
 
 impl SimulationSpec {
@@ -34,6 +38,7 @@ impl SimulationSpec {
                 .iter()
                 .map(|agent| (agent.name.clone(), AgentSimulation::default_for(agent)))
                 .collect(),
+            workspace: None,
         }
     }
 }

@@ -146,6 +146,11 @@ impl Workflow {
             seed: Some(self.simulation.seed),
             max_turns: Some(self.simulation.max_turns.into()),
             agents: (!agents.is_empty()).then_some(NamedMap(agents)),
+            workspace: self
+                .simulation
+                .workspace
+                .as_ref()
+                .map(|path| path.display().to_string()),
         }
     }
 }

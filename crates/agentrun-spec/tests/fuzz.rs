@@ -23,6 +23,8 @@ fn scratch_tree() -> &'static Path {
         let agents = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../agents");
         copy_dir(&agents, &tree.path().join("agents"));
         std::fs::create_dir(tree.path().join("workflows")).expect("a workflows dir");
+        // The workspace `workflows/tdd.yaml` names for simulated runs.
+        std::fs::create_dir_all(tree.path().join("examples/tdd-project")).expect("a dir");
         tree
     })
     .path()

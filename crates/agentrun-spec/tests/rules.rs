@@ -860,6 +860,47 @@ fn use_merges_files_and_resolves_paths_from_the_file_that_names_them() {
     );
 }
 
+#[test]
+fn the_simulation_workspace_is_a_directory_relative_to_the_workflow_file() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::create_dir_all(dir.path().join("project")).expect("a directory");
+    std::fs::write(dir.path().join("notes.txt"), "notes").expect("a file");
+    let file = dir.path().join("flows").join("w.yaml");
+    std::fs::create_dir_all(file.parent().expect("a parent")).expect("a directory");
+    let with = |workspace: &str| format!("{BASE}simulation:\n  workspace: {workspace}\n");
+
+    let workflow =
+        Workflow::from_yaml_str(&with("../project"), &file).expect("an existing directory");
+    let resolved = workflow.simulation.workspace.clone().expect("a workspace");
+    assert!(resolved.is_absolute(), "{}", resolved.display());
+    assert_eq!(
+        resolved.canonicalize().expect("exists"),
+        dir.path().join("project").canonicalize().expect("exists")
+    );
+    // The resolved workflow names it absolutely, so it loads the same from anywhere.
+    let elsewhere = dir.path().join("runs").join("workflow.yaml");
+    let again = Workflow::from_yaml_str(&workflow.to_yaml(), &elsewhere).expect("reloads");
+    assert_eq!(again.simulation.workspace, Some(resolved));
+    assert_eq!(load(BASE).expect("valid").simulation.workspace, None);
+
+    for (workspace, gist) in [
+        ("../missing", "does not exist"),
+        ("../notes.txt", "is not a directory"),
+    ] {
+        let error = Workflow::from_yaml_str(&with(workspace), &file).expect_err("refused");
+        let found: Vec<(String, usize, String)> = error
+            .errors()
+            .map(|d| (d.field.clone(), d.line, d.message.clone()))
+            .collect();
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(
+            (found[0].0.as_str(), found[0].1),
+            ("simulation.workspace", 18)
+        );
+        assert!(found[0].2.contains(gist), "{}", found[0].2);
+    }
+}
+
 /// The model agent's data of an agent the test knows to be one.
 fn llm(agent: &AgentSpec) -> &LlmAgentSpec {
     agent.llm().expect("an llm agent")

@@ -135,8 +135,10 @@ pub(crate) fn convert_workflow(
         .unwrap_or_default();
     let simulation_file =
         section::<SimulationFile>(root, "simulation", broken, simulation_cut, loading);
+    let workflow_file = loading.sources.path(root.pos.file).to_path_buf();
     let simulation = convert_simulation(
         simulation_file.as_ref(),
+        &workflow_file,
         &agents,
         &scope.broken_agents,
         findings,

@@ -1,6 +1,7 @@
 //! The simulation section: defaults per agent kind, overlaid with what the file gives.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
 use super::{duration, placeholder_agent};
 use crate::agent::{AgentSpec, KindName};
@@ -8,9 +9,11 @@ use crate::check::Findings;
 use crate::document::{AgentSimulationFile, RangeFile, SimulationFile};
 use crate::node::FieldPath;
 use crate::simulation::{AgentSimulation, SimulationSpec};
+use crate::source::resolve_relative;
 
 pub(super) fn convert_simulation(
     file: Option<&SimulationFile>,
+    workflow_file: &Path,
     agents: &[AgentSpec],
     broken_agents: &BTreeSet<String>,
     findings: &mut Findings,
@@ -25,6 +28,10 @@ pub(super) fn convert_simulation(
         .max_turns
         .map(|turns| u32::try_from(turns).unwrap_or(u32::MAX))
         .unwrap_or(SimulationSpec::DEFAULT_MAX_TURNS);
+    simulation.workspace = file
+        .workspace
+        .as_deref()
+        .and_then(|relative| workspace(workflow_file, relative, &path.key("workspace"), findings));
     let kinds: BTreeMap<&str, &AgentSpec> = agents
         .iter()
         .map(|agent| (agent.name.as_str(), agent))
@@ -79,6 +86,35 @@ pub(super) fn convert_simulation(
         simulation.agents.insert(name.clone(), result);
     }
     simulation
+}
+
+/// `simulation.workspace`: a directory, relative to the workflow file, made absolute so the
+/// resolved workflow kept in a run's directory still names it.
+fn workspace(
+    workflow_file: &Path,
+    relative: &str,
+    path: &FieldPath,
+    findings: &mut Findings,
+) -> Option<PathBuf> {
+    let resolved = resolve_relative(workflow_file, relative);
+    let resolved = std::path::absolute(&resolved).unwrap_or(resolved);
+    if resolved.is_dir() {
+        return Some(resolved);
+    }
+    let problem = if resolved.exists() {
+        "is not a directory"
+    } else {
+        "does not exist"
+    };
+    findings.error(
+        path.clone(),
+        format!("the workspace `{}` {problem}", resolved.display()),
+        Some(format!(
+            "name a directory; the path is relative to the workflow file, `{}`",
+            workflow_file.display()
+        )),
+    );
+    None
 }
 
 /// Simulation fields that mean nothing for the agent's kind.

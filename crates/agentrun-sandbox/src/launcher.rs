@@ -61,8 +61,7 @@ impl Launcher {
     /// `agentrun-sandbox` beside the running program or one directory up (where cargo puts
     /// binaries next to test executables); else `agentrun-sandbox` on `PATH`.
     pub fn find() -> Result<Launcher, SandboxError> {
-        if let Some(named) = std::env::var_os(LAUNCHER_VARIABLE).filter(|named| !named.is_empty())
-        {
+        if let Some(named) = std::env::var_os(LAUNCHER_VARIABLE).filter(|named| !named.is_empty()) {
             return Ok(Launcher::binary(Path::new(&named)));
         }
         let beside = std::env::current_exe()
@@ -167,7 +166,9 @@ impl LaunchRequest {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LaunchError {
     /// The arguments are not the launcher's.
-    #[error("{0}; usage: agentrun-sandbox [--isolate-network] [--write DIR]... [--secret PATH]... -- PROGRAM [ARGS]...")]
+    #[error(
+        "{0}; usage: agentrun-sandbox [--isolate-network] [--write DIR]... [--secret PATH]... -- PROGRAM [ARGS]..."
+    )]
     Usage(String),
     /// Landlock refused or is missing.
     #[error("cannot confine the filesystem: {0}")]

@@ -67,9 +67,7 @@ impl SandboxMode {
             SandboxMode::Network => {
                 "writes the workspace and a private temp dir; full network; secrets unreadable"
             }
-            SandboxMode::Container => {
-                "in a container with only the workspace mounted; no network"
-            }
+            SandboxMode::Container => "in a container with only the workspace mounted; no network",
             SandboxMode::Off => "NOT SANDBOXED: runs with your own rights",
         }
     }

@@ -21,7 +21,8 @@ use crate::launcher::LaunchError;
 pub(crate) fn isolate_network(force_user_namespace: bool) -> Result<(), LaunchError> {
     let uid = getuid();
     let gid = getgid();
-    let direct = !force_user_namespace && uid.is_root() && unshare(CloneFlags::CLONE_NEWNET).is_ok();
+    let direct =
+        !force_user_namespace && uid.is_root() && unshare(CloneFlags::CLONE_NEWNET).is_ok();
     if !direct {
         unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNET).map_err(|errno| {
             LaunchError::Namespace(format!(
@@ -54,8 +55,13 @@ fn bring_loopback_up() -> Result<(), LaunchError> {
     )
     .map_err(|error| failed("netlink socket", error))?;
     let kernel = NetlinkAddr::new(0, 0);
-    sendto(fd.as_raw_fd(), &link_up_request(), &kernel, MsgFlags::empty())
-        .map_err(|error| failed("send", error))?;
+    sendto(
+        fd.as_raw_fd(),
+        &link_up_request(),
+        &kernel,
+        MsgFlags::empty(),
+    )
+    .map_err(|error| failed("send", error))?;
     let mut answer = [0u8; 1024];
     let read = recv(fd.as_raw_fd(), &mut answer, MsgFlags::empty())
         .map_err(|error| failed("receive", error))?;

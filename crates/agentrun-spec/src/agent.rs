@@ -45,6 +45,9 @@ pub struct AgentSpec {
     pub max_tool_rounds: u32,
     /// What `run_command` may run, and how (llm agents with that tool).
     pub command_policy: CommandPolicy,
+    /// The sandbox of the agent's commands; `None` takes the workflow's
+    /// (see [`crate::Workflow::sandbox_of`]).
+    pub sandbox: Option<SandboxMode>,
 }
 
 impl AgentSpec {
@@ -164,6 +167,46 @@ impl ToolName {
 }
 
 impl std::fmt::Display for ToolName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How the processes an agent starts (its command, the commands its model runs) are
+/// confined. In every mode but `off` the secret locations (`~/.ssh`, `~/.aws`, ...) are
+/// unreadable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SandboxMode {
+    /// Read the filesystem, write only the workspace and a private temporary directory, no
+    /// network but the process's own loopback (the default).
+    #[default]
+    WorkspaceWrite,
+    /// Like `workspace-write`, but the workspace is read-only too.
+    ReadOnly,
+    /// `workspace-write` with the host's network (and its loopback services).
+    Network,
+    /// In a Docker or Podman container with only the workspace mounted and no network; needs
+    /// `sandbox.image`.
+    Container,
+    /// No sandbox: commands run with your own rights. Warned about at the start of a run.
+    Off,
+}
+
+impl SandboxMode {
+    /// The name used in files.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SandboxMode::WorkspaceWrite => "workspace-write",
+            SandboxMode::ReadOnly => "read-only",
+            SandboxMode::Network => "network",
+            SandboxMode::Container => "container",
+            SandboxMode::Off => "off",
+        }
+    }
+}
+
+impl std::fmt::Display for SandboxMode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }

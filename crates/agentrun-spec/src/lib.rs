@@ -61,6 +61,7 @@ mod node_de;
 mod reachability;
 mod residency;
 mod reuse;
+mod sandbox;
 mod schema;
 mod shape;
 mod simulation;
@@ -70,7 +71,8 @@ mod spelling;
 mod workflow;
 
 pub use agent::{
-    AgentKind, AgentSpec, Approval, CommandPolicy, CommandSpec, ModelOptionsSpec, ToolName,
+    AgentKind, AgentSpec, Approval, CommandPolicy, CommandSpec, ModelOptionsSpec, SandboxMode,
+    ToolName,
 };
 pub use diagnostic::{Diagnostic, Severity, SpecError};
 pub use duration::{DurationError, parse_duration};
@@ -78,6 +80,7 @@ pub use flow::{Condition, EdgeSpec, EdgeTarget, Flow};
 pub use memory::{Limits, MemorySpec, PolicyName};
 pub use residency::{KeepAliveSpec, LoadMode, ResidencySpec, UnknownName};
 pub use schema::{agent_json_schema, json_schema};
+pub use sandbox::SandboxSpec;
 pub use simulation::{AgentSimulation, SimulationSpec};
 pub use size::{GpuBudget, SizeError, parse_size};
 pub use workflow::Workflow;

@@ -14,6 +14,9 @@ use crate::flow::{Condition, EdgeTarget, Flow};
 use crate::loader;
 use crate::memory::{Limits, MemorySpec};
 use crate::residency::{KeepAliveSpec, LoadMode};
+use crate::agent::SandboxMode;
+use crate::document::SandboxFile;
+use crate::sandbox::SandboxSpec;
 use crate::simulation::{AgentSimulation, SimulationSpec};
 use crate::size::GpuBudget;
 
@@ -39,6 +42,8 @@ pub struct Workflow {
     pub memory: MemorySpec,
     /// How agents behave in `agentrun simulate`.
     pub simulation: SimulationSpec,
+    /// How the commands agents run are confined.
+    pub sandbox: SandboxSpec,
     /// What looked wrong but does not stop the workflow from running. Not part of equality.
     pub warnings: Vec<Diagnostic>,
 }
@@ -65,6 +70,11 @@ impl Workflow {
     /// The load mode of an agent's model: its own, or the workflow's default.
     pub fn load_mode_of(&self, agent: &AgentSpec) -> LoadMode {
         agent.residency.load_mode.unwrap_or(self.memory.load_mode)
+    }
+
+    /// The sandbox of an agent's commands: its own, or the workflow's default.
+    pub fn sandbox_of(&self, agent: &AgentSpec) -> SandboxMode {
+        agent.sandbox.unwrap_or(self.sandbox.mode)
     }
 
     /// Checks a workflow built or changed in code by the same rules as a loaded one.
@@ -124,6 +134,12 @@ impl Workflow {
                 load_mode: Some(self.memory.load_mode),
             }),
             simulation: Some(self.simulation_document()),
+            sandbox: (self.sandbox != SandboxSpec::default()).then(|| SandboxFile {
+                mode: Some(self.sandbox.mode),
+                secret_paths: (!self.sandbox.secret_paths.is_empty())
+                    .then(|| self.sandbox.secret_paths.clone()),
+                image: self.sandbox.image.clone(),
+            }),
         }
     }
 
@@ -158,6 +174,7 @@ impl PartialEq for Workflow {
             limits,
             memory,
             simulation,
+            sandbox,
             warnings: _,
         } = self;
         *name == other.name
@@ -169,6 +186,7 @@ impl PartialEq for Workflow {
             && *limits == other.limits
             && *memory == other.memory
             && *simulation == other.simulation
+            && *sandbox == other.sandbox
     }
 }
 
@@ -236,6 +254,7 @@ fn agent_document(agent: &AgentSpec) -> AgentFile {
         approve: (policy.approve != Approval::Never).then_some(policy.approve),
         max_tool_rounds: (agent.max_tool_rounds != AgentSpec::DEFAULT_MAX_TOOL_ROUNDS)
             .then_some(u64::from(agent.max_tool_rounds)),
+        sandbox: agent.sandbox,
     }
 }
 

@@ -33,6 +33,7 @@ pub(super) fn placeholder_agent(name: &str) -> AgentSpec {
         tools: Vec::new(),
         max_tool_rounds: AgentSpec::DEFAULT_MAX_TOOL_ROUNDS,
         command_policy: CommandPolicy::default(),
+        sandbox: None,
     }
 }
 
@@ -112,6 +113,7 @@ pub(super) fn convert_agent_quietly(
         for (field, given) in [
             ("timeout", file.timeout.is_some()),
             ("env", file.env.is_some()),
+            ("sandbox", file.sandbox.is_some()),
         ] {
             if given {
                 let hint = match kind {
@@ -182,6 +184,7 @@ pub(super) fn convert_agent_quietly(
             .map(|rounds| u32::try_from(rounds).unwrap_or(u32::MAX))
             .unwrap_or(AgentSpec::DEFAULT_MAX_TOOL_ROUNDS),
         command_policy,
+        sandbox: file.sandbox,
     })
 }
 

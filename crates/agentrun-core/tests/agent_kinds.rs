@@ -125,6 +125,8 @@ flow:
     - { from: check, to: coder, when: fail }
     - { from: coder, to: check }
 memory: { gpu_budget: 24GB }
+# About agent kinds; the sandbox is tested through its real launcher elsewhere.
+sandbox: { mode: off }
 ";
 
 #[tokio::test]
@@ -204,6 +206,8 @@ flow:
     - { from: person, to: end, when: { choice: ship } }
     - { from: person, to: check, when: { choice: again } }
 memory: { gpu_budget: 24GB }
+# About agent kinds; the sandbox is tested through its real launcher elsewhere.
+sandbox: { mode: off }
 ";
 
 #[tokio::test]

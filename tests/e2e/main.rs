@@ -7,6 +7,7 @@ mod faults;
 mod report;
 mod resume;
 mod run;
+mod sandbox;
 mod simulate_policies;
 mod support;
 mod tdd_cycle;

@@ -2,8 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::agent::SandboxMode;
 use crate::agent::{AgentKind, AgentSpec, Approval};
 use crate::diagnostic::{Diagnostic, SpecError};
+use crate::document::SandboxFile;
 use crate::document::{
     AgentFile, AgentSimulationFile, ChoicesFile, ConditionFile, DurationFile, EdgeFile, FlowFile,
     KeepAliveFile, LimitsFile, MemoryFile, NamedMap, RangeFile, ResidencyFile, SimulationFile,
@@ -14,8 +16,6 @@ use crate::flow::{Condition, EdgeTarget, Flow};
 use crate::loader;
 use crate::memory::{Limits, MemorySpec};
 use crate::residency::{KeepAliveSpec, LoadMode};
-use crate::agent::SandboxMode;
-use crate::document::SandboxFile;
 use crate::sandbox::SandboxSpec;
 use crate::simulation::{AgentSimulation, SimulationSpec};
 use crate::size::GpuBudget;

@@ -905,9 +905,18 @@ fn sandbox_settings_are_checked_where_they_are_written() {
         10,
         "needs an image",
     );
-    assert!(load(&with_tests_agent("    sandbox: container\n", "sandbox:\n  image: python:3.12-slim\n")).is_ok());
+    assert!(
+        load(&with_tests_agent(
+            "    sandbox: container\n",
+            "sandbox:\n  image: python:3.12-slim\n"
+        ))
+        .is_ok()
+    );
     assert_single_error(
-        &BASE.replace("    options: { num_ctx: 32768 }\n  reviewer", "    options: { num_ctx: 32768 }\n    sandbox: off\n  reviewer"),
+        &BASE.replace(
+            "    options: { num_ctx: 32768 }\n  reviewer",
+            "    options: { num_ctx: 32768 }\n    sandbox: off\n  reviewer",
+        ),
         "agents.coder.sandbox",
         7,
         "an llm agent has no use for `sandbox`",

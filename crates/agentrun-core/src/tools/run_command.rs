@@ -92,10 +92,9 @@ impl Tool for RunCommand {
             )
             .await
             .map_err(|error| match error {
-                ConfinedError::Refused(error) => ToolError::Refused(format!(
-                    "`{shown}` was not run: {error}; {}",
-                    error.hint()
-                )),
+                ConfinedError::Refused(error) => {
+                    ToolError::Refused(format!("`{shown}` was not run: {error}; {}", error.hint()))
+                }
                 ConfinedError::Start(error) => {
                     ToolError::Failed(format!("cannot run `{shown}`: {error}"))
                 }

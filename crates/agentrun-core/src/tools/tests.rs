@@ -590,7 +590,10 @@ async fn a_command_whose_sandbox_cannot_be_given_is_refused_and_not_run() {
         .clone()
         .with_sandbox(sandbox_settings(SandboxMode::Container, None));
     let result = fixture
-        .call(ToolName::RunCommand, json!({"argv": ["sh", "-c", "echo ran > marker"]}))
+        .call(
+            ToolName::RunCommand,
+            json!({"argv": ["sh", "-c", "echo ran > marker"]}),
+        )
         .await;
     match result {
         Err(ToolError::Refused(message)) => {
@@ -606,9 +609,20 @@ async fn a_command_whose_sandbox_cannot_be_given_is_refused_and_not_run() {
 fn an_agent_takes_its_own_sandbox_or_the_workflows() {
     let settings = sandbox_settings(SandboxMode::ReadOnly, None);
     let plain = agent("");
-    assert_eq!(settings.mode_of(&plain), agentrun_sandbox::SandboxMode::ReadOnly);
+    assert_eq!(
+        settings.mode_of(&plain),
+        agentrun_sandbox::SandboxMode::ReadOnly
+    );
     let own = agent("    sandbox: network\n");
-    assert_eq!(settings.mode_of(&own), agentrun_sandbox::SandboxMode::Network);
+    assert_eq!(
+        settings.mode_of(&own),
+        agentrun_sandbox::SandboxMode::Network
+    );
     let policy = settings.policy(&own, Path::new("/w"));
-    assert!(policy.secret_paths.iter().any(|path| path.ends_with(".ssh")));
+    assert!(
+        policy
+            .secret_paths
+            .iter()
+            .any(|path| path.ends_with(".ssh"))
+    );
 }

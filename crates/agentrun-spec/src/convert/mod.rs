@@ -11,14 +11,15 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use crate::check::{Findings, Scope};
 use crate::agent::{AgentKind, SandboxMode, ToolName};
+use crate::check::{Findings, Scope};
 use crate::document::{
     ConditionFile, DurationFile, EdgeFile, KeepAliveFile, LimitsFile, MemoryFile, SandboxFile,
     SimulationFile, SizeFile,
 };
 use crate::duration::parse_duration;
 
+use crate::AgentSpec;
 use crate::flow::{Condition, EdgeSpec, EdgeTarget, Flow};
 use crate::loader::Loading;
 use crate::memory::{Limits, MemorySpec};
@@ -28,7 +29,6 @@ use crate::residency::KeepAliveSpec;
 use crate::sandbox::SandboxSpec;
 use crate::size::{GpuBudget, parse_size};
 use crate::workflow::Workflow;
-use crate::AgentSpec;
 pub(crate) use agent::convert_agent;
 use agent::{convert_agent_quietly, placeholder_agent};
 use simulation::convert_simulation;
@@ -396,7 +396,10 @@ fn check_container_image(sandbox: &SandboxSpec, agents: &[AgentSpec], findings: 
             || (agent.kind == AgentKind::Llm && agent.has_tool(ToolName::RunCommand));
         if runs_commands && agent.sandbox == Some(SandboxMode::Container) {
             findings.error(
-                FieldPath::root().key("agents").key(&agent.name).key("sandbox"),
+                FieldPath::root()
+                    .key("agents")
+                    .key(&agent.name)
+                    .key("sandbox"),
                 "the `container` sandbox needs an image",
                 Some(hint.to_owned()),
             );

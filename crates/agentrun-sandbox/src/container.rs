@@ -22,6 +22,9 @@ pub struct ContainerRun<'a> {
     pub workspace: &'a Path,
     /// Whether the workspace is mounted writable.
     pub writable: bool,
+    /// Paths inside the workspace mounted read-only over the writable workspace (those that
+    /// exist).
+    pub protected: &'a [PathBuf],
     /// The working directory, inside the workspace.
     pub dir: &'a Path,
     /// `uid:gid` to run as, so files the command writes belong to the workspace's owner.
@@ -59,6 +62,10 @@ impl ContainerRun<'_> {
         let workspace = self.workspace.to_string_lossy();
         let access = if self.writable { "rw" } else { "ro" };
         argv.push(format!("--volume={workspace}:{workspace}:{access}"));
+        for path in self.protected.iter().filter(|path| path.exists()) {
+            let path = path.to_string_lossy();
+            argv.push(format!("--volume={path}:{path}:ro"));
+        }
         argv.push(format!("--workdir={}", self.dir.to_string_lossy()));
         for (name, value) in self.env {
             argv.push(format!("--env={name}={value}"));

@@ -60,7 +60,7 @@ pub fn detect_denial(mode: SandboxMode, output: &str) -> Option<Denial> {
         "it has no network: only its own loopback, so servers on the host (even on 127.0.0.1) and the internet are out of reach"
     };
     let writes = if mode.writes_workspace() {
-        "the workspace and $TMPDIR"
+        "the workspace (but not its .git) and $TMPDIR"
     } else {
         "only $TMPDIR"
     };

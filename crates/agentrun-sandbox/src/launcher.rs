@@ -101,6 +101,8 @@ pub(crate) struct LaunchRequest {
     pub(crate) writable: Vec<PathBuf>,
     /// Paths the command may not read.
     pub(crate) secrets: Vec<PathBuf>,
+    /// Paths inside writable trees that the command may read but not write.
+    pub(crate) protected: Vec<PathBuf>,
 }
 
 impl LaunchRequest {
@@ -112,7 +114,11 @@ impl LaunchRequest {
         if self.force_user_namespace {
             arguments.push("--user-namespace".to_owned());
         }
-        for (flag, paths) in [("--write", &self.writable), ("--secret", &self.secrets)] {
+        for (flag, paths) in [
+            ("--write", &self.writable),
+            ("--secret", &self.secrets),
+            ("--protect", &self.protected),
+        ] {
             for path in paths {
                 arguments.push(flag.to_owned());
                 arguments.push(path.to_string_lossy().into_owned());
@@ -139,14 +145,14 @@ impl LaunchRequest {
                 }
                 Some("--isolate-network") => request.isolate_network = true,
                 Some("--user-namespace") => request.force_user_namespace = true,
-                Some(flag @ ("--write" | "--secret")) => {
+                Some(flag @ ("--write" | "--secret" | "--protect")) => {
                     let Some(path) = arguments.next() else {
                         return Err(LaunchError::Usage(format!("`{flag}` needs a path")));
                     };
-                    let list = if flag == "--write" {
-                        &mut request.writable
-                    } else {
-                        &mut request.secrets
+                    let list = match flag {
+                        "--write" => &mut request.writable,
+                        "--secret" => &mut request.secrets,
+                        _ => &mut request.protected,
                     };
                     list.push(PathBuf::from(path));
                 }
@@ -167,7 +173,7 @@ impl LaunchRequest {
 pub enum LaunchError {
     /// The arguments are not the launcher's.
     #[error(
-        "{0}; usage: agentrun-sandbox [--isolate-network] [--write DIR]... [--secret PATH]... -- PROGRAM [ARGS]..."
+        "{0}; usage: agentrun-sandbox [--isolate-network] [--write DIR]... [--secret PATH]... [--protect PATH]... -- PROGRAM [ARGS]..."
     )]
     Usage(String),
     /// Landlock refused or is missing.
@@ -219,9 +225,7 @@ pub fn launcher_main() -> i32 {
 fn confine_and_exec(request: &LaunchRequest, command: &[OsString]) -> LaunchError {
     use std::os::unix::process::CommandExt;
 
-    if request.isolate_network
-        && let Err(error) = crate::linux::network::isolate_network(request.force_user_namespace)
-    {
+    if let Err(error) = crate::linux::namespaces::enter_namespaces(request) {
         return error;
     }
     let rules = crate::linux::filesystem::FilesystemRules::new(&request.writable, &request.secrets);

@@ -20,9 +20,10 @@
 //!
 //! - **Linux**: the command is started through the launcher, a small single-threaded
 //!   process ([`launcher_main`]) that enters a fresh network namespace with only loopback
-//!   up (inside a user namespace when not root), restricts itself with Landlock (read
-//!   everything but the secrets, write only the workspace, its private `TMPDIR` and
-//!   `/dev/null`), and executes the command. Landlock needs Linux 5.13 or newer; without
+//!   up (inside a user namespace when not root), binds the workspace's `.git` read-only in
+//!   a mount namespace of its own, restricts itself with Landlock (read everything but the
+//!   secrets, write only the workspace, its private `TMPDIR` and `/dev/null`), and executes
+//!   the command. Landlock needs Linux 5.13 or newer; without
 //!   it a confined command is refused, never run bare.
 //! - **macOS**: `sandbox-exec` with a generated Seatbelt profile ([`SeatbeltProfile`]). Not
 //!   run by this project's tests, which run on Linux.
@@ -81,6 +82,6 @@ pub use launcher::{
     Launcher, launcher_main,
 };
 pub use mode::{SandboxMode, UnknownMode};
-pub use policy::{DEFAULT_SECRET_PATHS, SandboxPolicy, expand_home};
+pub use policy::{DEFAULT_SECRET_PATHS, PROTECTED_IN_WORKSPACE, SandboxPolicy, expand_home};
 pub use sandbox::{ConfinedCommand, Sandbox};
 pub use seatbelt::{SANDBOX_EXEC, SeatbeltProfile};

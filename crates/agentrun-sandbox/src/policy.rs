@@ -15,6 +15,10 @@ pub const DEFAULT_SECRET_PATHS: [&str; 6] = [
     "~/.docker",
 ];
 
+/// Paths in the workspace that stay read-only in every mode but `off`: a model that could
+/// write `.git/hooks` or `.git/config` would run code the next time the user runs git.
+pub const PROTECTED_IN_WORKSPACE: [&str; 1] = [".git"];
+
 /// How one process is confined.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxPolicy {
@@ -25,6 +29,10 @@ pub struct SandboxPolicy {
     /// Absolute paths the process may not read (files or whole directories). Paths that do
     /// not exist are ignored: the process cannot create them outside its workspace.
     pub secret_paths: Vec<PathBuf>,
+    /// Absolute paths inside the workspace the process may read but not write: the
+    /// workspace's `.git`, whose hooks and config run later with the user's rights outside
+    /// any sandbox.
+    pub protected_paths: Vec<PathBuf>,
     /// The image a `container` process runs in.
     pub image: Option<String>,
 }
@@ -48,6 +56,10 @@ impl SandboxPolicy {
             mode,
             workspace: workspace.to_path_buf(),
             secret_paths,
+            protected_paths: PROTECTED_IN_WORKSPACE
+                .iter()
+                .map(|name| workspace.join(name))
+                .collect(),
             image: None,
         }
     }

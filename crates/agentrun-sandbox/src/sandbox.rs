@@ -113,6 +113,7 @@ impl Sandbox {
                     workspace: &policy.workspace,
                     writable: true,
                     dir,
+                    protected: &policy.protected_paths,
                     user: owner(&policy.workspace),
                     network: false,
                     env,
@@ -159,6 +160,7 @@ impl Sandbox {
         let profile = crate::seatbelt::SeatbeltProfile {
             writable,
             secrets: policy.secret_paths.clone(),
+            protected: policy.protected_paths.clone(),
             network: policy.mode.has_network(),
         };
         Ok(profile.command(argv))
@@ -181,6 +183,7 @@ impl Sandbox {
             force_user_namespace: self.force_user_namespace,
             writable,
             secrets: policy.secret_paths.clone(),
+            protected: policy.protected_paths.clone(),
         };
         Ok(launcher.argv(&request, argv))
     }

@@ -21,6 +21,8 @@ pub struct SeatbeltProfile {
     pub writable: Vec<PathBuf>,
     /// Paths it may neither read nor write.
     pub secrets: Vec<PathBuf>,
+    /// Paths inside the writable trees it may read but not write.
+    pub protected: Vec<PathBuf>,
     /// Whether it reaches the network beyond loopback.
     pub network: bool,
 }
@@ -51,6 +53,13 @@ impl SeatbeltProfile {
                 "(allow network-bind network-inbound (local ip \"localhost:*\"))\n\
                  (allow network-outbound (remote ip \"localhost:*\") (remote unix-socket))\n",
             );
+        }
+        if !self.protected.is_empty() {
+            text.push_str("(deny file-write*");
+            for path in &self.protected {
+                let _ = write!(text, " (subpath {})", quote(path));
+            }
+            text.push_str(")\n");
         }
         if !self.secrets.is_empty() {
             text.push_str("(deny file-read* file-write*");

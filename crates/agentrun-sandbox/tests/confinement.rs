@@ -232,3 +232,33 @@ fn the_private_temp_dir_goes_with_the_command() {
     drop(confined);
     assert!(!temp.exists());
 }
+
+#[test]
+fn the_workspaces_git_directory_is_readable_and_not_writable() {
+    let scene = Scene::new();
+    std::fs::create_dir_all(scene.workspace.join(".git/hooks")).expect("a .git");
+    std::fs::write(scene.workspace.join(".git/config"), "[core]").expect("a config");
+    let script =
+        "cat .git/config && echo changed > src.txt && echo 'rm -rf ~' > .git/hooks/pre-commit";
+    let unprivileged = launcher_sandbox().forcing_user_namespace();
+    for (sandbox, mode) in [
+        (&launcher_sandbox(), SandboxMode::WorkspaceWrite),
+        (&launcher_sandbox(), SandboxMode::Network),
+        (&unprivileged, SandboxMode::WorkspaceWrite),
+        (&unprivileged, SandboxMode::Network),
+    ] {
+        let (passed, output) = scene.run_with(sandbox, mode, script);
+        assert!(!passed, "{mode}: {output}");
+        assert!(output.contains("[core]"), "{mode}: {output}");
+        assert!(output.contains("Read-only file system"), "{mode}: {output}");
+        assert!(scene.workspace.join("src.txt").exists(), "{mode}");
+        assert!(
+            !scene.workspace.join(".git/hooks/pre-commit").exists(),
+            "{mode}"
+        );
+        std::fs::remove_file(scene.workspace.join("src.txt")).expect("removed");
+    }
+    let (passed, output) = scene.run(SandboxMode::Off, script);
+    assert!(passed, "{output}");
+    assert!(scene.workspace.join(".git/hooks/pre-commit").exists());
+}

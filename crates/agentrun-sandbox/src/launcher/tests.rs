@@ -9,6 +9,7 @@ fn a_request_survives_its_command_line() {
         force_user_namespace: false,
         writable: vec![PathBuf::from("/w"), PathBuf::from("/tmp/t")],
         secrets: vec![PathBuf::from("/home/me/.ssh")],
+        protected: vec![PathBuf::from("/w/.git")],
     };
     let command = vec!["sh".to_owned(), "-c".to_owned(), "--write".to_owned()];
     let argv = Launcher::entry_point(Path::new("/bin/agentrun")).argv(&request, &command);

@@ -12,6 +12,7 @@ fn profile(network: bool) -> SeatbeltProfile {
             PathBuf::from("/Users/me/.ssh"),
             PathBuf::from("/Users/me/.netrc"),
         ],
+        protected: vec![PathBuf::from("/Users/me/project/.git")],
         network,
     }
 }
@@ -55,6 +56,7 @@ fn a_path_cannot_end_its_string_and_add_rules() {
     let hostile = SeatbeltProfile {
         writable: vec![PathBuf::from("/tmp/x\") (allow default) (\"")],
         secrets: vec![],
+        protected: vec![],
         network: false,
     };
     let text = hostile.render();
@@ -73,4 +75,16 @@ fn the_command_is_sandbox_exec_with_the_profile() {
     assert_eq!(command[1], "-p");
     assert_eq!(command[2], profile(false).render());
     assert_eq!(&command[3..], ["--", "cargo", "test"]);
+}
+
+#[test]
+fn the_workspaces_git_directory_stays_read_only() {
+    let text = profile(false).render();
+    let deny = text
+        .find("(deny file-write* (subpath \"/Users/me/project/.git\"))")
+        .expect("the .git directory is denied writes");
+    let allow = text
+        .find("(allow file-write* (subpath \"/Users/me/project\")")
+        .expect("allowed");
+    assert!(deny > allow, "{text}");
 }

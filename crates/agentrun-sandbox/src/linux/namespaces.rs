@@ -1,32 +1,52 @@
-//! The network half of the Linux sandbox: a fresh network namespace whose only interface is
-//! its own loopback, brought up so that a test suite's own servers work.
+//! The namespaces of a confined process: a fresh network namespace whose only interface is
+//! its own loopback, brought up so that a test suite's own servers work; and a mount
+//! namespace where the workspace's protected paths (`.git`) are bound read-only, a hole
+//! Landlock cannot make in a tree it lets the process write.
 //!
-//! An unprivileged user may create a network namespace only inside a user namespace of its
+//! An unprivileged user may create these namespaces only inside a user namespace of its
 //! own, where it is mapped to its own uid and gid (so file ownership and `getuid` look as
-//! they do outside). Root creates the network namespace directly: a user namespace would
-//! cost it its rights over files owned by other users.
+//! they do outside). Root creates them directly: a user namespace would cost it its rights
+//! over files owned by other users.
 
 use std::os::fd::AsRawFd;
+use std::path::PathBuf;
 
+use nix::mount::{MsFlags, mount};
 use nix::sched::{CloneFlags, unshare};
 use nix::sys::socket::{
     AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, recv, sendto, socket,
 };
 use nix::unistd::{getgid, getuid};
 
-use crate::launcher::LaunchError;
+use crate::launcher::{LaunchError, LaunchRequest};
 
-/// Moves the calling process into a new network namespace with loopback up. The process
-/// must be single-threaded (a user namespace cannot be entered otherwise).
-pub(crate) fn isolate_network(force_user_namespace: bool) -> Result<(), LaunchError> {
+/// Moves the calling process into the namespaces `request` needs: a network namespace with
+/// loopback up, a mount namespace with the protected paths read-only. The process must be
+/// single-threaded (a user namespace cannot be entered otherwise).
+pub(crate) fn enter_namespaces(request: &LaunchRequest) -> Result<(), LaunchError> {
+    let protected: Vec<PathBuf> = request
+        .protected
+        .iter()
+        .filter(|path| path.exists())
+        .cloned()
+        .collect();
+    let mut flags = CloneFlags::empty();
+    if request.isolate_network {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
+    if !protected.is_empty() {
+        flags |= CloneFlags::CLONE_NEWNS;
+    }
+    if flags.is_empty() {
+        return Ok(());
+    }
     let uid = getuid();
     let gid = getgid();
-    let direct =
-        !force_user_namespace && uid.is_root() && unshare(CloneFlags::CLONE_NEWNET).is_ok();
+    let direct = !request.force_user_namespace && uid.is_root() && unshare(flags).is_ok();
     if !direct {
-        unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNET).map_err(|errno| {
+        unshare(CloneFlags::CLONE_NEWUSER | flags).map_err(|errno| {
             LaunchError::Namespace(format!(
-                "cannot create a user and network namespace ({errno}); unprivileged user namespaces may be disabled (`sysctl kernel.unprivileged_userns_clone`, `user.max_user_namespaces`, or AppArmor's `kernel.apparmor_restrict_unprivileged_userns`)"
+                "cannot create a user namespace ({errno}); unprivileged user namespaces may be disabled (`sysctl kernel.unprivileged_userns_clone`, `user.max_user_namespaces`, or AppArmor's `kernel.apparmor_restrict_unprivileged_userns`)"
             ))
         })?;
         let write = |file: &str, text: String| {
@@ -39,7 +59,49 @@ pub(crate) fn isolate_network(force_user_namespace: bool) -> Result<(), LaunchEr
         write("uid_map", format!("{uid} {uid} 1"))?;
         write("gid_map", format!("{gid} {gid} 1"))?;
     }
-    bring_loopback_up()
+    if request.isolate_network {
+        bring_loopback_up()?;
+    }
+    if !protected.is_empty() {
+        bind_read_only(&protected)?;
+    }
+    Ok(())
+}
+
+/// Binds each path read-only over itself, in this process's own mount namespace.
+fn bind_read_only(paths: &[PathBuf]) -> Result<(), LaunchError> {
+    let failed = |what: String, error: nix::Error| {
+        LaunchError::Namespace(format!("cannot protect {what}: {error}"))
+    };
+    // Mounts made here must not propagate back to the host's namespace.
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|error| failed("the mount namespace".to_owned(), error))?;
+    for path in paths {
+        let shown = path.display().to_string();
+        mount(
+            Some(path),
+            path,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|error| failed(shown.clone(), error))?;
+        mount(
+            None::<&str>,
+            path,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .map_err(|error| failed(shown.clone(), error))?;
+    }
+    Ok(())
 }
 
 /// `ip link set lo up`, as one rtnetlink request.

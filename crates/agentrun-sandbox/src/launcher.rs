@@ -92,6 +92,8 @@ impl Launcher {
 
 /// What the launcher does before it executes the command.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+// Only the Linux launcher reads it; elsewhere it is parsed to refuse clearly.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub(crate) struct LaunchRequest {
     /// Enter a fresh network namespace with only loopback.
     pub(crate) isolate_network: bool,

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use crate::container::{ContainerRun, find_runtime};
 use crate::error::SandboxError;
-use crate::launcher::{LaunchRequest, Launcher};
+use crate::launcher::Launcher;
 use crate::mode::SandboxMode;
 use crate::policy::SandboxPolicy;
 
@@ -16,7 +16,10 @@ use crate::policy::SandboxPolicy;
 /// it.
 #[derive(Debug, Default)]
 pub struct Sandbox {
+    // macOS confines with `sandbox-exec` and needs no launcher.
+    #[cfg_attr(target_os = "macos", allow(dead_code))]
     launcher: OnceLock<Result<Launcher, String>>,
+    #[cfg_attr(target_os = "macos", allow(dead_code))]
     force_user_namespace: bool,
 }
 
@@ -178,7 +181,7 @@ impl Sandbox {
             .get_or_init(|| Launcher::find().map_err(|error| error.to_string()))
             .as_ref()
             .map_err(|_| SandboxError::LauncherMissing)?;
-        let request = LaunchRequest {
+        let request = crate::launcher::LaunchRequest {
             isolate_network: !policy.mode.has_network(),
             force_user_namespace: self.force_user_namespace,
             writable,

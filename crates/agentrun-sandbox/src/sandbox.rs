@@ -194,9 +194,12 @@ impl Sandbox {
 
 #[cfg(target_os = "linux")]
 fn platform_check() -> Result<(), String> {
-    static LANDLOCK: OnceLock<Result<(), String>> = OnceLock::new();
-    LANDLOCK
-        .get_or_init(crate::linux::filesystem::landlock_available)
+    static AVAILABLE: OnceLock<Result<(), String>> = OnceLock::new();
+    AVAILABLE
+        .get_or_init(|| {
+            crate::linux::filesystem::landlock_available()?;
+            crate::linux::namespaces::namespaces_available()
+        })
         .clone()
 }
 

@@ -68,6 +68,33 @@ pub(crate) fn enter_namespaces(request: &LaunchRequest) -> Result<(), LaunchErro
     Ok(())
 }
 
+/// Whether this process can create the namespaces it needs; `Err` says what is missing.
+/// Root creates them directly; anyone else needs unprivileged user namespaces, which a
+/// sysctl may turn off.
+pub(crate) fn namespaces_available() -> Result<(), String> {
+    if getuid().is_root() {
+        return Ok(());
+    }
+    let setting = |path: &str| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| text.trim().parse::<u64>().ok())
+    };
+    let refusals = [
+        ("/proc/sys/user/max_user_namespaces", 0),
+        ("/proc/sys/kernel/unprivileged_userns_clone", 0),
+        ("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", 1),
+    ];
+    for (path, refusing) in refusals {
+        if setting(path) == Some(refusing) {
+            return Err(format!(
+                "unprivileged user namespaces are turned off ({path} is {refusing}), and the sandbox needs one for its network and mount namespaces"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Binds each path read-only over itself, in this process's own mount namespace.
 fn bind_read_only(paths: &[PathBuf]) -> Result<(), LaunchError> {
     let failed = |what: String, error: nix::Error| {

@@ -59,13 +59,13 @@ impl SandboxMode {
     pub fn summary(&self) -> &'static str {
         match self {
             SandboxMode::WorkspaceWrite => {
-                "writes the workspace and a private temp dir; no network but its own loopback; secrets unreadable"
+                "writes the workspace (not its .git) and a private temp dir; no network but its own loopback; secrets unreadable"
             }
             SandboxMode::ReadOnly => {
                 "writes only a private temp dir; no network but its own loopback; secrets unreadable"
             }
             SandboxMode::Network => {
-                "writes the workspace and a private temp dir; full network; secrets unreadable"
+                "writes the workspace (not its .git) and a private temp dir; full network; secrets unreadable"
             }
             SandboxMode::Container => "in a container with only the workspace mounted; no network",
             SandboxMode::Off => "NOT SANDBOXED: runs with your own rights",

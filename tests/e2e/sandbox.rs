@@ -216,6 +216,14 @@ fn the_default_sandbox_stops_escapes_and_the_run_goes_on() {
     assert!(output.starts_with("exit status 1\n"), "{output}");
     assert!(output.contains("PermissionError"), "{output}");
     assert!(output.contains("[sandbox: workspace-write]"), "{output}");
+    // The transcript keeps what went back to the model.
+    let kept = outcome
+        .transcript
+        .iter()
+        .find(|entry| entry["agent"] == "coder")
+        .and_then(|entry| entry["tool_calls"][0]["output"].as_str())
+        .unwrap_or_default();
+    assert_eq!(kept, output);
 }
 
 #[test]

@@ -13,6 +13,13 @@ use crate::args::{Cli, Command};
 use crate::commands::EXIT_BAD_INPUT;
 
 fn main() -> ExitCode {
+    // agentrun is its own sandbox launcher: a fresh, single-threaded copy of this program
+    // confines itself and executes the command (see agentrun_sandbox::launcher_main).
+    if std::env::args_os().nth(1).as_deref()
+        == Some(std::ffi::OsStr::new(agentrun_sandbox::LAUNCHER_ARGUMENT))
+    {
+        std::process::exit(agentrun_sandbox::launcher_main());
+    }
     let cli = Cli::parse_from(with_default_subcommand(std::env::args_os().collect()));
     init_tracing(cli.verbose);
     // One thread: a run is a sequence of turns, and handing every streamed chunk

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::args::ServerArgs;
+use crate::commands::sandbox;
 use crate::commands::{connect, resolve_budget};
 use crate::console::TerminalConsole;
 use crate::terminal::Output;
@@ -203,9 +204,16 @@ pub(crate) async fn launch(launch: Launch, output: Output) -> anyhow::Result<Exi
     };
     let show = tokio::spawn(show_events(receiver, output.clone(), events_file, run_dir));
     let measured = measured_load_times(&*backend, &workflow).await;
+    for line in sandbox::describe(&workflow) {
+        output.note(&format!("agentrun: {line}"));
+    }
+    for warning in sandbox::warnings(&workflow) {
+        eprintln!("warning: {warning}");
+    }
     let mut executor = Executor::new(workflow, backend)
         .with_events(events.clone())
-        .with_cancellation(cancel);
+        .with_cancellation(cancel)
+        .with_sandbox(sandbox::this_program_as_launcher());
     if !settings.non_interactive {
         executor = executor.with_console(Arc::new(TerminalConsole::new(events.clone())));
     }

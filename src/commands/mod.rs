@@ -8,6 +8,7 @@ pub(crate) mod report;
 pub(crate) mod resume;
 pub(crate) mod run;
 pub(crate) mod runs;
+mod sandbox;
 pub(crate) mod schema;
 pub(crate) mod simulate;
 pub(crate) mod validate;

@@ -98,6 +98,16 @@ fn print_plan(workflow: &Workflow, workload: &agentrun::Workload, analysis: &age
             );
         }
     }
+    let sandboxes = crate::commands::sandbox::describe(workflow);
+    if !sandboxes.is_empty() {
+        println!("\nSandboxes of the agents' commands:");
+        for line in sandboxes {
+            println!("  {line}");
+        }
+        for warning in crate::commands::sandbox::warnings(workflow) {
+            println!("  ! {warning}");
+        }
+    }
     if !analysis.transitions.is_empty() {
         println!("\nPhase changes and the loads they force:");
         for transition in &analysis.transitions {

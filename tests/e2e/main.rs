@@ -10,6 +10,7 @@ mod first_run;
 mod report;
 mod resume;
 mod run;
+mod sandbox;
 mod schemas;
 mod simulate_policies;
 mod support;

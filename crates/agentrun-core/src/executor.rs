@@ -14,6 +14,7 @@ use crate::agent::{Agent, AgentError, AgentReply, LlmAgent, ModelCall, TurnConte
 use crate::backend::{BackendError, ModelBackend, ModelDetails};
 use crate::clock::RunClock;
 use crate::command::CommandAgent;
+use crate::command_sandbox::CommandSandbox;
 use crate::console::Console;
 use crate::event::{Event, EventSink, LoadCause, ResidentModel};
 use crate::gated_backend::GatedBackend;
@@ -130,6 +131,7 @@ pub struct Executor {
     console: Option<Arc<dyn Console>>,
     events: EventSink,
     cancel: CancellationToken,
+    sandbox: Arc<agentrun_sandbox::Sandbox>,
 }
 
 impl Executor {
@@ -166,6 +168,7 @@ impl Executor {
             console: None,
             events: EventSink::none(),
             cancel: CancellationToken::new(),
+            sandbox: Arc::new(agentrun_sandbox::Sandbox::new()),
         }
     }
 
@@ -203,6 +206,14 @@ impl Executor {
         self
     }
 
+    /// Confines the agents' commands with `sandbox` (by default a [`agentrun_sandbox::Sandbox`]
+    /// that finds its launcher with `agentrun_sandbox::Launcher::find`); the modes, secret
+    /// paths and image come from the workflow.
+    pub fn with_sandbox(mut self, sandbox: agentrun_sandbox::Sandbox) -> Executor {
+        self.sandbox = Arc::new(sandbox);
+        self
+    }
+
     /// Stops the run when `cancel` is cancelled (Ctrl-C).
     pub fn with_cancellation(mut self, cancel: CancellationToken) -> Executor {
         self.cancel = cancel;
@@ -232,10 +243,15 @@ impl Executor {
                 error,
             })?,
         };
-        let workspace = Workspace::new(&workspace_dir).map_err(|error| RunError::Workspace {
-            path: workspace_dir.clone(),
-            error,
-        })?;
+        let workspace = Workspace::new(&workspace_dir)
+            .map_err(|error| RunError::Workspace {
+                path: workspace_dir.clone(),
+                error,
+            })?
+            .with_sandbox(CommandSandbox::new(
+                self.sandbox.clone(),
+                workflow.sandbox.clone(),
+            ));
         let details = model_details_of(&*self.backend, workflow).await?;
         let mut resident_at_start: BTreeSet<String> = self
             .backend

@@ -11,6 +11,7 @@ mod agent;
 mod backend;
 mod clock;
 mod command;
+mod command_sandbox;
 mod console;
 mod event;
 mod executor;
@@ -38,6 +39,7 @@ pub use backend::{
     ModelDetails, ModelOptions, RunningModel, TokenSink, ToolSpec,
 };
 pub use command::CommandAgent;
+pub use command_sandbox::CommandSandbox;
 pub use console::Console;
 pub use event::{Event, EventSink, LoadCause, ResidentModel, event_schema};
 pub use executor::{Executor, RunError, RunOptions, RunOutcome, model_details_of};

@@ -125,6 +125,8 @@ flow:
     - { from: check, to: coder, when: fail }
     - { from: coder, to: check }
 memory: { gpu_budget: 24GB }
+# About agent kinds; the sandbox is tested through its real launcher elsewhere.
+sandbox: { mode: off }
 ";
 
 #[tokio::test]
@@ -250,6 +252,8 @@ flow:
     - { from: person, to: end, when: { choice: ship } }
     - { from: person, to: check, when: { choice: again } }
 memory: { gpu_budget: 24GB }
+# About agent kinds; the sandbox is tested through its real launcher elsewhere.
+sandbox: { mode: off }
 ";
 
 #[tokio::test]
@@ -393,4 +397,36 @@ memory: { gpu_budget: 24GB }
         (record.tool.as_str(), record.ok, record.output.as_str()),
         ("shout", true, "HELLO")
     );
+}
+
+#[tokio::test]
+async fn a_command_whose_sandbox_cannot_be_given_fails_its_turn_without_running() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let mut refused = workflow(
+        "\
+name: refused
+agents:
+  check:
+    kind: command
+    command: [sh, -c, 'touch ran']
+flow:
+  start: check
+  edges:
+    - { from: check, to: end }
+memory: { gpu_budget: 24GB }
+",
+    );
+    // A container without an image cannot be started (a loaded file would be refused
+    // earlier, at validation).
+    refused.sandbox.mode = agentrun_spec::SandboxMode::Container;
+    let outcome = Executor::new(refused, Scripted::new(Vec::new()))
+        .run(options(dir.path()))
+        .await
+        .expect("the run starts");
+    assert_eq!(outcome.summary.status, RunStatus::Completed);
+    let entry = &outcome.transcript[0];
+    assert_eq!(entry.passed, Some(false));
+    assert!(entry.text.contains("it was not run"), "{}", entry.text);
+    assert!(entry.text.contains("`sandbox: off`"), "{}", entry.text);
+    assert!(!dir.path().join("ran").exists());
 }

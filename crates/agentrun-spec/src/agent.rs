@@ -15,6 +15,9 @@ pub struct AgentSpec {
     pub name: String,
     /// What the agent is for.
     pub description: Option<String>,
+    /// The sandbox of the processes the agent starts (its command, the commands its model
+    /// runs); `None` takes the workflow's (see [`crate::Workflow::sandbox_of`]).
+    pub sandbox: Option<SandboxMode>,
     /// What answers for the agent, with what that kind of agent needs.
     pub kind: AgentKind,
 }
@@ -262,6 +265,98 @@ impl ToolName {
 impl std::fmt::Display for ToolName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// How the processes an agent starts (its command, the commands its model runs) are
+/// confined. In every mode but `off` the secret locations (`~/.ssh`, `~/.aws`, ...) are
+/// unreadable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SandboxMode {
+    /// Read the filesystem, write only the workspace and a private temporary directory, no
+    /// network but the process's own loopback (the default).
+    #[default]
+    WorkspaceWrite,
+    /// Like `workspace-write`, but the workspace is read-only too.
+    ReadOnly,
+    /// `workspace-write` with the host's network (and its loopback services).
+    Network,
+    /// In a Docker or Podman container with only the workspace mounted and no network; needs
+    /// `sandbox.image`.
+    Container,
+    /// No sandbox: commands run with your own rights. Warned about at the start of a run.
+    Off,
+}
+
+impl SandboxMode {
+    /// Every mode, in the order documentation lists them.
+    pub const ALL: [SandboxMode; 5] = [
+        SandboxMode::WorkspaceWrite,
+        SandboxMode::ReadOnly,
+        SandboxMode::Network,
+        SandboxMode::Container,
+        SandboxMode::Off,
+    ];
+
+    /// The name used in workflow files and on the command line.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SandboxMode::WorkspaceWrite => "workspace-write",
+            SandboxMode::ReadOnly => "read-only",
+            SandboxMode::Network => "network",
+            SandboxMode::Container => "container",
+            SandboxMode::Off => "off",
+        }
+    }
+
+    /// Whether the process may write the workspace.
+    pub fn writes_workspace(&self) -> bool {
+        !matches!(self, SandboxMode::ReadOnly)
+    }
+
+    /// Whether the process reaches the host's network (and its loopback services).
+    pub fn has_network(&self) -> bool {
+        matches!(self, SandboxMode::Network | SandboxMode::Off)
+    }
+
+    /// What the mode allows, in one line for `plan` and the start of a run.
+    pub fn summary(&self) -> &'static str {
+        match self {
+            SandboxMode::WorkspaceWrite => {
+                "writes the workspace (not its .git) and a private temp dir; no network but its own loopback; secrets unreadable"
+            }
+            SandboxMode::ReadOnly => {
+                "writes only a private temp dir; no network but its own loopback; secrets unreadable"
+            }
+            SandboxMode::Network => {
+                "writes the workspace (not its .git) and a private temp dir; full network; secrets unreadable"
+            }
+            SandboxMode::Container => "in a container with only the workspace mounted; no network",
+            SandboxMode::Off => "NOT SANDBOXED: runs with your own rights",
+        }
+    }
+}
+
+impl std::fmt::Display for SandboxMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is not a sandbox mode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a sandbox mode; use workspace-write, read-only, network, container or off")]
+pub struct UnknownSandboxMode(pub String);
+
+impl std::str::FromStr for SandboxMode {
+    type Err = UnknownSandboxMode;
+
+    fn from_str(text: &str) -> Result<SandboxMode, UnknownSandboxMode> {
+        SandboxMode::ALL
+            .into_iter()
+            .find(|mode| mode.as_str() == text)
+            .ok_or_else(|| UnknownSandboxMode(text.to_owned()))
     }
 }
 

@@ -15,7 +15,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::agent::{Approval, KindName, ModelOptionsSpec, ToolName};
+use crate::agent::{Approval, KindName, ModelOptionsSpec, SandboxMode, ToolName};
 use agentrun_memory::{LoadModeChoice, Policy};
 
 /// A workflow file: agents, the flow between them, and how to run it.
@@ -47,6 +47,26 @@ pub(crate) struct WorkflowFile {
     /// Synthetic turns for `agentrun simulate`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) simulation: Option<SimulationFile>,
+    /// How the commands agents run are confined, for every agent that does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) sandbox: Option<SandboxFile>,
+}
+
+/// The workflow-wide sandbox settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SandboxFile {
+    /// The default mode: `workspace-write` (the default), `read-only`, `network`,
+    /// `container` or `off`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) mode: Option<SandboxMode>,
+    /// More paths commands may not read, besides `~/.ssh`, `~/.aws`, `~/.gnupg`,
+    /// `~/.config/gh`, `~/.netrc` and `~/.docker`; each absolute or starting with `~/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) secret_paths: Option<Vec<String>>,
+    /// The image `container` agents run their commands in, e.g. `python:3.12-slim`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) image: Option<String>,
 }
 
 /// One agent: in a workflow's `agents` map, or alone in a reusable agent file.
@@ -121,6 +141,11 @@ pub(crate) struct AgentFile {
     /// The most rounds of tool calls in one turn before the turn is cut off (default 8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) max_tool_rounds: Option<u64>,
+    /// How the agent's commands are confined (command agents, and llm agents with
+    /// `run_command`): `workspace-write`, `read-only`, `network`, `container` or `off`; the
+    /// workflow's `sandbox.mode` when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) sandbox: Option<SandboxMode>,
 }
 
 /// A router's choices: a list of names, or names with descriptions.

@@ -61,6 +61,7 @@ mod node_de;
 mod reachability;
 mod residency;
 mod reuse;
+mod sandbox;
 mod schema;
 mod shape;
 mod simulation;
@@ -71,13 +72,14 @@ mod workflow;
 
 pub use agent::{
     AgentKind, AgentSpec, Approval, CommandPolicy, CommandSpec, HumanAgentSpec, KindName,
-    LlmAgentSpec, ModelOptionsSpec, ToolName,
+    LlmAgentSpec, ModelOptionsSpec, SandboxMode, ToolName, UnknownSandboxMode,
 };
 pub use diagnostic::{Diagnostic, Severity, SpecError};
 pub use duration::{DurationError, parse_duration};
 pub use flow::{Condition, EdgeSpec, EdgeTarget, Flow};
 pub use memory::{Limits, MemorySpec};
 pub use residency::ResidencySpec;
+pub use sandbox::SandboxSpec;
 pub use schema::{agent_json_schema, json_schema};
 pub use simulation::{AgentSimulation, SimulationSpec};
 pub use size::{GpuBudget, SizeError, parse_size};

@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 
 use agentrun_memory::{KeepAlive, LoadModeChoice};
 
-use crate::agent::{AgentKind, AgentSpec, Approval, KindName, LlmAgentSpec};
+use crate::agent::{AgentKind, AgentSpec, Approval, KindName, LlmAgentSpec, SandboxMode};
 use crate::diagnostic::{Diagnostic, SpecError};
+use crate::document::SandboxFile;
 use crate::document::{
     AgentFile, AgentSimulationFile, ChoicesFile, ConditionFile, DurationFile, EdgeFile, FlowFile,
     KeepAliveFile, LimitsFile, MemoryFile, NamedMap, RangeFile, ResidencyFile, SimulationFile,
@@ -16,6 +17,7 @@ use crate::flow::{Condition, EdgeTarget, Flow};
 use crate::loader;
 use crate::memory::{Limits, MemorySpec};
 use crate::residency::ResidencySpec;
+use crate::sandbox::SandboxSpec;
 use crate::simulation::{AgentSimulation, SimulationSpec};
 use crate::size::GpuBudget;
 
@@ -41,6 +43,8 @@ pub struct Workflow {
     pub memory: MemorySpec,
     /// How agents behave in `agentrun simulate`.
     pub simulation: SimulationSpec,
+    /// How the commands agents run are confined.
+    pub sandbox: SandboxSpec,
     /// What looked wrong but does not stop the workflow from running. Not part of equality.
     pub warnings: Vec<Diagnostic>,
 }
@@ -70,6 +74,11 @@ impl Workflow {
             .llm()
             .and_then(|llm| llm.residency.load_mode)
             .unwrap_or(self.memory.load_mode)
+    }
+
+    /// The sandbox of an agent's commands: its own, or the workflow's default.
+    pub fn sandbox_of(&self, agent: &AgentSpec) -> SandboxMode {
+        agent.sandbox.unwrap_or(self.sandbox.mode)
     }
 
     /// Checks a workflow built or changed in code by the same rules as a loaded one.
@@ -129,6 +138,12 @@ impl Workflow {
                 load_mode: Some(self.memory.load_mode),
             }),
             simulation: Some(self.simulation_document()),
+            sandbox: (self.sandbox != SandboxSpec::default()).then(|| SandboxFile {
+                mode: Some(self.sandbox.mode),
+                secret_paths: (!self.sandbox.secret_paths.is_empty())
+                    .then(|| self.sandbox.secret_paths.clone()),
+                image: self.sandbox.image.clone(),
+            }),
         }
     }
 
@@ -168,6 +183,7 @@ impl PartialEq for Workflow {
             limits,
             memory,
             simulation,
+            sandbox,
             warnings: _,
         } = self;
         *name == other.name
@@ -179,12 +195,14 @@ impl PartialEq for Workflow {
             && *limits == other.limits
             && *memory == other.memory
             && *simulation == other.simulation
+            && *sandbox == other.sandbox
     }
 }
 
 fn agent_document(agent: &AgentSpec) -> AgentFile {
     let mut file = AgentFile {
         description: agent.description.clone(),
+        sandbox: agent.sandbox,
         ..AgentFile::default()
     };
     match &agent.kind {

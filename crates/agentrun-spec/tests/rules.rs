@@ -913,3 +913,75 @@ fn human(agent: &AgentSpec) -> &HumanAgentSpec {
         other => panic!("not a human agent: {other:?}"),
     }
 }
+
+/// BASE with a command agent `tests` between coder and reviewer.
+fn with_tests_agent(agent_extra: &str, workflow_extra: &str) -> String {
+    let text = BASE.replace(
+        "  reviewer:\n",
+        &format!("  tests:\n    kind: command\n    command: [python3, -m, unittest]\n{agent_extra}  reviewer:\n"),
+    );
+    let text = text.replace(
+        "    - { from: coder, to: reviewer }\n",
+        "    - { from: coder, to: tests }\n    - { from: tests, to: reviewer }\n",
+    );
+    format!("{text}{workflow_extra}")
+}
+
+#[test]
+fn sandboxes_default_to_workspace_write_and_agents_may_name_their_own() {
+    use agentrun_spec::SandboxMode;
+    let workflow = load(&with_tests_agent("", "")).expect("valid");
+    let tests = workflow.agent("tests").expect("tests");
+    assert_eq!(workflow.sandbox_of(tests), SandboxMode::WorkspaceWrite);
+    assert!(workflow.sandbox.secret_paths.is_empty());
+
+    let text = with_tests_agent(
+        "    sandbox: network\n",
+        "sandbox:\n  mode: off\n  secret_paths: [~/.kube, /etc/app/token]\n",
+    );
+    let workflow = load(&text).expect("valid");
+    let tests = workflow.agent("tests").expect("tests");
+    assert_eq!(workflow.sandbox_of(tests), SandboxMode::Network);
+    assert_eq!(workflow.sandbox.mode, SandboxMode::Off);
+    assert_eq!(workflow.sandbox.secret_paths, ["~/.kube", "/etc/app/token"]);
+    let again = Workflow::from_yaml_str(&workflow.to_yaml(), Path::new("w.yaml")).expect("valid");
+    assert_eq!(again, workflow);
+}
+
+#[test]
+fn sandbox_settings_are_checked_where_they_are_written() {
+    assert_single_error(
+        &with_tests_agent("    sandbox: sealed\n", ""),
+        "agents.tests.sandbox",
+        10,
+        "unknown value `sealed`",
+    );
+    assert_single_error(
+        &with_tests_agent("", "sandbox:\n  secret_paths: [~/.kube, relative/path]\n"),
+        "sandbox.secret_paths[1]",
+        22,
+        "neither absolute nor under `~/`",
+    );
+    assert_single_error(
+        &with_tests_agent("    sandbox: container\n", ""),
+        "agents.tests.sandbox",
+        10,
+        "needs an image",
+    );
+    assert!(
+        load(&with_tests_agent(
+            "    sandbox: container\n",
+            "sandbox:\n  image: python:3.12-slim\n"
+        ))
+        .is_ok()
+    );
+    assert_single_error(
+        &BASE.replace(
+            "    options: { num_ctx: 32768 }\n  reviewer",
+            "    options: { num_ctx: 32768 }\n    sandbox: off\n  reviewer",
+        ),
+        "agents.coder.sandbox",
+        7,
+        "an llm agent has no use for `sandbox`",
+    );
+}

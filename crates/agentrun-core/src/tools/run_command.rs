@@ -7,7 +7,8 @@ use serde::Deserialize;
 
 use super::{Tool, ToolContext, ToolError, parse_arguments};
 use crate::backend::ToolSpec;
-use crate::process::{DEFAULT_COMMAND_TIMEOUT, ProcessSpec, run_process};
+use crate::command_sandbox::ConfinedError;
+use crate::process::{DEFAULT_COMMAND_TIMEOUT, ProcessSpec};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 struct Args {
@@ -27,7 +28,7 @@ impl Tool for RunCommand {
     fn spec(&self) -> ToolSpec {
         ToolSpec::for_parameters::<Args>(
             "run_command",
-            "Run a command in the workspace, without a shell, and get its exit status and output. Only the commands the workflow allows can run.",
+            "Run a command in the workspace, without a shell, and get its exit status and output. Only the commands the workflow allows can run, in the workflow's sandbox.",
         )
     }
 
@@ -81,14 +82,28 @@ impl Tool for RunCommand {
             approve(context, &shown).await?;
         }
         let timeout = policy.timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT);
-        let outcome = run_process(ProcessSpec {
-            argv: &args.argv,
-            dir: &dir,
-            env: &policy.env,
-            timeout,
-        })
-        .await
-        .map_err(|error| ToolError::Failed(format!("cannot run `{shown}`: {error}")))?;
+        let outcome = context
+            .workspace
+            .sandbox()
+            .run(
+                context.agent,
+                context.workspace.root(),
+                ProcessSpec {
+                    argv: &args.argv,
+                    dir: &dir,
+                    env: &policy.env,
+                    timeout,
+                },
+            )
+            .await
+            .map_err(|error| match error {
+                ConfinedError::Refused(error) => {
+                    ToolError::Refused(format!("`{shown}` was not run: {error}; {}", error.hint()))
+                }
+                ConfinedError::Start(error) => {
+                    ToolError::Failed(format!("cannot run `{shown}`: {error}"))
+                }
+            })?;
         let status = outcome.describe(timeout);
         if outcome.status.is_none() {
             return Err(ToolError::Failed(format!(

@@ -7,6 +7,19 @@ use agentrun_spec::Workflow;
 use serde_json::json;
 
 use super::*;
+use crate::CommandSandbox;
+use agentrun_spec::{SandboxMode, SandboxSpec};
+
+fn sandbox_settings(mode: SandboxMode, image: Option<&str>) -> CommandSandbox {
+    CommandSandbox::new(
+        Arc::new(agentrun_sandbox::Sandbox::new()),
+        SandboxSpec {
+            mode,
+            secret_paths: Vec::new(),
+            image: image.map(str::to_owned),
+        },
+    )
+}
 
 /// An llm agent with every built-in tool and the given allow-list lines.
 fn agent(extra: &str) -> AgentSpec {
@@ -39,7 +52,11 @@ impl Fixture {
         let outside_dir = tempfile::tempdir().expect("another temp dir");
         let outside = outside_dir.path().canonicalize().expect("canonical");
         std::fs::write(outside.join("secret.txt"), "the secret").expect("written");
-        let workspace = Workspace::new(dir.path()).expect("a workspace");
+        // These tests are about the tools; the sandbox is tested through the real launcher
+        // in agentrun-sandbox and end to end.
+        let workspace = Workspace::new(dir.path())
+            .expect("a workspace")
+            .with_sandbox(sandbox_settings(SandboxMode::Off, None));
         Fixture {
             _dir: dir,
             _outside: outside_dir,
@@ -562,4 +579,50 @@ async fn shell_metacharacters_stay_literal_arguments() {
     );
     assert_eq!(fixture.read("keep.txt"), "precious");
     assert!(!fixture.workspace.root().join("pwned").exists());
+}
+
+#[tokio::test]
+async fn a_command_whose_sandbox_cannot_be_given_is_refused_and_not_run() {
+    let mut fixture = Fixture::new();
+    // A container without an image cannot be started: the command must not run bare.
+    fixture.workspace = fixture
+        .workspace
+        .clone()
+        .with_sandbox(sandbox_settings(SandboxMode::Container, None));
+    let result = fixture
+        .call(
+            ToolName::RunCommand,
+            json!({"argv": ["sh", "-c", "echo ran > marker"]}),
+        )
+        .await;
+    match result {
+        Err(ToolError::Refused(message)) => {
+            assert!(message.contains("was not run"), "{message}");
+            assert!(message.contains("`sandbox: off`"), "{message}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(!fixture.workspace.root().join("marker").exists());
+}
+
+#[test]
+fn an_agent_takes_its_own_sandbox_or_the_workflows() {
+    let settings = sandbox_settings(SandboxMode::ReadOnly, None);
+    let plain = agent("");
+    assert_eq!(
+        settings.mode_of(&plain),
+        agentrun_sandbox::SandboxMode::ReadOnly
+    );
+    let own = agent("    sandbox: network\n");
+    assert_eq!(
+        settings.mode_of(&own),
+        agentrun_sandbox::SandboxMode::Network
+    );
+    let policy = settings.policy(&own, Path::new("/w"));
+    assert!(
+        policy
+            .secret_paths
+            .iter()
+            .any(|path| path.ends_with(".ssh"))
+    );
 }

@@ -5,6 +5,7 @@ use std::fs::Metadata;
 use std::path::{Component, Path, PathBuf};
 
 use super::ToolError;
+use crate::command_sandbox::CommandSandbox;
 
 /// Directories that listings and searches skip: version control, build output, caches.
 const SKIPPED_DIRS: [&str; 10] = [
@@ -24,14 +25,17 @@ const SKIPPED_DIRS: [&str; 10] = [
 ///
 /// Every path a model gives is relative to it. [`Workspace::resolve`] refuses absolute
 /// paths, `..`, and symbolic links that lead out, so a tool can never read or write
-/// outside it.
+/// outside it. The commands agents run here are confined by its [`CommandSandbox`], which
+/// lets them write nothing outside it (unless a workflow turns the sandbox off).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workspace {
     root: PathBuf,
+    sandbox: CommandSandbox,
 }
 
 impl Workspace {
-    /// The workspace at `dir`, which must be an existing directory.
+    /// The workspace at `dir`, which must be an existing directory, with the default
+    /// sandbox (`workspace-write`, the launcher found by `agentrun_sandbox::Launcher::find`).
     pub fn new(dir: &Path) -> std::io::Result<Workspace> {
         let root = dir.canonicalize()?;
         if !root.is_dir() {
@@ -40,7 +44,21 @@ impl Workspace {
                 format!("{} is not a directory", root.display()),
             ));
         }
-        Ok(Workspace { root })
+        let sandbox = CommandSandbox::new(
+            std::sync::Arc::new(agentrun_sandbox::Sandbox::new()),
+            agentrun_spec::SandboxSpec::default(),
+        );
+        Ok(Workspace { root, sandbox })
+    }
+
+    /// The workspace with its commands confined by `sandbox`.
+    pub fn with_sandbox(self, sandbox: CommandSandbox) -> Workspace {
+        Workspace { sandbox, ..self }
+    }
+
+    /// How the commands agents run here are confined.
+    pub fn sandbox(&self) -> &CommandSandbox {
+        &self.sandbox
     }
 
     /// The workspace's real path.

@@ -21,6 +21,7 @@ pub(super) fn placeholder_agent(name: &str) -> AgentSpec {
     AgentSpec {
         name: name.to_owned(),
         description: None,
+        sandbox: None,
         kind: AgentKind::Llm(LlmAgentSpec::new("", "")),
     }
 }
@@ -164,6 +165,7 @@ pub(super) fn convert_agent_quietly(
     Some(AgentSpec {
         name: name.to_owned(),
         description: file.description,
+        sandbox: file.sandbox,
         kind,
     })
 }
@@ -195,6 +197,7 @@ fn report_misfits(
         for (field, given) in [
             ("timeout", file.timeout.is_some()),
             ("env", file.env.is_some()),
+            ("sandbox", file.sandbox.is_some()),
         ] {
             if given {
                 let hint = match kind {

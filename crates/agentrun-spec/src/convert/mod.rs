@@ -12,18 +12,21 @@ use std::time::Duration;
 use agentrun_memory::KeepAlive;
 use serde::de::DeserializeOwned;
 
+use crate::agent::{AgentKind, SandboxMode, ToolName};
 use crate::check::{Findings, Scope};
 use crate::document::{
-    ConditionFile, DurationFile, EdgeFile, KeepAliveFile, LimitsFile, MemoryFile, SimulationFile,
-    SizeFile,
+    ConditionFile, DurationFile, EdgeFile, KeepAliveFile, LimitsFile, MemoryFile, SandboxFile,
+    SimulationFile, SizeFile,
 };
 use crate::duration::parse_duration;
 
+use crate::AgentSpec;
 use crate::flow::{Condition, EdgeSpec, EdgeTarget, Flow};
 use crate::loader::Loading;
 use crate::memory::{Limits, MemorySpec};
 use crate::node::{FieldPath, Node, Segment, Value};
 use crate::node_de::from_node;
+use crate::sandbox::SandboxSpec;
 use crate::size::{GpuBudget, parse_size};
 use crate::workflow::Workflow;
 pub(crate) use agent::convert_agent;
@@ -133,6 +136,10 @@ pub(crate) fn convert_workflow(
     let memory = section::<MemoryFile>(root, "memory", broken, field_cut, loading)
         .map(|file| convert_memory(&file, findings))
         .unwrap_or_default();
+    let sandbox = section::<SandboxFile>(root, "sandbox", broken, field_cut, loading)
+        .map(|file| convert_sandbox(file, findings))
+        .unwrap_or_default();
+    check_container_image(&sandbox, &agents, findings);
     let simulation_file =
         section::<SimulationFile>(root, "simulation", broken, simulation_cut, loading);
     let workflow_file = loading.sources.path(root.pos.file).to_path_buf();
@@ -154,6 +161,7 @@ pub(crate) fn convert_workflow(
         limits,
         memory,
         simulation,
+        sandbox,
         warnings: Vec::new(),
     };
     (workflow, scope)
@@ -349,6 +357,55 @@ fn convert_memory(file: &MemoryFile, findings: &mut Findings) -> MemorySpec {
         num_parallel: count(file.num_parallel),
         policy: file.policy.unwrap_or_default(),
         load_mode: file.load_mode.unwrap_or_default(),
+    }
+}
+
+fn convert_sandbox(file: SandboxFile, findings: &mut Findings) -> SandboxSpec {
+    let path = FieldPath::root().key("sandbox");
+    let secret_paths = file.secret_paths.unwrap_or_default();
+    for (index, secret) in secret_paths.iter().enumerate() {
+        if !(secret.starts_with("~/") || std::path::Path::new(secret).is_absolute()) {
+            findings.error(
+                path.key("secret_paths").index(index),
+                format!("`{secret}` is neither absolute nor under `~/`"),
+                Some("write the full path, e.g. `/etc/app/credentials`, or one under the home directory, e.g. `~/.kube`".to_owned()),
+            );
+        }
+    }
+    SandboxSpec {
+        mode: file.mode.unwrap_or_default(),
+        secret_paths,
+        image: file.image,
+    }
+}
+
+/// A `container` agent needs an image to run in.
+fn check_container_image(sandbox: &SandboxSpec, agents: &[AgentSpec], findings: &mut Findings) {
+    if sandbox.image.is_some() {
+        return;
+    }
+    let hint = "set `sandbox.image` to the image the commands run in, e.g. `python:3.12-slim`";
+    if sandbox.mode == SandboxMode::Container {
+        findings.error(
+            FieldPath::root().key("sandbox").key("mode"),
+            "the `container` sandbox needs an image",
+            Some(hint.to_owned()),
+        );
+        return;
+    }
+    for agent in agents {
+        let runs_commands =
+            matches!(agent.kind, AgentKind::Command(_)) || agent.has_tool(ToolName::RunCommand);
+        if runs_commands && agent.sandbox == Some(SandboxMode::Container) {
+            findings.error(
+                FieldPath::root()
+                    .key("agents")
+                    .key(&agent.name)
+                    .key("sandbox"),
+                "the `container` sandbox needs an image",
+                Some(hint.to_owned()),
+            );
+        }
     }
 }
 

@@ -475,6 +475,8 @@ impl Executor {
                 resident: resident.iter().map(|model| model.name.clone()).collect(),
                 started_s,
                 tool_calls: reply.tool_calls.clone(),
+                thinking: reply.thinking.clone(),
+                cut_off: reply.cut_off,
             };
             self.events.emit(Event::TurnFinished {
                 entry: entry.clone(),

@@ -32,8 +32,10 @@ mod transcript;
 
 pub use agent::{Agent, AgentError, AgentReply, LlmAgent, ModelCall, TurnContext, router_schema};
 pub use agentrun_memory::LoadTimes;
+/// Ollama's `think`, as requests carry it.
+pub use agentrun_spec::{Think, ThinkLevel};
 pub use backend::{
-    BackendError, CallMetrics, ChatRequest, ChatResponse, KeepAlive, LoadReport, ModelBackend,
+    BackendError, CallMetrics, ChatRequest, ChatResponse, DoneReason, KeepAlive, LoadReport, ModelBackend,
     ModelDetails, ModelOptions, RunningModel, TokenSink, ToolSpec,
 };
 pub use command::CommandAgent;

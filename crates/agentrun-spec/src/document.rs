@@ -15,7 +15,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::agent::{AgentKind, Approval, ModelOptionsSpec, ToolName};
+use crate::agent::{AgentKind, Approval, ModelOptionsSpec, Think, ToolName};
 use crate::memory::PolicyName;
 use crate::residency::LoadMode;
 
@@ -78,9 +78,10 @@ pub(crate) struct AgentFile {
     /// passed through.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) options: Option<ModelOptionsSpec>,
-    /// Whether a thinking model may think before answering (Ollama's `think`).
+    /// Whether a thinking model thinks before answering (Ollama's `think`): `true`,
+    /// `false`, or a level (`low`, `medium`, `high`) for the models that take one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) think: Option<bool>,
+    pub(crate) think: Option<Think>,
     /// Makes this agent a router: it answers by picking one of these choices. A list of names,
     /// or a map from each name to a description that helps the model pick.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -70,7 +70,8 @@ mod spelling;
 mod workflow;
 
 pub use agent::{
-    AgentKind, AgentSpec, Approval, CommandPolicy, CommandSpec, ModelOptionsSpec, ToolName,
+    AgentKind, AgentSpec, Approval, CommandPolicy, CommandSpec, ModelOptionsSpec, Think,
+    ThinkLevel, ToolName,
 };
 pub use diagnostic::{Diagnostic, Severity, SpecError};
 pub use duration::{DurationError, parse_duration};

@@ -22,6 +22,8 @@ fn run(workflow: &str, agent: &str, model: &str, wall_s: f64) -> Vec<Event> {
         resident: Vec::new(),
         started_s: 0.0,
         tool_calls: Vec::new(),
+        thinking: None,
+        cut_off: false,
     };
     let mut agents = BTreeMap::new();
     agents.insert(agent.to_owned(), Default::default());

@@ -9,6 +9,7 @@
 
 mod agent;
 mod backend;
+mod capabilities;
 mod clock;
 mod command;
 mod console;
@@ -38,6 +39,7 @@ pub use backend::{
     BackendError, CallMetrics, ChatRequest, ChatResponse, DoneReason, KeepAlive, LoadReport, ModelBackend,
     ModelDetails, ModelOptions, RunningModel, TokenSink, ToolSpec,
 };
+pub use capabilities::MissingCapability;
 pub use command::CommandAgent;
 pub use console::Console;
 pub use event::{Event, EventSink, LoadCause, ResidentModel, event_schema};

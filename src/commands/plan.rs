@@ -27,6 +27,19 @@ pub(crate) async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
     };
     let workload = agentrun::build_workload(&workflow, &details, &settings)?;
     let analysis = agentrun::analyze(&workload);
+    for (model, found) in &details {
+        // Without the layer figures the KV cache cannot be predicted: the footprint
+        // is the weights alone, an underestimate that may not fit when it loads.
+        if found.block_count.is_none()
+            || found.head_count_kv.is_none()
+            || found.embedding_length.is_none()
+        {
+            eprintln!(
+                "note: the server gave no layer figures for {model} (/api/show model_info), so \
+                 its footprint is only its file size, without the KV cache"
+            );
+        }
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&analysis)?);
     } else {

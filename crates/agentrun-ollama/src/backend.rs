@@ -140,7 +140,6 @@ impl ModelBackend for OllamaBackend {
         model_details::model_details(
             &self.http,
             &self.base,
-            &self.ollama,
             &self.config,
             &self.server,
             model,

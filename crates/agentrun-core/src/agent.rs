@@ -350,7 +350,10 @@ impl LlmAgent {
 /// Doubles a positive `num_predict`; returns the new limit. Without one (or with
 /// Ollama's "no limit" values) there is nothing to raise.
 fn raise_num_predict(options: &mut ModelOptions) -> Option<i64> {
-    let current = options.get("num_predict")?.as_i64().filter(|limit| *limit > 0)?;
+    let current = options
+        .get("num_predict")?
+        .as_i64()
+        .filter(|limit| *limit > 0)?;
     let raised = current.saturating_mul(2);
     options.insert("num_predict".to_owned(), raised.into());
     Some(raised)

@@ -33,7 +33,11 @@ pub(crate) fn check_capabilities(
     workflow: &Workflow,
     details: &BTreeMap<String, ModelDetails>,
 ) -> Result<(), MissingCapability> {
-    for agent in workflow.agents.iter().filter(|agent| agent.kind == AgentKind::Llm) {
+    for agent in workflow
+        .agents
+        .iter()
+        .filter(|agent| agent.kind == AgentKind::Llm)
+    {
         let Some(model) = &agent.model else {
             continue;
         };

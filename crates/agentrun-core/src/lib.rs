@@ -36,8 +36,8 @@ pub use agentrun_memory::LoadTimes;
 /// Ollama's `think`, as requests carry it.
 pub use agentrun_spec::{Think, ThinkLevel};
 pub use backend::{
-    BackendError, CallMetrics, ChatRequest, ChatResponse, DoneReason, KeepAlive, LoadReport, ModelBackend,
-    ModelDetails, ModelOptions, RunningModel, TokenSink, ToolSpec,
+    BackendError, CallMetrics, ChatRequest, ChatResponse, DoneReason, KeepAlive, LoadReport,
+    ModelBackend, ModelDetails, ModelOptions, RunningModel, TokenSink, ToolSpec,
 };
 pub use capabilities::MissingCapability;
 pub use command::CommandAgent;

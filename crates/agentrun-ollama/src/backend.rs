@@ -137,13 +137,7 @@ impl ModelBackend for OllamaBackend {
     }
 
     async fn model_details(&self, model: &str) -> Result<ModelDetails, BackendError> {
-        model_details::model_details(
-            &self.http,
-            &self.base,
-            &self.config,
-            &self.server,
-            model,
-        )
-        .await
+        model_details::model_details(&self.http, &self.base, &self.config, &self.server, model)
+            .await
     }
 }

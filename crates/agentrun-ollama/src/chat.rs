@@ -7,11 +7,11 @@
 
 use std::time::Duration;
 
+use agentrun_core::Think;
 use agentrun_core::{
     BackendError, CallMetrics, ChatRequest, ChatResponse, DoneReason, Message, ModelOptions, Role,
     TokenSink, ToolCall,
 };
-use agentrun_core::Think;
 use futures::StreamExt;
 use reqwest::Url;
 use serde::{Deserialize, Serialize};

@@ -109,7 +109,12 @@ pub(crate) fn base_url(address: &str) -> Result<Url, SetupError> {
     let (host, port) = match split_host_port(host_port) {
         Some((host, port)) => {
             let port = port.parse::<u16>().unwrap_or_else(|_| {
-                tracing::warn!(address, port, default_port, "invalid port, using the default");
+                tracing::warn!(
+                    address,
+                    port,
+                    default_port,
+                    "invalid port, using the default"
+                );
                 default_port
             });
             (host.to_owned(), port)

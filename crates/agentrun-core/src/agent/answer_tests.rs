@@ -151,7 +151,10 @@ async fn an_all_thinking_reply_cut_at_length_is_retried_larger_then_stops_the_tu
         "num_predict",
         "'writer'",
     ] {
-        assert!(message.contains(needed), "{needed:?} missing from {message}");
+        assert!(
+            message.contains(needed),
+            "{needed:?} missing from {message}"
+        );
     }
     let limits: Vec<i64> = backend
         .requests()
@@ -161,7 +164,9 @@ async fn an_all_thinking_reply_cut_at_length_is_retried_larger_then_stops_the_tu
     assert_eq!(limits, [256, 512, 1024], "each retry has more room");
     let retries = events
         .iter()
-        .filter(|event| matches!(event, Event::Retry { error, .. } if error.contains("empty reply")))
+        .filter(
+            |event| matches!(event, Event::Retry { error, .. } if error.contains("empty reply")),
+        )
         .count();
     assert_eq!(retries, 2);
 }
@@ -207,7 +212,10 @@ async fn thinking_is_kept_apart_from_the_answer() {
     let (outcome, _) = turn(&agent(""), &backend, ModelOptions::new()).await;
     let reply = outcome.expect("an answer");
     assert_eq!(reply.text, "NEEDS WORK");
-    assert_eq!(reply.thinking.as_deref(), Some("Should I say APPROVED? No."));
+    assert_eq!(
+        reply.thinking.as_deref(),
+        Some("Should I say APPROVED? No.")
+    );
 }
 
 #[tokio::test]
@@ -297,10 +305,7 @@ fn generation_time_comes_from_the_servers_durations_when_it_gives_them() {
         ..CallMetrics::default()
     };
     assert_eq!(generation_time(&full, measured), seconds(6));
-    let no_eval = CallMetrics {
-        eval: None,
-        ..full
-    };
+    let no_eval = CallMetrics { eval: None, ..full };
     assert_eq!(generation_time(&no_eval, measured), seconds(7));
     let nothing = CallMetrics {
         load: Some(seconds(3)),

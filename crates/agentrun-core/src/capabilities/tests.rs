@@ -29,11 +29,17 @@ fn model(capabilities: &[&str]) -> BTreeMap<String, ModelDetails> {
 
 #[test]
 fn tools_on_a_model_without_tool_calling_are_refused_with_the_fix() {
-    let error = check_capabilities(&workflow("    tools: [read_file]\n"), &model(&["completion"]))
-        .expect_err("no tools capability");
+    let error = check_capabilities(
+        &workflow("    tools: [read_file]\n"),
+        &model(&["completion"]),
+    )
+    .expect_err("no tools capability");
     assert_eq!(error.capability, "tools");
     let message = error.to_string();
-    assert!(message.contains("agent 'coder'") && message.contains("model 'm'"), "{message}");
+    assert!(
+        message.contains("agent 'coder'") && message.contains("model 'm'"),
+        "{message}"
+    );
     assert!(message.contains("remove its `tools`"), "{message}");
 }
 

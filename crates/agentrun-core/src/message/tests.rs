@@ -13,7 +13,10 @@ fn separated(content: &str) -> (String, Option<String>) {
 fn inline_reasoning_leaves_the_answer() {
     assert_eq!(
         separated("<think>\nIt could say APPROVED.\n</think>\n\nNEEDS WORK"),
-        ("NEEDS WORK".to_owned(), Some("It could say APPROVED.".to_owned()))
+        (
+            "NEEDS WORK".to_owned(),
+            Some("It could say APPROVED.".to_owned())
+        )
     );
 }
 

@@ -116,7 +116,13 @@ fn pieces_stream_out_and_the_final_chunk_completes_the_reply() {
     assert_eq!(streamed, "Hello");
     let response = outcome.expect("a reply").expect("complete");
     assert_eq!(response.message, Message::assistant("Hello"));
-    assert_eq!(response.done_reason.as_ref().map(agentrun_core::DoneReason::as_str), Some("length"));
+    assert_eq!(
+        response
+            .done_reason
+            .as_ref()
+            .map(agentrun_core::DoneReason::as_str),
+        Some("length")
+    );
     assert_eq!(
         response.metrics,
         CallMetrics {

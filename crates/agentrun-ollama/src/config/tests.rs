@@ -51,7 +51,10 @@ fn unusable_addresses_are_refused_with_a_reason() {
 fn https_parses_but_this_build_refuses_it() {
     let url = base_url("https://example.com").expect("a valid address");
     let error = check_supported(&url, "https://example.com").expect_err("no TLS here");
-    assert!(error.to_string().contains("https is not supported"), "{error}");
+    assert!(
+        error.to_string().contains("https is not supported"),
+        "{error}"
+    );
     assert!(check_supported(&base_url("").expect("valid"), "").is_ok());
 }
 

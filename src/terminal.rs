@@ -60,7 +60,10 @@ impl Output {
     /// unless verbose: it is the model's working, not its answer.
     fn thinking(&mut self, thinking: &str) {
         const FOLDED_LINES: usize = 3;
-        let lines: Vec<&str> = thinking.lines().filter(|line| !line.trim().is_empty()).collect();
+        let lines: Vec<&str> = thinking
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .collect();
         let shown = if self.verbose > 0 {
             lines.len()
         } else {
@@ -77,7 +80,11 @@ impl Output {
             outln!(self, "   │ {line}");
         }
         if shown < lines.len() {
-            outln!(self, "   │ … {} more lines (-v shows them)", lines.len() - shown);
+            outln!(
+                self,
+                "   │ … {} more lines (-v shows them)",
+                lines.len() - shown
+            );
         }
         out!(self, "{plain}");
     }

@@ -4,6 +4,9 @@
 mod cli;
 mod events_schema;
 mod faults;
+mod real_servers;
+#[path = "../../crates/agentrun-ollama/tests/backend/replay_server.rs"]
+mod replay_server;
 mod report;
 mod resume;
 mod run;

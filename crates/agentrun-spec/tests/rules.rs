@@ -112,7 +112,7 @@ simulation:
     assert_eq!(coder.options.temperature, Some(0.2));
     assert_eq!(coder.options.num_batch, Some(512));
     assert_eq!(coder.options.extra["typical_p"], serde_json::json!(0.9));
-    assert_eq!(coder.think, Some(false));
+    assert_eq!(coder.think, Some(agentrun_spec::Think::Enabled(false)));
     assert_eq!(coder.context_window, 20);
     assert_eq!(coder.fallback.as_deref(), Some("qwen3-coder:14b"));
     assert_eq!(
@@ -849,4 +849,28 @@ fn use_merges_files_and_resolves_paths_from_the_file_that_names_them() {
         error.to_string().contains("goes round in a circle"),
         "{error}"
     );
+}
+
+#[test]
+fn think_is_on_off_or_a_level() {
+    use agentrun_spec::{Think, ThinkLevel};
+    for (value, expected) in [
+        ("true", Think::Enabled(true)),
+        ("false", Think::Enabled(false)),
+        ("high", Think::Level(ThinkLevel::High)),
+        ("low", Think::Level(ThinkLevel::Low)),
+    ] {
+        let text = BASE.replace(
+            "    options: { num_ctx: 32768 }\n  reviewer:",
+            &format!("    options: {{ num_ctx: 32768 }}\n    think: {value}\n  reviewer:"),
+        );
+        let workflow = load(&text).expect("valid");
+        assert_eq!(workflow.agent("coder").expect("coder").think, Some(expected), "think: {value}");
+    }
+    let text = BASE.replace(
+        "    options: { num_ctx: 32768 }\n  reviewer:",
+        "    options: { num_ctx: 32768 }\n    think: hard\n  reviewer:",
+    );
+    let error = load(&text).expect_err("not a level").to_string();
+    assert!(error.contains("think"), "{error}");
 }

@@ -164,3 +164,26 @@ fn a_simulation_page_draws_every_policy_on_one_axis() {
     );
     assert!(page.contains(r#"<table class="summary comparison">"#));
 }
+
+#[test]
+fn a_turns_reasoning_and_its_cut_off_are_in_its_details() {
+    let mut events = run("haiku", "writer", "qwen3:8b", 10.0);
+    for event in &mut events {
+        if let Event::TurnFinished { entry, .. } = event {
+            entry.thinking = Some("Five <syllables> first.".to_owned());
+            entry.cut_off = true;
+        }
+    }
+    let page = run_report_html(&events);
+    assert!(
+        page.contains("cut off at its length limit"),
+        "no cut-off mark"
+    );
+    assert!(
+        page.contains("<summary>thinking</summary><pre>Five &lt;syllables&gt; first.</pre>"),
+        "no folded reasoning"
+    );
+    let plain = run_report_html(&run("haiku", "writer", "qwen3:8b", 10.0));
+    assert!(!plain.contains("cut off at its length limit"));
+    assert!(!plain.contains("<summary>thinking</summary>"));
+}

@@ -865,7 +865,11 @@ fn think_is_on_off_or_a_level() {
             &format!("    options: {{ num_ctx: 32768 }}\n    think: {value}\n  reviewer:"),
         );
         let workflow = load(&text).expect("valid");
-        assert_eq!(workflow.agent("coder").expect("coder").think, Some(expected), "think: {value}");
+        assert_eq!(
+            workflow.agent("coder").expect("coder").think,
+            Some(expected),
+            "think: {value}"
+        );
     }
     let text = BASE.replace(
         "    options: { num_ctx: 32768 }\n  reviewer:",

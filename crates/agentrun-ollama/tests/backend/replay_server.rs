@@ -109,6 +109,15 @@ impl Reply {
         }
     }
 
+    /// A body that was not recorded (a benchmark's), sent as given.
+    pub fn bytes(status: u16, body: Vec<u8>) -> Reply {
+        Reply {
+            status,
+            content_type: "application/json; charset=utf-8",
+            body,
+        }
+    }
+
     /// A recorded chat reply sent as a stream: one JSON document per line.
     pub fn streamed(file: &str) -> Reply {
         let fixture = fixture(file);

@@ -115,46 +115,48 @@ fn an_all_thinking_reply_cut_at_length_never_completes_the_run() {
 }
 
 #[test]
-fn tools_on_a_model_without_tool_calling_stop_the_run_before_any_load() {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let server = ReplayServer::start(vec![
-        ("GET /api/version", Reply::recorded("version-0.11.6.json")),
-        ("GET /api/tags", Reply::recorded("tags-0.11.6.json")),
-        (
-            "POST /api/show",
-            Reply::recorded("show-0.11.6-gemma3n.json"),
-        ),
-        ("GET /api/ps", Reply::recorded("ps-0.11.6-two-models.json")),
-    ]);
-    let workflow = workflow(
-        dir.path(),
-        "name: code\ntask: fix it\nagents:\n  coder:\n    model: gemma3n:e2b\n    prompt: You code.\n    \
-         options: { num_ctx: 8192 }\n    tools: [read_file]\n\
-         flow:\n  start: coder\n  edges:\n    - { from: coder, to: end }\n",
-    );
-    let (run, _, transcript) = run(dir.path(), &workflow, &server.url);
-    assert_ne!(run.code(), Some(0), "{}", run.stderr());
-    let stderr = run.stderr();
-    for needed in [
-        "agent 'coder'",
-        "gemma3n:e2b",
-        "tools",
-        "remove its `tools`",
+fn what_a_model_cannot_do_stops_the_run_before_any_load() {
+    for (asked, capability, fix) in [
+        ("    tools: [read_file]\n", "tools", "remove its `tools`"),
+        ("    think: true\n", "thinking", "set `think: false`"),
     ] {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let server = ReplayServer::start(vec![
+            ("GET /api/version", Reply::recorded("version-0.11.6.json")),
+            ("GET /api/tags", Reply::recorded("tags-0.11.6.json")),
+            (
+                "POST /api/show",
+                Reply::recorded("show-0.11.6-gemma3n.json"),
+            ),
+            ("GET /api/ps", Reply::recorded("ps-0.11.6-two-models.json")),
+        ]);
+        let workflow = workflow(
+            dir.path(),
+            &format!(
+                "name: code\ntask: fix it\nagents:\n  coder:\n    model: gemma3n:e2b\n    prompt: You code.\n    \
+                 options: {{ num_ctx: 8192 }}\n{asked}\
+                 flow:\n  start: coder\n  edges:\n    - {{ from: coder, to: end }}\n"
+            ),
+        );
+        let (run, _, transcript) = run(dir.path(), &workflow, &server.url);
+        assert_ne!(run.code(), Some(0), "{}", run.stderr());
+        let stderr = run.stderr();
+        for needed in ["agent 'coder'", "gemma3n:e2b", capability, fix] {
+            assert!(
+                stderr.contains(needed),
+                "{needed:?} missing from:\n{stderr}"
+            );
+        }
+        assert!(transcript.is_empty());
         assert!(
-            stderr.contains(needed),
-            "{needed:?} missing from:\n{stderr}"
+            server.received_for("POST /api/chat").is_empty(),
+            "no call was made"
+        );
+        assert!(
+            server.received_for("POST /api/generate").is_empty(),
+            "no model was loaded"
         );
     }
-    assert!(transcript.is_empty());
-    assert!(
-        server.received_for("POST /api/chat").is_empty(),
-        "no call was made"
-    );
-    assert!(
-        server.received_for("POST /api/generate").is_empty(),
-        "no model was loaded"
-    );
 }
 
 /// `ollama-sim` with a reply script, on a fast clock.

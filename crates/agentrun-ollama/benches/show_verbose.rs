@@ -13,7 +13,6 @@ use agentrun_core::ModelBackend;
 use agentrun_ollama::{OllamaBackend, OllamaConfig};
 
 #[path = "../tests/backend/replay_server.rs"]
-#[allow(dead_code, unreachable_pub, missing_docs)]
 mod replay_server;
 
 use replay_server::{ReplayServer, Reply, fixture};

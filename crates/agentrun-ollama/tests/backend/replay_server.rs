@@ -8,7 +8,7 @@
 //! `jq`, or a reply recorded with `stream: false`) is sent one document per
 //! line, its text otherwise unchanged. Every other body goes out byte for byte.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, missing_docs)]
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};

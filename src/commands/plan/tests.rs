@@ -19,6 +19,9 @@ fn details(block_count: Option<u64>) -> agentrun::ModelDetails {
 #[test]
 fn a_footprint_without_layer_figures_is_said_to_be_the_file_size() {
     let note = file_size_only_note(&details(None)).expect("a note");
-    assert!(note.contains("old:7b") && note.contains("only its file size"), "{note}");
+    assert!(
+        note.contains("old:7b") && note.contains("only its file size"),
+        "{note}"
+    );
     assert_eq!(file_size_only_note(&details(Some(32))), None);
 }

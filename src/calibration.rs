@@ -185,7 +185,7 @@ async fn measure_load(
         keep_alive: Some(KeepAlive::UnloadWhenIdle),
         format: None,
         tools: Vec::new(),
-        think: Some(false),
+        think: Some(agentrun_core::Think::Enabled(false)),
     };
     let response = backend.chat(&request, &mut |_| {}).await?;
     let load = response.metrics.load.unwrap_or_default();

@@ -212,6 +212,8 @@ mod tests {
             resident: Vec::new(),
             started_s: f64::from(turn),
             tool_calls: Vec::new(),
+            thinking: None,
+            cut_off: false,
         };
         let mut text = String::new();
         for turn in 1..=2 {

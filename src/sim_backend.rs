@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use agentrun_core::{
-    BackendError, CallMetrics, ChatRequest, ChatResponse, KeepAlive, LoadReport, Message,
-    ModelBackend, ModelDetails, ModelOptions, Role, RunningModel, TokenSink, ToolCall,
+    BackendError, CallMetrics, ChatRequest, ChatResponse, DoneReason, KeepAlive, LoadReport,
+    Message, ModelBackend, ModelDetails, ModelOptions, Role, RunningModel, TokenSink, ToolCall,
 };
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -126,7 +126,10 @@ impl ModelBackend for SimBackend {
             options: Some(wire_options(model, &request.options)?),
             stream: Some(true),
             keep_alive: request.keep_alive.map(wire_keep_alive),
-            think: request.think.map(api::Think::Enabled),
+            // Through JSON, as over HTTP: a level is its name, on or off a bool.
+            think: request
+                .think
+                .and_then(|think| serde_json::from_value(serde_json::to_value(think).ok()?).ok()),
         };
         let mut stream = self
             .simulator
@@ -146,6 +149,7 @@ impl ModelBackend for SimBackend {
                 thinking.get_or_insert_with(String::new).push_str(piece);
             }
             tool_calls.extend(chunk.message.tool_calls.iter().map(|call| ToolCall {
+                id: None,
                 name: call.function.name.clone(),
                 arguments: call.function.arguments.clone(),
             }));
@@ -156,8 +160,10 @@ impl ModelBackend for SimBackend {
                         content,
                         tool_calls,
                         thinking,
+                        tool_name: None,
+                        tool_call_id: None,
                     },
-                    done_reason: chunk.done_reason,
+                    done_reason: chunk.done_reason.clone().map(DoneReason::from),
                     metrics: metrics(&chunk.metrics),
                 });
             }
@@ -254,6 +260,7 @@ fn wire_message(message: &Message) -> api::Message {
         .to_owned(),
         content: message.content.clone(),
         thinking: message.thinking.clone(),
+        tool_name: message.tool_name.clone(),
         tool_calls: message
             .tool_calls
             .iter()

@@ -56,6 +56,39 @@ impl Output {
         }
     }
 
+    /// A turn's reasoning, dimmed on a terminal and folded to its first lines
+    /// unless verbose: it is the model's working, not its answer.
+    fn thinking(&mut self, thinking: &str) {
+        const FOLDED_LINES: usize = 3;
+        let lines: Vec<&str> = thinking
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .collect();
+        let shown = if self.verbose > 0 {
+            lines.len()
+        } else {
+            lines.len().min(FOLDED_LINES)
+        };
+        let (dim, plain) = if self.tty {
+            ("\x1b[2m", "\x1b[0m")
+        } else {
+            ("", "")
+        };
+        out!(self, "{dim}");
+        outln!(self, "   thinking ({} lines):", lines.len());
+        for line in &lines[..shown] {
+            outln!(self, "   │ {line}");
+        }
+        if shown < lines.len() {
+            outln!(
+                self,
+                "   │ … {} more lines (-v shows them)",
+                lines.len() - shown
+            );
+        }
+        out!(self, "{plain}");
+    }
+
     /// Prints a line of information, unless quiet.
     pub(crate) fn note(&self, text: &str) {
         if !self.quiet {
@@ -110,6 +143,15 @@ impl Output {
                 // A command streams nothing: its verdict is the first line of its text.
                 if entry.model.is_none() && entry.passed.is_some() {
                     outln!(self, "   {}", entry.text.lines().next().unwrap_or(""));
+                }
+                if let Some(thinking) = &entry.thinking {
+                    self.thinking(thinking);
+                }
+                if entry.cut_off {
+                    outln!(
+                        self,
+                        "   [cut off: the reply reached its length limit (num_predict, or a full context)]"
+                    );
                 }
                 if self.verbose > 0 || entry.load_wait_s >= 1.0 {
                     outln!(

@@ -27,12 +27,33 @@ pub(crate) async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
     };
     let workload = agentrun::build_workload(&workflow, &details, &settings)?;
     let analysis = agentrun::analyze(&workload);
+    for found in details.values() {
+        if let Some(note) = file_size_only_note(found) {
+            eprintln!("note: {note}");
+        }
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&analysis)?);
     } else {
         print_plan(&workflow, &workload, &analysis);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What to say when a model's footprint is only its file size: without the layer
+/// figures the KV cache cannot be predicted, so the footprint is the weights alone,
+/// an underestimate that may not fit when the model loads.
+fn file_size_only_note(details: &agentrun::ModelDetails) -> Option<String> {
+    let known = details.block_count.is_some()
+        && details.head_count_kv.is_some()
+        && details.embedding_length.is_some();
+    (!known).then(|| {
+        format!(
+            "the server gave no layer figures for {} (/api/show model_info), so its footprint \
+             is only its file size, without the KV cache",
+            details.name
+        )
+    })
 }
 
 /// The server to read model sizes from; without one, the simulator's catalogue
@@ -149,3 +170,6 @@ fn print_plan(workflow: &Workflow, workload: &agentrun::Workload, analysis: &age
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,7 +9,7 @@ use agentrun_memory::Policy;
 use crate::SimulationReport;
 use crate::report::escape;
 use crate::report::svg::{self, Axis, STATE_COLOURS, agent_colour, clock};
-use crate::report::timeline::Timeline;
+use crate::report::timeline::{Timeline, TurnSpan};
 
 const STYLE: &str = "
 body { font-family: system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif;
@@ -253,17 +253,33 @@ fn summary_tables(summary: &RunSummary) -> String {
     html
 }
 
+/// What a turn's reply cell says: whether it was cut off, and its reasoning, folded.
+fn reply_details(turn: &TurnSpan) -> String {
+    let mut cell = String::new();
+    if turn.cut_off {
+        cell.push_str("<span class=\"cut-off\">cut off at its length limit</span>");
+    }
+    if let Some(thinking) = &turn.thinking {
+        let _ = write!(
+            cell,
+            "<details class=\"thinking\"><summary>thinking</summary><pre>{}</pre></details>",
+            escape(thinking)
+        );
+    }
+    cell
+}
+
 fn turns_table(timeline: &Timeline) -> String {
     let mut html = format!(
         "<section class=\"turns-section\"><details><summary>{} turns</summary>\
          <table class=\"turns\"><tr><th>turn</th><th>agent</th><th>model</th><th>start</th>\
-         <th>load wait</th><th>duration</th><th>tokens</th></tr>",
+         <th>load wait</th><th>duration</th><th>tokens</th><th>reply</th></tr>",
         timeline.turns.len()
     );
     for turn in &timeline.turns {
         let _ = write!(
             html,
-            "<tr><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1} s</td><td>{:.1} s</td><td>{}</td></tr>",
+            "<tr><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1} s</td><td>{:.1} s</td><td>{}</td><td>{}</td></tr>",
             turn.turn,
             if turn.completed { "" } else { " (interrupted)" },
             escape(&turn.agent),
@@ -271,7 +287,8 @@ fn turns_table(timeline: &Timeline) -> String {
             clock(turn.start_s),
             turn.load_wait_s,
             turn.end_s - turn.start_s,
-            turn.tokens
+            turn.tokens,
+            reply_details(turn)
         );
     }
     html.push_str("</table></details></section>");

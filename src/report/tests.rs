@@ -23,6 +23,8 @@ fn run(workflow: &str, agent: &str, model: &str, wall_s: f64) -> Vec<Event> {
         resident: Vec::new(),
         started_s: 0.0,
         tool_calls: Vec::new(),
+        thinking: None,
+        cut_off: false,
     };
     let mut agents = BTreeMap::new();
     agents.insert(agent.to_owned(), Default::default());
@@ -162,4 +164,27 @@ fn a_simulation_page_draws_every_policy_on_one_axis() {
         "same axis: {widths:?}"
     );
     assert!(page.contains(r#"<table class="summary comparison">"#));
+}
+
+#[test]
+fn a_turns_reasoning_and_its_cut_off_are_in_its_details() {
+    let mut events = run("haiku", "writer", "qwen3:8b", 10.0);
+    for event in &mut events {
+        if let Event::TurnFinished { entry, .. } = event {
+            entry.thinking = Some("Five <syllables> first.".to_owned());
+            entry.cut_off = true;
+        }
+    }
+    let page = run_report_html(&events);
+    assert!(
+        page.contains("cut off at its length limit"),
+        "no cut-off mark"
+    );
+    assert!(
+        page.contains("<summary>thinking</summary><pre>Five &lt;syllables&gt; first.</pre>"),
+        "no folded reasoning"
+    );
+    let plain = run_report_html(&run("haiku", "writer", "qwen3:8b", 10.0));
+    assert!(!plain.contains("cut off at its length limit"));
+    assert!(!plain.contains("<summary>thinking</summary>"));
 }

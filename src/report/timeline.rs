@@ -55,6 +55,10 @@ pub(crate) struct TurnSpan {
     pub(crate) tokens: u64,
     /// False when the process stopped before the turn completed.
     pub(crate) completed: bool,
+    /// The model's reasoning during the turn.
+    pub(crate) thinking: Option<String>,
+    /// Whether the reply stopped at its length limit.
+    pub(crate) cut_off: bool,
 }
 
 /// A run's timeline.
@@ -210,6 +214,8 @@ impl Reader {
                     load_wait_s: 0.0,
                     tokens: 0,
                     completed: false,
+                    thinking: None,
+                    cut_off: false,
                 });
                 self.seen(*at_s);
             }
@@ -246,6 +252,8 @@ impl Reader {
                     load_wait_s: entry.load_wait_s,
                     tokens: entry.tokens,
                     completed: true,
+                    thinking: entry.thinking.clone(),
+                    cut_off: entry.cut_off,
                 });
                 self.seen(*at_s);
             }

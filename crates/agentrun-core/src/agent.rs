@@ -7,7 +7,12 @@ use agentrun_spec::{AgentSpec, KindName, LlmAgentSpec};
 use async_trait::async_trait;
 
 use self::out_of_memory::{explained, free_memory_for, is_out_of_memory};
-use crate::backend::{BackendError, ChatRequest, KeepAlive, ModelBackend, ModelOptions};
+use agentrun_spec::Think;
+
+use crate::backend::{
+    BackendError, CallMetrics, ChatRequest, ChatResponse, DoneReason, KeepAlive, ModelBackend,
+    ModelOptions,
+};
 use crate::console::Console;
 use crate::event::{Event, EventSink};
 use crate::message::{Message, Role};
@@ -90,6 +95,12 @@ pub struct AgentReply {
     pub answered_by: Option<String>,
     /// The tool calls made during the turn, in order.
     pub tool_calls: Vec<ToolRecord>,
+    /// The model's reasoning during the turn, kept apart from `text`: other agents
+    /// never see it.
+    pub thinking: Option<String>,
+    /// Whether the reply stopped at the length limit (`num_predict` or a full
+    /// context) rather than at its end.
+    pub cut_off: bool,
 }
 
 /// Why an agent could not take its turn.
@@ -150,6 +161,10 @@ pub enum AgentError {
         /// Why it did not start.
         source: std::io::Error,
     },
+    /// The model answered with nothing usable (no text, no tool call) every time it was
+    /// asked; the words name the agent, the model, why and the fix.
+    #[error("{0}")]
+    EmptyReply(String),
     /// A custom agent's own failure.
     #[error(transparent)]
     Custom(Box<dyn std::error::Error + Send + Sync>),
@@ -254,12 +269,10 @@ impl LlmAgent {
                 keep_alive: call.keep_alive,
                 format: format.clone(),
                 tools: Vec::new(),
-                think: Some(false),
+                think: Some(Think::Enabled(false)),
             };
-            let response = self
-                .chat_with_retries(context, &request, &mut reply)
-                .await?;
-            reply.add_metrics(&response.metrics);
+            let response = self.chat_for_answer(context, request, &mut reply).await?;
+            reply.keep_thinking(response.message.thinking.as_deref());
             let text = response.message.content;
             answers.push_str(&text);
             answers.push('\n');
@@ -312,12 +325,143 @@ impl LlmAgent {
 }
 
 impl AgentReply {
-    /// Adds one call's server figures to the turn's.
-    pub(crate) fn add_metrics(&mut self, metrics: &crate::backend::CallMetrics) {
-        self.load_wait += metrics.load.unwrap_or_default();
-        self.generation +=
-            metrics.eval.unwrap_or_default() + metrics.prompt_eval.unwrap_or_default();
+    /// Adds one call's figures to the turn's: the server's durations when it gives
+    /// them, else the time the call was measured to take.
+    pub(crate) fn add_metrics(&mut self, metrics: &CallMetrics, measured: Duration) {
+        let load = metrics.load.unwrap_or_default();
+        self.load_wait += load;
+        self.generation += generation_time(metrics, measured);
         self.tokens += metrics.eval_count.unwrap_or_default();
+    }
+
+    /// Keeps one call's reasoning with the turn's.
+    pub(crate) fn keep_thinking(&mut self, thinking: Option<&str>) {
+        let Some(thinking) = thinking.filter(|thinking| !thinking.trim().is_empty()) else {
+            return;
+        };
+        let kept = self.thinking.get_or_insert_with(String::new);
+        if !kept.is_empty() {
+            kept.push_str("\n\n");
+        }
+        kept.push_str(thinking);
+    }
+}
+
+/// Time a call spent evaluating the prompt and generating. Servers omit a duration
+/// that is zero and some omit `eval_duration` altogether: then the whole request
+/// less its load, and with no durations at all the measured time less the load.
+pub(crate) fn generation_time(metrics: &CallMetrics, measured: Duration) -> Duration {
+    let load = metrics.load.unwrap_or_default();
+    let prompt = metrics.prompt_eval.unwrap_or_default();
+    match (metrics.eval, metrics.total) {
+        (Some(eval), _) => eval + prompt,
+        (None, Some(total)) => total.saturating_sub(load),
+        (None, None) => measured.saturating_sub(load),
+    }
+}
+
+/// Times an empty reply is asked again before the run stops.
+const EMPTY_REPLY_RETRIES: u32 = 2;
+
+impl LlmAgent {
+    /// A call whose reply can be used: reasoning written inline is moved out of the
+    /// answer, and an empty reply (no text, no tool calls) is asked again, with a
+    /// larger `num_predict` when the model ran out of room, before the turn fails
+    /// with what to change. An empty reply is never a finished turn.
+    pub(crate) async fn chat_for_answer(
+        &self,
+        context: &TurnContext<'_>,
+        mut request: ChatRequest,
+        reply: &mut AgentReply,
+    ) -> Result<ChatResponse, AgentError> {
+        let mut attempt = 0;
+        loop {
+            let started = tokio::time::Instant::now();
+            let mut response = self.chat_with_retries(context, &request, reply).await?;
+            reply.add_metrics(&response.metrics, context.reported(started.elapsed()));
+            response.message.separate_inline_thinking();
+            let message = &response.message;
+            if !message.content.trim().is_empty() || !message.tool_calls.is_empty() {
+                return Ok(response);
+            }
+            let reason = response.done_reason.clone();
+            let thought = message
+                .thinking
+                .as_deref()
+                .is_some_and(|thinking| !thinking.trim().is_empty());
+            if attempt == EMPTY_REPLY_RETRIES {
+                return Err(AgentError::EmptyReply(empty_reply_error(
+                    &context.spec.name,
+                    &request,
+                    reason.as_ref(),
+                    thought,
+                    attempt + 1,
+                )));
+            }
+            attempt += 1;
+            let raised = if reason == Some(DoneReason::Length) {
+                raise_num_predict(&mut request.options)
+            } else {
+                None
+            };
+            context.events.emit(Event::Retry {
+                model: request.model.clone(),
+                error: format!(
+                    "empty reply ({}{}); asking again{}",
+                    reason.as_ref().map_or("no done_reason", DoneReason::as_str),
+                    if thought { ", all thinking" } else { "" },
+                    raised.map_or(String::new(), |limit| format!(" with num_predict {limit}")),
+                ),
+                attempt,
+            });
+        }
+    }
+}
+
+/// Doubles a positive `num_predict`; returns the new limit. Without one (or with
+/// Ollama's "no limit" values) there is nothing to raise.
+fn raise_num_predict(options: &mut ModelOptions) -> Option<i64> {
+    let current = options
+        .get("num_predict")?
+        .as_i64()
+        .filter(|limit| *limit > 0)?;
+    let raised = current.saturating_mul(2);
+    options.insert("num_predict".to_owned(), raised.into());
+    Some(raised)
+}
+
+/// Why a turn stopped on empty replies, with the fix.
+fn empty_reply_error(
+    agent: &str,
+    request: &ChatRequest,
+    reason: Option<&DoneReason>,
+    thought: bool,
+    tries: u32,
+) -> String {
+    let model = &request.model;
+    let what = if thought {
+        "only thinking and no answer"
+    } else {
+        "no answer and no tool calls"
+    };
+    match reason {
+        Some(DoneReason::Length) => {
+            let limit = request
+                .options
+                .get("num_predict")
+                .map_or("unset".to_owned(), ToString::to_string);
+            format!(
+                "model '{model}' replied with {what} {tries} times: each reply was cut off \
+                 at its length limit (done_reason: length, num_predict {limit}); set \
+                 `think: false` on agent '{agent}', or give it a larger `num_predict` \
+                 (and `num_ctx`) in its options"
+            )
+        }
+        reason => format!(
+            "model '{model}' replied with {what} {tries} times (done_reason: {}); \
+             set `think: false` on agent '{agent}' or try another model",
+            reason.map_or("none", DoneReason::as_str)
+        ),
     }
 }
 
@@ -495,7 +639,8 @@ impl LlmAgent {
         streamed.truncate(kept);
         Ok(crate::backend::ChatResponse {
             message: Message::assistant(format!("{streamed}\n\n[cut off: the reply {cut}]")),
-            done_reason: Some("cut_off".to_owned()),
+            // Cut off by our own limit, as the server cuts at its length limit.
+            done_reason: Some(DoneReason::Length),
             metrics: crate::backend::CallMetrics::default(),
         })
     }
@@ -575,6 +720,8 @@ fn fallback_choice(text: &str, choices: &[String]) -> String {
 mod out_of_memory;
 pub(crate) mod reconnect;
 
+#[cfg(test)]
+mod answer_tests;
 #[cfg(test)]
 mod call_tests;
 #[cfg(test)]

@@ -45,8 +45,8 @@ pub struct ChatRequest {
     pub format: Option<serde_json::Value>,
     /// Tools offered to the model.
     pub tools: Vec<ToolSpec>,
-    /// Whether to ask a thinking model to think.
-    pub think: Option<bool>,
+    /// Whether to ask a thinking model to think; `None` leaves the model's default.
+    pub think: Option<agentrun_spec::Think>,
 }
 
 /// Timing and token figures from the final chunk of a reply.
@@ -73,10 +73,63 @@ pub struct CallMetrics {
 pub struct ChatResponse {
     /// The assistant's message.
     pub message: Message,
-    /// Why generation stopped: `stop`, `length`, ...
-    pub done_reason: Option<String>,
+    /// Why generation stopped, when the server says.
+    pub done_reason: Option<DoneReason>,
     /// The server's figures.
     pub metrics: CallMetrics,
+}
+
+/// Why a server stopped generating (Ollama's `done_reason`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum DoneReason {
+    /// The model finished its answer.
+    Stop,
+    /// The reply reached `num_predict` or filled the context: it was cut off.
+    Length,
+    /// An empty request loaded the model.
+    Load,
+    /// An empty request with `keep_alive: 0` unloaded the model.
+    Unload,
+    /// Anything else, as the server wrote it.
+    Other(String),
+}
+
+impl DoneReason {
+    /// The reason as Ollama writes it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            DoneReason::Stop => "stop",
+            DoneReason::Length => "length",
+            DoneReason::Load => "load",
+            DoneReason::Unload => "unload",
+            DoneReason::Other(other) => other,
+        }
+    }
+}
+
+impl From<String> for DoneReason {
+    fn from(text: String) -> DoneReason {
+        match text.as_str() {
+            "stop" => DoneReason::Stop,
+            "length" => DoneReason::Length,
+            "load" => DoneReason::Load,
+            "unload" => DoneReason::Unload,
+            _ => DoneReason::Other(text),
+        }
+    }
+}
+
+impl From<DoneReason> for String {
+    fn from(reason: DoneReason) -> String {
+        reason.as_str().to_owned()
+    }
+}
+
+impl std::fmt::Display for DoneReason {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.as_str())
+    }
 }
 
 /// The result of a preload.

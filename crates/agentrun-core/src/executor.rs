@@ -110,6 +110,9 @@ pub enum RunError {
     /// The run to resume does not fit the workflow, or has ended.
     #[error("cannot resume the run: {0}")]
     Resume(#[from] ResumeError),
+    /// A model cannot do what the workflow asks of it (tools, thinking).
+    #[error(transparent)]
+    Capability(#[from] crate::capabilities::MissingCapability),
     /// The workspace directory does not exist or cannot be read.
     #[error("cannot use the workspace {}: {error}", path.display())]
     Workspace {
@@ -253,6 +256,7 @@ impl Executor {
                 workflow.sandbox.clone(),
             ));
         let details = model_details_of(&*self.backend, workflow).await?;
+        crate::capabilities::check_capabilities(workflow, &details)?;
         let mut resident_at_start: BTreeSet<String> = self
             .backend
             .running_models()
@@ -511,6 +515,8 @@ impl Executor {
                 resident: resident.iter().map(|model| model.name.clone()).collect(),
                 started_s,
                 tool_calls: reply.tool_calls.clone(),
+                thinking: reply.thinking.clone(),
+                cut_off: reply.cut_off,
             };
             self.events.emit(Event::TurnFinished {
                 entry: entry.clone(),

@@ -9,6 +9,7 @@
 
 mod agent;
 mod backend;
+mod capabilities;
 mod clock;
 mod command;
 mod command_sandbox;
@@ -34,10 +35,13 @@ mod transcript;
 
 pub use agent::{Agent, AgentError, AgentReply, LlmAgent, ModelCall, TurnContext, router_schema};
 pub use agentrun_memory::LoadTimes;
+/// Ollama's `think`, as requests carry it.
+pub use agentrun_spec::{Think, ThinkLevel};
 pub use backend::{
-    BackendError, CallMetrics, ChatRequest, ChatResponse, KeepAlive, LoadReport, ModelBackend,
-    ModelDetails, ModelOptions, RunningModel, TokenSink, ToolSpec,
+    BackendError, CallMetrics, ChatRequest, ChatResponse, DoneReason, KeepAlive, LoadReport,
+    ModelBackend, ModelDetails, ModelOptions, RunningModel, TokenSink, ToolSpec,
 };
+pub use capabilities::MissingCapability;
 pub use command::CommandAgent;
 pub use command_sandbox::CommandSandbox;
 pub use console::Console;

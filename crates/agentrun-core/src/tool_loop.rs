@@ -7,7 +7,7 @@ use agentrun_spec::LlmAgentSpec;
 use futures::FutureExt;
 
 use crate::agent::{AgentError, AgentReply, LlmAgent, ModelCall, TurnContext};
-use crate::backend::{ChatRequest, ToolSpec};
+use crate::backend::{ChatRequest, DoneReason, ToolSpec};
 use crate::event::Event;
 use crate::message::{Message, Role, ToolCall};
 use crate::process::cap_text;
@@ -51,13 +51,12 @@ impl LlmAgent {
                 tools: specs.clone(),
                 think: llm.and_then(|llm| llm.think),
             };
-            let response = self
-                .chat_with_retries(context, &request, &mut reply)
-                .await?;
-            reply.add_metrics(&response.metrics);
+            let response = self.chat_for_answer(context, request, &mut reply).await?;
             let message = response.message;
+            reply.keep_thinking(message.thinking.as_deref());
             if message.tool_calls.is_empty() {
                 reply.text = message.content;
+                reply.cut_off = response.done_reason == Some(DoneReason::Length);
                 return Ok(reply);
             }
             if round == max_rounds {
@@ -99,11 +98,15 @@ impl LlmAgent {
                         call
                     })
                     .collect(),
-                thinking: None,
+                // Ollama's tool-calling guidance: the reasoning goes back with the calls
+                // it led to, so the model continues from it.
+                thinking: message.thinking,
+                tool_name: None,
+                tool_call_id: None,
             });
             for call in &calls {
                 let record = run_tool_call(context, &specs, call, round).await;
-                messages.push(Message::new(Role::Tool, record.output.clone()));
+                messages.push(Message::tool_result(call, record.output.clone()));
                 reply.tool_calls.push(record);
             }
         }

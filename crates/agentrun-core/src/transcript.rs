@@ -38,6 +38,13 @@ pub struct TranscriptEntry {
     /// The tool calls the model made during the turn, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tool_calls: Vec<ToolRecord>,
+    /// The model's reasoning, kept apart from `text`: no other agent sees it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<String>,
+    /// Whether the reply stopped at its length limit (`num_predict`, or a full
+    /// context) before its end: `text` is what came before the cut.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cut_off: bool,
 }
 
 /// One tool call of a turn and what came of it.

@@ -46,7 +46,7 @@ impl ModelBackend for Scripted {
         on_text(&message.content);
         Ok(ChatResponse {
             message,
-            done_reason: Some("stop".to_owned()),
+            done_reason: Some(agentrun_core::DoneReason::Stop),
             metrics: CallMetrics::default(),
         })
     }
@@ -88,10 +88,11 @@ fn calling(name: &str, arguments: serde_json::Value) -> Message {
         role: Role::Assistant,
         content: String::new(),
         tool_calls: vec![ToolCall {
+            id: None,
             name: name.to_owned(),
             arguments,
         }],
-        thinking: None,
+        ..Message::assistant("")
     }
 }
 

@@ -37,12 +37,14 @@ pub struct OllamaBackend {
 impl OllamaBackend {
     /// A backend for the server at `url`.
     ///
-    /// `url` is `http://host:port`, optionally with a path prefix; like
-    /// `OLLAMA_HOST`, `host` or `host:port` alone mean plain HTTP on port 11434
-    /// unless a port is given. No request is sent: an unreachable server is
+    /// `url` is read as Ollama's client reads `OLLAMA_HOST`: `http://host:port`,
+    /// optionally with a path prefix; `host`, `host:port` or `:port` alone mean
+    /// plain HTTP on port 11434 unless a port is given; empty means the local
+    /// default server. No request is sent: an unreachable server is
     /// only noticed by the first call.
     pub fn new(url: &str, config: OllamaConfig) -> Result<OllamaBackend, SetupError> {
         let base = config::base_url(url)?;
+        config::check_supported(&base, url)?;
         let mut builder = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .user_agent(USER_AGENT);
@@ -135,14 +137,7 @@ impl ModelBackend for OllamaBackend {
     }
 
     async fn model_details(&self, model: &str) -> Result<ModelDetails, BackendError> {
-        model_details::model_details(
-            &self.http,
-            &self.base,
-            &self.ollama,
-            &self.config,
-            &self.server,
-            model,
-        )
-        .await
+        model_details::model_details(&self.http, &self.base, &self.config, &self.server, model)
+            .await
     }
 }

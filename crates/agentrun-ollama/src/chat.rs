@@ -7,9 +7,10 @@
 
 use std::time::Duration;
 
+use agentrun_core::Think;
 use agentrun_core::{
-    BackendError, CallMetrics, ChatRequest, ChatResponse, Message, ModelOptions, Role, TokenSink,
-    ToolCall,
+    BackendError, CallMetrics, ChatRequest, ChatResponse, DoneReason, Message, ModelOptions, Role,
+    TokenSink, ToolCall,
 };
 use futures::StreamExt;
 use reqwest::Url;
@@ -167,6 +168,7 @@ impl ReplyBuilder {
             }
             self.tool_calls
                 .extend(message.tool_calls.into_iter().map(|call| ToolCall {
+                    id: call.id.filter(|id| !id.is_empty()),
                     name: call.function.name,
                     arguments: call.function.arguments,
                 }));
@@ -189,8 +191,10 @@ impl ReplyBuilder {
                 content: std::mem::take(&mut self.content),
                 tool_calls: std::mem::take(&mut self.tool_calls),
                 thinking: (!thinking.is_empty()).then_some(thinking),
+                tool_name: None,
+                tool_call_id: None,
             },
-            done_reason: chunk.done_reason,
+            done_reason: chunk.done_reason.map(DoneReason::from),
             metrics,
         }))
     }
@@ -211,7 +215,7 @@ struct WireRequest<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     keep_alive: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    think: Option<bool>,
+    think: Option<Think>,
 }
 
 impl<'a> WireRequest<'a> {
@@ -249,6 +253,13 @@ struct WireMessage<'a> {
     tool_calls: Vec<WireToolCall<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     thinking: Option<&'a str>,
+    /// For a tool result, the tool it came from: with several calls in one turn
+    /// the model tells the results apart by it (servers before 0.12.10 ignore it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_name: Option<&'a str>,
+    /// For a tool result, the id of the call it answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_call_id: Option<&'a str>,
 }
 
 impl<'a> WireMessage<'a> {
@@ -260,6 +271,7 @@ impl<'a> WireMessage<'a> {
                 .tool_calls
                 .iter()
                 .map(|call| WireToolCall {
+                    id: call.id.as_deref(),
                     function: WireCalledFunction {
                         name: &call.name,
                         arguments: &call.arguments,
@@ -267,6 +279,8 @@ impl<'a> WireMessage<'a> {
                 })
                 .collect(),
             thinking: message.thinking.as_deref(),
+            tool_name: message.tool_name.as_deref(),
+            tool_call_id: message.tool_call_id.as_deref(),
         }
     }
 }
@@ -274,6 +288,8 @@ impl<'a> WireMessage<'a> {
 /// A tool call in an earlier assistant message.
 #[derive(Debug, Serialize)]
 struct WireToolCall<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
     function: WireCalledFunction<'a>,
 }
 
@@ -336,6 +352,9 @@ struct WireReplyMessage {
 
 #[derive(Debug, Deserialize)]
 struct WireReplyToolCall {
+    /// Given since Ollama 0.12.10; absent (or empty) before.
+    #[serde(default)]
+    id: Option<String>,
     function: WireReplyFunction,
 }
 

@@ -66,61 +66,118 @@ pub enum SetupError {
 
 /// Turns a server address as users write it into the base URL of the API.
 ///
-/// Accepts what `OLLAMA_HOST` accepts: `http://host:port`, and `host` or
-/// `host:port` without a scheme, which mean plain HTTP on port 11434 unless a
-/// port is given. The result ends with `/`, so that endpoint paths join under
-/// any path prefix of a reverse proxy.
+/// Reads it the way Ollama's own client reads `OLLAMA_HOST` (`envconfig.Host`
+/// in Ollama's source, then the client's connectable address): surrounding
+/// spaces and quotes are dropped; empty means `http://127.0.0.1:11434`; without
+/// a scheme the address is plain HTTP on port 11434 unless it names a port;
+/// `http://` and `https://` without a port mean 80 and 443; `:PORT` and the
+/// unspecified addresses (`0.0.0.0`, `[::]`) mean this machine; an IPv6
+/// address may come with or without brackets; anything after the first `/` is
+/// a path prefix (a reverse proxy). A port that is not a number from 0 to
+/// 65535 is replaced by the default, as Ollama does. The result ends with `/`,
+/// so that endpoint paths join under the path prefix.
 pub(crate) fn base_url(address: &str) -> Result<Url, SetupError> {
     let invalid = |reason: String| SetupError::InvalidUrl {
         url: address.to_owned(),
         reason,
     };
-    let trimmed = address.trim();
-    if trimmed.is_empty() {
-        return Err(invalid("the address is empty".to_owned()));
-    }
-    let has_scheme = trimmed.contains("://");
-    let with_scheme = if has_scheme {
-        trimmed.to_owned()
-    } else {
-        format!("http://{trimmed}")
+    let cleaned = address.trim().trim_matches(['"', '\'']).trim();
+    let (scheme, rest, default_port) = match cleaned.split_once("://") {
+        None if cleaned == "ollama.com" => ("https", "ollama.com:443", 443),
+        None => ("http", cleaned, DEFAULT_PORT),
+        Some((scheme, rest)) => match scheme.to_ascii_lowercase().as_str() {
+            "http" => ("http", rest, 80),
+            "https" => ("https", rest, 443),
+            other => {
+                return Err(invalid(format!(
+                    "unsupported scheme '{other}', use http://"
+                )));
+            }
+        },
     };
-    let mut url = Url::parse(&with_scheme).map_err(|error| invalid(error.to_string()))?;
-    match url.scheme() {
-        "http" => {}
-        "https" => {
-            return Err(invalid(
-                "https is not supported by this build; Ollama serves plain http".to_owned(),
-            ));
-        }
-        other => {
-            return Err(invalid(format!(
-                "unsupported scheme '{other}', use http://"
-            )));
-        }
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(invalid("no host name".to_owned()));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid(
-            "a server address takes no query or fragment".to_owned(),
-        ));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
+    let (host_port, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if host_port.contains('@') {
         return Err(invalid(
             "credentials in the address are not supported".to_owned(),
         ));
     }
-    if !has_scheme && !names_port(trimmed) {
-        url.set_port(Some(DEFAULT_PORT))
-            .map_err(|()| invalid("this address cannot carry a port".to_owned()))?;
+    if path.contains(['?', '#']) || host_port.contains(['?', '#']) {
+        return Err(invalid(
+            "a server address takes no query or fragment".to_owned(),
+        ));
     }
-    if !url.path().ends_with('/') {
-        let path = format!("{}/", url.path());
-        url.set_path(&path);
+    let (host, port) = match split_host_port(host_port) {
+        Some((host, port)) => {
+            let port = port.parse::<u16>().unwrap_or_else(|_| {
+                tracing::warn!(
+                    address,
+                    port,
+                    default_port,
+                    "invalid port, using the default"
+                );
+                default_port
+            });
+            (host.to_owned(), port)
+        }
+        None => {
+            let unbracketed = host_port.trim_start_matches('[').trim_end_matches(']');
+            let host = match unbracketed.parse::<IpAddr>() {
+                Ok(ip) => ip.to_string(),
+                Err(_) if host_port.is_empty() => String::new(),
+                Err(_) => host_port.to_owned(),
+            };
+            (host, default_port)
+        }
+    };
+    let host = connectable(&host);
+    let authority = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let path = path.trim_end_matches('/');
+    let text = if path.is_empty() {
+        format!("{scheme}://{authority}/")
+    } else {
+        format!("{scheme}://{authority}/{path}/")
+    };
+    Url::parse(&text).map_err(|error| invalid(error.to_string()))
+}
+
+/// Refuses what this build cannot speak: https needs a TLS stack it does not
+/// carry (a local Ollama serves plain HTTP).
+pub(crate) fn check_supported(url: &Url, address: &str) -> Result<(), SetupError> {
+    if url.scheme() == "https" {
+        return Err(SetupError::InvalidUrl {
+            url: address.to_owned(),
+            reason: "https is not supported by this build; Ollama serves plain http".to_owned(),
+        });
     }
-    Ok(url)
+    Ok(())
+}
+
+/// Go's `net.SplitHostPort`: `host:port`, `[v6]:port`, `:port`; `None` when
+/// the text has no port or is ambiguous (`::1`, `[::1]`, `example.com`).
+fn split_host_port(host_port: &str) -> Option<(&str, &str)> {
+    if let Some(after_bracket) = host_port.strip_prefix('[') {
+        let (host, rest) = after_bracket.split_once(']')?;
+        let port = rest.strip_prefix(':')?;
+        return (!port.contains(':')).then_some((host, port));
+    }
+    let (host, port) = host_port.rsplit_once(':')?;
+    (!host.contains(':')).then_some((host, port))
+}
+
+/// Where a client connects for a host name: an empty host and the unspecified
+/// addresses (a server's "listen everywhere") mean this machine.
+fn connectable(host: &str) -> String {
+    match host.parse::<IpAddr>() {
+        _ if host.is_empty() => "127.0.0.1".to_owned(),
+        Ok(IpAddr::V4(ip)) if ip.is_unspecified() => "127.0.0.1".to_owned(),
+        Ok(IpAddr::V6(ip)) if ip.is_unspecified() => "::1".to_owned(),
+        Ok(ip) => ip.to_string(),
+        Err(_) => host.to_owned(),
+    }
 }
 
 /// Whether the server is on this machine's loopback interface.
@@ -132,21 +189,6 @@ pub(crate) fn is_loopback(url: &Url) -> bool {
     match unbracketed.parse::<IpAddr>() {
         Ok(address) => address.is_loopback(),
         Err(_) => host.eq_ignore_ascii_case("localhost"),
-    }
-}
-
-/// Whether an address without a scheme names a port (`host:80`, `[::1]:80`).
-///
-/// Asked of the text, not of the parsed URL, because the URL forgets a port
-/// equal to the scheme's default.
-fn names_port(address_without_scheme: &str) -> bool {
-    let authority = address_without_scheme
-        .split('/')
-        .next()
-        .unwrap_or(address_without_scheme);
-    match authority.rsplit_once(']') {
-        Some((_, after_ipv6)) => after_ipv6.starts_with(':'),
-        None => authority.contains(':'),
     }
 }
 

@@ -13,10 +13,17 @@
 //! unreachable server from an unknown model, a full queue (503), a bad
 //! request (400), a server failure (5xx) and a reply that broke off.
 //!
-//! The well-behaved parts of ollama-rs do the work where they can (`/api/show`,
-//! preload and unload); chat streaming, `/api/tags`, `/api/ps` and
-//! `/api/version` use reqwest directly, because ollama-rs drops `done_reason`
-//! and error lines, loses metrics and HTTP statuses, and has no `/api/ps`.
+//! The well-behaved parts of ollama-rs do the work where they can (preload and
+//! unload); chat streaming, `/api/show`, `/api/tags`, `/api/ps` and
+//! `/api/version` use reqwest directly, because ollama-rs drops `done_reason`,
+//! tool-call ids and error lines, cannot send `tool_name`, loses metrics and
+//! HTTP statuses, asks `/api/show` with the deprecated `name`, and has no
+//! `/api/ps`.
+//!
+//! The server address is read as Ollama's own client reads `OLLAMA_HOST`
+//! (empty, `host`, `host:port`, `:port`, a scheme, a path, IPv6 with or without
+//! brackets). The tests replay responses recorded from real servers (0.10 to
+//! 0.17, `tests/fixtures/ollama-real/` at the repository root).
 //!
 //! # Example
 //!

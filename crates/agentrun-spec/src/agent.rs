@@ -47,8 +47,9 @@ pub struct LlmAgentSpec {
     pub prompt: String,
     /// Options sent to Ollama with every call.
     pub options: ModelOptionsSpec,
-    /// Ollama's `think` for thinking models; `None` leaves the model's default.
-    pub think: Option<bool>,
+    /// Ollama's `think` for thinking models; `None` leaves the model's default
+    /// (current servers make a thinking model think).
+    pub think: Option<Think>,
     /// The router's choices in file order; empty for an agent that is not a router.
     pub choices: Vec<String>,
     /// Descriptions of choices, for the ones that have one.
@@ -65,6 +66,36 @@ pub struct LlmAgentSpec {
     pub max_tool_rounds: u32,
     /// What `run_command` may run, and how.
     pub command_policy: CommandPolicy,
+}
+
+/// Ollama's `think`: `true`, `false`, or a level (`low`, `medium`, `high`) for the
+/// models that take one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Think {
+    /// Think, or do not.
+    Enabled(bool),
+    /// Think this hard.
+    Level(ThinkLevel),
+}
+
+/// How hard a model that takes a level thinks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ThinkLevel {
+    /// Briefly.
+    Low,
+    /// Some.
+    Medium,
+    /// At length.
+    High,
+}
+
+impl Think {
+    /// Whether this asks the model to think (any level does).
+    pub fn thinks(self) -> bool {
+        !matches!(self, Think::Enabled(false))
+    }
 }
 
 impl LlmAgentSpec {

@@ -15,7 +15,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::agent::{Approval, KindName, ModelOptionsSpec, SandboxMode, ToolName};
+use crate::agent::{Approval, KindName, ModelOptionsSpec, SandboxMode, Think, ToolName};
 use agentrun_memory::{LoadModeChoice, Policy};
 
 /// A workflow file: agents, the flow between them, and how to run it.
@@ -97,9 +97,10 @@ pub(crate) struct AgentFile {
     /// passed through.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) options: Option<ModelOptionsSpec>,
-    /// Whether a thinking model may think before answering (Ollama's `think`).
+    /// Whether a thinking model thinks before answering (Ollama's `think`): `true`,
+    /// `false`, or a level (`low`, `medium`, `high`) for the models that take one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) think: Option<bool>,
+    pub(crate) think: Option<Think>,
     /// Makes this agent a router: it answers by picking one of these choices. A list of names,
     /// or a map from each name to a description that helps the model pick.
     #[serde(default, skip_serializing_if = "Option::is_none")]

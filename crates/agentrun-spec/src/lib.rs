@@ -72,7 +72,7 @@ mod workflow;
 
 pub use agent::{
     AgentKind, AgentSpec, Approval, CommandPolicy, CommandSpec, HumanAgentSpec, KindName,
-    LlmAgentSpec, ModelOptionsSpec, SandboxMode, ToolName, UnknownSandboxMode,
+    LlmAgentSpec, ModelOptionsSpec, SandboxMode, Think, ThinkLevel, ToolName, UnknownSandboxMode,
 };
 pub use diagnostic::{Diagnostic, Severity, SpecError};
 pub use duration::{DurationError, parse_duration};

@@ -116,7 +116,7 @@ simulation:
         llm(coder).options.extra["typical_p"],
         serde_json::json!(0.9)
     );
-    assert_eq!(llm(coder).think, Some(false));
+    assert_eq!(llm(coder).think, Some(agentrun_spec::Think::Enabled(false)));
     assert_eq!(llm(coder).context_window, 20);
     assert_eq!(llm(coder).fallback.as_deref(), Some("qwen3-coder:14b"));
     assert_eq!(
@@ -984,4 +984,32 @@ fn sandbox_settings_are_checked_where_they_are_written() {
         7,
         "an llm agent has no use for `sandbox`",
     );
+}
+
+#[test]
+fn think_is_on_off_or_a_level() {
+    use agentrun_spec::{Think, ThinkLevel};
+    for (value, expected) in [
+        ("true", Think::Enabled(true)),
+        ("false", Think::Enabled(false)),
+        ("high", Think::Level(ThinkLevel::High)),
+        ("low", Think::Level(ThinkLevel::Low)),
+    ] {
+        let text = BASE.replace(
+            "    options: { num_ctx: 32768 }\n  reviewer:",
+            &format!("    options: {{ num_ctx: 32768 }}\n    think: {value}\n  reviewer:"),
+        );
+        let workflow = load(&text).expect("valid");
+        assert_eq!(
+            llm(workflow.agent("coder").expect("coder")).think,
+            Some(expected),
+            "think: {value}"
+        );
+    }
+    let text = BASE.replace(
+        "    options: { num_ctx: 32768 }\n  reviewer:",
+        "    options: { num_ctx: 32768 }\n    think: hard\n  reviewer:",
+    );
+    let error = load(&text).expect_err("not a level").to_string();
+    assert!(error.contains("think"), "{error}");
 }

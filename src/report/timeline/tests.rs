@@ -58,6 +58,8 @@ fn turn_finished(turn: u32, agent: &str, model: &str, times: (f64, f64, f64)) ->
             resident: Vec::new(),
             started_s,
             tool_calls: Vec::new(),
+            thinking: None,
+            cut_off: false,
         },
         at_s: started_s + load_wait_s + generation_s,
     }

@@ -37,7 +37,7 @@ impl Chat for Restarting {
         on_text("back");
         Ok(ChatResponse {
             message: Message::assistant("back"),
-            done_reason: Some("stop".to_owned()),
+            done_reason: Some(crate::backend::DoneReason::Stop),
             metrics: crate::backend::CallMetrics::default(),
         })
     }

@@ -55,7 +55,7 @@ impl Chat for Scripted {
         on_text(&message.content);
         Ok(ChatResponse {
             message,
-            done_reason: Some("stop".to_owned()),
+            done_reason: Some(crate::backend::DoneReason::Stop),
             metrics: CallMetrics {
                 eval_count: Some(10),
                 ..CallMetrics::default()
@@ -71,11 +71,12 @@ fn calling(calls: &[(&str, serde_json::Value)]) -> Message {
         tool_calls: calls
             .iter()
             .map(|(name, arguments)| ToolCall {
+                id: None,
                 name: (*name).to_owned(),
                 arguments: arguments.clone(),
             })
             .collect(),
-        thinking: None,
+        ..Message::assistant("")
     }
 }
 

@@ -39,6 +39,7 @@ fn the_request_carries_every_field_in_ollamas_shape() {
     options.insert("num_ctx".into(), json!(8192));
     let mut assistant = Message::assistant("");
     assistant.tool_calls.push(ToolCall {
+        id: None,
         name: "read_file".into(),
         arguments: json!({"path": "src/lib.rs"}),
     });
@@ -58,7 +59,7 @@ fn the_request_carries_every_field_in_ollamas_shape() {
             description: "Reads a file.".into(),
             parameters: json!({"type": "object"}),
         }],
-        think: Some(false),
+        think: Some(agentrun_core::Think::Enabled(false)),
     };
     let wire = serde_json::to_value(WireRequest::new(&request)).expect("serializable");
     assert_eq!(
@@ -115,7 +116,13 @@ fn pieces_stream_out_and_the_final_chunk_completes_the_reply() {
     assert_eq!(streamed, "Hello");
     let response = outcome.expect("a reply").expect("complete");
     assert_eq!(response.message, Message::assistant("Hello"));
-    assert_eq!(response.done_reason.as_deref(), Some("length"));
+    assert_eq!(
+        response
+            .done_reason
+            .as_ref()
+            .map(agentrun_core::DoneReason::as_str),
+        Some("length")
+    );
     assert_eq!(
         response.metrics,
         CallMetrics {
@@ -156,6 +163,7 @@ fn thinking_and_tool_calls_are_gathered_across_chunks() {
     assert_eq!(
         message.tool_calls,
         [ToolCall {
+            id: None,
             name: "read_file".into(),
             arguments: json!({"path": "a.rs"})
         }]

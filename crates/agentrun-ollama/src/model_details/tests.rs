@@ -2,12 +2,12 @@
 
 use super::*;
 
-fn info(model_info: serde_json::Value) -> ModelInfo {
+fn info(model_info: serde_json::Value) -> ShowInfo {
     serde_json::from_value(serde_json::json!({
         "model_info": model_info,
         "capabilities": ["completion", "tools"],
     }))
-    .expect("a ModelInfo")
+    .expect("a ShowInfo")
 }
 
 fn local() -> LocalModel {
@@ -61,4 +61,27 @@ fn without_an_architecture_the_figures_are_unknown() {
     let details = details("qwen3:1.7b", local(), &info);
     assert_eq!(details.block_count, None);
     assert_eq!(details.file_bytes, 1_359_293_440);
+}
+
+#[test]
+fn an_emptied_per_layer_figure_asks_for_the_verbose_answer() {
+    let short = info(serde_json::json!({
+        "general.architecture": "gemma3n",
+        "gemma3n.block_count": 30,
+        "gemma3n.attention.head_count_kv": [],
+        "gemma3n.embedding_length": 2048,
+    }));
+    assert!(needs_verbose(&short));
+    let null = info(serde_json::json!({
+        "general.architecture": "qwen3",
+        "qwen3.attention.head_count": null,
+    }));
+    assert!(needs_verbose(&null));
+    let whole = info(serde_json::json!({
+        "general.architecture": "qwen3",
+        "qwen3.block_count": 28,
+        "qwen3.attention.head_count_kv": 8,
+        "tokenizer.ggml.tokens": [],
+    }));
+    assert!(!needs_verbose(&whole), "an emptied tokenizer is not needed");
 }

@@ -3,6 +3,8 @@
 
 mod canned;
 mod ollama_rs_gaps;
+mod replay;
+mod replay_server;
 mod sim;
 mod slow_load;
 mod support;

@@ -237,3 +237,64 @@ async fn ollama_rs_gap_generate_stream_loses_a_line_split_across_chunks() {
         "ollama-rs generate_stream now reassembles split lines"
     );
 }
+
+/// ollama-rs's `ToolCall` has no `id`, so a call's id (given since Ollama
+/// 0.12.10) is lost and a result cannot name the call it answers.
+/// Workaround: `chat.rs` reads tool calls with its own `WireReplyToolCall`.
+#[test]
+fn ollama_rs_gap_tool_call_has_no_id() {
+    let body = crate::replay_server::fixture("chat-0.13.5-tool-call-with-id.json").body();
+    let reply: serde_json::Value = serde_json::from_slice(&body).expect("a real reply");
+    let message: ChatMessage =
+        serde_json::from_value(reply["message"].clone()).expect("its message");
+    let back = serde_json::to_value(&message.tool_calls).expect("serializable");
+    assert_eq!(
+        back[0]["function"]["name"], "get_weather",
+        "the call was read"
+    );
+    assert_eq!(
+        back[0].get("id"),
+        None,
+        "ollama-rs now keeps the tool call's id: {back}"
+    );
+}
+
+/// ollama-rs's `ChatMessage` has no `tool_name` (nor a call id), so a tool
+/// result cannot say which call it answers; with several calls in one turn the
+/// model can only go by position. Workaround: `chat.rs` sends its own
+/// `WireMessage` with `tool_name` and `tool_call_id`.
+#[test]
+fn ollama_rs_gap_tool_result_has_no_tool_name() {
+    let message = ChatMessage::tool("18 C".to_owned());
+    let wire = serde_json::to_value(&message).expect("serializable");
+    assert_eq!(wire["role"], "tool");
+    assert_eq!(
+        wire.get("tool_name"),
+        None,
+        "ollama-rs now sends tool_name: {wire}"
+    );
+}
+
+/// ollama-rs asks `/api/show` with the deprecated `name` field and never with
+/// `verbose`, so the per-layer figures of some architectures never arrive.
+/// Workaround: `model_details.rs` asks `/api/show` itself, with `model`.
+#[tokio::test]
+async fn ollama_rs_gap_show_is_asked_with_the_deprecated_name() {
+    use crate::replay_server::{ReplayServer, Reply};
+    let server = ReplayServer::start(vec![(
+        "POST /api/show",
+        Reply::recorded("show-0.11.6-gemma3n.json"),
+    )]);
+    client(&server.url)
+        .show_model_info("gemma3n:e2b".to_owned())
+        .await
+        .expect("a real show answer parses");
+    let asked = server.received_for("POST /api/show");
+    assert_eq!(
+        asked[0].get("model"),
+        None,
+        "ollama-rs now asks with `model`: {}",
+        asked[0]
+    );
+    assert_eq!(asked[0]["name"], "gemma3n:e2b");
+}

@@ -44,7 +44,13 @@ async fn chat_streams_text_in_pieces_and_ends_with_metrics_and_done_reason() {
     assert!(pieces.len() > 1, "the text came in one piece: {pieces:?}");
     assert_eq!(pieces.concat(), reply.message.content);
     assert!(!reply.message.content.is_empty());
-    assert_eq!(reply.done_reason.as_deref(), Some("stop"));
+    assert_eq!(
+        reply
+            .done_reason
+            .as_ref()
+            .map(agentrun_core::DoneReason::as_str),
+        Some("stop")
+    );
     let metrics = reply.metrics;
     assert_eq!(
         metrics.eval_count,
@@ -71,7 +77,13 @@ async fn a_reply_cut_at_num_predict_says_length() {
         .chat(&request, &mut |_| {})
         .await
         .expect("a reply");
-    assert_eq!(reply.done_reason.as_deref(), Some("length"));
+    assert_eq!(
+        reply
+            .done_reason
+            .as_ref()
+            .map(agentrun_core::DoneReason::as_str),
+        Some("length")
+    );
     assert_eq!(reply.metrics.eval_count, Some(7));
 }
 
@@ -324,7 +336,7 @@ async fn tool_calls_and_thinking_come_back_and_omitted_metrics_leave_the_rest() 
         .expect("a valid script"),
     );
     let mut request = chat_request(SMALL, "What is in src/lib.rs?");
-    request.think = Some(true);
+    request.think = Some(agentrun_core::Think::Enabled(true));
     request.tools = vec![agentrun_core::ToolSpec {
         name: "read_file".into(),
         description: "Reads a file of the workspace.".into(),
@@ -341,6 +353,7 @@ async fn tool_calls_and_thinking_come_back_and_omitted_metrics_leave_the_rest() 
     assert_eq!(
         reply.message.tool_calls,
         [agentrun_core::ToolCall {
+            id: None,
             name: "read_file".into(),
             arguments: json!({"path": "src/lib.rs"}),
         }]

@@ -63,7 +63,13 @@ async fn lines_and_characters_cut_across_chunks_are_reassembled() {
         .expect("a complete reply");
     assert_eq!(streamed, ["déjà ", "vu ✓"]);
     assert_eq!(reply.message.content, "déjà vu ✓");
-    assert_eq!(reply.done_reason.as_deref(), Some("stop"));
+    assert_eq!(
+        reply
+            .done_reason
+            .as_ref()
+            .map(agentrun_core::DoneReason::as_str),
+        Some("stop")
+    );
     assert_eq!(reply.metrics.eval_count, Some(2));
 }
 

@@ -130,6 +130,7 @@ impl ModelBackend for SimBackend {
             think: request
                 .think
                 .and_then(|think| serde_json::from_value(serde_json::to_value(think).ok()?).ok()),
+            ..api::ChatRequest::default()
         };
         let mut stream = self
             .simulator
@@ -149,7 +150,7 @@ impl ModelBackend for SimBackend {
                 thinking.get_or_insert_with(String::new).push_str(piece);
             }
             tool_calls.extend(chunk.message.tool_calls.iter().map(|call| ToolCall {
-                id: None,
+                id: call.id.clone(),
                 name: call.function.name.clone(),
                 arguments: call.function.arguments.clone(),
             }));
@@ -261,10 +262,12 @@ fn wire_message(message: &Message) -> api::Message {
         content: message.content.clone(),
         thinking: message.thinking.clone(),
         tool_name: message.tool_name.clone(),
+        tool_call_id: message.tool_call_id.clone(),
         tool_calls: message
             .tool_calls
             .iter()
             .map(|call| api::ToolCall {
+                id: call.id.clone(),
                 function: api::ToolCallFunction {
                     index: None,
                     name: call.name.clone(),

@@ -55,7 +55,7 @@ pub struct PolicyFigures {
     pub loads: u32,
     /// Models unloaded (asked for, expired or evicted).
     pub unloads: u32,
-    /// Gigabytes read from disk by loads.
+    /// Gigabytes read from disk by cold loads (warm loads read the page cache).
     pub gb_read: f64,
     /// Simulated seconds from start to end.
     pub wall_s: f64,
@@ -276,12 +276,29 @@ fn run_policy(
         .build()?;
     let mut machine = options.machine.clone();
     machine.time_scale = 1.0;
+    // The drawn future fixes each turn's length and sends it as num_predict: the reply
+    // must run to it rather than stop at a length the simulator draws.
+    machine.replies.exact_length = true;
     // The simulated machine has the GPU memory the workflow plans for.
     if let GpuBudget::Bytes(bytes) = workflow.memory.gpu_budget {
         machine.gpu_memory_bytes = bytes;
     }
     if let Some(max) = workflow.memory.max_loaded_models {
         machine.max_loaded_models = max as usize;
+    }
+    // ... and the server settings and model speeds the workflow describes.
+    if let Some(parallel) = workflow.memory.num_parallel {
+        machine.num_parallel = (parallel as usize).max(1);
+    }
+    for agent in &workflow.agents {
+        let speed = workflow
+            .simulation
+            .agents
+            .get(&agent.name)
+            .and_then(|behaviour| behaviour.tokens_per_second);
+        if let (Some(speed), Some(model)) = (speed, agent.model()) {
+            machine.set_decode_speed(model, speed);
+        }
     }
     // Every event of the run is needed to count loads, so the log must not wrap.
     machine.log_capacity = machine.log_capacity.max(64 * (script.len() + 16) + 1024);
@@ -332,9 +349,10 @@ fn run_policy(
     };
     for entry in simulator.log() {
         match entry.event {
-            SimEvent::LoadStarted { bytes, .. } => {
+            SimEvent::LoadStarted { disk_bytes, .. } => {
                 figures.loads += 1;
-                figures.gb_read += bytes as f64 / 1e9;
+                // Only cold reads touch the disk; warm loads come from the page cache.
+                figures.gb_read += disk_bytes as f64 / 1e9;
             }
             SimEvent::Unloaded { .. } => figures.unloads += 1,
             _ => {}

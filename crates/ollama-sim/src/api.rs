@@ -30,9 +30,17 @@ pub struct ChatRequest {
     /// How long the model stays loaded after this request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_alive: Option<KeepAlive>,
-    /// Ask a thinking model to think: a bool or a level (`"low"`, `"medium"`, `"high"`).
+    /// Ask a thinking model to think: a bool or a level (`"low"`, `"medium"`, `"high"`,
+    /// `"max"`). Absent: a model with the `thinking` capability thinks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub think: Option<Think>,
+    /// Cut the oldest messages when the history exceeds the context (default `true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncate: Option<bool>,
+    /// Context shift (default `true`); `false` makes an oversized prompt a 400. A change
+    /// reloads the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shift: Option<bool>,
 }
 
 /// A `POST /api/generate` request.
@@ -70,9 +78,13 @@ pub struct GenerateRequest {
     /// How long the model stays loaded after this request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_alive: Option<KeepAlive>,
-    /// Ask a thinking model to think.
+    /// Ask a thinking model to think (absent: a thinking model thinks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub think: Option<Think>,
+    /// Context shift (default `true`); `false` makes an oversized prompt a 400. A change
+    /// reloads the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shift: Option<bool>,
     /// Base64 images; accepted and ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub images: Option<Vec<String>>,
@@ -98,11 +110,17 @@ pub struct Message {
     /// For `role: tool`, the tool whose result this is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_name: Option<String>,
+    /// For `role: tool`, the `id` of the call this answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
 }
 
 /// A tool call in an assistant message.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ToolCall {
+    /// The call's id (`call_` and eight characters), sent by servers since v0.12.10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     /// The called function.
     pub function: ToolCallFunction,
 }
@@ -184,8 +202,11 @@ pub enum KeepAlive {
 pub enum Think {
     /// Think or not.
     Enabled(bool),
-    /// A thinking level (`"low"`, `"medium"`, `"high"`); any level enables thinking.
+    /// A thinking level: `"low"`, `"medium"`, `"high"` or `"max"` (checked by
+    /// [`Think::validate`]).
     Level(String),
+    /// Anything else (a number, an object): always invalid.
+    Other(Value),
 }
 
 impl Think {
@@ -193,7 +214,24 @@ impl Think {
     pub fn is_enabled(&self) -> bool {
         match self {
             Think::Enabled(enabled) => *enabled,
-            Think::Level(level) => !level.is_empty() && level != "false",
+            Think::Level(_) => true,
+            Think::Other(_) => false,
+        }
+    }
+
+    /// Ollama's `ThinkValue.UnmarshalJSON`: a bool or one of the levels, else a 400.
+    pub fn validate(&self) -> Result<(), ApiError> {
+        match self {
+            Think::Enabled(_) => Ok(()),
+            Think::Level(level) if matches!(level.as_str(), "high" | "medium" | "low" | "max") => {
+                Ok(())
+            }
+            Think::Level(level) => Err(ApiError::bad_request(format!(
+                "invalid think value: {level:?} (must be \"high\", \"medium\", \"low\", \"max\", true, or false)"
+            ))),
+            Think::Other(_) => Err(ApiError::bad_request(
+                "think must be a boolean or string (\"high\", \"medium\", \"low\", \"max\", true, or false)",
+            )),
         }
     }
 }
@@ -279,7 +317,8 @@ pub struct PsModel {
     pub name: String,
     /// Same as `name`.
     pub model: String,
-    /// Predicted memory: weights + KV cache + batch surcharge, in bytes.
+    /// The size the runner reported after its load: weights + KV cache (of the layers that
+    /// have one) + batch surcharge, in bytes.
     pub size: u64,
     /// The weights digest.
     pub digest: String,
@@ -316,6 +355,9 @@ pub struct TagModel {
     pub digest: String,
     /// Format, family, parameter size, quantization.
     pub details: ModelDetails,
+    /// `completion`, `tools`, `thinking`, ... (current servers list them here too).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<String>,
 }
 
 /// The `details` object of tags, ps and show.
@@ -350,7 +392,8 @@ pub struct ShowRequest {
     /// Deprecated alias of `model`, used when `model` is empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// Accepted and ignored.
+    /// Send the long arrays of `model_info` (tokenizer vocabulary and per-layer values)
+    /// instead of empty ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verbose: Option<bool>,
 }
@@ -377,11 +420,13 @@ impl ShowRequest {
 /// `POST /api/show`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ShowResponse {
-    /// Always empty.
+    /// The license text; omitted when the model has none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub license: String,
     /// A generated Modelfile naming the weights file.
     pub modelfile: String,
-    /// Always empty.
+    /// The Modelfile's `PARAMETER` lines; omitted when there are none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub parameters: String,
     /// A minimal template.
     pub template: String,
@@ -459,6 +504,12 @@ impl ApiError {
     /// Status 0: the connection was dropped mid-reply.
     pub fn dropped() -> ApiError {
         ApiError::new(0, "connection dropped before the reply was done")
+    }
+
+    /// Status 0 too, for a stream that ends cleanly without its `done` chunk: over HTTP
+    /// the response completes normally, in process the reply is incomplete.
+    pub fn ended() -> ApiError {
+        ApiError::new(0, "the reply ended without a done chunk")
     }
 
     /// The wire body.

@@ -32,7 +32,19 @@ pub(crate) fn builtin_models() -> Vec<ModelSpec> {
         context_length: arch[4],
         capabilities: capabilities.iter().map(|c| (*c).to_owned()).collect(),
         decode_tokens_per_second: None,
+        attention_layers: None,
+        inline_thinking: false,
     };
+    let mut coder_next = model(
+        "qwen3-coder-next:q4_K_M",
+        51_962_429_440,
+        "qwen3next",
+        "79.7B",
+        [48, 16, 2, 2048, 262_144],
+        &["completion", "tools"],
+    );
+    // Gated DeltaNet hybrid: one full-attention layer in four keeps a KV cache.
+    coder_next.attention_layers = Some(12);
     vec![
         model(
             "qwen3:1.7b",
@@ -82,14 +94,7 @@ pub(crate) fn builtin_models() -> Vec<ModelSpec> {
             [64, 64, 8, 5120, 262_144],
             &["completion", "tools"],
         ),
-        model(
-            "qwen3-coder-next:q4_K_M",
-            51_962_429_440,
-            "qwen3next",
-            "79.7B",
-            [48, 16, 2, 2048, 262_144],
-            &["completion", "tools"],
-        ),
+        coder_next,
     ]
 }
 
@@ -136,30 +141,87 @@ impl ModelEntry {
         }
     }
 
-    /// GGUF metadata as `/api/show` reports it.
-    pub(crate) fn model_info(&self) -> Map<String, Value> {
+    /// Ollama's full model name, as its capability errors print it
+    /// (`registry.ollama.ai/library/qwen3:8b`).
+    pub(crate) fn full_name(&self) -> String {
+        let normalized = normalize_name(&self.name);
+        match normalized.matches('/').count() {
+            0 => format!("registry.ollama.ai/library/{normalized}"),
+            1 => format!("registry.ollama.ai/{normalized}"),
+            _ => normalized,
+        }
+    }
+
+    /// GGUF metadata as `/api/show` reports it: the general keys, the architecture's
+    /// hyperparameters (with the recurrent-layer keys of the hybrid `qwen3next`), and the
+    /// tokenizer keys. Without `verbose`, arrays longer than five are sent empty, as
+    /// Ollama's `getModelData` does.
+    pub(crate) fn model_info(&self, verbose: bool) -> Map<String, Value> {
         let arch = &self.architecture;
         let spec = &self.spec;
         let mut info = Map::new();
         info.insert("general.architecture".into(), json!(arch));
         info.insert("general.basename".into(), json!(spec.name));
+        info.insert("general.file_type".into(), json!(15));
+        info.insert("general.quantization_version".into(), json!(2));
+        info.insert("general.type".into(), json!("model"));
         if let Some(count) = parse_parameter_count(&spec.parameter_size) {
             info.insert("general.parameter_count".into(), json!(count));
         }
-        info.insert(format!("{arch}.block_count"), json!(spec.block_count));
+        let head_dim = spec.embedding_length / spec.head_count.max(1);
+        let mut put = |key: &str, value: Value| {
+            info.insert(format!("{arch}.{key}"), value);
+        };
+        put("block_count", json!(spec.block_count));
+        put("attention.head_count", json!(spec.head_count));
+        put("attention.head_count_kv", json!(spec.head_count_kv));
+        put("attention.key_length", json!(head_dim));
+        put("attention.value_length", json!(head_dim));
+        put("attention.layer_norm_rms_epsilon", json!(1e-6));
+        put("embedding_length", json!(spec.embedding_length));
+        put("feed_forward_length", json!(spec.embedding_length * 3));
+        put("context_length", json!(spec.context_length));
+        put("rope.freq_base", json!(1_000_000));
+        if let Some(layers) = spec.attention_layers {
+            // Hybrid layers: recurrent (SSM) blocks with a full-attention block every n.
+            put(
+                "full_attention_interval",
+                json!(spec.block_count / layers.max(1)),
+            );
+            put("ssm.conv_kernel", json!(4));
+            put("ssm.group_count", json!(16));
+            put("ssm.inner_size", json!(4096));
+            put("ssm.state_size", json!(128));
+            put("ssm.time_step_rank", json!(32));
+            put("expert_count", json!(512));
+            put("expert_used_count", json!(10));
+        }
+        let per_token = |values: Value| if verbose { values } else { json!([]) };
+        info.insert("tokenizer.ggml.model".into(), json!("gpt2"));
+        info.insert("tokenizer.ggml.pre".into(), json!("qwen2"));
+        info.insert("tokenizer.ggml.bos_token_id".into(), json!(151_643));
+        info.insert("tokenizer.ggml.eos_token_id".into(), json!(151_645));
         info.insert(
-            format!("{arch}.attention.head_count"),
-            json!(spec.head_count),
+            "tokenizer.ggml.tokens".into(),
+            per_token(json!(["!", "\"", "#", "$", "%", "&", "'", "("])),
         );
         info.insert(
-            format!("{arch}.attention.head_count_kv"),
-            json!(spec.head_count_kv),
+            "tokenizer.ggml.token_type".into(),
+            per_token(json!([1, 1, 1, 1, 1, 1, 1, 1])),
         );
         info.insert(
-            format!("{arch}.embedding_length"),
-            json!(spec.embedding_length),
+            "tokenizer.ggml.merges".into(),
+            per_token(json!([
+                "Ġ Ġ",
+                "ĠĠ ĠĠ",
+                "i n",
+                "Ġ t",
+                "e r",
+                "o n",
+                "Ġ a",
+                "r e"
+            ])),
         );
-        info.insert(format!("{arch}.context_length"), json!(spec.context_length));
         info
     }
 }

@@ -3,15 +3,17 @@
 //!
 //! Byte sizes use decimal units throughout: 1 GB = 10^9 bytes (so the target Mac's 54 GB GPU
 //! limit is 54 x 10^9 bytes). Size fields accept a number of bytes or a string such as
-//! `"54GB"`, `"1.4 GB"` or `"768MiB"`.
+//! `"54GB"`, `"1.4 GB"` or `"768MiB"` (the grammar of [`crate::parse_byte_size`]).
 
 use std::path::Path;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::Error;
+use crate::footprint::KvCacheType;
 use crate::keep_alive::SessionDuration;
 use crate::script::Script;
+use crate::size::parse_byte_size;
 
 /// Every setting of a simulator. [`SimConfig::target_mac`] is the default; a config file may
 /// give any subset of the fields, the rest keep their default. A `models` list in a file
@@ -25,9 +27,17 @@ pub struct SimConfig {
     /// GPU memory budget in bytes (the Metal working-set limit on a Mac).
     #[serde(deserialize_with = "byte_size")]
     pub gpu_memory_bytes: u64,
-    /// System RAM in bytes; the page cache is RAM minus the loaded models.
+    /// System RAM in bytes; the page cache is RAM minus the memory wired for resident
+    /// models minus `os_reserve_bytes`.
     #[serde(deserialize_with = "byte_size")]
     pub ram_bytes: u64,
+    /// RAM the operating system and applications keep (4 to 8 GB on a 64 GB Mac): neither
+    /// page cache nor free memory for models.
+    #[serde(deserialize_with = "byte_size")]
+    pub os_reserve_bytes: u64,
+    /// `OLLAMA_KV_CACHE_TYPE`: `f16` (default), `q8_0` (half the KV cache) or `q4_0` (a
+    /// quarter).
+    pub kv_cache_type: KvCacheType,
     /// `OLLAMA_MAX_LOADED_MODELS`: the model-count cap, checked before memory.
     pub max_loaded_models: usize,
     /// `OLLAMA_NUM_PARALLEL`: parallel request slots per loaded model.
@@ -39,7 +49,8 @@ pub struct SimConfig {
     /// `OLLAMA_LOAD_TIMEOUT` in seconds: a load that makes no progress for this long fails.
     /// Simulated loads always progress, so only a stalled-load fault reaches it.
     pub load_timeout_seconds: f64,
-    /// The `num_ctx` of requests that give none; `None` picks Ollama's VRAM tier
+    /// `OLLAMA_CONTEXT_LENGTH`: the `num_ctx` of requests that give none; `None` picks
+    /// Ollama's VRAM tier
     /// (>= 47 GiB: 262144, >= 23 GiB: 32768, else 4096).
     pub default_num_ctx: Option<u64>,
     /// Load and unload times.
@@ -90,16 +101,24 @@ pub struct DecodePhysics {
     pub prompt_eval_speedup: f64,
     /// Reported `load_duration` floor for a resident model, seconds (never slept).
     pub dispatch_seconds: f64,
+    /// Memory bandwidth the CPU reaches when layers run on it (`num_gpu: 0` or a partial
+    /// offload), bytes per second.
+    pub cpu_memory_bandwidth_bytes_per_second: f64,
 }
 
 /// How unscripted replies look.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReplySettings {
-    /// Reply length in tokens when the request sets no positive `num_predict`.
+    /// Typical reply length in tokens: natural lengths are drawn between half and one and a
+    /// half times this (capped by `num_predict`).
     pub default_tokens: u64,
-    /// Thinking length in tokens when a request asks a thinking model to think.
+    /// Typical thinking length in tokens for a thinking model (drawn like replies).
     pub thinking_tokens: u64,
+    /// Every unscripted reply is exactly `default_tokens` long (or `num_predict` when set,
+    /// ending `length`) and thinks exactly `thinking_tokens`, instead of a drawn natural
+    /// length. For tests that count tokens.
+    pub exact_length: bool,
     /// Most content chunks in a streamed reply (plus thinking chunks and the final chunk).
     pub stream_chunks: usize,
 }
@@ -146,6 +165,15 @@ pub struct ModelSpec {
     /// Overrides the bandwidth-derived decode speed.
     #[serde(default)]
     pub decode_tokens_per_second: Option<f64>,
+    /// Layers that hold a KV cache, when fewer than `block_count` (hybrid architectures
+    /// such as `qwen3next` keep one only in their attention layers). The measured size
+    /// uses it; Ollama's prediction counts every layer. Default: `block_count`.
+    #[serde(default)]
+    pub attention_layers: Option<u64>,
+    /// Put the reasoning inline as `<think>...</think>` at the start of `content`, as
+    /// servers before the `think` field did, instead of in `thinking`.
+    #[serde(default)]
+    pub inline_thinking: bool,
 }
 
 fn default_capabilities() -> Vec<String> {
@@ -178,6 +206,7 @@ impl Default for DecodePhysics {
             efficiency: 0.7,
             prompt_eval_speedup: 20.0,
             dispatch_seconds: 0.002,
+            cpu_memory_bandwidth_bytes_per_second: 100.0e9,
         }
     }
 }
@@ -187,6 +216,7 @@ impl Default for ReplySettings {
         ReplySettings {
             default_tokens: 120,
             thinking_tokens: 32,
+            exact_length: false,
             stream_chunks: 8,
         }
     }
@@ -205,6 +235,8 @@ impl SimConfig {
             time_scale: 1.0,
             gpu_memory_bytes: 54 * GB,
             ram_bytes: 64 * GB,
+            os_reserve_bytes: 6 * GB,
+            kv_cache_type: KvCacheType::F16,
             max_loaded_models: 3,
             num_parallel: 1,
             max_queue: 512,
@@ -289,6 +321,10 @@ impl SimConfig {
                 "decode.prompt_eval_speedup",
                 self.decode.prompt_eval_speedup,
             ),
+            (
+                "decode.cpu_memory_bandwidth_bytes_per_second",
+                self.decode.cpu_memory_bandwidth_bytes_per_second,
+            ),
         ] {
             if !(value.is_finite() && value > 0.0) {
                 return Err(Error::config(format!("{name} must be a positive number")));
@@ -317,6 +353,20 @@ impl SimConfig {
             }
         }
         Ok(self)
+    }
+
+    /// Sets the decode speed of the model called `name` (after Ollama's name
+    /// normalization); returns whether the catalogue has it.
+    pub fn set_decode_speed(&mut self, name: &str, tokens_per_second: f64) -> bool {
+        let wanted = crate::catalogue::normalize_name(name);
+        let mut found = false;
+        for model in &mut self.models {
+            if crate::catalogue::normalize_name(&model.name) == wanted {
+                model.decode_tokens_per_second = Some(tokens_per_second);
+                found = true;
+            }
+        }
+        found
     }
 
     /// The `num_ctx` used when a request gives none.
@@ -362,6 +412,14 @@ impl ModelSpec {
         {
             return problem("decode_tokens_per_second");
         }
+        if let Some(layers) = self.attention_layers
+            && layers > self.block_count
+        {
+            return Err(Error::config(format!(
+                "model {:?}: attention_layers ({layers}) cannot exceed block_count ({})",
+                self.name, self.block_count
+            )));
+        }
         Ok(())
     }
 }
@@ -381,34 +439,9 @@ fn byte_size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error
         Raw::Float(bytes) => Err(serde::de::Error::custom(format!(
             "invalid byte size {bytes}"
         ))),
-        Raw::Text(text) => parse_byte_size(&text).map_err(serde::de::Error::custom),
+        Raw::Text(text) => parse_byte_size(&text)
+            .map_err(|error| serde::de::Error::custom(format!("{error} ({})", error.hint()))),
     }
-}
-
-/// Parses `"54GB"`, `"1.4 GB"`, `"768MiB"` or `"1000"` into bytes (decimal units: 1 GB =
-/// 10^9 bytes; binary units spelled KiB, MiB, GiB, TiB).
-pub fn parse_byte_size(text: &str) -> Result<u64, String> {
-    let trimmed = text.trim();
-    let split = trimmed
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(trimmed.len());
-    let (number, unit) = trimmed.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid byte size {text:?}"))?;
-    let multiplier: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "kb" | "k" => 1e3,
-        "mb" | "m" => 1e6,
-        "gb" | "g" => 1e9,
-        "tb" | "t" => 1e12,
-        "kib" => 1024.0,
-        "mib" => 1024.0 * 1024.0,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        other => return Err(format!("unknown size unit {other:?} in {text:?}")),
-    };
-    Ok((number * multiplier).round() as u64)
 }
 
 #[cfg(test)]

@@ -22,6 +22,11 @@ pub struct Faults {
     pub stream_errors: Vec<StreamError>,
     /// Streams whose connection drops without a final chunk.
     pub disconnects: Vec<Disconnect>,
+    /// Streams that end cleanly (the response completes) without a `done` chunk.
+    pub early_ends: Vec<Disconnect>,
+    /// Runtime out-of-memory errors: the reply ends with an error line and, as in Ollama,
+    /// every runner is expired (each unloads once idle).
+    pub out_of_memory: Vec<Disconnect>,
     /// The next N chat or generate requests get HTTP 503 (server busy).
     pub unavailable_requests: u32,
 }
@@ -119,7 +124,24 @@ pub(crate) enum LoadFault {
 pub(crate) enum StreamFault {
     Error { after_chunks: u32, message: String },
     Disconnect { after_chunks: u32 },
+    EarlyEnd { after_chunks: u32 },
+    OutOfMemory { after_chunks: u32 },
 }
+
+impl StreamFault {
+    /// Chunks sent before the fault fires.
+    pub(crate) fn after_chunks(&self) -> u32 {
+        match self {
+            StreamFault::Error { after_chunks, .. }
+            | StreamFault::Disconnect { after_chunks }
+            | StreamFault::EarlyEnd { after_chunks }
+            | StreamFault::OutOfMemory { after_chunks } => *after_chunks,
+        }
+    }
+}
+
+/// Ollama's message when the Metal runner runs out of memory mid-generation.
+pub(crate) const OUT_OF_MEMORY_MESSAGE: &str = "llama runner process has terminated: error:Insufficient Memory (00000008:kIOGPUCommandBufferCallbackErrorOutOfMemory)";
 
 fn matches(filter: &Option<String>, model: &str) -> bool {
     match filter {
@@ -196,6 +218,24 @@ impl Faults {
                     "an error was encountered while running the model: unexpected EOF".to_owned()
                 }),
             });
+        }
+        for (faults, make) in [
+            (
+                &mut self.out_of_memory,
+                (|after_chunks| StreamFault::OutOfMemory { after_chunks })
+                    as fn(u32) -> StreamFault,
+            ),
+            (&mut self.early_ends, |after_chunks| StreamFault::EarlyEnd {
+                after_chunks,
+            }),
+        ] {
+            if let Some(fault) = faults
+                .iter_mut()
+                .find(|fault| matches(&fault.model, model) && fault.times != Some(0))
+                && fire(&mut fault.times)
+            {
+                return Some(make(fault.after_chunks));
+            }
         }
         self.disconnects
             .iter_mut()

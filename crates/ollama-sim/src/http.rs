@@ -68,6 +68,63 @@ pub(crate) fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiErro
     serde_json::from_slice(body).map_err(|error| ApiError::bad_request(error.to_string()))
 }
 
+/// Parses a chat or generate body, checking `options` first as Ollama's `Options.FromMap`
+/// does, so a mistyped option gets Ollama's message (`option "num_ctx" must be of type
+/// integer`) rather than a JSON decoding error.
+pub(crate) fn parse_inference_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::bad_request("missing request body"));
+    }
+    // The typed parse is the fast path; only a body it rejects is read again for the options.
+    serde_json::from_slice(body).map_err(|error| {
+        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body)
+            && let Some(serde_json::Value::Object(options)) = value.get("options")
+            && let Err(option_error) = check_option_types(options)
+        {
+            return option_error;
+        }
+        ApiError::bad_request(error.to_string())
+    })
+}
+
+/// The kind of each option Ollama knows (`api.Options` and `api.Runner`); unknown options
+/// are ignored, as in Ollama.
+fn option_kind(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "num_ctx" | "num_batch" | "num_gpu" | "main_gpu" | "num_thread" | "num_keep" | "seed"
+        | "num_predict" | "top_k" | "repeat_last_n" | "draft_num_predict" => "integer",
+        "use_mmap" | "numa" | "penalize_newline" => "boolean",
+        "temperature" | "top_p" | "min_p" | "typical_p" | "repeat_penalty" | "presence_penalty"
+        | "frequency_penalty" => "float32",
+        "stop" => "array",
+        _ => return None,
+    })
+}
+
+fn check_option_types(
+    options: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), ApiError> {
+    use serde_json::Value;
+    for (key, value) in options {
+        let Some(kind) = option_kind(key) else {
+            continue;
+        };
+        let ok = match (kind, value) {
+            (_, Value::Null) => true,
+            ("integer" | "float32", Value::Number(_)) => true,
+            ("boolean", Value::Bool(_)) => true,
+            ("array", Value::Array(items)) => items.iter().all(Value::is_string),
+            _ => false,
+        };
+        if !ok {
+            return Err(ApiError::bad_request(format!(
+                "option {key:?} must be of type {kind}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn json_response<T: Serialize>(status: u16, value: &T) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     match serde_json::to_vec(value) {
@@ -139,6 +196,8 @@ pub(crate) async fn reply_response<C: Chunk>(reply: ReplyStream<C>, stream: bool
                 let rest = (!chunk.is_done()).then_some(reply);
                 Some((Ok(line), rest))
             }
+            // A clean end without `done`: the body simply stops.
+            Some(Err(error)) if error.status == 0 => None,
             Some(Err(error)) => Some((Ok(ndjson_line(&error.body())), None)),
             None => Some((
                 Err(std::io::Error::other("connection dropped (injected fault)")),

@@ -26,21 +26,23 @@ impl SessionDuration {
     /// Parses a request's `keep_alive` as Ollama's `api.Duration` does: a number is seconds
     /// (negative = forever), a string is a Go duration (negative = forever). The error is
     /// Ollama's message, e.g. `time: missing unit in duration "300"`.
-    pub fn from_request(value: &api::KeepAlive) -> Result<SessionDuration, String> {
+    pub fn from_request(value: &api::KeepAlive) -> Result<SessionDuration, DurationError> {
         match value {
             api::KeepAlive::Seconds(seconds) => Ok(SessionDuration::from_seconds(*seconds)),
-            api::KeepAlive::Text(text) => parse_go_duration(text).map(SessionDuration::from_nanos),
+            api::KeepAlive::Text(text) => parse_go_duration(text)
+                .map(SessionDuration::from_nanos)
+                .map_err(DurationError),
         }
     }
 
     /// Parses `OLLAMA_KEEP_ALIVE`: a Go duration, or else a plain integer of seconds.
-    pub fn from_env(text: &str) -> Result<SessionDuration, String> {
+    pub fn from_env(text: &str) -> Result<SessionDuration, DurationError> {
         let text = text.trim();
         match parse_go_duration(text) {
             Ok(nanos) => Ok(SessionDuration::from_nanos(nanos)),
             Err(message) => match text.parse::<i64>() {
                 Ok(seconds) => Ok(SessionDuration::from_seconds(seconds as f64)),
-                Err(_) => Err(message),
+                Err(_) => Err(DurationError(message)),
             },
         }
     }
@@ -121,6 +123,12 @@ impl<'de> Deserialize<'de> for SessionDuration {
         }
     }
 }
+
+/// A duration that does not parse; the text is Go's message, e.g.
+/// `time: missing unit in duration "300"`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DurationError(pub String);
 
 /// Parses a Go duration string (`time.ParseDuration`) into nanoseconds, with Go's messages.
 pub(crate) fn parse_go_duration(original: &str) -> Result<i64, String> {

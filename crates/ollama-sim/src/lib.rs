@@ -3,9 +3,11 @@
 //!
 //! It reproduces Ollama's scheduler (serialized FIFO loads with a fast path for resident
 //! models, keep_alive, the model-count cap, eviction by session duration, the 80% fit test,
-//! memory prediction from the weights and the KV cache, reloads on changed load-time options,
-//! parallel slots and the pending-queue limit) with load and decode times from a physical
-//! model of the machine, in real time scaled down or in virtual time.
+//! memory prediction from the weights, the KV cache and the automatic batch size, measured
+//! sizes once loaded, reloads on changed load-time options, parallel slots with a prompt
+//! cache each and the pending-queue limit) with load and decode times from a physical model
+//! of the machine, in real time scaled down or in virtual time. `FIDELITY.md` lists each
+//! rule with the Ollama function it follows.
 //!
 //! Types to learn first:
 //! - [`SimConfig`]: the machine, Ollama's limits, the physics and the model catalogue;
@@ -41,26 +43,31 @@ mod endpoint;
 mod error;
 mod faults;
 mod footprint;
+mod host;
 mod http;
 mod keep_alive;
 mod log;
 mod page_cache;
+mod prompt;
 mod reply;
 mod request;
 mod scheduler;
 mod script;
 mod simulator;
+mod size;
+mod slots;
 mod stream;
 
-pub use config::{
-    DecodePhysics, LoadPhysics, ModelSpec, ReplySettings, SimConfig, parse_byte_size,
-};
+pub use config::{DecodePhysics, LoadPhysics, ModelSpec, ReplySettings, SimConfig};
 pub use endpoint::version::OLLAMA_VERSION;
 pub use error::Error;
 pub use faults::{Disconnect, Faults, LoadFailure, SlowLoad, StalledLoad, StreamError};
+pub use footprint::KvCacheType;
+pub use host::OllamaHost;
 pub use http::serve;
-pub use keep_alive::SessionDuration;
+pub use keep_alive::{DurationError, SessionDuration};
 pub use log::{Event, EvictionReason, LogEvent, UnloadReason};
 pub use script::{Pattern, Rule, Script, ScriptedReply, ScriptedToolCall};
 pub use simulator::Simulator;
+pub use size::{SizeError, parse_byte_size};
 pub use stream::ReplyStream;

@@ -54,8 +54,14 @@ pub enum Event {
         model: Arc<str>,
         /// Its weights file.
         weights: Arc<str>,
-        /// Predicted memory, bytes.
+        /// Predicted memory (the fit test's figure), bytes.
         bytes: u64,
+        /// Bytes read from disk: the weights file when it was not in the page cache.
+        disk_bytes: u64,
+        /// Bytes read from the page cache: the weights file when it was there (a warm load).
+        cache_bytes: u64,
+        /// KV cache allocated (measured: only the layers that have one), bytes; never read.
+        kv_bytes: u64,
         /// Whether the weights file was in the page cache.
         warm: bool,
         /// Whether the file is memory-mapped (`use_mmap` not false).
@@ -69,6 +75,8 @@ pub enum Event {
         request_id: u64,
         /// The model.
         model: Arc<str>,
+        /// The size the runner reports after its load (`/api/ps` `size`), bytes.
+        measured_bytes: u64,
     },
     /// A load failed (an injected fault); the request got a 500.
     LoadFailed {
@@ -132,6 +140,15 @@ pub enum Event {
         /// Tokens generated.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         eval_count: Option<u64>,
+        /// Prompt tokens kept after cutting the history to the context.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prompt_tokens_kept: Option<u64>,
+        /// Of those, tokens found in the slot's prompt cache.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prompt_tokens_cached: Option<u64>,
+        /// Of those, tokens evaluated (`prompt_eval_count`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prompt_tokens_evaluated: Option<u64>,
     },
 }
 
@@ -161,6 +178,8 @@ pub enum UnloadReason {
     Evicted,
     /// The client abandoned the load.
     Aborted,
+    /// A runtime out-of-memory error expired every runner.
+    OutOfMemory,
 }
 
 /// A bounded list of events.

@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Parser;
-use ollama_sim::{Script, SessionDuration, SimConfig, Simulator};
+use ollama_sim::{KvCacheType, OllamaHost, Script, SessionDuration, SimConfig, Simulator};
 
 /// An Ollama-compatible server that simulates model memory, loading and the scheduler.
 ///
@@ -19,10 +19,15 @@ use ollama_sim::{Script, SessionDuration, SimConfig, Simulator};
 #[derive(Debug, Parser)]
 #[command(name = "ollama-sim", version, about, long_about)]
 struct Args {
-    /// Address to listen on: HOST, HOST:PORT, :PORT or http://HOST:PORT (port 0 picks a free
-    /// port; the real address is printed).
-    #[arg(long, env = "OLLAMA_HOST", default_value = "127.0.0.1:11434")]
+    /// Address to listen on, read as Ollama reads OLLAMA_HOST: HOST, HOST:PORT, :PORT,
+    /// [IPv6]:PORT, http://HOST[:PORT] (port 0 picks a free port; the real address is
+    /// printed). Default 127.0.0.1:11434.
+    #[arg(long, env = "OLLAMA_HOST", default_value = "")]
     host: String,
+
+    /// Once listening, write the server's URL (http://HOST:PORT) to this file, atomically.
+    #[arg(long, value_name = "PATH")]
+    ready_file: Option<PathBuf>,
 
     /// Port to listen on, overriding the port of --host.
     #[arg(long)]
@@ -48,6 +53,18 @@ struct Args {
     /// System RAM (bounds the page cache of weights files), e.g. 64GB.
     #[arg(long, value_name = "SIZE")]
     ram: Option<String>,
+
+    /// RAM kept by the operating system and applications (default 6GB).
+    #[arg(long, value_name = "SIZE")]
+    os_reserve: Option<String>,
+
+    /// Default num_ctx for requests that send none (0 = Ollama's VRAM tier).
+    #[arg(long, env = "OLLAMA_CONTEXT_LENGTH", value_name = "TOKENS")]
+    context_length: Option<u64>,
+
+    /// KV cache element type: f16 (default), q8_0 (half the memory) or q4_0 (a quarter).
+    #[arg(long, env = "OLLAMA_KV_CACHE_TYPE", value_name = "TYPE")]
+    kv_cache_type: Option<String>,
 
     /// Most models loaded at once (0 = default, 3).
     #[arg(long, env = "OLLAMA_MAX_LOADED_MODELS", value_name = "N")]
@@ -100,7 +117,11 @@ fn run(args: Args) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&config)?);
         return Ok(());
     }
-    let address = listen_address(&args.host, args.port)?;
+    let mut host = OllamaHost::parse(&args.host);
+    if let Some(port) = args.port {
+        host.port = port;
+    }
+    let address = host.bind_address();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -110,7 +131,12 @@ fn run(args: Args) -> Result<()> {
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
         let local = listener.local_addr()?;
-        eprintln!("ollama-sim listening on http://{local}");
+        let url = format!("http://{local}");
+        if let Some(path) = &args.ready_file {
+            write_atomically(path, &url)
+                .with_context(|| format!("cannot write the ready file {}", path.display()))?;
+        }
+        eprintln!("ollama-sim listening on {url}");
         ollama_sim::serve(listener, Simulator::new(config), shutdown_signal())
             .await
             .context("server error")
@@ -133,6 +159,16 @@ fn build_config(args: &Args) -> Result<SimConfig> {
     }
     if let Some(size) = &args.ram {
         config.ram_bytes = parse_size(size).context("--ram")?;
+    }
+    if let Some(size) = &args.os_reserve {
+        config.os_reserve_bytes = parse_size(size).context("--os-reserve")?;
+    }
+    // Ollama treats 0 as "not set" (the VRAM tier).
+    if let Some(tokens) = args.context_length.filter(|n| *n > 0) {
+        config.default_num_ctx = Some(tokens);
+    }
+    if let Some(text) = &args.kv_cache_type {
+        config.kv_cache_type = KvCacheType::from_env(text);
     }
     // Ollama treats 0 as "use the default" for these two.
     if let Some(count) = args.max_loaded_models.filter(|n| *n > 0) {
@@ -162,32 +198,17 @@ fn build_config(args: &Args) -> Result<SimConfig> {
 }
 
 fn parse_size(text: &str) -> Result<u64> {
-    ollama_sim::parse_byte_size(text).map_err(anyhow::Error::msg)
+    ollama_sim::parse_byte_size(text).map_err(|error| anyhow::anyhow!("{error}; {}", error.hint()))
 }
 
-/// Ollama's `OLLAMA_HOST` rules: scheme optional, host default 127.0.0.1, port default 11434.
-fn listen_address(host: &str, port: Option<u16>) -> Result<String> {
-    let trimmed = host.trim();
-    let without_scheme = trimmed
-        .strip_prefix("http://")
-        .or_else(|| trimmed.strip_prefix("https://"))
-        .unwrap_or(trimmed)
-        .trim_end_matches('/');
-    let (name, default_port) = match without_scheme.rsplit_once(':') {
-        // A bare IPv6 address has colons but no port.
-        Some((name, port_text)) if !name.contains(':') || name.ends_with(']') => {
-            let parsed: u16 = port_text
-                .parse()
-                .with_context(|| format!("invalid port in OLLAMA_HOST/--host {host:?}"))?;
-            (name, parsed)
-        }
-        _ => (without_scheme, 11434),
-    };
-    let name = if name.is_empty() { "127.0.0.1" } else { name };
-    if name.contains('/') {
-        bail!("invalid OLLAMA_HOST/--host {host:?}");
-    }
-    Ok(format!("{name}:{}", port.unwrap_or(default_port)))
+/// Writes `text` to a temporary file beside `path`, then renames it into place, so a reader
+/// never sees a partial file.
+fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = PathBuf::from(temporary);
+    std::fs::write(&temporary, text)?;
+    std::fs::rename(&temporary, path)
 }
 
 async fn shutdown_signal() {

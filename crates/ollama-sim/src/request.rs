@@ -10,6 +10,7 @@ use crate::api::{self, ApiError};
 use crate::faults::StreamFault;
 use crate::footprint::LoadOptions;
 use crate::keep_alive::SessionDuration;
+use crate::prompt::Prompt;
 use crate::reply::{self, Format, ReplyInput, ReplyPlan};
 use crate::scheduler::{Outcome, Ticket};
 use crate::script::Query;
@@ -23,13 +24,15 @@ pub(crate) struct Inference<'a> {
     pub(crate) keep_alive: Option<&'a api::KeepAlive>,
     pub(crate) options: Option<&'a api::Options>,
     pub(crate) format: Option<&'a Value>,
-    pub(crate) think: bool,
+    pub(crate) think: Option<&'a api::Think>,
     pub(crate) uses_tools: bool,
     /// No messages (chat) or an empty prompt (generate): a preload or an unload.
     pub(crate) empty: bool,
     pub(crate) system: Option<&'a str>,
     pub(crate) last_message: &'a str,
-    pub(crate) prompt_tokens: u64,
+    pub(crate) prompt: Prompt,
+    /// The request's `shift` (context shift; absent = on).
+    pub(crate) shift: Option<bool>,
 }
 
 /// What the handler answers.
@@ -54,6 +57,8 @@ pub(crate) async fn prepare(
             scheduler: Arc::clone(scheduler),
             ticket,
             plan: parts.plan,
+            prompt: parts.prompt,
+            scripted_prompt_tokens: parts.scripted_prompt_tokens,
             handler_start,
             load_seconds: parts.load_seconds,
             prompt_tokens_per_second: parts.decode_tokens_per_second
@@ -76,6 +81,8 @@ enum Step {
 
 struct ReplyParts {
     plan: ReplyPlan,
+    prompt: crate::prompt::KeptPrompt,
+    scripted_prompt_tokens: Option<u64>,
     load_seconds: f64,
     decode_tokens_per_second: f64,
     fault: Option<StreamFault>,
@@ -89,11 +96,18 @@ async fn run(
 ) -> Result<Step, ApiError> {
     let scheduler = &inner.scheduler;
     let config = &inner.config;
+    // `think` is checked while the body is decoded, before the model name.
+    if let Some(think) = request.think {
+        think.validate()?;
+    }
+    if request.model.trim().is_empty() {
+        return Err(ApiError::bad_request("model is required"));
+    }
     let session = request
         .keep_alive
         .map(SessionDuration::from_request)
         .transpose()
-        .map_err(ApiError::bad_request)?;
+        .map_err(|error| ApiError::bad_request(error.to_string()))?;
     let model = inner
         .catalogue
         .get(request.model)
@@ -114,10 +128,11 @@ async fn run(
     if request.uses_tools && !model.has_capability("tools") {
         return Err(ApiError::bad_request(format!(
             "{} does not support tools",
-            request.model
+            model.full_name()
         )));
     }
-    if request.think && !model.has_capability("thinking") {
+    let asked_to_think = request.think.is_some_and(api::Think::is_enabled);
+    if asked_to_think && !model.has_capability("thinking") {
         return Err(ApiError::bad_request(format!(
             "\"{}\" does not support thinking",
             request.model
@@ -126,7 +141,14 @@ async fn run(
     if scheduler.take_unavailable() {
         return Err(ApiError::server_busy());
     }
-    let options = LoadOptions::from_request(request.options, config.effective_default_num_ctx());
+    // Since v0.12.4 a thinking model thinks unless told not to.
+    let think = match request.think {
+        Some(think) => think.is_enabled(),
+        None => model.has_capability("thinking"),
+    };
+    // Ollama's `resolveContextShift`: on unless asked otherwise, except for deepseek2.
+    let shift = request.shift.unwrap_or(model.architecture != "deepseek2");
+    let options = LoadOptions::from_request(request.options, Some(shift));
     let (turn, global_turn) = scheduler
         .schedule(ticket, &model, options, session, !request.empty)
         .await?;
@@ -141,6 +163,10 @@ async fn run(
         ticket.set_outcome(outcome);
         return Ok(Step::Immediate("load"));
     }
+    let (context, gpu_fraction) = ticket.lease().map_or((u64::MAX, 1.0), |lease| {
+        (lease.context_per_slot(), lease.gpu_fraction())
+    });
+    let kept = request.prompt.fit(context, shift)?;
     let query = Query {
         model: &model.name,
         system: request.system,
@@ -148,25 +174,47 @@ async fn run(
         turn,
         global_turn,
     };
-    let plan = match inner.script.reply_for(&query) {
-        Some(scripted) => reply::scripted(scripted, request.prompt_tokens),
-        None => reply::generated(
-            &ReplyInput {
-                model: &model,
-                format,
-                num_predict: request.options.and_then(|o| o.num_predict),
-                seed: request.options.and_then(|o| o.seed),
-                think: request.think,
-                prompt_tokens: request.prompt_tokens,
-                last_message: request.last_message,
-            },
-            &config.replies,
+    let (plan, scripted_prompt_tokens) = match inner.script.reply_for(&query) {
+        Some(scripted) => {
+            let prompt_tokens = scripted.prompt_eval_count;
+            (reply::scripted(scripted), prompt_tokens)
+        }
+        None => (
+            reply::generated(
+                &ReplyInput {
+                    model: &model,
+                    format,
+                    num_predict: request.options.and_then(|o| o.num_predict),
+                    seed: request.options.and_then(|o| o.seed),
+                    think,
+                    last_message: request.last_message,
+                },
+                &config.replies,
+            ),
+            None,
         ),
     };
     Ok(Step::Reply(ReplyParts {
         plan,
+        prompt: kept,
+        scripted_prompt_tokens,
         load_seconds,
-        decode_tokens_per_second: model.decode_tokens_per_second,
+        decode_tokens_per_second: decode_speed(
+            model.decode_tokens_per_second,
+            gpu_fraction,
+            config.decode.cpu_memory_bandwidth_bytes_per_second
+                / config.decode.memory_bandwidth_bytes_per_second,
+        ),
         fault: scheduler.take_stream_fault(&model.name),
     }))
+}
+
+/// Decode speed when `gpu_fraction` of the layers run on the GPU and the rest on the CPU
+/// at `cpu_ratio` of the GPU's speed: the per-token times add up.
+fn decode_speed(gpu_tokens_per_second: f64, gpu_fraction: f64, cpu_ratio: f64) -> f64 {
+    if gpu_fraction >= 1.0 {
+        return gpu_tokens_per_second;
+    }
+    let cpu_tokens_per_second = gpu_tokens_per_second * cpu_ratio;
+    1.0 / (gpu_fraction / gpu_tokens_per_second + (1.0 - gpu_fraction) / cpu_tokens_per_second)
 }

@@ -70,9 +70,13 @@ pub struct ScriptedReply {
     /// Zero makes the reply omit `eval_count` and `eval_duration`, as Ollama does.
     #[serde(default)]
     pub eval_count: Option<u64>,
-    /// The reported `prompt_eval_count`; default: estimated from the prompt.
+    /// The reported `prompt_eval_count`; default: the prompt tokens evaluated (after the
+    /// cut to the context and the prompt cache).
     #[serde(default)]
     pub prompt_eval_count: Option<u64>,
+    /// `done_reason`: `stop` (default) or `length`.
+    #[serde(default)]
+    pub done_reason: Option<String>,
 }
 
 /// A tool call in a scripted reply.
@@ -141,6 +145,15 @@ impl Script {
                 if reply.text.is_some() && reply.json.is_some() {
                     return Err(Error::script(format!(
                         "rule {}: a reply has both `text` and `json`",
+                        index + 1
+                    )));
+                }
+                if let Some(reason) = &reply.done_reason
+                    && reason != "stop"
+                    && reason != "length"
+                {
+                    return Err(Error::script(format!(
+                        "rule {}: done_reason {reason:?} must be \"stop\" or \"length\"",
                         index + 1
                     )));
                 }

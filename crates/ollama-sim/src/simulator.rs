@@ -88,6 +88,7 @@ impl Simulator {
                     size: entry.spec.size_bytes,
                     digest: entry.digest.clone(),
                     details: entry.details(),
+                    capabilities: entry.spec.capabilities.clone(),
                 })
                 .collect(),
         }

@@ -7,13 +7,14 @@ use std::task::{Context, Poll};
 
 use futures::Stream;
 use futures::stream::{self, BoxStream, StreamExt};
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use crate::api::{self, ApiError, Metrics};
-use crate::faults::StreamFault;
+use crate::faults::{OUT_OF_MEMORY_MESSAGE, StreamFault};
+use crate::prompt::{KeptPrompt, message_segment};
 use crate::reply::ReplyPlan;
-use crate::scheduler::{Outcome, Scheduler, Ticket};
+use crate::scheduler::{Outcome, PromptTokens, Scheduler, Ticket};
+use crate::slots::SlotGuard;
 
 /// A piece of a reply, before it is shaped into a chat or generate chunk.
 #[derive(Debug)]
@@ -34,6 +35,10 @@ pub(crate) struct Generation {
     pub(crate) scheduler: Arc<Scheduler>,
     pub(crate) ticket: Ticket,
     pub(crate) plan: ReplyPlan,
+    /// The prompt after the cut to the context.
+    pub(crate) prompt: KeptPrompt,
+    /// A script's `prompt_eval_count`, reported instead of the tokens evaluated.
+    pub(crate) scripted_prompt_tokens: Option<u64>,
     pub(crate) handler_start: Instant,
     pub(crate) load_seconds: f64,
     pub(crate) prompt_tokens_per_second: f64,
@@ -46,8 +51,8 @@ enum Phase {
     Start,
     Streaming {
         start: f64,
-        /// Held for the rest of the reply: the model's parallel slot.
-        _permit: OwnedSemaphorePermit,
+        /// Held for the rest of the reply: the model's parallel slot and its cache.
+        slot: SlotGuard,
     },
     Finished,
 }
@@ -57,12 +62,19 @@ struct Streamer {
     /// `None` once the request has ended.
     ticket: Option<Ticket>,
     plan: ReplyPlan,
+    prompt: KeptPrompt,
+    scripted_prompt_tokens: Option<u64>,
+    /// Filled when the slot is taken.
+    prompt_tokens: PromptTokens,
+    prompt_tokens_per_second: f64,
     handler_start: Instant,
     load_seconds: f64,
     fault: Option<StreamFault>,
     pieces: std::vec::IntoIter<Piece>,
     piece_count: usize,
     emitted: usize,
+    /// Content and tool-call chunks sent (what a fault's `after_chunks` counts).
+    content_emitted: usize,
     prompt_seconds: f64,
     eval_seconds: f64,
     phase: Phase,
@@ -111,15 +123,20 @@ impl Generation {
         let streamer = Streamer {
             scheduler: self.scheduler,
             ticket: Some(self.ticket),
-            prompt_seconds: plan.prompt_tokens as f64 / self.prompt_tokens_per_second,
+            prompt_seconds: 0.0,
             eval_seconds: plan.eval_tokens as f64 / self.decode_tokens_per_second,
             plan,
+            prompt: self.prompt,
+            scripted_prompt_tokens: self.scripted_prompt_tokens,
+            prompt_tokens: PromptTokens::default(),
+            prompt_tokens_per_second: self.prompt_tokens_per_second,
             handler_start: self.handler_start,
             load_seconds: self.load_seconds,
             fault: self.fault,
             piece_count: pieces.len(),
             pieces: pieces.into_iter(),
             emitted: 0,
+            content_emitted: 0,
             phase: Phase::Start,
         };
         stream::unfold(streamer, |mut streamer| async move {
@@ -135,29 +152,34 @@ impl Streamer {
         let clock = self.scheduler.clock().clone();
         if let Phase::Start = self.phase {
             let slots = self.ticket.as_ref()?.lease()?.slots();
-            // The semaphore is never closed, so acquiring only waits for a free slot.
-            let permit = slots.acquire_owned().await.ok()?;
+            let slot = slots.acquire(&self.prompt.segments).await?;
+            let kept = self.prompt.tokens;
+            let cached = slot.cached_tokens.min(kept.saturating_sub(1));
+            self.prompt_tokens = PromptTokens {
+                kept,
+                cached,
+                evaluated: kept - cached,
+            };
+            let reported = self.scripted_prompt_tokens.unwrap_or(kept - cached);
+            self.prompt_seconds = reported as f64 / self.prompt_tokens_per_second;
             let start = clock.now();
             clock.sleep(self.prompt_seconds).await;
-            self.phase = Phase::Streaming {
-                start,
-                _permit: permit,
-            };
+            self.phase = Phase::Streaming { start, slot };
         }
         let Phase::Streaming { start, .. } = self.phase else {
             return None;
         };
-        if let Some(fault) = &self.fault {
-            let after_chunks = match fault {
-                StreamFault::Error { after_chunks, .. }
-                | StreamFault::Disconnect { after_chunks } => *after_chunks as usize,
-            };
-            if after_chunks <= self.emitted {
-                return self.fail();
-            }
+        if let Some(fault) = &self.fault
+            && fault.after_chunks() as usize <= self.content_emitted
+            && !matches!(self.pieces.as_slice().first(), Some(Piece::Thinking(_)))
+        {
+            return self.fail();
         }
         if let Some(piece) = self.pieces.next() {
             self.emitted += 1;
+            if !matches!(piece, Piece::Thinking(_)) {
+                self.content_emitted += 1;
+            }
             let fraction = self.emitted as f64 / (self.piece_count + 1) as f64;
             clock
                 .sleep_until(start + self.prompt_seconds + self.eval_seconds * fraction)
@@ -173,9 +195,19 @@ impl Streamer {
     fn finish(&mut self) -> Piece {
         let clock = self.scheduler.clock();
         let plan = &self.plan;
+        let prompt_tokens = self
+            .scripted_prompt_tokens
+            .unwrap_or(self.prompt_tokens.evaluated);
+        if let Phase::Streaming { slot, .. } = &self.phase {
+            slot.append(message_segment(
+                "assistant",
+                &plan.content,
+                &plan.tool_calls,
+            ));
+        }
         let nanos = |seconds: f64| (seconds * 1e9).round() as u64;
         let load = nanos(self.load_seconds);
-        let prompt_eval = if plan.prompt_tokens > 0 {
+        let prompt_eval = if prompt_tokens > 0 {
             nanos(self.prompt_seconds).max(1)
         } else {
             0
@@ -191,7 +223,7 @@ impl Streamer {
         let metrics = Metrics {
             total_duration: non_zero(total),
             load_duration: non_zero(load),
-            prompt_eval_count: non_zero(plan.prompt_tokens),
+            prompt_eval_count: non_zero(prompt_tokens),
             prompt_eval_duration: non_zero(prompt_eval),
             eval_count: non_zero(plan.eval_tokens),
             eval_duration: non_zero(eval),
@@ -199,10 +231,11 @@ impl Streamer {
         let mut outcome = Outcome::done(plan.done_reason);
         outcome.load_duration_ns = metrics.load_duration;
         outcome.eval_count = metrics.eval_count;
+        outcome.prompt = Some(self.prompt_tokens);
         let piece = Piece::Done {
             done_reason: plan.done_reason,
             metrics,
-            context_tokens: plan.prompt_tokens + plan.eval_tokens,
+            context_tokens: self.prompt.tokens + plan.eval_tokens,
         };
         self.end(outcome);
         piece
@@ -217,6 +250,18 @@ impl Streamer {
             StreamFault::Disconnect { .. } => {
                 self.end(Outcome::failed(200, "connection dropped (injected fault)"));
                 None
+            }
+            StreamFault::EarlyEnd { .. } => {
+                self.end(Outcome::failed(
+                    200,
+                    "stream ended without done (injected fault)",
+                ));
+                Some(Err(ApiError::ended()))
+            }
+            StreamFault::OutOfMemory { .. } => {
+                self.end(Outcome::failed(200, OUT_OF_MEMORY_MESSAGE));
+                self.scheduler.expire_all();
+                Some(Err(ApiError::new(500, OUT_OF_MEMORY_MESSAGE)))
             }
         }
     }

@@ -36,6 +36,8 @@ async fn chat_streams_text_in_pieces_and_ends_with_metrics_and_done_reason() {
     let server = start_sim().await;
     let mut request = chat_request(SMALL, "Write a haiku.");
     request.options = options(4096);
+    // Without thinking every generated token is content, so eval_count is the reply's length.
+    request.think = Some(agentrun_core::Think::Enabled(false));
     let mut pieces = Vec::new();
     let reply = backend(&server.url)
         .chat(&request, &mut |text| pieces.push(text.to_owned()))
@@ -52,10 +54,11 @@ async fn chat_streams_text_in_pieces_and_ends_with_metrics_and_done_reason() {
         Some("stop")
     );
     let metrics = reply.metrics;
-    assert_eq!(
-        metrics.eval_count,
-        Some(120),
-        "the simulator's default reply length"
+    assert!(
+        metrics
+            .eval_count
+            .is_some_and(|count| (60..=180).contains(&count)),
+        "a natural length around the simulator's typical 120 tokens: {metrics:?}"
     );
     assert!(
         metrics.prompt_eval_count.is_some_and(|count| count > 0),
@@ -350,13 +353,16 @@ async fn tool_calls_and_thinking_come_back_and_omitted_metrics_leave_the_rest() 
     assert_eq!(streamed, "Reading it.");
     assert_eq!(reply.message.content, "Reading it.");
     assert_eq!(reply.message.thinking.as_deref(), Some("I need the file."));
+    let [call] = reply.message.tool_calls.as_slice() else {
+        panic!("one tool call: {:?}", reply.message.tool_calls);
+    };
     assert_eq!(
-        reply.message.tool_calls,
-        [agentrun_core::ToolCall {
-            id: None,
-            name: "read_file".into(),
-            arguments: json!({"path": "src/lib.rs"}),
-        }]
+        (call.name.as_str(), &call.arguments),
+        ("read_file", &json!({"path": "src/lib.rs"}))
+    );
+    assert!(
+        call.id.as_deref().is_some_and(|id| id.starts_with("call_")),
+        "the server's tool-call id is kept: {call:?}"
     );
     let metrics = reply.metrics;
     assert_eq!(

@@ -2,13 +2,15 @@
 
 use super::*;
 
+/// Numbers in YAML are bytes; strings follow the size grammar, and a bare `G` is refused.
 #[test]
-fn byte_sizes_accept_units() {
-    assert_eq!(parse_byte_size("54GB"), Ok(54_000_000_000));
-    assert_eq!(parse_byte_size("1.4 GB"), Ok(1_400_000_000));
-    assert_eq!(parse_byte_size("768MiB"), Ok(768 * 1024 * 1024));
-    assert_eq!(parse_byte_size("1000"), Ok(1000));
-    assert!(parse_byte_size("12 parsecs").is_err());
+fn config_sizes_are_bytes_or_sizes_with_units() {
+    let config =
+        SimConfig::from_yaml_str("gpu_memory_bytes: 1000\nram_bytes: 16GiB\n").expect("valid");
+    assert_eq!(config.gpu_memory_bytes, 1000);
+    assert_eq!(config.ram_bytes, 16 << 30);
+    let error = SimConfig::from_yaml_str("gpu_memory_bytes: 54G\n").expect_err("ambiguous");
+    assert!(error.to_string().contains("ambiguous"), "{error}");
 }
 
 #[test]

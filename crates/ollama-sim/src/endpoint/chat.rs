@@ -8,13 +8,10 @@ use futures::StreamExt;
 use crate::api::{self, ApiError, ChatChunk, Message};
 use crate::clock::Clock;
 use crate::http::{self, Chunk};
-use crate::reply::estimate_tokens;
+use crate::prompt::Prompt;
 use crate::request::{Inference, Prepared, prepare};
 use crate::simulator::Simulator;
 use crate::stream::{Piece, ReplyStream};
-
-/// Tokens a message costs beyond its text (role markers of the chat template).
-const MESSAGE_OVERHEAD_TOKENS: u64 = 4;
 
 impl Simulator {
     /// `POST /api/chat`. Waits until the model is ready (loading it, queueing behind other
@@ -26,27 +23,24 @@ impl Simulator {
         request: api::ChatRequest,
     ) -> Result<ReplyStream<ChatChunk>, ApiError> {
         let system = system_prompt(&request.messages);
-        let mut prompt_tokens: u64 = request
-            .messages
-            .iter()
-            .map(|message| estimate_tokens(&message.content) + MESSAGE_OVERHEAD_TOKENS)
-            .sum();
-        if !request.tools.is_empty() {
-            let tools = serde_json::to_string(&request.tools).unwrap_or_default();
-            prompt_tokens += estimate_tokens(&tools);
-        }
+        let prompt = Prompt::chat(
+            &request.messages,
+            &request.tools,
+            request.truncate != Some(false),
+        );
         let inference = Inference {
             endpoint: "chat",
             model: &request.model,
             keep_alive: request.keep_alive.as_ref(),
             options: request.options.as_ref(),
             format: request.format.as_ref(),
-            think: request.think.as_ref().is_some_and(api::Think::is_enabled),
+            think: request.think.as_ref(),
             uses_tools: !request.tools.is_empty(),
             empty: request.messages.is_empty(),
             system: system.as_deref(),
             last_message: request.messages.last().map_or("", |m| m.content.as_str()),
-            prompt_tokens,
+            prompt,
+            shift: request.shift,
         };
         let prepared = prepare(&self.inner, inference).await?;
         let clock = self.inner.scheduler.clock().clone();
@@ -145,7 +139,7 @@ impl Chunk for ChatChunk {
 }
 
 pub(crate) async fn handle(State(sim): State<Simulator>, body: Bytes) -> Response {
-    let request: api::ChatRequest = match http::parse_body(&body) {
+    let request: api::ChatRequest = match http::parse_inference_body(&body) {
         Ok(request) => request,
         Err(error) => return http::error_response(&error),
     };

@@ -8,7 +8,7 @@ use futures::StreamExt;
 use crate::api::{self, ApiError, GenerateChunk};
 use crate::clock::Clock;
 use crate::http::{self, Chunk};
-use crate::reply::estimate_tokens;
+use crate::prompt::Prompt;
 use crate::request::{Inference, Prepared, prepare};
 use crate::simulator::Simulator;
 use crate::stream::{Piece, ReplyStream};
@@ -23,24 +23,24 @@ impl Simulator {
         &self,
         request: api::GenerateRequest,
     ) -> Result<ReplyStream<GenerateChunk>, ApiError> {
-        let prompt_tokens = estimate_tokens(&request.prompt)
-            + request.system.as_deref().map_or(0, estimate_tokens)
-            + request
-                .context
-                .as_ref()
-                .map_or(0, |context| context.len() as u64);
+        let prompt = Prompt::generate(
+            request.system.as_deref(),
+            request.context.as_deref(),
+            &request.prompt,
+        );
         let inference = Inference {
             endpoint: "generate",
             model: &request.model,
             keep_alive: request.keep_alive.as_ref(),
             options: request.options.as_ref(),
             format: request.format.as_ref(),
-            think: request.think.as_ref().is_some_and(api::Think::is_enabled),
+            think: request.think.as_ref(),
             uses_tools: false,
             empty: request.prompt.is_empty(),
             system: request.system.as_deref(),
             last_message: &request.prompt,
-            prompt_tokens,
+            prompt,
+            shift: request.shift,
         };
         let prepared = prepare(&self.inner, inference).await?;
         let clock = self.inner.scheduler.clock().clone();
@@ -129,7 +129,7 @@ impl Chunk for GenerateChunk {
 }
 
 pub(crate) async fn handle(State(sim): State<Simulator>, body: Bytes) -> Response {
-    let request: api::GenerateRequest = match http::parse_body(&body) {
+    let request: api::GenerateRequest = match http::parse_inference_body(&body) {
         Ok(request) => request,
         Err(error) => return http::error_response(&error),
     };

@@ -12,6 +12,9 @@ impl Simulator {
     /// `POST /api/show`: a model's details, architecture figures and capabilities.
     pub fn show(&self, request: &api::ShowRequest) -> Result<api::ShowResponse, ApiError> {
         let name = request.model_name();
+        if name.trim().is_empty() {
+            return Err(ApiError::bad_request("model is required"));
+        }
         let entry = self
             .inner
             .catalogue
@@ -26,7 +29,7 @@ impl Simulator {
             parameters: String::new(),
             template: "{{ .Prompt }}".to_owned(),
             details: entry.details(),
-            model_info: entry.model_info(),
+            model_info: entry.model_info(request.verbose == Some(true)),
             capabilities: entry.spec.capabilities.clone(),
             modified_at: entry.modified_at.clone(),
         })

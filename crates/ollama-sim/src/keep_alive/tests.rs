@@ -7,7 +7,11 @@ use super::*;
 #[track_caller]
 fn check_request(value: api::KeepAlive, expected: Result<SessionDuration, &str>) {
     let actual = SessionDuration::from_request(&value);
-    assert_eq!(actual, expected.map_err(str::to_owned), "for {value:?}");
+    assert_eq!(
+        actual,
+        expected.map_err(|m| DurationError(m.to_owned())),
+        "for {value:?}"
+    );
 }
 
 fn secs(seconds: f64) -> SessionDuration {

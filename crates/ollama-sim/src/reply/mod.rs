@@ -43,8 +43,8 @@ pub(crate) struct ReplyInput<'a> {
     pub(crate) format: Format<'a>,
     pub(crate) num_predict: Option<i64>,
     pub(crate) seed: Option<i64>,
+    /// Whether the model thinks (asked, or by default for a thinking model).
     pub(crate) think: bool,
-    pub(crate) prompt_tokens: u64,
     pub(crate) last_message: &'a str,
 }
 
@@ -54,13 +54,26 @@ pub(crate) struct ReplyPlan {
     pub(crate) thinking: String,
     pub(crate) content: String,
     pub(crate) tool_calls: Vec<api::ToolCall>,
-    pub(crate) prompt_tokens: u64,
     pub(crate) eval_tokens: u64,
     pub(crate) done_reason: &'static str,
 }
 
+/// Ollama's tool call id: `call_` and eight lower-case letters or digits (random in Ollama,
+/// derived from the call here so replies stay deterministic).
+fn tool_call_id(name: &str, arguments: &Value, index: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = Rng::new(fnv1a(
+        arguments.to_string().as_bytes(),
+        fnv1a(name.as_bytes(), index as u64),
+    ));
+    let suffix: String = (0..8)
+        .map(|_| ALPHABET[rng.below(ALPHABET.len() as u64) as usize] as char)
+        .collect();
+    format!("call_{suffix}")
+}
+
 /// The scripted reply as a plan.
-pub(crate) fn scripted(reply: ScriptedReply, prompt_tokens: u64) -> ReplyPlan {
+pub(crate) fn scripted(reply: ScriptedReply) -> ReplyPlan {
     let content = match (reply.text, reply.json) {
         (Some(text), _) => text,
         (None, Some(value)) => value.to_string(),
@@ -72,6 +85,7 @@ pub(crate) fn scripted(reply: ScriptedReply, prompt_tokens: u64) -> ReplyPlan {
         .into_iter()
         .enumerate()
         .map(|(index, call)| api::ToolCall {
+            id: Some(tool_call_id(&call.name, &call.arguments, index)),
             function: api::ToolCallFunction {
                 index: Some(index as u32),
                 name: call.name,
@@ -85,59 +99,101 @@ pub(crate) fn scripted(reply: ScriptedReply, prompt_tokens: u64) -> ReplyPlan {
             .iter()
             .map(|call| estimate_tokens(&call.function.arguments.to_string()) + 4)
             .sum::<u64>();
+    let done_reason = match reply.done_reason.as_deref() {
+        Some("length") => "length",
+        _ => "stop",
+    };
     ReplyPlan {
         thinking,
         content,
         tool_calls,
-        prompt_tokens: reply.prompt_eval_count.unwrap_or(prompt_tokens),
         eval_tokens: reply.eval_count.unwrap_or(estimated.max(1)),
-        done_reason: "stop",
+        done_reason,
     }
 }
 
-/// A deterministic generated reply: the same request gets the same reply.
+/// A natural length around `typical`: drawn between half and one and a half times it.
+fn natural_length(rng: &mut Rng, typical: u64) -> u64 {
+    let low = typical.div_ceil(2).max(1);
+    let high = (typical + typical / 2).max(low);
+    low + rng.below(high - low + 1)
+}
+
+/// A deterministic generated reply: the same request (and seed) gets the same reply.
+/// A thinking model thinks first; `num_predict` bounds thinking and content together, so a
+/// small limit can leave the content empty (`done_reason: "length"`). Otherwise the reply
+/// ends at a natural length (`"stop"`).
 pub(crate) fn generated(input: &ReplyInput<'_>, settings: &ReplySettings) -> ReplyPlan {
     let seed = fnv1a(
         input.last_message.as_bytes(),
         fnv1a(input.model.name.as_bytes(), 0),
     ) ^ input.seed.map_or(0, |seed| seed as u64);
     let mut rng = Rng::new(seed);
-    let thinking = if input.think {
-        filler(&mut rng, settings.thinking_tokens)
-    } else {
-        String::new()
-    };
-    let thinking_tokens = if input.think {
-        settings.thinking_tokens
-    } else {
-        0
-    };
     let limit = input.num_predict.filter(|n| *n > 0).map(|n| n as u64);
-    let (content, content_tokens, done_reason) = match input.format {
-        Format::Text => {
-            let tokens = limit.unwrap_or(settings.default_tokens);
-            let reason = if limit.is_some() { "length" } else { "stop" };
-            (filler(&mut rng, tokens), tokens, reason)
+    let exact = settings.exact_length;
+    let wanted_thinking = match (input.think, exact) {
+        (false, _) => 0,
+        (true, true) => settings.thinking_tokens,
+        (true, false) => natural_length(&mut rng, settings.thinking_tokens),
+    };
+    let thinking_tokens = limit.map_or(wanted_thinking, |limit| wanted_thinking.min(limit));
+    let budget = limit.map(|limit| limit - thinking_tokens);
+    let thinking = filler(&mut rng, thinking_tokens);
+    let capped_by_thinking = budget == Some(0) && wanted_thinking > 0;
+    let (content, content_tokens, done_reason) = if capped_by_thinking {
+        (String::new(), 0, "length")
+    } else {
+        match input.format {
+            Format::Text => {
+                let (tokens, reason) = match (budget, exact) {
+                    (Some(budget), true) => (budget, "length"),
+                    (None, true) => (settings.default_tokens, "stop"),
+                    (budget, false) => {
+                        let natural = natural_length(&mut rng, settings.default_tokens);
+                        match budget {
+                            Some(budget) if natural >= budget => (budget, "length"),
+                            _ => (natural, "stop"),
+                        }
+                    }
+                };
+                (filler(&mut rng, tokens), tokens, reason)
+            }
+            Format::Json => {
+                let value = json!({ "response": filler(&mut rng, 8) });
+                cut_to_budget(value.to_string(), budget)
+            }
+            Format::Schema(schema) => {
+                let text = schema::value_for(schema, schema, &mut rng).to_string();
+                cut_to_budget(text, budget)
+            }
         }
-        Format::Json => {
-            let value = json!({ "response": filler(&mut rng, 8) });
-            let text = value.to_string();
-            let tokens = estimate_tokens(&text);
-            (text, tokens, "stop")
-        }
-        Format::Schema(schema) => {
-            let text = schema::value_for(schema, schema, &mut rng).to_string();
-            let tokens = estimate_tokens(&text);
-            (text, tokens, "stop")
-        }
+    };
+    let (thinking, content) = if input.model.spec.inline_thinking && !thinking.is_empty() {
+        (
+            String::new(),
+            format!("<think>\n{thinking}\n</think>\n\n{content}"),
+        )
+    } else {
+        (thinking, content)
     };
     ReplyPlan {
         thinking,
         content,
         tool_calls: Vec::new(),
-        prompt_tokens: input.prompt_tokens,
         eval_tokens: thinking_tokens + content_tokens,
         done_reason,
+    }
+}
+
+/// Structured output cut at the token budget, as a capped generation would leave it.
+fn cut_to_budget(text: String, budget: Option<u64>) -> (String, u64, &'static str) {
+    let tokens = estimate_tokens(&text);
+    match budget {
+        Some(budget) if tokens > budget => {
+            let cut: String = text.chars().take((budget * 4) as usize).collect();
+            (cut, budget, "length")
+        }
+        _ => (text, tokens, "stop"),
     }
 }
 

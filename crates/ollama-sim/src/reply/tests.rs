@@ -25,15 +25,17 @@ fn input<'a>(
         num_predict,
         seed: None,
         think: false,
-        prompt_tokens: 10,
         last_message: "write a test",
     }
 }
 
 #[test]
-fn generated_text_is_deterministic_and_sized() {
+fn exact_length_text_is_deterministic_and_sized() {
     with_model(|model| {
-        let settings = ReplySettings::default();
+        let settings = ReplySettings {
+            exact_length: true,
+            ..ReplySettings::default()
+        };
         let a = generated(&input(model, Format::Text, Some(7)), &settings);
         let b = generated(&input(model, Format::Text, Some(7)), &settings);
         assert_eq!(a.content, b.content);
@@ -43,6 +45,38 @@ fn generated_text_is_deterministic_and_sized() {
         let default = generated(&input(model, Format::Text, None), &settings);
         assert_eq!(default.eval_tokens, 120);
         assert_eq!(default.done_reason, "stop");
+    });
+}
+
+/// Natural lengths: drawn at or below `num_predict` (ending `stop`) or capped by it
+/// (`length`), the same for the same request.
+#[test]
+fn natural_lengths_stop_below_the_limit() {
+    with_model(|model| {
+        let settings = ReplySettings::default();
+        let a = generated(&input(model, Format::Text, None), &settings);
+        let b = generated(&input(model, Format::Text, None), &settings);
+        assert_eq!(a.content, b.content);
+        assert_eq!(a.done_reason, "stop");
+        assert!((60..=180).contains(&a.eval_tokens), "{}", a.eval_tokens);
+        let capped = generated(&input(model, Format::Text, Some(10)), &settings);
+        assert_eq!((capped.eval_tokens, capped.done_reason), (10, "length"));
+        let roomy = generated(&input(model, Format::Text, Some(100_000)), &settings);
+        assert_eq!(roomy.done_reason, "stop");
+    });
+}
+
+/// `num_predict` counts thinking and content together (Ollama's runner counts every
+/// generated token), so a small limit leaves only thinking.
+#[test]
+fn a_small_limit_leaves_only_thinking() {
+    with_model(|model| {
+        let mut request = input(model, Format::Text, Some(5));
+        request.think = true;
+        let plan = generated(&request, &ReplySettings::default());
+        assert_eq!(plan.content, "");
+        assert_eq!(plan.thinking.split(' ').count(), 5);
+        assert_eq!((plan.eval_tokens, plan.done_reason), (5, "length"));
     });
 }
 

@@ -13,7 +13,7 @@ mod ticket;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::api::{self, ApiError};
 use crate::catalogue::ModelEntry;
@@ -23,10 +23,11 @@ use crate::faults::{Faults, StreamFault};
 use crate::footprint::LoadOptions;
 use crate::keep_alive::SessionDuration;
 use crate::log::LogEvent;
+use crate::slots::SlotPool;
 
 use janitor::JanitorMessage;
 use state::SchedState;
-pub(crate) use ticket::{Outcome, Ticket};
+pub(crate) use ticket::{Outcome, PromptTokens, Ticket};
 
 /// The scheduler shared by the request handlers and the background tasks.
 pub(crate) struct Scheduler {
@@ -65,15 +66,27 @@ pub(crate) struct LoadRequest {
 pub(crate) struct RunnerLease {
     scheduler: Arc<Scheduler>,
     runner_id: u64,
-    slots: Arc<Semaphore>,
+    slots: Arc<SlotPool>,
+    context_per_slot: u64,
+    gpu_fraction: f64,
     /// Simulated seconds this request's own load took (0 on the fast path).
     load_seconds: f64,
     armed: bool,
 }
 
 impl RunnerLease {
-    pub(crate) fn slots(&self) -> Arc<Semaphore> {
+    pub(crate) fn slots(&self) -> Arc<SlotPool> {
         Arc::clone(&self.slots)
+    }
+
+    /// The runner's context per slot, tokens.
+    pub(crate) fn context_per_slot(&self) -> u64 {
+        self.context_per_slot
+    }
+
+    /// The share of the model's layers on the GPU.
+    pub(crate) fn gpu_fraction(&self) -> f64 {
+        self.gpu_fraction
     }
 
     pub(crate) fn load_seconds(&self) -> f64 {
@@ -208,6 +221,8 @@ impl Scheduler {
             scheduler: Arc::clone(self),
             runner_id: grant.runner_id,
             slots: grant.slots,
+            context_per_slot: grant.context_per_slot,
+            gpu_fraction: grant.gpu_fraction,
             load_seconds,
             armed: true,
         }
@@ -217,6 +232,11 @@ impl Scheduler {
     /// as its in-flight requests finish.
     pub(crate) fn request_unload(&self, model: &ModelEntry) {
         self.lock().request_unload(&model.weights);
+    }
+
+    /// A runtime out-of-memory error: every runner expires.
+    pub(crate) fn expire_all(&self) {
+        self.lock().expire_all();
     }
 
     pub(crate) fn ps(&self) -> api::PsResponse {

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 
 use super::LoadRequest;
 use super::janitor::JanitorMessage;
@@ -12,10 +12,11 @@ use crate::catalogue::ModelEntry;
 use crate::clock::Clock;
 use crate::config::SimConfig;
 use crate::faults::{Faults, LoadFault};
-use crate::footprint::{LoadOptions, context_per_slot, predicted_bytes};
+use crate::footprint::{Footprint, LoadOptions, RunnerOptions, plan_load};
 use crate::keep_alive::SessionDuration;
 use crate::log::{Event, EventLog, EvictionReason, LogEvent, UnloadReason};
 use crate::page_cache::PageCache;
+use crate::slots::SlotPool;
 
 /// Ollama loads a model beside others only if it needs at most this share of the free memory.
 const FIT_HEADROOM: f64 = 0.80;
@@ -30,10 +31,15 @@ const GIB: f64 = (1u64 << 30) as f64;
 struct Runner {
     id: u64,
     model: Arc<ModelEntry>,
-    options: LoadOptions,
+    options: RunnerOptions,
+    footprint: Footprint,
+    /// Memory accounted to the runner: the prediction while loading, the measured size
+    /// once loaded (Ollama's `updateFreeSpace` subtracts what the runner reports).
     bytes: u64,
+    /// The part of `bytes` in GPU memory.
     vram_bytes: u64,
-    context_length: u64,
+    /// The share of the layers on the GPU (below 1 for `num_gpu: 0` or a partial offload).
+    gpu_fraction: f64,
     loading: bool,
     /// Requests holding the runner, including those waiting for a parallel slot.
     ref_count: u32,
@@ -43,7 +49,18 @@ struct Runner {
     expires_at: Option<f64>,
     /// Why the session was set to zero by the scheduler, for the unload log entry.
     zeroed_for: Option<UnloadReason>,
-    slots: Arc<Semaphore>,
+    slots: Arc<SlotPool>,
+}
+
+impl Runner {
+    fn grant(&self) -> Grant {
+        Grant {
+            runner_id: self.id,
+            slots: Arc::clone(&self.slots),
+            context_per_slot: self.options.context_per_slot,
+            gpu_fraction: self.gpu_fraction,
+        }
+    }
 }
 
 /// A runner whose memory is not yet free.
@@ -52,12 +69,15 @@ struct Unloading {
     id: u64,
     model: Arc<ModelEntry>,
     bytes: u64,
+    vram_bytes: u64,
 }
 
 /// A claim handed out by the state; the caller wraps it in a `RunnerLease`.
 pub(super) struct Grant {
     pub(super) runner_id: u64,
-    pub(super) slots: Arc<Semaphore>,
+    pub(super) slots: Arc<SlotPool>,
+    pub(super) context_per_slot: u64,
+    pub(super) gpu_fraction: f64,
 }
 
 /// What the loader does next with the pending request at the head of the queue.
@@ -119,8 +139,35 @@ impl SchedState {
 
     /// GPU memory accounted to loading, loaded and unloading runners.
     fn memory_in_use(&self) -> u64 {
+        self.runners.iter().map(|r| r.vram_bytes).sum::<u64>()
+            + self.unloading.iter().map(|u| u.vram_bytes).sum::<u64>()
+    }
+
+    /// RAM wired for loading, loaded and unloading runners (GPU and CPU parts).
+    fn memory_wired(&self) -> u64 {
         self.runners.iter().map(|r| r.bytes).sum::<u64>()
             + self.unloading.iter().map(|u| u.bytes).sum::<u64>()
+    }
+
+    /// What the host reports free: RAM minus the OS reserve minus the runners.
+    fn host_free(&self) -> u64 {
+        self.config
+            .ram_bytes
+            .saturating_sub(self.config.os_reserve_bytes)
+            .saturating_sub(self.memory_wired())
+    }
+
+    /// Ollama's `availableMemoryForLoad` on an integrated GPU: the GPU budget minus the
+    /// runners' memory, capped by the host's free memory.
+    fn available_memory(&self) -> u64 {
+        self.config
+            .gpu_memory_bytes
+            .saturating_sub(self.memory_in_use())
+            .min(self.host_free())
+    }
+
+    fn default_ctx(&self) -> u64 {
+        self.config.effective_default_num_ctx()
     }
 
     pub(super) fn log(&mut self, event: Event) {
@@ -183,11 +230,12 @@ impl SchedState {
         options: &LoadOptions,
         session: Option<SessionDuration>,
     ) -> Option<Grant> {
+        let default_ctx = self.default_ctx();
         let runner = self
             .runners
             .iter_mut()
             .find(|r| &*r.model.weights == weights)?;
-        if runner.loading || !runner.options.serves(options) {
+        if runner.loading || !runner.options.serves(&runner.model, options, default_ctx) {
             return None;
         }
         runner.ref_count += 1;
@@ -195,10 +243,7 @@ impl SchedState {
             runner.session = session;
             runner.zeroed_for = None;
         }
-        Some(Grant {
-            runner_id: runner.id,
-            slots: Arc::clone(&runner.slots),
-        })
+        Some(runner.grant())
     }
 
     /// One step of Ollama's `processPending` for the request at the head of the queue.
@@ -220,16 +265,27 @@ impl SchedState {
                 }
             }
             None => {
-                let predicted = predicted_bytes(model, &pending.options, self.parallel());
+                let available = self.available_memory();
+                let (options, footprint) = plan_load(
+                    model,
+                    &pending.options,
+                    self.default_ctx(),
+                    self.config.num_parallel as u64,
+                    self.config.kv_cache_type,
+                    available,
+                );
                 if self.runners.is_empty() {
                     // The first model skips the fit test, but only once memory is really free.
                     if !self.unloading.is_empty() {
                         return Decision::Wait;
                     }
-                    return Decision::Load(self.start_load(pending, predicted, faults));
+                    return Decision::Load(self.start_load(pending, options, footprint, faults));
                 }
-                if self.fits(predicted) {
-                    return Decision::Load(self.start_load(pending, predicted, faults));
+                // CPU-only and partially offloaded loads skip the fit test.
+                if !pending.options.needs_fit_test(model)
+                    || footprint.predicted as f64 <= FIT_HEADROOM * available as f64
+                {
+                    return Decision::Load(self.start_load(pending, options, footprint, faults));
                 }
                 if !self.unloading.is_empty() {
                     return Decision::Wait;
@@ -244,21 +300,9 @@ impl SchedState {
         Decision::Wait
     }
 
-    fn parallel(&self) -> u64 {
-        self.config.num_parallel as u64
-    }
-
-    /// The fit test: `predicted <= 80% x (GPU budget - memory in use)`.
-    fn fits(&self, predicted: u64) -> bool {
-        let available = self
-            .config
-            .gpu_memory_bytes
-            .saturating_sub(self.memory_in_use());
-        predicted as f64 <= FIT_HEADROOM * available as f64
-    }
-
     /// Ollama's `findRunnerToUnload`: sorted by session duration (forever last), then by
-    /// weights file; the first idle one, else the first.
+    /// the weights' digest (Ollama sorts by model blob path); the first idle one, else the
+    /// first.
     fn find_victim(&self) -> Option<usize> {
         let mut order: Vec<usize> = (0..self.runners.len())
             .filter(|&i| !self.runners[i].loading)
@@ -268,7 +312,7 @@ impl SchedState {
             a.session
                 .sort_key()
                 .cmp(&b.session.sort_key())
-                .then_with(|| a.model.weights.cmp(&b.model.weights))
+                .then_with(|| a.model.digest.cmp(&b.model.digest))
         });
         order
             .iter()
@@ -302,9 +346,11 @@ impl SchedState {
     fn start_load(
         &mut self,
         pending: &LoadRequest,
-        predicted: u64,
+        options: RunnerOptions,
+        footprint: Footprint,
         faults: &mut Faults,
     ) -> LoadPlan {
+        let predicted = footprint.predicted;
         let model = &pending.model;
         let physics = &self.config.load;
         let warm = self.page_cache.take(&model.weights);
@@ -324,10 +370,7 @@ impl SchedState {
             ),
             LoadFault::Fail(message) => {
                 let message = message.unwrap_or_else(|| {
-                    let available = self
-                        .config
-                        .gpu_memory_bytes
-                        .saturating_sub(self.memory_in_use());
+                    let available = self.available_memory();
                     format!(
                         "model requires more system memory ({:.1} GiB) than is available ({:.1} GiB)",
                         predicted as f64 / GIB,
@@ -339,20 +382,22 @@ impl SchedState {
         });
         let id = self.next_runner_id;
         self.next_runner_id += 1;
-        let parallel = self.config.num_parallel;
+        let gpu_fraction = pending.options.gpu_fraction(model);
+        let slots = SlotPool::new(options.parallel as usize);
         self.runners.push(Runner {
             id,
             model: Arc::clone(model),
-            options: pending.options.clone(),
+            options,
+            footprint,
             bytes: predicted,
-            vram_bytes: predicted.min(self.config.gpu_memory_bytes),
-            context_length: context_per_slot(model, &pending.options),
+            vram_bytes: self.vram_share(predicted, gpu_fraction),
+            gpu_fraction,
             loading: true,
             ref_count: 1,
             session: pending.session.unwrap_or(self.config.keep_alive),
             expires_at: None,
             zeroed_for: None,
-            slots: Arc::new(Semaphore::new(parallel)),
+            slots,
         });
         self.trim_page_cache();
         self.log(Event::LoadStarted {
@@ -360,6 +405,9 @@ impl SchedState {
             model: Arc::clone(&model.name),
             weights: Arc::clone(&model.weights),
             bytes: predicted,
+            disk_bytes: if warm { 0 } else { model.spec.size_bytes },
+            cache_bytes: if warm { model.spec.size_bytes } else { 0 },
+            kv_bytes: footprint.kv_bytes,
             warm,
             mmap,
             seconds,
@@ -371,17 +419,34 @@ impl SchedState {
         }
     }
 
-    /// The load completed: the runner is ready and claimed by the request that loaded it.
+    /// The part of `bytes` in GPU memory: all of it up to the budget (the first model may
+    /// spill), or the offloaded share.
+    fn vram_share(&self, bytes: u64, gpu_fraction: f64) -> u64 {
+        if gpu_fraction >= 1.0 {
+            bytes.min(self.config.gpu_memory_bytes)
+        } else {
+            (bytes as f64 * gpu_fraction) as u64
+        }
+    }
+
+    /// The load completed: the runner is ready, claimed by the request that loaded it, and
+    /// accounted at its measured size from now on.
     pub(super) fn finish_load(&mut self, runner_id: u64, request_id: u64) -> Option<Grant> {
         let index = self.runner_index_by_id(runner_id)?;
+        let measured = self.runners[index].footprint.measured;
+        let vram = self.vram_share(measured, self.runners[index].gpu_fraction);
         let runner = &mut self.runners[index];
         runner.loading = false;
-        let grant = Grant {
-            runner_id,
-            slots: Arc::clone(&runner.slots),
-        };
+        runner.bytes = measured;
+        runner.vram_bytes = vram;
+        let grant = runner.grant();
         let model = Arc::clone(&runner.model.name);
-        self.log(Event::LoadFinished { request_id, model });
+        self.trim_page_cache();
+        self.log(Event::LoadFinished {
+            request_id,
+            model,
+            measured_bytes: measured,
+        });
         Some(grant)
     }
 
@@ -440,17 +505,42 @@ impl SchedState {
 
     /// Ollama's `expireRunner`: `expires_at` becomes now, the session zero; the unload
     /// happens once the in-flight requests finish.
+    /// A runner still loading is not in Ollama's loaded set yet, so the request is a no-op
+    /// and the model stays resident after its load.
     pub(super) fn request_unload(&mut self, weights: &str) {
         let Some(index) = self.runner_index(weights) else {
             return;
         };
+        if self.runners[index].loading {
+            return;
+        }
         let now = self.clock.now();
         let runner = &mut self.runners[index];
         runner.expires_at = Some(now);
         runner.session = SessionDuration::ZERO;
         runner.zeroed_for = Some(UnloadReason::UnloadRequest);
-        if runner.ref_count == 0 && !runner.loading {
+        if runner.ref_count == 0 {
             self.begin_unload(index, UnloadReason::UnloadRequest);
+        }
+    }
+
+    /// A runtime out-of-memory error: like Ollama, every runner is expired; each unloads
+    /// as soon as its in-flight requests end.
+    pub(super) fn expire_all(&mut self) {
+        let now = self.clock.now();
+        for runner in &mut self.runners {
+            runner.session = SessionDuration::ZERO;
+            runner.zeroed_for = Some(UnloadReason::OutOfMemory);
+            if !runner.loading {
+                runner.expires_at = Some(now);
+            }
+        }
+        while let Some(index) = self
+            .runners
+            .iter()
+            .position(|r| r.ref_count == 0 && !r.loading)
+        {
+            self.begin_unload(index, UnloadReason::OutOfMemory);
         }
     }
 
@@ -482,6 +572,7 @@ impl SchedState {
             id: runner.id,
             model: runner.model,
             bytes: runner.bytes,
+            vram_bytes: runner.vram_bytes,
         });
         self.log(Event::UnloadStarted { model, reason });
         let _ = self.janitor_tx.send(JanitorMessage::Unload {
@@ -505,8 +596,10 @@ impl SchedState {
         });
     }
 
+    /// The page cache holds what RAM leaves: RAM minus the OS reserve minus the memory
+    /// wired for runners; least recently used files go first.
     fn trim_page_cache(&mut self) {
-        let capacity = self.config.ram_bytes.saturating_sub(self.memory_in_use());
+        let capacity = self.host_free();
         self.page_cache.trim(capacity);
     }
 
@@ -533,7 +626,7 @@ impl SchedState {
                     details: entry.details(),
                     expires_at: self.clock.timestamp(expires),
                     size_vram: r.vram_bytes,
-                    context_length: r.context_length,
+                    context_length: r.options.context_per_slot,
                 };
                 (expires, model)
             })

@@ -15,6 +15,16 @@ pub(crate) struct Outcome {
     pub(crate) error: Option<String>,
     pub(crate) load_duration_ns: Option<u64>,
     pub(crate) eval_count: Option<u64>,
+    pub(crate) prompt: Option<PromptTokens>,
+}
+
+/// What became of a request's prompt: kept after the cut to the context, found in the
+/// slot's cache, evaluated.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct PromptTokens {
+    pub(crate) kept: u64,
+    pub(crate) cached: u64,
+    pub(crate) evaluated: u64,
 }
 
 impl Default for Outcome {
@@ -25,6 +35,7 @@ impl Default for Outcome {
             error: Some("request canceled".to_owned()),
             load_duration_ns: None,
             eval_count: None,
+            prompt: None,
         }
     }
 }
@@ -37,6 +48,7 @@ impl Outcome {
             error: None,
             load_duration_ns: None,
             eval_count: None,
+            prompt: None,
         }
     }
 
@@ -47,6 +59,7 @@ impl Outcome {
             error: Some(message.to_owned()),
             load_duration_ns: None,
             eval_count: None,
+            prompt: None,
         }
     }
 }
@@ -102,6 +115,9 @@ impl Drop for Ticket {
             error: outcome.error,
             load_duration_ns: outcome.load_duration_ns,
             eval_count: outcome.eval_count,
+            prompt_tokens_kept: outcome.prompt.map(|p| p.kept),
+            prompt_tokens_cached: outcome.prompt.map(|p| p.cached),
+            prompt_tokens_evaluated: outcome.prompt.map(|p| p.evaluated),
         });
         if let Some(runner_id) = runner {
             state.release(runner_id);

@@ -67,3 +67,34 @@ async fn port_zero_prints_the_real_address() {
     assert!(sim.url.starts_with("http://127.0.0.1:"));
     assert_eq!(sim.get("/api/version").await["version"], "0.33.0");
 }
+
+/// `--ready-file`: the URL is written once the server listens; the stderr line stays.
+#[tokio::test]
+async fn the_ready_file_holds_the_url() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ready = dir.path().join("ready");
+    let ready_arg = ready.to_str().expect("path").to_owned();
+    let sim = Sim::start_with(CONFIG, &[], &["--ready-file", &ready_arg]);
+    let url = std::fs::read_to_string(&ready).expect("ready file");
+    assert_eq!(url, sim.url);
+    assert_eq!(sim.get("/api/version").await["version"], "0.33.0");
+}
+
+/// `OLLAMA_HOST=:PORT` (`envconfig.Host`) listens on every interface.
+#[tokio::test]
+async fn ollama_host_with_only_a_port_listens_everywhere() {
+    let sim = Sim::start_with(CONFIG, &[("OLLAMA_HOST", ":0")], &[]);
+    assert!(sim.url.starts_with("http://0.0.0.0:"), "{}", sim.url);
+    let port = sim.url.rsplit(':').next().expect("port");
+    let local = format!("http://127.0.0.1:{port}/api/version");
+    let version: Value = sim
+        .http
+        .get(local)
+        .send()
+        .await
+        .expect("reachable on loopback")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(version["version"], "0.33.0");
+}

@@ -13,7 +13,7 @@ fn assert_near(actual: f64, expected: f64, tolerance: f64) {
     );
 }
 
-/// Rule 2: a request with keep_alive overwrites it; one without leaves it alone; a new load
+/// Rule 2 (`useLoadedRunner`, `Scheduler.load`): a request with keep_alive overwrites it; one without leaves it alone; a new load
 /// without one gets the server default.
 #[tokio::test]
 async fn keep_alive_is_last_writer_wins() {
@@ -28,7 +28,7 @@ async fn keep_alive_is_last_writer_wins() {
     assert_near(keep_alive_left(&sim, "beta", &reply).await, 300.0, 1.0);
 }
 
-/// Rule 2: `OLLAMA_KEEP_ALIVE` sets the default (plain seconds accepted there).
+/// Rule 2 (`envconfig.KeepAlive`): `OLLAMA_KEEP_ALIVE` sets the default (plain seconds accepted there).
 #[tokio::test]
 async fn ollama_keep_alive_sets_the_default() {
     let sim = Sim::start_env(&[("OLLAMA_KEEP_ALIVE", "3600")]);
@@ -36,7 +36,7 @@ async fn ollama_keep_alive_sets_the_default() {
     assert_near(keep_alive_left(&sim, "alpha", &reply).await, 3600.0, 1.0);
 }
 
-/// Rule 3: the countdown starts when the last in-flight request finishes; while requests are
+/// Rule 3 (`processCompleted`): the countdown starts when the last in-flight request finishes; while requests are
 /// in flight ps shows the previous expiry; keep_alive 0 unloads at the end of the request.
 #[tokio::test]
 async fn the_idle_countdown_starts_when_the_last_request_finishes() {
@@ -91,7 +91,7 @@ async fn the_idle_countdown_starts_when_the_last_request_finishes() {
     assert!(last_finished < crate::support::seq(&log, "unload_started", "gamma", 0));
 }
 
-/// Rule 4: numbers are seconds (negative = forever), strings are Go durations, a string
+/// Rule 4 (`Duration.UnmarshalJSON` in `api/types.go`): numbers are seconds (negative = forever), strings are Go durations, a string
 /// without a unit is a 400 with Go's message.
 #[tokio::test]
 async fn keep_alive_values_parse_like_ollama() {

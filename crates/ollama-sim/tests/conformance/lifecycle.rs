@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::support::{CONFIG, Sim, events, seq, sim_time, unix_seconds};
 
-/// Rule 11: keep_alive 0 with nothing to generate answers at once; in-flight requests finish
+/// Rule 11 (`expireRunner`): keep_alive 0 with nothing to generate answers at once; in-flight requests finish
 /// first, then the model unloads; ps shows it stopping meanwhile.
 #[tokio::test]
 async fn an_unload_answers_at_once_and_takes_effect_after_in_flight_requests() {
@@ -77,7 +77,7 @@ async fn an_unload_answers_at_once_and_takes_effect_after_in_flight_requests() {
     assert!(events(&log, "unload_started", "beta").is_empty());
 }
 
-/// Rule 12: a preload blocks until the model is resident and answers without timing fields;
+/// Rule 12 (`GenerateHandler`, `processPending`): a preload blocks until the model is resident and answers without timing fields;
 /// a client that disconnects during the load aborts it, and the next request starts over.
 #[tokio::test]
 async fn a_preload_blocks_until_loaded_and_a_disconnect_aborts_it() {
@@ -139,7 +139,7 @@ async fn a_preload_blocks_until_loaded_and_a_disconnect_aborts_it() {
     assert_eq!(events(&log, "load_finished", "big").len(), 1);
 }
 
-/// Rule 13: load_duration covers queueing behind other loads; a resident model's is small;
+/// Rule 13 (`ChatHandler`'s checkpoints): load_duration covers queueing behind other loads; a resident model's is small;
 /// zero metrics are omitted (and ollama-rs then drops all of them).
 #[tokio::test]
 async fn load_duration_includes_queueing_and_zero_metrics_are_omitted() {
@@ -222,7 +222,7 @@ async fn load_duration_includes_queueing_and_zero_metrics_are_omitted() {
     );
 }
 
-/// Rule 14: one parallel slot per model by default, so requests to one model take turns;
+/// Rule 14 (`Scheduler.load`, `envconfig.NumParallel`): one parallel slot per model by default, so requests to one model take turns;
 /// `OLLAMA_NUM_PARALLEL` adds slots.
 #[tokio::test]
 async fn requests_to_one_model_wait_for_its_parallel_slots() {
@@ -248,7 +248,7 @@ async fn requests_to_one_model_wait_for_its_parallel_slots() {
     assert!(gap < 2.0, "two slots: replies overlap ({gap} s)");
 }
 
-/// Rule 14: more than `OLLAMA_MAX_QUEUE` pending requests get a 503.
+/// Rule 14 (`GetRunner`): more than `OLLAMA_MAX_QUEUE` pending requests get a 503.
 #[tokio::test]
 async fn a_full_pending_queue_answers_503() {
     let sim = Sim::start_env(&[("OLLAMA_MAX_QUEUE", "2")]);

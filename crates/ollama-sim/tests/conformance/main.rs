@@ -4,9 +4,11 @@
 
 mod binary;
 mod errors;
+mod fidelity;
 mod keep_alive;
 mod lifecycle;
 mod memory;
+mod replies;
 mod scheduler;
 mod support;
 mod surface;

@@ -16,7 +16,7 @@ async fn loaded(sim: &Sim, model: &str) -> Value {
         .unwrap_or_else(|| panic!("{model} not loaded"))
 }
 
-/// Rule 8: size = weights + f16 KV cache for min(num_ctx, trained) x num_parallel + batch
+/// Rule 8 (`PredictServerVRAM`, `generationBatchSurcharge`): size = weights + f16 KV cache for min(num_ctx, trained) x num_parallel + batch
 /// surcharge.
 #[tokio::test]
 async fn ps_size_is_weights_plus_kv_cache_plus_batch_surcharge() {
@@ -49,7 +49,7 @@ async fn ps_size_is_weights_plus_kv_cache_plus_batch_surcharge() {
     }
 }
 
-/// Rule 8: num_parallel multiplies the KV cache.
+/// Rule 8 (`effectiveLlamaServerContext`): num_parallel multiplies the KV cache.
 #[tokio::test]
 async fn num_parallel_multiplies_the_kv_cache() {
     let sim = Sim::start_env(&[("OLLAMA_NUM_PARALLEL", "2")]);
@@ -60,7 +60,7 @@ async fn num_parallel_multiplies_the_kv_cache() {
     assert_eq!(entry["context_length"], 2048);
 }
 
-/// Rule 10: a changed load-time option reloads; a sampling option does not; two names on
+/// Rule 10 (`needsReload`, `schedulerModelKey`): a changed load-time option reloads; a sampling option does not; two names on
 /// one weights file share a runner.
 #[tokio::test]
 async fn load_options_reload_sampling_options_do_not_and_shared_weights_share_a_runner() {
@@ -105,7 +105,7 @@ async fn load_options_reload_sampling_options_do_not_and_shared_weights_share_a_
     assert_eq!(events(&log, "load_started", "alpha")[3]["mmap"], false);
 }
 
-/// The load-time model: a file still in the page cache reloads warm; a big model pushes it
+/// The load-time model (the operating system's page cache; no Ollama function): a file still in the page cache reloads warm; a big model pushes it
 /// out of RAM; use_mmap false reads a cold file faster.
 #[tokio::test]
 async fn the_page_cache_makes_reloads_warm_until_a_big_model_pushes_files_out() {

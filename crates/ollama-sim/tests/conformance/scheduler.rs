@@ -5,7 +5,8 @@ use serde_json::json;
 
 use crate::support::{GB, KV_PER_TOKEN, Sim, events, seq};
 
-/// Rule 1: loads are serialized FIFO; a resident model is served during another load.
+/// Rule 1 (`processPending`, `useLoadedRunner`): loads are serialized FIFO; a resident model
+/// is served during another load.
 #[tokio::test]
 async fn loads_are_serialized_fifo_and_resident_models_take_the_fast_path() {
     let sim = Sim::start();
@@ -52,7 +53,7 @@ async fn loads_are_serialized_fifo_and_resident_models_take_the_fast_path() {
     assert!(seq(&log, "load_finished", "beta", 0) < seq(&log, "load_started", "gamma", 0));
 }
 
-/// Rule 5: the model-count cap is checked before memory.
+/// Rule 5 (`processPending`): the model-count cap is checked before memory.
 #[tokio::test]
 async fn a_fourth_small_model_evicts_one_although_it_fits() {
     let sim = Sim::start();
@@ -64,17 +65,18 @@ async fn a_fourth_small_model_evicts_one_although_it_fits() {
     assert_eq!(evictions.len(), 1, "{log:#?}");
     assert_eq!(evictions[0]["reason"], "max_loaded_models");
     assert_eq!(evictions[0]["for_model"], "delta");
-    // Equal keep_alive: the tie goes by weights file name.
-    assert_eq!(evictions[0]["model"], "alpha");
+    // Equal keep_alive: the tie goes by the weights' digest (`findRunnerToUnload` sorts
+    // by model path, a blob named after the digest), not by name: beta's digest is lowest.
+    assert_eq!(evictions[0]["model"], "beta");
     assert!(
         evictions[0]["memory_bytes"].as_u64().expect("memory") < 4 * GB,
         "memory was far from full"
     );
-    assert_eq!(sim.ps_names().await, ["beta", "delta", "gamma"]);
+    assert_eq!(sim.ps_names().await, ["alpha", "delta", "gamma"]);
 }
 
-/// Rule 6: victims sort by session duration (forever last), then name; the first idle one
-/// goes; forever does not pin.
+/// Rule 6 (`findRunnerToUnload`): victims sort by session duration (forever last), then
+/// digest; the first idle one goes; forever does not pin.
 #[tokio::test]
 async fn eviction_follows_session_duration_then_name_and_forever_does_not_pin() {
     let sim = Sim::start();
@@ -119,7 +121,7 @@ async fn eviction_follows_session_duration_then_name_and_forever_does_not_pin() 
     assert_eq!(ps[0]["size_vram"], 10 * GB);
 }
 
-/// Rules 6 and 14: a busy victim cannot be evicted; the load waits for it to drain, and the
+/// Rules 6 and 14 (`processPending`): a busy victim cannot be evicted; the load waits for it to drain, and the
 /// whole pending queue waits behind that load.
 #[tokio::test]
 async fn a_load_queued_behind_a_busy_victim_waits_and_so_does_the_queue() {
@@ -165,7 +167,8 @@ async fn a_load_queued_behind_a_busy_victim_waits_and_so_does_the_queue() {
     assert!(load_ns > 7_000_000_000, "load_duration {load_ns}");
 }
 
-/// Rule 7: a model loads beside others only if predicted <= 80% of the free memory.
+/// Rule 7 (the pre-flight check of `Scheduler.load`): a model loads beside others only if
+/// predicted <= 80% of the free memory.
 #[tokio::test]
 async fn the_fit_test_keeps_twenty_percent_headroom() {
     let sim = Sim::start();

@@ -25,10 +25,11 @@ decode:
   prompt_eval_speedup: 100
 replies:
   default_tokens: 5
+  exact_length: true
 models:
   - &tiny {name: alpha, size_bytes: 1GB, family: llama, block_count: 4, head_count: 4, head_count_kv: 4, embedding_length: 256, context_length: 4096, capabilities: [completion, tools, thinking], decode_tokens_per_second: 10}
-  - {<<: *tiny, name: beta}
-  - {<<: *tiny, name: gamma}
+  - {<<: *tiny, name: beta, digest: 0000000000000000000000000000000000000000000000000000000000000000}
+  - {<<: *tiny, name: gamma, digest: 1111111111111111111111111111111111111111111111111111111111111111}
   - {<<: *tiny, name: delta}
   - {<<: *tiny, name: epsilon}
   - {<<: *tiny, name: alias, weights: alpha}
@@ -41,6 +42,7 @@ models:
   - {<<: *tiny, name: huge, size_bytes: 15GB}
 "#;
 
+/// beta and gamma have the lowest digests (eviction ties go by digest, not by name).
 /// KV cache bytes per token of the test models.
 pub(crate) const KV_PER_TOKEN: u64 = 2 * 4 * 4 * (256 / 4) * 2;
 pub(crate) const GB: u64 = 1_000_000_000;
@@ -95,6 +97,8 @@ impl Sim {
             "OLLAMA_NUM_PARALLEL",
             "OLLAMA_MAX_QUEUE",
             "OLLAMA_LOAD_TIMEOUT",
+            "OLLAMA_CONTEXT_LENGTH",
+            "OLLAMA_KV_CACHE_TYPE",
         ] {
             command.env_remove(name);
         }

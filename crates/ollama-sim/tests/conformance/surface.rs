@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::support::{CONFIG, Sim};
 
+/// `ListHandler`, `PsHandler`, `ShowHandler` and `VersionHandler`: the listing shapes.
 #[tokio::test]
 async fn listings_show_and_version_match_ollamas_shapes() {
     let sim = Sim::start();
@@ -57,6 +58,7 @@ async fn listings_show_and_version_match_ollamas_shapes() {
     assert_eq!(info.capabilities, ["completion", "tools", "thinking"]);
 }
 
+/// `ChatHandler` through ollama-rs: streamed chunks and the merged non-streamed reply.
 #[tokio::test]
 async fn chat_through_ollama_rs_streamed_and_not() {
     let sim = Sim::start();
@@ -76,10 +78,11 @@ async fn chat_through_ollama_rs_streamed_and_not() {
         "default_tokens is 5"
     );
     let metrics = whole.final_data.expect("metrics");
-    assert_eq!(metrics.eval_count, 5);
+    // alpha has the thinking capability, so it thinks without being asked (32 tokens).
+    assert_eq!(metrics.eval_count, 37);
     assert_eq!(
-        metrics.eval_duration, 500_000_000,
-        "5 tokens at 10 tokens/s"
+        metrics.eval_duration, 3_700_000_000,
+        "37 tokens at 10 tokens/s"
     );
 
     let mut stream = ollama
@@ -117,6 +120,7 @@ enum Level {
     High,
 }
 
+/// `ChatHandler`: `format` (JSON and schemas), tools and `think` as ollama-rs sends them.
 #[tokio::test]
 async fn structured_output_tools_and_thinking() {
     let sim = Sim::start();
@@ -185,6 +189,7 @@ rules:
     reply: {text: "second turn", eval_count: 3}
 "#;
 
+/// The simulator's scripts (no Ollama function): rules by system prompt, message and turn.
 #[tokio::test]
 async fn scripts_answer_by_system_prompt_message_and_turn() {
     let dir = tempfile::tempdir().expect("temp dir");

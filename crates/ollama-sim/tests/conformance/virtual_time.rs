@@ -56,7 +56,8 @@ fn run_hour() -> (Vec<LogEvent>, f64, usize) {
                     .collect()
                     .await
                     .expect("reply");
-                assert_eq!(reply.metrics.eval_count, Some(tokens as u64));
+                let eval = reply.metrics.eval_count.expect("eval_count");
+                assert!(eval <= tokens as u64, "num_predict bounds the reply");
                 replies += 1;
             }
         }

@@ -3,7 +3,7 @@
 //!
 //! Byte sizes use decimal units throughout: 1 GB = 10^9 bytes (so the target Mac's 54 GB GPU
 //! limit is 54 x 10^9 bytes). Size fields accept a number of bytes or a string such as
-//! `"54GB"`, `"1.4 GB"` or `"768MiB"` (the grammar of [`crate::parse_byte_size`]).
+//! `"54GB"`, `"1.4 GB"` or `"768MiB"` (the grammar of [`crate::parse_size`]).
 
 use std::path::Path;
 
@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::footprint::KvCacheType;
 use crate::keep_alive::SessionDuration;
 use crate::script::Script;
-use crate::size::parse_byte_size;
+use agentrun_size::parse_size;
 
 /// Every setting of a simulator. [`SimConfig::target_mac`] is the default; a config file may
 /// give any subset of the fields, the rest keep their default. A `models` list in a file
@@ -439,7 +439,7 @@ fn byte_size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error
         Raw::Float(bytes) => Err(serde::de::Error::custom(format!(
             "invalid byte size {bytes}"
         ))),
-        Raw::Text(text) => parse_byte_size(&text)
+        Raw::Text(text) => parse_size(&text)
             .map_err(|error| serde::de::Error::custom(format!("{error} ({})", error.hint()))),
     }
 }

@@ -54,10 +54,10 @@ mod request;
 mod scheduler;
 mod script;
 mod simulator;
-mod size;
 mod slots;
 mod stream;
 
+pub use agentrun_size::{SizeError, parse_size};
 pub use config::{DecodePhysics, LoadPhysics, ModelSpec, ReplySettings, SimConfig};
 pub use endpoint::version::OLLAMA_VERSION;
 pub use error::Error;
@@ -69,5 +69,4 @@ pub use keep_alive::{DurationError, SessionDuration};
 pub use log::{Event, EvictionReason, LogEvent, UnloadReason};
 pub use script::{Pattern, Rule, Script, ScriptedReply, ScriptedToolCall};
 pub use simulator::Simulator;
-pub use size::{SizeError, parse_byte_size};
 pub use stream::ReplyStream;

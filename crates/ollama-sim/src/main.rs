@@ -198,7 +198,7 @@ fn build_config(args: &Args) -> Result<SimConfig> {
 }
 
 fn parse_size(text: &str) -> Result<u64> {
-    ollama_sim::parse_byte_size(text).map_err(|error| anyhow::anyhow!("{error}; {}", error.hint()))
+    ollama_sim::parse_size(text).map_err(|error| anyhow::anyhow!("{error}; {}", error.hint()))
 }
 
 /// Writes `text` to a temporary file beside `path`, then renames it into place, so a reader

@@ -1,8 +1,8 @@
-//! Sizes as people write them: the grammar of agentrun's workflow files, so a size means the
-//! same in a simulator config as in a workflow. A unit is required (B, KB, MB, GB, TB are
-//! powers of 1000; KiB, MiB, GiB, TiB powers of 1024; case-insensitive, optional space);
-//! a bare `G` is refused as ambiguous. Numbers in YAML or JSON (not strings) are bytes.
-//! The shared case table is `tests/fixtures/sizes.txt` at the repository root.
+//! Byte sizes as people write them: `54GB` is 54 x 10^9 bytes, `48GiB` is 48 x 2^30, `1.5TB`,
+//! `512 MB`. One grammar for agentrun's workflow files and ollama-sim's settings, so a size
+//! means the same in both. A unit is required (B, KB, MB, GB, TB are powers of 1000; KiB, MiB,
+//! GiB, TiB powers of 1024; case-insensitive, optional space); a bare `G` is refused as
+//! ambiguous. The case table both follow is `tests/fixtures/sizes.txt` at the repository root.
 
 /// A size that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,6 +41,7 @@ pub enum SizeError {
 impl SizeError {
     /// How to write a size that parses.
     pub fn hint(&self) -> String {
+        let units = "use B, KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024)";
         match self {
             SizeError::UnknownUnit { unit, .. }
                 if matches!(unit.to_ascii_uppercase().as_str(), "K" | "M" | "G" | "T") =>
@@ -49,9 +50,7 @@ impl SizeError {
                     "`{unit}` is ambiguous; write `{unit}B` (powers of 1000) or `{unit}iB` (powers of 1024)"
                 )
             }
-            _ => "use B, KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024), \
-                  e.g. `54GB` or `48GiB`"
-                .to_owned(),
+            _ => format!("{units}, e.g. `54GB` or `48GiB`"),
         }
     }
 }
@@ -68,9 +67,10 @@ const UNITS: [(&str, u64); 9] = [
     ("TIB", 1 << 40),
 ];
 
-/// Parses `"54GB"` (54 x 10^9 bytes), `"48GiB"` (48 x 2^30), `"1.5 TB"`, `"768MiB"`.
-/// Fractions are exact decimal arithmetic, rounded down to whole bytes.
-pub fn parse_byte_size(text: &str) -> Result<u64, SizeError> {
+/// Parses a size with a unit: `54GB` is 54 x 10^9 bytes, `48GiB` is 48 x 2^30, `1.5TB`,
+/// `512 MB`. Units are case-insensitive; a bare number is rejected because `54` is far more
+/// likely a forgotten `GB` than 54 bytes.
+pub fn parse_size(text: &str) -> Result<u64, SizeError> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err(SizeError::Empty);
@@ -80,11 +80,10 @@ pub fn parse_byte_size(text: &str) -> Result<u64, SizeError> {
         .unwrap_or(trimmed.len());
     let (number, unit) = trimmed.split_at(number_end);
     let number = number.replace('_', "");
-    let not_a_number = || SizeError::NotANumber {
-        text: text.to_owned(),
-    };
     if number.is_empty() {
-        return Err(not_a_number());
+        return Err(SizeError::NotANumber {
+            text: text.to_owned(),
+        });
     }
     let unit = unit.trim();
     if unit.is_empty() {
@@ -110,8 +109,11 @@ pub fn parse_byte_size(text: &str) -> Result<u64, SizeError> {
             whole.checked_mul(multiplier).ok_or_else(too_large)
         }
         Some((whole, fraction)) => {
+            // Exact decimal arithmetic: "1.5TB" must be 1_500_000_000_000, not a float's guess.
             if fraction.contains('.') || (whole.is_empty() && fraction.is_empty()) {
-                return Err(not_a_number());
+                return Err(SizeError::NotANumber {
+                    text: text.to_owned(),
+                });
             }
             let digits = format!("{whole}{fraction}");
             let mantissa: u128 = digits.parse().map_err(|_| too_large())?;
@@ -127,9 +129,83 @@ pub fn parse_byte_size(text: &str) -> Result<u64, SizeError> {
     }
 }
 
+/// Writes a size in the largest unit that keeps it exact: `54GB`, `48GiB`, `1500MB`.
+pub fn format_size(bytes: u64) -> String {
+    if bytes == 0 {
+        return "0B".to_owned();
+    }
+    let (name, multiplier) = UNITS
+        .iter()
+        .filter(|(_, multiplier)| bytes.is_multiple_of(*multiplier))
+        .max_by_key(|(_, multiplier)| *multiplier)
+        .expect("1 divides every size");
+    let name = name.replace('I', "i");
+    format!("{}{name}", bytes / multiplier)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_decimal_and_binary_units() {
+        assert_eq!(parse_size("54GB"), Ok(54_000_000_000));
+        assert_eq!(parse_size("48GiB"), Ok(48 << 30));
+        assert_eq!(parse_size("512MB"), Ok(512_000_000));
+        assert_eq!(parse_size("1.5TB"), Ok(1_500_000_000_000));
+        assert_eq!(parse_size("0.5GiB"), Ok(1 << 29));
+        assert_eq!(parse_size(" 54 gb "), Ok(54_000_000_000));
+        assert_eq!(parse_size("100B"), Ok(100));
+        assert_eq!(parse_size("1_000MB"), Ok(1_000_000_000));
+    }
+
+    #[test]
+    fn rejects_what_it_cannot_read_with_a_reason() {
+        assert_eq!(
+            parse_size("54XB"),
+            Err(SizeError::UnknownUnit {
+                text: "54XB".into(),
+                unit: "XB".into()
+            })
+        );
+        assert_eq!(
+            parse_size("54XB").unwrap_err().to_string(),
+            "unknown size unit `XB` in `54XB`"
+        );
+        assert!(parse_size("54G").unwrap_err().hint().contains("`GB`"));
+        assert_eq!(
+            parse_size("54"),
+            Err(SizeError::MissingUnit { text: "54".into() })
+        );
+        assert_eq!(parse_size(""), Err(SizeError::Empty));
+        assert_eq!(
+            parse_size("GB"),
+            Err(SizeError::NotANumber { text: "GB".into() })
+        );
+        assert_eq!(
+            parse_size("1.2.3GB"),
+            Err(SizeError::NotANumber {
+                text: "1.2.3GB".into()
+            })
+        );
+        assert_eq!(
+            parse_size("20000000TB"),
+            Err(SizeError::TooLarge {
+                text: "20000000TB".into()
+            })
+        );
+    }
+
+    #[test]
+    fn formats_in_the_largest_exact_unit() {
+        assert_eq!(format_size(54_000_000_000), "54GB");
+        assert_eq!(format_size(48 << 30), "48GiB");
+        assert_eq!(format_size(1_500_000_000), "1500MB");
+        assert_eq!(format_size(7), "7B");
+        for bytes in [1, 999, 54_000_000_000, 48 << 30, 123_456_789] {
+            assert_eq!(parse_size(&format_size(bytes)), Ok(bytes));
+        }
+    }
 
     /// Every case of the shared table `tests/fixtures/sizes.txt`.
     #[test]
@@ -146,7 +222,7 @@ mod tests {
             }
             let (input, expected) = line.rsplit_once(' ').expect("input and expected");
             let input: String = serde_json::from_str(input).expect("a JSON string");
-            let parsed = parse_byte_size(&input);
+            let parsed = parse_size(&input);
             match expected {
                 "error" => assert!(
                     parsed.is_err(),
@@ -163,11 +239,5 @@ mod tests {
             cases += 1;
         }
         assert!(cases > 30);
-    }
-
-    #[test]
-    fn a_bare_g_is_ambiguous() {
-        let error = parse_byte_size("54G").expect_err("ambiguous");
-        assert!(error.hint().contains("`GB`") && error.hint().contains("`GiB`"));
     }
 }

@@ -4,9 +4,9 @@
 //! Each benchmark re-runs itself as `BENCH --measure-rss FILE -- PROGRAM ARGS...` to measure
 //! one `agentrun` process at a time.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 
@@ -110,24 +110,26 @@ pub(crate) struct Simulator {
 
 impl Simulator {
     pub(crate) fn start(binary: &Path) -> Result<Simulator> {
+        let ready_dir = tempfile::tempdir().context("a temporary directory")?;
+        let ready = ready_dir.path().join("ready");
         let mut child = Command::new(binary)
             .args(["--host", "127.0.0.1:0", "--time-scale", "0"])
+            .arg("--ready-file")
+            .arg(&ready)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::null())
             .spawn()
             .with_context(|| format!("cannot start {}", binary.display()))?;
-        let stderr = child.stderr.take().context("the simulator's stderr")?;
-        let mut lines = BufReader::new(stderr).lines();
-        let first = lines.next().transpose()?.unwrap_or_default();
-        let Some(url) = first.strip_prefix("ollama-sim listening on ") else {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("the simulator did not start: {first}");
+        let url = match ollama_sim::wait_until_ready(&mut child, &ready, Duration::from_secs(60)) {
+            Ok(url) => url,
+            Err(error) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("the simulator did not start: {error}");
+            }
         };
-        let address = url.trim().trim_start_matches("http://").to_owned();
-        // Keep draining its stderr so a warning can never block it on a full pipe.
-        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+        let address = url.trim_start_matches("http://").to_owned();
         Ok(Simulator { child, address })
     }
 }

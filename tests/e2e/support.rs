@@ -1,10 +1,11 @@
 //! Test support: the real `ollama-sim` and `agentrun` binaries, run as processes.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 /// The repository's root.
 pub(crate) fn repo_root() -> &'static Path {
@@ -44,27 +45,20 @@ pub(crate) struct Sim {
 impl Sim {
     /// Starts the simulator with extra arguments and waits until it listens.
     pub(crate) fn start(args: &[&str]) -> Sim {
+        let ready_dir = tempfile::tempdir().expect("a temporary directory");
+        let ready = ready_dir.path().join("ready");
         let mut child = Command::new(sim_binary())
             .args(["--host", "127.0.0.1:0"])
+            .arg("--ready-file")
+            .arg(&ready)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::null())
             .spawn()
             .expect("ollama-sim starts");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let mut lines = BufReader::new(stderr).lines();
-        let url = loop {
-            let line = lines
-                .next()
-                .expect("ollama-sim prints its address before exiting")
-                .expect("stderr is readable");
-            if let Some(at) = line.find("listening on ") {
-                break line[at + "listening on ".len()..].trim().to_owned();
-            }
-        };
-        // Keep draining stderr so the simulator never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        let url = ollama_sim::wait_until_ready(&mut child, &ready, Duration::from_secs(60))
+            .unwrap_or_else(|error| panic!("{error}"));
         Sim { child, url }
     }
 

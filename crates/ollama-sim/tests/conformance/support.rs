@@ -106,6 +106,15 @@ impl Sim {
             command.env("OLLAMA_HOST", "127.0.0.1:0");
         }
         command.envs(env.iter().copied());
+        // The address comes from the ready file (the caller's, if it passes one).
+        let ready = match args.iter().position(|arg| *arg == "--ready-file") {
+            Some(at) => std::path::PathBuf::from(args[at + 1]),
+            None => {
+                let ready = dir.path().join("ready");
+                command.arg("--ready-file").arg(&ready);
+                ready
+            }
+        };
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -114,13 +123,8 @@ impl Sim {
             .expect("start ollama-sim");
         let stderr = child.stderr.take().expect("piped stderr");
         let mut reader = BufReader::new(stderr);
-        let mut line = String::new();
-        reader.read_line(&mut line).expect("read stderr");
-        let url = line
-            .trim()
-            .strip_prefix("ollama-sim listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_owned();
+        let url = ollama_sim::wait_until_ready(&mut child, &ready, Duration::from_secs(30))
+            .unwrap_or_else(|error| panic!("{error}"));
         // Keep draining stderr so the server never blocks on a full pipe.
         std::thread::spawn(move || {
             let mut sink = String::new();

@@ -57,7 +57,7 @@ pub(crate) struct ServerArgs {
     #[arg(
         long = "ollama",
         env = "OLLAMA_HOST",
-        default_value = "http://127.0.0.1:11434"
+        default_value = crate::commands::server::DEFAULT_OLLAMA_URL
     )]
     pub(crate) url: String,
     /// Use a built-in simulator of a 64 GB Mac instead of a server (time-scaled,
@@ -65,7 +65,7 @@ pub(crate) struct ServerArgs {
     #[arg(long)]
     pub(crate) sim: bool,
     /// With --sim: how long a simulated second takes, in seconds.
-    #[arg(long, default_value_t = 0.01, requires = "sim")]
+    #[arg(long, default_value_t = crate::commands::server::DEFAULT_TIME_SCALE, requires = "sim")]
     pub(crate) time_scale: f64,
     /// With --sim: the simulator's scripted replies (ollama-sim script format).
     /// Default: `sim/NAME.yaml` beside the workflow `NAME.yaml`, when it exists; without

@@ -56,8 +56,11 @@ pub use calibration::{Calibration, CalibrationError, ModelCalibration, calibrate
 pub use dry_run::DryRun;
 pub use ollama_sim::{Script as SimScript, SimConfig};
 pub use report::{run_report_html, simulation_report_html};
-pub use run_dir::{RunDirectory, list_runs};
-pub use saved_run::{SavedRun, SavedRunError, read_events};
+pub use run_dir::{RUNS_DIR, RunDirectory, list_runs};
+pub use saved_run::{
+    EVENTS_FILE, REPORT_FILE, SUMMARY_FILE, SavedRun, SavedRunError, TRANSCRIPT_FILE,
+    WORKFLOW_FILE, read_events,
+};
 pub use sim_backend::SimBackend;
 pub use simulate::{PolicyFigures, SimulateError, SimulationOptions, SimulationReport, simulate};
 

@@ -16,6 +16,9 @@ use agentrun_spec::Workflow;
 
 use crate::saved_run::{EVENTS_FILE, SUMMARY_FILE, TRANSCRIPT_FILE, WORKFLOW_FILE};
 
+/// The directory under the base (`.agentrun/`) that holds one directory per run.
+pub const RUNS_DIR: &str = "runs";
+
 /// An open run directory.
 #[derive(Debug)]
 pub struct RunDirectory {
@@ -42,7 +45,7 @@ impl RunDirectory {
                 }
             })
             .collect();
-        let runs = base.join("runs");
+        let runs = base.join(RUNS_DIR);
         let mut path = runs.join(format!("{stamp}-{name}"));
         let mut suffix = 1;
         while path.exists() {
@@ -144,7 +147,7 @@ fn cut_unterminated_tail(path: &Path) -> std::io::Result<()> {
 
 /// Runs under `BASE/runs/`, oldest first.
 pub fn list_runs(base: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let runs = base.join("runs");
+    let runs = base.join(RUNS_DIR);
     if !runs.is_dir() {
         return Ok(Vec::new());
     }

@@ -11,13 +11,15 @@ use agentrun_core::{Event, Resume, RunSummary, TranscriptEntry};
 use agentrun_spec::{SpecError, Workflow};
 
 /// The resolved workflow of a run directory.
-pub(crate) const WORKFLOW_FILE: &str = "workflow.yaml";
+pub const WORKFLOW_FILE: &str = "workflow.yaml";
 /// One line per completed turn.
-pub(crate) const TRANSCRIPT_FILE: &str = "transcript.jsonl";
+pub const TRANSCRIPT_FILE: &str = "transcript.jsonl";
 /// One line per event, streamed text left out.
-pub(crate) const EVENTS_FILE: &str = "events.jsonl";
+pub const EVENTS_FILE: &str = "events.jsonl";
 /// The summary of the run's last start, written when it ends.
-pub(crate) const SUMMARY_FILE: &str = "summary.json";
+pub const SUMMARY_FILE: &str = "summary.json";
+/// The run's HTML report, written by `agentrun report` (and `--report`).
+pub const REPORT_FILE: &str = "report.html";
 
 /// Why a run directory cannot be read.
 #[derive(Debug, thiserror::Error)]

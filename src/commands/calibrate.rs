@@ -6,14 +6,17 @@ use agentrun::Calibration;
 use anyhow::Context;
 
 use crate::args::CalibrateArgs;
-use crate::commands::{connect, load_workflow};
+use crate::commands::load_workflow;
+use crate::commands::server::Server;
 
 pub(crate) async fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
     let workflow = match load_workflow(&args.workflow) {
         Ok(workflow) => workflow,
         Err(code) => return Ok(code),
     };
-    let backend = connect(&args.server, Some(&args.workflow)).await?;
+    let backend = Server::from_args(&args.server, Some(&args.workflow))
+        .connect()
+        .await?;
     let details = agentrun::model_details_of(&*backend, &workflow)
         .await
         .context("cannot read the details of the workflow's models")?;

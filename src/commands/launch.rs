@@ -14,9 +14,9 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::args::ServerArgs;
+use crate::commands::resolve_budget;
 use crate::commands::sandbox;
-use crate::commands::{connect, resolve_budget};
+use crate::commands::server::Server;
 use crate::console::TerminalConsole;
 use crate::terminal::Output;
 
@@ -40,20 +40,7 @@ pub(crate) struct RunSettings {
     /// Whether the models stay loaded at the end.
     pub(crate) keep_loaded: bool,
     /// The model server.
-    pub(crate) server: SavedServer,
-}
-
-/// The model server a run used.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct SavedServer {
-    /// The Ollama server's address (unused with the simulator).
-    pub(crate) url: String,
-    /// Whether the built-in simulator served the models.
-    pub(crate) sim: bool,
-    /// The simulator's time scale.
-    pub(crate) time_scale: f64,
-    /// The simulator's script (absolute), if any.
-    pub(crate) sim_script: Option<PathBuf>,
+    pub(crate) server: Server,
 }
 
 /// The file in a run directory that holds its [`RunSettings`].
@@ -72,26 +59,6 @@ impl RunSettings {
         let text = serde_json::to_string_pretty(self)?;
         std::fs::write(&path, text + "\n")
             .with_context(|| format!("cannot write {}", path.display()))
-    }
-}
-
-impl SavedServer {
-    pub(crate) fn from_args(server: &ServerArgs, script: Option<PathBuf>) -> SavedServer {
-        SavedServer {
-            url: server.url.clone(),
-            sim: server.sim,
-            time_scale: server.time_scale,
-            sim_script: script.map(|path| std::path::absolute(&path).unwrap_or(path)),
-        }
-    }
-
-    fn to_args(&self) -> ServerArgs {
-        ServerArgs {
-            url: self.url.clone(),
-            sim: self.sim,
-            time_scale: self.time_scale,
-            sim_script: self.sim_script.clone(),
-        }
     }
 }
 
@@ -142,8 +109,8 @@ pub(crate) async fn launch(launch: Launch, output: Output) -> anyhow::Result<Exi
         report,
         label,
     } = launch;
-    let gpu_budget = resolve_budget(&workflow, settings.server.sim)?;
-    let backend: Arc<dyn ModelBackend> = connect(&settings.server.to_args(), None).await?;
+    let gpu_budget = resolve_budget(&workflow, &settings.server)?;
+    let backend: Arc<dyn ModelBackend> = settings.server.connect().await?;
     // Whether the run already said where its agents work.
     let mut told_where = false;
     let (run_dir, resume) = match place {
@@ -219,7 +186,7 @@ pub(crate) async fn launch(launch: Launch, output: Output) -> anyhow::Result<Exi
     }
     // On the simulator without a reply script, every reply is drawn from the workflow's
     // `simulation` section, so the run walks the workflow's edges to its end.
-    let dry_run = settings.server.sim && settings.server.sim_script.is_none();
+    let dry_run = matches!(settings.server, Server::Simulator { script: None, .. });
     if dry_run {
         let agent: Arc<dyn agentrun::Agent> = Arc::new(agentrun::DryRun::new(executor.workflow()));
         let names: Vec<String> = executor
@@ -242,8 +209,8 @@ pub(crate) async fn launch(launch: Launch, output: Output) -> anyhow::Result<Exi
     options.max_turns = settings.max_turns;
     options.gpu_budget = gpu_budget;
     options.measured_load_times = measured;
-    if settings.server.sim {
-        options.time_scale = settings.server.time_scale;
+    if let Server::Simulator { time_scale, .. } = settings.server {
+        options.time_scale = time_scale;
     }
     options.policy = settings.policy;
     options.unload_at_end = !settings.keep_loaded;
@@ -320,7 +287,7 @@ pub(crate) async fn launch(launch: Launch, output: Output) -> anyhow::Result<Exi
 
 /// Writes the report of the run kept in `run_dir` to `report`.
 pub(crate) fn write_report(run_dir: &Path, report: &Path) -> anyhow::Result<()> {
-    let events_path = run_dir.join("events.jsonl");
+    let events_path = run_dir.join(agentrun::EVENTS_FILE);
     if !events_path.is_file() {
         anyhow::bail!(
             "{} is not a run directory (it has no events.jsonl)",

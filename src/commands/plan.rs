@@ -7,7 +7,8 @@ use agentrun::{BackendError, ModelBackend, SimBackend, WarningKind, Workflow};
 use anyhow::Context;
 
 use crate::args::PlanArgs;
-use crate::commands::{connect, load_workflow, resolve_budget};
+use crate::commands::server::Server;
+use crate::commands::{load_workflow, resolve_budget};
 
 pub(crate) async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let workflow = match load_workflow(&args.workflow) {
@@ -18,7 +19,8 @@ pub(crate) async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let details = agentrun::model_details_of(&*backend, &workflow)
         .await
         .context("cannot read the details of the workflow's models")?;
-    let budget = resolve_budget(&workflow, args.server.sim)?;
+    let server = Server::from_args(&args.server, Some(&args.workflow));
+    let budget = resolve_budget(&workflow, &server)?;
     let calibration = agentrun::Calibration::load(&agentrun::Calibration::default_path())?;
     let settings = agentrun::WorkloadSettings {
         gpu_budget: budget,
@@ -59,7 +61,10 @@ fn file_size_only_note(details: &agentrun::ModelDetails) -> Option<String> {
 /// The server to read model sizes from; without one, the simulator's catalogue
 /// of the target Mac stands in, so a plan can be made before pulling anything.
 async fn model_source(args: &PlanArgs) -> anyhow::Result<Arc<dyn ModelBackend>> {
-    match connect(&args.server, Some(&args.workflow)).await {
+    match Server::from_args(&args.server, Some(&args.workflow))
+        .connect()
+        .await
+    {
         Ok(backend) => Ok(backend),
         Err(error)
             if error.chain().any(|cause| {

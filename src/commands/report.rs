@@ -8,7 +8,7 @@ use crate::commands::launch::write_report;
 pub(crate) fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let output = args
         .output
-        .unwrap_or_else(|| args.run_dir.join("report.html"));
+        .unwrap_or_else(|| args.run_dir.join(agentrun::REPORT_FILE));
     write_report(&args.run_dir, &output)?;
     eprintln!("report written to {}", output.display());
     Ok(ExitCode::SUCCESS)

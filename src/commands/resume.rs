@@ -6,7 +6,8 @@ use agentrun::SavedRun;
 use anyhow::Context;
 
 use crate::args::ResumeArgs;
-use crate::commands::launch::{Launch, Place, RunSettings, SavedServer, launch};
+use crate::commands::launch::{Launch, Place, RunSettings, launch};
+use crate::commands::server::{DEFAULT_TIME_SCALE, Server};
 use crate::terminal::Output;
 
 pub(crate) async fn run(args: ResumeArgs, output: Output) -> anyhow::Result<ExitCode> {
@@ -37,13 +38,7 @@ pub(crate) async fn run(args: ResumeArgs, output: Output) -> anyhow::Result<Exit
                 workspace: None,
                 non_interactive: false,
                 keep_loaded: false,
-                server: SavedServer {
-                    url: std::env::var("OLLAMA_HOST")
-                        .unwrap_or_else(|_| "http://127.0.0.1:11434".to_owned()),
-                    sim: false,
-                    time_scale: 0.01,
-                    sim_script: None,
-                },
+                server: Server::from_environment(),
             }
         }
     };
@@ -69,19 +64,23 @@ pub(crate) async fn run(args: ResumeArgs, output: Output) -> anyhow::Result<Exit
 
 /// The flags given win over what the run was started with.
 fn override_settings(settings: &mut RunSettings, args: &ResumeArgs) {
-    let server = &mut settings.server;
     if let Some(url) = &args.url {
-        server.url.clone_from(url);
-        server.sim = false;
+        settings.server = Server::Ollama { url: url.clone() };
     }
-    if args.sim {
-        server.sim = true;
-    }
-    if let Some(scale) = args.time_scale {
-        server.time_scale = scale;
-    }
-    if let Some(script) = &args.sim_script {
-        server.sim_script = Some(std::path::absolute(script).unwrap_or_else(|_| script.clone()));
+    let wants_simulator = args.sim || args.time_scale.is_some() || args.sim_script.is_some();
+    if wants_simulator {
+        let (saved_scale, saved_script) = match &settings.server {
+            Server::Simulator { time_scale, script } => (*time_scale, script.clone()),
+            Server::Ollama { .. } => (DEFAULT_TIME_SCALE, None),
+        };
+        settings.server = Server::Simulator {
+            time_scale: args.time_scale.unwrap_or(saved_scale),
+            script: args
+                .sim_script
+                .as_ref()
+                .map(|script| std::path::absolute(script).unwrap_or_else(|_| script.clone()))
+                .or(saved_script),
+        };
     }
     if args.start.max_turns.is_some() {
         settings.max_turns = args.start.max_turns;

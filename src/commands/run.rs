@@ -6,8 +6,9 @@ use agentrun::{AgentKind, Workflow};
 use anyhow::Context;
 
 use crate::args::RunArgs;
-use crate::commands::launch::{Launch, Place, RunSettings, SavedServer, launch};
-use crate::commands::{load_workflow, sim_script};
+use crate::commands::launch::{Launch, Place, RunSettings, launch};
+use crate::commands::load_workflow;
+use crate::commands::server::Server;
 use crate::terminal::Output;
 
 pub(crate) async fn run(args: RunArgs, output: Output) -> anyhow::Result<ExitCode> {
@@ -21,11 +22,7 @@ pub(crate) async fn run(args: RunArgs, output: Output) -> anyhow::Result<ExitCod
         .clone()
         .or_else(|| workflow.task.clone())
         .context("the workflow has no `task`; give one with --task \"...\"")?;
-    let script = if args.server.sim {
-        sim_script(&args.server, Some(&args.workflow))
-    } else {
-        None
-    };
+    let server = Server::from_args(&args.server, Some(&args.workflow));
     let settings = RunSettings {
         task,
         policy: args.policy,
@@ -36,11 +33,12 @@ pub(crate) async fn run(args: RunArgs, output: Output) -> anyhow::Result<ExitCod
             .map(|dir| std::path::absolute(dir).unwrap_or_else(|_| dir.clone())),
         non_interactive: args.start.non_interactive,
         keep_loaded: args.start.keep_loaded,
-        server: SavedServer::from_args(&args.server, script),
+        server,
     };
     // A simulated run never acts on the current directory unless told to: it works on a
     // fresh copy of the workflow's simulation workspace, or in an empty scratch directory.
-    let scratch = args.server.sim && args.workspace.is_none() && args.copy_workspace.is_none();
+    let scratch =
+        settings.server.is_simulator() && args.workspace.is_none() && args.copy_workspace.is_none();
     let copy_workspace = match &args.copy_workspace {
         Some(dir) => Some(dir.clone()),
         None if scratch => workflow.simulation.workspace.clone(),

@@ -7,7 +7,10 @@ use crate::args::RunsArgs;
 pub(crate) fn run(args: RunsArgs) -> anyhow::Result<ExitCode> {
     let runs = agentrun::list_runs(&args.runs_dir)?;
     if runs.is_empty() {
-        eprintln!("no runs under {}", args.runs_dir.join("runs").display());
+        eprintln!(
+            "no runs under {}",
+            args.runs_dir.join(agentrun::RUNS_DIR).display()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     println!(
@@ -15,10 +18,10 @@ pub(crate) fn run(args: RunsArgs) -> anyhow::Result<ExitCode> {
         "RUN", "STATUS", "TURNS", "LOAD WAIT"
     );
     for path in runs {
-        let summary = std::fs::read_to_string(path.join("summary.json"))
+        let summary = std::fs::read_to_string(path.join(agentrun::SUMMARY_FILE))
             .ok()
             .and_then(|text| serde_json::from_str::<agentrun::RunSummary>(&text).ok());
-        let turns = std::fs::read_to_string(path.join("transcript.jsonl"))
+        let turns = std::fs::read_to_string(path.join(agentrun::TRANSCRIPT_FILE))
             .map(|text| text.lines().count())
             .unwrap_or(0);
         let (status, wait) = match &summary {

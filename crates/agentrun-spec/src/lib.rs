@@ -15,7 +15,8 @@
 //!   column and field, with a hint.
 //! - [`json_schema`]: the schema `agentrun schema` prints for editors.
 //!
-//! This crate reads files and nothing else: it knows nothing of tokio, Ollama or the planner.
+//! This crate reads files and nothing else: it knows nothing of tokio or Ollama, and takes the
+//! planner's vocabulary (policy, load mode, keep_alive) from `agentrun-memory`.
 //!
 //! # Example
 //!

@@ -22,9 +22,10 @@ fn requests(log: &[Value], endpoint: &str) -> BTreeMap<u64, String> {
 
 #[test]
 fn tdd_runs_to_completion_and_the_loop_never_waits_on_a_swap() {
-    // One simulated second takes 20 ms: a preload then has a hundred milliseconds of
-    // slack even on a busy machine, and the whole run takes about twelve seconds.
-    let sim = Sim::start(&["--time-scale", "0.02", "--script", "workflows/sim/tdd.yaml"]);
+    // One simulated second takes 50 ms: a preload then has a quarter of a second of slack
+    // even on a busy machine (the whole suite runs at once on two cores in CI), and the
+    // whole run takes about thirty seconds.
+    let sim = Sim::start(&["--time-scale", "0.05", "--script", "workflows/sim/tdd.yaml"]);
     let dir = tempfile::tempdir().expect("a temp dir");
     let project = example_project();
     let events_path = dir.path().join("events.jsonl");

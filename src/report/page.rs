@@ -41,7 +41,7 @@ pub(crate) fn run_page(timeline: &Timeline) -> String {
         body,
         "<h1>{}</h1><p class=\"meta\">residency policy <b>{}</b>{}{}</p>",
         escape(&title_of(timeline)),
-        escape(&timeline.policy),
+        timeline.policy,
         timeline
             .gpu_budget_bytes
             .map(|bytes| format!(", GPU budget {}", agentrun_memory::gigabytes(bytes)))

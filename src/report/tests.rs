@@ -32,7 +32,7 @@ fn run(workflow: &str, agent: &str, model: &str, wall_s: f64) -> Vec<Event> {
         Event::RunStarted {
             workflow: workflow.to_owned(),
             task: "t".to_owned(),
-            policy: "smart".to_owned(),
+            policy: agentrun_memory::Policy::Smart,
             endpoint: "sim".to_owned(),
             gpu_budget_bytes: Some(54_000_000_000),
             resumed_turns: 0,
@@ -67,7 +67,7 @@ fn run(workflow: &str, agent: &str, model: &str, wall_s: f64) -> Vec<Event> {
                 avoidable_wait_s: 0.0,
                 router_repairs: 0,
                 router_fallbacks: 0,
-                policy: "smart".to_owned(),
+                policy: agentrun_memory::Policy::Smart,
                 agents,
                 models: BTreeMap::new(),
             }),

@@ -65,7 +65,7 @@ pub(crate) struct TurnSpan {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Timeline {
     pub(crate) workflow: String,
-    pub(crate) policy: String,
+    pub(crate) policy: agentrun_memory::Policy,
     pub(crate) gpu_budget_bytes: Option<u64>,
     /// Seconds from the start to the last thing seen.
     pub(crate) end_s: f64,
@@ -87,7 +87,7 @@ enum Mark {
 #[derive(Default)]
 struct Reader {
     workflow: String,
-    policy: String,
+    policy: agentrun_memory::Policy,
     gpu_budget_bytes: Option<u64>,
     order: Vec<String>,
     bytes: BTreeMap<String, u64>,
@@ -174,7 +174,7 @@ impl Reader {
                 }
                 self.started = true;
                 self.workflow.clone_from(workflow);
-                self.policy.clone_from(policy);
+                self.policy = *policy;
                 self.gpu_budget_bytes = gpu_budget_bytes.or(self.gpu_budget_bytes);
                 self.seen(*at_s);
             }

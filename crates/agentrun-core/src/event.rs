@@ -1,5 +1,6 @@
 //! Events: what a run reports as it goes, for terminals, logs and library users.
 
+use agentrun_memory::Policy;
 use agentrun_spec::EdgeTarget;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -29,7 +30,7 @@ pub enum Event {
         /// The task given to the agents.
         task: String,
         /// The residency policy in force.
-        policy: String,
+        policy: Policy,
         /// The model server.
         endpoint: String,
         /// The GPU budget the planner works with, in bytes (absent when unknown).

@@ -305,7 +305,7 @@ impl Executor {
         self.events.emit(Event::RunStarted {
             workflow: workflow.name.clone(),
             task: options.task.clone(),
-            policy: policy.to_string(),
+            policy,
             endpoint: self.backend.endpoint(),
             gpu_budget_bytes: residency.gpu_budget_bytes(),
             resumed_turns: transcript.len() as u32,

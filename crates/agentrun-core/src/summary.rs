@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use agentrun_memory::Policy;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -84,7 +85,7 @@ pub struct RunSummary {
     /// Router decisions that used the deterministic fallback.
     pub router_fallbacks: u32,
     /// The residency policy used.
-    pub policy: String,
+    pub policy: Policy,
     /// Per agent, by name.
     pub agents: BTreeMap<String, AgentSummary>,
     /// Per model, by name.

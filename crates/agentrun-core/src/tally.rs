@@ -129,7 +129,7 @@ impl Tally {
                 .fold(0.0, |total, (avoidable, _)| total + avoidable),
             router_repairs: self.router_repairs,
             router_fallbacks: self.router_fallbacks,
-            policy: self.policy.to_string(),
+            policy: self.policy,
             agents: self.agents,
             models: self.models,
         }

@@ -10,7 +10,7 @@ fn started(at_s: f64, resumed_turns: u32) -> Event {
     Event::RunStarted {
         workflow: "review".to_owned(),
         task: "t".to_owned(),
-        policy: "smart".to_owned(),
+        policy: agentrun_memory::Policy::Smart,
         endpoint: "sim".to_owned(),
         gpu_budget_bytes: Some(40 * GB),
         resumed_turns,
@@ -103,7 +103,7 @@ fn finished(wall_s: f64) -> Event {
             avoidable_wait_s: 0.0,
             router_repairs: 0,
             router_fallbacks: 0,
-            policy: "smart".to_owned(),
+            policy: agentrun_memory::Policy::Smart,
             agents: Default::default(),
             models: Default::default(),
         }),

@@ -8,6 +8,7 @@ mod fidelity;
 mod keep_alive;
 mod lifecycle;
 mod memory;
+mod official_clients;
 mod replies;
 mod scheduler;
 mod support;

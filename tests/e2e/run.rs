@@ -349,3 +349,50 @@ fn a_preload_whose_tail_the_next_turn_waited_on_is_one_load() {
         run.stderr()
     );
 }
+
+/// A turn that fails after its model loaded (every reply all thinking, cut at a tiny
+/// `num_predict`) still counts that load: the run did wait for it.
+#[test]
+fn a_failed_turn_still_counts_the_load_it_waited_for() {
+    let sim = Sim::start(&["--time-scale", "0.01"]);
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let workflow = dir.path().join("terse.yaml");
+    std::fs::write(
+        &workflow,
+        "name: terse\ntask: Explain mmap in one line.\nagents:\n  writer:\n    model: qwen3:8b\n    \
+         prompt: You explain.\n    options: { num_ctx: 4096, num_predict: 2 }\n\
+         flow:\n  start: writer\n  edges:\n    - { from: writer, to: end }\n\
+         memory: { gpu_budget: 54GB }\n",
+    )
+    .expect("write the workflow");
+    let events_path = dir.path().join("events.jsonl");
+    let run = agentrun(&[
+        &workflow.to_string_lossy(),
+        "--ollama",
+        &sim.url,
+        "--non-interactive",
+        "--json",
+        "--events",
+        &events_path.to_string_lossy(),
+    ]);
+    run.expect_code(1);
+    let summary = run.json();
+    assert_eq!(summary["status"], "failed", "{summary:#}");
+    assert_eq!(summary["turns"], 0, "{summary:#}");
+    let model = &summary["models"]["qwen3:8b"];
+    assert_eq!(model["loads"], 1, "{summary:#}");
+    assert!(
+        model["load_s"]
+            .as_f64()
+            .is_some_and(|seconds| seconds > 0.5),
+        "{summary:#}"
+    );
+    assert!(
+        summary["load_wait_s"].as_f64().is_some_and(|s| s > 0.5),
+        "{summary:#}"
+    );
+    let events = events(&events_path);
+    let loads: Vec<&Value> = of_type(&events, "load_finished");
+    assert_eq!(loads.len(), 1, "{loads:#?}");
+    assert_eq!(loads[0]["model"], "qwen3:8b");
+}

@@ -452,6 +452,25 @@ impl Executor {
             let reply = match reply {
                 Ok(reply) => reply,
                 Err(error) => {
+                    // The model may have loaded before the turn failed (an empty reply asked
+                    // again, a tool loop cut off): that load happened and is counted.
+                    if !tail_of_preload {
+                        for (model, load) in gated.reported_loads() {
+                            let load_s = load.as_secs_f64();
+                            if load_s < RESIDENT_LOAD_S {
+                                continue;
+                            }
+                            residency.record_load(&model, load_s);
+                            server_view.forget();
+                            tally.failed_turn_loaded(&spec.name, &model, load_s);
+                            self.events.emit(Event::LoadFinished {
+                                model,
+                                cause: LoadCause::OnDemand,
+                                load_s,
+                                at_s: clock.now_s(),
+                            });
+                        }
+                    }
                     break (
                         RunStatus::Failed,
                         format!("agent '{}' failed: {error}", spec.name),

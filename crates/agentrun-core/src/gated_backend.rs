@@ -1,8 +1,11 @@
 //! The backend a turn's agent calls through: the first sign that the server answered a chat
 //! (a streamed piece of text, or the whole reply) opens the preload gate, since a model that
 //! answers is resident. Any agent, built-in or custom, opens it just by calling its model.
+//! It also keeps the load times the server reported, so a turn that fails after its model
+//! loaded still has its load counted.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -15,6 +18,8 @@ use crate::backend::{
 pub(crate) struct GatedBackend<'a> {
     inner: &'a dyn ModelBackend,
     open_gate: Arc<dyn Fn() + Send + Sync>,
+    /// Each answered chat's model and the load time the server reported for it.
+    loads: Mutex<Vec<(String, Duration)>>,
 }
 
 impl<'a> GatedBackend<'a> {
@@ -22,7 +27,19 @@ impl<'a> GatedBackend<'a> {
         inner: &'a dyn ModelBackend,
         open_gate: Arc<dyn Fn() + Send + Sync>,
     ) -> GatedBackend<'a> {
-        GatedBackend { inner, open_gate }
+        GatedBackend {
+            inner,
+            open_gate,
+            loads: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The load times the server reported for the chats of this turn, by model.
+    pub(crate) fn reported_loads(&self) -> Vec<(String, Duration)> {
+        self.loads
+            .lock()
+            .map(|loads| loads.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -47,8 +64,11 @@ impl ModelBackend for GatedBackend<'_> {
         };
         let answered = self.inner.chat(request, &mut gated).await;
         // A reply made only of tool calls streams no text to say the model is resident.
-        if answered.is_ok() {
+        if let Ok(response) = &answered {
             (self.open_gate)();
+            if let (Some(load), Ok(mut loads)) = (response.metrics.load, self.loads.lock()) {
+                loads.push((request.model.clone(), load));
+            }
         }
         answered
     }

@@ -59,6 +59,16 @@ impl Tally {
         }
     }
 
+    /// Counts the load of a turn that then failed: the run waited for it, though the turn
+    /// left no transcript entry.
+    pub(crate) fn failed_turn_loaded(&mut self, agent: &str, model: &str, load_s: f64) {
+        self.load_wait_s += load_s;
+        self.agents.entry(agent.to_owned()).or_default().load_wait_s += load_s;
+        let model = self.models.entry(model.to_owned()).or_default();
+        model.loads += 1;
+        model.load_s += load_s;
+    }
+
     pub(crate) fn unloaded(&mut self, model: &str) {
         self.models.entry(model.to_owned()).or_default().unloads += 1;
     }

@@ -78,3 +78,46 @@ fn loopback_servers_are_recognised() {
         );
     }
 }
+
+/// Every case of the table ollama-sim's listener follows too (`tests/fixtures/ollama-host.txt`,
+/// Ollama's `envconfig.Host`), then made connectable as Ollama's client does: an empty or
+/// unspecified host means this machine.
+#[test]
+fn ollama_host_follows_the_shared_table() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/ollama-host.txt"
+    );
+    let table = std::fs::read_to_string(path).expect("read ollama-host.txt");
+    let mut cases = 0;
+    for (number, line) in table.lines().enumerate() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (input, expected) = line.rsplit_once(' ').expect("input and expected");
+        let input: String = serde_json::from_str(input).expect("a JSON string");
+        let (scheme, rest) = expected.split_once("://").expect("a scheme");
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let (host, port) = authority.rsplit_once(':').expect("a port");
+        let host = match host {
+            "" | "0.0.0.0" => "127.0.0.1",
+            "[::]" => "[::1]",
+            host => host,
+        };
+        let url = base_url(&input)
+            .unwrap_or_else(|error| panic!("line {}: {input:?}: {error}", number + 1));
+        assert_eq!(
+            (
+                url.scheme(),
+                url.host_str().unwrap_or_default(),
+                url.port_or_known_default().map(|port| port.to_string()),
+                url.path().trim_matches('/'),
+            ),
+            (scheme, host, Some(port.to_owned()), path),
+            "line {}: {input:?} gave {url}",
+            number + 1
+        );
+        cases += 1;
+    }
+    assert!(cases >= 20, "only {cases} cases");
+}

@@ -3,13 +3,15 @@
 
 use serde_json::json;
 
-use crate::support::{GB, KV_PER_TOKEN, Sim, events, seq};
+use crate::support::{CONFIG, GB, KV_PER_TOKEN, Sim, events, seq};
 
 /// Rule 1 (`processPending`, `useLoadedRunner`): loads are serialized FIFO; a resident model
 /// is served during another load.
 #[tokio::test]
 async fn loads_are_serialized_fifo_and_resident_models_take_the_fast_path() {
-    let sim = Sim::start();
+    // A simulated second of 100 ms: big's 7 s load lasts 0.7 s, so the three requests below
+    // are in place well before it ends, however busy the machine.
+    let sim = Sim::start_with(CONFIG, &[], &["--time-scale", "0.1"]);
     sim.preload("alpha", json!({})).await;
 
     let api = sim.api.clone();

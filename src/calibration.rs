@@ -75,11 +75,7 @@ impl Calibration {
     /// Where calibration is kept: `$AGENTRUN_HOME/calibration.json`, by default
     /// `~/.agentrun/calibration.json`.
     pub fn default_path() -> PathBuf {
-        let home = std::env::var_os("AGENTRUN_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".agentrun")))
-            .unwrap_or_else(|| PathBuf::from(".agentrun"));
-        home.join("calibration.json")
+        agentrun_home().join("calibration.json")
     }
 
     /// Reads a calibration file; a missing file is an empty calibration.
@@ -143,6 +139,15 @@ impl Calibration {
             })
             .collect()
     }
+}
+
+/// Where agentrun keeps what it learns about this machine: `$AGENTRUN_HOME`, by default
+/// `~/.agentrun`.
+pub(crate) fn agentrun_home() -> PathBuf {
+    std::env::var_os("AGENTRUN_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".agentrun")))
+        .unwrap_or_else(|| PathBuf::from(".agentrun"))
 }
 
 /// Measures one model's load time in both modes with 1-token requests.

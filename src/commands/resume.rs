@@ -37,6 +37,7 @@ pub(crate) async fn run(args: ResumeArgs, output: Output) -> anyhow::Result<Exit
                 workspace: None,
                 non_interactive: false,
                 keep_loaded: false,
+                no_learning: false,
                 server: SavedServer {
                     url: std::env::var("OLLAMA_HOST")
                         .unwrap_or_else(|_| "http://127.0.0.1:11434".to_owned()),
@@ -88,4 +89,5 @@ fn override_settings(settings: &mut RunSettings, args: &ResumeArgs) {
     }
     settings.keep_loaded |= args.start.keep_loaded;
     settings.non_interactive |= args.start.non_interactive;
+    settings.no_learning |= args.start.no_learning;
 }

@@ -464,7 +464,8 @@ impl Learning {
         let experience = knowledge.experience(workflow, &details);
         if !experience.is_empty() {
             output.note(&format!(
-                "agentrun: the plan starts from what {} earlier run{} of this workflow on this                  server learnt ({}; --no-learning to ignore it)",
+                "agentrun: the plan starts from what {} earlier run{} of this workflow on this \
+                 server learnt ({}; --no-learning to ignore it)",
                 knowledge.runs,
                 if knowledge.runs == 1 { "" } else { "s" },
                 path.display()

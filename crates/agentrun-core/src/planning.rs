@@ -17,6 +17,9 @@ use agentrun_spec::{
 
 pub use agentrun_memory::FutureTurn;
 
+#[cfg(test)]
+mod tests;
+
 use crate::backend::{KeepAlive, ModelDetails, ModelOptions, RunningModel};
 use crate::num_ctx::{DEFAULT_NUM_CTX, shared_num_ctx};
 use crate::observations::Observations;

@@ -206,7 +206,7 @@ pub(crate) async fn launch(launch: Launch, output: Output) -> anyhow::Result<Exi
         None => None,
     };
     let show = tokio::spawn(show_events(receiver, output.clone(), events_file, run_dir));
-    let measured = measured_load_times(&*backend, &workflow).await;
+    let (measured, calibrated_decode) = calibrated(&*backend, &workflow).await;
     let learning = if settings.no_learning {
         None
     } else {
@@ -252,6 +252,10 @@ pub(crate) async fn launch(launch: Launch, output: Output) -> anyhow::Result<Exi
     options.measured_load_times = measured;
     if let Some(learning) = &learning {
         options.experience = learning.experience.clone();
+    }
+    // A decode speed measured in whole turns of earlier runs says more than calibration's.
+    for (model, decode) in calibrated_decode {
+        options.experience.decode.entry(model).or_insert(decode);
     }
     if settings.server.sim {
         options.time_scale = settings.server.time_scale;
@@ -409,12 +413,15 @@ async fn show_events(
     Ok(())
 }
 
-/// Load times `agentrun calibrate` measured on this server, for the models the
-/// workflow uses; none when nothing was calibrated or the file cannot be read.
-async fn measured_load_times(
+/// Load times and decode speeds `agentrun calibrate` measured on this server, for the models
+/// the workflow uses; none when nothing was calibrated or the file cannot be read.
+async fn calibrated(
     backend: &dyn ModelBackend,
     workflow: &Workflow,
-) -> std::collections::BTreeMap<String, agentrun::LoadTimes> {
+) -> (
+    std::collections::BTreeMap<String, agentrun::LoadTimes>,
+    std::collections::BTreeMap<String, agentrun::DecodeSamples>,
+) {
     let calibration = match agentrun::Calibration::load(&agentrun::Calibration::default_path()) {
         Ok(calibration) => calibration,
         Err(error) => {
@@ -430,7 +437,10 @@ async fn measured_load_times(
     let details = agentrun::model_details_of(backend, workflow)
         .await
         .unwrap_or_default();
-    calibration.load_times(&server, &details)
+    (
+        calibration.load_times(&server, &details),
+        calibration.decode(&server, &details),
+    )
 }
 
 /// What earlier runs of the workflow on this server learnt, and where to keep what this

@@ -21,10 +21,14 @@ pub(crate) async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let budget = resolve_budget(&workflow, args.server.sim)?;
     let calibration = agentrun::Calibration::load(&agentrun::Calibration::default_path())?;
     let knowledge = known(&args, &workflow, &backend.endpoint())?;
-    let experience = match &knowledge {
+    let mut experience = match &knowledge {
         Some((_, knowledge)) => knowledge.experience(&workflow, &details),
         None => agentrun::Observations::default(),
     };
+    // A decode speed measured in whole turns of earlier runs says more than calibration's.
+    for (model, decode) in calibration.decode(&backend.endpoint(), &details) {
+        experience.decode.entry(model).or_insert(decode);
+    }
     let settings = agentrun::WorkloadSettings {
         gpu_budget: budget,
         measured_load_times: calibration.load_times(&backend.endpoint(), &details),

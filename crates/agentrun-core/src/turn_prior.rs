@@ -7,9 +7,9 @@
 //!   `simulation.<agent>.reply_tokens` (its description of the agent; a few dozen tokens for a
 //!   router, a few hundred to fifteen hundred otherwise by default), never more than the
 //!   agent's `num_predict`. The decode speed is, first found: the workflow's
-//!   `simulation.<agent>.tokens_per_second`, the speed earlier runs measured for the model on
-//!   this server, or decoding's memory-bandwidth bound (`efficiency x bandwidth / weights`)
-//!   on the target machine. The prompt (the role prompt and one reply as long as this one)
+//!   `simulation.<agent>.tokens_per_second`, the speed measured for the model on this server
+//!   (in earlier runs' turns, else by `agentrun calibrate`), or decoding's memory-bandwidth
+//!   bound (`efficiency x bandwidth / weights`) on the target machine. The prompt (the role prompt and one reply as long as this one)
 //!   is evaluated [`PROMPT_EVAL_SPEEDUP`] times faster than decoding.
 //! - **command agent**: the mean of `simulation.<agent>.duration` (60 s by default), never
 //!   more than its timeout.

@@ -135,7 +135,7 @@ pub(crate) struct StartArgs {
     pub(crate) report: Option<PathBuf>,
     /// Neither start from what earlier runs of the workflow on this server learnt (turn
     /// lengths, edges taken, load times) nor keep what this run learns.
-    #[arg(long, env = "AGENTRUN_NO_LEARNING")]
+    #[arg(long, env = "AGENTRUN_NO_LEARNING", value_parser = clap::builder::BoolishValueParser::new())]
     pub(crate) no_learning: bool,
 }
 
@@ -195,7 +195,7 @@ pub(crate) struct PlanArgs {
     #[arg(long)]
     pub(crate) json: bool,
     /// Plan from the workflow alone, without what earlier runs on this server learnt.
-    #[arg(long, env = "AGENTRUN_NO_LEARNING")]
+    #[arg(long, env = "AGENTRUN_NO_LEARNING", value_parser = clap::builder::BoolishValueParser::new())]
     pub(crate) no_learning: bool,
     /// Delete what earlier runs of the workflow on this server learnt, then plan.
     #[arg(long)]

@@ -133,6 +133,10 @@ pub(crate) struct StartArgs {
     /// Write the run's report (an HTML page with its timeline) to this file when it ends.
     #[arg(long, value_name = "FILE")]
     pub(crate) report: Option<PathBuf>,
+    /// Neither start from what earlier runs of the workflow on this server learnt (turn
+    /// lengths, edges taken, load times) nor keep what this run learns.
+    #[arg(long, env = "AGENTRUN_NO_LEARNING", value_parser = clap::builder::BoolishValueParser::new())]
+    pub(crate) no_learning: bool,
 }
 
 #[derive(Debug, Args)]
@@ -190,6 +194,12 @@ pub(crate) struct PlanArgs {
     /// Print the plan as JSON.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Plan from the workflow alone, without what earlier runs on this server learnt.
+    #[arg(long, env = "AGENTRUN_NO_LEARNING", value_parser = clap::builder::BoolishValueParser::new())]
+    pub(crate) no_learning: bool,
+    /// Delete what earlier runs of the workflow on this server learnt, then plan.
+    #[arg(long)]
+    pub(crate) forget: bool,
 }
 
 #[derive(Debug, Args)]

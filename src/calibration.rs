@@ -10,10 +10,17 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use agentrun_core::{
-    BackendError, ChatRequest, KeepAlive, LoadTimes, Message, ModelBackend, ModelDetails,
-    ModelOptions,
+    BackendError, ChatRequest, DecodeSamples, KeepAlive, LoadTimes, Message, ModelBackend,
+    ModelDetails, ModelOptions,
 };
 use serde::{Deserialize, Serialize};
+
+/// Tokens each measuring request asks for: enough to time generation, little enough to keep
+/// calibration quick.
+const PROBE_TOKENS: u64 = 32;
+
+/// Fewer generated tokens than this say too little about the decode speed to keep it.
+const MIN_DECODE_TOKENS: u64 = 8;
 
 /// How long to wait for a model to leave the server after an unload request.
 const UNLOAD_WAIT: Duration = Duration::from_secs(120);
@@ -34,6 +41,10 @@ pub struct ModelCalibration {
     pub no_mmap_s: f64,
     /// The weights' size, so a re-pulled model of another size is measured again.
     pub file_bytes: u64,
+    /// Tokens generated and seconds of generation while measuring, for the decode speed that
+    /// the planner's turn-length priors use; absent in files from older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode: Option<DecodeSamples>,
     /// When it was measured (RFC 3339).
     pub measured_at: String,
 }
@@ -75,11 +86,7 @@ impl Calibration {
     /// Where calibration is kept: `$AGENTRUN_HOME/calibration.json`, by default
     /// `~/.agentrun/calibration.json`.
     pub fn default_path() -> PathBuf {
-        let home = std::env::var_os("AGENTRUN_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".agentrun")))
-            .unwrap_or_else(|| PathBuf::from(".agentrun"));
-        home.join("calibration.json")
+        agentrun_home().join("calibration.json")
     }
 
     /// Reads a calibration file; a missing file is an empty calibration.
@@ -120,6 +127,24 @@ impl Calibration {
         self.servers.get(server).cloned().unwrap_or_default()
     }
 
+    /// Measured decode speeds, for the models whose weights are still the size they were
+    /// when measured.
+    pub fn decode(
+        &self,
+        server: &str,
+        details: &BTreeMap<String, ModelDetails>,
+    ) -> BTreeMap<String, DecodeSamples> {
+        self.for_server(server)
+            .into_iter()
+            .filter(|(model, measured)| {
+                details
+                    .get(model)
+                    .is_some_and(|d| d.file_bytes == measured.file_bytes)
+            })
+            .filter_map(|(model, measured)| Some((model, measured.decode?)))
+            .collect()
+    }
+
     /// Measured load times for the planner, for the models whose weights are
     /// still the size they were when measured.
     pub fn load_times(
@@ -145,7 +170,16 @@ impl Calibration {
     }
 }
 
-/// Measures one model's load time in both modes with 1-token requests.
+/// Where agentrun keeps what it learns about this machine: `$AGENTRUN_HOME`, by default
+/// `~/.agentrun`.
+pub(crate) fn agentrun_home() -> PathBuf {
+    std::env::var_os("AGENTRUN_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".agentrun")))
+        .unwrap_or_else(|| PathBuf::from(".agentrun"))
+}
+
+/// Measures one model's load time in both modes, and its decode speed, with short requests.
 ///
 /// The model is unloaded before each measurement. `load_options` are the
 /// load-time options the workflow sends (num_ctx, ...), since they change the
@@ -161,23 +195,30 @@ pub async fn calibrate_model(
     mmap_options.remove("use_mmap");
     let mut no_mmap_options = mmap_options.clone();
     no_mmap_options.insert("use_mmap".into(), false.into());
-    let mmap_s = measure_load(backend, model, mmap_options).await?;
-    let no_mmap_s = measure_load(backend, model, no_mmap_options).await?;
+    let (mmap_s, first) = measure_load(backend, model, mmap_options).await?;
+    let (no_mmap_s, second) = measure_load(backend, model, no_mmap_options).await?;
+    let generated = DecodeSamples {
+        tokens: first.tokens + second.tokens,
+        seconds: first.seconds + second.seconds,
+    };
     Ok(ModelCalibration {
         mmap_s,
         no_mmap_s,
         file_bytes,
+        decode: (generated.tokens >= MIN_DECODE_TOKENS && generated.seconds > 0.0)
+            .then_some(generated),
         measured_at: jiff::Timestamp::now().to_string(),
     })
 }
 
+/// One load from cold: its seconds, and the tokens generated in how long.
 async fn measure_load(
     backend: &dyn ModelBackend,
     model: &str,
     mut options: ModelOptions,
-) -> Result<f64, CalibrationError> {
+) -> Result<(f64, DecodeSamples), CalibrationError> {
     unload_and_wait(backend, model).await?;
-    options.insert("num_predict".into(), 1.into());
+    options.insert("num_predict".into(), PROBE_TOKENS.into());
     let request = ChatRequest {
         model: model.to_owned(),
         messages: vec![Message::user("Hi")],
@@ -188,9 +229,14 @@ async fn measure_load(
         think: Some(agentrun_core::Think::Enabled(false)),
     };
     let response = backend.chat(&request, &mut |_| {}).await?;
-    let load = response.metrics.load.unwrap_or_default();
+    let metrics = &response.metrics;
+    let load = metrics.load.unwrap_or_default();
+    let generated = DecodeSamples {
+        tokens: metrics.eval_count.unwrap_or_default(),
+        seconds: metrics.eval.unwrap_or_default().as_secs_f64(),
+    };
     unload_and_wait(backend, model).await?;
-    Ok(load.as_secs_f64())
+    Ok((load.as_secs_f64(), generated))
 }
 
 async fn unload_and_wait(backend: &dyn ModelBackend, model: &str) -> Result<(), CalibrationError> {

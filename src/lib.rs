@@ -25,6 +25,7 @@
 mod budget;
 mod calibration;
 mod dry_run;
+mod knowledge;
 mod report;
 mod run_dir;
 mod saved_run;
@@ -42,6 +43,9 @@ pub use agentrun_core::{
     parse_arguments,
 };
 pub use agentrun_core::{CommandSandbox, ResidentModel, Resume, ResumeError, event_schema};
+pub use agentrun_core::{
+    DecodeSamples, Observations, Samples, SharedContext, TurnPrior, expected_turn, shared_contexts,
+};
 pub use agentrun_memory::{
     Analysis, LoadMode, LoadModeChoice, Policy, WarningKind, Workload, analyze, gigabytes,
 };
@@ -54,6 +58,9 @@ pub use agentrun_spec::{
 pub use budget::{detect_gpu_budget, macos_raise_command};
 pub use calibration::{Calibration, CalibrationError, ModelCalibration, calibrate_model};
 pub use dry_run::DryRun;
+pub use knowledge::{
+    DecodeFacts, EdgeFacts, Knowledge, KnowledgeError, KnownFact, LoadFacts, TurnFacts,
+};
 pub use ollama_sim::{Script as SimScript, SimConfig};
 pub use report::{run_report_html, simulation_report_html};
 pub use run_dir::{RUNS_DIR, RunDirectory, list_runs};

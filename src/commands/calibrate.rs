@@ -29,8 +29,8 @@ pub(crate) async fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
         options.len()
     );
     println!(
-        "{:<28} {:>9} {:>10} {:>10}",
-        "MODEL", "SIZE", "MMAP", "NO-MMAP"
+        "{:<28} {:>9} {:>10} {:>10} {:>12}",
+        "MODEL", "SIZE", "MMAP", "NO-MMAP", "DECODE"
     );
     for (model, load_options) in &options {
         let file_bytes = details.get(model).map_or(0, |d| d.file_bytes);
@@ -41,8 +41,12 @@ pub(crate) async fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
         let measured = agentrun::calibrate_model(&*backend, model, file_bytes, load_options)
             .await
             .with_context(|| format!("cannot calibrate '{model}'"))?;
+        let decode = measured
+            .decode
+            .and_then(|decode| decode.tokens_per_second())
+            .map_or_else(|| "-".to_owned(), |speed| format!("{speed:.1} tok/s"));
         println!(
-            "{:<28} {:>6.1} GB {:>8.1} s {:>8.1} s",
+            "{:<28} {:>6.1} GB {:>8.1} s {:>8.1} s {decode:>12}",
             model,
             file_bytes as f64 / 1e9,
             measured.mmap_s,

@@ -39,6 +39,9 @@ pub(crate) struct RunSettings {
     pub(crate) non_interactive: bool,
     /// Whether the models stay loaded at the end.
     pub(crate) keep_loaded: bool,
+    /// Whether the run neither uses nor keeps what runs learn ([`agentrun::Knowledge`]).
+    #[serde(default)]
+    pub(crate) no_learning: bool,
     /// The model server.
     pub(crate) server: Server,
 }
@@ -170,7 +173,12 @@ pub(crate) async fn launch(launch: Launch, output: Output) -> anyhow::Result<Exi
         None => None,
     };
     let show = tokio::spawn(show_events(receiver, output.clone(), events_file, run_dir));
-    let measured = measured_load_times(&*backend, &workflow).await;
+    let (measured, calibrated_decode) = calibrated(&*backend, &workflow).await;
+    let learning = if settings.no_learning {
+        None
+    } else {
+        Some(Learning::start(&*backend, &workflow, &output).await)
+    };
     for line in sandbox::describe(&workflow) {
         output.note(&format!("agentrun: {line}"));
     }
@@ -209,6 +217,13 @@ pub(crate) async fn launch(launch: Launch, output: Output) -> anyhow::Result<Exi
     options.max_turns = settings.max_turns;
     options.gpu_budget = gpu_budget;
     options.measured_load_times = measured;
+    if let Some(learning) = &learning {
+        options.experience = learning.experience.clone();
+    }
+    // A decode speed measured in whole turns of earlier runs says more than calibration's.
+    for (model, decode) in calibrated_decode {
+        options.experience.decode.entry(model).or_insert(decode);
+    }
     if let Server::Simulator { time_scale, .. } = settings.server {
         options.time_scale = time_scale;
     }
@@ -255,6 +270,9 @@ pub(crate) async fn launch(launch: Launch, output: Output) -> anyhow::Result<Exi
     drop(executor);
     show.await.context("the event printer stopped")??;
     let outcome = outcome.with_context(|| format!("cannot run {label}"))?;
+    if let Some(learning) = learning {
+        learning.keep(&outcome.observations);
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&outcome.summary)?);
     }
@@ -362,12 +380,15 @@ async fn show_events(
     Ok(())
 }
 
-/// Load times `agentrun calibrate` measured on this server, for the models the
-/// workflow uses; none when nothing was calibrated or the file cannot be read.
-async fn measured_load_times(
+/// Load times and decode speeds `agentrun calibrate` measured on this server, for the models
+/// the workflow uses; none when nothing was calibrated or the file cannot be read.
+async fn calibrated(
     backend: &dyn ModelBackend,
     workflow: &Workflow,
-) -> std::collections::BTreeMap<String, agentrun::LoadTimes> {
+) -> (
+    std::collections::BTreeMap<String, agentrun::LoadTimes>,
+    std::collections::BTreeMap<String, agentrun::DecodeSamples>,
+) {
     let calibration = match agentrun::Calibration::load(&agentrun::Calibration::default_path()) {
         Ok(calibration) => calibration,
         Err(error) => {
@@ -383,7 +404,71 @@ async fn measured_load_times(
     let details = agentrun::model_details_of(backend, workflow)
         .await
         .unwrap_or_default();
-    calibration.load_times(&server, &details)
+    (
+        calibration.load_times(&server, &details),
+        calibration.decode(&server, &details),
+    )
+}
+
+/// What earlier runs of the workflow on this server learnt, and where to keep what this
+/// run adds.
+struct Learning {
+    path: std::path::PathBuf,
+    knowledge: agentrun::Knowledge,
+    workflow: Workflow,
+    server: String,
+    details: std::collections::BTreeMap<String, agentrun::ModelDetails>,
+    experience: agentrun::Observations,
+}
+
+impl Learning {
+    /// Reads what earlier runs learnt; a file that cannot be used is a warning, and the run
+    /// starts from the workflow's priors.
+    async fn start(backend: &dyn ModelBackend, workflow: &Workflow, output: &Output) -> Learning {
+        let server = backend.endpoint();
+        let path = agentrun::Knowledge::default_path(&workflow.name, &server);
+        // A model the server lacks stops the run right after, with its own message.
+        let details = agentrun::model_details_of(backend, workflow)
+            .await
+            .unwrap_or_default();
+        let knowledge = match agentrun::Knowledge::load(&path) {
+            Ok(knowledge) => knowledge.unwrap_or_default(),
+            Err(error) => {
+                eprintln!("warning: {error}");
+                agentrun::Knowledge::default()
+            }
+        };
+        let experience = knowledge.experience(workflow, &details);
+        if !experience.is_empty() {
+            output.note(&format!(
+                "agentrun: the plan starts from what {} earlier run{} of this workflow on this \
+                 server learnt ({}; --no-learning to ignore it)",
+                knowledge.runs,
+                if knowledge.runs == 1 { "" } else { "s" },
+                path.display()
+            ));
+        }
+        Learning {
+            path,
+            knowledge,
+            workflow: workflow.clone(),
+            server,
+            details,
+            experience,
+        }
+    }
+
+    /// Adds what the run measured and saves it; failing to save is a warning.
+    fn keep(mut self, observed: &agentrun::Observations) {
+        if observed.is_empty() {
+            return;
+        }
+        self.knowledge
+            .absorb(&self.workflow, &self.server, &self.details, observed);
+        if let Err(error) = self.knowledge.save(&self.path) {
+            eprintln!("warning: what this run learnt was not kept: {error}");
+        }
+    }
 }
 
 /// The directory in a run's directory that its copied or scratch workspace is.

@@ -22,9 +22,19 @@ pub(crate) async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let server = Server::from_args(&args.server, Some(&args.workflow));
     let budget = resolve_budget(&workflow, &server)?;
     let calibration = agentrun::Calibration::load(&agentrun::Calibration::default_path())?;
+    let knowledge = known(&args, &workflow, &backend.endpoint())?;
+    let mut experience = match &knowledge {
+        Some((_, knowledge)) => knowledge.experience(&workflow, &details),
+        None => agentrun::Observations::default(),
+    };
+    // A decode speed measured in whole turns of earlier runs says more than calibration's.
+    for (model, decode) in calibration.decode(&backend.endpoint(), &details) {
+        experience.decode.entry(model).or_insert(decode);
+    }
     let settings = agentrun::WorkloadSettings {
         gpu_budget: budget,
         measured_load_times: calibration.load_times(&backend.endpoint(), &details),
+        experience: experience.clone(),
         ..agentrun::WorkloadSettings::default()
     };
     let workload = agentrun::build_workload(&workflow, &details, &settings)?;
@@ -38,8 +48,128 @@ pub(crate) async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&analysis)?);
     } else {
         print_plan(&workflow, &workload, &analysis);
+        print_inputs(&workflow, &details, &experience);
+        print_knowledge(&workflow, &details, knowledge.as_ref());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What earlier runs of the workflow on this server learnt, with its file; `None` with
+/// `--no-learning`. `--forget` deletes the file first. A file that cannot be used is a
+/// warning.
+fn known(
+    args: &PlanArgs,
+    workflow: &Workflow,
+    server: &str,
+) -> anyhow::Result<Option<(std::path::PathBuf, agentrun::Knowledge)>> {
+    let path = agentrun::Knowledge::default_path(&workflow.name, server);
+    if args.forget {
+        match std::fs::remove_file(&path) {
+            Ok(()) => eprintln!("forgot what runs of {} on {server} learnt", workflow.name),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                return Err(error).with_context(|| format!("cannot delete {}", path.display()));
+            }
+        }
+    }
+    if args.no_learning {
+        return Ok(None);
+    }
+    let knowledge = match agentrun::Knowledge::load(&path) {
+        Ok(knowledge) => knowledge.unwrap_or_default(),
+        Err(error) => {
+            eprintln!("warning: {error}");
+            agentrun::Knowledge::default()
+        }
+    };
+    Ok(Some((path, knowledge)))
+}
+
+/// Each agent's expected turn length and where it comes from, and the `num_ctx` that agents
+/// sharing a model send.
+fn print_inputs(
+    workflow: &Workflow,
+    details: &std::collections::BTreeMap<String, agentrun::ModelDetails>,
+    experience: &agentrun::Observations,
+) {
+    println!("\nExpected turn lengths:");
+    for agent in &workflow.agents {
+        match experience.turns.get(&agent.name) {
+            Some(samples) if samples.count > 0 => println!(
+                "  {:<14} {:>7.1} s   measured: {} turns in earlier runs",
+                agent.name,
+                samples.mean().unwrap_or(0.0),
+                samples.count
+            ),
+            _ => {
+                let prior = agentrun::expected_turn(workflow, agent, details, experience);
+                println!(
+                    "  {:<14} {:>7.1} s   prior: {}",
+                    agent.name, prior.seconds, prior.basis
+                );
+            }
+        }
+    }
+    let shared = agentrun::shared_contexts(workflow, details);
+    if shared.is_empty() {
+        return;
+    }
+    println!(
+        "\nShared models (every agent of a model sends the largest num_ctx, so all fit and the \
+         model never reloads between them):"
+    );
+    for group in shared {
+        let agents: Vec<String> = group
+            .agents
+            .iter()
+            .map(|(name, num_ctx)| format!("{name} {num_ctx}"))
+            .collect();
+        println!(
+            "  {}: num_ctx {} (asked: {})",
+            group.models.join(" / "),
+            group.num_ctx,
+            agents.join(", ")
+        );
+    }
+}
+
+/// What earlier runs learnt: each fact, from how many runs, and whether it still applies.
+fn print_knowledge(
+    workflow: &Workflow,
+    details: &std::collections::BTreeMap<String, agentrun::ModelDetails>,
+    knowledge: Option<&(std::path::PathBuf, agentrun::Knowledge)>,
+) {
+    let Some((path, knowledge)) = knowledge else {
+        println!("\nLearnt from earlier runs: not used (--no-learning).");
+        return;
+    };
+    if knowledge.runs == 0 {
+        println!(
+            "\nLearnt from earlier runs: nothing yet (kept in {}).",
+            path.display()
+        );
+        return;
+    }
+    println!(
+        "\nLearnt from {} earlier run{} on this server ({}):",
+        knowledge.runs,
+        if knowledge.runs == 1 { "" } else { "s" },
+        path.display()
+    );
+    for fact in knowledge.facts(workflow, details) {
+        let stale = if fact.applies {
+            ""
+        } else {
+            "   (no longer applies: the workflow or the model changed)"
+        };
+        println!(
+            "  {:<34} {} [{} run{}]{stale}",
+            fact.subject,
+            fact.figure,
+            fact.runs,
+            if fact.runs == 1 { "" } else { "s" }
+        );
+    }
 }
 
 /// What to say when a model's footprint is only its file size: without the layer

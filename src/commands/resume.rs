@@ -38,6 +38,7 @@ pub(crate) async fn run(args: ResumeArgs, output: Output) -> anyhow::Result<Exit
                 workspace: None,
                 non_interactive: false,
                 keep_loaded: false,
+                no_learning: false,
                 server: Server::from_environment(),
             }
         }
@@ -87,4 +88,5 @@ fn override_settings(settings: &mut RunSettings, args: &ResumeArgs) {
     }
     settings.keep_loaded |= args.start.keep_loaded;
     settings.non_interactive |= args.start.non_interactive;
+    settings.no_learning |= args.start.no_learning;
 }

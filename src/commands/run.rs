@@ -33,6 +33,7 @@ pub(crate) async fn run(args: RunArgs, output: Output) -> anyhow::Result<ExitCod
             .map(|dir| std::path::absolute(dir).unwrap_or_else(|_| dir.clone())),
         non_interactive: args.start.non_interactive,
         keep_loaded: args.start.keep_loaded,
+        no_learning: args.start.no_learning,
         server,
     };
     // A simulated run never acts on the current directory unless told to: it works on a

@@ -130,6 +130,12 @@ fn calibration_measures_both_load_modes_and_plans_use_it() {
         .count();
     assert_eq!(loads, 2);
     assert_eq!(sim.get_json("/api/ps")["models"], serde_json::json!([]));
+    // The decode speed came from the same requests: 0.7 x 273 GB/s over 19.1 GB is about 10
+    // tokens per second on the simulated Mac.
+    let decode = &coder["decode"];
+    let speed = decode["tokens"].as_f64().unwrap_or_default()
+        / decode["seconds"].as_f64().unwrap_or(f64::INFINITY);
+    assert!((9.0..11.0).contains(&speed), "{saved:#}");
 
     let plan = agentrun_with(
         repo_root(),
@@ -141,6 +147,12 @@ fn calibration_measures_both_load_modes_and_plans_use_it() {
     assert!(
         plan.stdout().contains(&expected),
         "{expected} not in\n{}",
+        plan.stdout()
+    );
+    // ... and the turn-length priors its decode speeds.
+    assert!(
+        plan.stdout().contains("tokens/s (measured on this server)"),
+        "{}",
         plan.stdout()
     );
 }

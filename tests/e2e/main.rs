@@ -7,6 +7,7 @@ mod events_schema;
 mod examples;
 mod faults;
 mod first_run;
+mod learning;
 mod real_servers;
 #[path = "../../crates/agentrun-ollama/tests/backend/replay_server.rs"]
 mod replay_server;
@@ -15,6 +16,7 @@ mod resume;
 mod run;
 mod sandbox;
 mod schemas;
+mod shared_model;
 mod simulate_policies;
 mod support;
 mod tdd_cycle;

@@ -155,6 +155,8 @@ pub(crate) fn agentrun_in(dir: &Path, args: &[&str]) -> Run {
 
 /// Runs `agentrun` with arguments and extra environment variables in a directory.
 /// Runs and calibration files go under the target directory unless `env` says otherwise.
+/// Runs learn nothing across runs unless `env` sets `AGENTRUN_NO_LEARNING=false`: the
+/// tests share one home, and one test's runs must not change another's plans.
 pub(crate) fn agentrun_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let output = Command::new(agentrun_binary())
         .args(args)
@@ -162,6 +164,7 @@ pub(crate) fn agentrun_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> 
         .env_remove("OLLAMA_HOST")
         .env("AGENTRUN_DIR", runs_dir())
         .env("AGENTRUN_HOME", runs_dir().join("home"))
+        .env("AGENTRUN_NO_LEARNING", "true")
         .envs(env.iter().copied())
         .env("NO_COLOR", "1")
         .output()

@@ -20,6 +20,7 @@ use crate::event::{Event, EventSink, LoadCause, ResidentModel};
 use crate::gated_backend::GatedBackend;
 use crate::graph::{ConversationGraph, Node, TurnOutcome};
 use crate::human::HumanAgent;
+use crate::observations::Observations;
 use crate::planning::{FutureTurn, RESIDENT_LOAD_S, Residency, ResidencyError, ResidencySettings};
 use crate::preloader::{PreloadDone, PreloadJob, Preloader};
 use crate::resume::{Resume, ResumeError};
@@ -48,6 +49,9 @@ pub struct RunOptions {
     pub future: Option<Vec<FutureTurn>>,
     /// Measured load times by model (`agentrun calibrate`); estimates stand in for the rest.
     pub measured_load_times: BTreeMap<String, LoadTimes>,
+    /// What earlier runs of this workflow on this server measured, used as the planner's
+    /// prior (see [`Observations`]); empty for a run that starts knowing nothing.
+    pub experience: Observations,
     /// Unload the models this run loaded when it ends.
     pub unload_at_end: bool,
     /// Return every turn in [`RunOutcome::transcript`]. Without it the run keeps only
@@ -77,6 +81,7 @@ impl RunOptions {
             load_mode: None,
             future: None,
             measured_load_times: BTreeMap::new(),
+            experience: Observations::default(),
             unload_at_end: true,
             keep_transcript: true,
             time_scale: 1.0,
@@ -93,6 +98,8 @@ pub struct RunOutcome {
     pub summary: RunSummary,
     /// Every completed turn; with [`RunOptions::keep_transcript`] off, the last ones.
     pub transcript: Vec<TranscriptEntry>,
+    /// What this run measured (a resumed run: since it resumed), for later runs' priors.
+    pub observations: Observations,
 }
 
 /// Why a run could not start.
@@ -281,6 +288,7 @@ impl Executor {
                 load_mode: options.load_mode,
                 future: options.future.clone(),
                 measured_load_times: options.measured_load_times.clone(),
+                experience: options.experience.clone(),
             },
         )?;
         let mut tally = crate::tally::Tally::new(workflow, policy);
@@ -295,6 +303,8 @@ impl Executor {
             &mut residency,
             &mut tally,
         )?;
+        // The replayed turns were reported by the run's first start.
+        residency.take_observations();
         let clock = RunClock::start(options.time_scale, past.map_or(0.0, |r| r.elapsed_s));
         let start = clock.started();
         let max_turns = options.max_turns.unwrap_or(workflow.limits.max_turns);
@@ -554,6 +564,9 @@ impl Executor {
                 clock.now_s() - started_s
             };
             residency.after_turn(speaker, next_agent, turn_s);
+            if let Some(model) = &entry.model {
+                residency.record_generation(model, entry.tokens, entry.generation_s);
+            }
             transcript.push(entry);
             turns_done += 1;
             // Trimmed in batches, so each turn costs O(1) on average.
@@ -615,6 +628,7 @@ impl Executor {
         Ok(RunOutcome {
             summary,
             transcript,
+            observations: residency.take_observations(),
         })
     }
 

@@ -20,6 +20,8 @@ mod gated_backend;
 mod graph;
 mod human;
 mod message;
+mod num_ctx;
+mod observations;
 mod planning;
 mod preloader;
 mod process;
@@ -32,6 +34,7 @@ mod test_backend;
 mod tool_loop;
 mod tools;
 mod transcript;
+mod turn_prior;
 
 pub use agent::{Agent, AgentError, AgentReply, LlmAgent, ModelCall, TurnContext, router_schema};
 pub use agentrun_memory::LoadTimes;
@@ -50,10 +53,14 @@ pub use executor::{Executor, RunError, RunOptions, RunOutcome, model_details_of}
 pub use graph::{ConversationGraph, Node, Step, TurnOutcome};
 pub use human::HumanAgent;
 pub use message::{Message, Role, ToolCall};
+pub use num_ctx::{DEFAULT_NUM_CTX, SharedContext, shared_contexts, shared_num_ctx};
+pub use observations::{DecodeSamples, Observations, Samples};
 pub use planning::{
-    FutureTurn, ResidencyError, WorkloadSettings, build_workload, model_load_time_options,
+    FutureTurn, ResidencyError, WorkloadSettings, build_workload, expected_turn,
+    model_load_time_options,
 };
 pub use resume::{Resume, ResumeError};
 pub use summary::{AgentSummary, ModelSummary, RunStatus, RunSummary};
 pub use tools::{Tool, ToolContext, ToolError, Workspace, builtin_tool, parse_arguments};
 pub use transcript::{ToolRecord, TranscriptEntry};
+pub use turn_prior::{ModelFacts, TurnPrior, turn_prior};

@@ -11,15 +11,19 @@ use agentrun_memory::{
     self as memory, Budget, FootprintInputs, LoadModeChoice, LoadTimes, LoadedModel, PlanContext,
     Policy, TurnPlan, Workload,
 };
-use agentrun_spec::{GpuBudget, LlmAgentSpec, ModelOptionsSpec, Workflow};
+use agentrun_spec::{
+    AgentSimulation, EdgeTarget, GpuBudget, LlmAgentSpec, ModelOptionsSpec, Workflow,
+};
 
 pub use agentrun_memory::FutureTurn;
 
-use crate::backend::{KeepAlive, ModelDetails, ModelOptions, RunningModel};
+#[cfg(test)]
+mod tests;
 
-/// The context length sent when an agent names none: Ollama's own default
-/// depends on the GPU's size, so an explicit value keeps plans predictable.
-const DEFAULT_NUM_CTX: u64 = 8192;
+use crate::backend::{KeepAlive, ModelDetails, ModelOptions, RunningModel};
+use crate::num_ctx::{DEFAULT_NUM_CTX, shared_num_ctx};
+use crate::observations::Observations;
+use crate::turn_prior::{ModelFacts, turn_prior};
 
 /// Ollama's default `OLLAMA_MAX_LOADED_MODELS` on a machine with one GPU.
 const DEFAULT_MAX_LOADED_MODELS: usize = 3;
@@ -30,8 +34,9 @@ const PRIOR_LOAD_FIXED_S: f64 = 2.0;
 const PRIOR_MMAP_BANDWIDTH: f64 = 0.8e9;
 const PRIOR_NO_MMAP_BANDWIDTH: f64 = 5.0e9;
 
-/// Expected seconds of a turn before any has been measured.
-const PRIOR_TURN_S: f64 = 60.0;
+/// The most turns that earlier runs' mean turn length counts for: enough that one odd turn
+/// does not move it, few enough that a run whose agents changed pace adapts within it.
+const MAX_REMEMBERED_TURNS: u64 = 8;
 
 /// The budget passive policies plan with when none is known: they never consult it.
 const UNKNOWN_BUDGET: u64 = u64::MAX / 2;
@@ -97,6 +102,8 @@ pub(crate) struct Residency {
     load_modes: BTreeMap<String, memory::LoadMode>,
     future: Vec<FutureTurn>,
     turns_done: usize,
+    /// What this run measured, for later runs.
+    observations: Observations,
 }
 
 impl Residency {
@@ -120,18 +127,10 @@ impl Residency {
                 load_mode: settings.load_mode,
                 fixed_mmap: passive,
                 measured_load_times: settings.measured_load_times,
+                experience: settings.experience,
             },
         )?;
-        let load_options = workflow
-            .agents
-            .iter()
-            .filter_map(|spec| spec.llm())
-            .rev() // the first agent naming a model sets its load-time options
-            .map(|llm| {
-                let options = model_load_options(llm, details.get(&llm.model));
-                (llm.model.clone(), options)
-            })
-            .collect();
+        let load_options = model_load_time_options(workflow, details);
         Ok(Residency {
             policy,
             workload,
@@ -155,6 +154,7 @@ impl Residency {
             load_modes: BTreeMap::new(),
             future: settings.future.unwrap_or_default(),
             turns_done: 0,
+            observations: Observations::default(),
         })
     }
 
@@ -281,6 +281,9 @@ impl Residency {
     pub(crate) fn after_turn(&mut self, speaker: usize, next: Option<usize>, turn_seconds: f64) {
         let from = &self.agent_names[speaker];
         let to = next.map(|index| self.agent_names[index].as_str());
+        let target = to.map_or(EdgeTarget::End, |name| EdgeTarget::Agent(name.to_owned()));
+        self.observations.edge(from, &target);
+        self.observations.turn(from, turn_seconds);
         not_learnt(
             self.workload.record_transition(from, to),
             "the edge a turn took",
@@ -298,10 +301,24 @@ impl Residency {
             return;
         }
         let mode = self.load_mode_of(model);
+        self.observations.load(model, mode, seconds);
         not_learnt(
             self.workload.record_load(model, mode, seconds),
             "a model's load time",
         );
+    }
+
+    /// Learns a model's generation speed from a turn: `tokens` in `seconds` (prompt included).
+    pub(crate) fn record_generation(&mut self, model: &str, tokens: u64, seconds: f64) {
+        if tokens > 0 && seconds > 0.0 {
+            self.observations.decode(model, tokens, seconds);
+        }
+    }
+
+    /// Hands over what the run has measured so far and starts afresh: a resumed run drops
+    /// what replaying its saved turns taught, which the first start already reported.
+    pub(crate) fn take_observations(&mut self) -> Observations {
+        std::mem::take(&mut self.observations)
     }
 
     /// The expected load time of a model, for progress lines.
@@ -339,6 +356,7 @@ pub(crate) struct ResidencySettings {
     pub(crate) load_mode: Option<LoadModeChoice>,
     pub(crate) future: Option<Vec<FutureTurn>>,
     pub(crate) measured_load_times: BTreeMap<String, LoadTimes>,
+    pub(crate) experience: Observations,
 }
 
 /// What a run knows beyond the workflow when it builds the planner's workload.
@@ -352,6 +370,9 @@ pub struct WorkloadSettings {
     pub fixed_mmap: bool,
     /// Measured load times by model (`agentrun calibrate`), used instead of estimates.
     pub measured_load_times: BTreeMap<String, LoadTimes>,
+    /// What earlier runs of the workflow on this server measured: turn lengths, edges taken,
+    /// load times and decode speeds replace the priors they cover.
+    pub experience: Observations,
 }
 
 /// The planner's view of a workflow: models with predicted footprints and load
@@ -366,6 +387,7 @@ pub fn build_workload(
         load_mode,
         fixed_mmap,
         measured_load_times,
+        experience,
     } = settings;
     let (gpu_budget, load_mode, fixed_mmap) = (*gpu_budget, *load_mode, *fixed_mmap);
     let gpu_bytes = match (gpu_budget, workflow.memory.gpu_budget) {
@@ -380,6 +402,7 @@ pub fn build_workload(
             .map_or(DEFAULT_MAX_LOADED_MODELS, |n| n as usize),
     };
     let num_parallel = u64::from(workflow.memory.num_parallel.unwrap_or(1));
+    let num_ctx = shared_num_ctx(workflow, details);
     let mut models: Vec<memory::ModelSpec> = Vec::new();
     for spec in workflow.agents.iter().filter_map(|agent| agent.llm()) {
         let model = &spec.model;
@@ -398,7 +421,7 @@ pub fn build_workload(
             head_count_kv: found.and_then(|d| d.head_count_kv).unwrap_or(0),
             embedding_length: found.and_then(|d| d.embedding_length).unwrap_or(0),
             trained_context: trained,
-            num_ctx: num_ctx_of(spec, found),
+            num_ctx: num_ctx[model],
             num_parallel,
             num_batch: spec.options.num_batch.unwrap_or(512),
         });
@@ -411,14 +434,18 @@ pub fn build_workload(
                 .and_then(|d| d.digest.clone())
                 .unwrap_or_else(|| model.clone()),
             footprint_bytes: footprint,
-            load_times: measured_load_times.get(model).copied().unwrap_or_else(|| {
-                LoadTimes::from_bandwidth(
-                    file_bytes,
-                    PRIOR_LOAD_FIXED_S,
-                    PRIOR_MMAP_BANDWIDTH,
-                    PRIOR_NO_MMAP_BANDWIDTH,
-                )
-            }),
+            load_times: learnt_load_times(
+                model,
+                measured_load_times.get(model).copied().unwrap_or_else(|| {
+                    LoadTimes::from_bandwidth(
+                        file_bytes,
+                        PRIOR_LOAD_FIXED_S,
+                        PRIOR_MMAP_BANDWIDTH,
+                        PRIOR_NO_MMAP_BANDWIDTH,
+                    )
+                }),
+                experience,
+            ),
             load_mode: if fixed_mmap {
                 LoadModeChoice::Mmap
             } else {
@@ -434,9 +461,14 @@ pub fn build_workload(
             memory::PlannedAgent {
                 name: spec.name.clone(),
                 model: llm.map(|llm| llm.model.clone()),
-                mean_turn_seconds: PRIOR_TURN_S,
+                mean_turn_seconds: experience
+                    .turns
+                    .get(&spec.name)
+                    .and_then(|samples| samples.mean())
+                    .unwrap_or_else(|| expected_turn(workflow, spec, details, experience).seconds),
                 static_keep_alive: llm.and_then(|llm| llm.residency.keep_alive),
-                num_ctx: llm.and_then(|llm| llm.options.num_ctx),
+                // Every agent of a model sends the shared value, so none reloads another's.
+                num_ctx: llm.map(|llm| num_ctx[&llm.model]),
             }
         })
         .collect();
@@ -455,25 +487,87 @@ pub fn build_workload(
             prior_weight: None,
             count: 0,
         })
+        .chain(
+            experience
+                .edges
+                .iter()
+                // Counts for an edge the workflow no longer has would invent one.
+                .filter(|(from, to, _)| {
+                    workflow
+                        .flow
+                        .edges
+                        .iter()
+                        .any(|edge| &edge.from == from && &edge.to == to)
+                })
+                .map(|(from, to, count)| memory::PlannedEdge {
+                    from: from.clone(),
+                    to: match to {
+                        EdgeTarget::End => memory::PlannedTarget::End,
+                        EdgeTarget::Agent(name) => memory::PlannedTarget::Agent(name.clone()),
+                    },
+                    prior_weight: None,
+                    count: *count,
+                }),
+        )
         .collect();
-    Ok(Workload::new(models, agents, edges, budget)?)
+    let mut workload = Workload::new(models, agents, edges, budget)?;
+    for (agent, samples) in &experience.turns {
+        if samples.count > 1 && workload.mean_turn_seconds(agent).is_ok() {
+            let turns = samples.count.min(MAX_REMEMBERED_TURNS);
+            not_learnt(
+                workload.weigh_turn_prior(agent, turns as f64),
+                "how long earlier runs' turns took",
+            );
+        }
+    }
+    Ok(workload)
 }
 
-/// The context length an agent's calls send: its own, else a default capped at
-/// the model's trained context.
-fn num_ctx_of(spec: &LlmAgentSpec, details: Option<&ModelDetails>) -> u64 {
-    let trained = details
-        .and_then(|d| d.context_length)
-        .unwrap_or(DEFAULT_NUM_CTX);
-    spec.options.num_ctx.unwrap_or(DEFAULT_NUM_CTX.min(trained))
+/// An agent's expected turn length before anything is measured ([`turn_prior`]), with the
+/// decode speed earlier runs measured for its model when there is one.
+pub fn expected_turn(
+    workflow: &Workflow,
+    agent: &agentrun_spec::AgentSpec,
+    details: &BTreeMap<String, ModelDetails>,
+    experience: &Observations,
+) -> crate::turn_prior::TurnPrior {
+    let default;
+    let behaviour = match workflow.simulation.agents.get(&agent.name) {
+        Some(behaviour) => behaviour,
+        None => {
+            default = AgentSimulation::default_for(agent);
+            &default
+        }
+    };
+    let facts = agent
+        .model()
+        .map_or_else(ModelFacts::default, |model| ModelFacts {
+            file_bytes: details.get(model).map_or(0, |d| d.file_bytes),
+            measured_tokens_per_second: experience
+                .decode
+                .get(model)
+                .and_then(|decode| decode.tokens_per_second()),
+        });
+    turn_prior(agent, behaviour, facts)
+}
+
+/// A model's load times with the modes earlier runs measured replaced by their mean.
+fn learnt_load_times(model: &str, mut times: LoadTimes, experience: &Observations) -> LoadTimes {
+    if let Some(seconds) = experience.load_seconds(model, memory::LoadMode::Mmap) {
+        times.mmap_seconds = seconds;
+    }
+    if let Some(seconds) = experience.load_seconds(model, memory::LoadMode::NoMmap) {
+        times.no_mmap_seconds = seconds;
+    }
+    times
 }
 
 /// A model's load-time options as its first agent sets them (without `use_mmap`,
-/// which follows the load mode), with an explicit `num_ctx`.
-fn model_load_options(spec: &LlmAgentSpec, details: Option<&ModelDetails>) -> ModelOptions {
+/// which follows the load mode), with the model's shared `num_ctx`.
+fn model_load_options(spec: &LlmAgentSpec, num_ctx: u64) -> ModelOptions {
     let mut options = spec.options.load_time_options();
     options.remove("use_mmap");
-    options.insert("num_ctx".into(), num_ctx_of(spec, details).into());
+    options.insert("num_ctx".into(), num_ctx.into());
     options
 }
 
@@ -513,15 +607,17 @@ pub(crate) fn classify_waits(
 }
 
 /// Each model's load-time options as the run sends them (the first agent naming
-/// a model sets them; `num_ctx` always explicit), without `use_mmap`.
+/// a model sets them; `num_ctx` always explicit, the largest its agents ask for, see
+/// [`crate::shared_num_ctx`]), without `use_mmap`.
 pub fn model_load_time_options(
     workflow: &Workflow,
     details: &BTreeMap<String, ModelDetails>,
 ) -> BTreeMap<String, ModelOptions> {
+    let num_ctx = shared_num_ctx(workflow, details);
     let mut options = BTreeMap::new();
     for spec in workflow.agents.iter().filter_map(|agent| agent.llm()) {
         if !options.contains_key(&spec.model) {
-            let model_options = model_load_options(spec, details.get(&spec.model));
+            let model_options = model_load_options(spec, num_ctx[&spec.model]);
             options.insert(spec.model.clone(), model_options);
         }
     }

@@ -337,6 +337,18 @@ impl Workload {
         Ok(())
     }
 
+    /// Counts an agent's starting mean turn length as `turns` measured turns rather than one:
+    /// for a mean that earlier runs measured, so a single turn of this run does not undo it.
+    pub fn weigh_turn_prior(&mut self, agent: &str, turns: f64) -> Result<(), Error> {
+        let agent = self.agent_id(agent)?;
+        let turns = check_number(
+            || format!("prior turns of agent '{}'", self.agents[agent].name),
+            turns,
+        )?;
+        self.turn_samples[agent] = turns.max(1.0);
+        Ok(())
+    }
+
     /// Records a measured load (from `load_duration`) and pins the model's load mode to the
     /// one used, so later calls keep it.
     pub fn record_load(&mut self, model: &str, mode: LoadMode, seconds: f64) -> Result<(), Error> {

@@ -36,6 +36,10 @@ pub enum Event {
         endpoint: Arc<str>,
         /// The model as requested.
         model: Arc<str>,
+        /// The `num_ctx` the request sent, if any: a load-time option, so tests can check
+        /// that every call of a model sends the same.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        num_ctx: Option<u64>,
     },
     /// The request needs a load and joined the pending queue.
     RequestQueued {

@@ -50,7 +50,8 @@ pub(crate) async fn prepare(
     let scheduler = &inner.scheduler;
     scheduler.ensure_started();
     let handler_start = Instant::now();
-    let mut ticket = scheduler.arrive(request.endpoint, request.model);
+    let num_ctx = request.options.and_then(|options| options.num_ctx);
+    let mut ticket = scheduler.arrive(request.endpoint, request.model, num_ctx);
     match run(inner, &request, &mut ticket, handler_start).await {
         Ok(Step::Immediate(done_reason)) => Ok(Prepared::Immediate(done_reason)),
         Ok(Step::Reply(parts)) => Ok(Prepared::Reply(Box::new(Generation {

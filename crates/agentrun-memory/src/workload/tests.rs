@@ -71,6 +71,19 @@ fn turn_lengths_are_a_running_mean_seeded_by_the_workflow() {
 }
 
 #[test]
+fn a_prior_weighed_as_several_turns_moves_less_per_turn() {
+    // The seed of `a` is 10 s; counted as 4 turns, one 60 s turn moves it by a fifth.
+    let mut workload = two_agents();
+    workload.weigh_turn_prior("a", 4.0).expect("known agent");
+    workload
+        .record_turn_seconds("a", 60.0)
+        .expect("known agent");
+    assert_eq!(workload.mean_turn_seconds("a"), Ok(20.0));
+    assert!(workload.weigh_turn_prior("a", f64::NAN).is_err());
+    assert!(workload.weigh_turn_prior("nobody", 2.0).is_err());
+}
+
+#[test]
 fn auto_picks_the_faster_mode_and_a_recorded_load_pins_it() {
     let mut workload = Workload::new(
         vec![ModelSpec {

@@ -159,10 +159,15 @@ impl Scheduler {
         self.started.store(true, Ordering::Release);
     }
 
-    /// Logs the arrival of a request and returns its ticket.
-    pub(crate) fn arrive(self: &Arc<Self>, endpoint: &'static str, model: &str) -> Ticket {
+    /// Logs the arrival of a request (with the `num_ctx` it sent) and returns its ticket.
+    pub(crate) fn arrive(
+        self: &Arc<Self>,
+        endpoint: &'static str,
+        model: &str,
+        num_ctx: Option<u64>,
+    ) -> Ticket {
         let model: Arc<str> = Arc::from(model);
-        let request_id = self.lock().arrive(endpoint, Arc::clone(&model));
+        let request_id = self.lock().arrive(endpoint, Arc::clone(&model), num_ctx);
         Ticket::new(Arc::clone(self), request_id, model)
     }
 

@@ -180,13 +180,19 @@ impl SchedState {
         self.log.snapshot()
     }
 
-    pub(super) fn arrive(&mut self, endpoint: &'static str, model: Arc<str>) -> u64 {
+    pub(super) fn arrive(
+        &mut self,
+        endpoint: &'static str,
+        model: Arc<str>,
+        num_ctx: Option<u64>,
+    ) -> u64 {
         let request_id = self.next_request_id;
         self.next_request_id += 1;
         self.log(Event::RequestArrived {
             request_id,
             endpoint: Arc::from(endpoint),
             model,
+            num_ctx,
         });
         request_id
     }

@@ -124,9 +124,11 @@ fn tdd_runs_to_completion_and_the_loop_never_waits_on_a_swap() {
             // The tester follows the 52 GB architect, beside which nothing fits.
             continue;
         }
+        // Loading either model takes seconds of simulated time; a busy machine adds only
+        // scheduling jitter (tens of real milliseconds, well under a simulated second).
         let waited_s = event["load_duration_ns"].as_u64().unwrap_or(0) as f64 / 1e9;
         assert!(
-            waited_s < 0.1,
+            waited_s < 1.0,
             "request {id} to {model} waited {waited_s} s for a load"
         );
         checked += 1;

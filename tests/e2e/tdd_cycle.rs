@@ -283,9 +283,11 @@ fn a_whole_tdd_cycle_changes_the_project_until_its_real_tests_pass() {
     {
         let id = event["request_id"].as_u64().expect("request id");
         if coder_requests[1..].contains(&id) {
+            // Loading the coder's model takes seconds of simulated time; a busy machine
+            // adds only scheduling jitter (well under a simulated second).
             let waited_s = event["load_duration_ns"].as_u64().unwrap_or(0) as f64 / 1e9;
             assert!(
-                waited_s < 0.1,
+                waited_s < 1.0,
                 "coder request {id} waited {waited_s} s for a load"
             );
         }

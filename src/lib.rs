@@ -25,6 +25,7 @@
 mod budget;
 mod calibration;
 mod dry_run;
+mod random_workflow;
 mod report;
 mod run_dir;
 mod saved_run;
@@ -55,6 +56,7 @@ pub use budget::{detect_gpu_budget, macos_raise_command};
 pub use calibration::{Calibration, CalibrationError, ModelCalibration, calibrate_model};
 pub use dry_run::DryRun;
 pub use ollama_sim::{Script as SimScript, SimConfig};
+pub use random_workflow::{RandomWorkflow, Shape as WorkflowShape};
 pub use report::{run_report_html, simulation_report_html};
 pub use run_dir::{RunDirectory, list_runs};
 pub use saved_run::{SavedRun, SavedRunError, read_events};

@@ -1,0 +1,102 @@
+use super::*;
+
+const GB: u64 = 1_000_000_000;
+
+fn model(name: &str, gb: u64, cold_s: f64, warm_s: f64) -> BoundModel {
+    BoundModel {
+        name: name.into(),
+        resident_bytes: gb * GB,
+        predicted_bytes: gb * GB,
+        cold_load_s: cold_s,
+        fastest_load_s: warm_s,
+    }
+}
+
+fn turn(model: Option<usize>, busy_s: f64) -> BoundTurn {
+    BoundTurn {
+        model,
+        busy_s,
+        gap_s: 0.0,
+    }
+}
+
+/// Two models that cannot share 50 GB: every switch pays a full warm load, the first use
+/// of each a cold one.
+#[test]
+fn exclusive_models_pay_every_switch() {
+    let instance = BoundInstance {
+        models: vec![model("a", 30, 10.0, 4.0), model("b", 30, 12.0, 5.0)],
+        capacity_bytes: 50 * GB,
+        max_loaded_models: 3,
+        turns: vec![
+            turn(Some(0), 20.0),
+            turn(Some(1), 20.0),
+            turn(Some(0), 20.0),
+            turn(Some(1), 20.0),
+        ],
+    };
+    assert!(instance.exclusive(0, 1));
+    let bound = lower_bound(&instance);
+    // a cold (10), b after a (the first use of b may reuse nothing: 5 at least, and its
+    // cold load since the start: 12 - 20 < 0), then a warm (4) and b warm (5).
+    assert!(
+        (bound.wait_s - (10.0 + 5.0 + 4.0 + 5.0)).abs() < 1e-9,
+        "{bound:?}"
+    );
+    assert_eq!(bound.per_turn_s, vec![10.0, 5.0, 4.0, 5.0]);
+}
+
+/// Models that fit together: only the first load of each is certain, and a long first turn
+/// hides the second model's cold load.
+#[test]
+fn models_that_fit_together_pay_only_what_cannot_be_hidden() {
+    let instance = BoundInstance {
+        models: vec![model("a", 10, 10.0, 4.0), model("b", 10, 12.0, 5.0)],
+        capacity_bytes: 50 * GB,
+        max_loaded_models: 3,
+        turns: vec![turn(Some(0), 8.0), turn(Some(1), 20.0), turn(Some(0), 20.0)],
+    };
+    assert!(!instance.exclusive(0, 1));
+    let bound = lower_bound(&instance);
+    // a: 10 cold. b: cold 12 since the start, but 8 s of a's turn passed, and the window
+    // from the start also holds a's wait: both windows end... only one of them counts.
+    assert!((bound.wait_s - 10.0).abs() < 1e-9, "{bound:?}");
+}
+
+/// The count cap of one makes every pair exclusive.
+#[test]
+fn a_count_cap_of_one_excludes_everything() {
+    let mut instance = BoundInstance {
+        models: vec![model("a", 1, 3.0, 1.0), model("b", 1, 3.0, 1.0)],
+        capacity_bytes: 50 * GB,
+        max_loaded_models: 1,
+        turns: vec![turn(Some(0), 1.0), turn(None, 30.0), turn(Some(1), 1.0)],
+    };
+    assert!(instance.exclusive(0, 1));
+    // The command turn between gives b's load 30 s: only a's cold load is certain... and
+    // b's window from a's turn: 1 - 30 < 0.
+    assert!((lower_bound(&instance).wait_s - 3.0).abs() < 1e-9);
+    instance.turns[1].busy_s = 0.0;
+    // Now b's load must follow a's turn: at least 1 s more.
+    assert!((lower_bound(&instance).wait_s - 4.0).abs() < 1e-9);
+}
+
+/// The fit test, not the sum of sizes, decides: 30 + 20 fit in 54 GB by size but the
+/// second load may take only 80 % of what is free.
+#[test]
+fn the_fit_test_decides_exclusion() {
+    let instance = BoundInstance {
+        models: vec![model("a", 30, 1.0, 1.0), model("b", 20, 1.0, 1.0)],
+        capacity_bytes: 54 * GB,
+        max_loaded_models: 3,
+        turns: Vec::new(),
+    };
+    // 20 > 0.8 * 24 and 30 > 0.8 * 34.
+    assert!(instance.exclusive(0, 1));
+    let roomy = BoundInstance {
+        capacity_bytes: 56 * GB,
+        ..instance
+    };
+    // 20 <= 0.8 * 26.
+    assert!(!roomy.exclusive(0, 1));
+}

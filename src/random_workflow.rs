@@ -526,4 +526,39 @@ mod tests {
         );
         assert_ne!(a.yaml, RandomWorkflow::generate(18, 80).yaml);
     }
+
+    /// The bound is below every policy's wait, on futures of every shape and at both load
+    /// modes: the simulator, not the bound's own model, decides what the policies wait.
+    #[test]
+    fn no_policy_waits_less_than_the_bound() {
+        use agentrun_memory::{LoadModeChoice, Policy};
+        let mut positive = 0;
+        for seed in 0..12 {
+            let random = RandomWorkflow::generate(seed, 40);
+            for mode in [LoadModeChoice::Mmap, LoadModeChoice::Auto] {
+                let options = crate::SimulationOptions {
+                    seed: Some(seed),
+                    policies: Policy::ALL.to_vec(),
+                    load_mode: Some(mode),
+                    machine: random.machine.clone(),
+                    keep_events: false,
+                };
+                let report = crate::simulate(&random.workflow, &options).expect("simulates");
+                assert!(report.bound_s > 0.0, "{}", random.describe());
+                positive += 1;
+                for (policy, figures) in &report.policies {
+                    assert!(
+                        figures.load_wait_s >= report.bound_s - 1e-6,
+                        "{} {mode:?}: {policy} waits {} s, the bound is {} s",
+                        random.describe(),
+                        figures.load_wait_s,
+                        report.bound_s
+                    );
+                    let per_turn: f64 = figures.excess_per_turn_s.iter().sum();
+                    assert!((per_turn - figures.excess_over_bound_s).abs() < 1e-6);
+                }
+            }
+        }
+        assert_eq!(positive, 24);
+    }
 }

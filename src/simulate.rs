@@ -307,6 +307,7 @@ fn bound_instance(
                 predicted_bytes: predicted,
                 cold_load_s: cold,
                 fastest_load_s: warm.min(cold),
+                file_bytes: size,
             }
         })
         .collect();
@@ -314,6 +315,7 @@ fn bound_instance(
         models,
         capacity_bytes: machine.gpu_memory_bytes.min(cache_room),
         max_loaded_models: machine.max_loaded_models,
+        ram_bytes: cache_room,
         turns,
     }
 }

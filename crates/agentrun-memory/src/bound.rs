@@ -16,8 +16,9 @@
 //! `k` generated, so its load started after turn `k`'s generation ended. Between that moment
 //! and the start of turn `t` pass the gap after turn `k`, the generation and gaps of the
 //! turns in between, and their load waits. The load takes at least the model's fastest load
-//! time (warm when its file can be in the page cache and it may have been loaded before,
-//! cold with the faster load mode when it is the model's first use), so the waits of turns
+//! time (warm when its file can be in the page cache and it may have been loaded before;
+//! cold, in the faster load mode, when it is the model's first use or when its file cannot
+//! have stayed in the page cache while turn `k`'s model was loaded), so the waits of turns
 //! `k+1 ..= t` add up to at least `load − (gaps and generation in between)`.
 //!
 //! Each such inequality covers a window of turns. Every schedule's waits meet all of them at
@@ -45,6 +46,8 @@ pub struct BoundModel {
     pub cold_load_s: f64,
     /// Seconds of its fastest load of all (from the page cache when it can be there).
     pub fastest_load_s: f64,
+    /// The size of its weights file, which the page cache holds between loads.
+    pub file_bytes: u64,
 }
 
 /// One turn of the future.
@@ -70,12 +73,21 @@ pub struct BoundInstance {
     pub capacity_bytes: u64,
     /// Ollama's `OLLAMA_MAX_LOADED_MODELS`.
     pub max_loaded_models: usize,
+    /// RAM for loaded models and the page cache together: RAM less what the OS keeps.
+    pub ram_bytes: u64,
     /// The turns, in order.
     pub turns: Vec<BoundTurn>,
 }
 
 /// Ollama loads a model beside others only if it needs at most this share of the free memory.
 const FIT_HEADROOM: f64 = 0.80;
+
+impl BoundModel {
+    /// The least memory the model holds while it is loaded or loading.
+    fn held_bytes(&self) -> u64 {
+        self.resident_bytes.min(self.predicted_bytes)
+    }
+}
 
 impl BoundInstance {
     /// Whether models `a` and `b` can never be in memory at once.
@@ -88,7 +100,7 @@ impl BoundInstance {
         }
         let capacity = self.capacity_bytes as f64;
         let beside = |first: &BoundModel, second: &BoundModel| {
-            let held = first.resident_bytes.min(first.predicted_bytes) as f64;
+            let held = first.held_bytes() as f64;
             second.predicted_bytes as f64 <= FIT_HEADROOM * (capacity - held).max(0.0)
         };
         let (a, b) = (&self.models[a], &self.models[b]);
@@ -134,9 +146,20 @@ pub fn lower_bound(instance: &BoundInstance) -> Bound {
         if let Some(k) = last_exclusive[model] {
             // Its load starts once turn k has generated: after the gap of turn k and the
             // generation and gaps of the turns between. It may reload a copy preloaded
-            // before turn k, so only the fastest load is certain.
+            // before turn k, so only the fastest load is certain, and not even that when
+            // its file cannot have stayed in the page cache beside turn k's model (the
+            // cache holds what RAM leaves beside loaded models).
             let free = elapsed[t] - elapsed[k] - turns[k].busy_s.max(0.0);
-            window_at[t].push((k + 1, spec.fastest_load_s - free));
+            let held = turns[k]
+                .model
+                .map_or(0, |other| instance.models[other].held_bytes());
+            let cached = spec.file_bytes.saturating_add(held) <= instance.ram_bytes;
+            let load = if cached {
+                spec.fastest_load_s
+            } else {
+                spec.cold_load_s
+            };
+            window_at[t].push((k + 1, load - free));
         }
         if !used_before[model] {
             // The first use: a cold load happened somewhere since the start of the run.

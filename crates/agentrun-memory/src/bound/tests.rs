@@ -9,6 +9,7 @@ fn model(name: &str, gb: u64, cold_s: f64, warm_s: f64) -> BoundModel {
         predicted_bytes: gb * GB,
         cold_load_s: cold_s,
         fastest_load_s: warm_s,
+        file_bytes: gb * GB,
     }
 }
 
@@ -28,6 +29,7 @@ fn exclusive_models_pay_every_switch() {
         models: vec![model("a", 30, 10.0, 4.0), model("b", 30, 12.0, 5.0)],
         capacity_bytes: 50 * GB,
         max_loaded_models: 3,
+        ram_bytes: 100 * GB,
         turns: vec![
             turn(Some(0), 20.0),
             turn(Some(1), 20.0),
@@ -54,6 +56,7 @@ fn models_that_fit_together_pay_only_what_cannot_be_hidden() {
         models: vec![model("a", 10, 10.0, 4.0), model("b", 10, 12.0, 5.0)],
         capacity_bytes: 50 * GB,
         max_loaded_models: 3,
+        ram_bytes: 100 * GB,
         turns: vec![turn(Some(0), 8.0), turn(Some(1), 20.0), turn(Some(0), 20.0)],
     };
     assert!(!instance.exclusive(0, 1));
@@ -70,6 +73,7 @@ fn a_count_cap_of_one_excludes_everything() {
         models: vec![model("a", 1, 3.0, 1.0), model("b", 1, 3.0, 1.0)],
         capacity_bytes: 50 * GB,
         max_loaded_models: 1,
+        ram_bytes: 100 * GB,
         turns: vec![turn(Some(0), 1.0), turn(None, 30.0), turn(Some(1), 1.0)],
     };
     assert!(instance.exclusive(0, 1));
@@ -89,6 +93,7 @@ fn the_fit_test_decides_exclusion() {
         models: vec![model("a", 30, 1.0, 1.0), model("b", 20, 1.0, 1.0)],
         capacity_bytes: 54 * GB,
         max_loaded_models: 3,
+        ram_bytes: 100 * GB,
         turns: Vec::new(),
     };
     // 20 > 0.8 * 24 and 30 > 0.8 * 34.
@@ -99,4 +104,27 @@ fn the_fit_test_decides_exclusion() {
     };
     // 20 <= 0.8 * 26.
     assert!(!roomy.exclusive(0, 1));
+}
+
+/// A file that cannot stay in the page cache beside the model that displaced it reloads
+/// cold.
+#[test]
+fn a_reload_is_cold_when_the_page_cache_cannot_hold_the_file() {
+    let mut instance = BoundInstance {
+        models: vec![model("a", 30, 40.0, 5.0), model("b", 30, 40.0, 5.0)],
+        capacity_bytes: 50 * GB,
+        max_loaded_models: 3,
+        ram_bytes: 100 * GB,
+        turns: vec![
+            turn(Some(0), 100.0),
+            turn(Some(1), 100.0),
+            turn(Some(0), 1.0),
+        ],
+    };
+    // 40 cold for a, 5 for b's load after a (its cold load hides in a's turn), 5 for a.
+    assert!((lower_bound(&instance).wait_s - 50.0).abs() < 1e-9);
+    instance.ram_bytes = 55 * GB;
+    // a's file (30 GB) cannot stay cached beside b (30 GB) in 55 GB: a reloads cold, and so
+    // does b after a.
+    assert!((lower_bound(&instance).wait_s - 120.0).abs() < 1e-9);
 }

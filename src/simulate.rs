@@ -10,9 +10,9 @@
 //! Beside the policies stands a lower bound ([`agentrun_memory::lower_bound`]): the load
 //! wait no policy can go below on the same future, computed from the turns' measured lengths,
 //! the models' measured footprints and the machine's load times. Each policy's wait is
-//! reported against it, unclamped, and split into what only foresight could have removed (the
-//! oracle's own excess: the oracle is this planner given the future, not an optimum) and what
-//! is the planner's error (the rest).
+//! reported against it, unclamped, and split into what foresight removes (the wait above the
+//! oracle's, which is this planner given the future, not an optimum) and the planner's error
+//! (the rest: the oracle's own excess over the bound).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -58,10 +58,14 @@ pub struct PolicyFigures {
     /// Load wait beyond the lower bound on the same future (never negative: the bound is
     /// below every policy).
     pub excess_over_bound_s: f64,
-    /// The part of that excess only foresight could have removed: the oracle's own excess
-    /// over the bound, at most this policy's excess (0 when the oracle was not simulated).
+    /// The part of that excess that foresight removes: the wait above the oracle's (this
+    /// planner given the future), within `0..=excess_over_bound_s` (0 when the oracle was not
+    /// simulated). For `smart` it is what not knowing the future costs; for the baselines it
+    /// also holds what not planning costs.
     pub foresight_s: f64,
-    /// The rest of the excess: what the policy lost to its own decisions.
+    /// The rest of the excess: the oracle's own excess over the bound, which knowing the
+    /// future did not remove. It is the planner's error, up to the bound's own distance
+    /// from the optimum (the bound is a relaxation, exact only on small instances).
     pub planner_error_s: f64,
     /// Load wait beyond the oracle's (this planner with foresight), unclamped: negative
     /// when the policy waited less than the oracle.
@@ -161,7 +165,7 @@ pub fn simulate(
         figures.excess_over_bound_s = figures.load_wait_s - bound.wait_s;
         figures.excess_over_oracle_s = oracle.map(|oracle| figures.load_wait_s - oracle);
         figures.foresight_s = oracle
-            .map_or(0.0, |oracle| oracle - bound.wait_s)
+            .map_or(0.0, |oracle| figures.load_wait_s - oracle)
             .clamp(0.0, figures.excess_over_bound_s.max(0.0));
         figures.planner_error_s = figures.excess_over_bound_s - figures.foresight_s;
         let waits = observed.waits.get(policy).cloned().unwrap_or_default();

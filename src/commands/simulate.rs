@@ -55,10 +55,10 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     }
     print_decomposition(&report, mmap.as_ref());
     println!(
-        "\nbound: no policy can wait less on this future (computed in {:.1} ms); oracle: this \
-         planner given the future, not an optimum.\nforesight: the oracle's own excess over the \
-         bound; planner error: the rest of a policy's excess.",
-        report.bound_compute_s * 1e3
+        "\nbound: no policy can wait less on this future (computed in {:.0} us); oracle: this \
+         planner given the future, not an optimum.\nvs bound = foresight (the wait above the \
+         oracle's) + planner (the oracle's own excess over the bound).",
+        report.bound_compute_s * 1e6
     );
     Ok(ExitCode::SUCCESS)
 }

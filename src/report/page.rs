@@ -88,8 +88,9 @@ pub(crate) fn simulation_page(
         "<h1>{}</h1><p class=\"meta\">{} simulated turns (seed {}) on the simulated machine, \
          load mode {} for every policy; every policy faces the same turns, drawn on the same \
          time axis. Lower bound: {:.1} s of load wait, below which no policy can go on these \
-         turns. The oracle is this planner given the future, not an optimum; foresight is the \
-         oracle's own excess over the bound, planner error the rest of a policy's.</p>",
+         turns. The oracle is this planner given the future, not an optimum. A policy's wait above \
+         the bound splits into foresight (its wait above the oracle's) and planner error (the \
+         oracle's own excess over the bound).</p>",
         escape(&title),
         report.turns,
         report.seed,

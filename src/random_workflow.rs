@@ -533,8 +533,13 @@ mod tests {
     fn no_policy_waits_less_than_the_bound() {
         use agentrun_memory::{LoadModeChoice, Policy};
         let mut positive = 0;
-        for seed in 0..12 {
-            let random = RandomWorkflow::generate(seed, 40);
+        let mut exact = 0;
+        // Long futures get the relaxation, short ones with few models the exact optimum.
+        for (seed, turns) in (0..12)
+            .map(|seed| (seed, 40))
+            .chain((12..24).map(|s| (s, 6)))
+        {
+            let random = RandomWorkflow::generate(seed, turns);
             for mode in [LoadModeChoice::Mmap, LoadModeChoice::Auto] {
                 let options = crate::SimulationOptions {
                     seed: Some(seed),
@@ -544,8 +549,12 @@ mod tests {
                     keep_events: false,
                 };
                 let report = crate::simulate(&random.workflow, &options).expect("simulates");
-                assert!(report.bound_s > 0.0, "{}", random.describe());
-                positive += 1;
+                if report.bound_s > 0.0 {
+                    positive += 1;
+                }
+                if report.bound_exact {
+                    exact += 1;
+                }
                 for (policy, figures) in &report.policies {
                     assert!(
                         figures.load_wait_s >= report.bound_s - 1e-6,
@@ -559,6 +568,10 @@ mod tests {
                 }
             }
         }
-        assert_eq!(positive, 24);
+        assert!(
+            positive >= 40,
+            "a bound above zero on {positive} of 48 futures"
+        );
+        assert!(exact >= 8, "the exact optimum on {exact} futures");
     }
 }

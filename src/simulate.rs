@@ -100,6 +100,8 @@ pub struct SimulationReport {
     pub load_mode: Option<LoadModeChoice>,
     /// The lower bound on any policy's load wait on this future, seconds.
     pub bound_s: f64,
+    /// Whether the bound is the exact optimum (futures of at most 8 turns and 3 models).
+    pub bound_exact: bool,
     /// Seconds the bound took to compute.
     pub bound_compute_s: f64,
     /// Figures per policy, in report order.
@@ -182,6 +184,7 @@ pub fn simulate(
         turns: script.len(),
         load_mode: options.load_mode,
         bound_s: bound.wait_s,
+        bound_exact: bound.exact,
         bound_compute_s,
         policies,
         events,

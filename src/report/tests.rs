@@ -133,6 +133,7 @@ fn a_simulation_page_draws_every_policy_on_one_axis() {
         turns: 1,
         load_mode: None,
         bound_s: 2.0,
+        bound_exact: false,
         bound_compute_s: 0.0,
         policies: BTreeMap::new(),
         events: BTreeMap::new(),

@@ -32,6 +32,10 @@
 //! models do not delay the one counted, and three models that fit pairwise but not together
 //! are not used against each other. It is therefore valid, and usually well below the
 //! optimum when most waits come from the count cap or from three-way conflicts.
+//!
+//! Small instances (at most 8 turns and 3 models) are solved exactly instead, by exhaustive
+//! search over every schedule of the scheduler's model (`bound/exact.rs`), which makes the
+//! same optimistic assumptions about unloads, the page cache and the measured figures.
 
 /// One model of an instance.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,16 +117,44 @@ impl BoundInstance {
 pub struct Bound {
     /// Seconds of load wait no policy can go below.
     pub wait_s: f64,
+    /// Whether `wait_s` is the exact optimum of the scheduler's model (small instances:
+    /// at most 8 turns and 3 models), found by exhaustive search; `windows` are the
+    /// relaxation's either way.
+    pub exact: bool,
     /// The bound's wait on each turn: the least waits that meet every window, each
-    /// shortfall on the last turn of its window. Adds up to [`Bound::wait_s`].
+    /// shortfall on the last turn of its window (and, when exact, what the search adds on the
+    /// last turn). Adds up to [`Bound::wait_s`].
     pub per_turn_s: Vec<f64>,
     /// Every window: `(first turn, last turn, seconds)`, turns 0-based and inclusive; any
     /// schedule's waits over the turns of a window add up to at least its seconds.
     pub windows: Vec<(usize, usize, f64)>,
 }
 
-/// The lower bound of `instance`; see the module documentation for why it is one.
+/// The lower bound of `instance`: the exact optimum of the scheduler's model when the
+/// instance is small enough to search ([`Bound::exact`]), else the relaxation the module
+/// documentation argues for.
 pub fn lower_bound(instance: &BoundInstance) -> Bound {
+    let relaxed = relaxed_bound(instance);
+    match exact::optimum(instance) {
+        // Never below the relaxation; the maximum guards against rounding.
+        Some(optimum) => {
+            let mut bound = relaxed;
+            let optimum = optimum.max(bound.wait_s);
+            // The search gives a total, not a split: what it adds to the relaxation goes to
+            // the last turn, where the run's waits have all happened.
+            if let Some(last) = bound.per_turn_s.last_mut() {
+                *last += optimum - bound.wait_s;
+            }
+            bound.wait_s = optimum;
+            bound.exact = true;
+            bound
+        }
+        None => relaxed,
+    }
+}
+
+/// The relaxation: the least waits that meet every window of the module documentation.
+fn relaxed_bound(instance: &BoundInstance) -> Bound {
     let turns = &instance.turns;
     let n = turns.len();
     // elapsed[i]: seconds of generation and gaps before turn i starts, waits left out.
@@ -196,10 +228,14 @@ pub fn lower_bound(instance: &BoundInstance) -> Bound {
     }
     Bound {
         wait_s: prefix[n],
+        exact: false,
         per_turn_s: waits,
         windows,
     }
 }
+
+#[path = "bound/exact.rs"]
+mod exact;
 
 #[cfg(test)]
 #[path = "bound/tests.rs"]

@@ -38,7 +38,7 @@ fn exclusive_models_pay_every_switch() {
         ],
     };
     assert!(instance.exclusive(0, 1));
-    let bound = lower_bound(&instance);
+    let bound = relaxed_bound(&instance);
     // a cold (10), b after a (the first use of b may reuse nothing: 5 at least, and its
     // cold load since the start: 12 - 20 < 0), then a warm (4) and b warm (5).
     assert!(
@@ -46,6 +46,12 @@ fn exclusive_models_pay_every_switch() {
         "{bound:?}"
     );
     assert_eq!(bound.per_turn_s, vec![10.0, 5.0, 4.0, 5.0]);
+    // The exact optimum knows b's first load is cold and cannot precede a's: 12, not 5.
+    let exact = lower_bound(&instance);
+    assert!(
+        exact.exact && (exact.wait_s - 31.0).abs() < 1e-9,
+        "{exact:?}"
+    );
 }
 
 /// Models that fit together: only the first load of each is certain, and a long first turn
@@ -60,10 +66,16 @@ fn models_that_fit_together_pay_only_what_cannot_be_hidden() {
         turns: vec![turn(Some(0), 8.0), turn(Some(1), 20.0), turn(Some(0), 20.0)],
     };
     assert!(!instance.exclusive(0, 1));
-    let bound = lower_bound(&instance);
+    let bound = relaxed_bound(&instance);
     // a: 10 cold. b: cold 12 since the start, but 8 s of a's turn passed, and the window
     // from the start also holds a's wait: both windows end... only one of them counts.
     assert!((bound.wait_s - 10.0).abs() < 1e-9, "{bound:?}");
+    // Exactly: loads are serialized, so b's cold load starts once a's ends: 12 - 8 more.
+    let exact = lower_bound(&instance);
+    assert!(
+        exact.exact && (exact.wait_s - 14.0).abs() < 1e-9,
+        "{exact:?}"
+    );
 }
 
 /// The count cap of one makes every pair exclusive.
@@ -79,10 +91,10 @@ fn a_count_cap_of_one_excludes_everything() {
     assert!(instance.exclusive(0, 1));
     // The command turn between gives b's load 30 s: only a's cold load is certain... and
     // b's window from a's turn: 1 - 30 < 0.
-    assert!((lower_bound(&instance).wait_s - 3.0).abs() < 1e-9);
+    assert!((relaxed_bound(&instance).wait_s - 3.0).abs() < 1e-9);
     instance.turns[1].busy_s = 0.0;
     // Now b's load must follow a's turn: at least 1 s more.
-    assert!((lower_bound(&instance).wait_s - 4.0).abs() < 1e-9);
+    assert!((relaxed_bound(&instance).wait_s - 4.0).abs() < 1e-9);
 }
 
 /// The fit test, not the sum of sizes, decides: 30 + 20 fit in 54 GB by size but the
@@ -122,187 +134,11 @@ fn a_reload_is_cold_when_the_page_cache_cannot_hold_the_file() {
         ],
     };
     // 40 cold for a, 5 for b's load after a (its cold load hides in a's turn), 5 for a.
-    assert!((lower_bound(&instance).wait_s - 50.0).abs() < 1e-9);
+    assert!((relaxed_bound(&instance).wait_s - 50.0).abs() < 1e-9);
     instance.ram_bytes = 55 * GB;
     // a's file (30 GB) cannot stay cached beside b (30 GB) in 55 GB: a reloads cold, and so
     // does b after a.
-    assert!((lower_bound(&instance).wait_s - 120.0).abs() < 1e-9);
-}
-
-/// The least total wait of a small instance, by exhaustive search over every schedule of a
-/// faithful model of Ollama's scheduler: one load at a time, the count cap and the fit test
-/// checked when a load starts against every model in memory (loaded or loading), unloads of
-/// idle models at any moment, preloads of any model, first loads cold and later ones at the
-/// fastest time, turns one after another, each generating once its model is loaded, its
-/// model staying in memory while it generates. Unloads are instant and the page cache holds
-/// every file, as the bound assumes. A load is never abandoned: knowing the future, a
-/// schedule that abandons one does better by not starting it.
-mod exact {
-    use super::super::{BoundInstance, FIT_HEADROOM};
-
-    #[derive(Clone, Debug)]
-    struct State {
-        now: f64,
-        /// The next turn to start or the one generating.
-        turn: usize,
-        /// When the turn became ready to generate, or when its generation ends.
-        phase: Phase,
-        /// Models in memory; `true` once loaded.
-        memory: Vec<(usize, bool)>,
-        /// The load in progress and when it ends.
-        loading: Option<(usize, f64)>,
-        loaded_before: Vec<bool>,
-        waited: f64,
-    }
-
-    #[derive(Clone, Copy, Debug)]
-    enum Phase {
-        Waiting { since: f64 },
-        Generating { until: f64 },
-    }
-
-    pub(super) fn optimum(instance: &BoundInstance) -> f64 {
-        let start = State {
-            now: 0.0,
-            turn: 0,
-            phase: Phase::Waiting { since: 0.0 },
-            memory: Vec::new(),
-            loading: None,
-            loaded_before: vec![false; instance.models.len()],
-            waited: 0.0,
-        };
-        let mut best = f64::INFINITY;
-        search(instance, start, &mut best, 0);
-        best
-    }
-
-    fn fits(instance: &BoundInstance, memory: &[(usize, bool)], model: usize) -> bool {
-        if memory.len() >= instance.max_loaded_models {
-            return false;
-        }
-        if memory.is_empty() {
-            return true;
-        }
-        let held: u64 = memory
-            .iter()
-            .map(|&(m, _)| instance.models[m].resident_bytes)
-            .sum();
-        let free = instance.capacity_bytes.saturating_sub(held) as f64;
-        instance.models[model].predicted_bytes as f64 <= FIT_HEADROOM * free
-    }
-
-    /// Settles what happens at `state.now` without a choice: a finished load, a finished
-    /// turn, a turn whose model is loaded starts generating.
-    fn settle(instance: &BoundInstance, state: &mut State) {
-        loop {
-            if let Some((model, until)) = state.loading
-                && until <= state.now + 1e-12
-            {
-                state.loading = None;
-                for entry in &mut state.memory {
-                    if entry.0 == model {
-                        entry.1 = true;
-                    }
-                }
-            }
-            match state.phase {
-                Phase::Generating { until } if until <= state.now + 1e-12 => {
-                    state.turn += 1;
-                    state.phase = Phase::Waiting { since: state.now };
-                }
-                Phase::Waiting { since } if state.turn < instance.turns.len() => {
-                    let turn = &instance.turns[state.turn];
-                    let ready = turn
-                        .model
-                        .is_none_or(|m| state.memory.iter().any(|&(x, done)| x == m && done));
-                    if !ready {
-                        return;
-                    }
-                    state.waited += state.now - since;
-                    state.phase = Phase::Generating {
-                        until: state.now + turn.busy_s,
-                    };
-                }
-                _ => return,
-            }
-        }
-    }
-
-    fn search(instance: &BoundInstance, mut state: State, best: &mut f64, loads: usize) {
-        settle(instance, &mut state);
-        if state.waited >= *best - 1e-12 {
-            return;
-        }
-        if state.turn >= instance.turns.len() {
-            *best = state.waited;
-            return;
-        }
-        // Pending wait counts already: the turn waits at least until now.
-        if let Phase::Waiting { since } = state.phase
-            && state.waited + (state.now - since) >= *best - 1e-12
-        {
-            return;
-        }
-        let busy_model = match state.phase {
-            Phase::Generating { .. } => instance.turns[state.turn].model,
-            Phase::Waiting { .. } => None,
-        };
-        // Choice: start a load now (after unloading a set of idle models), if the loader is
-        // free. Loads beyond two per turn never pay on these instances.
-        if state.loading.is_none() && loads < 2 * instance.turns.len() + 2 {
-            let n = instance.models.len();
-            for model in 0..n {
-                if state.memory.iter().any(|&(m, _)| m == model) {
-                    continue;
-                }
-                let idle: Vec<usize> = state
-                    .memory
-                    .iter()
-                    .map(|&(m, _)| m)
-                    .filter(|&m| Some(m) != busy_model)
-                    .collect();
-                for mask in 0..(1u32 << idle.len()) {
-                    let memory: Vec<(usize, bool)> = state
-                        .memory
-                        .iter()
-                        .copied()
-                        .filter(|&(m, _)| {
-                            idle.iter()
-                                .position(|&x| x == m)
-                                .is_none_or(|i| mask & (1 << i) == 0)
-                        })
-                        .collect();
-                    if !fits(instance, &memory, model) {
-                        continue;
-                    }
-                    let spec = &instance.models[model];
-                    let seconds = if state.loaded_before[model] {
-                        spec.fastest_load_s
-                    } else {
-                        spec.cold_load_s
-                    };
-                    let mut next = state.clone();
-                    next.memory = memory;
-                    next.memory.push((model, false));
-                    next.loaded_before[model] = true;
-                    next.loading = Some((model, state.now + seconds));
-                    search(instance, next, best, loads + 1);
-                }
-            }
-        }
-        // Choice: start nothing now; time runs to the next event.
-        let mut next_event = f64::INFINITY;
-        if let Some((_, until)) = state.loading {
-            next_event = next_event.min(until);
-        }
-        if let Phase::Generating { until } = state.phase {
-            next_event = next_event.min(until);
-        }
-        if next_event.is_finite() {
-            state.now = next_event;
-            search(instance, state, best, loads);
-        }
-    }
+    assert!((relaxed_bound(&instance).wait_s - 120.0).abs() < 1e-9);
 }
 
 /// On small random instances the bound never exceeds the exact optimum.
@@ -338,8 +174,8 @@ fn the_bound_never_exceeds_the_exact_optimum_on_small_instances() {
             ram_bytes: 1000 * GB,
             turns,
         };
-        let bound = lower_bound(&instance).wait_s;
-        let optimum = exact::optimum(&instance);
+        let bound = relaxed_bound(&instance).wait_s;
+        let optimum = super::exact::optimum(&instance).expect("small enough");
         assert!(
             optimum.is_finite(),
             "case {case}: no schedule: {instance:#?}"
@@ -382,4 +218,33 @@ impl SplitMix {
     fn float(&mut self, low: f64, high: f64) -> f64 {
         low + (self.next() >> 11) as f64 / (1u64 << 53) as f64 * (high - low)
     }
+}
+
+/// Small instances get the exact optimum; larger ones the relaxation.
+#[test]
+fn small_instances_are_solved_exactly() {
+    // Cap 2, three models: the relaxation sees no pair that cannot share memory, but one of
+    // the three always has to go.
+    let instance = BoundInstance {
+        models: vec![
+            model("a", 5, 5.0, 3.0),
+            model("b", 5, 5.0, 3.0),
+            model("c", 5, 5.0, 3.0),
+        ],
+        capacity_bytes: 50 * GB,
+        max_loaded_models: 2,
+        ram_bytes: 100 * GB,
+        turns: (0..6).map(|i| turn(Some(i % 3), 1.0)).collect(),
+    };
+    let relaxed = relaxed_bound(&instance);
+    let exact = lower_bound(&instance);
+    assert!(exact.exact && !relaxed.exact);
+    assert!(exact.wait_s > relaxed.wait_s + 1.0, "{exact:?} {relaxed:?}");
+    let total: f64 = exact.per_turn_s.iter().sum();
+    assert!((total - exact.wait_s).abs() < 1e-9);
+    let long = BoundInstance {
+        turns: (0..9).map(|i| turn(Some(i % 3), 1.0)).collect(),
+        ..instance
+    };
+    assert!(!lower_bound(&long).exact);
 }

@@ -84,7 +84,7 @@ impl RandomWorkflow {
         let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_0f_a9e7_5u64);
         let shape = Shape::ALL[rng.random_range(0..Shape::ALL.len())];
         let budget_gb = BUDGETS_GB[rng.random_range(0..BUDGETS_GB.len())];
-        let mut draft = Draft::new(seed, shape, budget_gb, max_turns);
+        let mut draft = Draft::new(seed, budget_gb, max_turns);
         match shape {
             Shape::Chain => draft.chain(&mut rng),
             Shape::FanOut => draft.fan_out(&mut rng, "hub"),
@@ -168,14 +168,14 @@ struct Draft {
     agents: Vec<DraftAgent>,
     /// `(from, to, condition)`, the condition as YAML (`None` for always).
     edges: Vec<(String, String, Option<String>)>,
-    /// Reviewer-style agents and their match rates.
+    /// Agents with a text condition and the share of their replies that meet it.
     match_rates: Vec<(String, f64)>,
     /// Model sizes in bytes and their context length.
     models: Vec<(u64, u64)>,
 }
 
 impl Draft {
-    fn new(seed: u64, _shape: Shape, budget_gb: u64, max_turns: u32) -> Draft {
+    fn new(seed: u64, budget_gb: u64, max_turns: u32) -> Draft {
         Draft {
             seed,
             budget_gb,

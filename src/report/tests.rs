@@ -146,6 +146,10 @@ fn a_simulation_page_draws_every_policy_on_one_axis() {
     }
     let page = simulation_report_html(&report);
     assert_eq!(page.matches("<svg").count(), 2);
+    // The bound, each policy's excess over it (signed), and the oracle for what it is.
+    assert!(page.contains("Lower bound: 2.0 s"), "{page}");
+    assert!(page.contains("<td>+1.0 s</td>"), "{page}");
+    assert!(page.contains("this planner given the future"), "{page}");
     let smart = page
         .find(r#"<h3 class="policy">smart</h3>"#)
         .expect("smart");

@@ -81,7 +81,7 @@ impl RandomWorkflow {
     /// # Panics
     /// Never for any seed: every drawn workflow is valid (a test checks thousands of seeds).
     pub fn generate(seed: u64, max_turns: u32) -> RandomWorkflow {
-        let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_0f_a9e7_5u64);
+        let mut rng = StdRng::seed_from_u64(seed ^ 0x05ee_d0fa_9e75_u64);
         let shape = Shape::ALL[rng.random_range(0..Shape::ALL.len())];
         let budget_gb = BUDGETS_GB[rng.random_range(0..BUDGETS_GB.len())];
         let mut draft = Draft::new(seed, budget_gb, max_turns);

@@ -200,9 +200,9 @@ fn relaxed_bound(instance: &BoundInstance) -> Bound {
         window_at[t].retain(|&(_, seconds)| seconds > 0.0);
         used_before[model] = true;
         // This turn's model now excludes every model exclusive with it.
-        for other in 0..instance.models.len() {
+        for (other, last) in last_exclusive.iter_mut().enumerate() {
             if instance.exclusive(model, other) {
-                last_exclusive[other] = Some(t);
+                *last = Some(t);
             }
         }
     }

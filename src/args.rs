@@ -212,7 +212,8 @@ pub(crate) struct SimulateArgs {
     /// The seed of the synthetic turns (overrides `simulation.seed`).
     #[arg(long)]
     pub(crate) seed: Option<u64>,
-    /// The load mode `smart` and `oracle` use.
+    /// The load mode of every policy (default: the workflow's; the text output then also
+    /// shows Ollama's default, mmap, for the gain of the load mode).
     #[arg(long, value_parser = load_mode_choice())]
     pub(crate) load_mode: Option<LoadModeChoice>,
     /// Print the comparison as JSON.

@@ -26,6 +26,7 @@ mod budget;
 mod calibration;
 mod dry_run;
 mod knowledge;
+mod random_workflow;
 mod report;
 mod run_dir;
 mod saved_run;
@@ -62,6 +63,7 @@ pub use knowledge::{
     DecodeFacts, EdgeFacts, Knowledge, KnowledgeError, KnownFact, LoadFacts, TurnFacts,
 };
 pub use ollama_sim::{Script as SimScript, SimConfig};
+pub use random_workflow::{RandomWorkflow, Shape as WorkflowShape};
 pub use report::{run_report_html, simulation_report_html};
 pub use run_dir::{RUNS_DIR, RunDirectory, list_runs};
 pub use saved_run::{

@@ -6,6 +6,13 @@
 //! Each replay runs the real executor against the in-process simulator on a
 //! paused tokio clock: an hour of simulated work takes milliseconds and is
 //! identical from run to run.
+//!
+//! Beside the policies stands a lower bound ([`agentrun_memory::lower_bound`]): the load
+//! wait no policy can go below on the same future, computed from the turns' measured lengths,
+//! the models' measured footprints and the machine's load times. Each policy's wait is
+//! reported against it, unclamped, and split into what foresight removes (the wait above the
+//! oracle's, which is this planner given the future, not an optimum) and the planner's error
+//! (the rest: the oracle's own excess over the bound).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -15,7 +22,7 @@ use agentrun_core::{
     Agent, AgentError, AgentReply, ChatRequest, Event, EventSink, Executor, FutureTurn, RunOptions,
     RunStatus, TurnContext,
 };
-use agentrun_memory::{LoadModeChoice, Policy};
+use agentrun_memory::{BoundInstance, BoundModel, BoundTurn, LoadModeChoice, Policy, lower_bound};
 use agentrun_spec::{AgentKind, Condition, GpuBudget, Workflow};
 use async_trait::async_trait;
 use ollama_sim::{Event as SimEvent, SimConfig, Simulator};
@@ -32,8 +39,9 @@ pub struct SimulationOptions {
     pub seed: Option<u64>,
     /// The policies to compare.
     pub policies: Vec<Policy>,
-    /// The load mode for `smart` and `oracle` (`static` and `ollama-default` always
-    /// leave Ollama's default loading); `None` takes the workflow's.
+    /// The load mode of every policy, so that they compare at equal loading; `None` takes
+    /// the workflow's for `smart` and `oracle` and leaves `static` and `ollama-default` on
+    /// Ollama's default (mmap).
     pub load_mode: Option<LoadModeChoice>,
     /// The simulated machine.
     pub machine: SimConfig,
@@ -47,10 +55,21 @@ pub struct SimulationOptions {
 pub struct PolicyFigures {
     /// Seconds turns waited for model loads.
     pub load_wait_s: f64,
-    /// Of those, seconds some policy could have avoided.
-    pub avoidable_wait_s: f64,
-    /// Load wait beyond the oracle's (0 when the oracle was not simulated).
-    pub excess_over_oracle_s: f64,
+    /// Load wait beyond the lower bound on the same future (never negative: the bound is
+    /// below every policy).
+    pub excess_over_bound_s: f64,
+    /// The part of that excess that foresight removes: the wait above the oracle's (this
+    /// planner given the future), within `0..=excess_over_bound_s` (0 when the oracle was not
+    /// simulated). For `smart` it is what not knowing the future costs; for the baselines it
+    /// also holds what not planning costs.
+    pub foresight_s: f64,
+    /// The rest of the excess: the oracle's own excess over the bound, which knowing the
+    /// future did not remove. It is the planner's error, up to the bound's own distance
+    /// from the optimum (the bound is a relaxation, exact only on small instances).
+    pub planner_error_s: f64,
+    /// Load wait beyond the oracle's (this planner with foresight), unclamped: negative
+    /// when the policy waited less than the oracle.
+    pub excess_over_oracle_s: Option<f64>,
     /// Models loaded.
     pub loads: u32,
     /// Models unloaded (asked for, expired or evicted).
@@ -63,6 +82,9 @@ pub struct PolicyFigures {
     pub turns: u32,
     /// How the run ended.
     pub status: RunStatus,
+    /// Each turn's load wait above the bound's share of that turn (negative where the
+    /// policy waited less there than the bound charges to it).
+    pub excess_per_turn_s: Vec<f64>,
 }
 
 /// The comparison.
@@ -74,6 +96,14 @@ pub struct SimulationReport {
     pub seed: u64,
     /// Turns in the drawn future.
     pub turns: usize,
+    /// The load mode every policy used (`None`: each policy's own).
+    pub load_mode: Option<LoadModeChoice>,
+    /// The lower bound on any policy's load wait on this future, seconds.
+    pub bound_s: f64,
+    /// Whether the bound is the exact optimum (futures of at most 8 turns and 3 models).
+    pub bound_exact: bool,
+    /// Seconds the bound took to compute.
+    pub bound_compute_s: f64,
     /// Figures per policy, in report order.
     pub policies: BTreeMap<Policy, PolicyFigures>,
     /// Each policy's events, when the options asked to keep them.
@@ -120,25 +150,181 @@ pub fn simulate(
     let script = draw_future(workflow, seed);
     let mut policies = BTreeMap::new();
     let mut events = BTreeMap::new();
+    let mut observed = Observed::default();
     for &policy in &options.policies {
-        let (figures, kept) = run_policy(workflow, options, policy, &script)?;
+        let (figures, kept) = run_policy(workflow, options, policy, &script, &mut observed)?;
         policies.insert(policy, figures);
         if options.keep_events {
             events.insert(policy, kept);
         }
     }
-    if let Some(oracle) = policies.get(&Policy::Oracle).map(|f| f.load_wait_s) {
-        for figures in policies.values_mut() {
-            figures.excess_over_oracle_s = (figures.load_wait_s - oracle).max(0.0);
-        }
+    let clock = std::time::Instant::now();
+    let instance = bound_instance(workflow, options, &script, &observed);
+    let bound = lower_bound(&instance);
+    let bound_compute_s = clock.elapsed().as_secs_f64();
+    let oracle = policies.get(&Policy::Oracle).map(|f| f.load_wait_s);
+    for (policy, figures) in &mut policies {
+        figures.excess_over_bound_s = figures.load_wait_s - bound.wait_s;
+        figures.excess_over_oracle_s = oracle.map(|oracle| figures.load_wait_s - oracle);
+        figures.foresight_s = oracle
+            .map_or(0.0, |oracle| figures.load_wait_s - oracle)
+            .clamp(0.0, figures.excess_over_bound_s.max(0.0));
+        figures.planner_error_s = figures.excess_over_bound_s - figures.foresight_s;
+        let waits = observed.waits.get(policy).cloned().unwrap_or_default();
+        figures.excess_per_turn_s = bound
+            .per_turn_s
+            .iter()
+            .enumerate()
+            .map(|(turn, share)| waits.get(turn).copied().unwrap_or(0.0) - share)
+            .collect();
     }
     Ok(SimulationReport {
         workflow: workflow.name.clone(),
         seed,
         turns: script.len(),
+        load_mode: options.load_mode,
+        bound_s: bound.wait_s,
+        bound_exact: bound.exact,
+        bound_compute_s,
         policies,
         events,
     })
+}
+
+/// What the replays measured that the bound needs: per turn the longest busy time and gap
+/// after it, per model the smallest footprints, per policy each turn's wait.
+#[derive(Debug, Default)]
+struct Observed {
+    busy_s: Vec<f64>,
+    gap_s: Vec<f64>,
+    /// `(predicted, resident)` bytes by model name.
+    footprints: BTreeMap<String, (u64, u64)>,
+    waits: BTreeMap<Policy, Vec<f64>>,
+}
+
+impl Observed {
+    fn record_turns(&mut self, policy: Policy, transcript: &[agentrun_core::TranscriptEntry]) {
+        let grow = |values: &mut Vec<f64>, len: usize| {
+            if values.len() < len {
+                values.resize(len, 0.0);
+            }
+        };
+        grow(&mut self.busy_s, transcript.len());
+        grow(&mut self.gap_s, transcript.len());
+        for (index, entry) in transcript.iter().enumerate() {
+            self.busy_s[index] = self.busy_s[index].max(entry.generation_s);
+            if let Some(next) = transcript.get(index + 1) {
+                let gap = next.started_s - entry.started_s - entry.load_wait_s - entry.generation_s;
+                self.gap_s[index] = self.gap_s[index].max(gap);
+            }
+        }
+        self.waits
+            .insert(policy, transcript.iter().map(|e| e.load_wait_s).collect());
+    }
+
+    fn record_footprint(&mut self, model: &str, predicted: Option<u64>, resident: Option<u64>) {
+        let entry = self
+            .footprints
+            .entry(model.to_owned())
+            .or_insert((u64::MAX, u64::MAX));
+        if let Some(bytes) = predicted {
+            entry.0 = entry.0.min(bytes);
+        }
+        if let Some(bytes) = resident {
+            entry.1 = entry.1.min(bytes);
+        }
+    }
+}
+
+/// The bound's view of the drawn future: the turns as the replays measured them, the
+/// models' footprints as the simulator accounted them, load times from the machine's
+/// physics in the fastest load mode the run allows.
+fn bound_instance(
+    workflow: &Workflow,
+    options: &SimulationOptions,
+    script: &[SyntheticTurn],
+    observed: &Observed,
+) -> BoundInstance {
+    let machine = machine_for(workflow, options, script.len());
+    let physics = &machine.load;
+    let mut names: Vec<String> = Vec::new();
+    let turns = script
+        .iter()
+        .enumerate()
+        .map(|(index, turn)| {
+            let model = workflow.agents[turn.agent].model().map(|model| {
+                names
+                    .iter()
+                    .position(|known| known == model)
+                    .unwrap_or_else(|| {
+                        names.push(model.to_owned());
+                        names.len() - 1
+                    })
+            });
+            BoundTurn {
+                model,
+                busy_s: observed.busy_s.get(index).copied().unwrap_or(0.0),
+                gap_s: observed.gap_s.get(index).copied().unwrap_or(0.0),
+            }
+        })
+        .collect();
+    let cache_room = machine.ram_bytes.saturating_sub(machine.os_reserve_bytes);
+    // Cold loads in the faster mode, unless every policy was held to Ollama's default.
+    let cold_bandwidth = if options.load_mode == Some(LoadModeChoice::Mmap) {
+        physics.cold_mmap_bytes_per_second
+    } else {
+        physics
+            .cold_mmap_bytes_per_second
+            .max(physics.cold_no_mmap_bytes_per_second)
+    };
+    let models = names
+        .iter()
+        .map(|name| {
+            let size = machine
+                .models
+                .iter()
+                .find(|m| m.name == *name)
+                .map_or(0, |m| m.size_bytes);
+            let cold = physics.fixed_seconds + size as f64 / cold_bandwidth;
+            // A file larger than RAM less the OS reserve never stays in the page cache.
+            let warm = if size <= cache_room {
+                physics.fixed_seconds + size as f64 / physics.warm_bytes_per_second
+            } else {
+                cold
+            };
+            // A model no replay loaded to the end counts at its file size.
+            let (predicted, resident) = observed
+                .footprints
+                .get(name)
+                .copied()
+                .unwrap_or((u64::MAX, u64::MAX));
+            let predicted = if predicted == u64::MAX {
+                size
+            } else {
+                predicted
+            };
+            let resident = if resident == u64::MAX {
+                predicted
+            } else {
+                resident
+            };
+            BoundModel {
+                name: name.clone(),
+                resident_bytes: resident,
+                predicted_bytes: predicted,
+                cold_load_s: cold,
+                fastest_load_s: warm.min(cold),
+                file_bytes: size,
+            }
+        })
+        .collect();
+    BoundInstance {
+        models,
+        capacity_bytes: machine.gpu_memory_bytes.min(cache_room),
+        max_loaded_models: machine.max_loaded_models,
+        ram_bytes: cache_room,
+        turns,
+    }
 }
 
 /// Walks the graph with seeded draws until `end` or the simulation's turn limit.
@@ -269,11 +455,92 @@ fn run_policy(
     options: &SimulationOptions,
     policy: Policy,
     script: &[SyntheticTurn],
+    observed: &mut Observed,
 ) -> Result<(PolicyFigures, Vec<Event>), SimulateError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()?;
+    let machine = machine_for(workflow, options, script.len());
+    let simulator = Simulator::new(machine.clone());
+    let backend = Arc::new(SimBackend::new(simulator.clone()));
+    let replay: Arc<dyn Agent> = Arc::new(Replay {
+        turns: script.to_vec(),
+        next: Mutex::new(0),
+    });
+    let mut executor = Executor::new(workflow.clone(), backend);
+    let mut receiver = None;
+    if options.keep_events {
+        let (sink, events) = EventSink::channel();
+        executor = executor.with_events(sink);
+        receiver = Some(events);
+    }
+    for agent in &workflow.agents {
+        executor = executor.with_agent(&agent.name, replay.clone());
+    }
+    let mut run = RunOptions::new("simulated task");
+    // The bound and the per-turn figures need every turn.
+    run.keep_transcript = true;
+    run.policy = Some(policy);
+    run.max_turns = Some(script.len() as u32);
+    run.unload_at_end = false;
+    run.gpu_budget = Some(machine.gpu_memory_bytes);
+    run.load_mode = options.load_mode;
+    if policy == Policy::Oracle {
+        run.future = Some(future_of(workflow, &machine, script));
+    }
+    let outcome = runtime
+        .block_on(executor.run(run))
+        .map_err(|source| SimulateError::Run { policy, source })?;
+    let mut figures = PolicyFigures {
+        load_wait_s: outcome.summary.load_wait_s,
+        excess_over_bound_s: 0.0,
+        foresight_s: 0.0,
+        planner_error_s: 0.0,
+        excess_over_oracle_s: None,
+        loads: 0,
+        unloads: 0,
+        gb_read: 0.0,
+        wall_s: outcome.summary.wall_s,
+        turns: outcome.summary.turns,
+        status: outcome.summary.status,
+        excess_per_turn_s: Vec::new(),
+    };
+    observed.record_turns(policy, &outcome.transcript);
+    for entry in simulator.log() {
+        match entry.event {
+            SimEvent::LoadStarted {
+                disk_bytes,
+                ref model,
+                bytes,
+                ..
+            } => {
+                observed.record_footprint(model, Some(bytes), None);
+                figures.loads += 1;
+                // Only cold reads touch the disk; warm loads come from the page cache.
+                figures.gb_read += disk_bytes as f64 / 1e9;
+            }
+            SimEvent::LoadFinished {
+                ref model,
+                measured_bytes,
+                ..
+            } => observed.record_footprint(model, None, Some(measured_bytes)),
+            SimEvent::Unloaded { .. } => figures.unloads += 1,
+            _ => {}
+        }
+    }
+    let mut events = Vec::new();
+    if let Some(mut receiver) = receiver {
+        while let Ok(event) = receiver.try_recv() {
+            events.push(event);
+        }
+    }
+    Ok((figures, events))
+}
+
+/// The simulated machine of a replay: the options' machine in virtual time, with the
+/// budget, count cap, parallel slots and model speeds the workflow describes.
+fn machine_for(workflow: &Workflow, options: &SimulationOptions, turns: usize) -> SimConfig {
     let mut machine = options.machine.clone();
     machine.time_scale = 1.0;
     // The drawn future fixes each turn's length and sends it as num_predict: the reply
@@ -301,70 +568,8 @@ fn run_policy(
         }
     }
     // Every event of the run is needed to count loads, so the log must not wrap.
-    machine.log_capacity = machine.log_capacity.max(64 * (script.len() + 16) + 1024);
-    let simulator = Simulator::new(machine.clone());
-    let backend = Arc::new(SimBackend::new(simulator.clone()));
-    let replay: Arc<dyn Agent> = Arc::new(Replay {
-        turns: script.to_vec(),
-        next: Mutex::new(0),
-    });
-    let mut executor = Executor::new(workflow.clone(), backend);
-    let mut receiver = None;
-    if options.keep_events {
-        let (sink, events) = EventSink::channel();
-        executor = executor.with_events(sink);
-        receiver = Some(events);
-    }
-    for agent in &workflow.agents {
-        executor = executor.with_agent(&agent.name, replay.clone());
-    }
-    let mut run = RunOptions::new("simulated task");
-    run.keep_transcript = false;
-    run.policy = Some(policy);
-    run.max_turns = Some(script.len() as u32);
-    run.unload_at_end = false;
-    run.gpu_budget = Some(machine.gpu_memory_bytes);
-    let active = matches!(policy, Policy::Smart | Policy::Oracle);
-    run.load_mode = if active {
-        options.load_mode
-    } else {
-        Some(LoadModeChoice::Mmap)
-    };
-    if policy == Policy::Oracle {
-        run.future = Some(future_of(workflow, &machine, script));
-    }
-    let outcome = runtime
-        .block_on(executor.run(run))
-        .map_err(|source| SimulateError::Run { policy, source })?;
-    let mut figures = PolicyFigures {
-        load_wait_s: outcome.summary.load_wait_s,
-        avoidable_wait_s: outcome.summary.avoidable_wait_s,
-        excess_over_oracle_s: 0.0,
-        loads: 0,
-        unloads: 0,
-        gb_read: 0.0,
-        wall_s: outcome.summary.wall_s,
-        turns: outcome.summary.turns,
-        status: outcome.summary.status,
-    };
-    for entry in simulator.log() {
-        match entry.event {
-            SimEvent::LoadStarted { disk_bytes, .. } => {
-                figures.loads += 1;
-                // Only cold reads touch the disk; warm loads come from the page cache.
-                figures.gb_read += disk_bytes as f64 / 1e9;
-            }
-            SimEvent::Unloaded { .. } => figures.unloads += 1,
-            _ => {}
-        }
-    }
-    let mut events = Vec::new();
-    if let Some(mut receiver) = receiver {
-        while let Ok(event) = receiver.try_recv() {
-            events.push(event);
-        }
-    }
-    Ok((figures, events))
+    machine.log_capacity = machine.log_capacity.max(64 * (turns + 16) + 1024);
+    machine
 }
 
 /// The oracle's knowledge: every turn's agent and how long it takes once its model is resident.

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use agentrun::{Policy, SimConfig, SimulationOptions};
+use agentrun::{LoadModeChoice, Policy, SimConfig, SimulationOptions, SimulationReport};
 use anyhow::Context;
 
 use crate::args::{PolicySelection, SimulateArgs};
@@ -17,15 +17,20 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         PolicySelection::All => Policy::ALL.to_vec(),
         PolicySelection::One(policy) => vec![policy],
     };
-    let options = SimulationOptions {
-        seed: args.seed,
-        policies,
-        load_mode: args.load_mode,
-        machine: SimConfig::target_mac(),
-        keep_events: args.report.is_some(),
+    // Every policy loads the same way, so that the comparison measures planning alone.
+    let own_mode = args.load_mode.unwrap_or(workflow.memory.load_mode);
+    let simulate = |load_mode: LoadModeChoice, keep_events: bool| {
+        let options = SimulationOptions {
+            seed: args.seed,
+            policies: policies.clone(),
+            load_mode: Some(load_mode),
+            machine: SimConfig::target_mac(),
+            keep_events,
+        };
+        agentrun::simulate(&workflow, &options)
+            .with_context(|| format!("cannot simulate {}", args.workflow.display()))
     };
-    let report = agentrun::simulate(&workflow, &options)
-        .with_context(|| format!("cannot simulate {}", args.workflow.display()))?;
+    let report = simulate(own_mode, args.report.is_some())?;
     if let Some(path) = &args.report {
         std::fs::write(path, agentrun::simulation_report_html(&report))
             .with_context(|| format!("cannot write the report {}", path.display()))?;
@@ -39,25 +44,111 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         "{}: {} simulated turns (seed {}) on the simulated Mac, GPU budget {}",
         report.workflow, report.turns, report.seed, workflow.memory.gpu_budget
     );
+    // Without a load mode named, Ollama's default loading too: the gain of the load mode.
+    let mmap = if args.load_mode.is_none() && own_mode != LoadModeChoice::Mmap {
+        Some(simulate(LoadModeChoice::Mmap, false)?)
+    } else {
+        None
+    };
+    for report in mmap.iter().chain(std::iter::once(&report)) {
+        print_table(report, &policies);
+    }
+    print_decomposition(&report, mmap.as_ref());
     println!(
-        "{:<16} {:>11} {:>11} {:>11} {:>6} {:>8} {:>9} {:>11}",
-        "policy", "load wait", "avoidable", "vs oracle", "loads", "unloads", "GB read", "wall"
+        "\nbound: no policy can wait less on this future (computed in {:.0} us); oracle: this \
+         planner given the future, not an optimum.\nvs bound = foresight (the wait above the \
+         oracle's) + planner (the oracle's own excess over the bound).",
+        report.bound_compute_s * 1e6
     );
-    for policy in &options.policies {
+    Ok(ExitCode::SUCCESS)
+}
+
+fn mode_name(report: &SimulationReport) -> &'static str {
+    report
+        .load_mode
+        .map_or("each policy's own", |mode| mode.name())
+}
+
+fn print_table(report: &SimulationReport, policies: &[Policy]) {
+    println!(
+        "\nload mode {} for every policy; lower bound {:.1} s",
+        mode_name(report),
+        report.bound_s
+    );
+    println!(
+        "{:<16} {:>11} {:>11} {:>11} {:>11} {:>11} {:>6} {:>8} {:>9} {:>9}",
+        "policy",
+        "load wait",
+        "vs bound",
+        "foresight",
+        "planner",
+        "vs oracle",
+        "loads",
+        "unloads",
+        "GB read",
+        "wall"
+    );
+    for policy in policies {
         let Some(figures) = report.policies.get(policy) else {
             continue;
         };
+        let oracle = figures
+            .excess_over_oracle_s
+            .map_or_else(|| "-".to_owned(), |s| format!("{s:+.1} s"));
         println!(
-            "{:<16} {:>9.1} s {:>9.1} s {:>9.1} s {:>6} {:>8} {:>9.1} {:>9.0} s",
+            "{:<16} {:>9.1} s {:>+9.1} s {:>9.1} s {:>9.1} s {:>11} {:>6} {:>8} {:>9.1} {:>7.0} s",
             policy.name(),
             figures.load_wait_s,
-            figures.avoidable_wait_s,
-            figures.excess_over_oracle_s,
+            figures.excess_over_bound_s,
+            figures.foresight_s,
+            figures.planner_error_s,
+            oracle,
             figures.loads,
             figures.unloads,
             figures.gb_read,
             figures.wall_s
         );
     }
-    Ok(ExitCode::SUCCESS)
+}
+
+/// The gain from planning at equal load mode, and from the load mode at equal policy.
+fn print_decomposition(report: &SimulationReport, mmap: Option<&SimulationReport>) {
+    let ratio = |a: f64, b: f64| {
+        if b > 0.0 {
+            format!("{:.2}x", a / b)
+        } else {
+            "-".to_owned()
+        }
+    };
+    let wait = |report: &SimulationReport, policy: Policy| {
+        report.policies.get(&policy).map(|f| f.load_wait_s)
+    };
+    println!("\ngain from planning (a baseline's wait over smart's, same load mode):");
+    for report in mmap.into_iter().chain(std::iter::once(report)) {
+        let Some(smart) = wait(report, Policy::Smart) else {
+            continue;
+        };
+        let parts: Vec<String> = [Policy::Static, Policy::OllamaDefault]
+            .iter()
+            .filter_map(|&policy| {
+                wait(report, policy).map(|w| format!("{} {}", policy.name(), ratio(w, smart)))
+            })
+            .collect();
+        println!("  {:<10} {}", mode_name(report), parts.join(", "));
+    }
+    if let Some(mmap) = mmap {
+        println!(
+            "gain from the load mode ({} over mmap, same policy):",
+            mode_name(report)
+        );
+        let parts: Vec<String> = report
+            .policies
+            .iter()
+            .filter_map(|(&policy, figures)| {
+                wait(mmap, policy)
+                    .map(|w| format!("{} {}", policy.name(), ratio(w, figures.load_wait_s)))
+            })
+            .collect();
+        println!("  {}", parts.join(", "));
+    }
 }

@@ -85,25 +85,37 @@ pub(crate) fn simulation_page(
     let mut body = String::new();
     let _ = write!(
         body,
-        "<h1>{}</h1><p class=\"meta\">{} simulated turns (seed {}) on the simulated machine; \
-         every policy faces the same turns, drawn on the same time axis.</p>",
+        "<h1>{}</h1><p class=\"meta\">{} simulated turns (seed {}) on the simulated machine, \
+         load mode {} for every policy; every policy faces the same turns, drawn on the same \
+         time axis. Lower bound: {:.1} s of load wait, below which no policy can go on these \
+         turns. The oracle is this planner given the future, not an optimum. A policy's wait above \
+         the bound splits into foresight (its wait above the oracle's) and planner error (the \
+         oracle's own excess over the bound).</p>",
         escape(&title),
         report.turns,
-        report.seed
+        report.seed,
+        report
+            .load_mode
+            .map_or("each policy's own", |mode| mode.name()),
+        report.bound_s
     );
     body.push_str("<section class=\"summary-section\"><h2>Summary</h2>");
-    body.push_str("<table class=\"summary comparison\"><tr><th>policy</th><th>load wait</th><th>avoidable</th><th>vs oracle</th><th>loads</th><th>unloads</th><th>GB read</th><th>wall</th><th>turns</th><th>status</th></tr>");
+    body.push_str("<table class=\"summary comparison\"><tr><th>policy</th><th>load wait</th><th>vs bound</th><th>foresight</th><th>planner error</th><th>vs oracle</th><th>loads</th><th>unloads</th><th>GB read</th><th>wall</th><th>turns</th><th>status</th></tr>");
     for (policy, _) in timelines {
         let Some(figures) = report.policies.get(policy) else {
             continue;
         };
         let _ = write!(
             body,
-            "<tr><td>{}</td><td>{:.1} s</td><td>{:.1} s</td><td>{:.1} s</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{:.1} s</td><td>{:+.1} s</td><td>{:.1} s</td><td>{:.1} s</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             policy.name(),
             figures.load_wait_s,
-            figures.avoidable_wait_s,
-            figures.excess_over_oracle_s,
+            figures.excess_over_bound_s,
+            figures.foresight_s,
+            figures.planner_error_s,
+            figures
+                .excess_over_oracle_s
+                .map_or_else(|| "-".to_owned(), |s| format!("{s:+.1} s")),
             figures.loads,
             figures.unloads,
             figures.gb_read,

@@ -115,19 +115,26 @@ fn a_run_page_stands_alone_with_its_lanes_and_summary() {
 fn a_simulation_page_draws_every_policy_on_one_axis() {
     let figures = |wall_s: f64| PolicyFigures {
         load_wait_s: 3.0,
-        avoidable_wait_s: 0.0,
-        excess_over_oracle_s: 0.0,
+        excess_over_bound_s: 1.0,
+        foresight_s: 0.0,
+        planner_error_s: 1.0,
+        excess_over_oracle_s: None,
         loads: 1,
         unloads: 0,
         gb_read: 20.0,
         wall_s,
         turns: 1,
         status: RunStatus::Completed,
+        excess_per_turn_s: vec![1.0],
     };
     let mut report = SimulationReport {
         workflow: "review".to_owned(),
         seed: 1,
         turns: 1,
+        load_mode: None,
+        bound_s: 2.0,
+        bound_exact: false,
+        bound_compute_s: 0.0,
         policies: BTreeMap::new(),
         events: BTreeMap::new(),
     };
@@ -139,6 +146,10 @@ fn a_simulation_page_draws_every_policy_on_one_axis() {
     }
     let page = simulation_report_html(&report);
     assert_eq!(page.matches("<svg").count(), 2);
+    // The bound, each policy's excess over it (signed), and the oracle for what it is.
+    assert!(page.contains("Lower bound: 2.0 s"), "{page}");
+    assert!(page.contains("<td>+1.0 s</td>"), "{page}");
+    assert!(page.contains("this planner given the future"), "{page}");
     let smart = page
         .find(r#"<h3 class="policy">smart</h3>"#)
         .expect("smart");

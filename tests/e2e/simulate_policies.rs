@@ -1,5 +1,6 @@
 //! `agentrun simulate` on every shipped scenario: the residency policies compared under the
-//! same load physics, with Ollama's default loading and with each workflow's own load mode.
+//! same load physics and the same load mode (Ollama's default, or each workflow's own), and
+//! against the lower bound.
 
 use serde_json::Value;
 
@@ -48,7 +49,7 @@ fn wait(report: &Value, policy: &str) -> f64 {
 }
 
 #[test]
-fn smart_never_waits_avoidably_and_matches_the_oracle_where_the_future_is_foreseeable() {
+fn no_policy_beats_the_bound_and_smart_matches_the_oracle_where_the_future_is_foreseeable() {
     let scenarios = scenarios();
     assert!(scenarios.len() >= 5, "{scenarios:?}");
     for scenario in &scenarios {
@@ -58,12 +59,22 @@ fn smart_never_waits_avoidably_and_matches_the_oracle_where_the_future_is_forese
                 "{scenario} ({})",
                 load_mode.unwrap_or("workflow's load mode")
             );
+            let bound = report["bound_s"].as_f64().expect("a bound");
+            assert!(bound > 0.0, "{label}: {report:#}");
             for policy in ["smart", "static", "ollama-default", "oracle"] {
                 let figures = &report["policies"][policy];
                 assert!(
                     figures["turns"].as_u64().is_some_and(|turns| turns > 0),
                     "{label}: {policy} ran no turn: {report:#}"
                 );
+                let excess = figures["excess_over_bound_s"].as_f64().expect("a number");
+                assert!(
+                    excess >= -1e-6,
+                    "{label}: {policy} below the bound: {report:#}"
+                );
+                let parts = figures["foresight_s"].as_f64().expect("a number")
+                    + figures["planner_error_s"].as_f64().expect("a number");
+                assert!((parts - excess).abs() < 1e-6, "{label}: {report:#}");
                 assert!(
                     figures["excess_over_oracle_s"].is_number(),
                     "{label}: {report:#}"
@@ -71,11 +82,6 @@ fn smart_never_waits_avoidably_and_matches_the_oracle_where_the_future_is_forese
             }
             let smart = wait(&report, "smart");
             let oracle = wait(&report, "oracle");
-            assert_eq!(
-                report["policies"]["smart"]["avoidable_wait_s"].as_f64(),
-                Some(0.0),
-                "{label}: {report:#}"
-            );
             assert!(oracle <= smart + 1e-6, "{label}: {report:#}");
             assert!(
                 smart <= wait(&report, "static") + 1e-6,
@@ -107,9 +113,14 @@ fn on_the_target_mac_smart_beats_the_usual_strategies_by_the_promised_margins() 
         "{slow:#}"
     );
 
-    // The workflow's `load_mode: auto`: planning and the faster load mode together.
+    // The workflow's `load_mode: auto` for every policy: planning still gains at equal
+    // load mode, and the load mode gains at equal policy.
     let auto = simulate("mac-54gb", None);
-    let smart = wait(&auto, "smart");
-    assert!(smart * 4.0 <= wait(&auto, "static"), "{auto:#}");
-    assert!(smart * 4.0 <= wait(&auto, "ollama-default"), "{auto:#}");
+    let smart_auto = wait(&auto, "smart");
+    assert!(smart_auto * 1.25 <= wait(&auto, "static"), "{auto:#}");
+    assert!(
+        smart_auto * 1.25 <= wait(&auto, "ollama-default"),
+        "{auto:#}"
+    );
+    assert!(smart_auto * 4.0 <= smart, "{auto:#}");
 }

@@ -43,7 +43,8 @@ pub struct RunOptions {
     /// The GPU budget in bytes, when the workflow says `auto` and the caller
     /// resolved it (from the machine, or the simulator's settings).
     pub gpu_budget: Option<u64>,
-    /// Overrides every agent's load mode.
+    /// Overrides every agent's load mode, for every policy: without it `static` and
+    /// `ollama-default` keep Ollama's default loading (mmap).
     pub load_mode: Option<LoadModeChoice>,
     /// The run's future, for the `oracle` policy (simulations only).
     pub future: Option<Vec<FutureTurn>>,

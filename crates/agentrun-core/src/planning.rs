@@ -125,7 +125,9 @@ impl Residency {
             &WorkloadSettings {
                 gpu_budget,
                 load_mode: settings.load_mode,
-                fixed_mmap: passive,
+                // A passive policy leaves Ollama's default loading unless the run names a
+                // load mode (simulations compare every policy at the same one).
+                fixed_mmap: passive && settings.load_mode.is_none(),
                 measured_load_times: settings.measured_load_times,
                 experience: settings.experience,
             },

@@ -76,6 +76,7 @@
 
 mod analysis;
 mod audit;
+mod bound;
 mod budget;
 mod error;
 mod footprint;
@@ -95,6 +96,7 @@ mod workload;
 pub use analysis::{
     Analysis, Phase, PhaseTransition, TransitionLoad, Warning, WarningKind, analyze,
 };
+pub use bound::{Bound, BoundInstance, BoundModel, BoundTurn, lower_bound};
 pub use budget::{Budget, gigabytes, min_gpu_bytes};
 pub use error::Error;
 pub use footprint::{FootprintInputs, predict_footprint};

@@ -154,8 +154,8 @@ pub fn plan_turn(
     }
 }
 
-/// A plan that leaves residency to Ollama: one call with a fixed keep_alive (or none), read
-/// with Ollama's default (mmap) loading.
+/// A plan that leaves residency to Ollama: one call with a fixed keep_alive (or none), in the
+/// model's load mode (Ollama's default, mmap, unless the run set one for every policy).
 fn passive_plan(
     workload: &Workload,
     context: &PlanContext<'_>,
@@ -176,7 +176,7 @@ fn passive_plan(
         CallPlan {
             model: model.clone(),
             keep_alive,
-            load_mode: LoadMode::Mmap,
+            load_mode: workload.load_mode(model).unwrap_or(LoadMode::Mmap),
             loads,
             reason: format!(
                 "{} speaks; {keep_alive_text}, Ollama decides residency",

@@ -19,6 +19,7 @@ mod executor;
 mod gated_backend;
 mod graph;
 mod human;
+mod mcp;
 mod message;
 mod planning;
 mod preloader;
@@ -49,6 +50,7 @@ pub use event::{Event, EventSink, LoadCause, ResidentModel, event_schema};
 pub use executor::{Executor, RunError, RunOptions, RunOutcome, model_details_of};
 pub use graph::{ConversationGraph, Node, Step, TurnOutcome};
 pub use human::HumanAgent;
+pub use mcp::{McpError, McpServers, McpToolInfo, mcp_log_path, model_name};
 pub use message::{Message, Role, ToolCall};
 pub use planning::{
     FutureTurn, ResidencyError, WorkloadSettings, build_workload, model_load_time_options,

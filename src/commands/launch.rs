@@ -237,15 +237,11 @@ pub(crate) async fn launch(launch: Launch, output: Output) -> anyhow::Result<Exi
         ));
     }
     options.resume = resume;
-    let acts = executor
-        .workflow()
-        .agents
-        .iter()
-        .any(|agent| {
-            matches!(agent.kind, AgentKind::Command(_))
-                || !agent.tools().is_empty()
-                || agent.llm().is_some_and(|llm| !llm.mcp_tools.is_empty())
-        });
+    let acts = executor.workflow().agents.iter().any(|agent| {
+        matches!(agent.kind, AgentKind::Command(_))
+            || !agent.tools().is_empty()
+            || agent.llm().is_some_and(|llm| !llm.mcp_tools.is_empty())
+    });
     if acts && !told_where {
         let dir = match &options.workspace {
             Some(dir) => dir.clone(),

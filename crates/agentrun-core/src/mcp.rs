@@ -41,7 +41,9 @@ pub enum McpError {
         reason: String,
     },
     /// An agent lists a tool the server does not have.
-    #[error("agent `{agent}` lists the tool `{tool}` of the MCP server `{server}`, which has no such tool; it has: {known}")]
+    #[error(
+        "agent `{agent}` lists the tool `{tool}` of the MCP server `{server}`, which has no such tool; it has: {known}"
+    )]
     UnknownTool {
         /// The agent.
         agent: String,
@@ -53,7 +55,9 @@ pub enum McpError {
         known: String,
     },
     /// A tool's input schema cannot be put in a model's tool format.
-    #[error("the tool `{tool}` of the MCP server `{server}` cannot be offered to a model: {reason}; list the tools agent `{agent}` may use in its `mcp_tools.{server}` without it")]
+    #[error(
+        "the tool `{tool}` of the MCP server `{server}` cannot be offered to a model: {reason}; list the tools agent `{agent}` may use in its `mcp_tools.{server}` without it"
+    )]
     Schema {
         /// The agent.
         agent: String,
@@ -65,7 +69,9 @@ pub enum McpError {
         reason: String,
     },
     /// Two of a server's tools would reach the model under one name.
-    #[error("the MCP server `{server}` has two tools a model would see as `{name}` (`{first}` and `{second}`); list the tools agent `{agent}` may use in its `mcp_tools.{server}` so only one of them is offered")]
+    #[error(
+        "the MCP server `{server}` has two tools a model would see as `{name}` (`{first}` and `{second}`); list the tools agent `{agent}` may use in its `mcp_tools.{server}` so only one of them is offered"
+    )]
     Collision {
         /// The agent.
         agent: String,
@@ -110,12 +116,13 @@ impl McpServers {
     ) -> Result<McpServers, McpError> {
         let mut servers = Vec::new();
         for spec in specs {
-            let connection = connection::connect(spec, workspace, log_dir)
-                .await
-                .map_err(|reason| McpError::Start {
-                    server: spec.name.clone(),
-                    reason,
-                });
+            let connection =
+                connection::connect(spec, workspace, log_dir)
+                    .await
+                    .map_err(|reason| McpError::Start {
+                        server: spec.name.clone(),
+                        reason,
+                    });
             let connection = match connection {
                 Ok(connection) => connection,
                 Err(error) => {
@@ -147,7 +154,10 @@ impl McpServers {
                 .map(|tool| McpToolInfo {
                     name: model_name(&spec.name, &tool.name),
                     remote_name: tool.name.to_string(),
-                    description: tool.description.map(|text| text.to_string()).unwrap_or_default(),
+                    description: tool
+                        .description
+                        .map(|text| text.to_string())
+                        .unwrap_or_default(),
                     input_schema: (*tool.input_schema).clone(),
                 })
                 .collect();
@@ -226,14 +236,15 @@ impl McpServers {
                         second: tool.remote_name.clone(),
                     });
                 }
-                let parameters = schema::ollama_parameters(&tool.input_schema).map_err(|reason| {
-                    McpError::Schema {
-                        agent: agent.name.clone(),
-                        server: server_name.clone(),
-                        tool: tool.remote_name.clone(),
-                        reason,
-                    }
-                })?;
+                let parameters =
+                    schema::ollama_parameters(&tool.input_schema).map_err(|reason| {
+                        McpError::Schema {
+                            agent: agent.name.clone(),
+                            server: server_name.clone(),
+                            tool: tool.remote_name.clone(),
+                            reason,
+                        }
+                    })?;
                 tools.push(Arc::new(McpTool {
                     server: server.clone(),
                     remote_name: tool.remote_name.clone(),
@@ -269,7 +280,13 @@ pub fn mcp_log_path(log_dir: &Path, server: &str) -> PathBuf {
 pub fn model_name(server: &str, tool: &str) -> String {
     let tool: String = tool
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("{server}{MCP_NAME_SEPARATOR}{tool}")
 }
@@ -328,15 +345,20 @@ impl ServerHandle {
                     )));
                 }
                 Err(_) => {
-                    return Err(ToolError::Failed(format!(
-                        "the MCP server `{}` did not answer within {}",
-                        self.spec.name,
+                    let silent = format!(
+                        "no answer within {}",
                         humantime::format_duration(self.spec.timeout)
-                    )));
+                    );
+                    // A server that died without closing its pipes is only noticed here.
+                    if !self.recover(generation, &silent).await || attempt == 1 {
+                        return Err(ToolError::Failed(self.unavailable(&silent).await));
+                    }
                 }
                 Ok(Err(error)) => {
                     if !self.recover(generation, &error.to_string()).await || attempt == 1 {
-                        return Err(ToolError::Failed(self.unavailable(&error.to_string()).await));
+                        return Err(ToolError::Failed(
+                            self.unavailable(&error.to_string()).await,
+                        ));
                     }
                 }
             }
@@ -370,7 +392,10 @@ impl ServerHandle {
         }
         state.restarted = true;
         state.generation += 1;
-        tracing::warn!("the MCP server `{}` stopped ({error}); restarting it once", self.spec.name);
+        tracing::warn!(
+            "the MCP server `{}` stopped ({error}); restarting it once",
+            self.spec.name
+        );
         match connection::connect(&self.spec, &self.workspace, &self.log_dir).await {
             Ok(connection) => {
                 state.connection = Some(connection);
@@ -391,7 +416,10 @@ impl ServerHandle {
     async fn unavailable(&self, error: &str) -> String {
         let state = self.state.lock().await;
         state.failure.clone().unwrap_or_else(|| {
-            format!("the MCP server `{}` failed the call: {error}", self.spec.name)
+            format!(
+                "the MCP server `{}` failed the call: {error}",
+                self.spec.name
+            )
         })
     }
 }
@@ -464,4 +492,3 @@ fn result_text(result: &CallToolResult) -> String {
     }
     parts.join("\n")
 }
-

@@ -12,9 +12,9 @@ use crate::document::{
     KeepAliveFile, LimitsFile, MemoryFile, NamedMap, RangeFile, ResidencyFile, SimulationFile,
     SizeFile, WorkflowFile,
 };
+use crate::document::{McpAll, McpServerFile, McpToolsFile};
 use crate::duration::format_duration;
 use crate::flow::{Condition, EdgeTarget, Flow};
-use crate::document::{McpAll, McpServerFile, McpToolsFile};
 use crate::loader;
 use crate::mcp::{McpServerSpec, McpToolChoice, McpTransport};
 use crate::memory::{Limits, MemorySpec};

@@ -117,7 +117,7 @@ pub(crate) async fn connect(
             let group = ProcessGroup(child.id());
             let tail = Arc::new(Mutex::new(CappedOutput::new(KEPT_ERROR_TAIL)));
             let log = log_path(log_dir, &spec.name);
-            tokio::spawn(keep_log(child.stderr.take(), log.clone(), tail.clone()));
+            let logging = tokio::spawn(keep_log(child.stderr.take(), log.clone(), tail.clone()));
             let (Some(stdout), Some(stdin)) = (child.stdout.take(), child.stdin.take()) else {
                 return Err(format!("cannot talk to `{command}`: its pipes are missing"));
             };
@@ -131,7 +131,7 @@ pub(crate) async fn connect(
                 }
                 Ok(Err(error)) => format!("the MCP handshake failed ({error})"),
                 Err(_) => format!(
-                    "it did not complete the MCP handshake within {}",
+                    "no MCP handshake within {}",
                     humantime::format_duration(spec.timeout)
                 ),
             };
@@ -140,6 +140,8 @@ pub(crate) async fn connect(
             group.kill();
             let _ = child.start_kill();
             let _ = child.wait().await;
+            // Its last words, once the pipe is closed.
+            let _ = tokio::time::timeout(Duration::from_millis(500), logging).await;
             let exited = match status {
                 Ok(Ok(status)) => format!("; it exited ({status})"),
                 _ => String::new(),
@@ -147,10 +149,10 @@ pub(crate) async fn connect(
             let said = tail.lock().expect("tail lock poisoned").render();
             let said = said.trim();
             Err(if said.is_empty() {
-                format!("`{command}` {failure}{exited}")
+                format!("`{command}`: {failure}{exited}")
             } else {
                 format!(
-                    "`{command}` {failure}{exited}; the end of its error output ({}):\n{said}",
+                    "`{command}`: {failure}{exited}; the end of its error output ({}):\n{said}",
                     log.display()
                 )
             })
@@ -167,7 +169,9 @@ pub(crate) async fn connect(
                 let name = http::HeaderName::try_from(header.as_str())
                     .map_err(|_| format!("`{header}` is not a valid HTTP header name"))?;
                 let value = http::HeaderValue::try_from(value).map_err(|_| {
-                    format!("the value of `{variable}` is not a valid value for the header `{header}`")
+                    format!(
+                        "the value of `{variable}` is not a valid value for the header `{header}`"
+                    )
                 })?;
                 config.custom_headers.insert(name, value);
             }
@@ -208,7 +212,10 @@ async fn keep_log(
     {
         Ok(file) => Some(file),
         Err(error) => {
-            tracing::warn!("cannot keep an MCP server's error output in {}: {error}", path.display());
+            tracing::warn!(
+                "cannot keep an MCP server's error output in {}: {error}",
+                path.display()
+            );
             None
         }
     };
@@ -236,7 +243,10 @@ async fn keep_log(
         && dropped > 0
     {
         let _ = file
-            .write_all(format!("\n[agentrun: {dropped} more bytes of error output were dropped]\n").as_bytes())
+            .write_all(
+                format!("\n[agentrun: {dropped} more bytes of error output were dropped]\n")
+                    .as_bytes(),
+            )
             .await;
     }
 }

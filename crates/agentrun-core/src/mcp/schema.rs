@@ -65,14 +65,18 @@ fn property_schema(
         let name = reference
             .rsplit('/')
             .next()
-            .filter(|_| reference.starts_with("#/$defs/") || reference.starts_with("#/definitions/"))
+            .filter(|_| {
+                reference.starts_with("#/$defs/") || reference.starts_with("#/definitions/")
+            })
             .ok_or_else(|| format!("refers to `{reference}`, outside the schema"))?;
         let target = defs
             .get(name)
             .ok_or_else(|| format!("refers to `{reference}`, which the schema does not define"))?;
         let mut merged = property_schema(target, defs, depth + 1)?;
         // A description next to the reference is the more specific one.
-        if let (Some(description), Some(merged)) = (object.get("description"), merged.as_object_mut()) {
+        if let (Some(description), Some(merged)) =
+            (object.get("description"), merged.as_object_mut())
+        {
             merged.insert("description".to_owned(), description.clone());
         }
         return Ok(merged);
@@ -86,7 +90,11 @@ fn property_schema(
     let kind = match object.get("type") {
         Some(Value::String(kind)) => Some(Value::String(kind.clone())),
         Some(Value::Array(kinds)) => {
-            let kept: Vec<Value> = kinds.iter().filter(|kind| kind.as_str() != Some("null")).cloned().collect();
+            let kept: Vec<Value> = kinds
+                .iter()
+                .filter(|kind| kind.as_str() != Some("null"))
+                .cloned()
+                .collect();
             match kept.as_slice() {
                 [] => None,
                 [only] => Some(only.clone()),
@@ -111,7 +119,9 @@ fn property_schema(
             };
             let non_null: Vec<&Value> = alternatives
                 .iter()
-                .filter(|alternative| alternative.get("type").and_then(Value::as_str) != Some("null"))
+                .filter(|alternative| {
+                    alternative.get("type").and_then(Value::as_str) != Some("null")
+                })
                 .collect();
             match non_null.as_slice() {
                 [only] => {
@@ -129,7 +139,8 @@ fn property_schema(
                     let mut kinds = Vec::new();
                     for alternative in several {
                         let simple = alternative.as_object().filter(|alternative| {
-                            alternative.len() == 1 && alternative.get("type").is_some_and(Value::is_string)
+                            alternative.len() == 1
+                                && alternative.get("type").is_some_and(Value::is_string)
                         });
                         match simple {
                             Some(simple) => kinds.push(simple["type"].clone()),
@@ -216,8 +227,10 @@ mod tests {
         let untyped = parameters(json!({ "type": "object", "properties": { "x": {} } }))
             .expect_err("refused");
         assert!(untyped.contains("`x` has no type"), "{untyped}");
-        let dangling = parameters(json!({ "type": "object", "properties": { "x": { "$ref": "#/$defs/Gone" } } }))
-            .expect_err("refused");
+        let dangling = parameters(
+            json!({ "type": "object", "properties": { "x": { "$ref": "#/$defs/Gone" } } }),
+        )
+        .expect_err("refused");
         assert!(dangling.contains("does not define"), "{dangling}");
     }
 }

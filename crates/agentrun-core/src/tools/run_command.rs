@@ -114,4 +114,3 @@ impl Tool for RunCommand {
         Ok(format!("{status}\n{}", outcome.output))
     }
 }
-

@@ -10,8 +10,8 @@ use crate::agent::{
 };
 use crate::check::{Findings, agent_path};
 use crate::document::{AgentFile, ChoicesFile, McpAll, McpToolsFile};
-use crate::mcp::McpToolChoice;
 use crate::loader::{Loading, read_text};
+use crate::mcp::McpToolChoice;
 use crate::node::{FieldPath, Node};
 use crate::node_de::from_node;
 use crate::residency::ResidencySpec;

@@ -13,14 +13,16 @@ use agentrun_memory::KeepAlive;
 use serde::de::DeserializeOwned;
 
 use crate::agent::{AgentKind, SandboxMode, ToolName};
+use crate::check::agent_path;
 use crate::check::{Findings, Scope};
 use crate::document::{
     ConditionFile, DurationFile, EdgeFile, KeepAliveFile, LimitsFile, McpServerFile, MemoryFile,
     NamedMap, SandboxFile, SimulationFile, SizeFile,
 };
-use crate::mcp::{MCP_NAME_SEPARATOR, McpServerSpec, McpToolChoice, McpTransport, is_mcp_server_name};
-use crate::check::agent_path;
 use crate::duration::parse_duration;
+use crate::mcp::{
+    MCP_NAME_SEPARATOR, McpServerSpec, McpToolChoice, McpTransport, is_mcp_server_name,
+};
 
 use crate::AgentSpec;
 use crate::flow::{Condition, EdgeSpec, EdgeTarget, Flow};
@@ -142,9 +144,10 @@ pub(crate) fn convert_workflow(
         .map(|file| convert_sandbox(file, findings))
         .unwrap_or_default();
     check_container_image(&sandbox, &agents, findings);
-    let mcp_servers = section::<NamedMap<McpServerFile>>(root, "mcp_servers", broken, mcp_cut, loading)
-        .map(|file| convert_mcp_servers(file, findings))
-        .unwrap_or_default();
+    let mcp_servers =
+        section::<NamedMap<McpServerFile>>(root, "mcp_servers", broken, mcp_cut, loading)
+            .map(|file| convert_mcp_servers(file, findings))
+            .unwrap_or_default();
     let declared: Vec<String> = root
         .get("mcp_servers")
         .map(Node::entries)
@@ -399,7 +402,10 @@ fn convert_sandbox(file: SandboxFile, findings: &mut Findings) -> SandboxSpec {
 }
 
 /// The `mcp_servers` section: each server reached one way, its name usable as a tool prefix.
-fn convert_mcp_servers(file: NamedMap<McpServerFile>, findings: &mut Findings) -> Vec<McpServerSpec> {
+fn convert_mcp_servers(
+    file: NamedMap<McpServerFile>,
+    findings: &mut Findings,
+) -> Vec<McpServerSpec> {
     let section = FieldPath::root().key("mcp_servers");
     let mut servers = Vec::new();
     for (name, server) in file.0 {
@@ -424,7 +430,9 @@ fn convert_mcp_servers(file: NamedMap<McpServerFile>, findings: &mut Findings) -
                         findings.error(
                             path.key(field),
                             format!("the stdio server `{name}` has no use for `{field}`"),
-                            Some("HTTP headers go with `url`; a stdio server gets `env`".to_owned()),
+                            Some(
+                                "HTTP headers go with `url`; a stdio server gets `env`".to_owned(),
+                            ),
                         );
                     }
                 }
@@ -432,19 +440,27 @@ fn convert_mcp_servers(file: NamedMap<McpServerFile>, findings: &mut Findings) -
                     findings.error(
                         path.key("command"),
                         format!("the MCP server `{name}` has an empty command"),
-                        Some("name the program that serves MCP over stdio, e.g. `mcp-server-git`".to_owned()),
+                        Some(
+                            "name the program that serves MCP over stdio, e.g. `mcp-server-git`"
+                                .to_owned(),
+                        ),
                     );
                     continue;
                 }
                 let cwd = server.cwd.map(std::path::PathBuf::from);
                 if let Some(cwd) = &cwd
                     && (cwd.is_absolute()
-                        || cwd.components().any(|part| matches!(part, std::path::Component::ParentDir)))
+                        || cwd
+                            .components()
+                            .any(|part| matches!(part, std::path::Component::ParentDir)))
                 {
                     findings.error(
                         path.key("cwd"),
                         format!("`{}` is not inside the run's workspace", cwd.display()),
-                        Some("give a directory relative to the workspace, e.g. `src`, or omit `cwd`".to_owned()),
+                        Some(
+                            "give a directory relative to the workspace, e.g. `src`, or omit `cwd`"
+                                .to_owned(),
+                        ),
                     );
                 }
                 McpTransport::Stdio {

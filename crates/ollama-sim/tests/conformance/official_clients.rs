@@ -38,7 +38,9 @@ fn run_client(program: &str, script: &str) {
         "{report}"
     );
     assert!(
-        report["chat_thinking_chars"].as_u64().is_some_and(|n| n > 0),
+        report["chat_thinking_chars"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
         "a thinking model thinks when asked: {report}"
     );
 }

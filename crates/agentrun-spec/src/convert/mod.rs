@@ -423,6 +423,13 @@ fn convert_mcp_servers(
             .as_ref()
             .and_then(|value| duration(value, &path.key("timeout"), findings))
             .unwrap_or(McpServerSpec::DEFAULT_TIMEOUT);
+        if timeout.is_zero() {
+            findings.error(
+                path.key("timeout"),
+                "a timeout of zero fails every start and every call at once",
+                Some("give a duration such as `30s`, or remove `timeout` (default 60s)".to_owned()),
+            );
+        }
         let transport = match (server.command, server.url) {
             (Some(command), None) => {
                 for (field, given) in [("headers_from_env", server.headers_from_env.is_some())] {

@@ -412,3 +412,63 @@ fn a_tool_the_server_does_not_have_is_named_with_the_ones_it_has() {
     );
     assert_all_stopped(&scratch.pids());
 }
+
+#[test]
+fn the_tools_command_starts_the_servers_and_lists_each_agents_tools() {
+    let scratch = Scratch::new();
+    let workflow = scratch.write(
+        "workflow.yaml",
+        &format!(
+            "name: mcp-tools\n\
+             agents:\n  keeper:\n    model: qwen3:8b\n    prompt: You keep.\n    \
+             options: {{ num_ctx: 8192 }}\n    tools: [read_file]\n    mcp_tools:\n      lab: [echo]\n\
+             \x20 writer:\n    model: qwen3:8b\n    prompt: You write.\n    options: {{ num_ctx: 8192 }}\n\
+             flow:\n  start: keeper\n  edges:\n    - {{ from: keeper, to: writer }}\n    - {{ from: writer, to: end }}\n\
+             mcp_servers:\n{}",
+            scripted_server()
+        ),
+    );
+    let workspace = scratch.workspace();
+    let run = agentrun_with(
+        scratch.dir.path(),
+        &[
+            "tools",
+            &workflow.to_string_lossy(),
+            "--workspace",
+            &workspace.to_string_lossy(),
+        ],
+        &[],
+    );
+    run.expect_code(0);
+    let stdout = run.stdout();
+    let keeper = stdout.split("writer:").next().expect("the keeper's part");
+    assert!(keeper.contains("read_file"), "{stdout}");
+    assert!(
+        keeper.contains("lab__echo") && keeper.contains("Says back what it is given."),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("lab__crash"),
+        "only the tools listed: {stdout}"
+    );
+    assert!(stdout.contains("writer:\n  (no tools)"), "{stdout}");
+    let json = agentrun_with(
+        scratch.dir.path(),
+        &[
+            "tools",
+            &workflow.to_string_lossy(),
+            "--workspace",
+            &workspace.to_string_lossy(),
+            "--json",
+        ],
+        &[],
+    );
+    json.expect_code(0);
+    let listed = json.json();
+    assert_eq!(listed[0]["tools"][1]["name"], "lab__echo");
+    assert_eq!(
+        listed[0]["tools"][1]["parameters"]["required"],
+        serde_json::json!(["text"])
+    );
+    assert_all_stopped(&scratch.pids());
+}

@@ -33,6 +33,17 @@ impl Scratch {
     /// Runs `workflow` (its `mcp_servers` section given) with the one agent `keeper` on the
     /// simulator answering from `script`.
     fn run(&self, servers: &str, mcp_tools: &str, script: &str) -> Run {
+        self.run_with_env(servers, mcp_tools, script, &[])
+    }
+
+    /// [`Scratch::run`] with variables added to agentrun's environment.
+    fn run_with_env(
+        &self,
+        servers: &str,
+        mcp_tools: &str,
+        script: &str,
+        env: &[(&str, &str)],
+    ) -> Run {
         let workflow = self.write(
             "workflow.yaml",
             &format!(
@@ -66,7 +77,7 @@ impl Scratch {
                 "--json",
                 "-q",
             ],
-            &[],
+            env,
         )
     }
 
@@ -471,4 +482,103 @@ fn the_tools_command_starts_the_servers_and_lists_each_agents_tools() {
         serde_json::json!(["text"])
     );
     assert_all_stopped(&scratch.pids());
+}
+
+fn everything_server() -> PathBuf {
+    repo_root().join("tests/mcp-servers/node_modules/.bin/mcp-server-everything")
+}
+
+#[test]
+#[ignore = "needs the published MCP servers: npm ci --prefix tests/mcp-servers, then run with --include-ignored; .ci/run does"]
+fn a_stdio_server_sees_only_the_environment_the_workflow_declares() {
+    let scratch = Scratch::new();
+    let servers = format!(
+        "  everything:\n    command: {}\n    args: [stdio]\n    env: {{ DECLARED_FOR_MCP: visible }}\n",
+        everything_server().display()
+    );
+    let script = one_call("everything__get-env", "{}");
+    let workflow_run = {
+        // The caller's secret must not reach the server.
+        let run = scratch.run_with_env(
+            &servers,
+            "      everything: [get-env]\n",
+            &script,
+            &[("AGENTRUN_TEST_SECRET", "do-not-leak")],
+        );
+        run.expect_code(0);
+        run
+    };
+    let calls = tool_calls(&workflow_run);
+    assert_eq!(calls[0]["ok"], true, "{calls:#?}");
+    let env = calls[0]["output"].as_str().expect("output");
+    assert!(
+        env.contains("DECLARED_FOR_MCP") && env.contains("visible"),
+        "{env}"
+    );
+    assert!(env.contains("PATH"), "{env}");
+    assert!(!env.contains("do-not-leak"), "{env}");
+}
+
+#[test]
+#[ignore = "needs the published MCP servers: npm ci --prefix tests/mcp-servers, then run with --include-ignored; .ci/run does"]
+fn a_streamable_http_server_is_reached_with_headers_from_the_environment() {
+    let scratch = Scratch::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let mut server = std::process::Command::new(everything_server())
+        .arg("streamableHttp")
+        .env("PORT", port.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the everything server starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the HTTP server did not listen");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let servers = format!(
+        "  everything:\n    url: http://127.0.0.1:{port}/mcp\n    headers_from_env: {{ X-Test-Token: MCP_TEST_TOKEN }}\n"
+    );
+    let script = r#"
+rules:
+  - message: "Echo: over http"
+    reply:
+      text: "Heard the echo."
+  - system: keeper
+    reply:
+      tool_calls:
+        - name: everything__echo
+          arguments: { message: over http }
+"#;
+    let run = scratch.run_with_env(
+        &servers,
+        "      everything: [echo]\n",
+        script,
+        &[("MCP_TEST_TOKEN", "secret-token")],
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    run.expect_code(0);
+    let calls = tool_calls(&run);
+    assert_eq!(calls[0]["output"], "Echo: over http", "{calls:#?}");
+    let transcript =
+        std::fs::read_to_string(run_dir(&run).join("transcript.jsonl")).expect("transcript");
+    assert!(transcript.contains("Heard the echo."), "{transcript}");
+}
+
+#[test]
+fn a_header_from_an_unset_variable_is_named() {
+    let scratch = Scratch::new();
+    refused(
+        &scratch,
+        "  remote:\n    url: http://127.0.0.1:9/mcp\n    headers_from_env: { Authorization: AGENTRUN_UNSET_TOKEN }\n",
+        "      remote: all\n",
+        &[
+            "the MCP server `remote` did not start: its header `Authorization` comes from the environment variable `AGENTRUN_UNSET_TOKEN`, which is not set",
+        ],
+    );
 }

@@ -276,6 +276,16 @@ fn check_tools(name: &str, agent: &LlmAgentSpec, findings: &mut Findings) {
             ),
         );
     }
+    if !agent.choices.is_empty() && !agent.mcp_tools.is_empty() {
+        findings.error(
+            path.key("mcp_tools"),
+            "a router answers with one of its choices and cannot call tools",
+            Some(
+                "remove `mcp_tools`, or remove `choices` and route with `contains` conditions"
+                    .to_owned(),
+            ),
+        );
+    }
     let mut seen = BTreeSet::new();
     for tool in &agent.tools {
         if !seen.insert(*tool) {

@@ -1076,3 +1076,19 @@ fn an_agent_naming_an_undeclared_mcp_server_is_told_which_exist() {
         "there is no MCP server `gti`",
     );
 }
+
+#[test]
+fn a_router_cannot_take_mcp_tools() {
+    let text = BASE.replace(
+        "    prompt: You review code.\n",
+        "    prompt: You review code.\n    choices: [coder, end]\n    mcp_tools: { git: all }\n",
+    ) + "mcp_servers:\n  git: { command: mcp-server-git }\n";
+    let found = errors(&text);
+    assert!(
+        found
+            .iter()
+            .any(|(field, _, message)| field == "agents.reviewer.mcp_tools"
+                && message.contains("a router answers with one of its choices")),
+        "{found:?}"
+    );
+}

@@ -582,3 +582,24 @@ fn a_header_from_an_unset_variable_is_named() {
         ],
     );
 }
+
+#[test]
+fn approve_ask_holds_mcp_calls_in_a_non_interactive_run() {
+    let scratch = Scratch::new();
+    let run = scratch.run(
+        &scripted_server(),
+        "      lab: [echo]\n    approve: ask\n",
+        &one_call("lab__echo", "{ text: hi }"),
+    );
+    run.expect_code(0);
+    let calls = tool_calls(&run);
+    assert_eq!(calls[0]["ok"], false, "{calls:#?}");
+    let output = calls[0]["output"].as_str().expect("output");
+    assert!(
+        output.contains(
+            "needs a person's approval (`approve: ask`), and this run is non-interactive"
+        ),
+        "{output}"
+    );
+    assert_all_stopped(&scratch.pids());
+}

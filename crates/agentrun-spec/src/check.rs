@@ -314,11 +314,12 @@ fn check_tools(name: &str, agent: &LlmAgentSpec, findings: &mut Findings) {
             Some("add `run_command` to `tools`, or remove `allow_commands`".to_owned()),
         );
     }
-    if !runs_commands && policy.approve != Approval::Never {
+    // Approval applies to the commands a model runs and to its MCP tool calls.
+    if !runs_commands && agent.mcp_tools.is_empty() && policy.approve != Approval::Never {
         findings.error(
             path.key("approve"),
-            "`approve` has no use without the `run_command` tool",
-            Some("add `run_command` to `tools`, or remove `approve`".to_owned()),
+            "`approve` has no use without the `run_command` tool or MCP tools",
+            Some("add `run_command` to `tools` or a server's tools to `mcp_tools`, or remove `approve`".to_owned()),
         );
     }
     for (index, allowed) in policy.allow.iter().enumerate() {

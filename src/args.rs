@@ -48,6 +48,8 @@ pub(crate) enum Command {
     Resume(ResumeArgs),
     /// Write a run's report: one HTML page with the residency timeline and the summary.
     Report(ReportArgs),
+    /// Start a workflow's MCP servers and list the tools each agent's model is offered.
+    Tools(ToolsArgs),
 }
 
 /// Where the models are served.
@@ -183,6 +185,19 @@ pub(crate) struct ValidateArgs {
     /// The workflow files.
     #[arg(required = true)]
     pub(crate) workflows: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ToolsArgs {
+    /// The workflow file.
+    pub(crate) workflow: PathBuf,
+    /// The directory the MCP servers start in, as a run's workspace. Default: the current
+    /// directory.
+    #[arg(long)]
+    pub(crate) workspace: Option<PathBuf>,
+    /// Print the tools as JSON, with their parameters.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

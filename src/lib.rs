@@ -43,7 +43,10 @@ pub use agentrun_core::{
     Workspace, build_workload, builtin_tool, model_details_of, model_load_time_options,
     parse_arguments,
 };
-pub use agentrun_core::{CommandSandbox, ResidentModel, Resume, ResumeError, event_schema};
+pub use agentrun_core::{
+    CommandSandbox, McpError, McpServers, McpToolInfo, ResidentModel, Resume, ResumeError,
+    event_schema, mcp_log_path, model_name,
+};
 pub use agentrun_core::{
     DecodeSamples, Observations, Samples, SharedContext, TurnPrior, expected_turn, shared_contexts,
 };

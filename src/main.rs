@@ -61,6 +61,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Runs(args) => commands::runs::run(args),
         Command::Resume(args) => commands::resume::run(args, output).await,
         Command::Report(args) => commands::report::run(args),
+        Command::Tools(args) => commands::tools::run(args).await,
     }
 }
 

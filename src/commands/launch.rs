@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use agentrun::{
-    AgentKind, Event, EventSink, Executor, ModelBackend, Policy, Resume, RunDirectory, RunOptions,
-    RunStatus, Workflow,
+    AgentKind, Event, EventSink, Executor, McpServers, ModelBackend, Policy, Resume, RunDirectory,
+    RunOptions, RunStatus, Workflow,
 };
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -211,6 +211,18 @@ pub(crate) async fn launch(launch: Launch, output: Output) -> anyhow::Result<Exi
              `simulation` section; commands are not run and tools are not called",
         );
     }
+    // A simulated run without a reply script calls no tools, so it starts no MCP server.
+    let mcp = if dry_run {
+        None
+    } else {
+        let workspace = match &settings.workspace {
+            Some(dir) => dir.clone(),
+            None => std::env::current_dir().context("cannot read the current directory")?,
+        };
+        let (with_tools, servers) = start_mcp_servers(executor, &workspace, &run_path).await?;
+        executor = with_tools;
+        servers
+    };
     // The event printer ends when the last sender is gone: only the executor may hold one.
     drop(events);
     let mut options = RunOptions::new(settings.task.clone());
@@ -240,11 +252,11 @@ pub(crate) async fn launch(launch: Launch, output: Output) -> anyhow::Result<Exi
         ));
     }
     options.resume = resume;
-    let acts = executor
-        .workflow()
-        .agents
-        .iter()
-        .any(|agent| matches!(agent.kind, AgentKind::Command(_)) || !agent.tools().is_empty());
+    let acts = executor.workflow().agents.iter().any(|agent| {
+        matches!(agent.kind, AgentKind::Command(_))
+            || !agent.tools().is_empty()
+            || agent.llm().is_some_and(|llm| !llm.mcp_tools.is_empty())
+    });
     if acts && !told_where {
         let dir = match &options.workspace {
             Some(dir) => dir.clone(),
@@ -268,6 +280,10 @@ pub(crate) async fn launch(launch: Launch, output: Output) -> anyhow::Result<Exi
     }
     let outcome = executor.run(options).await;
     drop(executor);
+    // Stopped whether the run completed, failed or was interrupted.
+    if let Some(mcp) = mcp {
+        mcp.stop().await;
+    }
     show.await.context("the event printer stopped")??;
     let outcome = outcome.with_context(|| format!("cannot run {label}"))?;
     if let Some(learning) = learning {
@@ -301,6 +317,34 @@ pub(crate) async fn launch(launch: Launch, output: Output) -> anyhow::Result<Exi
         RunStatus::Cancelled => ExitCode::from(EXIT_INTERRUPTED),
         _ => ExitCode::FAILURE,
     })
+}
+
+/// Starts the workflow's MCP servers (if it has any) and gives each agent the tools it
+/// lists. The servers' error output is kept in the run's directory.
+async fn start_mcp_servers(
+    mut executor: Executor,
+    workspace: &Path,
+    run_dir: &Path,
+) -> anyhow::Result<(Executor, Option<McpServers>)> {
+    let specs = executor.workflow().mcp_servers.clone();
+    if specs.is_empty() {
+        return Ok((executor, None));
+    }
+    let servers = McpServers::start(&specs, workspace, run_dir).await?;
+    let agents = executor.workflow().agents.clone();
+    for agent in &agents {
+        let tools = match servers.tools_for(agent) {
+            Ok(tools) => tools,
+            Err(error) => {
+                servers.stop().await;
+                return Err(error.into());
+            }
+        };
+        for tool in tools {
+            executor = executor.with_tool(&agent.name, tool);
+        }
+    }
+    Ok((executor, Some(servers)))
 }
 
 /// Writes the report of the run kept in `run_dir` to `report`.

@@ -12,6 +12,7 @@ mod sandbox;
 pub(crate) mod schema;
 pub(crate) mod server;
 pub(crate) mod simulate;
+pub(crate) mod tools;
 pub(crate) mod validate;
 
 use std::path::Path;

@@ -8,6 +8,7 @@ mod examples;
 mod faults;
 mod first_run;
 mod learning;
+mod mcp;
 mod real_servers;
 #[path = "../../crates/agentrun-ollama/tests/backend/replay_server.rs"]
 mod replay_server;

@@ -18,7 +18,7 @@ pub(crate) const KEPT_OUTPUT_BYTES: usize = 4_000;
 
 /// The only variables a command inherits; everything else it gets is given by the workflow,
 /// so tokens and keys in the caller's environment never reach a command.
-const INHERITED_VARIABLES: [&str; 2] = ["PATH", "HOME"];
+pub(crate) const INHERITED_VARIABLES: [&str; 2] = ["PATH", "HOME"];
 
 /// How long to keep reading a finished command's output pipes: a process that escaped the
 /// command's process group may hold them open forever.
@@ -128,10 +128,10 @@ pub(crate) async fn run_process(spec: ProcessSpec<'_>) -> std::io::Result<Proces
 
 /// The process group of a running command; stopped when dropped, so a cancelled run leaves
 /// nothing behind.
-struct ProcessGroup(Option<u32>);
+pub(crate) struct ProcessGroup(pub(crate) Option<u32>);
 
 impl ProcessGroup {
-    fn kill(&self) {
+    pub(crate) fn kill(&self) {
         #[cfg(unix)]
         if let Some(pid) = self
             .0

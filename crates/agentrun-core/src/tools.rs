@@ -122,6 +122,31 @@ pub fn parse_arguments<P: DeserializeOwned>(arguments: serde_json::Value) -> Res
         .map_err(|error| ToolError::InvalidArguments(error.to_string()))
 }
 
+/// Asks the person at the terminal to approve `shown` with `question`; refuses when nobody
+/// is there or they say no.
+pub(crate) async fn ask_approval(
+    context: &ToolContext<'_>,
+    shown: &str,
+    question: &str,
+) -> Result<(), ToolError> {
+    let Some(console) = context.console else {
+        return Err(ToolError::Refused(format!(
+            "`{shown}` needs a person's approval (`approve: ask`), and this run is non-interactive"
+        )));
+    };
+    let answer = console
+        .ask(&context.agent.name, question)
+        .await
+        .unwrap_or_default();
+    if matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
+        Ok(())
+    } else {
+        Err(ToolError::Refused(format!(
+            "the person running the workflow declined `{shown}`"
+        )))
+    }
+}
+
 /// The built-in tool of that name.
 pub fn builtin_tool(name: ToolName) -> Arc<dyn Tool> {
     match name {

@@ -62,6 +62,8 @@ pub struct LlmAgentSpec {
     pub fallback: Option<String>,
     /// Built-in tools the model may call, in file order.
     pub tools: Vec<ToolName>,
+    /// Tools of the workflow's MCP servers the model may call, by server name.
+    pub mcp_tools: BTreeMap<String, crate::McpToolChoice>,
     /// The most rounds of tool calls in one turn before the turn is cut off.
     pub max_tool_rounds: u32,
     /// What `run_command` may run, and how.
@@ -121,6 +123,7 @@ impl LlmAgentSpec {
             residency: ResidencySpec::default(),
             fallback: None,
             tools: Vec::new(),
+            mcp_tools: BTreeMap::new(),
             max_tool_rounds: LlmAgentSpec::DEFAULT_MAX_TOOL_ROUNDS,
             command_policy: CommandPolicy::default(),
         }

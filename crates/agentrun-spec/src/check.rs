@@ -276,6 +276,16 @@ fn check_tools(name: &str, agent: &LlmAgentSpec, findings: &mut Findings) {
             ),
         );
     }
+    if !agent.choices.is_empty() && !agent.mcp_tools.is_empty() {
+        findings.error(
+            path.key("mcp_tools"),
+            "a router answers with one of its choices and cannot call tools",
+            Some(
+                "remove `mcp_tools`, or remove `choices` and route with `contains` conditions"
+                    .to_owned(),
+            ),
+        );
+    }
     let mut seen = BTreeSet::new();
     for tool in &agent.tools {
         if !seen.insert(*tool) {
@@ -304,11 +314,12 @@ fn check_tools(name: &str, agent: &LlmAgentSpec, findings: &mut Findings) {
             Some("add `run_command` to `tools`, or remove `allow_commands`".to_owned()),
         );
     }
-    if !runs_commands && policy.approve != Approval::Never {
+    // Approval applies to the commands a model runs and to its MCP tool calls.
+    if !runs_commands && agent.mcp_tools.is_empty() && policy.approve != Approval::Never {
         findings.error(
             path.key("approve"),
-            "`approve` has no use without the `run_command` tool",
-            Some("add `run_command` to `tools`, or remove `approve`".to_owned()),
+            "`approve` has no use without the `run_command` tool or MCP tools",
+            Some("add `run_command` to `tools` or a server's tools to `mcp_tools`, or remove `approve`".to_owned()),
         );
     }
     for (index, allowed) in policy.allow.iter().enumerate() {

@@ -50,6 +50,60 @@ pub(crate) struct WorkflowFile {
     /// How the commands agents run are confined, for every agent that does not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) sandbox: Option<SandboxFile>,
+    /// Model Context Protocol servers whose tools agents may call (each agent names them in
+    /// `mcp_tools`), by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) mcp_servers: Option<NamedMap<McpServerFile>>,
+}
+
+/// An MCP server: a program started over stdio (`command`) or one reached over streamable
+/// HTTP (`url`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct McpServerFile {
+    /// The program that serves over its standard input and output, e.g. `mcp-server-git`.
+    /// Give this or `url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) command: Option<String>,
+    /// The program's arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) args: Option<Vec<String>>,
+    /// Environment variables for the program; it gets only these, `PATH` and `HOME`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) env: Option<BTreeMap<String, String>>,
+    /// The program's working directory, relative to the run's workspace (default: the
+    /// workspace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) cwd: Option<String>,
+    /// The streamable HTTP endpoint of a running server, e.g. `http://127.0.0.1:8000/mcp`.
+    /// Give this or `command`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) url: Option<String>,
+    /// HTTP headers, each from the named environment variable, e.g.
+    /// `{Authorization: GITHUB_MCP_AUTH}`; values are never written in the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) headers_from_env: Option<BTreeMap<String, String>>,
+    /// How long one tool call may take, e.g. `30s` (default 60s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) timeout: Option<DurationFile>,
+}
+
+/// The tools an agent may use from one MCP server: `all`, or a list of the server's names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub(crate) enum McpToolsFile {
+    /// `all`: every tool the server lists.
+    Every(McpAll),
+    /// The tools by name, e.g. `[git_status, git_log]`.
+    Named(Vec<String>),
+}
+
+/// The word `all`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum McpAll {
+    /// Every tool.
+    All,
 }
 
 /// The workflow-wide sandbox settings.
@@ -131,12 +185,16 @@ pub(crate) struct AgentFile {
     /// Built-in tools the model may call (llm agents), acting inside the run's workspace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) tools: Option<Vec<ToolName>>,
+    /// Tools of the workflow's MCP servers the model may call (llm agents): for each server,
+    /// `all` or a list of its tool names. The model sees them as `SERVER__TOOL`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) mcp_tools: Option<NamedMap<McpToolsFile>>,
     /// The commands `run_command` may run: a command runs when its arguments start with one
     /// of these lists, e.g. `[[cargo, test], [python3, -m, unittest]]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) allow_commands: Option<Vec<Vec<String>>>,
-    /// Whether a person approves each command the model asks to run: `never` (the default)
-    /// or `ask`.
+    /// Whether a person approves each command and each MCP tool call the model asks for:
+    /// `never` (the default) or `ask`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) approve: Option<Approval>,
     /// The most rounds of tool calls in one turn before the turn is cut off (default 8).

@@ -56,6 +56,7 @@ mod document;
 mod duration;
 mod flow;
 mod loader;
+mod mcp;
 mod memory;
 mod node;
 mod node_de;
@@ -78,6 +79,7 @@ pub use agent::{
 pub use diagnostic::{Diagnostic, Severity, SpecError};
 pub use duration::{DurationError, parse_duration};
 pub use flow::{Condition, EdgeSpec, EdgeTarget, Flow};
+pub use mcp::{MCP_NAME_SEPARATOR, McpServerSpec, McpToolChoice, McpTransport, is_mcp_server_name};
 pub use memory::{Limits, MemorySpec};
 pub use residency::ResidencySpec;
 pub use sandbox::SandboxSpec;

@@ -12,9 +12,11 @@ use crate::document::{
     KeepAliveFile, LimitsFile, MemoryFile, NamedMap, RangeFile, ResidencyFile, SimulationFile,
     SizeFile, WorkflowFile,
 };
+use crate::document::{McpAll, McpServerFile, McpToolsFile};
 use crate::duration::format_duration;
 use crate::flow::{Condition, EdgeTarget, Flow};
 use crate::loader;
+use crate::mcp::{McpServerSpec, McpToolChoice, McpTransport};
 use crate::memory::{Limits, MemorySpec};
 use crate::residency::ResidencySpec;
 use crate::sandbox::SandboxSpec;
@@ -45,6 +47,8 @@ pub struct Workflow {
     pub simulation: SimulationSpec,
     /// How the commands agents run are confined.
     pub sandbox: SandboxSpec,
+    /// MCP servers whose tools agents may call, in file order.
+    pub mcp_servers: Vec<McpServerSpec>,
     /// What looked wrong but does not stop the workflow from running. Not part of equality.
     pub warnings: Vec<Diagnostic>,
 }
@@ -79,6 +83,11 @@ impl Workflow {
     /// The sandbox of an agent's commands: its own, or the workflow's default.
     pub fn sandbox_of(&self, agent: &AgentSpec) -> SandboxMode {
         agent.sandbox.unwrap_or(self.sandbox.mode)
+    }
+
+    /// The MCP server called `name`.
+    pub fn mcp_server(&self, name: &str) -> Option<&McpServerSpec> {
+        self.mcp_servers.iter().find(|server| server.name == name)
     }
 
     /// Checks a workflow built or changed in code by the same rules as a loaded one.
@@ -144,6 +153,14 @@ impl Workflow {
                     .then(|| self.sandbox.secret_paths.clone()),
                 image: self.sandbox.image.clone(),
             }),
+            mcp_servers: (!self.mcp_servers.is_empty()).then(|| {
+                NamedMap(
+                    self.mcp_servers
+                        .iter()
+                        .map(|server| (server.name.clone(), mcp_server_document(server)))
+                        .collect(),
+                )
+            }),
         }
     }
 
@@ -184,6 +201,7 @@ impl PartialEq for Workflow {
             memory,
             simulation,
             sandbox,
+            mcp_servers,
             warnings: _,
         } = self;
         *name == other.name
@@ -196,6 +214,7 @@ impl PartialEq for Workflow {
             && *memory == other.memory
             && *simulation == other.simulation
             && *sandbox == other.sandbox
+            && *mcp_servers == other.mcp_servers
     }
 }
 
@@ -223,6 +242,20 @@ fn agent_document(agent: &AgentSpec) -> AgentFile {
                 .timeout
                 .map(|timeout| DurationFile::Text(format_duration(timeout)));
             file.tools = (!llm.tools.is_empty()).then(|| llm.tools.clone());
+            file.mcp_tools = (!llm.mcp_tools.is_empty()).then(|| {
+                NamedMap(
+                    llm.mcp_tools
+                        .iter()
+                        .map(|(server, choice)| {
+                            let choice = match choice {
+                                McpToolChoice::All => McpToolsFile::Every(McpAll::All),
+                                McpToolChoice::Named(names) => McpToolsFile::Named(names.clone()),
+                            };
+                            (server.clone(), choice)
+                        })
+                        .collect(),
+                )
+            });
             file.allow_commands = (!policy.allow.is_empty()).then(|| policy.allow.clone());
             file.approve = (policy.approve != Approval::Never).then_some(policy.approve);
             file.max_tool_rounds = (llm.max_tool_rounds != LlmAgentSpec::DEFAULT_MAX_TOOL_ROUNDS)
@@ -244,6 +277,35 @@ fn agent_document(agent: &AgentSpec) -> AgentFile {
         }
     }
     file
+}
+
+fn mcp_server_document(server: &McpServerSpec) -> McpServerFile {
+    let timeout = (server.timeout != McpServerSpec::DEFAULT_TIMEOUT)
+        .then(|| DurationFile::Text(format_duration(server.timeout)));
+    match &server.transport {
+        McpTransport::Stdio {
+            command,
+            args,
+            env,
+            cwd,
+        } => McpServerFile {
+            command: Some(command.clone()),
+            args: (!args.is_empty()).then(|| args.clone()),
+            env: (!env.is_empty()).then(|| env.clone()),
+            cwd: cwd.as_ref().map(|cwd| cwd.display().to_string()),
+            timeout,
+            ..McpServerFile::default()
+        },
+        McpTransport::Http {
+            url,
+            headers_from_env,
+        } => McpServerFile {
+            url: Some(url.clone()),
+            headers_from_env: (!headers_from_env.is_empty()).then(|| headers_from_env.clone()),
+            timeout,
+            ..McpServerFile::default()
+        },
+    }
 }
 
 fn choices_document(

@@ -7,7 +7,8 @@ use std::time::Duration;
 use agentrun_memory::{KeepAlive, LoadModeChoice, Policy};
 use agentrun_spec::{
     AgentKind, AgentSpec, Approval, Condition, EdgeTarget, GpuBudget, HumanAgentSpec, KindName,
-    LlmAgentSpec, Severity, SpecError, ToolName, Workflow,
+    LlmAgentSpec, McpServerSpec, McpToolChoice, McpTransport, Severity, SpecError, ToolName,
+    Workflow,
 };
 
 /// A valid two-agent workflow; tests append sections or replace lines.
@@ -1012,4 +1013,82 @@ fn think_is_on_off_or_a_level() {
     );
     let error = load(&text).expect_err("not a level").to_string();
     assert!(error.contains("think"), "{error}");
+}
+
+#[test]
+fn mcp_servers_and_the_tools_agents_take_from_them_are_read_and_written_back() {
+    let text = BASE.replace(
+        "    prompt: You write code.\n",
+        "    prompt: You write code.\n    mcp_tools:\n      git: [git_status, git_log]\n      tracker: all\n",
+    ) + "\
+mcp_servers:
+  git:
+    command: mcp-server-git
+    args: [--repository, .]
+    env: { GIT_AUTHOR_NAME: agents }
+    cwd: repo
+    timeout: 30s
+  tracker:
+    url: http://127.0.0.1:8931/mcp
+    headers_from_env: { Authorization: TRACKER_AUTH }
+";
+    let workflow = load(&text).expect("loads");
+    let git = workflow.mcp_server("git").expect("git");
+    assert_eq!(git.timeout, Duration::from_secs(30));
+    assert_eq!(
+        git.transport,
+        McpTransport::Stdio {
+            command: "mcp-server-git".to_owned(),
+            args: vec!["--repository".to_owned(), ".".to_owned()],
+            env: [("GIT_AUTHOR_NAME".to_owned(), "agents".to_owned())].into(),
+            cwd: Some("repo".into()),
+        }
+    );
+    let tracker = workflow.mcp_server("tracker").expect("tracker");
+    assert_eq!(tracker.timeout, McpServerSpec::DEFAULT_TIMEOUT);
+    assert!(
+        matches!(&tracker.transport, McpTransport::Http { url, headers_from_env }
+        if url == "http://127.0.0.1:8931/mcp" && headers_from_env["Authorization"] == "TRACKER_AUTH")
+    );
+    let coder = workflow
+        .agent("coder")
+        .and_then(AgentSpec::llm)
+        .expect("coder");
+    assert_eq!(
+        coder.mcp_tools["git"],
+        McpToolChoice::Named(vec!["git_status".to_owned(), "git_log".to_owned()])
+    );
+    assert_eq!(coder.mcp_tools["tracker"], McpToolChoice::All);
+    let again = load(&workflow.to_yaml()).expect("the written workflow loads");
+    assert_eq!(again, workflow);
+}
+
+#[test]
+fn an_agent_naming_an_undeclared_mcp_server_is_told_which_exist() {
+    let text = BASE.replace(
+        "    prompt: You write code.\n",
+        "    prompt: You write code.\n    mcp_tools: { gti: all }\n",
+    ) + "mcp_servers:\n  git: { command: mcp-server-git }\n";
+    assert_single_error(
+        &text,
+        "agents.coder.mcp_tools.gti",
+        6,
+        "there is no MCP server `gti`",
+    );
+}
+
+#[test]
+fn a_router_cannot_take_mcp_tools() {
+    let text = BASE.replace(
+        "    prompt: You review code.\n",
+        "    prompt: You review code.\n    choices: [coder, end]\n    mcp_tools: { git: all }\n",
+    ) + "mcp_servers:\n  git: { command: mcp-server-git }\n";
+    let found = errors(&text);
+    assert!(
+        found
+            .iter()
+            .any(|(field, _, message)| field == "agents.reviewer.mcp_tools"
+                && message.contains("a router answers with one of its choices")),
+        "{found:?}"
+    );
 }

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{Tool, ToolContext, ToolError, parse_arguments};
+use super::{Tool, ToolContext, ToolError, ask_approval, parse_arguments};
 use crate::backend::ToolSpec;
 use crate::command_sandbox::ConfinedError;
 use crate::process::{DEFAULT_COMMAND_TIMEOUT, ProcessSpec};
@@ -79,7 +79,7 @@ impl Tool for RunCommand {
             )));
         }
         if policy.approve == Approval::Ask {
-            approve(context, &shown).await?;
+            ask_approval(context, &shown, &format!("run `{shown}`? [y/N]")).await?;
         }
         let timeout = policy.timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT);
         let outcome = context
@@ -112,25 +112,5 @@ impl Tool for RunCommand {
             )));
         }
         Ok(format!("{status}\n{}", outcome.output))
-    }
-}
-
-/// Asks the person at the terminal; refuses when nobody is there or they say no.
-async fn approve(context: &ToolContext<'_>, shown: &str) -> Result<(), ToolError> {
-    let Some(console) = context.console else {
-        return Err(ToolError::Refused(format!(
-            "`{shown}` needs a person's approval (`approve: ask`), and this run is non-interactive"
-        )));
-    };
-    let answer = console
-        .ask(&context.agent.name, &format!("run `{shown}`? [y/N]"))
-        .await
-        .unwrap_or_default();
-    if matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
-        Ok(())
-    } else {
-        Err(ToolError::Refused(format!(
-            "the person running the workflow declined `{shown}`"
-        )))
     }
 }

@@ -9,8 +9,9 @@ use crate::agent::{
     LlmAgentSpec, ModelOptionsSpec, ToolName,
 };
 use crate::check::{Findings, agent_path};
-use crate::document::{AgentFile, ChoicesFile};
+use crate::document::{AgentFile, ChoicesFile, McpAll, McpToolsFile};
 use crate::loader::{Loading, read_text};
+use crate::mcp::McpToolChoice;
 use crate::node::{FieldPath, Node};
 use crate::node_de::from_node;
 use crate::residency::ResidencySpec;
@@ -129,6 +130,22 @@ pub(super) fn convert_agent_quietly(
                 residency,
                 fallback: file.fallback,
                 tools,
+                mcp_tools: file
+                    .mcp_tools
+                    .map(|servers| {
+                        servers
+                            .0
+                            .into_iter()
+                            .map(|(server, choice)| {
+                                let choice = match choice {
+                                    McpToolsFile::Every(McpAll::All) => McpToolChoice::All,
+                                    McpToolsFile::Named(names) => McpToolChoice::Named(names),
+                                };
+                                (server, choice)
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
                 max_tool_rounds: file
                     .max_tool_rounds
                     .map(|rounds| u32::try_from(rounds).unwrap_or(u32::MAX))
@@ -251,6 +268,12 @@ fn report_misfits(
                 .as_ref()
                 .is_some_and(|tools| !tools.is_empty())
                 .then_some("tools"),
+        );
+        misfits.extend(
+            file.mcp_tools
+                .as_ref()
+                .is_some_and(|servers| !servers.0.is_empty())
+                .then_some("mcp_tools"),
         );
         misfits.extend(
             file.allow_commands

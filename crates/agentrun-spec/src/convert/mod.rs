@@ -13,12 +13,16 @@ use agentrun_memory::KeepAlive;
 use serde::de::DeserializeOwned;
 
 use crate::agent::{AgentKind, SandboxMode, ToolName};
+use crate::check::agent_path;
 use crate::check::{Findings, Scope};
 use crate::document::{
-    ConditionFile, DurationFile, EdgeFile, KeepAliveFile, LimitsFile, MemoryFile, SandboxFile,
-    SimulationFile, SizeFile,
+    ConditionFile, DurationFile, EdgeFile, KeepAliveFile, LimitsFile, McpServerFile, MemoryFile,
+    NamedMap, SandboxFile, SimulationFile, SizeFile,
 };
 use crate::duration::parse_duration;
+use crate::mcp::{
+    MCP_NAME_SEPARATOR, McpServerSpec, McpToolChoice, McpTransport, is_mcp_server_name,
+};
 
 use crate::AgentSpec;
 use crate::flow::{Condition, EdgeSpec, EdgeTarget, Flow};
@@ -140,6 +144,18 @@ pub(crate) fn convert_workflow(
         .map(|file| convert_sandbox(file, findings))
         .unwrap_or_default();
     check_container_image(&sandbox, &agents, findings);
+    let mcp_servers =
+        section::<NamedMap<McpServerFile>>(root, "mcp_servers", broken, mcp_cut, loading)
+            .map(|file| convert_mcp_servers(file, findings))
+            .unwrap_or_default();
+    let declared: Vec<String> = root
+        .get("mcp_servers")
+        .map(Node::entries)
+        .unwrap_or_default()
+        .iter()
+        .map(|entry| entry.key.clone())
+        .collect();
+    check_mcp_tools(&declared, &agents, findings);
     let simulation_file =
         section::<SimulationFile>(root, "simulation", broken, simulation_cut, loading);
     let workflow_file = loading.sources.path(root.pos.file).to_path_buf();
@@ -162,6 +178,7 @@ pub(crate) fn convert_workflow(
         memory,
         simulation,
         sandbox,
+        mcp_servers,
         warnings: Vec::new(),
     };
     (workflow, scope)
@@ -245,6 +262,11 @@ fn agent_cut(relative: &[Segment]) -> usize {
 /// A problem in `limits` or `memory` removes the field it is in.
 fn field_cut(_relative: &[Segment]) -> usize {
     1
+}
+
+/// A problem in `mcp_servers.<name>` removes that server's field.
+fn mcp_cut(_relative: &[Segment]) -> usize {
+    2
 }
 
 /// A problem in `simulation.agents.<name>` removes that agent's field.
@@ -376,6 +398,173 @@ fn convert_sandbox(file: SandboxFile, findings: &mut Findings) -> SandboxSpec {
         mode: file.mode.unwrap_or_default(),
         secret_paths,
         image: file.image,
+    }
+}
+
+/// The `mcp_servers` section: each server reached one way, its name usable as a tool prefix.
+fn convert_mcp_servers(
+    file: NamedMap<McpServerFile>,
+    findings: &mut Findings,
+) -> Vec<McpServerSpec> {
+    let section = FieldPath::root().key("mcp_servers");
+    let mut servers = Vec::new();
+    for (name, server) in file.0 {
+        let path = section.key(&name);
+        if !is_mcp_server_name(&name) {
+            findings.error(
+                path.clone(),
+                format!("`{name}` cannot name an MCP server: its tools are offered as `{name}{MCP_NAME_SEPARATOR}TOOL`"),
+                Some(format!("use letters, digits, `-` and single `_` (no `{MCP_NAME_SEPARATOR}`, no `_` at the end), e.g. `git`")),
+            );
+            continue;
+        }
+        let timeout = server
+            .timeout
+            .as_ref()
+            .and_then(|value| duration(value, &path.key("timeout"), findings))
+            .unwrap_or(McpServerSpec::DEFAULT_TIMEOUT);
+        if timeout.is_zero() {
+            findings.error(
+                path.key("timeout"),
+                "a timeout of zero fails every start and every call at once",
+                Some("give a duration such as `30s`, or remove `timeout` (default 60s)".to_owned()),
+            );
+        }
+        let transport = match (server.command, server.url) {
+            (Some(command), None) => {
+                for (field, given) in [("headers_from_env", server.headers_from_env.is_some())] {
+                    if given {
+                        findings.error(
+                            path.key(field),
+                            format!("the stdio server `{name}` has no use for `{field}`"),
+                            Some(
+                                "HTTP headers go with `url`; a stdio server gets `env`".to_owned(),
+                            ),
+                        );
+                    }
+                }
+                if command.trim().is_empty() {
+                    findings.error(
+                        path.key("command"),
+                        format!("the MCP server `{name}` has an empty command"),
+                        Some(
+                            "name the program that serves MCP over stdio, e.g. `mcp-server-git`"
+                                .to_owned(),
+                        ),
+                    );
+                    continue;
+                }
+                let cwd = server.cwd.map(std::path::PathBuf::from);
+                if let Some(cwd) = &cwd
+                    && (cwd.is_absolute()
+                        || cwd
+                            .components()
+                            .any(|part| matches!(part, std::path::Component::ParentDir)))
+                {
+                    findings.error(
+                        path.key("cwd"),
+                        format!("`{}` is not inside the run's workspace", cwd.display()),
+                        Some(
+                            "give a directory relative to the workspace, e.g. `src`, or omit `cwd`"
+                                .to_owned(),
+                        ),
+                    );
+                }
+                McpTransport::Stdio {
+                    command,
+                    args: server.args.unwrap_or_default(),
+                    env: server.env.unwrap_or_default(),
+                    cwd,
+                }
+            }
+            (None, Some(url)) => {
+                for (field, given) in [
+                    ("args", server.args.is_some()),
+                    ("env", server.env.is_some()),
+                    ("cwd", server.cwd.is_some()),
+                ] {
+                    if given {
+                        findings.error(
+                            path.key(field),
+                            format!("the HTTP server `{name}` has no use for `{field}`"),
+                            Some("`args`, `env` and `cwd` go with `command`, for a server agentrun starts".to_owned()),
+                        );
+                    }
+                }
+                if !url.starts_with("http://") {
+                    findings.error(
+                        path.key("url"),
+                        format!("`{url}` is not an http:// URL"),
+                        Some("give the server's streamable HTTP endpoint, e.g. `http://127.0.0.1:8000/mcp`".to_owned()),
+                    );
+                }
+                McpTransport::Http {
+                    url,
+                    headers_from_env: server.headers_from_env.unwrap_or_default(),
+                }
+            }
+            (Some(_), Some(_)) => {
+                findings.error(
+                    path.key("url"),
+                    format!("the MCP server `{name}` has both `command` and `url`"),
+                    Some("give `command` for a server agentrun starts, or `url` for one already running".to_owned()),
+                );
+                continue;
+            }
+            (None, None) => {
+                findings.error(
+                    path,
+                    format!("the MCP server `{name}` has neither `command` nor `url`"),
+                    Some("give `command` (and `args`) for a server agentrun starts over stdio, or `url` for a streamable HTTP server".to_owned()),
+                );
+                continue;
+            }
+        };
+        servers.push(McpServerSpec {
+            name,
+            transport,
+            timeout,
+        });
+    }
+    servers
+}
+
+/// Each server an agent takes tools from is declared in `mcp_servers`, and each tool is
+/// named once. `declared` holds every name the section gives, even one with a problem of its
+/// own (reported there).
+fn check_mcp_tools(declared: &[String], agents: &[AgentSpec], findings: &mut Findings) {
+    for agent in agents {
+        let Some(llm) = agent.llm() else { continue };
+        let path = agent_path(&agent.name).key("mcp_tools");
+        for (server, choice) in &llm.mcp_tools {
+            if !declared.contains(server) {
+                findings.error(
+                    path.key(server),
+                    format!("there is no MCP server `{server}`"),
+                    Some(known_servers_hint(declared)),
+                );
+            }
+            if let McpToolChoice::Named(names) = choice {
+                for (index, name) in names.iter().enumerate() {
+                    if names[..index].contains(name) {
+                        findings.error(
+                            path.key(server).index(index),
+                            format!("`{name}` is listed twice"),
+                            Some("list each tool once".to_owned()),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn known_servers_hint(declared: &[String]) -> String {
+    if declared.is_empty() {
+        "declare it in the workflow's `mcp_servers` section".to_owned()
+    } else {
+        let names: Vec<String> = declared.iter().map(|name| format!("`{name}`")).collect();
+        format!("the workflow's MCP servers are {}", names.join(", "))
     }
 }
 

@@ -190,7 +190,7 @@ fn passive_plan(
     }
 }
 
-fn oracle_future(
+pub(crate) fn oracle_future(
     workload: &Workload,
     context: &PlanContext<'_>,
 ) -> Result<Vec<(usize, f64)>, Error> {

@@ -7,6 +7,7 @@ mod events_schema;
 mod examples;
 mod faults;
 mod first_run;
+mod four_specialists;
 mod real_servers;
 #[path = "../../crates/agentrun-ollama/tests/backend/replay_server.rs"]
 mod replay_server;

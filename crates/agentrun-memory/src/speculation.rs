@@ -181,8 +181,9 @@ fn judge(
         reason: if together {
             format!(
                 "{} needs {speaker_model}, which would wait ~{remaining:.0} s behind it; \
-                 it is expected to save ~{keep_value:.1} s",
-                context.speaker
+                 it is expected to save ~{:.1} s",
+                context.speaker,
+                keep_value.max(0.0)
             )
         } else {
             format!(

@@ -81,6 +81,22 @@ impl<'a> Forecast<'a> {
     }
 }
 
+impl<'a> Forecast<'a> {
+    /// A forecast that answers only [`Outlook::preload_saving`] and
+    /// [`Outlook::needed_before`] (each a race of its own), without the first-use
+    /// propagation every other question needs: what judging a loading preload asks.
+    pub(crate) fn races_only(workload: &'a Workload, speaker: usize) -> Forecast<'a> {
+        Forecast {
+            workload,
+            speaker,
+            first: Vec::new(),
+            discounted: Vec::new(),
+            gap: Vec::new(),
+            scratch: RefCell::new(Propagation::new(workload.agents().len())),
+        }
+    }
+}
+
 impl Forecast<'_> {
     fn race(&self, candidate: usize, rival: Option<usize>, load_seconds: f64, offset: f64) -> Race {
         let workload = self.workload;

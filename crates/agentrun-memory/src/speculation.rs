@@ -127,7 +127,7 @@ pub fn judge_preload(
     match policy {
         Policy::Static | Policy::OllamaDefault => Ok(PreloadVerdict::Keep),
         Policy::Smart => {
-            let forecast = Forecast::new(workload, speaker);
+            let forecast = Forecast::races_only(workload, speaker);
             Ok(judge(workload, context, speaker, preload, &forecast))
         }
         Policy::Oracle => {

@@ -58,7 +58,8 @@ fn smart_waits_no_longer_than_static_or_ollama_default_in_any_seed() {
 
 /// The router's first turn plans a preload with no turn measured yet; the specialist it picks
 /// needs another model, so the executor aborts the preload and the simulator abandons that
-/// load at once instead of finishing it first.
+/// load at once instead of finishing it first. At half speed the router's turn (its reply is
+/// capped at 64 tokens) lasts a fifth of a second, the preload it plans over six seconds.
 #[test]
 fn a_preload_the_next_speaker_does_not_need_is_aborted_and_its_load_abandoned() {
     let dir = tempfile::tempdir().expect("a temp dir");
@@ -69,7 +70,7 @@ fn a_preload_the_next_speaker_does_not_need_is_aborted_and_its_load_abandoned() 
 rules:
   - system: "(?i)you are the router"
     replies:
-      - eval_count: 300
+      - eval_count: 64
         json: { choice: docs, reason: "a documentation question" }
       - eval_count: 30
         json: { choice: done, reason: "answered" }

@@ -146,6 +146,8 @@ pub(crate) fn event_time(event: &Event) -> Option<f64> {
         | Event::TurnFinished { at_s, .. }
         | Event::LoadStarted { at_s, .. }
         | Event::LoadFinished { at_s, .. }
+        | Event::PreloadWithdrawn { at_s, .. }
+        | Event::PreloadAborted { at_s, .. }
         | Event::Unload { at_s, .. } => Some(*at_s),
         Event::RunFinished { summary } => Some(summary.wall_s),
         _ => None,

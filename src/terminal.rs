@@ -178,6 +178,22 @@ impl Output {
                 self.end_line();
                 outln!(self, "   · preloaded {model} in {load_s:.1} s");
             }
+            Event::PreloadWithdrawn { model, reason, .. } if self.verbose > 0 => {
+                self.end_line();
+                outln!(self, "   · withdrew the preload of {model}: {reason}");
+            }
+            Event::PreloadAborted {
+                model,
+                reason,
+                loading_s,
+                ..
+            } if self.verbose > 0 => {
+                self.end_line();
+                outln!(
+                    self,
+                    "   · aborted the preload of {model} after {loading_s:.1} s: {reason}"
+                );
+            }
             Event::Unload { model, reason, .. } if self.verbose > 0 => {
                 self.end_line();
                 outln!(self, "   · unloading {model}: {reason}");

@@ -300,6 +300,15 @@ impl Reader {
                 }
                 self.seen(*at_s);
             }
+            // An aborted preload loaded until the abort and then was gone.
+            Event::PreloadAborted { model, at_s, .. } => {
+                self.know(model);
+                if let Some((start_s, cause, _)) = self.pending_loads.remove(model) {
+                    self.load_span(model, start_s, *at_s, cause);
+                }
+                self.mark(model, *at_s, Mark::Absent);
+                self.seen(*at_s);
+            }
             Event::Unload {
                 model,
                 reason,

@@ -7,6 +7,7 @@ mod events_schema;
 mod examples;
 mod faults;
 mod first_run;
+mod four_specialists;
 mod learning;
 mod mcp;
 mod real_servers;

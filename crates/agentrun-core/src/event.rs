@@ -168,6 +168,29 @@ pub enum Event {
         /// Seconds since the run started.
         at_s: f64,
     },
+    /// A queued preload was dropped before it started: the next speaker needs
+    /// something else, and the new plan no longer preloads it.
+    PreloadWithdrawn {
+        /// The model.
+        model: String,
+        /// Why.
+        reason: String,
+        /// Seconds since the run started.
+        at_s: f64,
+    },
+    /// A preload still loading was aborted (its request closed, so the server
+    /// abandons the load): finishing it would cost the speaker more wait than it
+    /// can still save.
+    PreloadAborted {
+        /// The model.
+        model: String,
+        /// Why.
+        reason: String,
+        /// Seconds it had been loading.
+        loading_s: f64,
+        /// Seconds since the run started.
+        at_s: f64,
+    },
     /// The executor asked the server to unload a model.
     Unload {
         /// The model.

@@ -353,10 +353,28 @@ impl Executor {
             let spec = &workflow.agents[speaker];
             // Every turn records what was resident, from the server itself: another
             // client or a restart may have changed it behind the planner's back.
-            let resident = match server_view.resident(&*self.backend).await {
+            let mut resident = match server_view.resident(&*self.backend).await {
                 Ok(resident) => resident,
                 Err(error) => break (RunStatus::Failed, error.to_string()),
             };
+            // A preload still loading that this speaker's own load would wait behind is
+            // aborted when finishing it costs more than it can still save.
+            if let Some(loading) = preloader.loading() {
+                let loading_s = loading.seconds(clock);
+                if let Some(reason) =
+                    residency.abort_preload(speaker, &resident, &loading.model, loading_s)
+                {
+                    preloader.abort(&loading).await;
+                    server_view.forget();
+                    resident.retain(|model| model.name != loading.model);
+                    self.events.emit(Event::PreloadAborted {
+                        model: loading.model.clone(),
+                        reason,
+                        loading_s,
+                        at_s: clock.now_s(),
+                    });
+                }
+            }
             self.events.emit(Event::Resident {
                 turn,
                 models: resident
@@ -396,7 +414,7 @@ impl Executor {
                 .model()
                 .filter(|model| !resident.iter().any(|running| running.name == *model))
                 .map(str::to_owned);
-            preloader.replace(
+            let withdrawn = preloader.replace(
                 plan.preloads
                     .iter()
                     .map(|preload| PreloadJob {
@@ -408,6 +426,21 @@ impl Executor {
                     .collect(),
                 gate,
             );
+            for model in withdrawn {
+                let reason = if spec.model() == Some(model.as_str()) {
+                    format!("{} speaks now and loads it itself", spec.name)
+                } else {
+                    format!(
+                        "{} speaks now and this turn's plan does not preload it",
+                        spec.name
+                    )
+                };
+                self.events.emit(Event::PreloadWithdrawn {
+                    model,
+                    reason,
+                    at_s: clock.now_s(),
+                });
+            }
             let call = spec.model().map(|model| ModelCall {
                 model: model.to_owned(),
                 options: plan.call_options.clone(),
@@ -460,6 +493,9 @@ impl Executor {
                 ),
             };
             preloader.open_gate();
+            // What the turn queued and has not started waits for the next plan, which
+            // knows the next speaker.
+            preloader.hold();
             let reply = match reply {
                 Ok(reply) => reply,
                 Err(error) => {

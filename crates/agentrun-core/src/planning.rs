@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use agentrun_memory::{
-    self as memory, Budget, FootprintInputs, LoadModeChoice, LoadTimes, LoadedModel, PlanContext,
-    Policy, TurnPlan, Workload,
+    self as memory, Budget, FootprintInputs, LoadModeChoice, LoadTimes, LoadedModel,
+    LoadingPreload, PlanContext, Policy, PreloadVerdict, TurnPlan, Workload,
 };
 use agentrun_spec::{
     AgentSimulation, EdgeTarget, GpuBudget, LlmAgentSpec, ModelOptionsSpec, Workflow,
@@ -160,14 +160,39 @@ impl Residency {
         })
     }
 
-    /// Plans the requests around the speaker's turn from what the server holds now.
-    pub(crate) fn before_turn(
-        &mut self,
+    /// Whether the preload `model`, loading for `loading_seconds`, should be aborted
+    /// before the speaker's turn; `Some(reason)` if so.
+    pub(crate) fn abort_preload(
+        &self,
         speaker: usize,
         running: &[RunningModel],
-        loading: Option<&str>,
-    ) -> TurnResidency {
-        let mut resident: Vec<LoadedModel> = running
+        model: &str,
+        loading_seconds: f64,
+    ) -> Option<String> {
+        let resident = self.loaded_models(running, Some(model));
+        let future = self.future.get(self.turns_done..).unwrap_or(&[]);
+        let context = PlanContext {
+            speaker: &self.agent_names[speaker],
+            resident: &resident,
+            future,
+        };
+        let preload = LoadingPreload {
+            model,
+            loading_seconds,
+        };
+        match memory::judge_preload(self.policy, &self.workload, &context, &preload) {
+            Ok(PreloadVerdict::Keep) => None,
+            Ok(PreloadVerdict::Abort { reason }) => Some(reason),
+            Err(error) => {
+                tracing::warn!(%error, "the memory planner could not judge a loading preload; it goes on");
+                None
+            }
+        }
+    }
+
+    /// What the server holds, as the planner sees it: a model still loading is busy.
+    fn loaded_models(&self, running: &[RunningModel], loading: Option<&str>) -> Vec<LoadedModel> {
+        running
             .iter()
             .map(|model| LoadedModel {
                 model: model.name.clone(),
@@ -175,7 +200,17 @@ impl Residency {
                 busy: loading == Some(model.name.as_str()),
                 keep_alive: self.sent_keep_alive.get(&model.name).copied(),
             })
-            .collect();
+            .collect()
+    }
+
+    /// Plans the requests around the speaker's turn from what the server holds now.
+    pub(crate) fn before_turn(
+        &mut self,
+        speaker: usize,
+        running: &[RunningModel],
+        loading: Option<&str>,
+    ) -> TurnResidency {
+        let mut resident = self.loaded_models(running, loading);
         for model in running {
             if self.workload.footprint_bytes(&model.name).is_ok() && model.size_bytes > 0 {
                 let corrected = self

@@ -1,9 +1,11 @@
-//! The background loader: runs the planner's preloads one at a time, each held open until resident.
+//! The background loader: runs the planner's preloads one at a time, each held open until
+//! resident. A queued preload can be withdrawn and a loading one aborted: dropping its request
+//! closes the connection, and Ollama abandons a load whose client has gone.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -31,27 +33,48 @@ struct Queue {
     /// The turn's own model: preloads wait for it, so they never compete with
     /// the load the turn is waiting on (Ollama loads one model at a time).
     gate: Option<String>,
+    /// No queued preload starts until the next plan replaces the queue: the turn that
+    /// planned them has ended, and the next speaker may need something else.
+    held: bool,
+}
+
+/// The preload the loader is running.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Loading {
+    /// Counts the loader's jobs, so an abort reaches only the job it was meant for.
+    job: u64,
+    pub(crate) model: String,
+    started: Instant,
+}
+
+impl Loading {
+    /// Seconds, in the run's time, since the preload was sent.
+    pub(crate) fn seconds(&self, clock: RunClock) -> f64 {
+        clock.to_reported(self.started.elapsed()).as_secs_f64()
+    }
 }
 
 /// A finished preload, reported back to the executor.
 #[derive(Debug, Clone)]
 pub(crate) struct PreloadDone {
     pub(crate) model: String,
-    /// Server-measured load time; `None` when the preload failed.
+    /// Server-measured load time; `None` when the preload failed or was aborted.
     pub(crate) load_s: Option<f64>,
 }
 
 /// Runs preloads sequentially in a background task.
 ///
 /// Ollama serializes loads anyway; running them one at a time keeps the plan's
-/// order and means a new plan can drop queued preloads that are no longer wanted.
-/// Dropping the loader aborts the task, which closes an in-flight preload's
+/// order and means a new plan can withdraw queued preloads that are no longer wanted.
+/// [`Preloader::abort`] and dropping the loader close an in-flight preload's
 /// connection, and Ollama then abandons that load.
 pub(crate) struct Preloader {
     queue: Arc<Mutex<Queue>>,
     wake: Arc<Notify>,
     done: mpsc::UnboundedReceiver<PreloadDone>,
-    busy: Arc<Mutex<Option<String>>>,
+    busy: watch::Receiver<Option<Loading>>,
+    /// The job to abort: the loader drops that job's request.
+    abort: watch::Sender<u64>,
     task: JoinHandle<()>,
 }
 
@@ -63,19 +86,23 @@ impl Preloader {
     ) -> Preloader {
         let queue: Arc<Mutex<Queue>> = Arc::default();
         let wake = Arc::new(Notify::new());
-        let busy: Arc<Mutex<Option<String>>> = Arc::default();
+        let (busy_tx, busy) = watch::channel(None::<Loading>);
+        let (abort, abort_rx) = watch::channel(0_u64);
         let (done_tx, done) = mpsc::unbounded_channel();
         let task = tokio::spawn({
             let queue = queue.clone();
             let wake = wake.clone();
-            let busy = busy.clone();
             async move {
+                let mut jobs_started = 0_u64;
                 loop {
-                    let gate = queue
-                        .lock()
-                        .expect("loader queue lock poisoned")
-                        .gate
-                        .clone();
+                    let (held, gate) = {
+                        let queue = queue.lock().expect("loader queue lock poisoned");
+                        (queue.held, queue.gate.clone())
+                    };
+                    if held {
+                        wake.notified().await;
+                        continue;
+                    }
                     if let Some(gate) = gate {
                         let resident = backend
                             .running_models()
@@ -98,14 +125,21 @@ impl Preloader {
                     let job = {
                         let mut queue = queue.lock().expect("loader queue lock poisoned");
                         let job = queue.jobs.pop_front();
-                        *busy.lock().expect("loader busy lock poisoned") =
-                            job.as_ref().map(|job| job.model.clone());
+                        if let Some(job) = &job {
+                            jobs_started += 1;
+                            busy_tx.send_replace(Some(Loading {
+                                job: jobs_started,
+                                model: job.model.clone(),
+                                started: Instant::now(),
+                            }));
+                        }
                         job
                     };
                     let Some(job) = job else {
                         wake.notified().await;
                         continue;
                     };
+                    let this_job = jobs_started;
                     events.emit(Event::LoadStarted {
                         model: job.model.clone(),
                         cause: LoadCause::Preload,
@@ -113,11 +147,17 @@ impl Preloader {
                         at_s: clock.now_s(),
                     });
                     let started = Instant::now();
-                    let result = backend
-                        .preload(&job.model, &job.options, job.keep_alive)
-                        .await;
+                    let mut abort_rx = abort_rx.clone();
+                    let result = tokio::select! {
+                        result = backend.preload(&job.model, &job.options, job.keep_alive) => {
+                            Some(result)
+                        }
+                        // Dropping the request future closes its connection.
+                        _ = abort_rx.wait_for(|&job| job == this_job) => None,
+                    };
                     let load_s = match result {
-                        Ok(report) => {
+                        None => None,
+                        Some(Ok(report)) => {
                             // Ollama sends no timing fields with a preload's answer, so
                             // the client's own measure stands in for them.
                             let load_s = report
@@ -132,7 +172,7 @@ impl Preloader {
                             });
                             Some(load_s)
                         }
-                        Err(error) => {
+                        Some(Err(error)) => {
                             tracing::warn!(model = %job.model, %error, "preload failed");
                             None
                         }
@@ -143,7 +183,7 @@ impl Preloader {
                         model: job.model,
                         load_s,
                     });
-                    *busy.lock().expect("loader busy lock poisoned") = None;
+                    busy_tx.send_replace(None);
                 }
             }
         });
@@ -152,20 +192,45 @@ impl Preloader {
             wake,
             done,
             busy,
+            abort,
             task,
         }
     }
 
-    /// Replaces the queued preloads with a new plan's. A preload already in
-    /// flight is left to finish: aborting it would waste the work done.
+    /// Replaces the queued preloads with a new plan's and returns the models of the
+    /// queued ones the new plan no longer wants (withdrawn before they started). A
+    /// preload already in flight is left alone ([`Preloader::abort`] ends it).
     /// The preloads start once `gate` (the turn's own model) is resident.
-    pub(crate) fn replace(&self, jobs: Vec<PreloadJob>, gate: Option<String>) {
+    pub(crate) fn replace(&self, jobs: Vec<PreloadJob>, gate: Option<String>) -> Vec<String> {
         let mut queue = self.queue.lock().expect("loader queue lock poisoned");
-        queue.jobs.clear();
+        let withdrawn = queue
+            .jobs
+            .drain(..)
+            .filter(|old| !jobs.iter().any(|job| job.model == old.model))
+            .map(|old| old.model)
+            .collect();
         queue.jobs.extend(jobs);
         queue.gate = gate;
+        queue.held = false;
         drop(queue);
         self.wake.notify_one();
+        withdrawn
+    }
+
+    /// Starts no queued preload until the next [`Preloader::replace`]: the turn
+    /// that planned them has ended.
+    pub(crate) fn hold(&self) {
+        self.queue.lock().expect("loader queue lock poisoned").held = true;
+    }
+
+    /// Aborts the preload in flight, if it is still `loading`, and returns once its
+    /// request is dropped (the loader then reports it as failed).
+    pub(crate) async fn abort(&mut self, loading: &Loading) {
+        self.abort.send_replace(loading.job);
+        let _ = self
+            .busy
+            .wait_for(|busy| busy.as_ref().is_none_or(|busy| busy.job != loading.job))
+            .await;
     }
 
     /// Lets queued preloads start: the turn's own model is resident (its call answered).
@@ -183,7 +248,15 @@ impl Preloader {
 
     /// The model being loaded right now, if any.
     pub(crate) fn in_flight(&self) -> Option<String> {
-        self.busy.lock().expect("loader busy lock poisoned").clone()
+        self.busy
+            .borrow()
+            .as_ref()
+            .map(|loading| loading.model.clone())
+    }
+
+    /// The preload running right now, if any.
+    pub(crate) fn loading(&self) -> Option<Loading> {
+        self.busy.borrow().clone()
     }
 
     /// Preloads finished since the last call.

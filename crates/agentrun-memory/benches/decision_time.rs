@@ -1,14 +1,16 @@
 //! Decision time of the planner per turn on a 50-agent graph.
 //!
 //! Run with `cargo bench -p agentrun-memory --bench decision_time`; prints the mean and the
-//! 99th percentile of `plan_turn` per policy over the turns of a generated run.
+//! 99th percentile of `plan_turn` per policy over the turns of a generated run, and of a turn
+//! that also judges a preload still loading (`judge_preload`, then `plan_turn`).
 
 use std::hint::black_box;
 use std::time::Instant;
 
 use agentrun_memory::{
-    Budget, FutureTurn, LoadModeChoice, LoadTimes, LoadedModel, ModelSpec, PlanContext,
-    PlannedAgent, PlannedEdge, PlannedTarget, Policy, Workload, plan_turn,
+    Budget, FutureTurn, LoadModeChoice, LoadTimes, LoadedModel, LoadingPreload, ModelSpec,
+    PlanContext, PlannedAgent, PlannedEdge, PlannedTarget, Policy, Workload, judge_preload,
+    plan_turn,
 };
 
 const AGENTS: usize = 50;
@@ -142,9 +144,54 @@ fn main() {
                 black_box(plan.expect("known speaker"));
             }
         }
-        samples.sort_by(f64::total_cmp);
-        let mean = samples.iter().sum::<f64>() / samples.len() as f64;
-        let p99 = samples[samples.len() * 99 / 100];
-        println!("  {policy:<15} mean {mean:7.1} us   p99 {p99:7.1} us");
+        print_figures(&policy.to_string(), samples);
     }
+    // A turn that starts while a preload loads: a model neither resident nor the speaker's.
+    let mut samples = Vec::with_capacity(TURNS);
+    for _ in 0..3 {
+        for (index, resident) in &contexts {
+            let speaker = &sequence[*index].agent;
+            let speaker_model = workload
+                .agents()
+                .iter()
+                .find(|agent| agent.name == *speaker)
+                .and_then(|agent| agent.model.as_ref());
+            let Some(loading) = workload
+                .models()
+                .iter()
+                .map(|model| &model.name)
+                .find(|name| {
+                    Some(*name) != speaker_model
+                        && !resident.iter().any(|model| &model.model == *name)
+                })
+            else {
+                continue;
+            };
+            let context = PlanContext {
+                speaker,
+                resident,
+                future: &sequence[*index..],
+            };
+            let preload = LoadingPreload {
+                model: loading,
+                loading_seconds: 1.0,
+            };
+            let start = Instant::now();
+            let verdict = judge_preload(Policy::Smart, &workload, black_box(&context), &preload);
+            let plan = plan_turn(Policy::Smart, &workload, black_box(&context));
+            samples.push(start.elapsed().as_nanos() as f64 / 1000.0);
+            black_box((
+                verdict.expect("known speaker"),
+                plan.expect("known speaker"),
+            ));
+        }
+    }
+    print_figures("smart + judge", samples);
+}
+
+fn print_figures(label: &str, mut samples: Vec<f64>) {
+    samples.sort_by(f64::total_cmp);
+    let mean = samples.iter().sum::<f64>() / samples.len() as f64;
+    let p99 = samples[samples.len() * 99 / 100];
+    println!("  {label:<15} mean {mean:7.1} us   p99 {p99:7.1} us");
 }

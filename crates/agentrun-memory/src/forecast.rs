@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 
+use crate::speculation::{Demand, DemandTime};
 use crate::workload::Workload;
 
 /// How many turns ahead the smart forecast looks.
@@ -21,8 +22,6 @@ pub(crate) trait Outlook {
     fn priority(&self, runner: usize) -> f64;
     /// Probability that the runner is needed at all within the outlook.
     fn use_probability(&self, runner: usize) -> f64;
-    /// Probability that the very next turn needs the runner.
-    fn next_turn_probability(&self, runner: usize) -> f64;
     /// Expected seconds from the start of the current turn's generation to the start of the
     /// runner's next use, given that it is used; infinite when it is not expected.
     fn gap_seconds(&self, runner: usize) -> f64;
@@ -35,6 +34,9 @@ pub(crate) trait Outlook {
     /// preload in the turn just before its use would hide anyway: the advantage of loading it
     /// now over waiting, which leaves the loader and the memory free meanwhile.
     fn preload_saving(&self, candidate: usize, load_seconds: f64, offset: f64) -> f64;
+    /// For the runners not resident (`pending[runner]`): the chance that each is the first of
+    /// them a coming turn needs, and when; what a preload holding the loader would delay.
+    fn load_demand(&self, pending: &[bool]) -> Vec<Demand>;
     /// A few words on the runner's next use, for plan reasons.
     fn describe(&self, runner: usize) -> String;
     /// Whether preloads follow the order of next use strictly, stopping at the first model
@@ -51,7 +53,6 @@ pub(crate) struct Forecast<'a> {
     first: Vec<f64>,
     discounted: Vec<f64>,
     gap: Vec<f64>,
-    next_turn: Vec<f64>,
     /// Scratch space reused by every race of this forecast.
     scratch: RefCell<Propagation>,
 }
@@ -62,12 +63,6 @@ impl<'a> Forecast<'a> {
         let mut first = vec![0.0; runner_count];
         let mut discounted = vec![0.0; runner_count];
         let mut gap = vec![f64::INFINITY; runner_count];
-        let mut next_turn = vec![0.0; runner_count];
-        for edge in &workload.out[speaker] {
-            if let Some(runner) = edge.to.and_then(|agent| workload.agent_runner[agent]) {
-                next_turn[runner] += edge.probability;
-            }
-        }
         let time = first_uses(workload, speaker, &mut first, &mut discounted);
         for runner in 0..runner_count {
             if first[runner] > NEGLIGIBLE {
@@ -81,8 +76,23 @@ impl<'a> Forecast<'a> {
             first,
             discounted,
             gap,
-            next_turn,
             scratch: RefCell::new(propagation),
+        }
+    }
+}
+
+impl<'a> Forecast<'a> {
+    /// A forecast that answers only [`Outlook::preload_saving`] and
+    /// [`Outlook::needed_before`] (each a race of its own), without the first-use
+    /// propagation every other question needs: what judging a loading preload asks.
+    pub(crate) fn races_only(workload: &'a Workload, speaker: usize) -> Forecast<'a> {
+        Forecast {
+            workload,
+            speaker,
+            first: Vec::new(),
+            discounted: Vec::new(),
+            gap: Vec::new(),
+            scratch: RefCell::new(Propagation::new(workload.agents().len())),
         }
     }
 }
@@ -130,10 +140,6 @@ impl Outlook for Forecast<'_> {
         self.first[runner]
     }
 
-    fn next_turn_probability(&self, runner: usize) -> f64 {
-        self.next_turn[runner]
-    }
-
     fn gap_seconds(&self, runner: usize) -> f64 {
         self.gap[runner]
     }
@@ -154,6 +160,28 @@ impl Outlook for Forecast<'_> {
 
     fn strict_order(&self) -> bool {
         false
+    }
+
+    fn load_demand(&self, pending: &[bool]) -> Vec<Demand> {
+        let workload = self.workload;
+        let contender: Vec<Option<usize>> = workload
+            .agent_runner
+            .iter()
+            .map(|runner| runner.filter(|&runner| pending[runner]))
+            .collect();
+        let mut propagation = self.scratch.borrow_mut();
+        propagation.compatible.clear();
+        propagation.load_seconds = 0.0;
+        propagation.offset = 0.0;
+        let race = propagation.run(workload, self.speaker, &contender, pending.len());
+        (0..pending.len())
+            .filter(|&runner| race.first[runner] > NEGLIGIBLE)
+            .map(|runner| Demand {
+                runner,
+                probability: race.first[runner],
+                at: DemandTime::Mean(race.time[runner] / race.first[runner]),
+            })
+            .collect()
     }
 
     fn describe(&self, runner: usize) -> String {
@@ -373,7 +401,6 @@ impl Propagation {
 pub(crate) struct Foresight {
     turn_seconds: f64,
     gap: Vec<f64>,
-    next_turn: Vec<bool>,
 }
 
 impl Foresight {
@@ -381,11 +408,10 @@ impl Foresight {
     pub(crate) fn new(workload: &Workload, future: &[(usize, f64)]) -> Foresight {
         let runner_count = workload.runners.len();
         let mut gap = vec![f64::INFINITY; runner_count];
-        let mut next_turn = vec![false; runner_count];
         let turn_seconds = future.first().map_or(0.0, |&(_, seconds)| seconds);
         let mut elapsed = turn_seconds;
         let mut unseen = runner_count;
-        for (index, &(agent, seconds)) in future.iter().enumerate().skip(1) {
+        for &(agent, seconds) in future.iter().skip(1) {
             if unseen == 0 {
                 break;
             }
@@ -393,16 +419,11 @@ impl Foresight {
                 && gap[runner].is_infinite()
             {
                 gap[runner] = elapsed;
-                next_turn[runner] = index == 1;
                 unseen -= 1;
             }
             elapsed += seconds;
         }
-        Foresight {
-            turn_seconds,
-            gap,
-            next_turn,
-        }
+        Foresight { turn_seconds, gap }
     }
 }
 
@@ -417,10 +438,6 @@ impl Outlook for Foresight {
         } else {
             0.0
         }
-    }
-
-    fn next_turn_probability(&self, runner: usize) -> f64 {
-        if self.next_turn[runner] { 1.0 } else { 0.0 }
     }
 
     fn gap_seconds(&self, runner: usize) -> f64 {
@@ -451,6 +468,20 @@ impl Outlook for Foresight {
 
     fn strict_order(&self) -> bool {
         true
+    }
+
+    fn load_demand(&self, pending: &[bool]) -> Vec<Demand> {
+        let first = (0..pending.len())
+            .filter(|&runner| pending[runner] && self.gap[runner].is_finite())
+            .min_by(|&a, &b| self.gap[a].total_cmp(&self.gap[b]));
+        first
+            .map(|runner| Demand {
+                runner,
+                probability: 1.0,
+                at: DemandTime::Certain(self.gap[runner]),
+            })
+            .into_iter()
+            .collect()
     }
 
     fn describe(&self, runner: usize) -> String {

@@ -88,6 +88,7 @@ mod name;
 mod plan;
 mod policy;
 mod replay;
+mod speculation;
 #[cfg(test)]
 mod test_support;
 mod wait;
@@ -108,5 +109,6 @@ pub use plan::{
 };
 pub use policy::Policy;
 pub use replay::{ReplayConfig, ReplayReport, replay};
+pub use speculation::{LoadingPreload, PreloadVerdict, judge_preload};
 pub use wait::{ModelWaits, TraceTurn, WaitClass, WaitReport, classify_waits};
 pub use workload::{LoadTimes, ModelSpec, PlannedAgent, PlannedEdge, PlannedTarget, Workload};

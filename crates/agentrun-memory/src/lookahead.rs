@@ -8,6 +8,7 @@ use crate::budget::{Budget, gigabytes};
 use crate::forecast::Outlook;
 use crate::keep_alive::KeepAlive;
 use crate::plan::{CallPlan, PlanContext, Preload, Refresh, TurnPlan, Unload};
+use crate::speculation::{delay_cost, preload_pays};
 use crate::workload::Workload;
 
 /// Models less likely than this to be needed within the outlook are never preloaded.
@@ -143,7 +144,8 @@ fn resident_slots(
 }
 
 /// Preloads in order of priority while the turn runs, where the expected saving beats the
-/// expected cost: reloads of what it evicts, and the loader held past the turn's end.
+/// expected cost ([`preload_pays`]): reloads of what it evicts, and the waits of the loads
+/// other models may demand while it holds the loader.
 fn plan_preloads(
     workload: &Workload,
     outlook: &impl Outlook,
@@ -163,6 +165,13 @@ fn plan_preloads(
             .total_cmp(&outlook.priority(a))
             .then_with(|| workload.runners[a].name.cmp(&workload.runners[b].name))
     });
+    if candidates.is_empty() {
+        return;
+    }
+    let pending: Vec<bool> = (0..workload.runners.len())
+        .map(|runner| !slots.iter().any(|slot| slot.runner == Some(runner)))
+        .collect();
+    let demands = outlook.load_demand(&pending);
     let mut offset = 0.0;
     for candidate in candidates {
         if offset >= window {
@@ -188,15 +197,19 @@ fn plan_preloads(
             }
             continue;
         };
-        let blocked = blocked_seconds(
-            workload,
-            outlook,
-            slots,
+        // Loads already planned are not delayed by this one: they come first.
+        let delay = delay_cost(
             candidate,
-            offset + load_seconds - window,
+            offset,
+            load_seconds,
+            demands.iter().copied().filter(|demand| {
+                !slots
+                    .iter()
+                    .any(|slot| slot.planned && slot.runner == Some(demand.runner))
+            }),
         );
         let saving = outlook.preload_saving(candidate, load_seconds, offset);
-        if saving <= blocked {
+        if !preload_pays(saving, 0.0, delay) {
             continue;
         }
         let mut lost = 0.0;
@@ -224,7 +237,7 @@ fn plan_preloads(
                 .map(|(_, risk)| WRONG_EVICTION_WEIGHT * risk)
                 .sum();
         }
-        if saving <= lost + blocked {
+        if !preload_pays(saving, lost, delay) {
             continue;
         }
         for slot in remove_all(slots, &victims) {
@@ -258,26 +271,6 @@ fn plan_preloads(
         });
         offset += load_seconds;
     }
-}
-
-/// Expected seconds the next speaker waits because a preload overruns the turn by `overrun`
-/// seconds and holds the loader while that speaker's model (not resident) needs it.
-fn blocked_seconds(
-    workload: &Workload,
-    outlook: &impl Outlook,
-    slots: &[Slot],
-    candidate: usize,
-    overrun: f64,
-) -> f64 {
-    if overrun <= 0.0 {
-        return 0.0;
-    }
-    let odds: f64 = (0..workload.runners.len())
-        .filter(|&other| other != candidate)
-        .filter(|&other| !slots.iter().any(|slot| slot.runner == Some(other)))
-        .map(|other| outlook.next_turn_probability(other))
-        .sum();
-    odds * overrun
 }
 
 /// Gives every resident runner of the workload a distinct keep_alive, shortest for the one

@@ -59,7 +59,8 @@ pub struct PlanContext<'a> {
 /// 4. once the call's model is resident (its first streamed chunk), send the `preloads` one
 ///    at a time, each held open until it answers `done_reason: "load"`. A preload not yet
 ///    started when the turn ends is dropped: the next turn's plan replaces it. A preload still
-///    loading when the next turn starts is listed as a busy resident model in its context.
+///    loading when the next turn starts is first judged ([`crate::judge_preload`]); if kept,
+///    it is listed as a busy resident model in the next turn's context.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TurnPlan {
     /// The speaker's call; `None` for command and human agents.
@@ -190,7 +191,7 @@ fn passive_plan(
     }
 }
 
-fn oracle_future(
+pub(crate) fn oracle_future(
     workload: &Workload,
     context: &PlanContext<'_>,
 ) -> Result<Vec<(usize, f64)>, Error> {

@@ -279,3 +279,46 @@ async fn a_full_pending_queue_answers_503() {
     }
     sim.chat("alpha", json!({})).await;
 }
+
+/// Rules 1 and 12 (`processPending` skips a request whose context is done; `WaitUntilRunning`
+/// ends a load when its request's context is cancelled): a client that leaves frees the
+/// loader at once. Its load is abandoned, a request still queued behind it is skipped
+/// without loading, and the next one starts right away.
+#[tokio::test]
+async fn a_client_that_leaves_frees_the_loader_for_the_next_request_at_once() {
+    let sim = Sim::start();
+    // big: 70 simulated seconds (700 ms) to load.
+    sim.faults(json!({"slow_loads": [{"model": "big", "factor": 10}]}))
+        .await;
+    let preload = |model: &'static str| {
+        let api = sim.api.clone();
+        tokio::spawn(async move { api.preload(model, json!({})).await })
+    };
+    let big = preload("big");
+    sim.wait_for("load_started", "big", 1).await;
+    let gamma = preload("gamma");
+    sim.wait_for("request_queued", "gamma", 1).await;
+    let beta = preload("beta");
+    sim.wait_for("request_queued", "beta", 1).await;
+
+    // Gamma's client leaves while queued, big's while loading.
+    gamma.abort();
+    big.abort();
+    beta.await.expect("beta's preload answers");
+
+    let log = sim.log().await;
+    assert_eq!(events(&log, "load_aborted", "big").len(), 1, "{log:#?}");
+    assert!(events(&log, "load_finished", "big").is_empty());
+    assert!(
+        events(&log, "load_started", "gamma").is_empty(),
+        "a request whose client left is not loaded: {log:#?}"
+    );
+    let aborted_at = sim_time(&log, "load_aborted", "big", 0);
+    let beta_at = sim_time(&log, "load_started", "beta", 0);
+    let big_at = sim_time(&log, "load_started", "big", 0);
+    assert!(
+        beta_at - aborted_at < 5.0 && beta_at - big_at < 60.0,
+        "beta starts when big is abandoned ({aborted_at} s), not after its 70 s load: {beta_at} s"
+    );
+    assert_eq!(sim.ps_names().await, ["beta"]);
+}

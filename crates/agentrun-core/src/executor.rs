@@ -16,6 +16,7 @@ use crate::clock::RunClock;
 use crate::command::CommandAgent;
 use crate::command_sandbox::CommandSandbox;
 use crate::console::Console;
+use crate::context::ContextState;
 use crate::event::{Event, EventSink, LoadCause, ResidentModel};
 use crate::gated_backend::GatedBackend;
 use crate::graph::{ConversationGraph, Node, TurnOutcome};
@@ -315,14 +316,21 @@ impl Executor {
         let mut server_view = ServerView::default();
         let mut preloader = Preloader::spawn(self.backend.clone(), self.events.clone(), clock);
         // The most turns any agent sees: what must stay in memory without `keep_transcript`.
+        // A context fitted in tokens may reach back as far as its budget allows; its agent
+        // keeps its own rendering of the turns it still needs.
         let window = workflow
             .agents
             .iter()
             .filter_map(|agent| agent.llm())
-            .map(|llm| llm.context_window)
+            .map(|llm| match llm.context {
+                Some(_) => agentrun_spec::LlmAgentSpec::MAX_CONTEXT_WINDOW,
+                None => llm.context_window,
+            })
             .max()
             .unwrap_or(1)
             .max(1);
+        let context_state = ContextState::new();
+        let summarizers = summarizer_agents(workflow);
         let mut turns_done = transcript.len() as u32;
         // A model whose preload's tail a turn waited on, and that wait, until the preload
         // reports: the load is counted once, when it does.
@@ -436,6 +444,16 @@ impl Executor {
                 workspace: &workspace,
                 tools: &self.tools[speaker],
                 console: self.console.as_deref(),
+                context_state: Some(&context_state),
+                summarizer: summarizers[speaker].and_then(|agent| {
+                    residency
+                        .side_call(agent)
+                        .map(|(model, options, keep_alive)| ModelCall {
+                            model,
+                            options,
+                            keep_alive,
+                        })
+                }),
                 time_scale: options.time_scale,
             };
             let respond = self.agents[speaker].respond(context);
@@ -517,6 +535,7 @@ impl Executor {
                 tool_calls: reply.tool_calls.clone(),
                 thinking: reply.thinking.clone(),
                 cut_off: reply.cut_off,
+                context: reply.context.clone(),
             };
             self.events.emit(Event::TurnFinished {
                 entry: entry.clone(),
@@ -628,6 +647,31 @@ impl Executor {
             }
         }
     }
+}
+
+/// For each agent with a `summarize` context, the agent whose model writes its summary:
+/// the one it names, else the workflow's router (a small model that stays resident, so the
+/// summary costs no load), else none (its own model).
+fn summarizer_agents(workflow: &Workflow) -> Vec<Option<usize>> {
+    let index_of = |name: &str| workflow.agents.iter().position(|agent| agent.name == name);
+    let router = workflow
+        .agents
+        .iter()
+        .position(|agent| agent.llm().is_some() && agent.is_router());
+    workflow
+        .agents
+        .iter()
+        .map(|agent| {
+            let context = agent.llm()?.context.as_ref()?;
+            if context.strategy != agentrun_spec::ContextStrategy::Summarize {
+                return None;
+            }
+            match &context.summarizer {
+                Some(name) => index_of(name),
+                None => router,
+            }
+        })
+        .collect()
 }
 
 /// Learns and counts a finished preload. A failed preload whose model a turn waited for

@@ -41,14 +41,18 @@ pub use agentrun_core::{
     Workspace, build_workload, builtin_tool, model_details_of, model_load_time_options,
     parse_arguments,
 };
-pub use agentrun_core::{CommandSandbox, ResidentModel, Resume, ResumeError, event_schema};
+pub use agentrun_core::{
+    AgentMemory, AssemblyConfig, CommandSandbox, ContextState, ContextTurn, ContextUse, Item,
+    ResidentModel, Resume, ResumeError, RunningSummary, Selection, Strategy, TokenEstimator,
+    event_schema,
+};
 pub use agentrun_memory::{
     Analysis, LoadMode, LoadModeChoice, Policy, WarningKind, Workload, analyze, gigabytes,
 };
 pub use agentrun_ollama::{OllamaBackend, OllamaConfig};
 pub use agentrun_sandbox::{LAUNCHER_ARGUMENT, Launcher, Sandbox, SandboxError, launcher_main};
 pub use agentrun_spec::{
-    AgentKind, AgentSpec, Approval, CommandPolicy, Diagnostic, GpuBudget, SandboxMode, SandboxSpec,
+    AgentKind, AgentSpec, Approval, CommandPolicy, ContextSpec, ContextStrategy, Diagnostic, Pin, GpuBudget, SandboxMode, SandboxSpec,
     SpecError, ToolName, Workflow, parse_size,
 };
 pub use budget::{detect_gpu_budget, macos_raise_command};

@@ -7,6 +7,7 @@ fn query<'a>(model: &'a str, system: Option<&'a str>, last: &'a str, turn: u64) 
         model,
         system,
         last_message: last,
+        kept_messages: &[],
         turn,
         global_turn: turn,
     }

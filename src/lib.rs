@@ -52,8 +52,9 @@ pub use agentrun_memory::{
 pub use agentrun_ollama::{OllamaBackend, OllamaConfig};
 pub use agentrun_sandbox::{LAUNCHER_ARGUMENT, Launcher, Sandbox, SandboxError, launcher_main};
 pub use agentrun_spec::{
-    AgentKind, AgentSpec, Approval, CommandPolicy, ContextSpec, ContextStrategy, Diagnostic, Pin, GpuBudget, SandboxMode, SandboxSpec,
-    SpecError, ToolName, Workflow, parse_size,
+    AgentKind, AgentSpec, Approval, CommandPolicy, ContextSpec, ContextStrategy, Diagnostic,
+    EdgeTarget, GpuBudget, Pin, SandboxMode, SandboxSpec, SpecError, ToolName, Workflow,
+    parse_size,
 };
 pub use budget::{detect_gpu_budget, macos_raise_command};
 pub use calibration::{Calibration, CalibrationError, ModelCalibration, calibrate_model};

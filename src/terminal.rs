@@ -392,7 +392,11 @@ impl Output {
                 context.elided,
                 context.dropped,
                 context.summarized,
-                if context.cut_by_server { "  cut by the server" } else { "" }
+                if context.cut_by_server {
+                    "  cut by the server"
+                } else {
+                    ""
+                }
             );
         };
         if summary.context.len() <= MAX_CONTEXT_LINES {

@@ -295,7 +295,9 @@ fn context_cell(turn: &TurnSpan) -> String {
         let _ = write!(cell, "<br>{}", left_out.join(", "));
     }
     if context.cut_by_server {
-        cell.push_str("<br><span class=\"cut-off\">cut by the server: the oldest messages went unseen</span>");
+        cell.push_str(
+            "<br><span class=\"cut-off\">cut by the server: the oldest messages went unseen</span>",
+        );
     }
     cell
 }

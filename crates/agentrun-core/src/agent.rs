@@ -13,8 +13,8 @@ use crate::backend::{
     BackendError, CallMetrics, ChatRequest, ChatResponse, DoneReason, KeepAlive, ModelBackend,
     ModelOptions, ToolSpec,
 };
-use crate::context::prompt::{TurnPrompt, tools_bytes, turn_prompt};
 use crate::console::Console;
+use crate::context::prompt::{TurnPrompt, tools_bytes, turn_prompt};
 use crate::event::{Event, EventSink};
 use crate::message::Message;
 use crate::tools::{Tool, Workspace};

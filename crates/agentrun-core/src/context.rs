@@ -28,8 +28,8 @@ use serde::{Deserialize, Serialize};
 
 pub use self::assembly::{AgentMemory, AssemblyConfig, RunningSummary, Selection, Strategy};
 pub use self::history::Item;
-pub use self::tokens::TokenEstimator;
 use self::observation::ModelPrompts;
+pub use self::tokens::TokenEstimator;
 
 /// Tokens kept for the reply when neither the context nor `num_predict` says.
 pub(crate) const DEFAULT_REPLY_TOKENS: u64 = 2048;

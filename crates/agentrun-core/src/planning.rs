@@ -282,7 +282,10 @@ impl Residency {
     /// agent's context): the same load-time options as its turns, so the call never reloads
     /// the model, and the keep_alive last sent for it, so the call changes nothing the
     /// planner decided.
-    pub(crate) fn side_call(&self, agent: usize) -> Option<(String, ModelOptions, Option<KeepAlive>)> {
+    pub(crate) fn side_call(
+        &self,
+        agent: usize,
+    ) -> Option<(String, ModelOptions, Option<KeepAlive>)> {
         let model = self.agent_models.get(agent)?.clone()?;
         let mut options = self.sampling_options[agent].clone();
         options.extend(self.load_options_for(&model, self.load_mode_of(&model)));

@@ -523,7 +523,9 @@ fn check_contexts(workflow: &Workflow, scope: &Scope, findings: &mut Findings) {
         .collect();
     for agent in &workflow.agents {
         let Some(llm) = agent.llm() else { continue };
-        let Some(context) = &llm.context else { continue };
+        let Some(context) = &llm.context else {
+            continue;
+        };
         if scope.broken_agents.contains(&agent.name) {
             continue;
         }
@@ -535,7 +537,11 @@ fn check_contexts(workflow: &Workflow, scope: &Scope, findings: &mut Findings) {
                 None => findings.error(
                     pin_path,
                     format!("there is no agent `{pinned}` to pin"),
-                    Some(spelling::suggestion(pinned, agents.keys().copied(), "agents")),
+                    Some(spelling::suggestion(
+                        pinned,
+                        agents.keys().copied(),
+                        "agents",
+                    )),
                 ),
                 Some(other)
                     if pin.failed_only()
@@ -564,7 +570,10 @@ fn check_contexts(workflow: &Workflow, scope: &Scope, findings: &mut Findings) {
             if context.strategy != ContextStrategy::Summarize {
                 findings.error(
                     path.key("summarizer"),
-                    format!("a `{}` context writes no summary", context.strategy.as_str()),
+                    format!(
+                        "a `{}` context writes no summary",
+                        context.strategy.as_str()
+                    ),
                     Some("use `strategy: summarize`, or remove `summarizer`".to_owned()),
                 );
             }
@@ -578,7 +587,9 @@ fn check_contexts(workflow: &Workflow, scope: &Scope, findings: &mut Findings) {
                         "agents",
                     )),
                 ),
-                Some(other) if other.llm().is_none() && !scope.opaque_agents.contains(summarizer) => {
+                Some(other)
+                    if other.llm().is_none() && !scope.opaque_agents.contains(summarizer) =>
+                {
                     findings.error(
                         path.key("summarizer"),
                         format!("`{summarizer}` has no model to write a summary with"),
@@ -597,7 +608,9 @@ fn check_contexts(workflow: &Workflow, scope: &Scope, findings: &mut Findings) {
                 format!("{reply} tokens of reply room leaves too little for the prompt"),
                 Some(format!(
                     "give a number from 1 to less than half of num_ctx ({})",
-                    llm.options.num_ctx.map_or("unset".to_owned(), |n| n.to_string())
+                    llm.options
+                        .num_ctx
+                        .map_or("unset".to_owned(), |n| n.to_string())
                 )),
             );
         }

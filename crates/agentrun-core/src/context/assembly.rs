@@ -153,8 +153,11 @@ impl AgentMemory {
                 Strategy::Summarize => config.summary_tokens,
                 _ => 0,
             };
-        let (start, elided_before) = match config.strategy {
-            Strategy::Messages(cap) => (count.saturating_sub(cap.max(1)), 0),
+        let (start, elided_before, tokens) = match config.strategy {
+            Strategy::Messages(cap) => {
+                let start = count.saturating_sub(cap.max(1));
+                (start, 0, fixed + (start..count).map(full).sum::<u64>())
+            }
             Strategy::Window(cap) => {
                 // Sliding: the newest messages that fit, recomputed every turn.
                 let mut start = count.saturating_sub(cap.max(1));
@@ -163,7 +166,7 @@ impl AgentMemory {
                     total -= full(start);
                     start += 1;
                 }
-                (start, 0)
+                (start, 0, total)
             }
             Strategy::Budget | Strategy::Summarize => {
                 let total_of = |start: usize, elided_before: u32| {
@@ -201,9 +204,10 @@ impl AgentMemory {
                     }
                     if total > budget {
                         elided_before = u32::MAX;
+                        total = total_of(start, elided_before);
                     }
                 }
-                (start, elided_before)
+                (start, elided_before, total)
             }
         };
         let old_start = self
@@ -222,11 +226,6 @@ impl AgentMemory {
             .copied()
             .filter(|&index| index < start)
             .collect();
-        let tokens = fixed
-            + hoisted.iter().map(|&index| full(index)).sum::<u64>()
-            + (start..count)
-                .map(|index| cost(index, elided_before))
-                .sum::<u64>();
         let elided = (start..count)
             .filter(|&index| {
                 let item = &self.items[index];

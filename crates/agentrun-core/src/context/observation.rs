@@ -45,10 +45,9 @@ pub(crate) fn prompt_tokens(
     messages: &[Message],
     tools_bytes: usize,
 ) -> u64 {
-    let (bytes, count) = parts(messages, tools_bytes)
-        .fold((0, 0), |(bytes, count), part| {
-            (bytes + part.bytes, count + part.messages)
-        });
+    let (bytes, count) = parts(messages, tools_bytes).fold((0, 0), |(bytes, count), part| {
+        (bytes + part.bytes, count + part.messages)
+    });
     estimator.text_tokens(bytes) + count * super::tokens::MESSAGE_OVERHEAD_TOKENS
 }
 
@@ -143,7 +142,10 @@ mod tests {
     use crate::message::Message;
 
     fn prompt(sizes: &[usize]) -> Vec<Message> {
-        sizes.iter().map(|size| Message::user("x".repeat(*size))).collect()
+        sizes
+            .iter()
+            .map(|size| Message::user("x".repeat(*size)))
+            .collect()
     }
 
     /// A server that counts 4 bytes a token and 4 per message, with a prompt cache.
@@ -182,7 +184,11 @@ mod tests {
         assert!(seen.cut);
         assert!(seen.sent_tokens > 16_384);
         let estimate = model.estimator.clone();
-        assert_eq!(estimate, TokenEstimator::new(), "a cut prompt teaches nothing");
+        assert_eq!(
+            estimate,
+            TokenEstimator::new(),
+            "a cut prompt teaches nothing"
+        );
         let small = prompt(&[400]);
         let seen = model.observe(&small, 0, &Message::assistant("ok"), Some(2048), 2048);
         assert!(seen.cut, "a prompt that filled the context was cut");

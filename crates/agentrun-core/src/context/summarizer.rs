@@ -40,7 +40,9 @@ pub(crate) async fn fold(
         input.push_str(&cap_text(text, KEPT_TURN_BYTES));
         input.push_str("\n\n");
     }
-    input.push_str(&format!("Write the new summary in at most {SUMMARY_WORDS} words."));
+    input.push_str(&format!(
+        "Write the new summary in at most {SUMMARY_WORDS} words."
+    ));
     let mut options = call.options.clone();
     // A summary is short; a model that rambles is cut, not waited for.
     options.insert("num_predict".to_owned(), (SUMMARY_WORDS * 2).into());

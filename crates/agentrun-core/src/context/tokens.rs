@@ -109,7 +109,10 @@ mod tests {
         // A server that counts 4 bytes per token.
         let bytes = 40_000;
         let reported = 10_000 + 10 * MESSAGE_OVERHEAD_TOKENS;
-        assert!(estimator.message_tokens(400) > 104, "errs on the large side first");
+        assert!(
+            estimator.message_tokens(400) > 104,
+            "errs on the large side first"
+        );
         assert!(
             estimator.learn(bytes, 10, reported),
             "3.5 bytes per token is 14 % off: within the first margin"

@@ -56,8 +56,8 @@ pub(crate) fn fit_turn(
             .sum();
         let room = theirs.saturating_sub(over);
         // Bytes kept of each end of each result.
-        let keep = (room as f64 * estimator.bytes_per_token() / results.len() as f64 / 2.0)
-            .floor() as usize;
+        let keep = (room as f64 * estimator.bytes_per_token() / results.len() as f64 / 2.0).floor()
+            as usize;
         for index in results {
             let capped = cap_text(&messages[index].content, keep.max(64));
             if capped.len() < messages[index].content.len() {
@@ -101,8 +101,16 @@ mod tests {
         let budget = 3_000;
         let touched = fit_turn(&mut messages, 2, 0, budget, &estimator);
         assert_eq!(touched, 2);
-        assert!(messages[3].content.starts_with("(result of read_file elided"));
-        assert!(messages[5].content.starts_with("(result of read_file elided"));
+        assert!(
+            messages[3]
+                .content
+                .starts_with("(result of read_file elided")
+        );
+        assert!(
+            messages[5]
+                .content
+                .starts_with("(result of read_file elided")
+        );
         assert_eq!(messages[7].content.len(), 4_000, "the newest stays whole");
         assert!(prompt_tokens(&estimator, &messages, 0) <= budget);
 

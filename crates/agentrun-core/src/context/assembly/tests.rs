@@ -92,7 +92,11 @@ fn old_tool_output_is_elided_before_turns_are_dropped() {
         .filter(|message| message.content.contains("output elided"))
         .collect();
     assert_eq!(notes.len(), 2);
-    assert!(notes[0].content.starts_with("[tests]: (output elided to save context: 1 lines"));
+    assert!(
+        notes[0]
+            .content
+            .starts_with("[tests]: (output elided to save context: 1 lines")
+    );
     assert!(messages.last().expect("a message").content.len() > 20_000);
     assert!(selection.tokens <= 9_000);
 }
@@ -115,8 +119,18 @@ fn pins_survive_when_the_oldest_turns_go_and_the_prefix_holds_while_it_fits() {
     assert!(selection.dropped > 0);
     assert!(selection.tokens <= budget);
     let first = memory.render(&selection, "role", "task", None);
-    assert!(first[2].content.starts_with("[architect]: 0001"), "{:?}", texts(&first));
-    assert!(first.last().expect("a message").content.starts_with("[tests]: 0013"));
+    assert!(
+        first[2].content.starts_with("[architect]: 0001"),
+        "{:?}",
+        texts(&first)
+    );
+    assert!(
+        first
+            .last()
+            .expect("a message")
+            .content
+            .starts_with("[tests]: 0013")
+    );
     // Shrunk well below the budget: the next turn appends to the same prefix.
     conversation.push(entry(14, "coder", 1_000, None));
     memory.update(&conversation, "coder");
@@ -136,7 +150,11 @@ fn a_window_slides_every_turn_and_keeps_no_pins() {
     let budget = 6_000;
     let selection = memory.plan(&config(Strategy::Window(100), &pins, budget, &estimator));
     let first = memory.render(&selection, "role", "task", None);
-    assert!(first.iter().all(|message| !message.content.starts_with("[architect]")));
+    assert!(
+        first
+            .iter()
+            .all(|message| !message.content.starts_with("[architect]"))
+    );
     assert!(selection.tokens <= budget);
     conversation.push(entry(14, "coder", 1_000, None));
     conversation.push(entry(15, "tests", 8_000, Some(false)));
@@ -181,7 +199,10 @@ fn summarize_hands_over_what_it_drops_once() {
     conversation.push(entry(14, "coder", 100, None));
     memory.update(&conversation, "coder");
     let selection = memory.plan(&config(Strategy::Summarize, &pins, 3_500, &estimator));
-    assert!(selection.newly_dropped.is_empty(), "reused until more is dropped");
+    assert!(
+        selection.newly_dropped.is_empty(),
+        "reused until more is dropped"
+    );
 }
 
 #[test]

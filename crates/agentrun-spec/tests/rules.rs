@@ -1082,6 +1082,6 @@ fn context_settings_are_checked_with_positions() {
         &with_context("{ stratgy: budget }"),
         "agents.coder.context.stratgy",
         7,
-        "stratgy",
+        "unknown key",
     );
 }

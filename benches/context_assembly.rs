@@ -32,7 +32,7 @@ const TIMED: u32 = 2_000;
 const TARGET: Duration = Duration::from_micros(50);
 
 fn entry(turn: u32) -> TranscriptEntry {
-    let command = turn % 2 == 0;
+    let command = turn.is_multiple_of(2);
     TranscriptEntry {
         turn,
         agent: if command { "tests" } else { "coder" }.to_owned(),

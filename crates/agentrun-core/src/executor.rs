@@ -330,7 +330,7 @@ impl Executor {
             .unwrap_or(1)
             .max(1);
         let context_state = ContextState::new();
-        let summarizers = summarizer_agents(workflow);
+        let summarizers = crate::context::summarizer::summarizer_agents(workflow);
         let mut turns_done = transcript.len() as u32;
         // A model whose preload's tail a turn waited on, and that wait, until the preload
         // reports: the load is counted once, when it does.
@@ -647,31 +647,6 @@ impl Executor {
             }
         }
     }
-}
-
-/// For each agent with a `summarize` context, the agent whose model writes its summary:
-/// the one it names, else the workflow's router (a small model that stays resident, so the
-/// summary costs no load), else none (its own model).
-fn summarizer_agents(workflow: &Workflow) -> Vec<Option<usize>> {
-    let index_of = |name: &str| workflow.agents.iter().position(|agent| agent.name == name);
-    let router = workflow
-        .agents
-        .iter()
-        .position(|agent| agent.llm().is_some() && agent.is_router());
-    workflow
-        .agents
-        .iter()
-        .map(|agent| {
-            let context = agent.llm()?.context.as_ref()?;
-            if context.strategy != agentrun_spec::ContextStrategy::Summarize {
-                return None;
-            }
-            match &context.summarizer {
-                Some(name) => index_of(name),
-                None => router,
-            }
-        })
-        .collect()
 }
 
 /// Learns and counts a finished preload. A failed preload whose model a turn waited for

@@ -20,10 +20,12 @@ const DESIGN_MARK: &str = "DESIGN-7f3a";
 
 /// A workflow: architect, then coder and a failing test command in a loop. `context` is the
 /// coder's `context:` line (or nothing).
-fn workflow(dir: &Path, context: &str) -> PathBuf {
+fn workflow(dir: &Path, context: &str, num_ctx: u64) -> PathBuf {
     // About 12 KB of failing test output, capped by the run to its head and tail (8 KB).
-    let failing = "import sys\nprint('FAIL: test_slugify (test_textkit.SlugifyTest)')\n\
-                   for i in range(300): print(f'  File \"textkit.py\", line {i}, in slugify')\n\
+    // Each run's output differs (its number), as real test output does from fix to fix.
+    let failing = "import sys\nwith open('runs.txt', 'a+') as f: f.write('x'); f.seek(0); n = len(f.read())\n\
+                   print(f'FAIL: test_slugify (test_textkit.SlugifyTest), run {n}')\n\
+                   for i in range(300): print(f'  File \"textkit.py\", line {i + n}, in slugify')\n\
                    sys.exit(1)";
     let text = format!(
         r#"name: long-loop
@@ -37,7 +39,7 @@ agents:
   coder:
     model: "{CODER_MODEL}"
     prompt: You are the programmer.
-    options: {{ num_ctx: 8192 }}
+    options: {{ num_ctx: {num_ctx} }}
     tools: [read_file]
     {context}
   tests:
@@ -106,15 +108,17 @@ struct LoopRun {
     summary: Value,
     events: Vec<Value>,
     stderr: String,
+    /// The HTML report of the run.
+    report: String,
     /// The coder model's finished requests in `/sim/log`.
     coder_requests: Vec<Value>,
 }
 
 fn run_loop(context: &str) -> LoopRun {
-    run_loop_with(context, true)
+    run_loop_with(context, true, 8192)
 }
 
-fn run_loop_with(context: &str, guarded: bool) -> LoopRun {
+fn run_loop_with(context: &str, guarded: bool, num_ctx: u64) -> LoopRun {
     let scratch = tempfile::tempdir().expect("a temp dir");
     let workspace = scratch.path().join("project");
     std::fs::create_dir_all(&workspace).expect("a workspace");
@@ -132,8 +136,9 @@ fn run_loop_with(context: &str, guarded: bool) -> LoopRun {
         &script.to_string_lossy(),
     ]);
     let events_path = scratch.path().join("events.jsonl");
+    let report_path = scratch.path().join("report.html");
     let run = agentrun(&[
-        &workflow(scratch.path(), context).to_string_lossy(),
+        &workflow(scratch.path(), context, num_ctx).to_string_lossy(),
         "--ollama",
         &sim.url,
         "--workspace",
@@ -142,6 +147,8 @@ fn run_loop_with(context: &str, guarded: bool) -> LoopRun {
         "--json",
         "--events",
         &events_path.to_string_lossy(),
+        "--report",
+        &report_path.to_string_lossy(),
     ]);
     assert!(
         !run.stdout().is_empty(),
@@ -170,6 +177,8 @@ fn run_loop_with(context: &str, guarded: bool) -> LoopRun {
         summary,
         events: events(&events_path),
         stderr: run.stderr(),
+        report: std::fs::read_to_string(&report_path)
+            .unwrap_or_else(|error| panic!("no report ({error}):\n{}", run.stderr())),
         coder_requests,
     }
 }
@@ -298,6 +307,10 @@ fn a_message_count_window_is_cut_by_the_server_and_the_run_says_so() {
     }
     assert!(run.summary["context_cuts"].as_u64().expect("cuts") > 0);
     assert!(
+        run.report
+            .contains("cut by the server: the oldest messages went unseen")
+    );
+    assert!(
         run.stderr.contains("coder's prompt") && run.stderr.contains("strategy: budget"),
         "{}",
         run.stderr
@@ -316,11 +329,17 @@ fn a_budget_evaluates_fewer_prompt_tokens_than_a_sliding_window() {
             })
             .collect()
     };
-    // The same replies whatever the model still sees, so both runs make the same requests.
-    let window = per_turn(&run_loop_with("context: { strategy: window }", false));
+    // The same replies whatever the model still sees, so both runs make the same requests;
+    // a context that holds several turns, so a sliding window has something to re-read.
+    let window = per_turn(&run_loop_with(
+        "context: { strategy: window }",
+        false,
+        16_384,
+    ));
     let budget = per_turn(&run_loop_with(
         "context: { strategy: budget, pin: [architect, { agent: tests, failed: true }] }",
         false,
+        16_384,
     ));
     assert_eq!(window.len(), budget.len());
     let (window_total, budget_total): (u64, u64) = (window.iter().sum(), budget.iter().sum());

@@ -10,6 +10,10 @@ use crate::backend::ToolSpec;
 use crate::event::Event;
 use crate::message::Message;
 
+/// Share of the budget (in percent) the history of an agent with tools may fill; the rest is
+/// room for the results of the turn's own tool calls.
+const TOOL_ROOM_PERCENT: u64 = 75;
+
 /// A turn's assembled prompt and what it needs for the turn's later calls.
 #[derive(Debug, Clone)]
 pub(crate) struct TurnPrompt {
@@ -71,11 +75,20 @@ pub(crate) async fn turn_prompt(
         .context
         .as_ref()
         .map_or(&[][..], |context| context.pin.as_slice());
+    // A model with tools reads files and runs commands within its turn: the history leaves
+    // part of the budget to those results, or they would be shortened to fit.
+    let history_tokens = budget_tokens.map(|budget| {
+        if tools.is_empty() {
+            budget
+        } else {
+            budget * TOOL_ROOM_PERCENT / 100
+        }
+    });
     let config = AssemblyConfig {
         strategy,
         pins,
         // Without a known context length only the message count bounds the context.
-        budget_tokens: budget_tokens.unwrap_or(u64::MAX),
+        budget_tokens: history_tokens.unwrap_or(u64::MAX),
         fixed_tokens,
         summary_tokens: estimator.text_tokens(SUMMARY_WORDS as usize * 8)
             + super::tokens::MESSAGE_OVERHEAD_TOKENS,

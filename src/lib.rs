@@ -44,8 +44,9 @@ pub use agentrun_core::{
     parse_arguments,
 };
 pub use agentrun_core::{
-    CommandSandbox, McpError, McpServers, McpToolInfo, ResidentModel, Resume, ResumeError,
-    event_schema, mcp_log_path, model_name,
+    AgentMemory, AssemblyConfig, CommandSandbox, ContextState, ContextTurn, ContextUse, Item,
+    McpError, McpServers, McpToolInfo, ResidentModel, Resume, ResumeError, RunningSummary,
+    Selection, Strategy, TokenEstimator, event_schema, mcp_log_path, model_name,
 };
 pub use agentrun_core::{
     DecodeSamples, Observations, Samples, SharedContext, TurnPrior, expected_turn, shared_contexts,
@@ -56,8 +57,9 @@ pub use agentrun_memory::{
 pub use agentrun_ollama::{OllamaBackend, OllamaConfig};
 pub use agentrun_sandbox::{LAUNCHER_ARGUMENT, Launcher, Sandbox, SandboxError, launcher_main};
 pub use agentrun_spec::{
-    AgentKind, AgentSpec, Approval, CommandPolicy, Diagnostic, GpuBudget, SandboxMode, SandboxSpec,
-    SpecError, ToolName, Workflow, parse_size,
+    AgentKind, AgentSpec, Approval, CommandPolicy, ContextSpec, ContextStrategy, Diagnostic,
+    EdgeTarget, GpuBudget, Pin, SandboxMode, SandboxSpec, SpecError, ToolName, Workflow,
+    parse_size,
 };
 pub use budget::{detect_gpu_budget, macos_raise_command};
 pub use calibration::{Calibration, CalibrationError, ModelCalibration, calibrate_model};

@@ -218,6 +218,7 @@ mod tests {
             tool_calls: Vec::new(),
             thinking: None,
             cut_off: false,
+            context: None,
         };
         let mut text = String::new();
         for turn in 1..=2 {

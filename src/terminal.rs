@@ -198,6 +198,32 @@ impl Output {
                 self.end_line();
                 outln!(self, "   · unloading {model}: {reason}");
             }
+            Event::ContextTruncated {
+                agent,
+                model,
+                sent_tokens,
+                num_ctx,
+                fix,
+                ..
+            } => {
+                self.end_line();
+                outln!(
+                    self,
+                    "   ! {agent}'s prompt (~{sent_tokens} tokens) did not fit num_ctx {num_ctx} of {model}: the server dropped its oldest messages, the task first; {fix}"
+                );
+            }
+            Event::ContextSummarized {
+                agent,
+                model,
+                turns,
+                summarized,
+            } if self.verbose > 0 => {
+                self.end_line();
+                outln!(
+                    self,
+                    "   · {model} folded {turns} turns into {agent}'s running summary ({summarized} in all)"
+                );
+            }
             Event::RouterDecision {
                 agent,
                 choice,
@@ -353,8 +379,64 @@ impl Output {
                 model.unavoidable_wait_s
             );
         }
+        self.context_summary(summary);
+    }
+
+    /// Per model turn, the prompt's tokens against num_ctx and what was left out; a long run
+    /// gets the largest prompt of each agent instead.
+    fn context_summary(&self, summary: &RunSummary) {
+        if summary.context.is_empty() {
+            return;
+        }
+        if summary.context_cuts > 0 {
+            eprintln!(
+                "  ! the server cut {} prompts to num_ctx (see the warnings above)",
+                summary.context_cuts
+            );
+        }
+        eprintln!(
+            "  {:<6} {:<14} {:<9} {:>17} {:>7} {:>7} {:>10}",
+            "turn", "context", "strategy", "tokens / num_ctx", "elided", "dropped", "summarized"
+        );
+        let line = |turn: &str, agent: &str, context: &agentrun::ContextUse| {
+            eprintln!(
+                "  {:<6} {:<14} {:<9} {:>17} {:>7} {:>7} {:>10}{}",
+                turn,
+                agent,
+                context.strategy,
+                format!("{} / {}", context.prompt_tokens, context.num_ctx),
+                context.elided,
+                context.dropped,
+                context.summarized,
+                if context.cut_by_server {
+                    "  cut by the server"
+                } else {
+                    ""
+                }
+            );
+        };
+        if summary.context.len() <= MAX_CONTEXT_LINES {
+            for turn in &summary.context {
+                line(&turn.turn.to_string(), &turn.agent, &turn.context);
+            }
+            return;
+        }
+        let mut largest: std::collections::BTreeMap<&str, &agentrun::ContextTurn> =
+            std::collections::BTreeMap::new();
+        for turn in &summary.context {
+            let kept = largest.entry(&turn.agent).or_insert(turn);
+            if turn.context.prompt_tokens > kept.context.prompt_tokens {
+                *kept = turn;
+            }
+        }
+        for (agent, turn) in largest {
+            line(&format!("max@{}", turn.turn), agent, &turn.context);
+        }
     }
 }
+
+/// Model turns listed one by one in the summary; beyond, the largest prompt per agent.
+const MAX_CONTEXT_LINES: usize = 40;
 
 /// A tool call's arguments on one line: each value shortened, long texts by their size.
 fn brief_arguments(arguments: &serde_json::Value) -> String {

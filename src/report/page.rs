@@ -225,7 +225,8 @@ fn summary_tables(summary: &RunSummary) -> String {
          <tr><td>wall time</td><td>{}</td></tr>\
          <tr><td>waited for loads</td><td>{:.1} s</td></tr>\
          <tr><td>of which avoidable</td><td>{:.1} s</td></tr>\
-         <tr><td>router repairs / fallbacks</td><td>{} / {}</td></tr></table>",
+         <tr><td>router repairs / fallbacks</td><td>{} / {}</td></tr>\
+         <tr><td>prompts cut by the server</td><td>{}</td></tr></table>",
         status_cell(summary.status.as_str()),
         escape(&summary.reason),
         summary.turns,
@@ -234,6 +235,7 @@ fn summary_tables(summary: &RunSummary) -> String {
         summary.avoidable_wait_s,
         summary.router_repairs,
         summary.router_fallbacks,
+        summary.context_cuts,
     );
     html.push_str("<table class=\"summary agents\"><tr><th>agent</th><th>turns</th><th>generation</th><th>load wait</th><th>tokens</th></tr>");
     for (name, agent) in &summary.agents {
@@ -281,17 +283,48 @@ fn reply_details(turn: &TurnSpan) -> String {
     cell
 }
 
+/// What a model turn's context held: its prompt's tokens against num_ctx, and what was
+/// elided, dropped, summarized, or cut by the server.
+fn context_cell(turn: &TurnSpan) -> String {
+    let Some(context) = &turn.context else {
+        return String::new();
+    };
+    let mut cell = format!(
+        "{} / {} tokens <span class=\"meta\">({})</span>",
+        context.prompt_tokens, context.num_ctx, context.strategy
+    );
+    let left_out: Vec<String> = [
+        (context.elided, "elided"),
+        (context.dropped, "dropped"),
+        (context.summarized, "summarized"),
+        (context.pinned, "pinned"),
+    ]
+    .into_iter()
+    .filter(|(count, _)| *count > 0)
+    .map(|(count, what)| format!("{count} {what}"))
+    .collect();
+    if !left_out.is_empty() {
+        let _ = write!(cell, "<br>{}", left_out.join(", "));
+    }
+    if context.cut_by_server {
+        cell.push_str(
+            "<br><span class=\"cut-off\">cut by the server: the oldest messages went unseen</span>",
+        );
+    }
+    cell
+}
+
 fn turns_table(timeline: &Timeline) -> String {
     let mut html = format!(
         "<section class=\"turns-section\"><details><summary>{} turns</summary>\
          <table class=\"turns\"><tr><th>turn</th><th>agent</th><th>model</th><th>start</th>\
-         <th>load wait</th><th>duration</th><th>tokens</th><th>reply</th></tr>",
+         <th>load wait</th><th>duration</th><th>tokens</th><th>context</th><th>reply</th></tr>",
         timeline.turns.len()
     );
     for turn in &timeline.turns {
         let _ = write!(
             html,
-            "<tr><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1} s</td><td>{:.1} s</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1} s</td><td>{:.1} s</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             turn.turn,
             if turn.completed { "" } else { " (interrupted)" },
             escape(&turn.agent),
@@ -300,6 +333,7 @@ fn turns_table(timeline: &Timeline) -> String {
             turn.load_wait_s,
             turn.end_s - turn.start_s,
             turn.tokens,
+            context_cell(turn),
             reply_details(turn)
         );
     }

@@ -25,6 +25,7 @@ fn run(workflow: &str, agent: &str, model: &str, wall_s: f64) -> Vec<Event> {
         tool_calls: Vec::new(),
         thinking: None,
         cut_off: false,
+        context: None,
     };
     let mut agents = BTreeMap::new();
     agents.insert(agent.to_owned(), Default::default());
@@ -70,6 +71,8 @@ fn run(workflow: &str, agent: &str, model: &str, wall_s: f64) -> Vec<Event> {
                 policy: agentrun_memory::Policy::Smart,
                 agents,
                 models: BTreeMap::new(),
+                context: Vec::new(),
+                context_cuts: 0,
             }),
         },
     ]

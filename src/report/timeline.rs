@@ -59,6 +59,8 @@ pub(crate) struct TurnSpan {
     pub(crate) thinking: Option<String>,
     /// Whether the reply stopped at its length limit.
     pub(crate) cut_off: bool,
+    /// What a model turn's context held.
+    pub(crate) context: Option<agentrun_core::ContextUse>,
 }
 
 /// A run's timeline.
@@ -216,6 +218,7 @@ impl Reader {
                     completed: false,
                     thinking: None,
                     cut_off: false,
+                    context: None,
                 });
                 self.seen(*at_s);
             }
@@ -254,6 +257,7 @@ impl Reader {
                     completed: true,
                     thinking: entry.thinking.clone(),
                     cut_off: entry.cut_off,
+                    context: entry.context.clone(),
                 });
                 self.seen(*at_s);
             }

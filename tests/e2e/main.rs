@@ -2,6 +2,7 @@
 //! binary over HTTP, with real files and processes.
 
 mod cli;
+mod context;
 mod dry_run;
 mod events_schema;
 mod examples;

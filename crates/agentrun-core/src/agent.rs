@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use agentrun_spec::{AgentSpec, KindName, LlmAgentSpec};
+use agentrun_spec::{AgentSpec, KindName};
 use async_trait::async_trait;
 
 use self::out_of_memory::{explained, free_memory_for, is_out_of_memory};
@@ -11,11 +11,12 @@ use agentrun_spec::Think;
 
 use crate::backend::{
     BackendError, CallMetrics, ChatRequest, ChatResponse, DoneReason, KeepAlive, ModelBackend,
-    ModelOptions,
+    ModelOptions, ToolSpec,
 };
 use crate::console::Console;
+use crate::context::prompt::{TurnPrompt, tools_bytes, turn_prompt};
 use crate::event::{Event, EventSink};
-use crate::message::{Message, Role};
+use crate::message::Message;
 use crate::tools::{Tool, Workspace};
 use crate::transcript::{ToolRecord, TranscriptEntry};
 
@@ -52,6 +53,12 @@ pub struct TurnContext<'a> {
     pub tools: &'a [Arc<dyn Tool>],
     /// The person at the terminal; `None` in a non-interactive run.
     pub console: Option<&'a dyn Console>,
+    /// What each agent's context kept from turn to turn, and each model's token estimate;
+    /// `None`: every turn assembles its context afresh.
+    pub context_state: Option<&'a crate::context::ContextState>,
+    /// The call that writes a `summarize` context's running summary (the summarizer
+    /// agent's model with its options); `None`: the agent's own model.
+    pub summarizer: Option<ModelCall>,
     /// Real seconds per reported second (see [`crate::RunOptions::time_scale`]), to report
     /// work measured on the wall clock in the run's time.
     pub time_scale: f64,
@@ -101,6 +108,8 @@ pub struct AgentReply {
     /// Whether the reply stopped at the length limit (`num_predict` or a full
     /// context) rather than at its end.
     pub cut_off: bool,
+    /// What a model agent's context held.
+    pub context: Option<crate::context::ContextUse>,
 }
 
 /// Why an agent could not take its turn.
@@ -237,11 +246,13 @@ impl Agent for LlmAgent {
                 expected_kind: KindName::Llm,
             });
         };
-        let messages = build_messages(&context, llm);
         if !llm.choices.is_empty() {
-            self.route(&context, &call, messages).await
+            let prompt = turn_prompt(&context, llm, &call, &[]).await;
+            self.route(&context, &call, prompt).await
         } else {
-            self.converse(&context, &call, messages).await
+            let specs: Vec<ToolSpec> = context.tools.iter().map(|tool| tool.spec()).collect();
+            let prompt = turn_prompt(&context, llm, &call, &specs).await;
+            self.converse(&context, &call, prompt, specs).await
         }
     }
 }
@@ -253,11 +264,15 @@ impl LlmAgent {
         &self,
         context: &TurnContext<'_>,
         call: &ModelCall,
-        mut messages: Vec<Message>,
+        prompt: TurnPrompt,
     ) -> Result<AgentReply, AgentError> {
         let choices = context.spec.choices();
         let format = Some(router_schema(choices));
-        let mut reply = AgentReply::default();
+        let mut reply = AgentReply {
+            context: Some(prompt.record),
+            ..AgentReply::default()
+        };
+        let mut messages = prompt.messages;
         let mut repairs = 0;
         // Every answer the router gave this turn, for the fallback.
         let mut answers = String::new();
@@ -379,6 +394,7 @@ impl LlmAgent {
             let started = tokio::time::Instant::now();
             let mut response = self.chat_with_retries(context, &request, reply).await?;
             reply.add_metrics(&response.metrics, context.reported(started.elapsed()));
+            observe_prompt(context, &request, &response, reply);
             response.message.separate_inline_thinking();
             let message = &response.message;
             if !message.content.trim().is_empty() || !message.tool_calls.is_empty() {
@@ -646,35 +662,64 @@ impl LlmAgent {
     }
 }
 
-/// The messages an agent sends: its role prompt, the task, then a bounded
-/// window of the conversation, its own words as `assistant` and the others'
-/// as `user` prefixed with the speaker's name.
-fn build_messages(context: &TurnContext<'_>, llm: &LlmAgentSpec) -> Vec<Message> {
-    let window = llm.context_window.max(1);
-    let recent = &context.conversation[context.conversation.len().saturating_sub(window)..];
-    let mut messages = Vec::with_capacity(recent.len() + 2);
-    messages.push(Message::system(llm.prompt.clone()));
-    messages.push(Message::user(format!("Task: {}", context.task)));
-    for entry in recent {
-        // What the tools did is part of what happened: files written, commands run.
-        let mut text = entry.text.clone();
-        if !entry.tool_calls.is_empty() {
-            let done: Vec<String> = entry.tool_calls.iter().map(ToolRecord::summary).collect();
-            text.push_str(&format!("\n(tools used: {})", done.join("; ")));
-        }
-        if entry.agent == context.spec.name {
-            messages.push(Message::new(Role::Assistant, text));
-        } else {
-            messages.push(Message::user(format!("[{}]: {text}", entry.agent)));
-        }
+/// Learns from a call's reported prompt size, and reports a prompt the server cut: an
+/// event and a warning that name the agent and the fix.
+fn observe_prompt(
+    context: &TurnContext<'_>,
+    request: &ChatRequest,
+    response: &ChatResponse,
+    reply: &mut AgentReply,
+) {
+    let Some(num_ctx) = crate::context::num_ctx_of(&request.options) else {
+        return;
+    };
+    let fresh = crate::context::ContextState::new();
+    let state = context.context_state.unwrap_or(&fresh);
+    let observation = state.with_model(&request.model, |prompts| {
+        prompts.observe(
+            &request.messages,
+            tools_bytes(&request.tools),
+            &response.message,
+            response.metrics.prompt_eval_count,
+            num_ctx,
+        )
+    });
+    let record = reply.context.get_or_insert_with(Default::default);
+    record.prompt_tokens = record.prompt_tokens.max(observation.sent_tokens);
+    if !observation.cut {
+        return;
     }
-    if !llm.choices.is_empty() {
-        messages.push(Message::user(format!(
-            "Decide what happens next. Choose one of: {}.",
-            llm.choices.join(", ")
-        )));
+    let agent = &context.spec.name;
+    let first_cut = !record.cut_by_server;
+    record.cut_by_server = true;
+    if !first_cut {
+        return;
     }
-    messages
+    let fix = match context.spec.llm().and_then(|llm| llm.context.as_ref()) {
+        None => format!(
+            "give agent '{agent}' `context: {{ strategy: budget }}` (or `summarize`) so its \
+             prompt is fitted to num_ctx, or raise its `options.num_ctx`"
+        ),
+        Some(_) => format!(
+            "raise `options.num_ctx` of agent '{agent}', or lower its `context.reply_tokens`: \
+             its role prompt, task and pinned messages alone do not fit"
+        ),
+    };
+    tracing::warn!(
+        %agent,
+        model = %request.model,
+        sent_tokens = observation.sent_tokens,
+        num_ctx,
+        "the server cut the prompt to num_ctx, dropping its oldest messages; {fix}"
+    );
+    context.events.emit(Event::ContextTruncated {
+        agent: agent.clone(),
+        model: request.model.clone(),
+        sent_tokens: observation.sent_tokens,
+        reported_tokens: response.metrics.prompt_eval_count,
+        num_ctx,
+        fix,
+    });
 }
 
 /// The JSON Schema a router's answer must satisfy: its choices as an enum.

@@ -139,6 +139,35 @@ pub enum Event {
         /// The question shown.
         question: String,
     },
+    /// A model agent's prompt was cut by the server: more was sent than its `num_ctx`
+    /// holds (or the server filled the context), so Ollama dropped the oldest messages,
+    /// the task first, without a word.
+    ContextTruncated {
+        /// The agent whose prompt was cut.
+        agent: String,
+        /// The model called.
+        model: String,
+        /// Estimated prompt tokens sent (tool definitions included).
+        sent_tokens: u64,
+        /// Prompt tokens the server reported evaluating.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reported_tokens: Option<u64>,
+        /// The model's context length.
+        num_ctx: u64,
+        /// What to change so it does not happen.
+        fix: String,
+    },
+    /// Turns dropped from a `summarize` context were folded into its running summary.
+    ContextSummarized {
+        /// The agent whose context it is.
+        agent: String,
+        /// The model that wrote the summary.
+        model: String,
+        /// Turns folded in by this update.
+        turns: u32,
+        /// Turns the summary covers now.
+        summarized: u32,
+    },
     /// The flow moved along an edge.
     EdgeTaken {
         /// Where from.

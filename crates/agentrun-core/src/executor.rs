@@ -16,6 +16,7 @@ use crate::clock::RunClock;
 use crate::command::CommandAgent;
 use crate::command_sandbox::CommandSandbox;
 use crate::console::Console;
+use crate::context::ContextState;
 use crate::event::{Event, EventSink, LoadCause, ResidentModel};
 use crate::gated_backend::GatedBackend;
 use crate::graph::{ConversationGraph, Node, TurnOutcome};
@@ -326,14 +327,21 @@ impl Executor {
         let mut server_view = ServerView::default();
         let mut preloader = Preloader::spawn(self.backend.clone(), self.events.clone(), clock);
         // The most turns any agent sees: what must stay in memory without `keep_transcript`.
+        // A context fitted in tokens may reach back as far as its budget allows; its agent
+        // keeps its own rendering of the turns it still needs.
         let window = workflow
             .agents
             .iter()
             .filter_map(|agent| agent.llm())
-            .map(|llm| llm.context_window)
+            .map(|llm| match llm.context {
+                Some(_) => agentrun_spec::LlmAgentSpec::MAX_CONTEXT_WINDOW,
+                None => llm.context_window,
+            })
             .max()
             .unwrap_or(1)
             .max(1);
+        let context_state = ContextState::new();
+        let summarizers = crate::context::summarizer::summarizer_agents(workflow);
         let mut turns_done = transcript.len() as u32;
         // A model whose preload's tail a turn waited on, and that wait, until the preload
         // reports: the load is counted once, when it does.
@@ -480,6 +488,16 @@ impl Executor {
                 workspace: &workspace,
                 tools: &self.tools[speaker],
                 console: self.console.as_deref(),
+                context_state: Some(&context_state),
+                summarizer: summarizers[speaker].and_then(|agent| {
+                    residency
+                        .side_call(agent)
+                        .map(|(model, options, keep_alive)| ModelCall {
+                            model,
+                            options,
+                            keep_alive,
+                        })
+                }),
                 time_scale: options.time_scale,
             };
             let respond = self.agents[speaker].respond(context);
@@ -583,6 +601,7 @@ impl Executor {
                 tool_calls: reply.tool_calls.clone(),
                 thinking: reply.thinking.clone(),
                 cut_off: reply.cut_off,
+                context: reply.context.clone(),
             };
             self.events.emit(Event::TurnFinished {
                 entry: entry.clone(),

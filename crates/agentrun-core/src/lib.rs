@@ -14,6 +14,7 @@ mod clock;
 mod command;
 mod command_sandbox;
 mod console;
+mod context;
 mod event;
 mod executor;
 mod gated_backend;
@@ -49,6 +50,10 @@ pub use capabilities::MissingCapability;
 pub use command::CommandAgent;
 pub use command_sandbox::CommandSandbox;
 pub use console::Console;
+pub use context::{
+    AgentMemory, AssemblyConfig, ContextState, ContextUse, Item, RunningSummary, Selection,
+    Strategy, TokenEstimator,
+};
 pub use event::{Event, EventSink, LoadCause, ResidentModel, event_schema};
 pub use executor::{Executor, RunError, RunOptions, RunOutcome, model_details_of};
 pub use graph::{ConversationGraph, Node, Step, TurnOutcome};
@@ -62,7 +67,7 @@ pub use planning::{
     model_load_time_options,
 };
 pub use resume::{Resume, ResumeError};
-pub use summary::{AgentSummary, ModelSummary, RunStatus, RunSummary};
+pub use summary::{AgentSummary, ContextTurn, ModelSummary, RunStatus, RunSummary};
 pub use tools::{Tool, ToolContext, ToolError, Workspace, builtin_tool, parse_arguments};
 pub use transcript::{ToolRecord, TranscriptEntry};
 pub use turn_prior::{ModelFacts, TurnPrior, turn_prior};

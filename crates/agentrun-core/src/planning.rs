@@ -315,6 +315,21 @@ impl Residency {
     }
 
     /// Learns from a finished turn: the edge taken and how long the turn took.
+    /// A call of `agent`'s model outside its own turn (the summary it writes for another
+    /// agent's context): the same load-time options as its turns, so the call never reloads
+    /// the model, and the keep_alive last sent for it, so the call changes nothing the
+    /// planner decided.
+    pub(crate) fn side_call(
+        &self,
+        agent: usize,
+    ) -> Option<(String, ModelOptions, Option<KeepAlive>)> {
+        let model = self.agent_models.get(agent)?.clone()?;
+        let mut options = self.sampling_options[agent].clone();
+        options.extend(self.load_options_for(&model, self.load_mode_of(&model)));
+        let keep_alive = self.sent_keep_alive.get(&model).copied();
+        Some((model, options, keep_alive))
+    }
+
     pub(crate) fn after_turn(&mut self, speaker: usize, next: Option<usize>, turn_seconds: f64) {
         let from = &self.agent_names[speaker];
         let to = next.map(|index| self.agent_names[index].as_str());

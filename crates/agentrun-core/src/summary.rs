@@ -90,4 +90,23 @@ pub struct RunSummary {
     pub agents: BTreeMap<String, AgentSummary>,
     /// Per model, by name.
     pub models: BTreeMap<String, ModelSummary>,
+    /// Per model turn, what its context held: tokens against `num_ctx`, what was elided,
+    /// dropped or summarized.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub context: Vec<ContextTurn>,
+    /// Turns whose prompt the server cut to `num_ctx`.
+    #[serde(default)]
+    pub context_cuts: u32,
+}
+
+/// What one model turn's context held, in a [`RunSummary`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ContextTurn {
+    /// The turn.
+    pub turn: u32,
+    /// The agent.
+    pub agent: String,
+    /// Its context.
+    #[serde(flatten)]
+    pub context: crate::context::ContextUse,
 }

@@ -10,7 +10,7 @@ use crate::agent::AgentReply;
 use agentrun_memory::{self as memory, Workload};
 
 use crate::planning::RESIDENT_LOAD_S;
-use crate::summary::{AgentSummary, ModelSummary, RunStatus, RunSummary};
+use crate::summary::{AgentSummary, ContextTurn, ModelSummary, RunStatus, RunSummary};
 use crate::transcript::TranscriptEntry;
 
 pub(crate) struct Tally {
@@ -21,6 +21,7 @@ pub(crate) struct Tally {
     router_fallbacks: u32,
     turns: u32,
     load_wait_s: f64,
+    context: Vec<ContextTurn>,
     /// One small record per turn, for the avoidable-wait classification at the end:
     /// the transcript itself need not stay in memory.
     trace: Vec<memory::TraceTurn>,
@@ -47,6 +48,7 @@ impl Tally {
             router_fallbacks: 0,
             turns: 0,
             load_wait_s: 0.0,
+            context: Vec::new(),
             trace: Vec::new(),
         }
     }
@@ -91,6 +93,13 @@ impl Tally {
     fn count_turn(&mut self, entry: &TranscriptEntry, counts_load: bool) {
         self.turns += 1;
         self.load_wait_s += entry.load_wait_s;
+        if let Some(context) = &entry.context {
+            self.context.push(ContextTurn {
+                turn: entry.turn,
+                agent: entry.agent.clone(),
+                context: context.clone(),
+            });
+        }
         self.trace.push(memory::TraceTurn {
             agent: entry.agent.clone(),
             model: entry.model.clone(),
@@ -142,6 +151,12 @@ impl Tally {
             policy: self.policy,
             agents: self.agents,
             models: self.models,
+            context_cuts: self
+                .context
+                .iter()
+                .filter(|turn| turn.context.cut_by_server)
+                .count() as u32,
+            context: self.context,
         }
     }
 }

@@ -8,6 +8,8 @@ use futures::FutureExt;
 
 use crate::agent::{AgentError, AgentReply, LlmAgent, ModelCall, TurnContext};
 use crate::backend::{ChatRequest, DoneReason, ToolSpec};
+use crate::context::prompt::TurnPrompt;
+use crate::context::turn_fit::fit_turn;
 use crate::event::Event;
 use crate::message::{Message, Role, ToolCall};
 use crate::process::cap_text;
@@ -32,16 +34,37 @@ impl LlmAgent {
         &self,
         context: &TurnContext<'_>,
         call: &ModelCall,
-        mut messages: Vec<Message>,
+        prompt: TurnPrompt,
+        specs: Vec<ToolSpec>,
     ) -> Result<AgentReply, AgentError> {
-        let specs: Vec<ToolSpec> = context.tools.iter().map(|tool| tool.spec()).collect();
         let llm = context.spec.llm();
         let max_rounds = llm.map_or(LlmAgentSpec::DEFAULT_MAX_TOOL_ROUNDS, |llm| {
             llm.max_tool_rounds
         });
-        let mut reply = AgentReply::default();
+        let mut reply = AgentReply {
+            context: Some(prompt.record),
+            ..AgentReply::default()
+        };
+        let mut messages = prompt.messages;
+        // The turn's own rounds start here; only they are fitted between calls.
+        let first_round = messages.len();
         let mut round = 0;
         loop {
+            if let (Some(budget), Some(state)) = (prompt.budget_tokens, context.context_state)
+                && round > 0
+            {
+                let estimator = state.estimator(&call.model);
+                let touched = fit_turn(
+                    &mut messages,
+                    first_round,
+                    prompt.tools_bytes,
+                    budget,
+                    &estimator,
+                );
+                if let Some(record) = reply.context.as_mut() {
+                    record.elided += touched;
+                }
+            }
             let request = ChatRequest {
                 model: call.model.clone(),
                 messages: messages.clone(),

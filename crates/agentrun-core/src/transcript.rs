@@ -45,6 +45,10 @@ pub struct TranscriptEntry {
     /// context) before its end: `text` is what came before the cut.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cut_off: bool,
+    /// What the model agent's context held: tokens against `num_ctx`, what was elided,
+    /// dropped or summarized.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<crate::context::ContextUse>,
 }
 
 /// One tool call of a turn and what came of it.

@@ -6,6 +6,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::context::ContextSpec;
 use crate::residency::ResidencySpec;
 
 /// One agent of a workflow, with `use` resolved and its prompt loaded.
@@ -56,6 +57,9 @@ pub struct LlmAgentSpec {
     pub choice_descriptions: BTreeMap<String, String>,
     /// How many recent conversation messages the agent sees.
     pub context_window: usize,
+    /// How the context is assembled to fit `num_ctx`; `None`: the last `context_window`
+    /// messages whatever their size.
+    pub context: Option<ContextSpec>,
     /// Residency hints for the agent's model.
     pub residency: ResidencySpec,
     /// A smaller model to use when the model fails to load.
@@ -120,6 +124,7 @@ impl LlmAgentSpec {
             choices: Vec::new(),
             choice_descriptions: BTreeMap::new(),
             context_window: LlmAgentSpec::DEFAULT_CONTEXT_WINDOW,
+            context: None,
             residency: ResidencySpec::default(),
             fallback: None,
             tools: Vec::new(),

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::agent::{
     AgentKind, AgentSpec, Approval, KNOWN_OLLAMA_OPTIONS, LlmAgentSpec, ModelOptionsSpec, ToolName,
 };
+use crate::context::ContextStrategy;
 use crate::diagnostic::Severity;
 use crate::flow::EdgeTarget;
 use crate::memory::Limits;
@@ -116,6 +117,7 @@ pub(crate) fn check_workflow(workflow: &Workflow, scope: &Scope) -> Vec<Finding>
     }
     if scope.agents_known {
         reachability::check_flow(workflow, scope, &mut findings);
+        check_contexts(workflow, scope, &mut findings);
     }
     check_limits(&workflow.limits, &mut findings);
     check_memory(workflow, &mut findings);
@@ -516,6 +518,110 @@ fn check_memory(workflow: &Workflow, findings: &mut Findings) {
                 format!("{value} is out of range"),
                 Some(format!(
                     "give a number from 1 to {ceiling} (the server's {meaning}), or remove it"
+                )),
+            );
+        }
+    }
+}
+
+/// The agents a context names exist and can do what is asked of them; the reply room leaves
+/// room for a prompt.
+fn check_contexts(workflow: &Workflow, scope: &Scope, findings: &mut Findings) {
+    let agents: BTreeMap<&str, &AgentSpec> = workflow
+        .agents
+        .iter()
+        .map(|agent| (agent.name.as_str(), agent))
+        .collect();
+    for agent in &workflow.agents {
+        let Some(llm) = agent.llm() else { continue };
+        let Some(context) = &llm.context else {
+            continue;
+        };
+        if scope.broken_agents.contains(&agent.name) {
+            continue;
+        }
+        let path = agent_path(&agent.name).key("context");
+        for (index, pin) in context.pin.iter().enumerate() {
+            let pinned = pin.agent();
+            let pin_path = path.key("pin").index(index);
+            match agents.get(pinned) {
+                None => findings.error(
+                    pin_path,
+                    format!("there is no agent `{pinned}` to pin"),
+                    Some(spelling::suggestion(
+                        pinned,
+                        agents.keys().copied(),
+                        "agents",
+                    )),
+                ),
+                Some(other)
+                    if pin.failed_only()
+                        && other.llm().is_some()
+                        && !scope.opaque_agents.contains(pinned) =>
+                {
+                    findings.error(
+                        pin_path,
+                        format!("`{pinned}` is a model agent, so it has no failing output"),
+                        Some(format!(
+                            "pin its latest message with `{pinned}`, or name a command agent"
+                        )),
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+        if !context.pin.is_empty() && context.strategy == ContextStrategy::Window {
+            findings.error(
+                path.key("pin"),
+                "a `window` context keeps only the newest messages, so it pins nothing",
+                Some("use `strategy: budget` or `summarize`, or remove `pin`".to_owned()),
+            );
+        }
+        if let Some(summarizer) = &context.summarizer {
+            if context.strategy != ContextStrategy::Summarize {
+                findings.error(
+                    path.key("summarizer"),
+                    format!(
+                        "a `{}` context writes no summary",
+                        context.strategy.as_str()
+                    ),
+                    Some("use `strategy: summarize`, or remove `summarizer`".to_owned()),
+                );
+            }
+            match agents.get(summarizer.as_str()) {
+                None => findings.error(
+                    path.key("summarizer"),
+                    format!("there is no agent `{summarizer}`"),
+                    Some(spelling::suggestion(
+                        summarizer,
+                        agents.keys().copied(),
+                        "agents",
+                    )),
+                ),
+                Some(other)
+                    if other.llm().is_none() && !scope.opaque_agents.contains(summarizer) =>
+                {
+                    findings.error(
+                        path.key("summarizer"),
+                        format!("`{summarizer}` has no model to write a summary with"),
+                        Some("name a model agent, e.g. the router".to_owned()),
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+        let num_ctx = llm.options.num_ctx.unwrap_or(u64::MAX);
+        if let Some(reply) = context.reply_tokens
+            && (reply == 0 || reply >= num_ctx / 2)
+        {
+            findings.error(
+                path.key("reply_tokens"),
+                format!("{reply} tokens of reply room leaves too little for the prompt"),
+                Some(format!(
+                    "give a number from 1 to less than half of num_ctx ({})",
+                    llm.options
+                        .num_ctx
+                        .map_or("unset".to_owned(), |n| n.to_string())
                 )),
             );
         }

@@ -162,6 +162,10 @@ pub(crate) struct AgentFile {
     /// How many recent conversation messages the agent sees.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) context_window: Option<u64>,
+    /// How the context is assembled to fit the model's `num_ctx` (llm agents): `strategy`
+    /// (`window`, `budget`, `summarize`), `pin`, `reply_tokens`, `summarizer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) context: Option<crate::context::ContextSpec>,
     /// Hints for keeping the agent's model in GPU memory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) residency: Option<ResidencyFile>,

@@ -50,6 +50,7 @@
 
 mod agent;
 mod check;
+mod context;
 mod convert;
 mod diagnostic;
 mod document;
@@ -76,6 +77,7 @@ pub use agent::{
     AgentKind, AgentSpec, Approval, CommandPolicy, CommandSpec, HumanAgentSpec, KindName,
     LlmAgentSpec, ModelOptionsSpec, SandboxMode, Think, ThinkLevel, ToolName, UnknownSandboxMode,
 };
+pub use context::{ContextSpec, ContextStrategy, Pin};
 pub use diagnostic::{Diagnostic, Severity, SpecError};
 pub use duration::{DurationError, parse_duration};
 pub use flow::{Condition, EdgeSpec, EdgeTarget, Flow};

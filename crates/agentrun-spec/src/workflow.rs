@@ -234,6 +234,7 @@ fn agent_document(agent: &AgentSpec) -> AgentFile {
             file.choices = choices_document(&llm.choices, &llm.choice_descriptions);
             file.context_window = (llm.context_window != LlmAgentSpec::DEFAULT_CONTEXT_WINDOW)
                 .then_some(llm.context_window as u64);
+            file.context = llm.context.clone();
             file.residency = residency_document(&llm.residency);
             file.fallback = llm.fallback.clone();
             // An llm agent keeps env and timeout with the commands its model runs.

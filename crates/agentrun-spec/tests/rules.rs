@@ -1092,3 +1092,75 @@ fn a_router_cannot_take_mcp_tools() {
         "{found:?}"
     );
 }
+
+/// BASE with a `context:` line (indented under the coder) after its options.
+fn with_context(context: &str) -> String {
+    BASE.replacen(
+        "    options: { num_ctx: 32768 }\n",
+        &format!("    options: {{ num_ctx: 32768 }}\n    context: {context}\n"),
+        1,
+    )
+}
+
+#[test]
+fn a_context_is_read_with_its_pins() {
+    let workflow = load(&with_context(
+        "{ strategy: summarize, pin: [reviewer, { agent: reviewer }], reply_tokens: 4096, summarizer: reviewer }",
+    ))
+    .expect("valid");
+    let context = llm(&workflow.agents[0]).context.clone().expect("a context");
+    assert_eq!(context.strategy, agentrun_spec::ContextStrategy::Summarize);
+    assert_eq!(context.pin.len(), 2);
+    assert!(
+        context
+            .pin
+            .iter()
+            .all(|pin| pin.agent() == "reviewer" && !pin.failed_only())
+    );
+    assert_eq!(context.reply_tokens, Some(4096));
+    assert_eq!(context.summarizer.as_deref(), Some("reviewer"));
+    let defaults = load(&with_context("{}")).expect("valid");
+    let context = llm(&defaults.agents[0]).context.clone().expect("a context");
+    assert_eq!(context.strategy, agentrun_spec::ContextStrategy::Budget);
+    assert!(llm(&defaults.agents[1]).context.is_none());
+}
+
+#[test]
+fn context_settings_are_checked_with_positions() {
+    assert_single_error(
+        &with_context("{ strategy: budget, pin: [reviewr] }"),
+        "agents.coder.context.pin[0]",
+        7,
+        "there is no agent `reviewr` to pin",
+    );
+    assert_single_error(
+        &with_context("{ strategy: window, pin: [reviewer] }"),
+        "agents.coder.context.pin",
+        7,
+        "a `window` context keeps only the newest messages",
+    );
+    assert_single_error(
+        &with_context("{ strategy: budget, summarizer: reviewer }"),
+        "agents.coder.context.summarizer",
+        7,
+        "a `budget` context writes no summary",
+    );
+    assert_single_error(
+        &with_context("{ reply_tokens: 20000 }"),
+        "agents.coder.context.reply_tokens",
+        7,
+        "leaves too little for the prompt",
+    );
+    assert_single_error(
+        &with_context("{ strategy: trim }"),
+        "agents.coder.context.strategy",
+        7,
+        "trim",
+    );
+    assert_single_error(
+        &with_context("{ stratgy: budget }"),
+        "agents.coder.context.stratgy",
+        7,
+        "unknown key",
+    );
+}

@@ -153,6 +153,9 @@ pub enum Event {
         /// Of those, tokens evaluated (`prompt_eval_count`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         prompt_tokens_evaluated: Option<u64>,
+        /// Messages cut from the prompt to fit the context, oldest non-system first.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prompt_messages_dropped: Option<u64>,
     },
 }
 

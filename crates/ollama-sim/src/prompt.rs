@@ -37,6 +37,11 @@ pub(crate) struct KeptPrompt {
     pub(crate) segments: Vec<Segment>,
     /// Tokens the runner keeps (at most the context).
     pub(crate) tokens: u64,
+    /// The first message kept in place: the messages before it are gone, except system
+    /// messages.
+    pub(crate) start: usize,
+    /// Messages cut (system messages are never cut).
+    pub(crate) dropped: u64,
 }
 
 /// The segment of a chat message; an assistant reply hashes the same way when the client
@@ -164,6 +169,8 @@ impl Prompt {
         Ok(KeptPrompt {
             segments,
             tokens: tokens.min(num_ctx),
+            start,
+            dropped: self.parts[..start].iter().filter(|p| !p.system).count() as u64,
         })
     }
 }
@@ -196,6 +203,7 @@ mod tests {
         let kept = prompt.fit(30, true).expect("fits");
         assert_eq!(kept.tokens, 28);
         assert_eq!(kept.segments.len(), 2);
+        assert_eq!((kept.start, kept.dropped), (3, 2));
         // Even the last message alone is too long: shift on keeps num_ctx tokens, off is 400.
         let kept = prompt.fit(10, true).expect("shift");
         assert_eq!(kept.tokens, 10);

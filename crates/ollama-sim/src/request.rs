@@ -30,6 +30,8 @@ pub(crate) struct Inference<'a> {
     pub(crate) empty: bool,
     pub(crate) system: Option<&'a str>,
     pub(crate) last_message: &'a str,
+    /// Every message's content, in order (chat; empty for generate).
+    pub(crate) messages: Vec<&'a str>,
     pub(crate) prompt: Prompt,
     /// The request's `shift` (context shift; absent = on).
     pub(crate) shift: Option<bool>,
@@ -168,10 +170,12 @@ async fn run(
         (lease.context_per_slot(), lease.gpu_fraction())
     });
     let kept = request.prompt.fit(context, shift)?;
+    let kept_messages = request.messages.get(kept.start..).unwrap_or(&[]);
     let query = Query {
         model: &model.name,
         system: request.system,
         last_message: request.last_message,
+        kept_messages,
         turn,
         global_turn,
     };

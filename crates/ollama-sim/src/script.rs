@@ -36,6 +36,10 @@ pub struct Rule {
     /// A regex searched in the last message's content (generate: the prompt).
     #[serde(default)]
     pub message: Option<Pattern>,
+    /// Regexes each found in some message the runner kept after the cut to the context
+    /// (chat): what the model can still see.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<Pattern>,
     /// The n-th generating request to the requested model, from 1.
     #[serde(default)]
     pub turn: Option<u64>,
@@ -173,6 +177,8 @@ pub(crate) struct Query<'a> {
     pub(crate) model: &'a str,
     pub(crate) system: Option<&'a str>,
     pub(crate) last_message: &'a str,
+    /// The messages kept after the cut to the context (chat; empty for generate).
+    pub(crate) kept_messages: &'a [&'a str],
     pub(crate) turn: u64,
     pub(crate) global_turn: u64,
 }
@@ -190,6 +196,12 @@ impl Rule {
                 .message
                 .as_ref()
                 .is_none_or(|pattern| pattern.0.is_match(query.last_message))
+            && self.kept.iter().all(|pattern| {
+                query
+                    .kept_messages
+                    .iter()
+                    .any(|message| pattern.0.is_match(message))
+            })
             && self.turn.is_none_or(|turn| turn == query.turn)
             && self
                 .global_turn

@@ -159,6 +159,7 @@ impl Streamer {
                 kept,
                 cached,
                 evaluated: kept - cached,
+                dropped_messages: self.prompt.dropped,
             };
             let reported = self.scripted_prompt_tokens.unwrap_or(kept - cached);
             self.prompt_seconds = reported as f64 / self.prompt_tokens_per_second;

@@ -60,6 +60,7 @@ fn turn_finished(turn: u32, agent: &str, model: &str, times: (f64, f64, f64)) ->
             tool_calls: Vec::new(),
             thinking: None,
             cut_off: false,
+            context: None,
         },
         at_s: started_s + load_wait_s + generation_s,
     }
@@ -106,6 +107,8 @@ fn finished(wall_s: f64) -> Event {
             policy: agentrun_memory::Policy::Smart,
             agents: Default::default(),
             models: Default::default(),
+            context: Vec::new(),
+            context_cuts: 0,
         }),
     }
 }

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::*;
 use crate::backend::{ChatResponse, TokenSink};
 use crate::event::EventSink;
-use crate::message::ToolCall;
+use crate::message::{Role, ToolCall};
 use crate::test_backend::{Chat, ChatOnly};
 use crate::tools::builtin_tool;
 
@@ -124,6 +124,8 @@ async fn turn(
         workspace: &workspace,
         tools: &tools,
         console: None,
+        context_state: None,
+        summarizer: None,
         time_scale: 1.0,
     };
     let outcome = LlmAgent::new().respond(context).await;

@@ -126,6 +126,8 @@ async fn turn_with(
         workspace: &workspace,
         tools: &[],
         console: None,
+        context_state: None,
+        summarizer: None,
         time_scale: 1.0,
     };
     let reply = agent.respond(context).await;

@@ -121,6 +121,8 @@ async fn turn(
         workspace: &workspace,
         tools: &tools,
         console: None,
+        context_state: None,
+        summarizer: None,
         time_scale: 1.0,
     };
     let reply = LlmAgent::new()

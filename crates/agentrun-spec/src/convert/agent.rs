@@ -127,6 +127,7 @@ pub(super) fn convert_agent_quietly(
                     .context_window
                     .map(|window| usize::try_from(window).unwrap_or(usize::MAX))
                     .unwrap_or(LlmAgentSpec::DEFAULT_CONTEXT_WINDOW),
+                context: file.context,
                 residency,
                 fallback: file.fallback,
                 tools,
@@ -262,6 +263,7 @@ fn report_misfits(
         misfits.extend(options_given.then_some("options"));
         misfits.extend(file.think.is_some().then_some("think"));
         misfits.extend(file.fallback.is_some().then_some("fallback"));
+        misfits.extend(file.context.is_some().then_some("context"));
         misfits.extend((*resolved.residency != ResidencySpec::default()).then_some("residency"));
         misfits.extend(
             file.tools

@@ -39,6 +39,11 @@ impl Simulator {
             empty: request.messages.is_empty(),
             system: system.as_deref(),
             last_message: request.messages.last().map_or("", |m| m.content.as_str()),
+            messages: request
+                .messages
+                .iter()
+                .map(|m| m.content.as_str())
+                .collect(),
             prompt,
             shift: request.shift,
         };

@@ -39,6 +39,7 @@ impl Simulator {
             empty: request.prompt.is_empty(),
             system: request.system.as_deref(),
             last_message: &request.prompt,
+            messages: Vec::new(),
             prompt,
             shift: request.shift,
         };

@@ -25,6 +25,8 @@ pub(crate) struct PromptTokens {
     pub(crate) kept: u64,
     pub(crate) cached: u64,
     pub(crate) evaluated: u64,
+    /// Messages cut to fit the context.
+    pub(crate) dropped_messages: u64,
 }
 
 impl Default for Outcome {
@@ -118,6 +120,7 @@ impl Drop for Ticket {
             prompt_tokens_kept: outcome.prompt.map(|p| p.kept),
             prompt_tokens_cached: outcome.prompt.map(|p| p.cached),
             prompt_tokens_evaluated: outcome.prompt.map(|p| p.evaluated),
+            prompt_messages_dropped: outcome.prompt.map(|p| p.dropped_messages),
         });
         if let Some(runner_id) = runner {
             state.release(runner_id);

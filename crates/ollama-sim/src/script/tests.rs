@@ -7,6 +7,7 @@ fn query<'a>(model: &'a str, system: Option<&'a str>, last: &'a str, turn: u64) 
         model,
         system,
         last_message: last,
+        kept_messages: &[],
         turn,
         global_turn: turn,
     }
@@ -66,4 +67,31 @@ fn bad_scripts_are_rejected_with_the_reason() {
     let bad_regex = Script::from_yaml_str("rules:\n  - message: \"(\"\n    reply: {text: x}\n")
         .expect_err("bad regex");
     assert!(bad_regex.to_string().contains("regex"), "{bad_regex}");
+}
+
+#[test]
+fn a_kept_rule_needs_each_pattern_in_a_message_the_runner_kept() {
+    let script = Script::from_yaml_str(
+        r#"
+rules:
+  - kept: ["^Task: ", "DESIGN"]
+    reply: { text: "I see it all" }
+  - reply: { text: "lost" }
+"#,
+    )
+    .expect("valid");
+    let state = ScriptState::new(script);
+    let kept = ["Task: build it", "[architect]: DESIGN v2", "go"];
+    let mut seen = query("m", None, "go", 1);
+    seen.kept_messages = &kept;
+    assert_eq!(
+        state.reply_for(&seen).expect("rule 1").text.as_deref(),
+        Some("I see it all")
+    );
+    let cut = ["[architect]: DESIGN v2", "go"];
+    seen.kept_messages = &cut;
+    assert_eq!(
+        state.reply_for(&seen).expect("rule 2").text.as_deref(),
+        Some("lost")
+    );
 }

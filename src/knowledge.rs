@@ -142,16 +142,7 @@ pub struct KnownFact {
 impl Knowledge {
     /// The file that keeps what runs of `workflow` on `server` learnt, under `home`.
     pub fn path(home: &Path, workflow: &str, server: &str) -> PathBuf {
-        let name: String = workflow
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '-'
-                }
-            })
-            .collect();
+        let name = crate::run_dir::file_name_part(workflow);
         home.join("knowledge")
             .join(format!("{name}-{:016x}.json", fnv1a(server.as_bytes())))
     }

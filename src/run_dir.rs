@@ -34,17 +34,7 @@ impl RunDirectory {
         let stamp = jiff::Timestamp::now()
             .strftime("%Y%m%dT%H%M%SZ")
             .to_string();
-        let name: String = workflow
-            .name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '-'
-                }
-            })
-            .collect();
+        let name = file_name_part(&workflow.name);
         let runs = base.join(RUNS_DIR);
         let mut path = runs.join(format!("{stamp}-{name}"));
         let mut suffix = 1;
@@ -157,4 +147,17 @@ pub fn list_runs(base: &Path) -> std::io::Result<Vec<PathBuf>> {
         .collect();
     found.sort();
     Ok(found)
+}
+
+/// `name` as a safe part of a file name: letters, digits, `-` and `_` kept, anything else `-`.
+pub(crate) fn file_name_part(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }

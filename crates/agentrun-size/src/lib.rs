@@ -210,34 +210,20 @@ mod tests {
     /// Every case of the shared table `tests/fixtures/sizes.txt`.
     #[test]
     fn sizes_follow_the_shared_table() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/fixtures/sizes.txt"
-        );
-        let table = std::fs::read_to_string(path).expect("read sizes.txt");
-        let mut cases = 0;
-        for (number, line) in table.lines().enumerate() {
-            if line.trim().is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let (input, expected) = line.rsplit_once(' ').expect("input and expected");
-            let input: String = serde_json::from_str(input).expect("a JSON string");
-            let parsed = parse_size(&input);
-            match expected {
-                "error" => assert!(
-                    parsed.is_err(),
-                    "line {}: {input:?} gave {parsed:?}",
-                    number + 1
-                ),
+        let cases = case_table("sizes.txt");
+        for (line, input, expected) in &cases {
+            let parsed = parse_size(input);
+            match expected.as_str() {
+                "error" => assert!(parsed.is_err(), "line {line}: {input:?} gave {parsed:?}"),
                 bytes => assert_eq!(
                     parsed,
                     Ok(bytes.parse::<u64>().expect("bytes")),
-                    "line {}: {input:?}",
-                    number + 1
+                    "line {line}: {input:?}"
                 ),
             }
-            cases += 1;
         }
-        assert!(cases > 30);
+        assert!(cases.len() > 30);
     }
+
+    include!("../../../tests/fixtures/case_table.rs");
 }

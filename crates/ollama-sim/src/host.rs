@@ -128,28 +128,18 @@ mod tests {
     /// port, a path, IPv6 with and without brackets, bad ports, quotes and spaces.
     #[test]
     fn ollama_host_follows_the_shared_table() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/fixtures/ollama-host.txt"
-        );
-        let table = std::fs::read_to_string(path).expect("read ollama-host.txt");
-        let mut cases = 0;
-        for (number, line) in table.lines().enumerate() {
-            if line.trim().is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let (input, expected) = line.rsplit_once(' ').expect("input and expected");
-            let input: String = serde_json::from_str(input).expect("a JSON string");
+        let cases = case_table("ollama-host.txt");
+        for (line, input, expected) in &cases {
             assert_eq!(
-                OllamaHost::parse(&input).to_string(),
-                expected,
-                "line {}: {input:?}",
-                number + 1
+                OllamaHost::parse(input).to_string(),
+                *expected,
+                "line {line}: {input:?}"
             );
-            cases += 1;
         }
-        assert_eq!(cases, 23);
+        assert_eq!(cases.len(), 23);
     }
+
+    include!("../../../tests/fixtures/case_table.rs");
 
     fn url(value: &str) -> String {
         OllamaHost::parse(value).to_string()

@@ -84,18 +84,8 @@ fn loopback_servers_are_recognised() {
 /// unspecified host means this machine.
 #[test]
 fn ollama_host_follows_the_shared_table() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/fixtures/ollama-host.txt"
-    );
-    let table = std::fs::read_to_string(path).expect("read ollama-host.txt");
-    let mut cases = 0;
-    for (number, line) in table.lines().enumerate() {
-        if line.trim().is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (input, expected) = line.rsplit_once(' ').expect("input and expected");
-        let input: String = serde_json::from_str(input).expect("a JSON string");
+    let cases = case_table("ollama-host.txt");
+    for (line, input, expected) in &cases {
         let (scheme, rest) = expected.split_once("://").expect("a scheme");
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
         let (host, port) = authority.rsplit_once(':').expect("a port");
@@ -104,8 +94,7 @@ fn ollama_host_follows_the_shared_table() {
             "[::]" => "[::1]",
             host => host,
         };
-        let url = base_url(&input)
-            .unwrap_or_else(|error| panic!("line {}: {input:?}: {error}", number + 1));
+        let url = base_url(input).unwrap_or_else(|error| panic!("line {line}: {input:?}: {error}"));
         assert_eq!(
             (
                 url.scheme(),
@@ -114,10 +103,10 @@ fn ollama_host_follows_the_shared_table() {
                 url.path().trim_matches('/'),
             ),
             (scheme, host, Some(port.to_owned()), path),
-            "line {}: {input:?} gave {url}",
-            number + 1
+            "line {line}: {input:?} gave {url}"
         );
-        cases += 1;
     }
-    assert!(cases >= 20, "only {cases} cases");
+    assert!(cases.len() >= 20, "only {} cases", cases.len());
 }
+
+include!("../../../../tests/fixtures/case_table.rs");

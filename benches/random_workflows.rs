@@ -42,30 +42,46 @@ struct Sums {
     default: f64,
 }
 
-/// A baseline's wait over smart's, median, p10 and minimum over the workflows.
-fn ratio_low(
+/// Which tail of a ratio's distribution is the bad one.
+#[derive(Clone, Copy)]
+enum Tail {
+    /// Higher is worse (a policy over the bound): p90 and the maximum.
+    High,
+    /// Lower is worse (a baseline over smart): p10 and the minimum.
+    Low,
+}
+
+/// Prints the median, the bad tail's 10 % quantile and its extreme of `num / den` over the
+/// workflows at one load mode.
+fn print_ratio(
     name: &str,
     rows: &[(RandomWorkflow, [Sums; 2])],
     slot: usize,
-    baseline: &dyn Fn(&Sums) -> f64,
+    tail: Tail,
+    num: &dyn Fn(&Sums) -> f64,
+    den: &dyn Fn(&Sums) -> f64,
 ) {
     let mut values: Vec<f64> = rows
         .iter()
         .map(|(_, sums)| &sums[slot])
-        .filter(|s| s.smart > NEGLIGIBLE_S)
-        .map(|s| baseline(s) / s.smart)
+        .filter(|s| den(s) > NEGLIGIBLE_S)
+        .map(|s| num(s) / den(s))
         .collect();
     values.sort_by(f64::total_cmp);
-    if values.is_empty() {
+    let (Some(&lowest), Some(&highest)) = (values.first(), values.last()) else {
         println!("{name:<22} {:>8}", "-");
         return;
-    }
+    };
     let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+    let (quantile, worst) = match tail {
+        Tail::High => (at(0.9), highest),
+        Tail::Low => (at(0.1), lowest),
+    };
     println!(
         "{name:<22} {:>8.3} {:>8.3} {:>8.3} {:>9}",
         at(0.5),
-        at(0.1),
-        values[0],
+        quantile,
+        worst,
         values.len()
     );
 }
@@ -136,36 +152,32 @@ fn main() -> ExitCode {
             "{:<22} {:>8} {:>8} {:>8} {:>9}",
             "ratio (seed sums)", "median", "p90", "worst", "workflows"
         );
-        let ratio = |name: &str, num: &dyn Fn(&Sums) -> f64, den: &dyn Fn(&Sums) -> f64| {
-            let mut values: Vec<f64> = rows
-                .iter()
-                .map(|(_, sums)| &sums[slot])
-                .filter(|s| den(s) > NEGLIGIBLE_S)
-                .map(|s| num(s) / den(s))
-                .collect();
-            values.sort_by(f64::total_cmp);
-            if values.is_empty() {
-                println!("{name:<22} {:>8}", "-");
-                return;
-            }
-            let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
-            println!(
-                "{name:<22} {:>8.3} {:>8.3} {:>8.3} {:>9}",
-                at(0.5),
-                at(0.9),
-                values[values.len() - 1],
-                values.len()
-            );
-        };
-        ratio("smart/bound", &|s| s.smart, &|s| s.bound);
-        ratio("oracle/bound", &|s| s.oracle, &|s| s.bound);
+        print_ratio("smart/bound", &rows, slot, Tail::High, &|s| s.smart, &|s| {
+            s.bound
+        });
+        print_ratio(
+            "oracle/bound",
+            &rows,
+            slot,
+            Tail::High,
+            &|s| s.oracle,
+            &|s| s.bound,
+        );
         // For the baselines over smart the bad tail is the low one: p10 and the minimum.
         println!(
             "{:<22} {:>8} {:>8} {:>8} {:>9}",
             "", "median", "p10", "worst", "workflows"
         );
-        ratio_low("static/smart", &rows, slot, &|s| s.fixed);
-        ratio_low("ollama-default/smart", &rows, slot, &|s| s.default);
+        let smart = |s: &Sums| s.smart;
+        print_ratio("static/smart", &rows, slot, Tail::Low, &|s| s.fixed, &smart);
+        print_ratio(
+            "ollama-default/smart",
+            &rows,
+            slot,
+            Tail::Low,
+            &|s| s.default,
+            &smart,
+        );
         let losses: Vec<String> = rows
             .iter()
             .filter(|(_, sums)| {

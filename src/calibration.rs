@@ -127,13 +127,13 @@ impl Calibration {
         self.servers.get(server).cloned().unwrap_or_default()
     }
 
-    /// Measured decode speeds, for the models whose weights are still the size they were
-    /// when measured.
-    pub fn decode(
+    /// The figures measured on `server` for models whose weights are still the size they
+    /// were when measured (a re-pulled model is measured anew).
+    fn still_current<'a>(
         &self,
         server: &str,
-        details: &BTreeMap<String, ModelDetails>,
-    ) -> BTreeMap<String, DecodeSamples> {
+        details: &'a BTreeMap<String, ModelDetails>,
+    ) -> impl Iterator<Item = (String, ModelCalibration)> + 'a {
         self.for_server(server)
             .into_iter()
             .filter(|(model, measured)| {
@@ -141,6 +141,16 @@ impl Calibration {
                     .get(model)
                     .is_some_and(|d| d.file_bytes == measured.file_bytes)
             })
+    }
+
+    /// Measured decode speeds, for the models whose weights are still the size they were
+    /// when measured.
+    pub fn decode(
+        &self,
+        server: &str,
+        details: &BTreeMap<String, ModelDetails>,
+    ) -> BTreeMap<String, DecodeSamples> {
+        self.still_current(server, details)
             .filter_map(|(model, measured)| Some((model, measured.decode?)))
             .collect()
     }
@@ -152,13 +162,7 @@ impl Calibration {
         server: &str,
         details: &BTreeMap<String, ModelDetails>,
     ) -> BTreeMap<String, LoadTimes> {
-        self.for_server(server)
-            .into_iter()
-            .filter(|(model, measured)| {
-                details
-                    .get(model)
-                    .is_some_and(|d| d.file_bytes == measured.file_bytes)
-            })
+        self.still_current(server, details)
             .map(|(model, measured)| {
                 let times = LoadTimes {
                     mmap_seconds: measured.mmap_s,

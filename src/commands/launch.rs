@@ -330,7 +330,8 @@ async fn start_mcp_servers(
     if specs.is_empty() {
         return Ok((executor, None));
     }
-    let servers = McpServers::start(&specs, workspace, run_dir).await?;
+    let sandbox = sandbox::for_mcp_servers(executor.workflow());
+    let servers = McpServers::start(&specs, workspace, run_dir, Some(sandbox)).await?;
     let agents = executor.workflow().agents.clone();
     for agent in &agents {
         let tools = match servers.tools_for(agent) {

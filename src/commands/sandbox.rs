@@ -47,6 +47,15 @@ pub(crate) fn this_program_as_launcher() -> Sandbox {
     }
 }
 
+/// The sandbox a run's stdio MCP servers start in: the workflow's settings, applied by this
+/// program as the launcher.
+pub(crate) fn for_mcp_servers(workflow: &Workflow) -> std::sync::Arc<agentrun::CommandSandbox> {
+    std::sync::Arc::new(agentrun::CommandSandbox::new(
+        std::sync::Arc::new(this_program_as_launcher()),
+        workflow.sandbox.clone(),
+    ))
+}
+
 /// The agents that start processes, with the mode they get.
 fn commanding_agents(workflow: &Workflow) -> impl Iterator<Item = (&str, SandboxMode)> {
     workflow

@@ -64,7 +64,9 @@ async fn list(
     workspace: &std::path::Path,
     log_dir: &std::path::Path,
 ) -> anyhow::Result<Vec<(String, Vec<std::sync::Arc<dyn Tool>>)>> {
-    let servers = McpServers::start(&workflow.mcp_servers, workspace, log_dir).await?;
+    let sandbox = crate::commands::sandbox::for_mcp_servers(workflow);
+    let servers =
+        McpServers::start(&workflow.mcp_servers, workspace, log_dir, Some(sandbox)).await?;
     let mut agents = Vec::new();
     let mut failure = None;
     for agent in &workflow.agents {

@@ -275,6 +275,40 @@ rules:
     assert!(log.contains("crashing on purpose"), "{log}");
 }
 
+/// A stdio server runs in the workflow's sandbox, like the commands agents run: under the
+/// default mode it cannot read a key planted in `~/.ssh`; with `sandbox: off` it can, so the
+/// test can fail.
+#[test]
+fn a_stdio_server_runs_in_the_sandbox_unless_told_otherwise() {
+    for (setting, reads_the_secret) in [("", false), ("    sandbox: off\n", true)] {
+        let scratch = Scratch::new();
+        let home = scratch.dir.path().join("home");
+        std::fs::create_dir_all(home.join(".ssh")).expect("a home");
+        let secret = home.join(".ssh/id_ed25519");
+        std::fs::write(&secret, "PLANTED-SECRET-KEY").expect("a secret");
+        let servers = scripted_server() + setting;
+        let script = one_call("lab__peek", &format!("{{ path: '{}' }}", secret.display()));
+        let run = scratch.run_with_env(
+            &servers,
+            "      lab: [peek]\n",
+            &script,
+            &[("HOME", &home.to_string_lossy())],
+        );
+        run.expect_code(0);
+        let calls = tool_calls(&run);
+        let output = calls[0]["output"].as_str().expect("output");
+        if reads_the_secret {
+            assert!(output.contains("PLANTED-SECRET-KEY"), "{output}");
+        } else {
+            assert!(
+                !output.contains("PLANTED-SECRET-KEY") && output.contains("cannot read"),
+                "{output}"
+            );
+        }
+        assert_all_stopped(&scratch.pids());
+    }
+}
+
 /// Runs a workflow whose server cannot serve, expecting a start error that contains each of
 /// `expected`, and no process left behind.
 #[track_caller]

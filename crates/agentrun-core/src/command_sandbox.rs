@@ -58,8 +58,13 @@ impl CommandSandbox {
 
     /// The policy of a command the agent runs in `workspace`.
     pub fn policy(&self, agent: &AgentSpec, workspace: &Path) -> SandboxPolicy {
+        self.policy_in(self.mode_of(agent), workspace)
+    }
+
+    /// The policy of a command run in `mode` in `workspace`.
+    fn policy_in(&self, mode: SandboxMode, workspace: &Path) -> SandboxPolicy {
         let mut policy = SandboxPolicy::new(
-            self.mode_of(agent),
+            mode,
             workspace,
             self.home.as_deref(),
             &self.settings.secret_paths,
@@ -80,6 +85,23 @@ impl CommandSandbox {
     ) -> Result<agentrun_sandbox::ConfinedCommand, SandboxError> {
         self.sandbox
             .prepare(&self.policy(agent, workspace), argv, dir, env)
+    }
+
+    /// The command line that runs a program the run starts for itself (an MCP server) in
+    /// `mode`, or in the workflow's default mode when `None`; keep the result alive while
+    /// the process runs. A mode this machine cannot give is refused.
+    pub fn confine_in(
+        &self,
+        mode: Option<SandboxMode>,
+        workspace: &Path,
+        argv: &[String],
+        dir: &Path,
+        env: &BTreeMap<String, String>,
+    ) -> Result<agentrun_sandbox::ConfinedCommand, SandboxError> {
+        let mode = mode.unwrap_or(self.settings.mode);
+        self.sandbox.check(mode)?;
+        self.sandbox
+            .prepare(&self.policy_in(mode, workspace), argv, dir, env)
     }
 
     /// Runs a command of `agent` confined to `workspace`. A command that cannot be confined

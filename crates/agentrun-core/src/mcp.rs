@@ -17,6 +17,7 @@ use rmcp::model::{CallToolRequestParams, CallToolResult, ContentBlock, ResourceC
 use rmcp::service::{Peer, RoleClient, ServiceError};
 
 use crate::backend::ToolSpec;
+use crate::command_sandbox::CommandSandbox;
 use crate::process::{KEPT_OUTPUT_BYTES, cap_text};
 use crate::tools::{Tool, ToolContext, ToolError, ask_approval, parse_arguments};
 use connection::Connection;
@@ -113,16 +114,16 @@ impl McpServers {
         specs: &[McpServerSpec],
         workspace: &Path,
         log_dir: &Path,
+        sandbox: Option<Arc<CommandSandbox>>,
     ) -> Result<McpServers, McpError> {
         let mut servers = Vec::new();
         for spec in specs {
-            let connection =
-                connection::connect(spec, workspace, log_dir)
-                    .await
-                    .map_err(|reason| McpError::Start {
-                        server: spec.name.clone(),
-                        reason,
-                    });
+            let connection = connection::connect(spec, workspace, log_dir, sandbox.as_deref())
+                .await
+                .map_err(|reason| McpError::Start {
+                    server: spec.name.clone(),
+                    reason,
+                });
             let connection = match connection {
                 Ok(connection) => connection,
                 Err(error) => {
@@ -165,6 +166,7 @@ impl McpServers {
                 spec: spec.clone(),
                 workspace: workspace.to_owned(),
                 log_dir: log_dir.to_owned(),
+                sandbox: sandbox.clone(),
                 tools,
                 state: tokio::sync::Mutex::new(State {
                     connection: Some(connection),
@@ -296,6 +298,8 @@ struct ServerHandle {
     spec: McpServerSpec,
     workspace: PathBuf,
     log_dir: PathBuf,
+    /// Confines a stdio server's program (at every start, restarts included).
+    sandbox: Option<Arc<CommandSandbox>>,
     tools: Vec<McpToolInfo>,
     state: tokio::sync::Mutex<State>,
 }
@@ -396,7 +400,14 @@ impl ServerHandle {
             "the MCP server `{}` stopped ({error}); restarting it once",
             self.spec.name
         );
-        match connection::connect(&self.spec, &self.workspace, &self.log_dir).await {
+        match connection::connect(
+            &self.spec,
+            &self.workspace,
+            &self.log_dir,
+            self.sandbox.as_deref(),
+        )
+        .await
+        {
             Ok(connection) => {
                 state.connection = Some(connection);
                 true

@@ -75,6 +75,10 @@ pub(crate) struct McpServerFile {
     /// workspace).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) cwd: Option<String>,
+    /// The sandbox the program runs in (default: the workflow's `sandbox.mode`), e.g.
+    /// `network` for a server that fetches from the web.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) sandbox: Option<SandboxMode>,
     /// The streamable HTTP endpoint of a running server, e.g. `http://127.0.0.1:8000/mcp`.
     /// Give this or `command`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

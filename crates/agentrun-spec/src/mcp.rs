@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::SandboxMode;
+
 /// An MCP server whose tools the workflow's agents may call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct McpServerSpec {
@@ -34,6 +36,8 @@ pub enum McpTransport {
         /// The working directory, relative to the run's workspace; the workspace itself
         /// when `None`.
         cwd: Option<PathBuf>,
+        /// The sandbox the program runs in; the workflow's `sandbox.mode` when `None`.
+        sandbox: Option<SandboxMode>,
     },
     /// A server already running, reached over streamable HTTP.
     Http {

@@ -289,11 +289,13 @@ fn mcp_server_document(server: &McpServerSpec) -> McpServerFile {
             args,
             env,
             cwd,
+            sandbox,
         } => McpServerFile {
             command: Some(command.clone()),
             args: (!args.is_empty()).then(|| args.clone()),
             env: (!env.is_empty()).then(|| env.clone()),
             cwd: cwd.as_ref().map(|cwd| cwd.display().to_string()),
+            sandbox: *sandbox,
             timeout,
             ..McpServerFile::default()
         },

@@ -1027,6 +1027,7 @@ mcp_servers:
     args: [--repository, .]
     env: { GIT_AUTHOR_NAME: agents }
     cwd: repo
+    sandbox: network
     timeout: 30s
   tracker:
     url: http://127.0.0.1:8931/mcp
@@ -1042,6 +1043,7 @@ mcp_servers:
             args: vec!["--repository".to_owned(), ".".to_owned()],
             env: [("GIT_AUTHOR_NAME".to_owned(), "agents".to_owned())].into(),
             cwd: Some("repo".into()),
+            sandbox: Some(agentrun_spec::SandboxMode::Network),
         }
     );
     let tracker = workflow.mcp_server("tracker").expect("tracker");

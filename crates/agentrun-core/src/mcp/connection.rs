@@ -12,6 +12,7 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
+use crate::command_sandbox::CommandSandbox;
 use crate::process::{CappedOutput, INHERITED_VARIABLES, ProcessGroup};
 
 /// Bytes of a server's standard error kept in its log file; past this the rest is counted
@@ -34,6 +35,8 @@ pub(crate) struct Connection {
 struct ServerProcess {
     child: tokio::process::Child,
     group: ProcessGroup,
+    /// The sandbox's hold on the process (its private temporary directory), kept while it runs.
+    _confined: Option<agentrun_sandbox::ConfinedCommand>,
 }
 
 impl Connection {
@@ -72,6 +75,7 @@ pub(crate) async fn connect(
     spec: &McpServerSpec,
     workspace: &Path,
     log_dir: &Path,
+    sandbox: Option<&CommandSandbox>,
 ) -> Result<Connection, String> {
     match &spec.transport {
         McpTransport::Stdio {
@@ -79,6 +83,7 @@ pub(crate) async fn connect(
             args,
             env,
             cwd,
+            sandbox: mode,
         } => {
             let dir = match cwd {
                 Some(cwd) => workspace.join(cwd),
@@ -90,21 +95,50 @@ pub(crate) async fn connect(
                     dir.display()
                 ));
             }
-            let mut program = tokio::process::Command::new(command);
+            // Confined like the commands agents run: the launcher (or `sandbox-exec`, or the
+            // container runtime) starts the program, its pipes passed through.
+            let mut variables: std::collections::BTreeMap<String, String> = INHERITED_VARIABLES
+                .iter()
+                .filter_map(|name| Some(((*name).to_owned(), std::env::var(name).ok()?)))
+                .collect();
+            variables.extend(env.clone());
+            // Found before it is confined, so a missing program is named as such rather than
+            // as a launcher that could not run it.
+            if !program_exists(command, &dir, variables.get("PATH").map(String::as_str)) {
+                return Err(format!(
+                    "cannot start `{command}`: no such program (is it installed and on PATH?)"
+                ));
+            }
+            let argv: Vec<String> = std::iter::once(command.clone())
+                .chain(args.iter().cloned())
+                .collect();
+            let confined = match sandbox {
+                Some(sandbox) => Some(
+                    sandbox
+                        .confine_in(*mode, workspace, &argv, &dir, &variables)
+                        .map_err(|error| {
+                            format!(
+                                "its sandbox cannot be given here: {error}; {}",
+                                error.hint()
+                            )
+                        })?,
+                ),
+                None => None,
+            };
+            if let Some(confined) = &confined {
+                variables.extend(confined.env.clone());
+            }
+            let started = confined.as_ref().map_or(&argv, |confined| &confined.argv);
+            let mut program = tokio::process::Command::new(&started[0]);
             program
-                .args(args)
+                .args(&started[1..])
                 .current_dir(&dir)
                 .env_clear()
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .kill_on_drop(true);
-            for name in INHERITED_VARIABLES {
-                if let Some(value) = std::env::var_os(name) {
-                    program.env(name, value);
-                }
-            }
-            program.envs(env);
+            program.envs(&variables);
             // Its own process group, so whatever the server starts is stopped with it.
             #[cfg(unix)]
             program.process_group(0);
@@ -126,7 +160,11 @@ pub(crate) async fn connect(
                 Ok(Ok(client)) => {
                     return Ok(Connection {
                         client,
-                        process: Some(ServerProcess { child, group }),
+                        process: Some(ServerProcess {
+                            child,
+                            group,
+                            _confined: confined,
+                        }),
                     });
                 }
                 Ok(Err(error)) => format!("the MCP handshake failed ({error})"),
@@ -249,4 +287,15 @@ async fn keep_log(
             )
             .await;
     }
+}
+
+/// Whether `command` names a program that can be started: a path (relative to `dir`) to a
+/// file, or a name found in one of the `PATH` directories.
+fn program_exists(command: &str, dir: &Path, path: Option<&str>) -> bool {
+    if command.contains('/') {
+        return dir.join(command).is_file();
+    }
+    path.into_iter()
+        .flat_map(std::env::split_paths)
+        .any(|directory| directory.join(command).is_file())
 }

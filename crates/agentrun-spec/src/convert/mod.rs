@@ -475,6 +475,7 @@ fn convert_mcp_servers(
                     args: server.args.unwrap_or_default(),
                     env: server.env.unwrap_or_default(),
                     cwd,
+                    sandbox: server.sandbox,
                 }
             }
             (None, Some(url)) => {
@@ -482,12 +483,13 @@ fn convert_mcp_servers(
                     ("args", server.args.is_some()),
                     ("env", server.env.is_some()),
                     ("cwd", server.cwd.is_some()),
+                    ("sandbox", server.sandbox.is_some()),
                 ] {
                     if given {
                         findings.error(
                             path.key(field),
                             format!("the HTTP server `{name}` has no use for `{field}`"),
-                            Some("`args`, `env` and `cwd` go with `command`, for a server agentrun starts".to_owned()),
+                            Some("`args`, `env`, `cwd` and `sandbox` go with `command`, for a server agentrun starts".to_owned()),
                         );
                     }
                 }

@@ -178,8 +178,10 @@ pub(crate) async fn connect(
             group.kill();
             let _ = child.start_kill();
             let _ = child.wait().await;
-            // Its last words, once the pipe is closed.
-            let _ = tokio::time::timeout(Duration::from_millis(500), logging).await;
+            // Its last words, once the pipe is closed: the whole group is gone, so the pipe
+            // closes as soon as what is buffered is read (a busy machine may take a while); the
+            // limit only guards against a process that left the group and holds it open.
+            let _ = tokio::time::timeout(Duration::from_secs(5), logging).await;
             let exited = match status {
                 Ok(Ok(status)) => format!("; it exited ({status})"),
                 _ => String::new(),

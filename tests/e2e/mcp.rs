@@ -372,7 +372,10 @@ fn a_server_that_hangs_on_start_is_stopped_with_its_children() {
 fn a_server_that_floods_its_output_is_stopped_and_its_log_capped() {
     let scratch = Scratch::new();
     let run = scratch.run(
-        "  flood:\n    command: sh\n    args: [-c, 'echo $$ >> pids; yes flood-err >&2 & echo $! >> pids; yes flood-out']\n    timeout: 2s\n",
+        // Two megabytes of error output first (all of it reaches the log, however slowly the
+        // machine reads), then output on stdout without end; the limit only has to cover
+        // the error burst on a busy machine.
+        "  flood:\n    command: sh\n    args: [-c, 'echo $$ >> pids; yes flood-err | head -c 2000000 >&2; yes flood-out & echo $! >> pids; wait']\n    timeout: 10s\n",
         "      flood: all\n",
         &one_call("lab__echo", "{ text: hi }"),
     );

@@ -248,7 +248,8 @@ async fn start_run(
         label: params.workflow.display().to_string(),
     };
     let (observer, events) = tokio::sync::mpsc::unbounded_channel();
-    let reporter = progress.map(|progress| tokio::spawn(report_progress(events, progress, turn_limit)));
+    let reporter =
+        progress.map(|progress| tokio::spawn(report_progress(events, progress, turn_limit)));
     let ended = run_to_end(launch, Output::new(true, 0), Some(observer), cancel).await;
     if let Some(reporter) = reporter {
         let _ = reporter.await;

@@ -146,14 +146,20 @@ mod tests {
             .into_iter()
             .find(|tool| tool.name == "run")
             .expect("run is offered");
-        let required = run.input_schema.get("required").expect("run requires fields");
+        let required = run
+            .input_schema
+            .get("required")
+            .expect("run requires fields");
         assert_eq!(required, &serde_json::json!(["workflow"]));
     }
 
     #[test]
     fn unknown_or_missing_arguments_are_named() {
         let error = arguments::<RunParams>("run", None).expect_err("workflow is required");
-        assert!(error.contains("`run`") && error.contains("workflow"), "{error}");
+        assert!(
+            error.contains("`run`") && error.contains("workflow"),
+            "{error}"
+        );
         let mut given = JsonObject::new();
         given.insert("workflow".into(), "a.yaml".into());
         given.insert("workspce".into(), "/tmp".into());

@@ -109,9 +109,18 @@ pub(crate) struct Ended {
     pub(crate) run_dir: PathBuf,
 }
 
-/// Runs `launch` to its end and prints how it went.
+/// Runs `launch` to its end and prints how it went; Ctrl-C interrupts it.
 pub(crate) async fn launch(launch: Launch, output: Output) -> anyhow::Result<ExitCode> {
-    let ended = run_to_end(launch, output, None, CancellationToken::new()).await?;
+    let cancel = CancellationToken::new();
+    tokio::spawn({
+        let cancel = cancel.clone();
+        async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.cancel();
+            }
+        }
+    });
+    let ended = run_to_end(launch, output, None, cancel).await?;
     Ok(match ended.summary.status {
         RunStatus::Completed => ExitCode::SUCCESS,
         RunStatus::Cancelled => ExitCode::from(EXIT_INTERRUPTED),
@@ -120,7 +129,7 @@ pub(crate) async fn launch(launch: Launch, output: Output) -> anyhow::Result<Exi
 }
 
 /// Runs `launch` to its end, printing how it went; every event of the run is also sent
-/// to `observer`, when there is one. Cancelling `cancel` (or Ctrl-C) interrupts the run.
+/// to `observer`, when there is one. Cancelling `cancel` interrupts the run.
 pub(crate) async fn run_to_end(
     launch: Launch,
     output: Output,
@@ -180,14 +189,6 @@ pub(crate) async fn run_to_end(
     };
     let run_path = run_dir.path().to_owned();
     let (events, receiver) = EventSink::channel();
-    tokio::spawn({
-        let cancel = cancel.clone();
-        async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                cancel.cancel();
-            }
-        }
-    });
     let events_file = match &events_path {
         Some(path) => Some(std::io::BufWriter::new(
             std::fs::File::create(path)

@@ -220,9 +220,7 @@ async fn start_run(
         None if server.is_simulator() => workflow.simulation.workspace.clone(),
         _ => None,
     };
-    let turn_limit = params
-        .max_turns
-        .unwrap_or(u32::from(workflow.limits.max_turns));
+    let turn_limit = params.max_turns.unwrap_or(workflow.limits.max_turns);
     let settings = RunSettings {
         task,
         policy: None,

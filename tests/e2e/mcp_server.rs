@@ -1,7 +1,8 @@
 //! `agentrun mcp` driven by a real MCP client from a published SDK: the Python `mcp`
 //! package starts the real binary over stdio, lists its tools, runs a workflow on the
-//! simulator with progress notifications, reads the summary and the list of runs, and
-//! gets tool errors naming the file for workflows that are missing or invalid.
+//! simulator with progress notifications, reads the summary and the list of runs, plans the
+//! workflow, and gets tool errors naming the file for workflows that are missing or invalid
+//! and naming the server when no Ollama answers.
 
 use std::process::Command;
 
@@ -126,6 +127,30 @@ fn a_python_mcp_client_runs_a_workflow_with_progress_and_reads_its_summary() {
         listed
             .iter()
             .any(|entry| entry["run_dir"] == run["run_dir"] && entry["turns"] == turns)
+    );
+
+    assert_eq!(report["runs_is_error"], false);
+
+    // The plan: the review loop's two models, one phase each way, as `plan --json` gives it.
+    assert_eq!(report["plan_is_error"], false, "{}", report["plan"]);
+    let phases = report["plan"]["phases"].as_array().expect("phases");
+    assert!(!phases.is_empty(), "{}", report["plan"]);
+    let models: std::collections::BTreeSet<&str> = phases
+        .iter()
+        .flat_map(|phase| phase["models"].as_array().expect("models"))
+        .map(|model| model.as_str().expect("a name"))
+        .collect();
+    assert_eq!(
+        models,
+        ["qwen3-coder:14b", "qwen3-coder:32b"].into_iter().collect()
+    );
+
+    // `ps` with no Ollama server: the command line's error and hint.
+    assert_eq!(report["ps"]["is_error"], true, "{}", report["ps"]);
+    let text = report["ps"]["text"].as_str().expect("text");
+    assert!(
+        text.contains("http://127.0.0.1:1") && text.contains("hint: start Ollama"),
+        "{text}"
     );
 
     // Bad input: tool errors naming the file, as the command line words them.

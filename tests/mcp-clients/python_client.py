@@ -3,7 +3,8 @@
 It starts the agentrun binary as an MCP server over stdio, lists its tools, starts a run
 on the simulator while collecting its progress notifications, reads the run's summary,
 starts a second run without asking for the simulator (with no Ollama server answering,
-it must fall back to the simulator), lists the runs, and calls `validate` and `run` on a
+it must fall back to the simulator), lists the runs, plans the workflow, asks what Ollama has resident (an error when no
+server answers), and calls `validate` and `run` on a
 workflow that does not exist and on one that is invalid, which must fail. The server
 inherits this process's environment and directory. What the client saw is printed as one
 JSON object on stdout.
@@ -61,7 +62,15 @@ async def main(agentrun, workflow, missing, invalid, runs_dir):
             )
 
             runs = await session.call_tool("runs", {"runs_dir": runs_dir})
+            report["runs_is_error"] = bool(runs.is_error)
             report["runs"] = json.loads(text_of(runs))
+
+            plan = await session.call_tool("plan", {"workflow": workflow, "sim": True})
+            report["plan_is_error"] = bool(plan.is_error)
+            report["plan"] = json.loads(text_of(plan)) if not plan.is_error else text_of(plan)
+
+            ps = await session.call_tool("ps", {})
+            report["ps"] = {"is_error": bool(ps.is_error), "text": text_of(ps)}
 
             for name, path in (("missing", missing), ("invalid", invalid)):
                 for tool in ("validate", "run"):

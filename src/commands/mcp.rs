@@ -184,6 +184,13 @@ async fn start_run(
     progress: Option<Progress>,
     cancel: tokio_util::sync::CancellationToken,
 ) -> ToolResult {
+    if let Some(scale) = params.time_scale
+        && !(scale.is_finite() && scale > 0.0)
+    {
+        return Err(format!(
+            "error: `time_scale` is {scale}; it must be a positive number of seconds"
+        ));
+    }
     let workflow = load(&params.workflow)?;
     let task = params
         .task

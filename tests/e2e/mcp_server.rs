@@ -153,6 +153,13 @@ fn a_python_mcp_client_runs_a_workflow_with_progress_and_reads_its_summary() {
         "{text}"
     );
 
+    // A time scale the simulator cannot keep is refused, naming the argument.
+    assert_eq!(report["negative_time_scale"]["is_error"], true);
+    let text = report["negative_time_scale"]["text"]
+        .as_str()
+        .expect("text");
+    assert!(text.contains("`time_scale` is -1"), "{text}");
+
     // Bad input: tool errors naming the file, as the command line words them.
     for tool in ["validate", "run"] {
         let failed = &report[format!("{tool}_missing")];

@@ -4,7 +4,7 @@ It starts the agentrun binary as an MCP server over stdio, lists its tools, star
 on the simulator while collecting its progress notifications, reads the run's summary,
 starts a second run without asking for the simulator (with no Ollama server answering,
 it must fall back to the simulator), lists the runs, plans the workflow, asks what Ollama has resident (an error when no
-server answers), and calls `validate` and `run` on a
+server answers), asks for a run with a negative time scale (an error), and calls `validate` and `run` on a
 workflow that does not exist and on one that is invalid, which must fail. The server
 inherits this process's environment and directory. What the client saw is printed as one
 JSON object on stdout.
@@ -64,6 +64,11 @@ async def main(agentrun, workflow, missing, invalid, runs_dir):
             runs = await session.call_tool("runs", {"runs_dir": runs_dir})
             report["runs_is_error"] = bool(runs.is_error)
             report["runs"] = json.loads(text_of(runs))
+
+            scale = await session.call_tool(
+                "run", {"workflow": workflow, "sim": True, "time_scale": -1}
+            )
+            report["negative_time_scale"] = {"is_error": bool(scale.is_error), "text": text_of(scale)}
 
             plan = await session.call_tool("plan", {"workflow": workflow, "sim": True})
             report["plan_is_error"] = bool(plan.is_error)

@@ -50,6 +50,8 @@ pub(crate) enum Command {
     Report(ReportArgs),
     /// Start a workflow's MCP servers and list the tools each agent's model is offered.
     Tools(ToolsArgs),
+    /// Serve agentrun's tools (validate, plan, run, runs, summary, ps) to an MCP client over stdio.
+    Mcp,
 }
 
 /// Where the models are served.

@@ -62,6 +62,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Resume(args) => commands::resume::run(args, output).await,
         Command::Report(args) => commands::report::run(args),
         Command::Tools(args) => commands::tools::run(args).await,
+        Command::Mcp => commands::mcp::run().await,
     }
 }
 

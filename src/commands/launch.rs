@@ -101,8 +101,41 @@ pub(crate) struct Launch {
     pub(crate) label: String,
 }
 
-/// Runs `launch` to its end and prints how it went.
+/// How a started run ended.
+pub(crate) struct Ended {
+    /// Its summary.
+    pub(crate) summary: agentrun::RunSummary,
+    /// Its directory.
+    pub(crate) run_dir: PathBuf,
+}
+
+/// Runs `launch` to its end and prints how it went; Ctrl-C interrupts it.
 pub(crate) async fn launch(launch: Launch, output: Output) -> anyhow::Result<ExitCode> {
+    let cancel = CancellationToken::new();
+    tokio::spawn({
+        let cancel = cancel.clone();
+        async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.cancel();
+            }
+        }
+    });
+    let ended = run_to_end(launch, output, None, cancel).await?;
+    Ok(match ended.summary.status {
+        RunStatus::Completed => ExitCode::SUCCESS,
+        RunStatus::Cancelled => ExitCode::from(EXIT_INTERRUPTED),
+        _ => ExitCode::FAILURE,
+    })
+}
+
+/// Runs `launch` to its end, printing how it went; every event of the run is also sent
+/// to `observer`, when there is one. Cancelling `cancel` interrupts the run.
+pub(crate) async fn run_to_end(
+    launch: Launch,
+    output: Output,
+    observer: Option<tokio::sync::mpsc::UnboundedSender<Event>>,
+    cancel: CancellationToken,
+) -> anyhow::Result<Ended> {
     let Launch {
         workflow,
         mut settings,
@@ -156,15 +189,6 @@ pub(crate) async fn launch(launch: Launch, output: Output) -> anyhow::Result<Exi
     };
     let run_path = run_dir.path().to_owned();
     let (events, receiver) = EventSink::channel();
-    let cancel = CancellationToken::new();
-    tokio::spawn({
-        let cancel = cancel.clone();
-        async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                cancel.cancel();
-            }
-        }
-    });
     let events_file = match &events_path {
         Some(path) => Some(std::io::BufWriter::new(
             std::fs::File::create(path)
@@ -172,7 +196,13 @@ pub(crate) async fn launch(launch: Launch, output: Output) -> anyhow::Result<Exi
         )),
         None => None,
     };
-    let show = tokio::spawn(show_events(receiver, output.clone(), events_file, run_dir));
+    let show = tokio::spawn(show_events(
+        receiver,
+        output.clone(),
+        events_file,
+        run_dir,
+        observer,
+    ));
     let (measured, calibrated_decode) = calibrated(&*backend, &workflow).await;
     let learning = if settings.no_learning {
         None
@@ -312,10 +342,9 @@ pub(crate) async fn launch(launch: Launch, output: Output) -> anyhow::Result<Exi
             shell_word(&run_path.to_string_lossy())
         );
     }
-    Ok(match outcome.summary.status {
-        RunStatus::Completed => ExitCode::SUCCESS,
-        RunStatus::Cancelled => ExitCode::from(EXIT_INTERRUPTED),
-        _ => ExitCode::FAILURE,
+    Ok(Ended {
+        summary: outcome.summary,
+        run_dir: run_path,
     })
 }
 
@@ -393,14 +422,22 @@ fn shell_word(word: &str) -> String {
     }
 }
 
-/// Renders events on the terminal and appends them to the events file, until the run ends.
+/// Renders events on the terminal, appends them to the events file and hands them to the
+/// observer, until the run ends.
 async fn show_events(
     mut receiver: tokio::sync::mpsc::UnboundedReceiver<Event>,
     mut output: Output,
     mut events_file: Option<std::io::BufWriter<std::fs::File>>,
     mut run_dir: RunDirectory,
+    observer: Option<tokio::sync::mpsc::UnboundedSender<Event>>,
 ) -> anyhow::Result<()> {
     while let Some(event) = receiver.recv().await {
+        if let Some(observer) = &observer
+            && !matches!(event, Event::TextDelta { .. })
+        {
+            // An observer that stopped listening does not stop the run.
+            let _ = observer.send(event.clone());
+        }
         run_dir
             .record(&event)
             .with_context(|| format!("cannot write to {}", run_dir.path().display()))?;

@@ -1,7 +1,8 @@
 //! One module per subcommand; each turns its arguments into library calls.
 
 pub(crate) mod calibrate;
-mod launch;
+pub(crate) mod launch;
+pub(crate) mod mcp;
 pub(crate) mod plan;
 pub(crate) mod ps;
 pub(crate) mod report;
@@ -41,20 +42,26 @@ pub(crate) fn load_workflow(path: &Path) -> Result<Workflow, ExitCode> {
             Ok(workflow)
         }
         Err(error) => {
-            let text = error.to_string();
-            eprint!("{text}");
-            if !text.ends_with('\n') {
-                eprintln!();
-            }
-            let count = error.diagnostics.len();
-            eprintln!(
-                "error: {} has {count} problem{}",
-                path.display(),
-                if count == 1 { "" } else { "s" }
-            );
+            eprint!("{}", load_failure(path, &error));
             Err(ExitCode::from(EXIT_BAD_INPUT))
         }
     }
+}
+
+/// What `load_workflow` prints when `path` cannot be loaded: every problem with its
+/// position, then how many there are.
+pub(crate) fn load_failure(path: &Path, error: &agentrun::SpecError) -> String {
+    let mut text = error.to_string();
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    let count = error.diagnostics.len();
+    text.push_str(&format!(
+        "error: {} has {count} problem{}\n",
+        path.display(),
+        if count == 1 { "" } else { "s" }
+    ));
+    text
 }
 
 /// A hint for errors whose fix is known.

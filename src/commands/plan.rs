@@ -15,30 +15,13 @@ pub(crate) async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
         Ok(workflow) => workflow,
         Err(code) => return Ok(code),
     };
-    let backend = model_source(&args).await?;
-    let details = agentrun::model_details_of(&*backend, &workflow)
-        .await
-        .context("cannot read the details of the workflow's models")?;
-    let server = Server::from_args(&args.server, Some(&args.workflow));
-    let budget = resolve_budget(&workflow, &server)?;
-    let calibration = agentrun::Calibration::load(&agentrun::Calibration::default_path())?;
-    let knowledge = known(&args, &workflow, &backend.endpoint())?;
-    let mut experience = match &knowledge {
-        Some((_, knowledge)) => knowledge.experience(&workflow, &details),
-        None => agentrun::Observations::default(),
-    };
-    // A decode speed measured in whole turns of earlier runs says more than calibration's.
-    for (model, decode) in calibration.decode(&backend.endpoint(), &details) {
-        experience.decode.entry(model).or_insert(decode);
-    }
-    let settings = agentrun::WorkloadSettings {
-        gpu_budget: budget,
-        measured_load_times: calibration.load_times(&backend.endpoint(), &details),
-        experience: experience.clone(),
-        ..agentrun::WorkloadSettings::default()
-    };
-    let workload = agentrun::build_workload(&workflow, &details, &settings)?;
-    let analysis = agentrun::analyze(&workload);
+    let Planned {
+        details,
+        knowledge,
+        experience,
+        workload,
+        analysis,
+    } = plan(&args, &workflow).await?;
     for found in details.values() {
         if let Some(note) = file_size_only_note(found) {
             eprintln!("note: {note}");
@@ -52,6 +35,56 @@ pub(crate) async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
         print_knowledge(&workflow, &details, knowledge.as_ref());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A workflow's plan and what it was made from.
+pub(crate) struct Planned {
+    /// The details of the workflow's models, by name.
+    pub(crate) details: std::collections::BTreeMap<String, agentrun::ModelDetails>,
+    /// What earlier runs learnt, with its file (none with `--no-learning`).
+    pub(crate) knowledge: Option<(std::path::PathBuf, agentrun::Knowledge)>,
+    /// The measurements the plan starts from.
+    pub(crate) experience: agentrun::Observations,
+    /// The workload planned.
+    pub(crate) workload: agentrun::Workload,
+    /// The plan.
+    pub(crate) analysis: agentrun::Analysis,
+}
+
+/// Plans `workflow` as `args` ask, with the model sizes of the server (or of the simulated
+/// Mac's catalogue when no server answers).
+pub(crate) async fn plan(args: &PlanArgs, workflow: &Workflow) -> anyhow::Result<Planned> {
+    let backend = model_source(args).await?;
+    let details = agentrun::model_details_of(&*backend, workflow)
+        .await
+        .context("cannot read the details of the workflow's models")?;
+    let server = Server::from_args(&args.server, Some(&args.workflow));
+    let budget = resolve_budget(workflow, &server)?;
+    let calibration = agentrun::Calibration::load(&agentrun::Calibration::default_path())?;
+    let knowledge = known(args, workflow, &backend.endpoint())?;
+    let mut experience = match &knowledge {
+        Some((_, knowledge)) => knowledge.experience(workflow, &details),
+        None => agentrun::Observations::default(),
+    };
+    // A decode speed measured in whole turns of earlier runs says more than calibration's.
+    for (model, decode) in calibration.decode(&backend.endpoint(), &details) {
+        experience.decode.entry(model).or_insert(decode);
+    }
+    let settings = agentrun::WorkloadSettings {
+        gpu_budget: budget,
+        measured_load_times: calibration.load_times(&backend.endpoint(), &details),
+        experience: experience.clone(),
+        ..agentrun::WorkloadSettings::default()
+    };
+    let workload = agentrun::build_workload(workflow, &details, &settings)?;
+    let analysis = agentrun::analyze(&workload);
+    Ok(Planned {
+        details,
+        knowledge,
+        experience,
+        workload,
+        analysis,
+    })
 }
 
 /// What earlier runs of the workflow on this server learnt, with its file; `None` with

@@ -11,6 +11,7 @@ mod first_run;
 mod four_specialists;
 mod learning;
 mod mcp;
+mod mcp_server;
 mod real_servers;
 #[path = "../../crates/agentrun-ollama/tests/backend/replay_server.rs"]
 mod replay_server;

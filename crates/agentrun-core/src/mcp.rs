@@ -100,6 +100,10 @@ pub struct McpToolInfo {
     pub input_schema: serde_json::Map<String, serde_json::Value>,
 }
 
+/// How long a server whose transport failed may take to exit before the failure is taken
+/// for a failed call rather than a stopped server.
+const EXIT_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// The MCP servers of a run, started. Dropping them stops every server's process group;
 /// [`McpServers::stop`] does it gracefully.
 pub struct McpServers {
@@ -378,7 +382,10 @@ impl ServerHandle {
             // Another call restarted it already.
             return state.connection.is_some();
         }
-        let gone = state.connection.as_mut().is_none_or(Connection::is_gone);
+        let gone = match state.connection.as_mut() {
+            Some(connection) => connection.is_gone_within(EXIT_GRACE).await,
+            None => true,
+        };
         if !gone {
             return false;
         }

@@ -54,6 +54,20 @@ impl Connection {
         exited || self.client.is_closed()
     }
 
+    /// Whether the server has stopped, giving a program whose transport just closed up to
+    /// `grace` to exit: the closed pipe is often seen before the exit.
+    pub(crate) async fn is_gone_within(&mut self, grace: Duration) -> bool {
+        if self.is_gone() {
+            return true;
+        }
+        match self.process.as_mut() {
+            Some(process) => tokio::time::timeout(grace, process.child.wait())
+                .await
+                .is_ok(),
+            None => false,
+        }
+    }
+
     /// Ends the session and stops the program with everything it started.
     pub(crate) async fn stop(self) {
         let Connection { client, process } = self;

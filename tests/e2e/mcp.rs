@@ -455,7 +455,7 @@ fn a_tool_the_server_does_not_have_is_named_with_the_ones_it_has() {
         &scripted_server(),
         "      lab: [echo, git_status]\n",
         &[
-            "lists the tool `git_status` of the MCP server `lab`, which has no such tool; it has: echo, crash, pick, get.item, get_item",
+            "lists the tool `git_status` of the MCP server `lab`, which has no such tool; it has: echo, peek, crash, pick, get.item, get_item",
         ],
     );
     assert_all_stopped(&scratch.pids());

@@ -54,11 +54,11 @@ pub(crate) struct Planned {
 /// Plans `workflow` as `args` ask, with the model sizes of the server (or of the simulated
 /// Mac's catalogue when no server answers).
 pub(crate) async fn plan(args: &PlanArgs, workflow: &Workflow) -> anyhow::Result<Planned> {
-    let backend = model_source(args).await?;
+    let server = Server::from_args(&args.server, Some(&args.workflow));
+    let backend = model_source(&server).await?;
     let details = agentrun::model_details_of(&*backend, workflow)
         .await
         .context("cannot read the details of the workflow's models")?;
-    let server = Server::from_args(&args.server, Some(&args.workflow));
     let budget = resolve_budget(workflow, &server)?;
     let calibration = agentrun::Calibration::load(&agentrun::Calibration::default_path())?;
     let knowledge = known(args, workflow, &backend.endpoint())?;
@@ -223,20 +223,17 @@ fn file_size_only_note(details: &agentrun::ModelDetails) -> Option<String> {
 
 /// The server to read model sizes from; without one, the simulator's catalogue
 /// of the target Mac stands in, so a plan can be made before pulling anything.
-async fn model_source(args: &PlanArgs) -> anyhow::Result<Arc<dyn ModelBackend>> {
-    match Server::from_args(&args.server, Some(&args.workflow))
-        .connect()
-        .await
-    {
+async fn model_source(server: &Server) -> anyhow::Result<Arc<dyn ModelBackend>> {
+    match server.connect().await {
         Ok(backend) => Ok(backend),
         Err(error)
-            if error.chain().any(|cause| {
-                matches!(cause.downcast_ref(), Some(BackendError::Unreachable { .. }))
-            }) =>
+            if let Server::Ollama { url } = server
+                && error.chain().any(|cause| {
+                    matches!(cause.downcast_ref(), Some(BackendError::Unreachable { .. }))
+                }) =>
         {
             eprintln!(
-                "note: no Ollama server at {}; using the built-in catalogue of the simulated Mac",
-                args.server.url
+                "note: no Ollama server at {url}; using the built-in catalogue of the simulated Mac"
             );
             Ok(Arc::new(SimBackend::target_mac(1.0)))
         }

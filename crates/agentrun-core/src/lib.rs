@@ -9,6 +9,7 @@
 
 mod agent;
 mod backend;
+mod branches;
 mod capabilities;
 mod clock;
 mod command;
@@ -69,5 +70,5 @@ pub use planning::{
 pub use resume::{Resume, ResumeError};
 pub use summary::{AgentSummary, ContextTurn, ModelSummary, RunStatus, RunSummary};
 pub use tools::{Tool, ToolContext, ToolError, Workspace, builtin_tool, parse_arguments};
-pub use transcript::{ToolRecord, TranscriptEntry};
+pub use transcript::{BranchRef, ToolRecord, TranscriptEntry, deterministic_order};
 pub use turn_prior::{ModelFacts, TurnPrior, turn_prior};

@@ -528,16 +528,14 @@ pub fn build_workload(
         .flow
         .edges
         .iter()
-        .map(|edge| memory::PlannedEdge {
-            from: edge.from.clone(),
-            to: match &edge.to {
-                agentrun_spec::EdgeTarget::End => memory::PlannedTarget::End,
-                agentrun_spec::EdgeTarget::Agent(name) => {
-                    memory::PlannedTarget::Agent(name.clone())
-                }
-            },
-            prior_weight: None,
-            count: 0,
+        // The planner sees a fan-out as a hand-over to one of its branches.
+        .flat_map(|edge| {
+            planned_targets(&edge.to).map(|to| memory::PlannedEdge {
+                from: edge.from.clone(),
+                to,
+                prior_weight: None,
+                count: 0,
+            })
         })
         .chain(
             experience
@@ -551,14 +549,13 @@ pub fn build_workload(
                         .iter()
                         .any(|edge| &edge.from == from && &edge.to == to)
                 })
-                .map(|(from, to, count)| memory::PlannedEdge {
-                    from: from.clone(),
-                    to: match to {
-                        EdgeTarget::End => memory::PlannedTarget::End,
-                        EdgeTarget::Agent(name) => memory::PlannedTarget::Agent(name.clone()),
-                    },
-                    prior_weight: None,
-                    count: *count,
+                .flat_map(|(from, to, count)| {
+                    planned_targets(to).map(|to| memory::PlannedEdge {
+                        from: from.clone(),
+                        to,
+                        prior_weight: None,
+                        count: *count,
+                    })
                 }),
         )
         .collect();
@@ -674,4 +671,15 @@ pub fn model_load_time_options(
         }
     }
     options
+}
+
+/// The planner's targets of an edge: `end`, an agent, or each branch of a fan-out.
+fn planned_targets(target: &EdgeTarget) -> impl Iterator<Item = memory::PlannedTarget> + '_ {
+    let end = matches!(target, EdgeTarget::End).then_some(memory::PlannedTarget::End);
+    end.into_iter().chain(
+        target
+            .agents()
+            .iter()
+            .map(|name| memory::PlannedTarget::Agent(name.clone())),
+    )
 }

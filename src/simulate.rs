@@ -333,25 +333,53 @@ fn draw_future(workflow: &Workflow, seed: u64) -> Vec<SyntheticTurn> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut turns = Vec::new();
     let mut agent = graph.start();
-    while turns.len() < workflow.simulation.max_turns as usize {
-        let drawn = draw_turn(workflow, &graph, agent, &mut rng);
-        let Some((edge, next)) = drawn.taken else {
+    let limit = workflow.simulation.max_turns as usize;
+    while turns.len() < limit {
+        let Some(next) = draw_into(workflow, &graph, agent, &mut rng, &mut turns) else {
             break;
         };
-        turns.push(SyntheticTurn {
-            agent,
-            tokens: drawn.tokens,
-            duration: drawn.duration,
-            edge,
-            passed: drawn.passed,
-            choice: drawn.choice,
-        });
         match next {
             agentrun_core::Node::Agent(index) => agent = index,
             agentrun_core::Node::End => break,
+            // Each branch is drawn to its join in branch order; the replay hands each agent
+            // its own turns, so the order the branches run in does not change them.
+            agentrun_core::Node::FanOut(index) => {
+                let fan_out = graph.fan_out(index);
+                for &start in &fan_out.branches {
+                    let mut at = start;
+                    while turns.len() < limit && at != fan_out.join {
+                        match draw_into(workflow, &graph, at, &mut rng, &mut turns) {
+                            Some(agentrun_core::Node::Agent(next)) => at = next,
+                            _ => break,
+                        }
+                    }
+                }
+                agent = fan_out.join;
+            }
         }
     }
     turns
+}
+
+/// Draws one turn of `agent` onto `turns`; where it leads, or `None` when no edge held.
+fn draw_into(
+    workflow: &Workflow,
+    graph: &agentrun_core::ConversationGraph,
+    agent: usize,
+    rng: &mut StdRng,
+    turns: &mut Vec<SyntheticTurn>,
+) -> Option<agentrun_core::Node> {
+    let drawn = draw_turn(workflow, graph, agent, rng);
+    let (edge, next) = drawn.taken?;
+    turns.push(SyntheticTurn {
+        agent,
+        tokens: drawn.tokens,
+        duration: drawn.duration,
+        edge,
+        passed: drawn.passed,
+        choice: drawn.choice,
+    });
+    Some(next)
 }
 
 /// One turn of an agent, drawn from the workflow's `simulation` section.
@@ -464,10 +492,7 @@ fn run_policy(
     let machine = machine_for(workflow, options, script.len());
     let simulator = Simulator::new(machine.clone());
     let backend = Arc::new(SimBackend::new(simulator.clone()));
-    let replay: Arc<dyn Agent> = Arc::new(Replay {
-        turns: script.to_vec(),
-        next: Mutex::new(0),
-    });
+    let replay: Arc<dyn Agent> = Arc::new(Replay::new(workflow, script));
     let mut executor = Executor::new(workflow.clone(), backend);
     let mut receiver = None;
     if options.keep_events {
@@ -608,21 +633,37 @@ fn future_of(
         .collect()
 }
 
-/// Every agent of a simulated run: replays the drawn future, turn by turn.
+/// Every agent of a simulated run: replays the drawn future, each agent its own turns in
+/// order (parallel branches' turns interleave however their timing falls).
 struct Replay {
-    turns: Vec<SyntheticTurn>,
-    next: Mutex<usize>,
+    turns: Mutex<BTreeMap<String, std::collections::VecDeque<SyntheticTurn>>>,
+}
+
+impl Replay {
+    fn new(workflow: &Workflow, script: &[SyntheticTurn]) -> Replay {
+        let mut turns: BTreeMap<String, std::collections::VecDeque<SyntheticTurn>> =
+            BTreeMap::new();
+        for turn in script {
+            turns
+                .entry(workflow.agents[turn.agent].name.clone())
+                .or_default()
+                .push_back(turn.clone());
+        }
+        Replay {
+            turns: Mutex::new(turns),
+        }
+    }
 }
 
 #[async_trait]
 impl Agent for Replay {
     async fn respond(&self, context: TurnContext<'_>) -> Result<AgentReply, AgentError> {
-        let turn = {
-            let mut next = self.next.lock().expect("replay lock poisoned");
-            let turn = self.turns.get(*next).cloned();
-            *next += 1;
-            turn
-        };
+        let turn = self
+            .turns
+            .lock()
+            .expect("replay lock poisoned")
+            .get_mut(&context.spec.name)
+            .and_then(|queue| queue.pop_front());
         let Some(turn) = turn else {
             return Err(AgentError::custom("the simulated future has no more turns"));
         };

@@ -87,7 +87,7 @@ impl ConversationGraph {
                 EdgeTarget::Branches(names) => {
                     let branches: Option<Vec<usize>> =
                         names.iter().map(|name| index_of(name)).collect();
-                    let join = workflow.flow.join_of(names);
+                    let join = workflow.flow.join_of(&edge.from, names);
                     let (Some(branches), Some(join)) = (branches, join) else {
                         continue;
                     };

@@ -27,9 +27,10 @@ impl Flow {
         self.edges.iter().filter(move |edge| edge.from == agent)
     }
 
-    /// The agents a branch starting at `start` may reach before its join, `start` first: a
-    /// walk over the edges that stops at joins (and at `end`).
-    pub fn branch_region(&self, start: &str) -> Vec<String> {
+    /// The agents a branch of the fan-out from `fork` that starts at `start` may reach
+    /// before its join, `start` first: a walk over the edges that stops at joins, at `end`
+    /// and at `fork` (a branch leading back there is an error of its own).
+    pub fn branch_region(&self, fork: &str, start: &str) -> Vec<String> {
         let mut region = vec![start.to_owned()];
         let mut position = 0;
         while position < region.len() {
@@ -37,7 +38,7 @@ impl Flow {
             position += 1;
             for edge in self.outgoing(&agent) {
                 for next in edge.to.agents() {
-                    if !self.joins.contains_key(next) && !region.contains(next) {
+                    if !self.joins.contains_key(next) && next != fork && !region.contains(next) {
                         region.push(next.clone());
                     }
                 }
@@ -46,15 +47,15 @@ impl Flow {
         region
     }
 
-    /// The joins the branch starting at `start` can reach, in the order first met. A valid
-    /// workflow has exactly one per fan-out.
-    pub fn joins_reached(&self, start: &str) -> Vec<String> {
+    /// The joins the branch of the fan-out from `fork` that starts at `start` can reach, in
+    /// the order first met. A valid workflow has exactly one per fan-out.
+    pub fn joins_reached(&self, fork: &str, start: &str) -> Vec<String> {
         let mut joins = Vec::new();
         if self.joins.contains_key(start) {
             joins.push(start.to_owned());
             return joins;
         }
-        for agent in self.branch_region(start) {
+        for agent in self.branch_region(fork, start) {
             for edge in self.outgoing(&agent) {
                 for next in edge.to.agents() {
                     if self.joins.contains_key(next) && !joins.contains(next) {
@@ -66,11 +67,12 @@ impl Flow {
         joins
     }
 
-    /// The join that a fan-out's branches meet at: the first join the first branch reaches.
-    pub fn join_of(&self, branches: &[String]) -> Option<String> {
+    /// The join that the branches of a fan-out from `fork` meet at: the first join the first
+    /// branch reaches.
+    pub fn join_of(&self, fork: &str, branches: &[String]) -> Option<String> {
         branches
             .first()
-            .and_then(|first| self.joins_reached(first).into_iter().next())
+            .and_then(|first| self.joins_reached(fork, first).into_iter().next())
     }
 }
 

@@ -54,9 +54,7 @@ pub(crate) fn check_parallel(
             targets,
             path: &path,
         };
-        if let Some(join) = fan_out.check(findings) {
-            met_joins.insert(join);
-        }
+        met_joins.extend(fan_out.check(findings));
     }
     if flow_complete {
         for name in flow.joins.keys() {
@@ -122,12 +120,12 @@ struct FanOut<'a> {
 }
 
 impl FanOut<'_> {
-    /// Checks the branches; returns the join they meet at when there is one.
-    fn check(&self, findings: &mut Findings) -> Option<String> {
+    /// Checks the branches; returns the joins they reach (one when the fan-out is sound).
+    fn check(&self, findings: &mut Findings) -> Vec<String> {
         let regions: Vec<Vec<String>> = self
             .targets
             .iter()
-            .map(|target| self.flow.branch_region(target))
+            .map(|target| self.flow.branch_region(self.from, target))
             .collect();
         let mut owner: BTreeMap<&str, usize> = BTreeMap::new();
         for (branch, region) in regions.iter().enumerate() {
@@ -149,7 +147,7 @@ impl FanOut<'_> {
         let mut joins_met: Vec<(String, &str)> = Vec::new();
         for (branch, region) in regions.iter().enumerate() {
             let target = &self.targets[branch];
-            let joins = self.flow.joins_reached(target);
+            let joins = self.flow.joins_reached(self.from, target);
             match joins.first() {
                 None => findings.error(
                     self.path.key("to").index(branch),
@@ -166,6 +164,8 @@ impl FanOut<'_> {
                 Some(join) => {
                     joins_met.extend(joins.iter().map(|join| (join.clone(), target.as_str())));
                     self.check_region(target, region, join, findings);
+                    // The edge back to the fork is reported there, not as a branch that
+                    // misses its join.
                 }
             }
         }
@@ -181,10 +181,10 @@ impl FanOut<'_> {
                 format!("the branches of this fan-out meet at different joins ({listed}), so no join would see them all"),
                 Some("lead every branch to the same join".to_owned()),
             );
-            return None;
+        } else {
+            self.check_entries(&owner, findings);
         }
-        self.check_entries(&owner, findings);
-        distinct.into_iter().next().map(str::to_owned)
+        distinct.into_iter().map(str::to_owned).collect()
     }
 
     /// The edges leaving a branch's agents: none to `end`, none fanning out again, none back
@@ -237,7 +237,10 @@ impl FanOut<'_> {
                         .to
                         .agents()
                         .iter()
-                        .any(|next| next == join || reaches.contains(next.as_str()))
+                        // The edge back to the fork has its own error.
+                        .any(|next| {
+                            next == join || next == self.from || reaches.contains(next.as_str())
+                        })
                 {
                     reaches.insert(edge.from.as_str());
                 }
@@ -247,7 +250,7 @@ impl FanOut<'_> {
             }
         }
         for agent in region {
-            if !reaches.contains(agent.as_str()) && agent != self.from {
+            if !reaches.contains(agent.as_str()) {
                 findings.error(
                     agent_path(agent),
                     format!(

@@ -213,7 +213,11 @@ impl Output {
                     .branch_replies
                     .remove(&entry.agent)
                     .unwrap_or_else(|| (String::new(), entry.text.clone()));
-                let reply = if reply.is_empty() { &entry.text } else { &reply };
+                let reply = if reply.is_empty() {
+                    &entry.text
+                } else {
+                    &reply
+                };
                 outln!(
                     self,
                     "{label} ── {} · turn {} ({:.1} s, waited {:.1} s for the model) → {}",

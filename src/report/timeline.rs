@@ -242,20 +242,23 @@ impl Reader {
                     self.know(model);
                 }
                 let row = branch.as_ref().map_or(0, |branch| branch.index as usize);
-                self.open_turns.insert(agent.clone(), TurnSpan {
-                    row,
-                    turn: *turn,
-                    agent: agent.clone(),
-                    model: model.clone(),
-                    start_s: *at_s,
-                    end_s: *at_s,
-                    load_wait_s: 0.0,
-                    tokens: 0,
-                    completed: false,
-                    thinking: None,
-                    cut_off: false,
-                    context: None,
-                });
+                self.open_turns.insert(
+                    agent.clone(),
+                    TurnSpan {
+                        row,
+                        turn: *turn,
+                        agent: agent.clone(),
+                        model: model.clone(),
+                        start_s: *at_s,
+                        end_s: *at_s,
+                        load_wait_s: 0.0,
+                        tokens: 0,
+                        completed: false,
+                        thinking: None,
+                        cut_off: false,
+                        context: None,
+                    },
+                );
                 self.seen(*at_s);
             }
             Event::BranchArrived { branch, at_s } => {
@@ -311,7 +314,10 @@ impl Reader {
                     thinking: entry.thinking.clone(),
                     cut_off: entry.cut_off,
                     context: entry.context.clone(),
-                    row: entry.branch.as_ref().map_or(0, |branch| branch.index as usize),
+                    row: entry
+                        .branch
+                        .as_ref()
+                        .map_or(0, |branch| branch.index as usize),
                 });
                 self.seen(*at_s);
             }

@@ -75,11 +75,7 @@ impl Cursor {
     /// The next turn to start, marked running: the speaker, or in a region the first ready
     /// branch (with `sequential`, only once no branch turn is running, so branches run one
     /// after the other in branch order).
-    pub(crate) fn next_ready(
-        &mut self,
-        sequential: bool,
-        names: &[&str],
-    ) -> Option<ReadyTurn> {
+    pub(crate) fn next_ready(&mut self, sequential: bool, names: &[&str]) -> Option<ReadyTurn> {
         match self {
             Cursor::Speaker { agent, running } if !*running => {
                 *running = true;
@@ -296,18 +292,29 @@ mod tests {
         let first = cursor.next_ready(false, &NAMES).expect("tests");
         let second = cursor.next_ready(false, &NAMES).expect("review");
         assert_eq!((first.agent, second.agent), (1, 3));
-        assert_eq!(first.branch.as_ref().map(|b| (b.fork, b.index)), Some((1, 0)));
+        assert_eq!(
+            first.branch.as_ref().map(|b| (b.fork, b.index)),
+            Some((1, 0))
+        );
         assert!(cursor.next_ready(false, &NAMES).is_none());
         // tests fails: its branch loops through fix.
         let progress = cursor.after_branch_turn(0, Node::Agent(2), TurnOutcome::default());
         assert!(!progress.opened);
-        assert!(cursor.after_branch_turn(1, Node::Agent(4), TurnOutcome::default()) == JoinProgress::default());
+        assert!(
+            cursor.after_branch_turn(1, Node::Agent(4), TurnOutcome::default())
+                == JoinProgress::default()
+        );
         assert_eq!(cursor.next_ready(false, &NAMES).map(|t| t.agent), Some(2));
         cursor.after_branch_turn(0, Node::Agent(1), TurnOutcome::default());
         assert_eq!(cursor.next_ready(false, &NAMES).map(|t| t.agent), Some(1));
         let progress = cursor.after_branch_turn(0, Node::Agent(4), TurnOutcome::default());
         assert!(progress.opened && progress.stopped.is_empty());
-        assert_eq!(cursor.next_ready(false, &NAMES).map(|t| (t.agent, t.branch)), Some((4, None)));
+        assert_eq!(
+            cursor
+                .next_ready(false, &NAMES)
+                .map(|t| (t.agent, t.branch)),
+            Some((4, None))
+        );
     }
 
     #[test]
@@ -318,8 +325,15 @@ mod tests {
         cursor.after_turn(&graph, 1, fan_out_of(&graph));
         cursor.next_ready(false, &NAMES);
         cursor.next_ready(false, &NAMES);
-        let said = |text| TurnOutcome { text, ..TurnOutcome::default() };
-        assert!(!cursor.after_branch_turn(1, Node::Agent(4), said("no")).opened);
+        let said = |text| TurnOutcome {
+            text,
+            ..TurnOutcome::default()
+        };
+        assert!(
+            !cursor
+                .after_branch_turn(1, Node::Agent(4), said("no"))
+                .opened
+        );
         let progress = cursor.after_branch_turn(0, Node::Agent(4), said("OK"));
         assert!(progress.opened);
         assert!(progress.stopped.is_empty());
@@ -343,6 +357,9 @@ mod tests {
         cursor.next_ready(false, &NAMES);
         cursor.after_turn(&graph, 1, fan_out_of(&graph));
         cursor.next_ready(false, &NAMES);
-        assert!(cursor.branch_failed(0).is_none(), "fail is the default rule");
+        assert!(
+            cursor.branch_failed(0).is_none(),
+            "fail is the default rule"
+        );
     }
 }

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::agent::{Agent, AgentError, AgentReply, LlmAgent, ModelCall, TurnContext};
 use crate::backend::{BackendError, ModelBackend, ModelDetails};
+use crate::branches::{Cursor, JoinProgress, ReadyTurn};
 use crate::clock::RunClock;
 use crate::command::CommandAgent;
 use crate::command_sandbox::CommandSandbox;
@@ -32,7 +33,6 @@ use crate::resume::{Resume, ResumeError};
 use crate::server_view::ServerView;
 use crate::summary::{RunStatus, RunSummary};
 use crate::tools::{Tool, Workspace, builtin_tool};
-use crate::branches::{Cursor, JoinProgress, ReadyTurn};
 use crate::transcript::{BranchRef, TranscriptEntry};
 
 /// How to run a workflow.
@@ -369,7 +369,11 @@ impl Executor {
             } else {
                 None
             };
-            let Some(ReadyTurn { agent: speaker, branch }) = ready else {
+            let Some(ReadyTurn {
+                agent: speaker,
+                branch,
+            }) = ready
+            else {
                 if in_flight.is_empty() {
                     break match cursor {
                         Cursor::Ended => (RunStatus::Completed, "the run ended".to_owned()),
@@ -500,7 +504,9 @@ impl Executor {
                 let _ = started_turn;
                 // A turn no edge matched ends the run as failed below; its record says `end`.
                 let next_target = match next {
-                    Some(Node::Agent(index)) => EdgeTarget::Agent(workflow.agents[index].name.clone()),
+                    Some(Node::Agent(index)) => {
+                        EdgeTarget::Agent(workflow.agents[index].name.clone())
+                    }
                     Some(Node::FanOut(index)) => EdgeTarget::Branches(
                         self.graph
                             .fan_out(index)
@@ -537,7 +543,9 @@ impl Executor {
                 tally.turn(&entry, &reply, !load_is_preloads);
                 let next_agent = match next {
                     Some(Node::Agent(index)) => Some(index),
-                    Some(Node::FanOut(index)) => self.graph.fan_out(index).branches.first().copied(),
+                    Some(Node::FanOut(index)) => {
+                        self.graph.fan_out(index).branches.first().copied()
+                    }
                     _ => None,
                 };
                 // The planner reasons in the run's time. A turn without a model (a command, a
@@ -555,10 +563,7 @@ impl Executor {
                 turns_done += 1;
                 // Trimmed in batches, so each turn costs O(1) on average; never inside a
                 // parallel region, whose turns the join must see.
-                if !options.keep_transcript
-                    && branch.is_none()
-                    && transcript.len() >= 2 * window
-                {
+                if !options.keep_transcript && branch.is_none() && transcript.len() >= 2 * window {
                     transcript.drain(..transcript.len() - window);
                 }
                 self.events.emit(Event::EdgeTaken {
@@ -576,7 +581,8 @@ impl Executor {
                 };
                 match branch {
                     Some(branch) => {
-                        let arrived = matches!(next, Node::Agent(index) if Some(index) == cursor.join());
+                        let arrived =
+                            matches!(next, Node::Agent(index) if Some(index) == cursor.join());
                         if arrived {
                             self.events.emit(Event::BranchArrived {
                                 branch: branch.clone(),
@@ -672,7 +678,8 @@ impl Executor {
                     .into_iter()
                     .filter_map(|agent| workflow.agents[agent].model())
                     .collect();
-                plan.unloads.retain(|unload| !in_use.contains(unload.model.as_str()));
+                plan.unloads
+                    .retain(|unload| !in_use.contains(unload.model.as_str()));
                 plan.preloads.clear();
             }
             if !(plan.refreshes.is_empty() && plan.unloads.is_empty() && plan.preloads.is_empty()) {
@@ -748,9 +755,9 @@ impl Executor {
                 at_s: started_s,
             });
             // Another branch loading the same model loads it once: this turn waits on it.
-            let loading_elsewhere = spec.model().is_some_and(|model| {
-                loads_started.contains(model) && in_region
-            });
+            let loading_elsewhere = spec
+                .model()
+                .is_some_and(|model| loads_started.contains(model) && in_region);
             if let Some(model) = spec.model()
                 && !resident.iter().any(|running| running.name == model)
                 && !tail_of_preload

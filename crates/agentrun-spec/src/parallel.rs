@@ -29,11 +29,7 @@ pub(crate) fn check_parallel(
             findings.error(
                 joins_path.key(name),
                 format!("there is no agent `{name}` to join at"),
-                Some(spelling::suggestion(
-                    name,
-                    agents.iter().copied(),
-                    "agents",
-                )),
+                Some(spelling::suggestion(name, agents.iter().copied(), "agents")),
             );
         }
     }
@@ -73,7 +69,12 @@ pub(crate) fn check_parallel(
 }
 
 /// The branch list itself: at least two agents, none twice, none a join.
-fn check_targets(flow: &Flow, targets: &[String], path: &FieldPath, findings: &mut Findings) -> bool {
+fn check_targets(
+    flow: &Flow,
+    targets: &[String],
+    path: &FieldPath,
+    findings: &mut Findings,
+) -> bool {
     let mut sound = true;
     if targets.len() < 2 {
         findings.error(
@@ -81,7 +82,8 @@ fn check_targets(flow: &Flow, targets: &[String], path: &FieldPath, findings: &m
             "a fan-out needs at least two branches",
             Some(match targets.first() {
                 Some(one) => format!("for one next speaker write `to: {one}`"),
-                None => "list the agents that start the branches, e.g. `to: [tests, reviewer]`".to_owned(),
+                None => "list the agents that start the branches, e.g. `to: [tests, reviewer]`"
+                    .to_owned(),
             }),
         );
         sound = false;

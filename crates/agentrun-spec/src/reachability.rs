@@ -115,7 +115,8 @@ pub(crate) fn check_flow(workflow: &Workflow, scope: &Scope, findings: &mut Find
     }
 
     check_router_coverage(workflow, scope, findings);
-    let regions_sound = crate::parallel::check_parallel(workflow, scope, &live, flow_complete, findings);
+    let regions_sound =
+        crate::parallel::check_parallel(workflow, scope, &live, flow_complete, findings);
     if flow_complete && regions_sound {
         check_paths(workflow, scope, &live, findings);
     }

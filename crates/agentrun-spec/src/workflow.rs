@@ -9,9 +9,9 @@ use crate::diagnostic::{Diagnostic, SpecError};
 use crate::document::SandboxFile;
 use crate::document::{
     AgentFile, AgentSimulationFile, BranchFailureFile, ChoicesFile, ConditionFile, DurationFile,
-    EdgeFile, FlowFile, JoinFile, JoinWaitFile, JoinWaitWord, TargetFile,
-    KeepAliveFile, LimitsFile, MemoryFile, NamedMap, RangeFile, ResidencyFile, SimulationFile,
-    SizeFile, WorkflowFile,
+    EdgeFile, FlowFile, JoinFile, JoinWaitFile, JoinWaitWord, KeepAliveFile, LimitsFile,
+    MemoryFile, NamedMap, RangeFile, ResidencyFile, SimulationFile, SizeFile, TargetFile,
+    WorkflowFile,
 };
 use crate::document::{McpAll, McpServerFile, McpToolsFile};
 use crate::duration::format_duration;

@@ -18,8 +18,8 @@ use crate::check::agent_path;
 use crate::check::{Findings, Scope};
 use crate::document::{
     BranchFailureFile, ConditionFile, DurationFile, EdgeFile, JoinFile, JoinWaitFile, JoinWaitWord,
-    TargetFile, KeepAliveFile, LimitsFile, McpServerFile, MemoryFile,
-    NamedMap, SandboxFile, SimulationFile, SizeFile,
+    KeepAliveFile, LimitsFile, McpServerFile, MemoryFile, NamedMap, SandboxFile, SimulationFile,
+    SizeFile, TargetFile,
 };
 use crate::duration::parse_duration;
 use crate::mcp::{
@@ -349,13 +349,14 @@ fn convert_join(
     findings: &mut Findings,
 ) -> Option<JoinSpec> {
     let file: JoinFile = read(node, path, loading)?;
-    let wait = match file.wait {
-        None | Some(JoinWaitFile::Word(JoinWaitWord::All)) => JoinWait::All,
-        Some(JoinWaitFile::Word(JoinWaitWord::First)) => JoinWait::First,
-        Some(JoinWaitFile::FirstMatching { first }) => JoinWait::FirstMatching(
-            convert_condition(first, &path.key("wait").key("first"), findings)?,
-        ),
-    };
+    let wait =
+        match file.wait {
+            None | Some(JoinWaitFile::Word(JoinWaitWord::All)) => JoinWait::All,
+            Some(JoinWaitFile::Word(JoinWaitWord::First)) => JoinWait::First,
+            Some(JoinWaitFile::FirstMatching { first }) => JoinWait::FirstMatching(
+                convert_condition(first, &path.key("wait").key("first"), findings)?,
+            ),
+        };
     let on_failure = match file.on_failure {
         None | Some(BranchFailureFile::Fail) => BranchFailure::Fail,
         Some(BranchFailureFile::Continue) => BranchFailure::Continue,

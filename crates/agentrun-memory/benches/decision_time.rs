@@ -8,9 +8,9 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use agentrun_memory::{
-    Budget, FutureTurn, LoadModeChoice, LoadTimes, LoadedModel, LoadingPreload, ModelSpec,
-    PlanContext, PlannedAgent, PlannedEdge, PlannedTarget, Policy, Workload, judge_preload,
-    plan_turn,
+    Budget, DecodeBytes, FanOut, FutureTurn, LoadModeChoice, LoadTimes, LoadedModel,
+    LoadingPreload, MemoryBandwidth, ModelSpec, PlanContext, PlannedAgent, PlannedEdge,
+    PlannedTarget, Policy, Workload, judge_preload, plan_fan_out, plan_turn,
 };
 
 const AGENTS: usize = 50;
@@ -187,6 +187,49 @@ fn main() {
         }
     }
     print_figures("smart + judge", samples);
+    fan_out_figures(&workload, &contexts, &mut random);
+}
+
+/// The fan-out decision at every turn of the walk: two to four branches drawn from the
+/// agents, against the residency of that turn.
+fn fan_out_figures(workload: &Workload, contexts: &[(usize, Vec<LoadedModel>)], random: &mut Lcg) {
+    let bandwidth = MemoryBandwidth::from_efficiency(273e9, 0.7, 0.9);
+    let fan_outs: Vec<Vec<_>> = contexts
+        .iter()
+        .map(|_| {
+            let count = 2 + random.below(3) as usize;
+            (0..count)
+                .map(|_| {
+                    let agent = format!("agent-{}", random.below(AGENTS as u64));
+                    let weights = (1 + random.below(20)) as f64 * GB as f64;
+                    let decode = DecodeBytes {
+                        weights_per_token: weights,
+                        slot_per_token: 0.05 * weights,
+                    };
+                    workload
+                        .fan_out_branch(&agent, decode)
+                        .expect("a known agent")
+                })
+                .collect()
+        })
+        .collect();
+    let mut samples = Vec::with_capacity(TURNS);
+    for _ in 0..3 {
+        for ((_, resident), branches) in contexts.iter().zip(&fan_outs) {
+            let fan_out = FanOut {
+                branches,
+                resident,
+                budget: workload.budget(),
+                num_parallel: 2,
+                bandwidth,
+            };
+            let start = Instant::now();
+            let plan = plan_fan_out(black_box(&fan_out));
+            samples.push(start.elapsed().as_nanos() as f64 / 1000.0);
+            black_box(plan.expect("a valid fan-out"));
+        }
+    }
+    print_figures("fan-out 2-4", samples);
 }
 
 fn print_figures(label: &str, mut samples: Vec<f64>) {

@@ -12,6 +12,8 @@
 //!   [`TurnPlan`]: the call's keep_alive and load mode, unloads, preloads, keep_alive refreshes.
 //! - [`analyze`] gives the [`Analysis`] that `agentrun plan` prints; [`classify_waits`] splits
 //!   a run's load waits into avoidable and unavoidable ones.
+//! - [`plan_fan_out`] with a [`FanOut`] decides whether the branches of a fan-out run at once
+//!   or one after the other, and in which load order ([`FanOutPlan`]).
 //!
 //! The rules every plan keeps are Ollama's (see [`plan_turn`]): one load at a time, the model
 //! count cap, and the fit test `predicted <= 0.80 x available` in the planned load order.
@@ -78,6 +80,7 @@ mod analysis;
 mod audit;
 mod bound;
 mod budget;
+mod concurrency;
 mod error;
 mod footprint;
 mod forecast;
@@ -99,6 +102,10 @@ pub use analysis::{
 };
 pub use bound::{Bound, BoundInstance, BoundModel, BoundTurn, lower_bound};
 pub use budget::{Budget, gigabytes, min_gpu_bytes};
+pub use concurrency::{
+    BranchModel, BranchStart, Concurrency, DecodeBytes, FanOut, FanOutOption, FanOutPlan,
+    MemoryBandwidth, plan_fan_out,
+};
 pub use error::Error;
 pub use footprint::{FootprintInputs, predict_footprint};
 pub use keep_alive::{KeepAlive, KeepAliveError};

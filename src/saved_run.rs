@@ -223,6 +223,7 @@ mod tests {
             thinking: None,
             cut_off: false,
             context: None,
+            branch: None,
         };
         let mut text = String::new();
         for turn in 1..=2 {

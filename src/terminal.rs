@@ -161,20 +161,38 @@ impl Output {
                 from,
                 branches,
                 join,
-                sequential,
+                concurrency,
+                groups,
+                reason,
                 ..
             } => {
                 self.end_line();
-                let how = if *sequential {
-                    "one after the other"
-                } else {
-                    "at once"
+                let how = match concurrency.as_str() {
+                    "concurrent" => "at once".to_owned(),
+                    "" => "at once".to_owned(),
+                    _ => {
+                        let listed: Vec<String> = groups
+                            .iter()
+                            .map(|group| {
+                                group
+                                    .iter()
+                                    .filter_map(|&index| branches.get(index))
+                                    .cloned()
+                                    .collect::<Vec<_>>()
+                                    .join(" + ")
+                            })
+                            .collect();
+                        format!("{concurrency}: {}", listed.join(", then "))
+                    }
                 };
                 outln!(
                     self,
                     "\n⇉ {from} fans out to {} ({how}); they meet at {join}",
                     branches.join(", ")
                 );
+                if !reason.is_empty() {
+                    outln!(self, "   {reason}");
+                }
             }
             Event::BranchFailed {
                 branch,

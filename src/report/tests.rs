@@ -26,6 +26,7 @@ fn run(workflow: &str, agent: &str, model: &str, wall_s: f64) -> Vec<Event> {
         thinking: None,
         cut_off: false,
         context: None,
+        branch: None,
     };
     let mut agents = BTreeMap::new();
     agents.insert(agent.to_owned(), Default::default());
@@ -51,6 +52,7 @@ fn run(workflow: &str, agent: &str, model: &str, wall_s: f64) -> Vec<Event> {
             turn: 1,
             agent: agent.to_owned(),
             model: Some(model.to_owned()),
+            branch: None,
             at_s: 0.0,
         },
         Event::TurnFinished {

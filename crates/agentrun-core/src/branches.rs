@@ -27,6 +27,9 @@ pub(crate) struct Region {
     pub(crate) fan_out: FanOut,
     /// Each branch's state, by branch index.
     pub(crate) branches: Vec<BranchState>,
+    /// Groups of branch indices run one group after the other, each group's branches at
+    /// once (one group of every branch unless the planner or the run decided otherwise).
+    pub(crate) groups: Vec<Vec<usize>>,
 }
 
 /// Where one branch stands.
@@ -75,7 +78,7 @@ impl Cursor {
     /// The next turn to start, marked running: the speaker, or in a region the first ready
     /// branch (with `sequential`, only once no branch turn is running, so branches run one
     /// after the other in branch order).
-    pub(crate) fn next_ready(&mut self, sequential: bool, names: &[&str]) -> Option<ReadyTurn> {
+    pub(crate) fn next_ready(&mut self, names: &[&str]) -> Option<ReadyTurn> {
         match self {
             Cursor::Speaker { agent, running } if !*running => {
                 *running = true;
@@ -85,17 +88,17 @@ impl Cursor {
                 })
             }
             Cursor::Region(region) => {
-                let busy = region
-                    .branches
+                let going = |state: &BranchState| {
+                    matches!(state, BranchState::Ready(_) | BranchState::Running(_))
+                };
+                let group = region
+                    .groups
                     .iter()
-                    .any(|state| matches!(state, BranchState::Running(_)));
-                if sequential && busy {
-                    return None;
-                }
-                let index = region
-                    .branches
+                    .find(|group| group.iter().any(|&index| going(&region.branches[index])))?;
+                let index = group
                     .iter()
-                    .position(|state| matches!(state, BranchState::Ready(_)))?;
+                    .copied()
+                    .find(|&index| matches!(region.branches[index], BranchState::Ready(_)))?;
                 let BranchState::Ready(agent) = region.branches[index] else {
                     return None;
                 };
@@ -131,6 +134,7 @@ impl Cursor {
                 let fan_out = graph.fan_out(index).clone();
                 Cursor::Region(Region {
                     fork: turn,
+                    groups: vec![(0..fan_out.branches.len()).collect()],
                     branches: fan_out
                         .branches
                         .iter()
@@ -226,6 +230,35 @@ impl Cursor {
         }
     }
 
+    /// Runs the region's branches in these groups, one group after the other; a branch no
+    /// group names joins the last group.
+    pub(crate) fn set_groups(&mut self, mut groups: Vec<Vec<usize>>) {
+        let Cursor::Region(region) = self else {
+            return;
+        };
+        groups.retain(|group| !group.is_empty());
+        let count = region.branches.len();
+        groups
+            .iter_mut()
+            .for_each(|group| group.retain(|&index| index < count));
+        let missing: Vec<usize> = (0..count)
+            .filter(|index| !groups.iter().any(|group| group.contains(index)))
+            .collect();
+        match groups.last_mut() {
+            Some(last) => last.extend(missing),
+            None => groups.push(missing),
+        }
+        region.groups = groups;
+    }
+
+    /// The region under way.
+    pub(crate) fn region(&self) -> Option<&Region> {
+        match self {
+            Cursor::Region(region) => Some(region),
+            _ => None,
+        }
+    }
+
     /// The join of the region under way.
     pub(crate) fn join(&self) -> Option<usize> {
         match self {
@@ -287,16 +320,16 @@ mod tests {
     fn an_all_join_opens_when_every_branch_has_arrived_and_branches_loop() {
         let (_, graph) = workflow("{ wait: all }");
         let mut cursor = Cursor::start(0);
-        assert_eq!(cursor.next_ready(false, &NAMES).map(|t| t.agent), Some(0));
+        assert_eq!(cursor.next_ready(&NAMES).map(|t| t.agent), Some(0));
         cursor.after_turn(&graph, 1, fan_out_of(&graph));
-        let first = cursor.next_ready(false, &NAMES).expect("tests");
-        let second = cursor.next_ready(false, &NAMES).expect("review");
+        let first = cursor.next_ready(&NAMES).expect("tests");
+        let second = cursor.next_ready(&NAMES).expect("review");
         assert_eq!((first.agent, second.agent), (1, 3));
         assert_eq!(
             first.branch.as_ref().map(|b| (b.fork, b.index)),
             Some((1, 0))
         );
-        assert!(cursor.next_ready(false, &NAMES).is_none());
+        assert!(cursor.next_ready(&NAMES).is_none());
         // tests fails: its branch loops through fix.
         let progress = cursor.after_branch_turn(0, Node::Agent(2), TurnOutcome::default());
         assert!(!progress.opened);
@@ -304,15 +337,13 @@ mod tests {
             cursor.after_branch_turn(1, Node::Agent(4), TurnOutcome::default())
                 == JoinProgress::default()
         );
-        assert_eq!(cursor.next_ready(false, &NAMES).map(|t| t.agent), Some(2));
+        assert_eq!(cursor.next_ready(&NAMES).map(|t| t.agent), Some(2));
         cursor.after_branch_turn(0, Node::Agent(1), TurnOutcome::default());
-        assert_eq!(cursor.next_ready(false, &NAMES).map(|t| t.agent), Some(1));
+        assert_eq!(cursor.next_ready(&NAMES).map(|t| t.agent), Some(1));
         let progress = cursor.after_branch_turn(0, Node::Agent(4), TurnOutcome::default());
         assert!(progress.opened && progress.stopped.is_empty());
         assert_eq!(
-            cursor
-                .next_ready(false, &NAMES)
-                .map(|t| (t.agent, t.branch)),
+            cursor.next_ready(&NAMES).map(|t| (t.agent, t.branch)),
             Some((4, None))
         );
     }
@@ -321,10 +352,10 @@ mod tests {
     fn a_first_join_stops_the_others_and_a_condition_must_hold() {
         let (_, graph) = workflow("{ wait: { first: { contains: OK } } }");
         let mut cursor = Cursor::start(0);
-        cursor.next_ready(false, &NAMES);
+        cursor.next_ready(&NAMES);
         cursor.after_turn(&graph, 1, fan_out_of(&graph));
-        cursor.next_ready(false, &NAMES);
-        cursor.next_ready(false, &NAMES);
+        cursor.next_ready(&NAMES);
+        cursor.next_ready(&NAMES);
         let said = |text| TurnOutcome {
             text,
             ..TurnOutcome::default()
@@ -340,23 +371,25 @@ mod tests {
     }
 
     #[test]
-    fn sequential_runs_one_branch_turn_at_a_time_and_failures_follow_the_rule() {
+    fn groups_run_one_after_the_other_and_failures_follow_the_rule() {
         let (_, graph) = workflow("{ wait: first, on_failure: continue }");
         let mut cursor = Cursor::start(0);
-        cursor.next_ready(true, &NAMES);
+        cursor.next_ready(&NAMES);
         cursor.after_turn(&graph, 1, fan_out_of(&graph));
-        assert_eq!(cursor.next_ready(true, &NAMES).map(|t| t.agent), Some(1));
-        assert!(cursor.next_ready(true, &NAMES).is_none());
-        let progress = cursor.branch_failed(0).expect("continues");
+        // The second branch first, then the first.
+        cursor.set_groups(vec![vec![1], vec![0]]);
+        assert_eq!(cursor.next_ready(&NAMES).map(|t| t.agent), Some(3));
+        assert!(cursor.next_ready(&NAMES).is_none());
+        let progress = cursor.branch_failed(1).expect("continues");
         assert!(!progress.opened);
-        assert_eq!(cursor.next_ready(true, &NAMES).map(|t| t.agent), Some(3));
-        assert!(cursor.branch_failed(1).expect("continues").opened);
+        assert_eq!(cursor.next_ready(&NAMES).map(|t| t.agent), Some(1));
+        assert!(cursor.branch_failed(0).expect("continues").opened);
 
         let (_, graph) = workflow("{ wait: all }");
         let mut cursor = Cursor::start(0);
-        cursor.next_ready(false, &NAMES);
+        cursor.next_ready(&NAMES);
         cursor.after_turn(&graph, 1, fan_out_of(&graph));
-        cursor.next_ready(false, &NAMES);
+        cursor.next_ready(&NAMES);
         assert!(
             cursor.branch_failed(0).is_none(),
             "fail is the default rule"

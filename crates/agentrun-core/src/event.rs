@@ -80,9 +80,19 @@ pub enum Event {
         branches: Vec<String>,
         /// The agent where the branches meet.
         join: String,
-        /// Whether the branches run one after the other.
+        /// Whether the run forces branches to run one after the other.
         #[serde(default)]
         sequential: bool,
+        /// How they run: `concurrent`, `grouped` (co-resident groups one after the other),
+        /// `serialized` (the planner ran them one after the other) or `sequential` (forced).
+        #[serde(default)]
+        concurrency: String,
+        /// The groups of branch indices, run one group after the other.
+        #[serde(default)]
+        groups: Vec<Vec<usize>>,
+        /// Why, in one line.
+        #[serde(default)]
+        reason: String,
         /// Seconds since the run started.
         at_s: f64,
     },

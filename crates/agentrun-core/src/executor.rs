@@ -23,6 +23,7 @@ use crate::command_sandbox::CommandSandbox;
 use crate::console::Console;
 use crate::context::ContextState;
 use crate::event::{Event, EventSink, LoadCause, ResidentModel};
+use crate::fan_out::{FanOutDecision, FanOutPlanner};
 use crate::gated_backend::GatedBackend;
 use crate::graph::{ConversationGraph, Node, TurnOutcome};
 use crate::human::HumanAgent;
@@ -314,6 +315,20 @@ impl Executor {
             &mut residency,
             &mut tally,
         )?;
+        let fan_out_planner = FanOutPlanner::new(workflow, &details);
+        // A run resumed inside a parallel region decides anew how its branches run.
+        if let Some(region) = cursor.region() {
+            let branches = region.fan_out.branches.clone();
+            let running = self.backend.running_models().await?;
+            let decision = self.decide_fan_out(
+                &fan_out_planner,
+                residency.workload(),
+                &branches,
+                &running,
+                options.sequential,
+            );
+            cursor.set_groups(decision.groups);
+        }
         // The replayed turns were reported by the run's first start.
         residency.take_observations();
         let clock = RunClock::start(options.time_scale, past.map_or(0.0, |r| r.elapsed_s));
@@ -365,7 +380,7 @@ impl Executor {
         let mut region_started_s: Option<f64> = None;
         let (status, reason) = loop {
             let ready = if turns_done + (in_flight.len() as u32) < max_turns {
-                cursor.next_ready(options.sequential, &agent_names)
+                cursor.next_ready(&agent_names)
             } else {
                 None
             };
@@ -603,6 +618,18 @@ impl Executor {
                         if let Node::FanOut(index) = next {
                             let fan_out = self.graph.fan_out(index);
                             region_started_s = Some(clock.now_s());
+                            let running = server_view
+                                .resident(&*self.backend)
+                                .await
+                                .unwrap_or_default();
+                            let decision = self.decide_fan_out(
+                                &fan_out_planner,
+                                residency.workload(),
+                                &fan_out.branches,
+                                &running,
+                                options.sequential,
+                            );
+                            cursor.set_groups(decision.groups.clone());
                             self.events.emit(Event::BranchesStarted {
                                 turn,
                                 from: spec.name.clone(),
@@ -613,6 +640,9 @@ impl Executor {
                                     .collect(),
                                 join: workflow.agents[fan_out.join].name.clone(),
                                 sequential: options.sequential,
+                                concurrency: decision.concurrency,
+                                groups: decision.groups,
+                                reason: decision.reason,
                                 at_s: clock.now_s(),
                             });
                         }
@@ -920,6 +950,21 @@ struct TurnDone {
 }
 
 impl Executor {
+    /// How a fan-out's branches run: the planner's decision from what the server holds.
+    fn decide_fan_out(
+        &self,
+        planner: &FanOutPlanner,
+        workload: &agentrun_memory::Workload,
+        branches: &[usize],
+        running: &[crate::backend::RunningModel],
+        sequential: bool,
+    ) -> FanOutDecision {
+        let agents = &self.workflow.agents;
+        let starts: Vec<&str> = branches.iter().map(|&a| agents[a].name.as_str()).collect();
+        let models: Vec<Option<&str>> = branches.iter().map(|&a| agents[a].model()).collect();
+        planner.decide(workload, &starts, &models, running, sequential)
+    }
+
     /// Reports a join that opened, and stops the branches it opened without.
     fn join_progress(
         &self,

@@ -18,6 +18,7 @@ mod console;
 mod context;
 mod event;
 mod executor;
+mod fan_out;
 mod gated_backend;
 mod graph;
 mod human;

@@ -37,6 +37,7 @@ fn turn_started(turn: u32, agent: &str, model: &str, at_s: f64) -> Event {
         turn,
         agent: agent.to_owned(),
         model: Some(model.to_owned()),
+        branch: None,
         at_s,
     }
 }
@@ -61,6 +62,7 @@ fn turn_finished(turn: u32, agent: &str, model: &str, times: (f64, f64, f64)) ->
             thinking: None,
             cut_off: false,
             context: None,
+            branch: None,
         },
         at_s: started_s + load_wait_s + generation_s,
     }

@@ -48,6 +48,8 @@ pub struct SimulationOptions {
     /// Keep every policy's events in the report, for its timeline
     /// ([`crate::simulation_report_html`]).
     pub keep_events: bool,
+    /// Run every fan-out's branches one after the other, whatever the planner would choose.
+    pub sequential: bool,
 }
 
 /// One policy's figures, in simulated seconds.
@@ -55,6 +57,13 @@ pub struct SimulationOptions {
 pub struct PolicyFigures {
     /// Seconds turns waited for model loads.
     pub load_wait_s: f64,
+    /// How the run's fan-outs ran: how many ran each way (`concurrent`, `grouped`,
+    /// `serialized`, `sequential`).
+    pub fan_outs: BTreeMap<String, usize>,
+    /// Why fan-outs ran other than all at once, each reason once, in the order first given.
+    pub serialized_because: Vec<String>,
+    /// Seconds branches waited at their joins for the other branches, summed.
+    pub join_wait_s: f64,
     /// Load wait beyond the lower bound on the same future (never negative: the bound is
     /// below every policy).
     pub excess_over_bound_s: f64,
@@ -494,12 +503,9 @@ fn run_policy(
     let backend = Arc::new(SimBackend::new(simulator.clone()));
     let replay: Arc<dyn Agent> = Arc::new(Replay::new(workflow, script));
     let mut executor = Executor::new(workflow.clone(), backend);
-    let mut receiver = None;
-    if options.keep_events {
-        let (sink, events) = EventSink::channel();
-        executor = executor.with_events(sink);
-        receiver = Some(events);
-    }
+    // Every run's events are read for its fan-outs; kept whole only when asked.
+    let (sink, mut receiver) = EventSink::channel();
+    executor = executor.with_events(sink);
     for agent in &workflow.agents {
         executor = executor.with_agent(&agent.name, replay.clone());
     }
@@ -511,6 +517,7 @@ fn run_policy(
     run.unload_at_end = false;
     run.gpu_budget = Some(machine.gpu_memory_bytes);
     run.load_mode = options.load_mode;
+    run.sequential = options.sequential;
     if policy == Policy::Oracle {
         run.future = Some(future_of(workflow, &machine, script));
     }
@@ -519,6 +526,9 @@ fn run_policy(
         .map_err(|source| SimulateError::Run { policy, source })?;
     let mut figures = PolicyFigures {
         load_wait_s: outcome.summary.load_wait_s,
+        fan_outs: BTreeMap::new(),
+        serialized_because: Vec::new(),
+        join_wait_s: 0.0,
         excess_over_bound_s: 0.0,
         foresight_s: 0.0,
         planner_error_s: 0.0,
@@ -555,8 +565,26 @@ fn run_policy(
         }
     }
     let mut events = Vec::new();
-    if let Some(mut receiver) = receiver {
-        while let Ok(event) = receiver.try_recv() {
+    let mut arrived: Vec<f64> = Vec::new();
+    while let Ok(event) = receiver.try_recv() {
+        match &event {
+            Event::BranchesStarted {
+                concurrency,
+                reason,
+                ..
+            } => {
+                *figures.fan_outs.entry(concurrency.clone()).or_default() += 1;
+                if concurrency != "concurrent" && !figures.serialized_because.contains(reason) {
+                    figures.serialized_because.push(reason.clone());
+                }
+            }
+            Event::BranchArrived { at_s, .. } => arrived.push(*at_s),
+            Event::JoinOpened { at_s, .. } => {
+                figures.join_wait_s += arrived.drain(..).map(|since| at_s - since).sum::<f64>();
+            }
+            _ => {}
+        }
+        if options.keep_events {
             events.push(event);
         }
     }

@@ -232,3 +232,51 @@ fn a_run_killed_inside_a_branch_resumes_to_the_uninterrupted_transcript() {
         assert_eq!(sim.get_json("/api/ps")["models"], serde_json::json!([]));
     }
 }
+
+#[test]
+fn simulate_compares_the_shipped_parallel_workflow_with_its_branches_forced_sequential() {
+    let run = agentrun(&[
+        "simulate",
+        "workflows/tdd-parallel.yaml",
+        "--policy",
+        "smart",
+    ]);
+    run.expect_code(0);
+    let stdout = run.stdout();
+    assert!(
+        stdout.contains("parallel branches (as the planner decides) vs forced sequential"),
+        "{stdout}"
+    );
+    let line = stdout
+        .lines()
+        .find(|line| line.starts_with("smart: branches together take"))
+        .unwrap_or_else(|| panic!("no comparison line in:\n{stdout}"));
+    let seconds: Vec<f64> = line
+        .split_whitespace()
+        .filter_map(|word| word.parse::<f64>().ok())
+        .collect();
+    let (together, alone) = (seconds[0], seconds[1]);
+    // The test command overlaps the reviews whatever the planner decides for the models.
+    assert!(together < alone, "{line}");
+
+    let sequential = agentrun(&[
+        "simulate",
+        "workflows/tdd-parallel.yaml",
+        "--policy",
+        "smart",
+        "--sequential",
+        "--json",
+    ]);
+    sequential.expect_code(0);
+    let report: Value = serde_json::from_str(&sequential.stdout()).expect("JSON");
+    let fan_outs = &report["policies"]["smart"]["fan_outs"];
+    assert!(
+        fan_outs["sequential"].as_u64().unwrap_or(0) > 0
+            && fan_outs.as_object().map(|o| o.len()) == Some(1),
+        "{fan_outs}"
+    );
+    let wall = report["policies"]["smart"]["wall_s"]
+        .as_f64()
+        .expect("wall");
+    assert!((wall - alone).abs() < 1.0, "{wall} vs {alone}");
+}

@@ -144,3 +144,59 @@ impl ToolRecord {
         format!("{}{target}: {outcome}", self.tool)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(turn: u32, agent: &str, branch: Option<u32>) -> TranscriptEntry {
+        TranscriptEntry {
+            turn,
+            agent: agent.into(),
+            model: None,
+            text: format!("{agent} {turn}"),
+            choice: None,
+            passed: None,
+            next: EdgeTarget::End,
+            load_wait_s: 0.0,
+            generation_s: 0.0,
+            tokens: 0,
+            resident: Vec::new(),
+            started_s: 0.0,
+            tool_calls: Vec::new(),
+            thinking: None,
+            cut_off: false,
+            context: None,
+            branch: branch.map(|index| BranchRef {
+                fork: 1,
+                index,
+                start: format!("b{index}"),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_region_reads_by_branch_and_a_branch_sees_only_its_own() {
+        // As finished: b1, b0, b1, b0 interleaved, then the join.
+        let finished = vec![
+            entry(1, "coder", None),
+            entry(2, "style", Some(1)),
+            entry(3, "security", Some(0)),
+            entry(4, "fixer", Some(1)),
+            entry(5, "audit", Some(0)),
+            entry(6, "lead", None),
+        ];
+        let order: Vec<u32> = deterministic_order(&finished)
+            .iter()
+            .map(|e| e.turn)
+            .collect();
+        assert_eq!(order, [1, 3, 5, 2, 4, 6]);
+        let own = finished[0..4].to_vec();
+        let seen: Vec<u32> = branch_view(&own, finished[1].branch.as_ref())
+            .iter()
+            .map(|e| e.turn)
+            .collect();
+        assert_eq!(seen, [1, 2, 4]);
+        assert_eq!(branch_view(&finished, None).len(), 6);
+    }
+}

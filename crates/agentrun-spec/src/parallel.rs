@@ -294,3 +294,55 @@ impl FanOut<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::flow::{BranchFailure, Condition, EdgeTarget, JoinWait};
+    use crate::workflow::Workflow;
+
+    const SOUND: &str = "name: p\nagents:\n  coder: { model: m, prompt: p, options: { num_ctx: 2048 } }\n  tests: { kind: command, command: [make, test] }\n  fixer: { model: m, prompt: p, options: { num_ctx: 2048 } }\n  review: { model: m, prompt: p, options: { num_ctx: 2048 } }\n  lead: { model: m, prompt: p, options: { num_ctx: 2048 } }\nflow:\n  start: coder\n  edges:\n    - { from: coder, to: [tests, review] }\n    - { from: tests, to: fixer, when: fail }\n    - { from: tests, to: lead }\n    - { from: fixer, to: tests }\n    - { from: review, to: lead }\n    - { from: lead, to: coder, when: { contains: AGAIN } }\n    - { from: lead, to: end }\n  joins:\n    lead: { wait: { first: { contains: OK } }, on_failure: continue }\n";
+
+    #[test]
+    fn a_sound_fan_out_loads_with_its_join_and_round_trips() {
+        let workflow = Workflow::from_yaml_str(SOUND, Path::new("p.yaml")).expect("valid");
+        assert_eq!(
+            workflow.flow.edges[0].to,
+            EdgeTarget::Branches(vec!["tests".into(), "review".into()])
+        );
+        let join = &workflow.flow.joins["lead"];
+        assert_eq!(
+            join.wait,
+            JoinWait::FirstMatching(Condition::Contains("OK".into()))
+        );
+        assert_eq!(join.on_failure, BranchFailure::Continue);
+        assert_eq!(
+            workflow.flow.branch_region("coder", "tests"),
+            ["tests", "fixer"]
+        );
+        assert_eq!(
+            workflow
+                .flow
+                .join_of("coder", &["tests".into(), "review".into()]),
+            Some("lead".to_owned())
+        );
+        let again = Workflow::from_yaml_str(&workflow.to_yaml(), Path::new("p.yaml"))
+            .expect("the saved form loads");
+        assert_eq!(again.flow, workflow.flow);
+    }
+
+    #[test]
+    fn a_branch_that_loops_forever_is_named() {
+        let broken = SOUND.replace(
+            "    - { from: fixer, to: tests }\n",
+            "    - { from: fixer, to: fixer }\n",
+        );
+        let error = Workflow::from_yaml_str(&broken, Path::new("p.yaml")).expect_err("invalid");
+        let text = error.to_string();
+        assert!(
+            text.contains("`fixer` in the branch `tests` can never reach the join `lead`"),
+            "{text}"
+        );
+    }
+}

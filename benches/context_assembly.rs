@@ -60,6 +60,7 @@ fn entry(turn: u32) -> TranscriptEntry {
         thinking: None,
         cut_off: false,
         context: None,
+        branch: None,
     }
 }
 

@@ -239,6 +239,10 @@ pub(crate) struct SimulateArgs {
     /// Write the comparison as an HTML page, each policy's timeline on one time axis.
     #[arg(long, value_name = "FILE")]
     pub(crate) report: Option<PathBuf>,
+    /// Run every fan-out's branches one after the other instead of as the planner decides
+    /// (a workflow with fan-outs is otherwise also simulated this way, for comparison).
+    #[arg(long)]
+    pub(crate) sequential: bool,
 }
 
 #[derive(Debug, Args)]

@@ -49,7 +49,8 @@ pub use agentrun_core::{
     Selection, Strategy, TokenEstimator, event_schema, mcp_log_path, model_name,
 };
 pub use agentrun_core::{
-    DecodeSamples, Observations, Samples, SharedContext, TurnPrior, expected_turn, shared_contexts,
+    BranchRef, DecodeSamples, Observations, Samples, SharedContext, TurnPrior, deterministic_order,
+    expected_turn, shared_contexts,
 };
 pub use agentrun_memory::{
     Analysis, LoadMode, LoadModeChoice, Policy, WarningKind, Workload, analyze, gigabytes,
@@ -57,9 +58,9 @@ pub use agentrun_memory::{
 pub use agentrun_ollama::{OllamaBackend, OllamaConfig};
 pub use agentrun_sandbox::{LAUNCHER_ARGUMENT, Launcher, Sandbox, SandboxError, launcher_main};
 pub use agentrun_spec::{
-    AgentKind, AgentSpec, Approval, CommandPolicy, ContextSpec, ContextStrategy, Diagnostic,
-    EdgeTarget, GpuBudget, Pin, SandboxMode, SandboxSpec, SpecError, ToolName, Workflow,
-    parse_size,
+    AgentKind, AgentSpec, Approval, BranchFailure, CommandPolicy, ContextSpec, ContextStrategy,
+    Diagnostic, EdgeTarget, GpuBudget, JoinSpec, JoinWait, Pin, SandboxMode, SandboxSpec,
+    SpecError, ToolName, Workflow, parse_size,
 };
 pub use budget::{detect_gpu_budget, macos_raise_command};
 pub use calibration::{Calibration, CalibrationError, ModelCalibration, calibrate_model};

@@ -148,7 +148,11 @@ pub(crate) fn event_time(event: &Event) -> Option<f64> {
         | Event::LoadFinished { at_s, .. }
         | Event::PreloadWithdrawn { at_s, .. }
         | Event::PreloadAborted { at_s, .. }
-        | Event::Unload { at_s, .. } => Some(*at_s),
+        | Event::Unload { at_s, .. }
+        | Event::BranchesStarted { at_s, .. }
+        | Event::BranchArrived { at_s, .. }
+        | Event::BranchFailed { at_s, .. }
+        | Event::JoinOpened { at_s, .. } => Some(*at_s),
         Event::RunFinished { summary } => Some(summary.wall_s),
         _ => None,
     }
@@ -219,6 +223,7 @@ mod tests {
             thinking: None,
             cut_off: false,
             context: None,
+            branch: None,
         };
         let mut text = String::new();
         for turn in 1..=2 {

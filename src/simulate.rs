@@ -48,6 +48,8 @@ pub struct SimulationOptions {
     /// Keep every policy's events in the report, for its timeline
     /// ([`crate::simulation_report_html`]).
     pub keep_events: bool,
+    /// Run every fan-out's branches one after the other, whatever the planner would choose.
+    pub sequential: bool,
 }
 
 /// One policy's figures, in simulated seconds.
@@ -55,6 +57,13 @@ pub struct SimulationOptions {
 pub struct PolicyFigures {
     /// Seconds turns waited for model loads.
     pub load_wait_s: f64,
+    /// How the run's fan-outs ran: how many ran each way (`concurrent`, `grouped`,
+    /// `serialized`, `sequential`).
+    pub fan_outs: BTreeMap<String, usize>,
+    /// Why fan-outs ran other than all at once, each reason once, in the order first given.
+    pub serialized_because: Vec<String>,
+    /// Seconds branches waited at their joins for the other branches, summed.
+    pub join_wait_s: f64,
     /// Load wait beyond the lower bound on the same future (never negative: the bound is
     /// below every policy).
     pub excess_over_bound_s: f64,
@@ -333,25 +342,53 @@ fn draw_future(workflow: &Workflow, seed: u64) -> Vec<SyntheticTurn> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut turns = Vec::new();
     let mut agent = graph.start();
-    while turns.len() < workflow.simulation.max_turns as usize {
-        let drawn = draw_turn(workflow, &graph, agent, &mut rng);
-        let Some((edge, next)) = drawn.taken else {
+    let limit = workflow.simulation.max_turns as usize;
+    while turns.len() < limit {
+        let Some(next) = draw_into(workflow, &graph, agent, &mut rng, &mut turns) else {
             break;
         };
-        turns.push(SyntheticTurn {
-            agent,
-            tokens: drawn.tokens,
-            duration: drawn.duration,
-            edge,
-            passed: drawn.passed,
-            choice: drawn.choice,
-        });
         match next {
             agentrun_core::Node::Agent(index) => agent = index,
             agentrun_core::Node::End => break,
+            // Each branch is drawn to its join in branch order; the replay hands each agent
+            // its own turns, so the order the branches run in does not change them.
+            agentrun_core::Node::FanOut(index) => {
+                let fan_out = graph.fan_out(index);
+                for &start in &fan_out.branches {
+                    let mut at = start;
+                    while turns.len() < limit && at != fan_out.join {
+                        match draw_into(workflow, &graph, at, &mut rng, &mut turns) {
+                            Some(agentrun_core::Node::Agent(next)) => at = next,
+                            _ => break,
+                        }
+                    }
+                }
+                agent = fan_out.join;
+            }
         }
     }
     turns
+}
+
+/// Draws one turn of `agent` onto `turns`; where it leads, or `None` when no edge held.
+fn draw_into(
+    workflow: &Workflow,
+    graph: &agentrun_core::ConversationGraph,
+    agent: usize,
+    rng: &mut StdRng,
+    turns: &mut Vec<SyntheticTurn>,
+) -> Option<agentrun_core::Node> {
+    let drawn = draw_turn(workflow, graph, agent, rng);
+    let (edge, next) = drawn.taken?;
+    turns.push(SyntheticTurn {
+        agent,
+        tokens: drawn.tokens,
+        duration: drawn.duration,
+        edge,
+        passed: drawn.passed,
+        choice: drawn.choice,
+    });
+    Some(next)
 }
 
 /// One turn of an agent, drawn from the workflow's `simulation` section.
@@ -464,17 +501,11 @@ fn run_policy(
     let machine = machine_for(workflow, options, script.len());
     let simulator = Simulator::new(machine.clone());
     let backend = Arc::new(SimBackend::new(simulator.clone()));
-    let replay: Arc<dyn Agent> = Arc::new(Replay {
-        turns: script.to_vec(),
-        next: Mutex::new(0),
-    });
+    let replay: Arc<dyn Agent> = Arc::new(Replay::new(workflow, script));
     let mut executor = Executor::new(workflow.clone(), backend);
-    let mut receiver = None;
-    if options.keep_events {
-        let (sink, events) = EventSink::channel();
-        executor = executor.with_events(sink);
-        receiver = Some(events);
-    }
+    // Every run's events are read for its fan-outs; kept whole only when asked.
+    let (sink, mut receiver) = EventSink::channel();
+    executor = executor.with_events(sink);
     for agent in &workflow.agents {
         executor = executor.with_agent(&agent.name, replay.clone());
     }
@@ -486,6 +517,7 @@ fn run_policy(
     run.unload_at_end = false;
     run.gpu_budget = Some(machine.gpu_memory_bytes);
     run.load_mode = options.load_mode;
+    run.sequential = options.sequential;
     if policy == Policy::Oracle {
         run.future = Some(future_of(workflow, &machine, script));
     }
@@ -494,6 +526,9 @@ fn run_policy(
         .map_err(|source| SimulateError::Run { policy, source })?;
     let mut figures = PolicyFigures {
         load_wait_s: outcome.summary.load_wait_s,
+        fan_outs: BTreeMap::new(),
+        serialized_because: Vec::new(),
+        join_wait_s: 0.0,
         excess_over_bound_s: 0.0,
         foresight_s: 0.0,
         planner_error_s: 0.0,
@@ -530,8 +565,26 @@ fn run_policy(
         }
     }
     let mut events = Vec::new();
-    if let Some(mut receiver) = receiver {
-        while let Ok(event) = receiver.try_recv() {
+    let mut arrived: Vec<f64> = Vec::new();
+    while let Ok(event) = receiver.try_recv() {
+        match &event {
+            Event::BranchesStarted {
+                concurrency,
+                reason,
+                ..
+            } => {
+                *figures.fan_outs.entry(concurrency.clone()).or_default() += 1;
+                if concurrency != "concurrent" && !figures.serialized_because.contains(reason) {
+                    figures.serialized_because.push(reason.clone());
+                }
+            }
+            Event::BranchArrived { at_s, .. } => arrived.push(*at_s),
+            Event::JoinOpened { at_s, .. } => {
+                figures.join_wait_s += arrived.drain(..).map(|since| at_s - since).sum::<f64>();
+            }
+            _ => {}
+        }
+        if options.keep_events {
             events.push(event);
         }
     }
@@ -608,21 +661,37 @@ fn future_of(
         .collect()
 }
 
-/// Every agent of a simulated run: replays the drawn future, turn by turn.
+/// Every agent of a simulated run: replays the drawn future, each agent its own turns in
+/// order (parallel branches' turns interleave however their timing falls).
 struct Replay {
-    turns: Vec<SyntheticTurn>,
-    next: Mutex<usize>,
+    turns: Mutex<BTreeMap<String, std::collections::VecDeque<SyntheticTurn>>>,
+}
+
+impl Replay {
+    fn new(workflow: &Workflow, script: &[SyntheticTurn]) -> Replay {
+        let mut turns: BTreeMap<String, std::collections::VecDeque<SyntheticTurn>> =
+            BTreeMap::new();
+        for turn in script {
+            turns
+                .entry(workflow.agents[turn.agent].name.clone())
+                .or_default()
+                .push_back(turn.clone());
+        }
+        Replay {
+            turns: Mutex::new(turns),
+        }
+    }
 }
 
 #[async_trait]
 impl Agent for Replay {
     async fn respond(&self, context: TurnContext<'_>) -> Result<AgentReply, AgentError> {
-        let turn = {
-            let mut next = self.next.lock().expect("replay lock poisoned");
-            let turn = self.turns.get(*next).cloned();
-            *next += 1;
-            turn
-        };
+        let turn = self
+            .turns
+            .lock()
+            .expect("replay lock poisoned")
+            .get_mut(&context.spec.name)
+            .and_then(|queue| queue.pop_front());
         let Some(turn) = turn else {
             return Err(AgentError::custom("the simulated future has no more turns"));
         };

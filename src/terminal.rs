@@ -42,6 +42,10 @@ pub(crate) struct Output {
     loading: Option<ProgressBar>,
     /// What the event being shown prints, written at once when it is done.
     pending: String,
+    /// The replies of turns running in parallel branches, by agent: held and printed whole,
+    /// each line prefixed with the branch, when the turn finishes, so concurrent replies
+    /// never interleave mid-line.
+    branch_replies: std::collections::BTreeMap<String, (String, String)>,
 }
 
 impl Output {
@@ -53,6 +57,7 @@ impl Output {
             open_line: false,
             loading: None,
             pending: String::new(),
+            branch_replies: std::collections::BTreeMap::new(),
         }
     }
 
@@ -122,12 +127,126 @@ impl Output {
                 "agentrun: {workflow} on {endpoint}, residency policy {policy}"
             ),
             Event::TurnStarted {
+                turn,
+                agent,
+                model,
+                branch: Some(branch),
+                ..
+            } => {
+                self.end_line();
+                let label = format!("[{}]", branch.start);
+                match model {
+                    Some(model) => outln!(self, "{label} ── {agent} ({model}) started"),
+                    None => outln!(self, "{label} ── {agent} started"),
+                }
+                let _ = turn;
+                self.branch_replies
+                    .insert(agent.clone(), (label, String::new()));
+            }
+            Event::TurnStarted {
                 turn, agent, model, ..
             } => {
                 self.end_line();
                 match model {
                     Some(model) => outln!(self, "\n── {agent} ({model}) · turn {turn}"),
                     None => outln!(self, "\n── {agent} · turn {turn}"),
+                }
+            }
+            Event::TextDelta { agent, text } if self.branch_replies.contains_key(agent) => {
+                if let Some((_, reply)) = self.branch_replies.get_mut(agent) {
+                    reply.push_str(text);
+                }
+            }
+            Event::BranchesStarted {
+                from,
+                branches,
+                join,
+                concurrency,
+                groups,
+                reason,
+                ..
+            } => {
+                self.end_line();
+                let how = match concurrency.as_str() {
+                    "concurrent" => "at once".to_owned(),
+                    "" => "at once".to_owned(),
+                    _ => {
+                        let listed: Vec<String> = groups
+                            .iter()
+                            .map(|group| {
+                                group
+                                    .iter()
+                                    .filter_map(|&index| branches.get(index))
+                                    .cloned()
+                                    .collect::<Vec<_>>()
+                                    .join(" + ")
+                            })
+                            .collect();
+                        format!("{concurrency}: {}", listed.join(", then "))
+                    }
+                };
+                outln!(
+                    self,
+                    "\n⇉ {from} fans out to {} ({how}); they meet at {join}",
+                    branches.join(", ")
+                );
+                if !reason.is_empty() {
+                    outln!(self, "   {reason}");
+                }
+            }
+            Event::BranchFailed {
+                branch,
+                agent,
+                error,
+                ..
+            } => {
+                self.end_line();
+                outln!(
+                    self,
+                    "[{}] ✗ {agent} failed: {error}; the branch stops, the others go on",
+                    branch.start
+                );
+            }
+            Event::JoinOpened {
+                join,
+                stopped,
+                region_s,
+                ..
+            } => {
+                self.end_line();
+                let stopped = if stopped.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} branches stopped", stopped.len())
+                };
+                outln!(
+                    self,
+                    "⇶ {join} joins the branches after {region_s:.1} s{stopped}"
+                );
+            }
+            Event::TurnFinished { entry, .. } if entry.branch.is_some() => {
+                self.stop_loading();
+                self.end_line();
+                let (label, reply) = self
+                    .branch_replies
+                    .remove(&entry.agent)
+                    .unwrap_or_else(|| (String::new(), entry.text.clone()));
+                let reply = if reply.is_empty() {
+                    &entry.text
+                } else {
+                    &reply
+                };
+                outln!(
+                    self,
+                    "{label} ── {} · turn {} ({:.1} s, waited {:.1} s for the model) → {}",
+                    entry.agent,
+                    entry.turn,
+                    entry.generation_s,
+                    entry.load_wait_s,
+                    entry.next
+                );
+                for line in reply.lines() {
+                    outln!(self, "{label} │ {line}");
                 }
             }
             Event::TextDelta { text, .. } => {

@@ -19,16 +19,20 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     };
     // Every policy loads the same way, so that the comparison measures planning alone.
     let own_mode = args.load_mode.unwrap_or(workflow.memory.load_mode);
-    let simulate = |load_mode: LoadModeChoice, keep_events: bool| {
+    let simulate_as = |load_mode: LoadModeChoice, keep_events: bool, sequential: bool| {
         let options = SimulationOptions {
             seed: args.seed,
             policies: policies.clone(),
             load_mode: Some(load_mode),
             machine: SimConfig::target_mac(),
             keep_events,
+            sequential,
         };
         agentrun::simulate(&workflow, &options)
             .with_context(|| format!("cannot simulate {}", args.workflow.display()))
+    };
+    let simulate = |load_mode: LoadModeChoice, keep_events: bool| {
+        simulate_as(load_mode, keep_events, args.sequential)
     };
     let report = simulate(own_mode, args.report.is_some())?;
     if let Some(path) = &args.report {
@@ -54,6 +58,19 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         print_table(report, &policies);
     }
     print_decomposition(&report, mmap.as_ref());
+    let fans_out = workflow
+        .flow
+        .edges
+        .iter()
+        .any(|edge| matches!(edge.to, agentrun::EdgeTarget::Branches(_)));
+    if fans_out {
+        if args.sequential {
+            print_fan_outs(&report, None, &policies);
+        } else {
+            let sequential = simulate_as(own_mode, false, true)?;
+            print_fan_outs(&report, Some(&sequential), &policies);
+        }
+    }
     println!(
         "\nbound: no policy can wait less on this future (computed in {:.0} us); oracle: this \
          planner given the future, not an optimum.\nvs bound = foresight (the wait above the \
@@ -150,5 +167,77 @@ fn print_decomposition(report: &SimulationReport, mmap: Option<&SimulationReport
             })
             .collect();
         println!("  {}", parts.join(", "));
+    }
+}
+
+/// How the fan-outs ran under each policy, and what running branches at once gained over
+/// running them one after the other on the same drawn future.
+fn print_fan_outs(
+    report: &SimulationReport,
+    sequential: Option<&SimulationReport>,
+    policies: &[Policy],
+) {
+    match sequential {
+        Some(_) => println!(
+            "\nparallel branches (as the planner decides) vs forced sequential, load mode {}:",
+            mode_name(report)
+        ),
+        None => println!("\nparallel branches forced sequential (--sequential):"),
+    }
+    println!(
+        "{:<16} {:>11} {:>11} {:>11} {:>11} {:>11}  fan-outs",
+        "policy", "wall", "load wait", "join wait", "seq. wall", "seq. wait"
+    );
+    for policy in policies {
+        let Some(figures) = report.policies.get(policy) else {
+            continue;
+        };
+        let alone = sequential.and_then(|report| report.policies.get(policy));
+        let seconds =
+            |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |s| format!("{s:.0} s"));
+        let ran: Vec<String> = figures
+            .fan_outs
+            .iter()
+            .map(|(how, count)| format!("{count} {how}"))
+            .collect();
+        println!(
+            "{:<16} {:>9.0} s {:>9.1} s {:>9.1} s {:>11} {:>11}  {}",
+            policy.name(),
+            figures.wall_s,
+            figures.load_wait_s,
+            figures.join_wait_s,
+            seconds(alone.map(|f| f.wall_s)),
+            alone.map_or_else(|| "-".to_owned(), |f| format!("{:.1} s", f.load_wait_s)),
+            ran.join(", ")
+        );
+    }
+    if let (Some(smart), Some(alone)) = (
+        report.policies.get(&Policy::Smart),
+        sequential.and_then(|report| report.policies.get(&Policy::Smart)),
+    ) {
+        let saved = alone.wall_s - smart.wall_s;
+        println!(
+            "smart: branches together take {:.0} s of wall time against {:.0} s one after the other ({:+.0} s, {:.2}x); load wait {:.1} s against {:.1} s",
+            smart.wall_s,
+            alone.wall_s,
+            -saved,
+            if smart.wall_s > 0.0 {
+                alone.wall_s / smart.wall_s
+            } else {
+                1.0
+            },
+            smart.load_wait_s,
+            alone.load_wait_s
+        );
+        const SHOWN: usize = 2;
+        for reason in smart.serialized_because.iter().take(SHOWN) {
+            println!("  not all at once: {reason}");
+        }
+        if smart.serialized_because.len() > SHOWN {
+            println!(
+                "  ... and {} more fan-outs with their own figures (--json lists them)",
+                smart.serialized_because.len() - SHOWN
+            );
+        }
     }
 }

@@ -92,7 +92,9 @@ pub(crate) fn timeline_svg(timeline: &Timeline, axis: Axis, agents: &[String]) -
         MARKER_HEIGHT
     };
     let lanes_top = markers + AXIS_HEIGHT;
-    let models_top = lanes_top + TURN_LANE_HEIGHT + GAP;
+    // Parallel branches get a row of the turn lane each.
+    let turns_height = TURN_LANE_HEIGHT * timeline.turn_rows() as f64;
+    let models_top = lanes_top + turns_height + GAP;
     let memory_top = models_top + timeline.models.len() as f64 * MODEL_LANE_HEIGHT + GAP;
     let height = memory_top + MEMORY_HEIGHT + AXIS_HEIGHT;
     let mut svg = String::new();
@@ -197,9 +199,26 @@ fn draw_axis_labels(svg: &mut String, axis: Axis, baseline: f64) {
 
 fn draw_turns(svg: &mut String, timeline: &Timeline, axis: Axis, top: f64, agents: &[String]) {
     svg.push_str(r#"<g class="lane lane-turns">"#);
-    lane_label(svg, top, TURN_LANE_HEIGHT, "turns", "");
-    let (y, height) = (top + 3.0, TURN_LANE_HEIGHT - 6.0);
+    let rows = timeline.turn_rows();
+    let detail = if rows > 1 { "a row per branch" } else { "" };
+    lane_label(svg, top, TURN_LANE_HEIGHT * rows as f64, "turns", detail);
+    let height = TURN_LANE_HEIGHT - 6.0;
+    for wait in &timeline.join_waits {
+        let x = axis.x(wait.start_s);
+        let width = (axis.x(wait.end_s) - x).max(MIN_SPAN_WIDTH);
+        let y = top + 3.0 + wait.row as f64 * TURN_LANE_HEIGHT;
+        let _ = write!(
+            svg,
+            r##"<rect class="join-wait" x="{x:.1}" y="{y:.1}" width="{width:.1}" height="{height:.1}" fill="#eeeeee" stroke="#999" stroke-dasharray="4 3"><title>branch {} waited {:.1} s at the join {} ({} to {})</title></rect>"##,
+            escape(&wait.branch),
+            wait.end_s - wait.start_s,
+            escape(&wait.join),
+            clock(wait.start_s),
+            clock(wait.end_s),
+        );
+    }
     for turn in &timeline.turns {
+        let y = top + 3.0 + turn.row as f64 * TURN_LANE_HEIGHT;
         let x = axis.x(turn.start_s);
         let width = (axis.x(turn.end_s) - x).max(MIN_SPAN_WIDTH);
         let colour = agent_colour(agents, &turn.agent);

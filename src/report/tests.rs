@@ -26,6 +26,7 @@ fn run(workflow: &str, agent: &str, model: &str, wall_s: f64) -> Vec<Event> {
         thinking: None,
         cut_off: false,
         context: None,
+        branch: None,
     };
     let mut agents = BTreeMap::new();
     agents.insert(agent.to_owned(), Default::default());
@@ -51,6 +52,7 @@ fn run(workflow: &str, agent: &str, model: &str, wall_s: f64) -> Vec<Event> {
             turn: 1,
             agent: agent.to_owned(),
             model: Some(model.to_owned()),
+            branch: None,
             at_s: 0.0,
         },
         Event::TurnFinished {
@@ -118,6 +120,9 @@ fn a_run_page_stands_alone_with_its_lanes_and_summary() {
 fn a_simulation_page_draws_every_policy_on_one_axis() {
     let figures = |wall_s: f64| PolicyFigures {
         load_wait_s: 3.0,
+        fan_outs: Default::default(),
+        serialized_because: Vec::new(),
+        join_wait_s: 0.0,
         excess_over_bound_s: 1.0,
         foresight_s: 0.0,
         planner_error_s: 1.0,

@@ -61,6 +61,22 @@ pub(crate) struct TurnSpan {
     pub(crate) cut_off: bool,
     /// What a model turn's context held.
     pub(crate) context: Option<agentrun_core::ContextUse>,
+    /// The row of the turn lane it is drawn in: its branch's index inside a parallel
+    /// region, else 0.
+    pub(crate) row: usize,
+}
+
+/// A branch that reached its join and waited there for the join to open.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct JoinWaitSpan {
+    /// The agent the branch started at.
+    pub(crate) branch: String,
+    /// Its row of the turn lane.
+    pub(crate) row: usize,
+    /// The join it waited at.
+    pub(crate) join: String,
+    pub(crate) start_s: f64,
+    pub(crate) end_s: f64,
 }
 
 /// A run's timeline.
@@ -73,6 +89,8 @@ pub(crate) struct Timeline {
     pub(crate) end_s: f64,
     pub(crate) models: Vec<ModelLane>,
     pub(crate) turns: Vec<TurnSpan>,
+    /// The waits of branches at their joins.
+    pub(crate) join_waits: Vec<JoinWaitSpan>,
     /// When the run was resumed after an interruption.
     pub(crate) resumed_at_s: Vec<f64>,
     pub(crate) summary: Option<RunSummary>,
@@ -97,8 +115,12 @@ struct Reader {
     spans: BTreeMap<String, Vec<Span>>,
     pending_loads: BTreeMap<String, (f64, LoadCause, Option<f64>)>,
     pending_unloads: Vec<(String, f64, String)>,
-    open_turn: Option<TurnSpan>,
+    /// The turns under way, by agent (branches run several at once).
+    open_turns: BTreeMap<String, TurnSpan>,
     turns: Vec<TurnSpan>,
+    /// Branches waiting at their join: `(branch start, row, since)`.
+    arrived: Vec<(String, usize, f64)>,
+    join_waits: Vec<JoinWaitSpan>,
     resumed_at_s: Vec<f64>,
     started: bool,
     last_s: f64,
@@ -106,6 +128,17 @@ struct Reader {
 }
 
 impl Timeline {
+    /// The rows of the turn lane: one, or as many as the widest parallel region has branches.
+    pub(crate) fn turn_rows(&self) -> usize {
+        self.turns
+            .iter()
+            .map(|turn| turn.row)
+            .chain(self.join_waits.iter().map(|wait| wait.row))
+            .max()
+            .unwrap_or(0)
+            + 1
+    }
+
     /// Rebuilds the timeline of the events of a run, every start of it in order.
     pub(crate) fn from_events(events: &[Event]) -> Timeline {
         let mut reader = Reader::default();
@@ -202,28 +235,51 @@ impl Reader {
                 turn,
                 agent,
                 model,
+                branch,
                 at_s,
             } => {
                 if let Some(model) = model {
                     self.know(model);
                 }
-                self.open_turn = Some(TurnSpan {
-                    turn: *turn,
-                    agent: agent.clone(),
-                    model: model.clone(),
-                    start_s: *at_s,
-                    end_s: *at_s,
-                    load_wait_s: 0.0,
-                    tokens: 0,
-                    completed: false,
-                    thinking: None,
-                    cut_off: false,
-                    context: None,
-                });
+                let row = branch.as_ref().map_or(0, |branch| branch.index as usize);
+                self.open_turns.insert(
+                    agent.clone(),
+                    TurnSpan {
+                        row,
+                        turn: *turn,
+                        agent: agent.clone(),
+                        model: model.clone(),
+                        start_s: *at_s,
+                        end_s: *at_s,
+                        load_wait_s: 0.0,
+                        tokens: 0,
+                        completed: false,
+                        thinking: None,
+                        cut_off: false,
+                        context: None,
+                    },
+                );
+                self.seen(*at_s);
+            }
+            Event::BranchArrived { branch, at_s } => {
+                self.arrived
+                    .push((branch.start.clone(), branch.index as usize, *at_s));
+                self.seen(*at_s);
+            }
+            Event::JoinOpened { join, at_s, .. } => {
+                for (branch, row, since) in std::mem::take(&mut self.arrived) {
+                    self.join_waits.push(JoinWaitSpan {
+                        branch,
+                        row,
+                        join: join.clone(),
+                        start_s: since,
+                        end_s: *at_s,
+                    });
+                }
                 self.seen(*at_s);
             }
             Event::TurnFinished { entry, at_s } => {
-                self.open_turn = None;
+                self.open_turns.remove(&entry.agent);
                 let answered_s = (entry.started_s + entry.load_wait_s).min(*at_s);
                 if let Some(model) = &entry.model {
                     self.know(model);
@@ -258,6 +314,10 @@ impl Reader {
                     thinking: entry.thinking.clone(),
                     cut_off: entry.cut_off,
                     context: entry.context.clone(),
+                    row: entry
+                        .branch
+                        .as_ref()
+                        .map_or(0, |branch| branch.index as usize),
                 });
                 self.seen(*at_s);
             }
@@ -381,10 +441,11 @@ impl Reader {
     fn interrupted(&mut self) {
         let last_s = self.last_s;
         self.close_unloads(last_s);
-        if let Some(mut turn) = self.open_turn.take() {
+        for (_, mut turn) in std::mem::take(&mut self.open_turns) {
             turn.end_s = last_s.max(turn.start_s);
             self.turns.push(turn);
         }
+        self.arrived.clear();
         for (model, (start_s, cause, _)) in std::mem::take(&mut self.pending_loads) {
             self.load_span(&model, start_s, last_s, cause);
         }
@@ -417,6 +478,7 @@ impl Reader {
             end_s,
             models,
             turns: self.turns,
+            join_waits: self.join_waits,
             resumed_at_s: self.resumed_at_s,
             summary: self.summary,
         }

@@ -12,6 +12,7 @@ mod four_specialists;
 mod learning;
 mod mcp;
 mod mcp_server;
+mod parallel;
 mod real_servers;
 #[path = "../../crates/agentrun-ollama/tests/backend/replay_server.rs"]
 mod replay_server;

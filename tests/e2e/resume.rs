@@ -61,7 +61,7 @@ fn start_sim(dir: &Path) -> Sim {
 }
 
 /// `agentrun` as a child process, for the tests to stop.
-fn spawn(args: &[&str], log: &Path) -> Child {
+pub(crate) fn spawn(args: &[&str], log: &Path) -> Child {
     let log = std::fs::File::create(log).expect("a log file");
     Command::new(agentrun_binary())
         .args(args)
@@ -91,7 +91,7 @@ fn start_run(sim: &Sim, runs: &Path, log: &Path) -> Child {
 }
 
 /// The run directory under `runs`, once it exists.
-fn run_dir(runs: &Path, child: &mut Child) -> PathBuf {
+pub(crate) fn run_dir(runs: &Path, child: &mut Child) -> PathBuf {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(found) = std::fs::read_dir(runs.join("runs"))
@@ -110,14 +110,14 @@ fn run_dir(runs: &Path, child: &mut Child) -> PathBuf {
 }
 
 /// The transcript's complete lines.
-fn transcript_lines(dir: &Path) -> Vec<String> {
+pub(crate) fn transcript_lines(dir: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(dir.join("transcript.jsonl")).unwrap_or_default();
     let complete = text.rfind('\n').map_or("", |last| &text[..=last]);
     complete.lines().map(str::to_owned).collect()
 }
 
 /// Waits until the run has completed `turns` turns; panics if it ends first.
-fn wait_for_turns(dir: &Path, child: &mut Child, turns: usize) {
+pub(crate) fn wait_for_turns(dir: &Path, child: &mut Child, turns: usize) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while transcript_lines(dir).len() < turns {
         if let Some(status) = child.try_wait().expect("waitable") {
@@ -128,7 +128,7 @@ fn wait_for_turns(dir: &Path, child: &mut Child, turns: usize) {
     }
 }
 
-fn wait(child: &mut Child) -> ExitStatus {
+pub(crate) fn wait(child: &mut Child) -> ExitStatus {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         if let Some(status) = child.try_wait().expect("waitable") {
@@ -184,7 +184,7 @@ fn reference(dir: &Path) -> Vec<(u64, String, String, String)> {
     said
 }
 
-fn assert_events_follow_the_schema(dir: &Path) {
+pub(crate) fn assert_events_follow_the_schema(dir: &Path) {
     let schema: Value = serde_json::from_str(
         &std::fs::read_to_string(repo_root().join("docs/events.schema.json")).expect("schema"),
     )

@@ -55,12 +55,74 @@ pub enum Event {
     },
     /// An agent's turn began.
     TurnStarted {
-        /// 1-based turn number.
+        /// 1-based turn number. Inside a parallel region turns take their number in the
+        /// order they finish: this is the number the turn takes if the turns under way
+        /// finish in the order they started; its `turn_finished` has the final one.
         turn: u32,
         /// The speaking agent.
         agent: String,
         /// Its model, if it has one.
         model: Option<String>,
+        /// The parallel branch the turn belongs to; absent outside parallel regions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        branch: Option<crate::transcript::BranchRef>,
+        /// Seconds since the run started.
+        at_s: f64,
+    },
+    /// A turn fanned out: its branches start, at the same time unless the run is
+    /// sequential.
+    BranchesStarted {
+        /// The turn that fanned out (the region's `fork`).
+        turn: u32,
+        /// The agent that fanned out.
+        from: String,
+        /// The agent each branch starts at, by branch index.
+        branches: Vec<String>,
+        /// The agent where the branches meet.
+        join: String,
+        /// Whether the run forces branches to run one after the other.
+        #[serde(default)]
+        sequential: bool,
+        /// How they run: `concurrent`, `grouped` (co-resident groups one after the other),
+        /// `serialized` (the planner ran them one after the other) or `sequential` (forced).
+        #[serde(default)]
+        concurrency: String,
+        /// The groups of branch indices, run one group after the other.
+        #[serde(default)]
+        groups: Vec<Vec<usize>>,
+        /// Why, in one line.
+        #[serde(default)]
+        reason: String,
+        /// Seconds since the run started.
+        at_s: f64,
+    },
+    /// A branch reached its join and waits there for the join to open.
+    BranchArrived {
+        /// The branch.
+        branch: crate::transcript::BranchRef,
+        /// Seconds since the run started.
+        at_s: f64,
+    },
+    /// An agent of a branch failed, and the join's rule lets the others go on.
+    BranchFailed {
+        /// The branch.
+        branch: crate::transcript::BranchRef,
+        /// The agent that failed.
+        agent: String,
+        /// Why.
+        error: String,
+        /// Seconds since the run started.
+        at_s: f64,
+    },
+    /// A join's rule was met: the join speaks next, seeing the branches' replies.
+    JoinOpened {
+        /// The joining agent.
+        join: String,
+        /// The branches stopped because the join opened without them, by index.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        stopped: Vec<u32>,
+        /// Seconds from the fan-out to the join opening.
+        region_s: f64,
         /// Seconds since the run started.
         at_s: f64,
     },

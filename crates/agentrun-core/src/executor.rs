@@ -1,23 +1,29 @@
 //! The executor: the turn loop that runs a workflow's conversation on a backend.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use agentrun_memory::{LoadModeChoice, LoadTimes, Policy};
 use agentrun_spec::{AgentKind, EdgeTarget, Workflow};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::{Agent, AgentError, AgentReply, LlmAgent, ModelCall, TurnContext};
 use crate::backend::{BackendError, ModelBackend, ModelDetails};
+use crate::branches::{Cursor, JoinProgress, ReadyTurn};
 use crate::clock::RunClock;
 use crate::command::CommandAgent;
 use crate::command_sandbox::CommandSandbox;
 use crate::console::Console;
 use crate::context::ContextState;
 use crate::event::{Event, EventSink, LoadCause, ResidentModel};
+use crate::fan_out::{FanOutDecision, FanOutPlanner};
 use crate::gated_backend::GatedBackend;
 use crate::graph::{ConversationGraph, Node, TurnOutcome};
 use crate::human::HumanAgent;
@@ -28,7 +34,7 @@ use crate::resume::{Resume, ResumeError};
 use crate::server_view::ServerView;
 use crate::summary::{RunStatus, RunSummary};
 use crate::tools::{Tool, Workspace, builtin_tool};
-use crate::transcript::TranscriptEntry;
+use crate::transcript::{BranchRef, TranscriptEntry};
 
 /// How to run a workflow.
 #[derive(Debug, Clone)]
@@ -69,6 +75,9 @@ pub struct RunOptions {
     pub workspace: Option<PathBuf>,
     /// Continue an interrupted run from its last completed turn instead of starting anew.
     pub resume: Option<Resume>,
+    /// Run the branches of a fan-out one after the other, in branch order, instead of at
+    /// the same time (to compare, or when the server should serve one request at a time).
+    pub sequential: bool,
 }
 
 impl RunOptions {
@@ -89,6 +98,7 @@ impl RunOptions {
             time_scale: 1.0,
             workspace: None,
             resume: None,
+            sequential: false,
         }
     }
 }
@@ -298,13 +308,27 @@ impl Executor {
         let mut transcript: Vec<TranscriptEntry> =
             past.map(|r| r.transcript.clone()).unwrap_or_default();
         let agent_names: Vec<&str> = workflow.agents.iter().map(|a| a.name.as_str()).collect();
-        let mut speaker = crate::resume::replay(
+        let mut cursor = crate::resume::replay(
             &transcript,
             &self.graph,
             &agent_names,
             &mut residency,
             &mut tally,
         )?;
+        let fan_out_planner = FanOutPlanner::new(workflow, &details);
+        // A run resumed inside a parallel region decides anew how its branches run.
+        if let Some(region) = cursor.region() {
+            let branches = region.fan_out.branches.clone();
+            let running = self.backend.running_models().await?;
+            let decision = self.decide_fan_out(
+                &fan_out_planner,
+                residency.workload(),
+                &branches,
+                &running,
+                options.sequential,
+            );
+            cursor.set_groups(decision.groups);
+        }
         // The replayed turns were reported by the run's first start.
         residency.take_observations();
         let clock = RunClock::start(options.time_scale, past.map_or(0.0, |r| r.elapsed_s));
@@ -346,19 +370,299 @@ impl Executor {
         // A model whose preload's tail a turn waited on, and that wait, until the preload
         // reports: the load is counted once, when it does.
         let mut tail_uncounted: Option<(String, f64)> = None;
+        // The models a parallel region's turns started loading: a second branch on the same
+        // model waits on the same load.
+        let mut loads_started: BTreeSet<String> = BTreeSet::new();
+        let mut in_flight: FuturesUnordered<InFlight<'_>> = FuturesUnordered::new();
+        // Each running turn's branch token: a join that opens without a branch stops it.
+        let mut branch_stops: BTreeMap<u32, CancellationToken> = BTreeMap::new();
+        // Fan-outs wait for their join: when each opened, for the report's join waits.
+        let mut region_started_s: Option<f64> = None;
         let (status, reason) = loop {
-            let turn = turns_done + 1;
-            if turn > max_turns {
-                break (
-                    RunStatus::MaxTurns,
-                    format!("reached the limit of {max_turns} turns"),
-                );
-            }
+            let ready = if turns_done + (in_flight.len() as u32) < max_turns {
+                cursor.next_ready(&agent_names)
+            } else {
+                None
+            };
+            let Some(ReadyTurn {
+                agent: speaker,
+                branch,
+            }) = ready
+            else {
+                if in_flight.is_empty() {
+                    break match cursor {
+                        Cursor::Ended => (RunStatus::Completed, "the run ended".to_owned()),
+                        _ => (
+                            RunStatus::MaxTurns,
+                            format!("reached the limit of {max_turns} turns"),
+                        ),
+                    };
+                }
+                let done: TurnDone = tokio::select! {
+                    Some(done) = in_flight.next() => done,
+                    _ = self.cancel.cancelled() => break (RunStatus::Cancelled, "interrupted".to_owned()),
+                    _ = sleep_until_deadline(deadline) => break (
+                        RunStatus::Timeout,
+                        format!("reached the time limit of {}", humantime::format_duration(
+                            deadline.map(|d| d - start).unwrap_or_default())),
+                    ),
+                };
+                if let Some(branch) = &done.branch {
+                    branch_stops.remove(&branch.index);
+                }
+                let TurnDone {
+                    speaker,
+                    branch,
+                    turn: started_turn,
+                    started_s,
+                    resident,
+                    tail_of_preload,
+                    reply,
+                    reported_loads,
+                } = done;
+                let Some(reply) = reply else {
+                    // A branch the join stopped: its turn is not part of the run.
+                    continue;
+                };
+                let spec = &workflow.agents[speaker];
+                if !cursor.busy() || in_flight.is_empty() {
+                    preloader.open_gate();
+                    // What the turn queued and has not started waits for the next plan,
+                    // which knows the next speaker.
+                    preloader.hold();
+                }
+                let reply = match reply {
+                    Ok(reply) => reply,
+                    Err(error) => {
+                        // The model may have loaded before the turn failed (an empty reply asked
+                        // again, a tool loop cut off): that load happened and is counted.
+                        if !tail_of_preload {
+                            for (model, load) in reported_loads {
+                                let load_s = load.as_secs_f64();
+                                if load_s < RESIDENT_LOAD_S {
+                                    continue;
+                                }
+                                residency.record_load(&model, load_s);
+                                server_view.forget();
+                                tally.failed_turn_loaded(&spec.name, &model, load_s);
+                                self.events.emit(Event::LoadFinished {
+                                    model,
+                                    cause: LoadCause::OnDemand,
+                                    load_s,
+                                    at_s: clock.now_s(),
+                                });
+                            }
+                        }
+                        let failure = format!("agent '{}' failed: {error}", spec.name);
+                        let Some(branch) = branch else {
+                            break (RunStatus::Failed, failure);
+                        };
+                        self.events.emit(Event::BranchFailed {
+                            branch: branch.clone(),
+                            agent: spec.name.clone(),
+                            error: error.to_string(),
+                            at_s: clock.now_s(),
+                        });
+                        match cursor.branch_failed(branch.index) {
+                            None => break (RunStatus::Failed, failure),
+                            Some(progress) => {
+                                self.join_progress(
+                                    &progress,
+                                    &mut branch_stops,
+                                    &mut region_started_s,
+                                    &cursor,
+                                    clock,
+                                );
+                                continue;
+                            }
+                        }
+                    }
+                };
+                let outcome = TurnOutcome {
+                    text: &reply.text,
+                    choice: reply.choice.as_deref(),
+                    passed: reply.passed,
+                };
+                let next = match reply.forced_edge {
+                    Some(rank) => self.graph.edge(speaker, rank),
+                    None => self.graph.next(speaker, outcome),
+                }
+                .map(|step| step.to);
+                // The model that answered: the agent's own, or its fallback when its own
+                // did not fit.
+                let answered_by = reply
+                    .answered_by
+                    .clone()
+                    .or_else(|| spec.model().map(str::to_owned));
+                let load_is_preloads = tail_of_preload && answered_by.as_deref() == spec.model();
+                if let Some(model) = &answered_by
+                    && load_is_preloads
+                    && reply.load_wait.as_secs_f64() >= RESIDENT_LOAD_S
+                {
+                    tail_uncounted = Some((model.clone(), reply.load_wait.as_secs_f64()));
+                }
+                if let Some(model) = &answered_by
+                    && reply.load_wait.as_secs_f64() >= RESIDENT_LOAD_S
+                    && !load_is_preloads
+                {
+                    residency.record_load(model, reply.load_wait.as_secs_f64());
+                    server_view.forget();
+                    self.events.emit(Event::LoadFinished {
+                        model: model.clone(),
+                        cause: LoadCause::OnDemand,
+                        load_s: reply.load_wait.as_secs_f64(),
+                        at_s: clock.now_s(),
+                    });
+                }
+                // Turns take their number in the order they finish, the transcript's order.
+                let turn = turns_done + 1;
+                let _ = started_turn;
+                // A turn no edge matched ends the run as failed below; its record says `end`.
+                let next_target = match next {
+                    Some(Node::Agent(index)) => {
+                        EdgeTarget::Agent(workflow.agents[index].name.clone())
+                    }
+                    Some(Node::FanOut(index)) => EdgeTarget::Branches(
+                        self.graph
+                            .fan_out(index)
+                            .branches
+                            .iter()
+                            .map(|&agent| workflow.agents[agent].name.clone())
+                            .collect(),
+                    ),
+                    Some(Node::End) | None => EdgeTarget::End,
+                };
+                let entry = TranscriptEntry {
+                    turn,
+                    agent: spec.name.clone(),
+                    model: answered_by,
+                    text: reply.text.clone(),
+                    choice: reply.choice.clone(),
+                    passed: reply.passed,
+                    next: next_target.clone(),
+                    load_wait_s: reply.load_wait.as_secs_f64(),
+                    generation_s: reply.generation.as_secs_f64(),
+                    tokens: reply.tokens,
+                    resident: resident.iter().map(|model| model.name.clone()).collect(),
+                    started_s,
+                    tool_calls: reply.tool_calls.clone(),
+                    thinking: reply.thinking.clone(),
+                    cut_off: reply.cut_off,
+                    context: reply.context.clone(),
+                    branch: branch.clone(),
+                };
+                self.events.emit(Event::TurnFinished {
+                    entry: entry.clone(),
+                    at_s: clock.now_s(),
+                });
+                tally.turn(&entry, &reply, !load_is_preloads);
+                let next_agent = match next {
+                    Some(Node::Agent(index)) => Some(index),
+                    Some(Node::FanOut(index)) => {
+                        self.graph.fan_out(index).branches.first().copied()
+                    }
+                    _ => None,
+                };
+                // The planner reasons in the run's time. A turn without a model (a command, a
+                // person) reports real seconds, which a time-scaled run's clock stretches.
+                let turn_s = if spec.model().is_some() {
+                    reply.generation.as_secs_f64()
+                } else {
+                    clock.now_s() - started_s
+                };
+                residency.after_turn(speaker, next_agent, turn_s);
+                if let Some(model) = &entry.model {
+                    residency.record_generation(model, entry.tokens, entry.generation_s);
+                }
+                transcript.push(entry);
+                turns_done += 1;
+                // Trimmed in batches, so each turn costs O(1) on average; never inside a
+                // parallel region, whose turns the join must see.
+                if !options.keep_transcript && branch.is_none() && transcript.len() >= 2 * window {
+                    transcript.drain(..transcript.len() - window);
+                }
+                self.events.emit(Event::EdgeTaken {
+                    from: spec.name.clone(),
+                    to: next_target,
+                });
+                let Some(next) = next else {
+                    break (
+                        RunStatus::Failed,
+                        format!(
+                            "no edge out of '{}' matched its reply; add an unconditional edge as a fallback",
+                            spec.name
+                        ),
+                    );
+                };
+                match branch {
+                    Some(branch) => {
+                        let arrived =
+                            matches!(next, Node::Agent(index) if Some(index) == cursor.join());
+                        if arrived {
+                            self.events.emit(Event::BranchArrived {
+                                branch: branch.clone(),
+                                at_s: clock.now_s(),
+                            });
+                        }
+                        let progress = cursor.after_branch_turn(branch.index, next, outcome);
+                        self.join_progress(
+                            &progress,
+                            &mut branch_stops,
+                            &mut region_started_s,
+                            &cursor,
+                            clock,
+                        );
+                    }
+                    None => {
+                        cursor.after_turn(&self.graph, turn, next);
+                        if let Node::FanOut(index) = next {
+                            let fan_out = self.graph.fan_out(index);
+                            region_started_s = Some(clock.now_s());
+                            let running = server_view
+                                .resident(&*self.backend)
+                                .await
+                                .unwrap_or_default();
+                            let decision = self.decide_fan_out(
+                                &fan_out_planner,
+                                residency.workload(),
+                                &fan_out.branches,
+                                &running,
+                                options.sequential,
+                            );
+                            cursor.set_groups(decision.groups.clone());
+                            self.events.emit(Event::BranchesStarted {
+                                turn,
+                                from: spec.name.clone(),
+                                branches: fan_out
+                                    .branches
+                                    .iter()
+                                    .map(|&agent| workflow.agents[agent].name.clone())
+                                    .collect(),
+                                join: workflow.agents[fan_out.join].name.clone(),
+                                sequential: options.sequential,
+                                concurrency: decision.concurrency,
+                                groups: decision.groups,
+                                reason: decision.reason,
+                                at_s: clock.now_s(),
+                            });
+                        }
+                        if cursor == Cursor::Ended {
+                            break (
+                                RunStatus::Completed,
+                                format!("'{}' ended the run", spec.name),
+                            );
+                        }
+                    }
+                }
+                continue;
+            };
+            let turn = turns_done + in_flight.len() as u32 + 1;
             for done in preloader.finished() {
                 server_view.forget();
                 settle_preload(&done, &mut tail_uncounted, &mut residency, &mut tally);
             }
             let spec = &workflow.agents[speaker];
+            let in_region = branch.is_some();
             // Every turn records what was resident, from the server itself: another
             // client or a restart may have changed it behind the planner's back.
             let mut resident = match server_view.resident(&*self.backend).await {
@@ -394,7 +698,20 @@ impl Executor {
                     .collect(),
                 at_s: clock.now_s(),
             });
-            let plan = residency.before_turn(speaker, &resident, preloader.in_flight().as_deref());
+            let mut plan =
+                residency.before_turn(speaker, &resident, preloader.in_flight().as_deref());
+            if in_region {
+                // Several turns are in flight: a model another branch uses, or is about to,
+                // stays; and no preload competes with the branches' own loads.
+                let in_use: BTreeSet<&str> = cursor
+                    .agents_in_use()
+                    .into_iter()
+                    .filter_map(|agent| workflow.agents[agent].model())
+                    .collect();
+                plan.unloads
+                    .retain(|unload| !in_use.contains(unload.model.as_str()));
+                plan.preloads.clear();
+            }
             if !(plan.refreshes.is_empty() && plan.unloads.is_empty() && plan.preloads.is_empty()) {
                 server_view.forget();
             }
@@ -421,6 +738,7 @@ impl Executor {
             let gate = spec
                 .model()
                 .filter(|model| !resident.iter().any(|running| running.name == *model))
+                .filter(|_| !in_region)
                 .map(str::to_owned);
             let withdrawn = preloader.replace(
                 plan.preloads
@@ -463,12 +781,21 @@ impl Executor {
                 turn,
                 agent: spec.name.clone(),
                 model: spec.model().map(str::to_owned),
+                branch: branch.clone(),
                 at_s: started_s,
             });
+            // Another branch loading the same model loads it once: this turn waits on it.
+            let loading_elsewhere = spec
+                .model()
+                .is_some_and(|model| loads_started.contains(model) && in_region);
             if let Some(model) = spec.model()
                 && !resident.iter().any(|running| running.name == model)
                 && !tail_of_preload
+                && !loading_elsewhere
             {
+                if in_region {
+                    loads_started.insert(model.to_owned());
+                }
                 self.events.emit(Event::LoadStarted {
                     model: model.to_owned(),
                     cause: LoadCause::OnDemand,
@@ -476,182 +803,68 @@ impl Executor {
                     at_s: started_s,
                 });
             }
-            let gated = GatedBackend::new(&*self.backend, preloader.gate_opener());
-            let context = TurnContext {
-                spec,
-                turn,
-                task: &options.task,
-                conversation: &transcript,
-                backend: &gated,
-                call,
-                events: &self.events,
-                workspace: &workspace,
-                tools: &self.tools[speaker],
-                console: self.console.as_deref(),
-                context_state: Some(&context_state),
-                summarizer: summarizers[speaker].and_then(|agent| {
-                    residency
-                        .side_call(agent)
-                        .map(|(model, options, keep_alive)| ModelCall {
-                            model,
-                            options,
-                            keep_alive,
-                        })
-                }),
-                time_scale: options.time_scale,
-            };
-            let respond = self.agents[speaker].respond(context);
-            let reply: Result<AgentReply, AgentError> = tokio::select! {
-                reply = respond => reply,
-                _ = self.cancel.cancelled() => break (RunStatus::Cancelled, "interrupted".to_owned()),
-                _ = sleep_until_deadline(deadline) => break (
-                    RunStatus::Timeout,
-                    format!("reached the time limit of {}", humantime::format_duration(
-                        deadline.map(|d| d - start).unwrap_or_default())),
-                ),
-            };
-            preloader.open_gate();
-            // What the turn queued and has not started waits for the next plan, which
-            // knows the next speaker.
-            preloader.hold();
-            let reply = match reply {
-                Ok(reply) => reply,
-                Err(error) => {
-                    // The model may have loaded before the turn failed (an empty reply asked
-                    // again, a tool loop cut off): that load happened and is counted.
-                    if !tail_of_preload {
-                        for (model, load) in gated.reported_loads() {
-                            let load_s = load.as_secs_f64();
-                            if load_s < RESIDENT_LOAD_S {
-                                continue;
-                            }
-                            residency.record_load(&model, load_s);
-                            server_view.forget();
-                            tally.failed_turn_loaded(&spec.name, &model, load_s);
-                            self.events.emit(Event::LoadFinished {
-                                model,
-                                cause: LoadCause::OnDemand,
-                                load_s,
-                                at_s: clock.now_s(),
-                            });
-                        }
-                    }
-                    break (
-                        RunStatus::Failed,
-                        format!("agent '{}' failed: {error}", spec.name),
-                    );
-                }
-            };
-            let next = match reply.forced_edge {
-                Some(rank) => self.graph.edge(speaker, rank),
-                None => self.graph.next(
+            if !in_region {
+                loads_started.clear();
+            }
+            let summarizer = summarizers[speaker].and_then(|agent| {
+                residency
+                    .side_call(agent)
+                    .map(|(model, options, keep_alive)| ModelCall {
+                        model,
+                        options,
+                        keep_alive,
+                    })
+            });
+            let stop = CancellationToken::new();
+            if let Some(branch) = &branch {
+                branch_stops.insert(branch.index, stop.clone());
+            }
+            let conversation = crate::transcript::branch_view(&transcript, branch.as_ref());
+            let opener = preloader.gate_opener();
+            let agent = self.agents[speaker].clone();
+            let (task, workspace, context_state, events) =
+                (&options.task, &workspace, &context_state, &self.events);
+            let (backend, tools, console) = (
+                &*self.backend,
+                &self.tools[speaker],
+                self.console.as_deref(),
+            );
+            let time_scale = options.time_scale;
+            in_flight.push(Box::pin(async move {
+                let gated = GatedBackend::new(backend, opener);
+                let context = TurnContext {
+                    spec,
+                    turn,
+                    task,
+                    conversation: &conversation,
+                    backend: &gated,
+                    call,
+                    events,
+                    workspace,
+                    tools,
+                    console,
+                    context_state: Some(context_state),
+                    summarizer,
+                    time_scale,
+                };
+                let reply = tokio::select! {
+                    reply = agent.respond(context) => Some(reply),
+                    _ = stop.cancelled() => None,
+                };
+                TurnDone {
                     speaker,
-                    TurnOutcome {
-                        text: &reply.text,
-                        choice: reply.choice.as_deref(),
-                        passed: reply.passed,
-                    },
-                ),
-            }
-            .map(|step| step.to);
-            // The model that answered: the agent's own, or its fallback when its own
-            // did not fit.
-            let answered_by = reply
-                .answered_by
-                .clone()
-                .or_else(|| spec.model().map(str::to_owned));
-            let load_is_preloads = tail_of_preload && answered_by.as_deref() == spec.model();
-            if let Some(model) = &answered_by
-                && load_is_preloads
-                && reply.load_wait.as_secs_f64() >= RESIDENT_LOAD_S
-            {
-                tail_uncounted = Some((model.clone(), reply.load_wait.as_secs_f64()));
-            }
-            if let Some(model) = &answered_by
-                && reply.load_wait.as_secs_f64() >= RESIDENT_LOAD_S
-                && !load_is_preloads
-            {
-                residency.record_load(model, reply.load_wait.as_secs_f64());
-                server_view.forget();
-                self.events.emit(Event::LoadFinished {
-                    model: model.clone(),
-                    cause: LoadCause::OnDemand,
-                    load_s: reply.load_wait.as_secs_f64(),
-                    at_s: clock.now_s(),
-                });
-            }
-            // A turn no edge matched ends the run as failed below; its record says `end`.
-            let next_target = match next {
-                Some(Node::Agent(index)) => EdgeTarget::Agent(workflow.agents[index].name.clone()),
-                Some(Node::End) | None => EdgeTarget::End,
-            };
-            let entry = TranscriptEntry {
-                turn,
-                agent: spec.name.clone(),
-                model: answered_by,
-                text: reply.text.clone(),
-                choice: reply.choice.clone(),
-                passed: reply.passed,
-                next: next_target.clone(),
-                load_wait_s: reply.load_wait.as_secs_f64(),
-                generation_s: reply.generation.as_secs_f64(),
-                tokens: reply.tokens,
-                resident: resident.iter().map(|model| model.name.clone()).collect(),
-                started_s,
-                tool_calls: reply.tool_calls.clone(),
-                thinking: reply.thinking.clone(),
-                cut_off: reply.cut_off,
-                context: reply.context.clone(),
-            };
-            self.events.emit(Event::TurnFinished {
-                entry: entry.clone(),
-                at_s: clock.now_s(),
-            });
-            tally.turn(&entry, &reply, !load_is_preloads);
-            let next_agent = match next {
-                Some(Node::Agent(index)) => Some(index),
-                _ => None,
-            };
-            // The planner reasons in the run's time. A turn without a model (a command, a
-            // person) reports real seconds, which a time-scaled run's clock stretches.
-            let turn_s = if spec.model().is_some() {
-                reply.generation.as_secs_f64()
-            } else {
-                clock.now_s() - started_s
-            };
-            residency.after_turn(speaker, next_agent, turn_s);
-            if let Some(model) = &entry.model {
-                residency.record_generation(model, entry.tokens, entry.generation_s);
-            }
-            transcript.push(entry);
-            turns_done += 1;
-            // Trimmed in batches, so each turn costs O(1) on average.
-            if !options.keep_transcript && transcript.len() >= 2 * window {
-                transcript.drain(..transcript.len() - window);
-            }
-            self.events.emit(Event::EdgeTaken {
-                from: spec.name.clone(),
-                to: next_target,
-            });
-            match next {
-                Some(Node::Agent(index)) => speaker = index,
-                Some(Node::End) => {
-                    break (
-                        RunStatus::Completed,
-                        format!("'{}' ended the run", spec.name),
-                    );
+                    branch,
+                    turn,
+                    started_s,
+                    resident,
+                    tail_of_preload,
+                    reply,
+                    reported_loads: gated.reported_loads(),
                 }
-                None => {
-                    break (
-                        RunStatus::Failed,
-                        format!(
-                            "no edge out of '{}' matched its reply; add an unconditional edge as a fallback",
-                            spec.name
-                        ),
-                    );
-                }
-            }
+            }));
         };
+        // Whatever is still running stops with the run.
+        drop(in_flight);
         for done in preloader.finished() {
             settle_preload(&done, &mut tail_uncounted, &mut residency, &mut tally);
         }
@@ -716,6 +929,71 @@ impl Executor {
                 tracing::warn!(model = %model.name, %error, "unload at the end of the run failed");
             }
         }
+    }
+}
+
+/// A turn in flight: its agent's reply, with what the executor needs to record it.
+type InFlight<'a> = Pin<Box<dyn Future<Output = TurnDone> + Send + 'a>>;
+
+/// A finished (or stopped) turn of the run.
+struct TurnDone {
+    speaker: usize,
+    branch: Option<BranchRef>,
+    /// The number the turn had when it started.
+    turn: u32,
+    started_s: f64,
+    resident: Vec<crate::backend::RunningModel>,
+    tail_of_preload: bool,
+    /// `None` when a join stopped the turn's branch.
+    reply: Option<Result<AgentReply, AgentError>>,
+    reported_loads: Vec<(String, Duration)>,
+}
+
+impl Executor {
+    /// How a fan-out's branches run: the planner's decision from what the server holds.
+    fn decide_fan_out(
+        &self,
+        planner: &FanOutPlanner,
+        workload: &agentrun_memory::Workload,
+        branches: &[usize],
+        running: &[crate::backend::RunningModel],
+        sequential: bool,
+    ) -> FanOutDecision {
+        let agents = &self.workflow.agents;
+        let starts: Vec<&str> = branches.iter().map(|&a| agents[a].name.as_str()).collect();
+        let models: Vec<Option<&str>> = branches.iter().map(|&a| agents[a].model()).collect();
+        planner.decide(workload, &starts, &models, running, sequential)
+    }
+
+    /// Reports a join that opened, and stops the branches it opened without.
+    fn join_progress(
+        &self,
+        progress: &JoinProgress,
+        branch_stops: &mut BTreeMap<u32, CancellationToken>,
+        region_started_s: &mut Option<f64>,
+        cursor: &Cursor,
+        clock: RunClock,
+    ) {
+        if !progress.opened {
+            return;
+        }
+        for index in &progress.stopped {
+            if let Some(stop) = branch_stops.remove(index) {
+                stop.cancel();
+            }
+        }
+        let join = match cursor {
+            Cursor::Speaker { agent, .. } => self.workflow.agents[*agent].name.clone(),
+            _ => String::new(),
+        };
+        self.events.emit(Event::JoinOpened {
+            join,
+            stopped: progress.stopped.clone(),
+            region_s: region_started_s
+                .take()
+                .map_or(0.0, |started| clock.now_s() - started),
+            at_s: clock.now_s(),
+        });
     }
 }
 

@@ -1,7 +1,7 @@
 //! The conversation graph: agents as nodes, conditional edges, and the one rule that picks the
 //! next speaker.
 
-use agentrun_spec::{Condition, EdgeTarget, Workflow};
+use agentrun_spec::{BranchFailure, Condition, EdgeTarget, JoinWait, Workflow};
 use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
 
 /// A node of the conversation graph.
@@ -11,6 +11,21 @@ pub enum Node {
     Agent(usize),
     /// The end of the run.
     End,
+    /// A fan-out to parallel branches, by its index among the graph's fan-outs.
+    FanOut(usize),
+}
+
+/// A fan-out of the flow: the branches it starts and the join where they meet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FanOut {
+    /// The agent each branch starts at, in the file's order (the branch's index).
+    pub branches: Vec<usize>,
+    /// The agent that joins them.
+    pub join: usize,
+    /// Which arrivals open the join.
+    pub wait: JoinWait,
+    /// What a failing branch does.
+    pub on_failure: BranchFailure,
 }
 
 /// What a finished turn offers to the edge conditions.
@@ -42,6 +57,7 @@ pub struct ConversationGraph {
     graph: DiGraph<Node, Condition>,
     /// Each agent's outgoing edges, in file order (built once).
     outgoing: Vec<Vec<EdgeIndex>>,
+    fan_outs: Vec<FanOut>,
     start: usize,
 }
 
@@ -57,6 +73,7 @@ impl ConversationGraph {
         let end_node = graph.add_node(Node::End);
         let index_of = |name: &str| workflow.agents.iter().position(|a| a.name == name);
         let mut outgoing = vec![Vec::new(); workflow.agents.len()];
+        let mut fan_outs = Vec::new();
         for edge in &workflow.flow.edges {
             let Some(from) = index_of(&edge.from) else {
                 continue;
@@ -67,6 +84,26 @@ impl ConversationGraph {
                     Some(to) => agent_nodes[to],
                     None => continue,
                 },
+                EdgeTarget::Branches(names) => {
+                    let branches: Option<Vec<usize>> =
+                        names.iter().map(|name| index_of(name)).collect();
+                    let join = workflow.flow.join_of(&edge.from, names);
+                    let (Some(branches), Some(join)) = (branches, join) else {
+                        continue;
+                    };
+                    let (Some(join_index), Some(rule)) =
+                        (index_of(&join), workflow.flow.joins.get(&join))
+                    else {
+                        continue;
+                    };
+                    fan_outs.push(FanOut {
+                        branches,
+                        join: join_index,
+                        wait: rule.wait.clone(),
+                        on_failure: rule.on_failure,
+                    });
+                    graph.add_node(Node::FanOut(fan_outs.len() - 1))
+                }
             };
             outgoing[from].push(graph.add_edge(agent_nodes[from], to, edge.when.clone()));
         }
@@ -74,8 +111,22 @@ impl ConversationGraph {
         ConversationGraph {
             graph,
             outgoing,
+            fan_outs,
             start,
         }
+    }
+
+    /// A fan-out by its index (from [`Node::FanOut`]).
+    pub fn fan_out(&self, index: usize) -> &FanOut {
+        &self.fan_outs[index]
+    }
+
+    /// The fan-out from `agent` to exactly these branches, as a transcript records it.
+    pub fn fan_out_to(&self, agent: usize, branches: &[usize]) -> Option<usize> {
+        self.outgoing(agent).find_map(|step| match step.to {
+            Node::FanOut(index) if self.fan_outs[index].branches == branches => Some(index),
+            _ => None,
+        })
     }
 
     /// The agent that speaks first.

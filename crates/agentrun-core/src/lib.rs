@@ -9,6 +9,7 @@
 
 mod agent;
 mod backend;
+mod branches;
 mod capabilities;
 mod clock;
 mod command;
@@ -17,6 +18,7 @@ mod console;
 mod context;
 mod event;
 mod executor;
+mod fan_out;
 mod gated_backend;
 mod graph;
 mod human;
@@ -69,5 +71,5 @@ pub use planning::{
 pub use resume::{Resume, ResumeError};
 pub use summary::{AgentSummary, ContextTurn, ModelSummary, RunStatus, RunSummary};
 pub use tools::{Tool, ToolContext, ToolError, Workspace, builtin_tool, parse_arguments};
-pub use transcript::{ToolRecord, TranscriptEntry};
+pub use transcript::{BranchRef, ToolRecord, TranscriptEntry, deterministic_order};
 pub use turn_prior::{ModelFacts, TurnPrior, turn_prior};

@@ -170,11 +170,11 @@ impl Residency {
         loading_seconds: f64,
     ) -> Option<String> {
         let resident = self.loaded_models(running, Some(model));
-        let future = self.future.get(self.turns_done..).unwrap_or(&[]);
+        let future = self.future_from(speaker);
         let context = PlanContext {
             speaker: &self.agent_names[speaker],
             resident: &resident,
-            future,
+            future: &future,
         };
         let preload = LoadingPreload {
             model,
@@ -186,6 +186,24 @@ impl Residency {
             Err(error) => {
                 tracing::warn!(%error, "the memory planner could not judge a loading preload; it goes on");
                 None
+            }
+        }
+    }
+
+    /// The known future from the speaker's turn on. Inside a parallel region turns start
+    /// before the ones ahead of them in the future have finished: the speaker's own turn is
+    /// brought to the front, the turns it passed keep their order behind it.
+    fn future_from(&self, speaker: usize) -> std::borrow::Cow<'_, [FutureTurn]> {
+        let future = self.future.get(self.turns_done..).unwrap_or(&[]);
+        let name = &self.agent_names[speaker];
+        match future.iter().position(|turn| &turn.agent == name) {
+            None | Some(0) => std::borrow::Cow::Borrowed(future),
+            Some(found) => {
+                let mut reordered = Vec::with_capacity(future.len());
+                reordered.push(future[found].clone());
+                reordered.extend(future[..found].iter().cloned());
+                reordered.extend(future[found + 1..].iter().cloned());
+                std::borrow::Cow::Owned(reordered)
             }
         }
     }
@@ -229,11 +247,11 @@ impl Residency {
                 keep_alive: self.sent_keep_alive.get(loading).copied(),
             });
         }
-        let future = self.future.get(self.turns_done..).unwrap_or(&[]);
+        let future = self.future_from(speaker);
         let context = PlanContext {
             speaker: &self.agent_names[speaker],
             resident: &resident,
-            future,
+            future: &future,
         };
         let plan = match memory::plan_turn(self.policy, &self.workload, &context) {
             Ok(plan) => plan,
@@ -528,16 +546,14 @@ pub fn build_workload(
         .flow
         .edges
         .iter()
-        .map(|edge| memory::PlannedEdge {
-            from: edge.from.clone(),
-            to: match &edge.to {
-                agentrun_spec::EdgeTarget::End => memory::PlannedTarget::End,
-                agentrun_spec::EdgeTarget::Agent(name) => {
-                    memory::PlannedTarget::Agent(name.clone())
-                }
-            },
-            prior_weight: None,
-            count: 0,
+        // The planner sees a fan-out as a hand-over to one of its branches.
+        .flat_map(|edge| {
+            planned_targets(&edge.to).map(|to| memory::PlannedEdge {
+                from: edge.from.clone(),
+                to,
+                prior_weight: None,
+                count: 0,
+            })
         })
         .chain(
             experience
@@ -551,14 +567,13 @@ pub fn build_workload(
                         .iter()
                         .any(|edge| &edge.from == from && &edge.to == to)
                 })
-                .map(|(from, to, count)| memory::PlannedEdge {
-                    from: from.clone(),
-                    to: match to {
-                        EdgeTarget::End => memory::PlannedTarget::End,
-                        EdgeTarget::Agent(name) => memory::PlannedTarget::Agent(name.clone()),
-                    },
-                    prior_weight: None,
-                    count: *count,
+                .flat_map(|(from, to, count)| {
+                    planned_targets(to).map(|to| memory::PlannedEdge {
+                        from: from.clone(),
+                        to,
+                        prior_weight: None,
+                        count: *count,
+                    })
                 }),
         )
         .collect();
@@ -674,4 +689,15 @@ pub fn model_load_time_options(
         }
     }
     options
+}
+
+/// The planner's targets of an edge: `end`, an agent, or each branch of a fan-out.
+fn planned_targets(target: &EdgeTarget) -> impl Iterator<Item = memory::PlannedTarget> + '_ {
+    let end = matches!(target, EdgeTarget::End).then_some(memory::PlannedTarget::End);
+    end.into_iter().chain(
+        target
+            .agents()
+            .iter()
+            .map(|name| memory::PlannedTarget::Agent(name.clone())),
+    )
 }

@@ -7,7 +7,8 @@
 
 use agentrun_spec::EdgeTarget;
 
-use crate::graph::ConversationGraph;
+use crate::branches::Cursor;
+use crate::graph::{ConversationGraph, Node, TurnOutcome};
 use crate::planning::{RESIDENT_LOAD_S, Residency};
 use crate::tally::Tally;
 use crate::transcript::TranscriptEntry;
@@ -59,6 +60,14 @@ pub enum ResumeError {
         /// The number it has.
         found: u32,
     },
+    /// A turn fanned out to branches that the workflow's flow does not fan out to.
+    #[error("turn {turn} fanned out from '{agent}' to branches the workflow does not have")]
+    UnknownFanOut {
+        /// The turn.
+        turn: u32,
+        /// Its agent.
+        agent: String,
+    },
     /// The last turn led to `end`: there is nothing left to run.
     #[error("the run already ended: turn {turn} led to `end`")]
     AlreadyEnded {
@@ -67,15 +76,17 @@ pub enum ResumeError {
     },
 }
 
-/// Replays `past` into the run's bookkeeping and returns the next speaker: the graph's
-/// start when nothing was completed, else the agent the last turn named.
+/// Replays `past` into the run's bookkeeping and returns where the run stands: the graph's
+/// start when nothing was completed, else the speaker the last turn named or, inside a
+/// parallel region, each branch where its last completed turn left it (a turn that was
+/// running when the run stopped runs again).
 pub(crate) fn replay(
     past: &[TranscriptEntry],
     graph: &ConversationGraph,
     agent_names: &[&str],
     residency: &mut Residency,
     tally: &mut Tally,
-) -> Result<usize, ResumeError> {
+) -> Result<Cursor, ResumeError> {
     let index_of = |turn: u32, name: &str| {
         agent_names
             .iter()
@@ -85,7 +96,7 @@ pub(crate) fn replay(
                 agent: name.to_owned(),
             })
     };
-    let mut speaker = graph.start();
+    let mut cursor = Cursor::start(graph.start());
     for (position, entry) in past.iter().enumerate() {
         let expected = position as u32 + 1;
         if entry.turn != expected {
@@ -96,20 +107,47 @@ pub(crate) fn replay(
         }
         let from = index_of(entry.turn, &entry.agent)?;
         let next = match &entry.next {
-            EdgeTarget::End => None,
-            EdgeTarget::Agent(name) => Some(index_of(entry.turn, name)?),
+            EdgeTarget::End => Node::End,
+            EdgeTarget::Agent(name) => Node::Agent(index_of(entry.turn, name)?),
+            EdgeTarget::Branches(names) => {
+                let branches = names
+                    .iter()
+                    .map(|name| index_of(entry.turn, name))
+                    .collect::<Result<Vec<usize>, ResumeError>>()?;
+                Node::FanOut(graph.fan_out_to(from, &branches).ok_or_else(|| {
+                    ResumeError::UnknownFanOut {
+                        turn: entry.turn,
+                        agent: entry.agent.clone(),
+                    }
+                })?)
+            }
         };
         if let Some(model) = &entry.model
             && entry.load_wait_s >= RESIDENT_LOAD_S
         {
             residency.record_load(model, entry.load_wait_s);
         }
-        residency.after_turn(from, next, entry.generation_s);
-        tally.past_turn(entry);
-        speaker = match next {
-            Some(index) => index,
-            None => return Err(ResumeError::AlreadyEnded { turn: entry.turn }),
+        let next_agent = match next {
+            Node::Agent(index) => Some(index),
+            Node::FanOut(index) => graph.fan_out(index).branches.first().copied(),
+            Node::End => None,
         };
+        residency.after_turn(from, next_agent, entry.generation_s);
+        tally.past_turn(entry);
+        let outcome = TurnOutcome {
+            text: &entry.text,
+            choice: entry.choice.as_deref(),
+            passed: entry.passed,
+        };
+        match &entry.branch {
+            Some(branch) => {
+                cursor.after_branch_turn(branch.index, next, outcome);
+            }
+            None => cursor.after_turn(graph, entry.turn, next),
+        }
+        if cursor == Cursor::Ended {
+            return Err(ResumeError::AlreadyEnded { turn: entry.turn });
+        }
     }
-    Ok(speaker)
+    Ok(cursor)
 }

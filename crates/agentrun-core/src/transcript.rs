@@ -49,6 +49,63 @@ pub struct TranscriptEntry {
     /// dropped or summarized.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<crate::context::ContextUse>,
+    /// The parallel branch the turn belongs to; absent outside parallel regions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<BranchRef>,
+}
+
+/// Which parallel branch a turn belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub struct BranchRef {
+    /// The turn that fanned out: it names the parallel region.
+    pub fork: u32,
+    /// The branch's position in its fan-out, from 0.
+    pub index: u32,
+    /// The agent the branch starts at: its name in reports.
+    pub start: String,
+}
+
+/// The transcript in its deterministic order: turns outside parallel regions as they came;
+/// the turns of each parallel region (which follow its fork, branches interleaved as they
+/// finished) by branch, each branch's turns in its own order. Two runs that took the same
+/// turns read the same here however their branches' turns interleaved.
+pub fn deterministic_order(entries: &[TranscriptEntry]) -> Vec<TranscriptEntry> {
+    let mut ordered = Vec::with_capacity(entries.len());
+    let mut position = 0;
+    while position < entries.len() {
+        let Some(fork) = entries[position].branch.as_ref().map(|branch| branch.fork) else {
+            ordered.push(entries[position].clone());
+            position += 1;
+            continue;
+        };
+        let end = entries[position..]
+            .iter()
+            .position(|entry| entry.branch.as_ref().map(|b| b.fork) != Some(fork))
+            .map_or(entries.len(), |length| position + length);
+        let mut region = entries[position..end].to_vec();
+        // A stable sort keeps each branch's own turns in order.
+        region.sort_by_key(|entry| entry.branch.as_ref().map_or(0, |branch| branch.index));
+        ordered.extend(region);
+        position = end;
+    }
+    ordered
+}
+
+/// What a turn of `branch` (or outside any branch, `None`) sees of the transcript: every
+/// turn but those of the other branches of its own parallel region, in deterministic order.
+pub(crate) fn branch_view(
+    entries: &[TranscriptEntry],
+    branch: Option<&BranchRef>,
+) -> Vec<TranscriptEntry> {
+    let visible: Vec<TranscriptEntry> = entries
+        .iter()
+        .filter(|entry| match (branch, &entry.branch) {
+            (Some(own), Some(theirs)) => theirs.fork != own.fork || theirs.index == own.index,
+            _ => true,
+        })
+        .cloned()
+        .collect();
+    deterministic_order(&visible)
 }
 
 /// One tool call of a turn and what came of it.
@@ -85,5 +142,61 @@ impl ToolRecord {
             (false, _) => "failed",
         };
         format!("{}{target}: {outcome}", self.tool)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(turn: u32, agent: &str, branch: Option<u32>) -> TranscriptEntry {
+        TranscriptEntry {
+            turn,
+            agent: agent.into(),
+            model: None,
+            text: format!("{agent} {turn}"),
+            choice: None,
+            passed: None,
+            next: EdgeTarget::End,
+            load_wait_s: 0.0,
+            generation_s: 0.0,
+            tokens: 0,
+            resident: Vec::new(),
+            started_s: 0.0,
+            tool_calls: Vec::new(),
+            thinking: None,
+            cut_off: false,
+            context: None,
+            branch: branch.map(|index| BranchRef {
+                fork: 1,
+                index,
+                start: format!("b{index}"),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_region_reads_by_branch_and_a_branch_sees_only_its_own() {
+        // As finished: b1, b0, b1, b0 interleaved, then the join.
+        let finished = vec![
+            entry(1, "coder", None),
+            entry(2, "style", Some(1)),
+            entry(3, "security", Some(0)),
+            entry(4, "fixer", Some(1)),
+            entry(5, "audit", Some(0)),
+            entry(6, "lead", None),
+        ];
+        let order: Vec<u32> = deterministic_order(&finished)
+            .iter()
+            .map(|e| e.turn)
+            .collect();
+        assert_eq!(order, [1, 3, 5, 2, 4, 6]);
+        let own = finished[0..4].to_vec();
+        let seen: Vec<u32> = branch_view(&own, finished[1].branch.as_ref())
+            .iter()
+            .map(|e| e.turn)
+            .collect();
+        assert_eq!(seen, [1, 2, 4]);
+        assert_eq!(branch_view(&finished, None).len(), 6);
     }
 }

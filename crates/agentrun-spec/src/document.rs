@@ -267,6 +267,69 @@ pub(crate) struct FlowFile {
     /// Edges in priority order: after each turn the first edge from the speaker whose
     /// condition holds is taken.
     pub(crate) edges: Vec<EdgeFile>,
+    /// The agents where parallel branches meet, by name: each waits for the branches of a
+    /// fan-out (`to: [a, b]`) and then speaks, seeing every branch's replies.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) joins: BTreeMap<String, JoinFile>,
+}
+
+/// How a join waits for its branches.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct JoinFile {
+    /// `all` (the default): every branch; `first`: the first branch to arrive;
+    /// `{ first: <condition> }`: the first branch whose last reply satisfies the condition
+    /// (every branch when none does). Branches still running when the join opens are stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) wait: Option<JoinWaitFile>,
+    /// What a branch whose agent fails does: `fail` (the default) fails the run, `continue`
+    /// stops that branch and lets the join go on with the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) on_failure: Option<BranchFailureFile>,
+}
+
+/// Which arrivals open a join.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub(crate) enum JoinWaitFile {
+    /// `all` or `first`.
+    Word(JoinWaitWord),
+    /// The first branch whose last reply satisfies the condition.
+    FirstMatching {
+        /// The condition, written as an edge's `when`.
+        first: ConditionFile,
+    },
+}
+
+/// `all` or `first`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum JoinWaitWord {
+    /// Every branch.
+    All,
+    /// The first branch to arrive.
+    First,
+}
+
+/// What a failing branch does to its join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum BranchFailureFile {
+    /// The run fails.
+    Fail,
+    /// The join goes on with the other branches.
+    Continue,
+}
+
+/// Where an edge leads: one agent (or `end`), or several branches at once.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub(crate) enum TargetFile {
+    /// The next speaker, or `end`.
+    One(String),
+    /// A fan-out: each agent starts a branch; the branches run at the same time until they
+    /// reach their join.
+    Branches(Vec<String>),
 }
 
 /// One edge of the flow.
@@ -275,8 +338,9 @@ pub(crate) struct FlowFile {
 pub(crate) struct EdgeFile {
     /// The agent that just spoke.
     pub(crate) from: String,
-    /// The next speaker, or `end` to finish the run.
-    pub(crate) to: String,
+    /// The next speaker, or `end` to finish the run; a list of agents fans out to parallel
+    /// branches that meet at a join (`flow.joins`).
+    pub(crate) to: TargetFile,
     /// When the edge is taken; `always` when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) when: Option<ConditionFile>,

@@ -1,6 +1,7 @@
 //! The flow: who speaks first, and the conditional edges from each speaker to the next.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 
 use regex::Regex;
@@ -15,6 +16,8 @@ pub struct Flow {
     /// Edges in priority order: after a turn, the first edge from the speaker whose condition
     /// holds is taken.
     pub edges: Vec<EdgeSpec>,
+    /// The agents that join parallel branches, by name, with how each waits.
+    pub joins: BTreeMap<String, JoinSpec>,
 }
 
 impl Flow {
@@ -22,6 +25,54 @@ impl Flow {
     /// one place, the executor's conversation graph.)
     pub fn outgoing<'a>(&'a self, agent: &'a str) -> impl Iterator<Item = &'a EdgeSpec> + 'a {
         self.edges.iter().filter(move |edge| edge.from == agent)
+    }
+
+    /// The agents a branch of the fan-out from `fork` that starts at `start` may reach
+    /// before its join, `start` first: a walk over the edges that stops at joins, at `end`
+    /// and at `fork` (a branch leading back there is an error of its own).
+    pub fn branch_region(&self, fork: &str, start: &str) -> Vec<String> {
+        let mut region = vec![start.to_owned()];
+        let mut position = 0;
+        while position < region.len() {
+            let agent = region[position].clone();
+            position += 1;
+            for edge in self.outgoing(&agent) {
+                for next in edge.to.agents() {
+                    if !self.joins.contains_key(next) && next != fork && !region.contains(next) {
+                        region.push(next.clone());
+                    }
+                }
+            }
+        }
+        region
+    }
+
+    /// The joins the branch of the fan-out from `fork` that starts at `start` can reach, in
+    /// the order first met. A valid workflow has exactly one per fan-out.
+    pub fn joins_reached(&self, fork: &str, start: &str) -> Vec<String> {
+        let mut joins = Vec::new();
+        if self.joins.contains_key(start) {
+            joins.push(start.to_owned());
+            return joins;
+        }
+        for agent in self.branch_region(fork, start) {
+            for edge in self.outgoing(&agent) {
+                for next in edge.to.agents() {
+                    if self.joins.contains_key(next) && !joins.contains(next) {
+                        joins.push(next.clone());
+                    }
+                }
+            }
+        }
+        joins
+    }
+
+    /// The join that the branches of a fan-out from `fork` meet at: the first join the first
+    /// branch reaches.
+    pub fn join_of(&self, fork: &str, branches: &[String]) -> Option<String> {
+        branches
+            .first()
+            .and_then(|first| self.joins_reached(fork, first).into_iter().next())
     }
 }
 
@@ -36,14 +87,18 @@ pub struct EdgeSpec {
     pub when: Condition,
 }
 
-/// Where an edge leads: the next speaker, or the end of the run. Written as the agent's name
-/// or `end`, in files, transcripts and events.
+/// Where an edge leads: the next speaker, the end of the run, or several branches at once.
+/// Written as the agent's name or `end` (a list of names for branches), in files,
+/// transcripts and events.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum EdgeTarget {
     /// This agent speaks next.
     Agent(String),
     /// The run ends.
     End,
+    /// A fan-out: each agent starts a branch, and the branches run at the same time until
+    /// they reach their join.
+    Branches(Vec<String>),
 }
 
 impl EdgeTarget {
@@ -59,24 +114,46 @@ impl EdgeTarget {
         }
     }
 
-    /// The agent's name, or `end`.
-    pub fn name(&self) -> &str {
+    /// The agent's name, or `end`; a fan-out's branches as `[a, b]`.
+    pub fn name(&self) -> Cow<'_, str> {
         match self {
-            EdgeTarget::Agent(name) => name,
-            EdgeTarget::End => EdgeTarget::END,
+            EdgeTarget::Agent(name) => Cow::Borrowed(name),
+            EdgeTarget::End => Cow::Borrowed(EdgeTarget::END),
+            EdgeTarget::Branches(names) => Cow::Owned(format!("[{}]", names.join(", "))),
+        }
+    }
+
+    /// The agents this target names: one, none for `end`, every branch of a fan-out.
+    pub fn agents(&self) -> &[String] {
+        match self {
+            EdgeTarget::Agent(name) => std::slice::from_ref(name),
+            EdgeTarget::End => &[],
+            EdgeTarget::Branches(names) => names,
         }
     }
 }
 
 impl Serialize for EdgeTarget {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.name())
+        match self {
+            EdgeTarget::Branches(names) => names.serialize(serializer),
+            _ => serializer.serialize_str(&self.name()),
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for EdgeTarget {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<EdgeTarget, D::Error> {
-        String::deserialize(deserializer).map(|name| EdgeTarget::from_name(&name))
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            One(String),
+            Many(Vec<String>),
+        }
+        Written::deserialize(deserializer).map(|written| match written {
+            Written::One(name) => EdgeTarget::from_name(&name),
+            Written::Many(names) => EdgeTarget::Branches(names),
+        })
     }
 }
 
@@ -90,13 +167,71 @@ impl JsonSchema for EdgeTarget {
     }
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        schemars::json_schema!({ "type": "string" })
+        schemars::json_schema!({
+            "anyOf": [
+                { "type": "string" },
+                { "type": "array", "items": { "type": "string" } }
+            ]
+        })
     }
 }
 
 impl fmt::Display for EdgeTarget {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(self.name())
+        formatter.write_str(&self.name())
+    }
+}
+
+/// How a join waits for the branches of its fan-out.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JoinSpec {
+    /// Which arrivals open the join.
+    pub wait: JoinWait,
+    /// What a branch whose agent fails does to the join.
+    pub on_failure: BranchFailure,
+}
+
+/// Which arrivals open a join.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum JoinWait {
+    /// Every branch (the default).
+    #[default]
+    All,
+    /// The first branch to arrive; the others are stopped.
+    First,
+    /// The first branch whose last reply satisfies the condition; the others are stopped.
+    /// When no branch's reply does, the join opens once every branch has arrived.
+    FirstMatching(Condition),
+}
+
+impl fmt::Display for JoinWait {
+    /// As a file writes it: `all`, `first`, `{ first: { contains: "APPROVED" } }`.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinWait::All => formatter.write_str("all"),
+            JoinWait::First => formatter.write_str("first"),
+            JoinWait::FirstMatching(condition) => write!(formatter, "{{ first: {condition} }}"),
+        }
+    }
+}
+
+/// What a failing branch does to its join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BranchFailure {
+    /// The run fails (the default).
+    #[default]
+    Fail,
+    /// The branch stops; the join goes on with the others' replies.
+    Continue,
+}
+
+impl BranchFailure {
+    /// The word a file writes.
+    pub fn name(self) -> &'static str {
+        match self {
+            BranchFailure::Fail => "fail",
+            BranchFailure::Continue => "continue",
+        }
     }
 }
 
@@ -222,8 +357,12 @@ mod tests {
                 edge("coder", "reviewer"),
                 edge("reviewer", "coder"),
             ],
+            joins: BTreeMap::new(),
         };
-        let targets: Vec<&str> = flow.outgoing("reviewer").map(|e| e.to.name()).collect();
+        let targets: Vec<String> = flow
+            .outgoing("reviewer")
+            .map(|e| e.to.name().into_owned())
+            .collect();
         assert_eq!(targets, ["end", "coder"]);
         assert_eq!(flow.outgoing("nobody").count(), 0);
     }
@@ -233,6 +372,17 @@ mod tests {
         for target in [EdgeTarget::End, EdgeTarget::Agent("coder".into())] {
             let json = serde_json::to_value(&target).expect("serializes");
             assert_eq!(json, serde_json::json!(target.name()));
+            assert_eq!(
+                serde_json::from_value::<EdgeTarget>(json).ok(),
+                Some(target)
+            );
+        }
+        let branches = EdgeTarget::Branches(vec!["tests".into(), "security".into()]);
+        let json = serde_json::to_value(&branches).expect("serializes");
+        assert_eq!(json, serde_json::json!(["tests", "security"]));
+        assert_eq!(branches.to_string(), "[tests, security]");
+        {
+            let target = branches;
             assert_eq!(
                 serde_json::from_value::<EdgeTarget>(json).ok(),
                 Some(target)

@@ -61,6 +61,7 @@ mod mcp;
 mod memory;
 mod node;
 mod node_de;
+mod parallel;
 mod reachability;
 mod residency;
 mod reuse;
@@ -80,7 +81,7 @@ pub use agent::{
 pub use context::{ContextSpec, ContextStrategy, Pin};
 pub use diagnostic::{Diagnostic, Severity, SpecError};
 pub use duration::{DurationError, parse_duration};
-pub use flow::{Condition, EdgeSpec, EdgeTarget, Flow};
+pub use flow::{BranchFailure, Condition, EdgeSpec, EdgeTarget, Flow, JoinSpec, JoinWait};
 pub use mcp::{MCP_NAME_SEPARATOR, McpServerSpec, McpToolChoice, McpTransport, is_mcp_server_name};
 pub use memory::{Limits, MemorySpec};
 pub use residency::ResidencySpec;

@@ -64,13 +64,21 @@ pub(crate) fn check_flow(workflow: &Workflow, scope: &Scope, findings: &mut Find
             );
             known_edge = false;
         }
-        if let EdgeTarget::Agent(to) = &edge.to
-            && !agents.contains_key(to.as_str())
-        {
-            let hint =
-                spelling::suggestion(to, names().chain([EdgeTarget::END]), "agents (or `end`)");
+        let to_path = |position: usize| match &edge.to {
+            EdgeTarget::Branches(_) => path.key("to").index(position),
+            _ => path.key("to"),
+        };
+        for (position, to) in edge.to.agents().iter().enumerate() {
+            if agents.contains_key(to.as_str()) {
+                continue;
+            }
+            let hint = if matches!(edge.to, EdgeTarget::Branches(_)) && to == EdgeTarget::END {
+                "a branch ends at its join, never at `end`: name an agent".to_owned()
+            } else {
+                spelling::suggestion(to, names().chain([EdgeTarget::END]), "agents (or `end`)")
+            };
             findings.error(
-                path.key("to"),
+                to_path(position),
                 format!("there is no agent `{to}`"),
                 Some(hint),
             );
@@ -107,7 +115,9 @@ pub(crate) fn check_flow(workflow: &Workflow, scope: &Scope, findings: &mut Find
     }
 
     check_router_coverage(workflow, scope, findings);
-    if flow_complete {
+    let regions_sound =
+        crate::parallel::check_parallel(workflow, scope, &live, flow_complete, findings);
+    if flow_complete && regions_sound {
         check_paths(workflow, scope, &live, findings);
     }
 }
@@ -322,11 +332,19 @@ fn flow_graph<'a>(
         graph.add_node(());
     }
     for edge in edges {
-        let to = match &edge.to {
-            EdgeTarget::End => Some(end),
-            EdgeTarget::Agent(name) => index.get(name.as_str()).copied(),
+        let targets: Vec<Option<usize>> = match &edge.to {
+            EdgeTarget::End => vec![Some(end)],
+            // A fan-out leads to each of its branches.
+            target => target
+                .agents()
+                .iter()
+                .map(|name| index.get(name.as_str()).copied())
+                .collect(),
         };
-        if let (Some(&from), Some(to)) = (index.get(edge.from.as_str()), to) {
+        let Some(&from) = index.get(edge.from.as_str()) else {
+            continue;
+        };
+        for to in targets.into_iter().flatten() {
             graph.add_edge(NodeIndex::new(from), NodeIndex::new(to), ());
         }
     }

@@ -8,13 +8,14 @@ use crate::agent::{AgentKind, AgentSpec, Approval, KindName, LlmAgentSpec, Sandb
 use crate::diagnostic::{Diagnostic, SpecError};
 use crate::document::SandboxFile;
 use crate::document::{
-    AgentFile, AgentSimulationFile, ChoicesFile, ConditionFile, DurationFile, EdgeFile, FlowFile,
-    KeepAliveFile, LimitsFile, MemoryFile, NamedMap, RangeFile, ResidencyFile, SimulationFile,
-    SizeFile, WorkflowFile,
+    AgentFile, AgentSimulationFile, BranchFailureFile, ChoicesFile, ConditionFile, DurationFile,
+    EdgeFile, FlowFile, JoinFile, JoinWaitFile, JoinWaitWord, KeepAliveFile, LimitsFile,
+    MemoryFile, NamedMap, RangeFile, ResidencyFile, SimulationFile, SizeFile, TargetFile,
+    WorkflowFile,
 };
 use crate::document::{McpAll, McpServerFile, McpToolsFile};
 use crate::duration::format_duration;
-use crate::flow::{Condition, EdgeTarget, Flow};
+use crate::flow::{BranchFailure, Condition, EdgeTarget, Flow, JoinWait};
 use crate::loader;
 use crate::mcp::{McpServerSpec, McpToolChoice, McpTransport};
 use crate::memory::{Limits, MemorySpec};
@@ -124,8 +125,31 @@ impl Workflow {
                     .iter()
                     .map(|edge| EdgeFile {
                         from: edge.from.clone(),
-                        to: edge.to.name().to_owned(),
+                        to: match &edge.to {
+                            EdgeTarget::Branches(names) => TargetFile::Branches(names.clone()),
+                            target => TargetFile::One(target.name().into_owned()),
+                        },
                         when: condition_document(&edge.when),
+                    })
+                    .collect(),
+                joins: self
+                    .flow
+                    .joins
+                    .iter()
+                    .map(|(name, join)| {
+                        let wait = match &join.wait {
+                            JoinWait::All => None,
+                            JoinWait::First => Some(JoinWaitFile::Word(JoinWaitWord::First)),
+                            JoinWait::FirstMatching(condition) => {
+                                Some(JoinWaitFile::FirstMatching {
+                                    first: condition_document(condition)
+                                        .unwrap_or(ConditionFile::Always),
+                                })
+                            }
+                        };
+                        let on_failure = (join.on_failure == BranchFailure::Continue)
+                            .then_some(BranchFailureFile::Continue);
+                        (name.clone(), JoinFile { wait, on_failure })
                     })
                     .collect(),
             },

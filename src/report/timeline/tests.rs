@@ -37,6 +37,7 @@ fn turn_started(turn: u32, agent: &str, model: &str, at_s: f64) -> Event {
         turn,
         agent: agent.to_owned(),
         model: Some(model.to_owned()),
+        branch: None,
         at_s,
     }
 }
@@ -61,6 +62,7 @@ fn turn_finished(turn: u32, agent: &str, model: &str, times: (f64, f64, f64)) ->
             thinking: None,
             cut_off: false,
             context: None,
+            branch: None,
         },
         at_s: started_s + load_wait_s + generation_s,
     }
@@ -284,4 +286,114 @@ fn no_events_make_an_empty_timeline() {
     assert!(timeline.models.is_empty() && timeline.turns.is_empty());
     assert_eq!(timeline.end_s, 0.0);
     assert_eq!(timeline.peak_bytes(), 0);
+}
+
+/// A turn of branch `index` of the region forked at turn 1.
+fn in_branch(event: Event, index: u32, start: &str) -> Event {
+    let branch = Some(agentrun_core::BranchRef {
+        fork: 1,
+        index,
+        start: start.to_owned(),
+    });
+    match event {
+        Event::TurnStarted {
+            turn,
+            agent,
+            model,
+            at_s,
+            ..
+        } => Event::TurnStarted {
+            turn,
+            agent,
+            model,
+            branch,
+            at_s,
+        },
+        Event::TurnFinished { mut entry, at_s } => {
+            entry.branch = branch;
+            Event::TurnFinished { entry, at_s }
+        }
+        other => other,
+    }
+}
+
+#[test]
+fn overlapping_branch_turns_get_a_row_each_and_the_join_wait_is_drawn() {
+    let arrived = |index: u32, start: &str, at_s: f64| Event::BranchArrived {
+        branch: agentrun_core::BranchRef {
+            fork: 1,
+            index,
+            start: start.to_owned(),
+        },
+        at_s,
+    };
+    let events = vec![
+        started(0.0, 0),
+        turn_started(1, "coder", "big", 0.0),
+        turn_finished(1, "coder", "big", (0.0, 0.0, 10.0)),
+        in_branch(turn_started(2, "style", "small", 10.0), 1, "style"),
+        in_branch(turn_started(3, "security", "mid", 10.0), 0, "security"),
+        in_branch(
+            turn_finished(2, "style", "small", (10.0, 0.0, 5.0)),
+            1,
+            "style",
+        ),
+        arrived(1, "style", 15.0),
+        in_branch(
+            turn_finished(3, "security", "mid", (10.0, 0.0, 20.0)),
+            0,
+            "security",
+        ),
+        arrived(0, "security", 30.0),
+        Event::JoinOpened {
+            join: "lead".to_owned(),
+            stopped: Vec::new(),
+            region_s: 20.0,
+            at_s: 30.0,
+        },
+        turn_started(4, "lead", "big", 30.0),
+        turn_finished(4, "lead", "big", (30.0, 0.0, 2.0)),
+        finished(32.0),
+    ];
+    let timeline = Timeline::from_events(&events);
+    assert_eq!(timeline.turn_rows(), 2);
+    let rows: Vec<(u32, usize, f64, f64)> = timeline
+        .turns
+        .iter()
+        .map(|turn| (turn.turn, turn.row, turn.start_s, turn.end_s))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (1, 0, 0.0, 10.0),
+            (2, 1, 10.0, 15.0),
+            (3, 0, 10.0, 30.0),
+            (4, 0, 30.0, 32.0)
+        ]
+    );
+    let waits: Vec<(&str, usize, f64, f64)> = timeline
+        .join_waits
+        .iter()
+        .map(|wait| (wait.branch.as_str(), wait.row, wait.start_s, wait.end_s))
+        .collect();
+    assert_eq!(
+        waits,
+        [("style", 1, 15.0, 30.0), ("security", 0, 30.0, 30.0)]
+    );
+    let svg = crate::report::svg::timeline_svg(
+        &timeline,
+        crate::report::svg::Axis {
+            end_s: timeline.end_s,
+        },
+        &[
+            "coder".to_owned(),
+            "security".to_owned(),
+            "style".to_owned(),
+        ],
+    );
+    assert!(
+        svg.contains("branch style waited 15.0 s at the join lead"),
+        "{svg}"
+    );
+    assert!(svg.contains("a row per branch"));
 }

@@ -7,6 +7,7 @@
 mod agent;
 mod simulation;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use agentrun_memory::KeepAlive;
@@ -16,8 +17,9 @@ use crate::agent::{AgentKind, SandboxMode, ToolName};
 use crate::check::agent_path;
 use crate::check::{Findings, Scope};
 use crate::document::{
-    ConditionFile, DurationFile, EdgeFile, KeepAliveFile, LimitsFile, McpServerFile, MemoryFile,
-    NamedMap, SandboxFile, SimulationFile, SizeFile,
+    BranchFailureFile, ConditionFile, DurationFile, EdgeFile, JoinFile, JoinWaitFile, JoinWaitWord,
+    KeepAliveFile, LimitsFile, McpServerFile, MemoryFile, NamedMap, SandboxFile, SimulationFile,
+    SizeFile, TargetFile,
 };
 use crate::duration::parse_duration;
 use crate::mcp::{
@@ -25,7 +27,7 @@ use crate::mcp::{
 };
 
 use crate::AgentSpec;
-use crate::flow::{Condition, EdgeSpec, EdgeTarget, Flow};
+use crate::flow::{BranchFailure, Condition, EdgeSpec, EdgeTarget, Flow, JoinSpec, JoinWait};
 use crate::loader::Loading;
 use crate::memory::{Limits, MemorySpec};
 use crate::node::{FieldPath, Node, Segment, Value};
@@ -134,6 +136,27 @@ pub(crate) fn convert_workflow(
         }
     }
 
+    let mut joins = BTreeMap::new();
+    let join_entries = root
+        .get("flow")
+        .and_then(|flow| flow.get("joins"))
+        .map(Node::entries)
+        .unwrap_or_default();
+    for entry in join_entries {
+        let path = flow_path.key("joins").key(&entry.key);
+        let join = if is_broken(&path) {
+            None
+        } else {
+            convert_join(&entry.value, &path, loading, findings)
+        };
+        match join {
+            Some(join) => {
+                joins.insert(entry.key.clone(), join);
+            }
+            None => scope.flow_complete = false,
+        }
+    }
+
     let limits = section::<LimitsFile>(root, "limits", broken, field_cut, loading)
         .map(|file| convert_limits(&file, findings))
         .unwrap_or_default();
@@ -173,7 +196,11 @@ pub(crate) fn convert_workflow(
         task: text("task"),
         source: None,
         agents,
-        flow: Flow { start, edges },
+        flow: Flow {
+            start,
+            edges,
+            joins,
+        },
         limits,
         memory,
         simulation,
@@ -300,13 +327,56 @@ fn convert_edge(
     findings: &mut Findings,
 ) -> Option<EdgeSpec> {
     let file: EdgeFile = read(node, path, loading)?;
-    let when = match file.when.unwrap_or(ConditionFile::Always) {
+    let when = convert_condition(
+        file.when.unwrap_or(ConditionFile::Always),
+        &path.key("when"),
+        findings,
+    )?;
+    Some(EdgeSpec {
+        from: file.from,
+        to: match file.to {
+            TargetFile::One(name) => EdgeTarget::from_name(&name),
+            TargetFile::Branches(names) => EdgeTarget::Branches(names),
+        },
+        when,
+    })
+}
+
+fn convert_join(
+    node: &Node,
+    path: &FieldPath,
+    loading: &mut Loading,
+    findings: &mut Findings,
+) -> Option<JoinSpec> {
+    let file: JoinFile = read(node, path, loading)?;
+    let wait =
+        match file.wait {
+            None | Some(JoinWaitFile::Word(JoinWaitWord::All)) => JoinWait::All,
+            Some(JoinWaitFile::Word(JoinWaitWord::First)) => JoinWait::First,
+            Some(JoinWaitFile::FirstMatching { first }) => JoinWait::FirstMatching(
+                convert_condition(first, &path.key("wait").key("first"), findings)?,
+            ),
+        };
+    let on_failure = match file.on_failure {
+        None | Some(BranchFailureFile::Fail) => BranchFailure::Fail,
+        Some(BranchFailureFile::Continue) => BranchFailure::Continue,
+    };
+    Some(JoinSpec { wait, on_failure })
+}
+
+/// A condition as a file writes it, checked; `path` is where it is written.
+fn convert_condition(
+    file: ConditionFile,
+    path: &FieldPath,
+    findings: &mut Findings,
+) -> Option<Condition> {
+    Some(match file {
         ConditionFile::Always => Condition::Always,
         ConditionFile::Pass => Condition::Pass,
         ConditionFile::Fail => Condition::Fail,
         ConditionFile::Contains(text) => {
             if text.is_empty() {
-                findings.error(path.key("when").key("contains"), "every reply contains the empty text", Some("give the text to look for, e.g. `APPROVED`, or make the edge unconditional".to_owned()));
+                findings.error(path.key("contains"), "every reply contains the empty text", Some("give the text to look for, e.g. `APPROVED`, or make the edge unconditional".to_owned()));
             }
             Condition::Contains(text)
         }
@@ -315,18 +385,13 @@ fn convert_edge(
             Ok(condition) => condition,
             Err(error) => {
                 findings.error(
-                    path.key("when").key("matches"),
+                    path.key("matches"),
                     format!("invalid regular expression: {}", regex_reason(&error)),
                     Some("the syntax is Rust's `regex` crate: escape `( ) [ ] { } . * + ? | \\` with `\\` to match them literally".to_owned()),
                 );
                 return None;
             }
         },
-    };
-    Some(EdgeSpec {
-        from: file.from,
-        to: EdgeTarget::from_name(&file.to),
-        when,
     })
 }
 

@@ -24,6 +24,7 @@ fn entry(turn: u32, agent: &str, bytes: usize, passed: Option<bool>) -> Transcri
         thinking: None,
         cut_off: false,
         context: None,
+        branch: None,
     }
 }
 

@@ -12,6 +12,7 @@ use crate::load_mode::{LoadMode, LoadModeChoice};
 
 #[cfg(test)]
 mod tests;
+mod restrict;
 
 /// How many observed turns the prior over a node's outgoing edges is worth: learnt counts
 /// outweigh it after a few turns, yet one odd turn does not flip a forecast.

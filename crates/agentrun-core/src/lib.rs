@@ -17,6 +17,7 @@ mod console;
 mod context;
 mod event;
 mod executor;
+mod fleet;
 mod gated_backend;
 mod graph;
 mod human;
@@ -55,6 +56,7 @@ pub use context::{
     Strategy, TokenEstimator,
 };
 pub use event::{Event, EventSink, LoadCause, ResidentModel, event_schema};
+pub use fleet::{Fleet, FleetError, HostSpec, HostView, ModelDemand};
 pub use executor::{Executor, RunError, RunOptions, RunOutcome, model_details_of};
 pub use graph::{ConversationGraph, Node, Step, TurnOutcome};
 pub use human::HumanAgent;

@@ -18,6 +18,7 @@ mod context;
 mod event;
 mod executor;
 mod fleet;
+mod fleet_run;
 mod gated_backend;
 mod graph;
 mod human;
@@ -55,7 +56,7 @@ pub use context::{
     AgentMemory, AssemblyConfig, ContextState, ContextUse, Item, RunningSummary, Selection,
     Strategy, TokenEstimator,
 };
-pub use event::{Event, EventSink, LoadCause, ResidentModel, event_schema};
+pub use event::{Event, EventSink, HostPlacement, LoadCause, ResidentModel, event_schema};
 pub use fleet::{Fleet, FleetError, HostSpec, HostView, ModelDemand};
 pub use executor::{Executor, RunError, RunOptions, RunOutcome, model_details_of};
 pub use graph::{ConversationGraph, Node, Step, TurnOutcome};

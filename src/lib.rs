@@ -51,6 +51,7 @@ pub use agentrun_core::{
 pub use agentrun_core::{
     DecodeSamples, Observations, Samples, SharedContext, TurnPrior, expected_turn, shared_contexts,
 };
+pub use agentrun_core::{Fleet, FleetError, HostPlacement, HostSpec, HostView, ModelDemand};
 pub use agentrun_memory::{
     Analysis, LoadMode, LoadModeChoice, Policy, WarningKind, Workload, analyze, gigabytes,
 };
@@ -59,7 +60,7 @@ pub use agentrun_sandbox::{LAUNCHER_ARGUMENT, Launcher, Sandbox, SandboxError, l
 pub use agentrun_spec::{
     AgentKind, AgentSpec, Approval, CommandPolicy, ContextSpec, ContextStrategy, Diagnostic,
     EdgeTarget, GpuBudget, Pin, SandboxMode, SandboxSpec, SpecError, ToolName, Workflow,
-    parse_size,
+    is_host_label, parse_size,
 };
 pub use budget::{detect_gpu_budget, macos_raise_command};
 pub use calibration::{Calibration, CalibrationError, ModelCalibration, calibrate_model};

@@ -15,7 +15,7 @@ pub(crate) async fn run(args: PsArgs) -> anyhow::Result<ExitCode> {
         .map(agentrun::parse_size)
         .transpose()
         .context("invalid --budget")?;
-    let backend = Server::from_args(&args.server, None).connect().await?;
+    let backend = Server::from_args(&args.server, None)?.connect().await?;
     let models = backend.running_models().await?;
     if models.is_empty() {
         eprintln!("no models resident on {}", backend.endpoint());

@@ -73,12 +73,14 @@ pub(crate) fn read_hosts_file(path: &Path) -> anyhow::Result<Vec<HostEntry>> {
     let mut problems = Vec::new();
     let mut hosts = Vec::new();
     for (index, host) in document.hosts.iter().enumerate() {
-        let at = |line: u64, field: &str| {
-            format!("{}:{line}: hosts[{index}].{field}", path.display())
-        };
+        let at =
+            |line: u64, field: &str| format!("{}:{line}: hosts[{index}].{field}", path.display());
         let name = host.name.value.trim().to_owned();
         if name.is_empty() {
-            problems.push(format!("{}: a host needs a name", at(host.name.referenced.line(), "name")));
+            problems.push(format!(
+                "{}: a host needs a name",
+                at(host.name.referenced.line(), "name")
+            ));
         }
         let gpu_budget = match &host.gpu_budget {
             None => None,
@@ -230,12 +232,16 @@ pub(crate) async fn connect_hosts(
 ) -> anyhow::Result<Arc<agentrun::Fleet>> {
     let mut members: Vec<(agentrun::HostSpec, Arc<dyn agentrun::ModelBackend>)> = Vec::new();
     for host in hosts {
-        let backend = agentrun::OllamaBackend::new(&host.url, config())
-            .with_context(|| format!("host '{}': invalid Ollama address {}", host.name, host.url))?;
+        let backend = agentrun::OllamaBackend::new(&host.url, config()).with_context(|| {
+            format!("host '{}': invalid Ollama address {}", host.name, host.url)
+        })?;
         agentrun::ModelBackend::running_models(&backend)
             .await
             .with_context(|| {
-                format!("host '{}': the Ollama server at {} does not answer", host.name, host.url)
+                format!(
+                    "host '{}': the Ollama server at {} does not answer",
+                    host.name, host.url
+                )
             })?;
         let budget_bytes = match host.gpu_budget.or(auto_budget) {
             Some(bytes) => bytes,
@@ -293,10 +299,28 @@ mod tests {
         );
         let error = read_hosts_file(&path).expect_err("invalid").to_string();
         let shown = path.display();
-        assert!(error.contains(&format!("{shown}:4: hosts[0].gpu_budget: host 'mac'")), "{error}");
-        assert!(error.contains(&format!("{shown}:7: hosts[1].labels[0]: host 'mac': 'Big' is not a label")), "{error}");
-        assert!(error.contains(&format!("{shown}:5: hosts[1].name: the name 'mac' is also hosts[0]'s")), "{error}");
-        assert!(error.contains(&format!("{shown}:6: hosts[1].url: host 'mac' has the address of host 'mac'")), "{error}");
+        assert!(
+            error.contains(&format!("{shown}:4: hosts[0].gpu_budget: host 'mac'")),
+            "{error}"
+        );
+        assert!(
+            error.contains(&format!(
+                "{shown}:7: hosts[1].labels[0]: host 'mac': 'Big' is not a label"
+            )),
+            "{error}"
+        );
+        assert!(
+            error.contains(&format!(
+                "{shown}:5: hosts[1].name: the name 'mac' is also hosts[0]'s"
+            )),
+            "{error}"
+        );
+        assert!(
+            error.contains(&format!(
+                "{shown}:6: hosts[1].url: host 'mac' has the address of host 'mac'"
+            )),
+            "{error}"
+        );
     }
 
     #[test]

@@ -213,7 +213,9 @@ async fn start_run(
         Some(dir) => Some(std::path::absolute(dir).unwrap_or_else(|_| dir.clone())),
         None => None,
     };
-    let server = choose_server(&params).await.map_err(|error| message(&error))?;
+    let server = choose_server(&params)
+        .await
+        .map_err(|error| message(&error))?;
     let note = match &server {
         Server::Simulator { .. } if !params.sim => Some(format!(
             "no Ollama server answers at {}; the run used the built-in simulator",

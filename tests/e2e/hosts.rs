@@ -51,10 +51,7 @@ impl Host {
             "--script",
             "workflows/sim/review.yaml",
         ]);
-        Host {
-            sim,
-            _config: dir,
-        }
+        Host { sim, _config: dir }
     }
 
     fn url(&self) -> &str {
@@ -151,8 +148,14 @@ fn each_call_goes_to_the_host_its_model_is_placed_on() {
     let events = events(&events_path);
     let placements = of_type(&events, "placement");
     assert_eq!(placements.len(), 1, "{placements:?}");
-    assert_eq!(placements[0]["hosts"][0]["models"], serde_json::json!([CODER]));
-    assert_eq!(placements[0]["hosts"][1]["models"], serde_json::json!([REVIEWER]));
+    assert_eq!(
+        placements[0]["hosts"][0]["models"],
+        serde_json::json!([CODER])
+    );
+    assert_eq!(
+        placements[0]["hosts"][1]["models"],
+        serde_json::json!([REVIEWER])
+    );
 }
 
 #[test]
@@ -220,7 +223,10 @@ fn a_host_killed_mid_run_hands_its_models_to_the_others_and_no_turn_is_lost_or_r
     // The reviewer's first reply, on the linux box: then the box goes away.
     let deadline = Instant::now() + Duration::from_secs(60);
     while !linux.answered().contains(&REVIEWER.to_owned()) {
-        assert!(Instant::now() < deadline, "the reviewer never answered on linux");
+        assert!(
+            Instant::now() < deadline,
+            "the reviewer never answered on linux"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     linux.sim.kill();
@@ -254,19 +260,28 @@ fn a_host_killed_mid_run_hands_its_models_to_the_others_and_no_turn_is_lost_or_r
     );
     // Every review after the first ran on the Mac, and every coder turn.
     let answered = mac.answered();
-    let reviews = turns.iter().filter(|turn| turn["agent"] == "reviewer").count();
+    let reviews = turns
+        .iter()
+        .filter(|turn| turn["agent"] == "reviewer")
+        .count();
     let coders = turns.len() - reviews;
     assert_eq!(
         answered.iter().filter(|model| *model == REVIEWER).count(),
         reviews - 1,
         "{answered:?}"
     );
-    assert_eq!(answered.iter().filter(|model| *model == CODER).count(), coders);
+    assert_eq!(
+        answered.iter().filter(|model| *model == CODER).count(),
+        coders
+    );
     let events = events(&events_path);
     let placements = of_type(&events, "placement");
     assert_eq!(placements.len(), 2, "{placements:?}");
     let reason = placements[1]["reason"].as_str().expect("a reason");
-    assert!(reason.contains("host 'linux' stopped answering"), "{reason}");
+    assert!(
+        reason.contains("host 'linux' stopped answering"),
+        "{reason}"
+    );
     assert!(reason.contains(&format!("{REVIEWER} to 'mac'")), "{reason}");
     assert_eq!(placements[1]["hosts"][0]["up"], false);
 }
@@ -283,20 +298,42 @@ fn refused(run: &Run, words: &str) {
 fn bad_host_input_stops_the_run_naming_the_host_or_agent() {
     let mac = Host::start("54GB", &[CODER], "0");
     let linux = Host::start("24GB", &[CODER], "0");
+    let both = Host::start("24GB", &[CODER, REVIEWER], "0");
     // An unreachable host at start.
     let closed = "http://127.0.0.1:9";
     refused(
-        &agentrun(&["workflows/review.yaml", "--ollama", mac.url(), "--ollama", closed, "-q"]),
+        &agentrun(&[
+            "workflows/review.yaml",
+            "--ollama",
+            mac.url(),
+            "--ollama",
+            closed,
+            "-q",
+        ]),
         "host '127.0.0.1:9': the Ollama server at http://127.0.0.1:9 does not answer",
     );
     // The same address twice.
     refused(
-        &agentrun(&["workflows/review.yaml", "--ollama", mac.url(), "--ollama", &format!("{}/", mac.url()), "-q"]),
+        &agentrun(&[
+            "workflows/review.yaml",
+            "--ollama",
+            mac.url(),
+            "--ollama",
+            &format!("{}/", mac.url()),
+            "-q",
+        ]),
         "is given twice",
     );
     // A model no host has.
     refused(
-        &agentrun(&["workflows/review.yaml", "--ollama", mac.url(), "--ollama", linux.url(), "-q"]),
+        &agentrun(&[
+            "workflows/review.yaml",
+            "--ollama",
+            mac.url(),
+            "--ollama",
+            linux.url(),
+            "-q",
+        ]),
         &format!(
             "agent 'reviewer' uses model '{REVIEWER}', which no host it may use has; pull it on \
              host '{}' with `OLLAMA_HOST={} ollama pull {REVIEWER}`",
@@ -308,11 +345,19 @@ fn bad_host_input_stops_the_run_naming_the_host_or_agent() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let hosts = hosts_file(
         dir.path(),
-        &[("mac", mac.url(), "54GB", &["big"]), ("linux", linux.url(), "24GB", &[])],
+        &[
+            ("mac", mac.url(), "54GB", &["big"]),
+            ("linux", both.url(), "24GB", &[]),
+        ],
     );
     let workflow = review_workflow(dir.path(), "    residency:\n      require_labels: [gpu]\n");
     refused(
-        &agentrun(&[&workflow.to_string_lossy(), "--hosts", &hosts.to_string_lossy(), "-q"]),
+        &agentrun(&[
+            &workflow.to_string_lossy(),
+            "--hosts",
+            &hosts.to_string_lossy(),
+            "-q",
+        ]),
         "agent 'reviewer' requires a host labelled gpu, and no host is: the hosts are 'mac' (big), 'linux' (no labels)",
     );
 }

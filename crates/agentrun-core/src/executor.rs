@@ -125,7 +125,7 @@ pub enum RunError {
     Capability(#[from] crate::capabilities::MissingCapability),
     /// The workflow's models cannot be placed on the hosts.
     #[error(transparent)]
-    Fleet(#[from] FleetError),
+    Fleet(Box<FleetError>),
     /// The workspace directory does not exist or cannot be read.
     #[error("cannot use the workspace {}: {error}", path.display())]
     Workspace {
@@ -134,6 +134,12 @@ pub enum RunError {
         /// Why it cannot be used.
         error: std::io::Error,
     },
+}
+
+impl From<FleetError> for RunError {
+    fn from(error: FleetError) -> RunError {
+        RunError::Fleet(Box::new(error))
+    }
 }
 
 /// Runs a workflow's conversation.

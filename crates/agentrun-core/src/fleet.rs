@@ -2,23 +2,23 @@
 //! on, and a host that stops answering has its models placed again on the hosts that remain.
 //!
 //! The executor places the workflow's models once their footprints are known
-//! ([`Fleet::place`]), then plans residency per host from [`Fleet::hosts`]; the fleet itself
-//! decides nothing about memory beyond where each model lives.
-
-mod rule;
+//! ([`Fleet::place`], which asks each host's `/api/tags` and then the planner's
+//! [`agentrun_memory::place`]), then plans residency per host from [`Fleet::hosts`]. A lost
+//! host's models are placed again with [`agentrun_memory::replace_lost_host`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use agentrun_memory::{
+    AgentLabels, Budget, Fallback, LoadSpeed, Placement, PlacementError, PlacementHost,
+    PlacementInput, Workload,
+};
 use async_trait::async_trait;
 
 use crate::backend::{
     BackendError, ChatRequest, ChatResponse, KeepAlive, LoadReport, ModelBackend, ModelDetails,
     ModelOptions, RunningModel, TokenSink,
 };
-use rule::{HostSlot, Unplaced, choose_host};
-
-pub use rule::ModelDemand;
 
 /// One host of a fleet: its name, budget, count cap and labels.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,7 +52,9 @@ pub struct HostView {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum FleetError {
     /// An agent requires labels no host carries.
-    #[error("agent '{agent}' requires a host labelled {labels}, and no host is: the hosts are {hosts}")]
+    #[error(
+        "agent '{agent}' requires a host labelled {labels}, and no host is: the hosts are {hosts}"
+    )]
     NoLabel {
         /// The agent.
         agent: String,
@@ -76,11 +78,22 @@ pub enum FleetError {
         /// That host's address.
         url: String,
     },
+    /// The placement failed for another reason (a model larger than every host it may use).
+    #[error(transparent)]
+    Placement(PlacementError),
 }
 
 struct Host {
     spec: HostSpec,
     backend: Arc<dyn ModelBackend>,
+}
+
+/// What a placement is made from, besides the hosts.
+struct PlacementParts {
+    workload: Workload,
+    start: String,
+    labels: Vec<AgentLabels>,
+    fallbacks: Vec<Fallback>,
 }
 
 #[derive(Default)]
@@ -91,10 +104,12 @@ struct State {
     up: Vec<bool>,
     /// Per host: what it had resident when last asked.
     resident: Vec<Vec<RunningModel>>,
-    /// The host of each placed model.
+    /// The host of each placed model (a model on several hosts: its first).
     placement: BTreeMap<String, usize>,
-    /// What each model asks of its host, for placing it again.
-    demands: BTreeMap<String, ModelDemand>,
+    /// What placement read, for placing again when a host is lost.
+    input: Option<PlacementParts>,
+    /// The placement in force.
+    current: Option<Placement>,
     /// Models nothing can serve any more, with why.
     unservable: BTreeMap<String, String>,
     /// Counts placement changes, so the executor notices one.
@@ -129,7 +144,9 @@ impl Fleet {
 
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves plain data behind; go on with it.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The hosts' specs, in order.
@@ -137,24 +154,62 @@ impl Fleet {
         self.hosts.iter().map(|host| host.spec.clone()).collect()
     }
 
-    /// Asks every host that answers which of `models` it has (its `/api/tags`), and
-    /// places each demand on a host. Models asked about but not demanded (fallbacks) are
-    /// placed when first used.
+    /// Asks every host which of the workload's models (and of `fallbacks`' models) it has
+    /// (its `/api/tags`), then places the models: the planner's placement, which minimises
+    /// the expected load wait under each host's budget, count cap and labels.
+    ///
+    /// `workload` is the run's (its budget is ignored), `start` the workflow's first agent,
+    /// `labels` each agent's label wishes, `fallbacks` each model's fallback (any model;
+    /// those outside the workload are placed when first used).
     pub async fn place(
         &self,
-        demands: &[ModelDemand],
-        also: &[String],
+        workload: &Workload,
+        start: &str,
+        labels: Vec<AgentLabels>,
+        fallbacks: Vec<Fallback>,
     ) -> Result<(), FleetError> {
-        let names: BTreeSet<&str> = demands
+        let names: BTreeSet<String> = workload
+            .models()
             .iter()
-            .map(|demand| demand.model.as_str())
-            .chain(also.iter().map(String::as_str))
+            .map(|model| model.name.clone())
+            .chain(fallbacks.iter().map(|fallback| fallback.fallback.clone()))
             .collect();
+        self.survey(&names).await;
+        let known: BTreeSet<&str> = workload.models().iter().map(|m| m.name.as_str()).collect();
+        let parts = PlacementParts {
+            workload: workload.clone(),
+            start: start.to_owned(),
+            labels,
+            // The planner substitutes only models it plans for.
+            fallbacks: fallbacks
+                .into_iter()
+                .filter(|fallback| known.contains(fallback.fallback.as_str()))
+                .collect(),
+        };
+        let mut state = self.state();
+        let hosts = self.placement_hosts(&state, None);
+        let placed = agentrun_memory::place(&PlacementInput {
+            workload: &parts.workload,
+            start: &parts.start,
+            hosts: &hosts,
+            labels: &parts.labels,
+        })
+        .map_err(|error| self.placement_error(error))?;
+        self.apply(&mut state, placed);
+        state.input = Some(parts);
+        Ok(())
+    }
+
+    /// Learns which of `names` each host that answers has.
+    async fn survey(&self, names: &BTreeSet<String>) {
         for (index, host) in self.hosts.iter().enumerate() {
-            for name in &names {
+            if !self.is_up(index) {
+                continue;
+            }
+            for name in names {
                 match host.backend.model_details(name).await {
                     Ok(_) => {
-                        self.state().catalogue[index].insert((*name).to_owned());
+                        self.state().catalogue[index].insert(name.clone());
                     }
                     Err(BackendError::ModelNotFound { .. }) => {}
                     Err(error) => {
@@ -163,58 +218,83 @@ impl Fleet {
                 }
             }
         }
-        let mut state = self.state();
-        for demand in demands {
-            state
-                .demands
-                .insert(demand.model.clone(), demand.clone());
-            match self.choose(&state, demand) {
-                Ok(host) => {
-                    state.placement.insert(demand.model.clone(), host);
-                }
-                Err(unplaced) => return Err(self.placement_error(demand, unplaced)),
-            }
-        }
-        state.version += 1;
-        Ok(())
     }
 
-    fn choose(&self, state: &State, demand: &ModelDemand) -> Result<usize, Unplaced> {
-        let slots: Vec<HostSlot<'_>> = self
-            .hosts
+    /// The hosts placement may use: those that answer, and `lost` (which placing again
+    /// needs listed).
+    fn placement_hosts(&self, state: &State, lost: Option<usize>) -> Vec<PlacementHost> {
+        self.hosts
             .iter()
             .enumerate()
-            .map(|(index, host)| {
-                let placed: Vec<&String> = state
-                    .placement
-                    .iter()
-                    .filter(|(model, host)| **host == index && **model != demand.model)
-                    .map(|(model, _)| model)
-                    .collect();
-                HostSlot {
-                    budget_bytes: host.spec.budget_bytes,
+            .filter(|(index, _)| state.up[*index] || lost == Some(*index))
+            .map(|(index, host)| PlacementHost {
+                name: host.spec.name.clone(),
+                budget: Budget {
+                    gpu_bytes: host.spec.budget_bytes,
                     max_loaded_models: host.spec.max_loaded_models,
-                    labels: &host.spec.labels,
-                    catalogue: &state.catalogue[index],
-                    up: state.up[index],
-                    placed_bytes: placed
-                        .iter()
-                        .filter_map(|model| state.demands.get(*model))
-                        .map(|demand| demand.footprint_bytes)
-                        .sum(),
-                    placed_count: placed.len(),
-                }
+                },
+                labels: host.spec.labels.clone(),
+                models: state.catalogue[index].iter().cloned().collect(),
+                load_speed: LoadSpeed::default(),
             })
-            .collect();
-        choose_host(demand, &slots)
+            .collect()
     }
 
-    fn placement_error(&self, demand: &ModelDemand, unplaced: Unplaced) -> FleetError {
-        let agent = demand.agents.first().cloned().unwrap_or_default();
-        match unplaced {
-            Unplaced::NoLabel(labels) => FleetError::NoLabel {
+    /// Puts a placement in force: each model's calls go to its first host; a model replaced
+    /// by its fallback is served by no host, so its agents turn to the fallback.
+    fn apply(&self, state: &mut State, placed: Placement) {
+        let index_of = |name: &str| self.hosts.iter().position(|host| host.spec.name == name);
+        state.placement.clear();
+        for model in &placed.models {
+            if let Some(host) = model.hosts.first().and_then(|name| index_of(name)) {
+                state.placement.insert(model.model.clone(), host);
+            }
+        }
+        // Other names of the same weights go where their agents' calls go.
+        for route in &placed.routes {
+            if let Some(host) = index_of(&route.host) {
+                state.placement.entry(route.model.clone()).or_insert(host);
+            }
+        }
+        for substitution in &placed.substitutions {
+            state.placement.remove(&substitution.model);
+            state.unservable.insert(
+                substitution.model.clone(),
+                format!(
+                    "no host that answers may serve it; its agents use their fallback '{}'",
+                    substitution.fallback
+                ),
+            );
+        }
+        state.current = Some(placed);
+        state.version += 1;
+    }
+
+    /// The error for a model no host has at all: the agent, and the first host its labels
+    /// allow, where it should be pulled.
+    pub fn missing_everywhere(&self, agent: &str, model: &str, required: &[String]) -> FleetError {
+        let host = self
+            .hosts
+            .iter()
+            .find(|host| {
+                required
+                    .iter()
+                    .all(|label| host.spec.labels.contains(label))
+            })
+            .unwrap_or(&self.hosts[0]);
+        FleetError::Missing {
+            agent: agent.to_owned(),
+            model: model.to_owned(),
+            host: host.spec.name.clone(),
+            url: host.spec.url.clone(),
+        }
+    }
+
+    fn placement_error(&self, error: PlacementError) -> FleetError {
+        match error {
+            PlacementError::LabelUnsatisfied { agent, required } => FleetError::NoLabel {
                 agent,
-                labels: labels.join(" and "),
+                labels: required.join(" and "),
                 hosts: self
                     .hosts
                     .iter()
@@ -228,16 +308,29 @@ impl Fleet {
                     .collect::<Vec<_>>()
                     .join(", "),
             },
-            Unplaced::Missing { allowed } => {
-                let host = &self.hosts[allowed[0]].spec;
+            PlacementError::ModelMissing {
+                agent, model, host, ..
+            } => {
+                let url = self
+                    .hosts
+                    .iter()
+                    .find(|known| known.spec.name == host)
+                    .map(|known| known.spec.url.clone())
+                    .unwrap_or_default();
                 FleetError::Missing {
                     agent,
-                    model: demand.model.clone(),
-                    host: host.name.clone(),
-                    url: host.url.clone(),
+                    model,
+                    host,
+                    url,
                 }
             }
+            other => FleetError::Placement(other),
         }
+    }
+
+    /// The placement in force, as the planner explains it.
+    pub fn current(&self) -> Option<Placement> {
+        self.state().current.clone()
     }
 
     /// Every host with what is placed on it and what it had resident.
@@ -310,7 +403,7 @@ impl Fleet {
     }
 
     /// A host stopped answering: it is marked down and its models placed again on the
-    /// hosts that remain; a model nothing else can serve is kept as unservable.
+    /// hosts that remain; a model nothing else can serve is kept as unservable, with why.
     fn host_failed(&self, index: usize, error: &BackendError) {
         let mut state = self.state();
         if !state.up[index] {
@@ -318,44 +411,54 @@ impl Fleet {
         }
         state.up[index] = false;
         state.resident[index].clear();
-        let name = &self.hosts[index].spec.name;
+        let name = self.hosts[index].spec.name.clone();
         let orphans: Vec<String> = state
             .placement
             .iter()
             .filter(|(_, host)| **host == index)
             .map(|(model, _)| model.clone())
             .collect();
-        let mut moved = Vec::new();
-        for model in orphans {
-            state.placement.remove(&model);
-            let demand = state.demands.get(&model).cloned().unwrap_or(ModelDemand {
-                model: model.clone(),
-                footprint_bytes: 0,
-                require: Vec::new(),
-                prefer: Vec::new(),
-                agents: Vec::new(),
-            });
-            match self.choose(&state, &demand) {
-                Ok(host) => {
-                    state.placement.insert(model.clone(), host);
-                    moved.push(format!("{model} to '{}'", self.hosts[host].spec.name));
-                }
-                Err(unplaced) => {
-                    let reason = match unplaced {
-                        Unplaced::NoLabel(labels) => format!(
-                            "host '{name}' stopped answering and no other host is labelled {}",
-                            labels.join(" and ")
+        let hosts = self.placement_hosts(&state, Some(index));
+        let replaced = match (&state.input, &state.current) {
+            (Some(parts), Some(current)) => Some(agentrun_memory::replace_lost_host(
+                &PlacementInput {
+                    workload: &parts.workload,
+                    start: &parts.start,
+                    hosts: &hosts,
+                    labels: &parts.labels,
+                },
+                current,
+                &name,
+                &parts.fallbacks,
+            )),
+            _ => None,
+        };
+        let moved = match replaced {
+            Some(Ok(placed)) => {
+                self.apply(&mut state, placed);
+                orphans
+                    .iter()
+                    .map(|model| match state.placement.get(model) {
+                        Some(host) => format!("{model} to '{}'", self.hosts[*host].spec.name),
+                        None => format!(
+                            "{model} nowhere ({})",
+                            state.unservable.get(model).cloned().unwrap_or_default()
                         ),
-                        Unplaced::Missing { .. } => format!(
-                            "host '{name}' stopped answering and no other host it may use has it"
-                        ),
-                    };
-                    moved.push(format!("{model} nowhere ({reason})"));
-                    state.unservable.insert(model, reason);
-                }
+                    })
+                    .collect::<Vec<_>>()
             }
-        }
-        state.version += 1;
+            Some(Err(error)) => {
+                let reason = error.to_string();
+                for model in &orphans {
+                    state.placement.remove(model);
+                    state.unservable.insert(model.clone(), reason.clone());
+                }
+                state.version += 1;
+                vec![format!("nothing moved: {reason}")]
+            }
+            // Nothing placed yet (the run has not started): nothing to move.
+            None => Vec::new(),
+        };
         let moved = if moved.is_empty() {
             "no models to move".to_owned()
         } else {
@@ -366,27 +469,33 @@ impl Fleet {
         state.notes.push(note);
     }
 
-    /// A host that was down answers again: it serves what is placed from now on.
+    /// A host that was down answers again: it serves what is placed from now on, and when
+    /// some model had no host, the models are placed afresh with it.
     fn host_returned(&self, index: usize, resident: Vec<RunningModel>) {
         let mut state = self.state();
         state.up[index] = true;
         state.resident[index] = resident;
-        // Models no host could serve may have a home again.
-        let waiting: Vec<String> = state.unservable.keys().cloned().collect();
-        for model in waiting {
-            if state.catalogue[index].contains(&model)
-                && let Some(demand) = state.demands.get(&model).cloned()
-                && let Ok(host) = self.choose(&state, &demand)
-            {
-                state.unservable.remove(&model);
-                state.placement.insert(model, host);
+        let name = &self.hosts[index].spec.name;
+        let mut note = format!("host '{name}' answers again; it serves what is placed from now on");
+        if !state.unservable.is_empty()
+            && let Some(parts) = &state.input
+        {
+            let hosts = self.placement_hosts(&state, None);
+            match agentrun_memory::place(&PlacementInput {
+                workload: &parts.workload,
+                start: &parts.start,
+                hosts: &hosts,
+                labels: &parts.labels,
+            }) {
+                Ok(placed) => {
+                    state.unservable.clear();
+                    self.apply(&mut state, placed);
+                    note.push_str("; the models are placed again with it");
+                }
+                Err(error) => tracing::warn!(%error, "placing again with a returning host failed"),
             }
         }
         state.version += 1;
-        let note = format!(
-            "host '{}' answers again; it serves what is placed from now on",
-            self.hosts[index].spec.name
-        );
         tracing::info!("{note}");
         state.notes.push(note);
     }

@@ -3,31 +3,35 @@
 
 use std::collections::BTreeMap;
 
-use agentrun_memory::Workload;
+use agentrun_memory::{AgentLabels, Fallback, Workload};
 use agentrun_spec::Workflow;
 
 use crate::backend::{BackendError, ModelBackend, ModelDetails};
 use crate::event::{Event, EventSink, HostPlacement};
 use crate::executor::RunError;
-use crate::fleet::{Fleet, ModelDemand};
+use crate::fleet::Fleet;
 use crate::planning::Residency;
 
 /// What the hosts know of every model the workflow uses. A model no host has is named
-/// with the agent that uses it and the host to pull it on.
+/// with an agent that uses it and the host to pull it on.
 pub(crate) async fn details_on_hosts(
     fleet: &Fleet,
     workflow: &Workflow,
 ) -> Result<BTreeMap<String, ModelDetails>, RunError> {
     let mut details = BTreeMap::new();
-    for demand in demands(workflow, None) {
-        match fleet.model_details(&demand.model).await {
+    for agent in &workflow.agents {
+        let Some(llm) = agent.llm() else { continue };
+        if details.contains_key(&llm.model) {
+            continue;
+        }
+        match fleet.model_details(&llm.model).await {
             Ok(found) => {
-                details.insert(demand.model.clone(), found);
+                details.insert(llm.model.clone(), found);
             }
-            Err(error @ BackendError::ModelNotFound { .. }) => {
-                // Placement names the agent and the host the model should be pulled on.
-                fleet.place(&[demand], &[]).await?;
-                return Err(error.into());
+            Err(BackendError::ModelNotFound { .. }) => {
+                return Err(fleet
+                    .missing_everywhere(&agent.name, &llm.model, &llm.residency.require_labels)
+                    .into());
             }
             Err(error) => return Err(error.into()),
         }
@@ -35,55 +39,41 @@ pub(crate) async fn details_on_hosts(
     Ok(details)
 }
 
-/// Each model the workflow's agents use, with what its agents ask of its host, in the
-/// order agents appear; footprints from `workload` when there is one.
-fn demands(workflow: &Workflow, workload: Option<&Workload>) -> Vec<ModelDemand> {
-    let mut demands: Vec<ModelDemand> = Vec::new();
-    for agent in &workflow.agents {
-        let Some(llm) = agent.llm() else { continue };
-        let index = match demands.iter().position(|d| d.model == llm.model) {
-            Some(index) => index,
-            None => {
-                demands.push(ModelDemand {
-                    model: llm.model.clone(),
-                    footprint_bytes: workload
-                        .and_then(|workload| workload.footprint_bytes(&llm.model).ok())
-                        .unwrap_or(0),
-                    require: Vec::new(),
-                    prefer: Vec::new(),
-                    agents: Vec::new(),
-                });
-                demands.len() - 1
-            }
-        };
-        let demand = &mut demands[index];
-        demand.agents.push(agent.name.clone());
-        for label in &llm.residency.require_labels {
-            if !demand.require.contains(label) {
-                demand.require.push(label.clone());
-            }
-        }
-        for label in &llm.residency.prefer_labels {
-            if !demand.prefer.contains(label) {
-                demand.prefer.push(label.clone());
-            }
-        }
-    }
-    demands
-}
-
-/// Places the workflow's models (and learns which hosts have its fallback models).
+/// Places the workflow's models on the hosts, with each agent's label wishes and fallback.
 pub(crate) async fn place(
     fleet: &Fleet,
     workflow: &Workflow,
     workload: &Workload,
 ) -> Result<(), RunError> {
-    let fallbacks: Vec<String> = workflow
+    let labels = workflow
         .agents
         .iter()
-        .filter_map(|agent| agent.llm()?.fallback.clone())
+        .filter_map(|agent| {
+            let llm = agent.llm()?;
+            let residency = &llm.residency;
+            (!residency.require_labels.is_empty() || !residency.prefer_labels.is_empty()).then(
+                || AgentLabels {
+                    agent: agent.name.clone(),
+                    required: residency.require_labels.clone(),
+                    preferred: residency.prefer_labels.clone(),
+                },
+            )
+        })
         .collect();
-    fleet.place(&demands(workflow, Some(workload)), &fallbacks).await?;
+    let fallbacks = workflow
+        .agents
+        .iter()
+        .filter_map(|agent| {
+            let llm = agent.llm()?;
+            Some(Fallback {
+                model: llm.model.clone(),
+                fallback: llm.fallback.clone()?,
+            })
+        })
+        .collect();
+    fleet
+        .place(workload, &workflow.flow.start, labels, fallbacks)
+        .await?;
     Ok(())
 }
 
@@ -104,9 +94,20 @@ pub(crate) fn before_turn(
     }
     let notes = fleet.take_notes();
     let reason = if seen.is_none() && notes.is_empty() {
-        "each model on the first host that has it, carries its agents' required labels and \
-         fits it beside what is placed there"
-            .to_owned()
+        fleet.current().map_or_else(String::new, |placement| {
+            format!(
+                "placed for the least expected load wait: {:.1} s per turn{}",
+                placement.wait_seconds_per_turn,
+                placement
+                    .one_host
+                    .as_ref()
+                    .map(|one| format!(
+                        " (on the best single host, '{}': {:.1} s)",
+                        one.host, one.wait_seconds_per_turn
+                    ))
+                    .unwrap_or_default()
+            )
+        })
     } else {
         notes.join("; ")
     };

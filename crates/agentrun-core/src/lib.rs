@@ -57,8 +57,8 @@ pub use context::{
     Strategy, TokenEstimator,
 };
 pub use event::{Event, EventSink, HostPlacement, LoadCause, ResidentModel, event_schema};
-pub use fleet::{Fleet, FleetError, HostSpec, HostView, ModelDemand};
 pub use executor::{Executor, RunError, RunOptions, RunOutcome, model_details_of};
+pub use fleet::{Fleet, FleetError, HostSpec, HostView};
 pub use graph::{ConversationGraph, Node, Step, TurnOutcome};
 pub use human::HumanAgent;
 pub use mcp::{McpError, McpServers, McpToolInfo, mcp_log_path, model_name};

@@ -10,9 +10,9 @@ use crate::error::{Error, check_number};
 use crate::keep_alive::KeepAlive;
 use crate::load_mode::{LoadMode, LoadModeChoice};
 
+mod restrict;
 #[cfg(test)]
 mod tests;
-mod restrict;
 
 /// How many observed turns the prior over a node's outgoing edges is worth: learnt counts
 /// outweigh it after a few turns, yet one odd turn does not flip a forecast.

@@ -109,14 +109,58 @@ fn spec(name: &str, gb: u64, labels: &[&str]) -> HostSpec {
     }
 }
 
-fn demand(model: &str, gb: u64, require: &[&str]) -> ModelDemand {
-    ModelDemand {
-        model: model.to_owned(),
-        footprint_bytes: gb * GB,
-        require: require.iter().map(|label| (*label).to_owned()).collect(),
-        prefer: Vec::new(),
-        agents: vec![format!("{model}-agent")],
-    }
+/// A workload of agents named after their models (`architect` calls `architect`, ...), each
+/// handing over to the next in a ring, with these footprints.
+fn workload(models: &[(&str, u64)]) -> Workload {
+    use agentrun_memory::{
+        LoadModeChoice, LoadTimes, ModelSpec, PlannedAgent, PlannedEdge, PlannedTarget,
+    };
+    let specs = models
+        .iter()
+        .map(|(name, gb)| ModelSpec {
+            name: (*name).to_owned(),
+            runner_key: (*name).to_owned(),
+            footprint_bytes: gb * GB,
+            load_times: LoadTimes::from_bandwidth(gb * GB, 2.0, 0.8e9, 5e9),
+            load_mode: LoadModeChoice::NoMmap,
+        })
+        .collect();
+    let agents = models
+        .iter()
+        .map(|(name, _)| PlannedAgent {
+            name: (*name).to_owned(),
+            model: Some((*name).to_owned()),
+            mean_turn_seconds: 60.0,
+            static_keep_alive: None,
+            num_ctx: None,
+        })
+        .collect();
+    let edges = (0..models.len())
+        .map(|index| PlannedEdge {
+            from: models[index].0.to_owned(),
+            to: PlannedTarget::Agent(models[(index + 1) % models.len()].0.to_owned()),
+            prior_weight: None,
+            count: 0,
+        })
+        .collect();
+    Workload::new(
+        specs,
+        agents,
+        edges,
+        Budget {
+            gpu_bytes: 64 * GB,
+            max_loaded_models: 3,
+        },
+    )
+    .expect("a valid workload")
+}
+
+fn labels(agent: &str, required: &[&str]) -> Vec<AgentLabels> {
+    vec![AgentLabels {
+        agent: agent.to_owned(),
+        required: required.iter().map(|label| (*label).to_owned()).collect(),
+        preferred: Vec::new(),
+    }]
 }
 
 fn chat(model: &str) -> ChatRequest {
@@ -141,8 +185,14 @@ fn two_hosts() -> (Fleet, Arc<FakeHost>, Arc<FakeHost>) {
     let mac = FakeHost::new("mac", &["architect", "coder"]);
     let linux = FakeHost::new("linux", &["coder", "tester"]);
     let fleet = Fleet::new(vec![
-        (spec("mac", 54, &["big"]), mac.clone() as Arc<dyn ModelBackend>),
-        (spec("linux", 24, &["linux"]), linux.clone() as Arc<dyn ModelBackend>),
+        (
+            spec("mac", 54, &["big"]),
+            mac.clone() as Arc<dyn ModelBackend>,
+        ),
+        (
+            spec("linux", 24, &["linux"]),
+            linux.clone() as Arc<dyn ModelBackend>,
+        ),
     ]);
     (fleet, mac, linux)
 }
@@ -150,20 +200,14 @@ fn two_hosts() -> (Fleet, Arc<FakeHost>, Arc<FakeHost>) {
 #[tokio::test]
 async fn calls_go_to_the_host_each_model_is_placed_on() {
     let (fleet, mac, linux) = two_hosts();
+    let run = workload(&[("architect", 40), ("coder", 20), ("tester", 4)]);
     fleet
-        .place(
-            &[
-                demand("architect", 40, &[]),
-                demand("coder", 20, &[]),
-                demand("tester", 4, &[]),
-            ],
-            &[],
-        )
+        .place(&run, "architect", Vec::new(), Vec::new())
         .await
         .expect("placed");
     let placement = fleet.placement();
     assert_eq!(placement["architect"], "mac");
-    // 40 + 20 GB does not fit 54 GB: the coder goes to the second host that has it.
+    // 40 + 20 GB does not fit 54 GB: the coder lives beside the tester, on the second host.
     assert_eq!(placement["coder"], "linux");
     assert_eq!(placement["tester"], "linux");
     assert_eq!(answer(&fleet, "architect").await.expect("answers"), "mac");
@@ -181,8 +225,13 @@ async fn a_host_that_stops_answering_has_its_models_moved_and_the_call_goes_on()
     let (fleet, mac, linux) = two_hosts();
     fleet
         .place(
-            &[demand("architect", 40, &[]), demand("coder", 20, &[])],
-            &["tester".to_owned()],
+            &workload(&[("architect", 40), ("coder", 20)]),
+            "architect",
+            Vec::new(),
+            vec![Fallback {
+                model: "coder".to_owned(),
+                fallback: "tester".to_owned(),
+            }],
         )
         .await
         .expect("placed");
@@ -194,7 +243,10 @@ async fn a_host_that_stops_answering_has_its_models_moved_and_the_call_goes_on()
     assert!(fleet.version() > before);
     let notes = fleet.take_notes();
     assert_eq!(notes.len(), 1, "{notes:?}");
-    assert!(notes[0].contains("host 'linux' stopped answering"), "{notes:?}");
+    assert!(
+        notes[0].contains("host 'linux' stopped answering"),
+        "{notes:?}"
+    );
     assert!(notes[0].contains("coder to 'mac'"), "{notes:?}");
     assert_eq!(mac.calls().iter().filter(|c| *c == "chat coder").count(), 1);
     // It returns: it answers `ps` again and serves what is placed next.
@@ -208,14 +260,19 @@ async fn a_host_that_stops_answering_has_its_models_moved_and_the_call_goes_on()
 async fn a_model_only_the_lost_host_had_cannot_be_served_and_says_why() {
     let (fleet, mac, _) = two_hosts();
     fleet
-        .place(&[demand("architect", 40, &[])], &[])
+        .place(
+            &workload(&[("architect", 40)]),
+            "architect",
+            Vec::new(),
+            Vec::new(),
+        )
         .await
         .expect("placed");
     mac.gone.store(true, Ordering::SeqCst);
     let error = answer(&fleet, "architect").await.expect_err("nowhere");
     assert!(
         matches!(&error, BackendError::NoHost { model, reason }
-            if model == "architect" && reason.contains("host 'mac' stopped answering")),
+            if model == "architect" && reason.contains("host 'mac' is lost")),
         "{error}"
     );
 }
@@ -224,22 +281,32 @@ async fn a_model_only_the_lost_host_had_cannot_be_served_and_says_why() {
 async fn labels_nothing_carries_and_models_no_allowed_host_has_are_refused() {
     let (fleet, _, _) = two_hosts();
     let error = fleet
-        .place(&[demand("coder", 8, &["gpu"])], &[])
+        .place(
+            &workload(&[("coder", 8)]),
+            "coder",
+            labels("coder", &["gpu"]),
+            Vec::new(),
+        )
         .await
         .expect_err("no label");
     assert_eq!(
         error.to_string(),
-        "agent 'coder-agent' requires a host labelled gpu, and no host is: the hosts are \
+        "agent 'coder' requires a host labelled gpu, and no host is: the hosts are \
          'mac' (big), 'linux' (linux)"
     );
     let (fleet, _, _) = two_hosts();
     let error = fleet
-        .place(&[demand("tester", 8, &["big"])], &[])
+        .place(
+            &workload(&[("tester", 8)]),
+            "tester",
+            labels("tester", &["big"]),
+            Vec::new(),
+        )
         .await
         .expect_err("missing");
     assert_eq!(
         error.to_string(),
-        "agent 'tester-agent' uses model 'tester', which no host it may use has; pull it on \
+        "agent 'tester' uses model 'tester', which no host it may use has; pull it on \
          host 'mac' with `OLLAMA_HOST=http://mac:11434 ollama pull tester`"
     );
 }

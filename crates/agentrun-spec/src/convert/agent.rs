@@ -19,14 +19,21 @@ use crate::source::resolve_relative;
 
 /// Host labels as written, each checked: a label with other characters, or given twice, is
 /// reported at its place in the list.
-fn host_labels(labels: Option<&[String]>, path: &FieldPath, findings: &mut Findings) -> Vec<String> {
+fn host_labels(
+    labels: Option<&[String]>,
+    path: &FieldPath,
+    findings: &mut Findings,
+) -> Vec<String> {
     let mut kept: Vec<String> = Vec::new();
     for (index, label) in labels.unwrap_or_default().iter().enumerate() {
         if !crate::residency::is_host_label(label) {
             findings.error(
                 path.index(index),
                 format!("'{label}' is not a host label"),
-                Some("a label is lowercase letters, digits, `-` and `_`, such as `big` or `linux`".to_owned()),
+                Some(
+                    "a label is lowercase letters, digits, `-` and `_`, such as `big` or `linux`"
+                        .to_owned(),
+                ),
             );
         } else if kept.contains(label) {
             findings.error(

@@ -242,6 +242,11 @@ pub(crate) struct SimulateArgs {
     /// Write the comparison as an HTML page, each policy's timeline on one time axis.
     #[arg(long, value_name = "FILE")]
     pub(crate) report: Option<PathBuf>,
+    /// A hosts scenario (YAML): several simulated hosts, each with its own budget, catalogue
+    /// and speeds. The workflow runs on them and on the one simulated Mac, on the same drawn
+    /// future, and the two are compared.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) hosts: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

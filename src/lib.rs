@@ -31,6 +31,7 @@ mod report;
 mod run_dir;
 mod saved_run;
 mod sim_backend;
+mod sim_hosts;
 mod simulate;
 
 pub use agentrun_core::{
@@ -77,6 +78,7 @@ pub use saved_run::{
     WORKFLOW_FILE, read_events,
 };
 pub use sim_backend::SimBackend;
+pub use sim_hosts::{SimHost, SimHostsError};
 pub use simulate::{PolicyFigures, SimulateError, SimulationOptions, SimulationReport, simulate};
 
 /// The JSON Schema of the workflow format, for editors.

@@ -547,6 +547,7 @@ mod tests {
                     load_mode: Some(mode),
                     machine: random.machine.clone(),
                     keep_events: false,
+                    hosts: Vec::new(),
                 };
                 let report = crate::simulate(&random.workflow, &options).expect("simulates");
                 if report.bound_s > 0.0 {

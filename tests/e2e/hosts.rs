@@ -361,3 +361,26 @@ fn bad_host_input_stops_the_run_naming_the_host_or_agent() {
         "agent 'reviewer' requires a host labelled gpu, and no host is: the hosts are 'mac' (big), 'linux' (no labels)",
     );
 }
+
+#[test]
+fn ps_shows_every_host_with_what_it_holds() {
+    let mac = Host::start("54GB", &[CODER], "0");
+    let linux = Host::start("24GB", &[REVIEWER], "0");
+    // Load the reviewer's model on the Linux box only.
+    linux
+        .sim
+        .post_json("/api/generate", &serde_json::json!({ "model": REVIEWER }));
+    let run = agentrun(&["ps", "--ollama", mac.url(), "--ollama", linux.url()]);
+    run.expect_code(0);
+    let out = run.stdout();
+    let linux_block = out
+        .split("host ")
+        .find(|block| block.contains(linux.url()))
+        .expect("a block for the Linux box");
+    assert!(linux_block.contains(REVIEWER), "{out}");
+    let mac_block = out
+        .split("host ")
+        .find(|block| block.contains(mac.url()))
+        .expect("a block for the Mac");
+    assert!(mac_block.contains("no models resident"), "{out}");
+}

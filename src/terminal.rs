@@ -126,6 +126,25 @@ impl Output {
                 self,
                 "agentrun: {workflow} on {endpoint}, residency policy {policy}"
             ),
+            Event::Placement { hosts, reason, .. } => {
+                self.end_line();
+                outln!(self, "agentrun: placement: {reason}");
+                for host in hosts {
+                    let models = if host.models.is_empty() {
+                        "nothing".to_owned()
+                    } else {
+                        host.models.join(", ")
+                    };
+                    let state = if host.up { "" } else { " (not answering)" };
+                    outln!(
+                        self,
+                        "  {} ({}, {}){state}: {models}",
+                        host.host,
+                        host.url,
+                        agentrun::gigabytes(host.gpu_budget_bytes)
+                    );
+                }
+            }
             Event::TurnStarted {
                 turn,
                 agent,

@@ -54,7 +54,7 @@ pub(crate) struct Planned {
 /// Plans `workflow` as `args` ask, with the model sizes of the server (or of the simulated
 /// Mac's catalogue when no server answers).
 pub(crate) async fn plan(args: &PlanArgs, workflow: &Workflow) -> anyhow::Result<Planned> {
-    let server = Server::from_args(&args.server, Some(&args.workflow));
+    let server = Server::from_args(&args.server, Some(&args.workflow))?;
     let backend = model_source(&server).await?;
     let details = agentrun::model_details_of(&*backend, workflow)
         .await

@@ -19,6 +19,8 @@ mod context;
 mod event;
 mod executor;
 mod fan_out;
+mod fleet;
+mod fleet_run;
 mod gated_backend;
 mod graph;
 mod human;
@@ -56,8 +58,9 @@ pub use context::{
     AgentMemory, AssemblyConfig, ContextState, ContextUse, Item, RunningSummary, Selection,
     Strategy, TokenEstimator,
 };
-pub use event::{Event, EventSink, LoadCause, ResidentModel, event_schema};
+pub use event::{Event, EventSink, HostPlacement, LoadCause, ResidentModel, event_schema};
 pub use executor::{Executor, RunError, RunOptions, RunOutcome, model_details_of};
+pub use fleet::{Fleet, FleetError, HostSpec, HostView};
 pub use graph::{ConversationGraph, Node, Step, TurnOutcome};
 pub use human::HumanAgent;
 pub use mcp::{McpError, McpServers, McpToolInfo, mcp_log_path, model_name};

@@ -10,6 +10,7 @@ use crate::error::{Error, check_number};
 use crate::keep_alive::KeepAlive;
 use crate::load_mode::{LoadMode, LoadModeChoice};
 
+mod restrict;
 #[cfg(test)]
 mod tests;
 

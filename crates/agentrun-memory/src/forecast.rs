@@ -110,20 +110,13 @@ impl Forecast<'_> {
             })
             .collect();
         // A preload only survives turns whose models can be resident beside it.
-        let budget = workload.budget();
-        let bytes = workload.runners[candidate].footprint_bytes;
         let mut propagation = self.scratch.borrow_mut();
         propagation.compatible.clear();
         propagation
             .compatible
             .extend(workload.agent_runner.iter().map(|runner| match *runner {
                 None => true,
-                Some(runner) if runner == candidate => true,
-                Some(runner) => {
-                    let other = workload.runners[runner].footprint_bytes;
-                    budget.max_loaded_models >= 2
-                        && budget.admits(bytes.min(other), 1, bytes.max(other))
-                }
+                Some(runner) => workload.coexist(candidate, runner),
             }));
         propagation.load_seconds = load_seconds;
         propagation.offset = offset;

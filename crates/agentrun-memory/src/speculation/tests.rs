@@ -253,3 +253,53 @@ fn a_preload_that_cannot_stay_beside_the_speakers_model_is_aborted() {
         "{verdict:?}"
     );
 }
+
+/// A test run (65 s command) that passes 60 % of the time and hands over to a reviewer on a
+/// 41 GB model, else back to the coder; the reviewer always returns to the coder. One model
+/// at a time: the coder's model must go for the reviewer's to load.
+fn test_run_then_review(coder_gb: f64) -> Workload {
+    Workload::new(
+        vec![model("coder", coder_gb), model("reviewer-41b", 41.0)],
+        vec![
+            agent("coder", Some("coder"), 120.0),
+            agent("tests", None, 65.0),
+            agent("reviewer", Some("reviewer-41b"), 60.0),
+        ],
+        vec![
+            edge("coder", "tests", 1.0),
+            edge("tests", "reviewer", 0.6),
+            edge("tests", "coder", 0.4),
+            edge("reviewer", "coder", 1.0),
+        ],
+        budget(64, 1),
+    )
+    .expect("valid")
+}
+
+#[test]
+fn a_preload_may_evict_a_model_needed_sooner_on_some_paths_when_it_pays() {
+    // The coder is likelier to be needed soon than the reviewer by the discounted ranking
+    // (it follows every review), yet a preload of the reviewer during the test run hides
+    // 0.6 x 53 s against a 40 % chance of reloading the coder's small model (7 s).
+    let workload = test_run_then_review(4.0);
+    let runner = |name: &str| workload.runner_named(name).expect("known");
+    let forecast = Forecast::new(&workload, workload.agent_id("tests").expect("known"));
+    assert!(forecast.priority(runner("coder")) > forecast.priority(runner("reviewer-41b")));
+    let resident = [loaded("coder", 4)];
+    let plan = plan_turn(Policy::Smart, &workload, &context("tests", &resident)).expect("plan");
+    assert_eq!(plan.preloads.len(), 1, "{plan}");
+    assert_eq!(plan.preloads[0].model, "reviewer-41b", "{plan}");
+    assert_eq!(plan.unloads.len(), 1, "{plan}");
+    assert_eq!(plan.unloads[0].model, "coder", "{plan}");
+}
+
+#[test]
+fn a_preload_keeps_a_model_whose_expected_reload_costs_more() {
+    // The same odds with a 30 GB coder (39.5 s to reload): evicting it costs more than the
+    // preload hides, so the coder stays.
+    let workload = test_run_then_review(30.0);
+    let resident = [loaded("coder", 30)];
+    let plan = plan_turn(Policy::Smart, &workload, &context("tests", &resident)).expect("plan");
+    assert!(plan.preloads.is_empty(), "{plan}");
+    assert!(plan.unloads.is_empty(), "{plan}");
+}

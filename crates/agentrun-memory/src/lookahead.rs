@@ -14,8 +14,7 @@ use crate::workload::Workload;
 /// Models less likely than this to be needed within the outlook are never preloaded.
 const MIN_PRELOAD_PROBABILITY: f64 = 0.05;
 /// How much more an eviction that goes wrong weighs than the load it hides: the wrong guess
-/// costs a reload that keeping the model would have avoided, and the reload needs the room
-/// the preload took, so it often evicts the preload in turn.
+/// costs a reload that keeping the model would have avoided, and the run reports it.
 const WRONG_EVICTION_WEIGHT: f64 = 4.0;
 /// The shortest keep_alive the planner sends: a model it wants gone it unloads explicitly, so
 /// expiry could only cost a reload the plan did not choose (a router unused through hours of
@@ -182,23 +181,14 @@ fn plan_preloads(
         let runner = &workload.runners[candidate];
         let priority = outlook.priority(candidate);
         let load_seconds = runner.load_seconds();
-        // Any idle model other than the speaker's that the plan did not load may go, if the
-        // expected cost of its reload is below what the preload saves: ranking by priority
-        // alone would keep a model that a likely path needs later (the coder after a review)
-        // over the model that path needs first (the reviewer after a passing test run). The
-        // cheap checks come first: is there room at all, and does the preload beat holding
-        // the loader past the turn.
+        // Only models worth less than the candidate may go. The cheap checks come first: is
+        // there room at all, and does the preload beat holding the loader past the turn.
         let mut pool: Vec<(usize, f64)> = slots
             .iter()
             .enumerate()
-            .filter(|(_, slot)| !slot.busy && !slot.planned && slot.priority < f64::INFINITY)
+            .filter(|(_, slot)| !slot.busy && !slot.planned && slot.priority < priority)
             .map(|(index, slot)| (index, slot.priority))
             .collect();
-        pool.sort_by(|&(a, priority_a), &(b, priority_b)| {
-            priority_a
-                .total_cmp(&priority_b)
-                .then_with(|| slots[a].name.cmp(&slots[b].name))
-        });
         let by_priority: Vec<usize> = pool.iter().map(|&(index, _)| index).collect();
         // A model that cannot fit now (a busy model is in the way) is left for a later turn.
         let Some(mut victims) =

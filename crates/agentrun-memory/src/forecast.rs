@@ -109,15 +109,21 @@ impl Forecast<'_> {
                 _ => None,
             })
             .collect();
-        // A preload only survives turns whose models can be resident beside it.
+        // A preload only survives turns whose models can be resident beside it. Only the
+        // hidden load asks about survival: a race against a rival leaves every turn open.
         let mut propagation = self.scratch.borrow_mut();
         propagation.compatible.clear();
-        propagation
-            .compatible
-            .extend(workload.agent_runner.iter().map(|runner| match *runner {
-                None => true,
-                Some(runner) => workload.coexist(candidate, runner),
-            }));
+        if rival.is_none() {
+            let beside: Vec<bool> = (0..workload.runners.len())
+                .map(|runner| workload.coexist(candidate, runner))
+                .collect();
+            propagation
+                .compatible
+                .extend(workload.agent_runner.iter().map(|runner| match *runner {
+                    None => true,
+                    Some(runner) => beside[runner],
+                }));
+        }
         propagation.load_seconds = load_seconds;
         propagation.offset = offset;
         propagation.run(workload, self.speaker, &contender, 2)

@@ -318,8 +318,12 @@ impl Workload {
         }
         let (a, b) = (&self.runners[a], &self.runners[b]);
         self.budget.max_loaded_models >= 2
-            && (self.budget.admits(a.admission_bytes(), 1, b.footprint_bytes)
-                || self.budget.admits(b.admission_bytes(), 1, a.footprint_bytes))
+            && (self
+                .budget
+                .admits(a.admission_bytes(), 1, b.footprint_bytes)
+                || self
+                    .budget
+                    .admits(b.admission_bytes(), 1, a.footprint_bytes))
     }
 
     /// The load mode every call of the model must use.

@@ -49,8 +49,8 @@ pub use agentrun_core::{
     Selection, Strategy, TokenEstimator, event_schema, mcp_log_path, model_name,
 };
 pub use agentrun_core::{
-    BranchRef, DecodeSamples, Observations, Samples, SharedContext, TurnPrior, deterministic_order,
-    expected_turn, shared_contexts,
+    BranchRef, DecodeSamples, FanOutSummary, Observations, Samples, SharedContext, TurnPrior,
+    deterministic_order, expected_turn, plan_fan_outs, shared_contexts,
 };
 pub use agentrun_memory::{
     Analysis, LoadMode, LoadModeChoice, Policy, WarningKind, Workload, analyze, gigabytes,

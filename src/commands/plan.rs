@@ -31,6 +31,7 @@ pub(crate) async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&analysis)?);
     } else {
         print_plan(&workflow, &workload, &analysis);
+        print_fan_outs(&agentrun::plan_fan_outs(&workflow, &details, &workload));
         print_inputs(&workflow, &details, &experience);
         print_knowledge(&workflow, &details, knowledge.as_ref());
     }
@@ -85,6 +86,37 @@ pub(crate) async fn plan(args: &PlanArgs, workflow: &Workflow) -> anyhow::Result
         workload,
         analysis,
     })
+}
+
+/// How each fan-out's branches would run and why.
+fn print_fan_outs(fan_outs: &[agentrun::FanOutSummary]) {
+    if fan_outs.is_empty() {
+        return;
+    }
+    println!("\nFan-outs (with the fanning agent's model resident):");
+    for fan_out in fan_outs {
+        let groups: Vec<String> = fan_out
+            .groups
+            .iter()
+            .map(|group| {
+                group
+                    .iter()
+                    .filter_map(|&index| fan_out.branches.get(index))
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(" + ")
+            })
+            .collect();
+        println!(
+            "  {} -> [{}] -> {}: {} ({})",
+            fan_out.from,
+            fan_out.branches.join(", "),
+            fan_out.join,
+            fan_out.concurrency,
+            groups.join(", then ")
+        );
+        println!("    {}", fan_out.reason);
+    }
 }
 
 /// What earlier runs of the workflow on this server learnt, with its file; `None` with

@@ -58,6 +58,7 @@ pub use context::{
 };
 pub use event::{Event, EventSink, LoadCause, ResidentModel, event_schema};
 pub use executor::{Executor, RunError, RunOptions, RunOutcome, model_details_of};
+pub use fan_out::{FanOutSummary, plan_fan_outs};
 pub use graph::{ConversationGraph, Node, Step, TurnOutcome};
 pub use human::HumanAgent;
 pub use mcp::{McpError, McpServers, McpToolInfo, mcp_log_path, model_name};

@@ -128,7 +128,7 @@ fn the_tdd_workflow_has_the_target_machines_shape() {
             .flow
             .outgoing("reviewer")
             .find(|edge| edge.when.matches(text, None, None))
-            .map(|edge| edge.to.name().to_owned())
+            .map(|edge| edge.to.name().into_owned())
     };
     assert_eq!(after_review("APPROVED").as_deref(), Some("router"));
     assert_eq!(
@@ -222,7 +222,7 @@ fn the_tdd_workflow_is_a_real_loop_with_tools_and_a_test_runner() {
             .flow
             .outgoing("tests")
             .find(|edge| edge.when.matches("", None, Some(passed)))
-            .map(|edge| edge.to.name().to_owned())
+            .map(|edge| edge.to.name().into_owned())
     };
     assert_eq!(next(true).as_deref(), Some("reviewer"));
     assert_eq!(next(false).as_deref(), Some("coder"));

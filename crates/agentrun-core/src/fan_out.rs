@@ -117,7 +117,8 @@ impl FanOutPlanner {
         }
     }
 
-    fn plan(
+    /// The planner's full decision for the branches starting at `starts`, with every option.
+    pub(crate) fn plan(
         &self,
         workload: &Workload,
         starts: &[&str],
@@ -155,68 +156,4 @@ impl FanOutPlanner {
             bandwidth: self.bandwidth,
         })
     }
-}
-
-/// How one fan-out of a workflow would run, as `agentrun plan` shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FanOutSummary {
-    /// The agent that fans out.
-    pub from: String,
-    /// The agent each branch starts at.
-    pub branches: Vec<String>,
-    /// The agent where they meet.
-    pub join: String,
-    /// `concurrent`, `grouped` or `serialized`.
-    pub concurrency: String,
-    /// Groups of branch indices, run one group after the other.
-    pub groups: Vec<Vec<usize>>,
-    /// Why, in one line.
-    pub reason: String,
-}
-
-/// How each fan-out of `workflow` would run when the agent that fans out has just spoken and
-/// its model alone is resident: the planner's choice at that point and why.
-pub fn plan_fan_outs(
-    workflow: &Workflow,
-    details: &BTreeMap<String, ModelDetails>,
-    workload: &Workload,
-) -> Vec<FanOutSummary> {
-    let planner = FanOutPlanner::new(workflow, details);
-    let agent = |name: &str| workflow.agents.iter().find(|agent| agent.name == name);
-    workflow
-        .flow
-        .edges
-        .iter()
-        .filter_map(|edge| {
-            let agentrun_spec::EdgeTarget::Branches(branches) = &edge.to else {
-                return None;
-            };
-            let join = workflow.flow.join_of(&edge.from, branches)?;
-            let running: Vec<RunningModel> = agent(&edge.from)
-                .and_then(|spec| spec.model())
-                .map(|model| RunningModel {
-                    name: model.to_owned(),
-                    size_bytes: workload.footprint_bytes(model).unwrap_or(0),
-                    size_vram_bytes: 0,
-                    expires_at: None,
-                    context_length: None,
-                })
-                .into_iter()
-                .collect();
-            let starts: Vec<&str> = branches.iter().map(String::as_str).collect();
-            let models: Vec<Option<&str>> = branches
-                .iter()
-                .map(|name| agent(name).and_then(|spec| spec.model()))
-                .collect();
-            let decision = planner.decide(workload, &starts, &models, &running, false);
-            Some(FanOutSummary {
-                from: edge.from.clone(),
-                branches: branches.clone(),
-                join,
-                concurrency: decision.concurrency,
-                groups: decision.groups,
-                reason: decision.reason,
-            })
-        })
-        .collect()
 }

@@ -19,6 +19,7 @@ mod context;
 mod event;
 mod executor;
 mod fan_out;
+mod fan_out_preview;
 mod gated_backend;
 mod graph;
 mod human;
@@ -58,7 +59,7 @@ pub use context::{
 };
 pub use event::{Event, EventSink, LoadCause, ResidentModel, event_schema};
 pub use executor::{Executor, RunError, RunOptions, RunOutcome, model_details_of};
-pub use fan_out::{FanOutSummary, plan_fan_outs};
+pub use fan_out_preview::{FanOutPreview, preview_fan_outs};
 pub use graph::{ConversationGraph, Node, Step, TurnOutcome};
 pub use human::HumanAgent;
 pub use mcp::{McpError, McpServers, McpToolInfo, mcp_log_path, model_name};

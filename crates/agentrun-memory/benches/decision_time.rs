@@ -193,7 +193,7 @@ fn main() {
 /// The fan-out decision at every turn of the walk: two to four branches drawn from the
 /// agents, against the residency of that turn.
 fn fan_out_figures(workload: &Workload, contexts: &[(usize, Vec<LoadedModel>)], random: &mut Lcg) {
-    let bandwidth = MemoryBandwidth::from_efficiency(273e9, 0.7, 0.9);
+    let bandwidth = MemoryBandwidth::from_efficiency(273e9, 0.7, 0.85);
     let fan_outs: Vec<Vec<_>> = contexts
         .iter()
         .map(|_| {

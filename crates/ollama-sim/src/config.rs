@@ -95,8 +95,11 @@ pub struct LoadPhysics {
 pub struct DecodePhysics {
     /// Memory bandwidth, bytes per second (M4 Pro: 273 GB/s).
     pub memory_bandwidth_bytes_per_second: f64,
-    /// Fraction of the bandwidth decoding achieves.
+    /// Fraction of the bandwidth one decode stream achieves alone.
     pub efficiency: f64,
+    /// Fraction of the bandwidth all decode streams together achieve (at least
+    /// `efficiency`): requests decoding at once share it (see FIDELITY.md).
+    pub concurrent_efficiency: f64,
     /// Prompt evaluation runs this many times faster than decoding.
     pub prompt_eval_speedup: f64,
     /// Reported `load_duration` floor for a resident model, seconds (never slept).
@@ -204,6 +207,7 @@ impl Default for DecodePhysics {
         DecodePhysics {
             memory_bandwidth_bytes_per_second: 273.0e9,
             efficiency: 0.7,
+            concurrent_efficiency: 0.85,
             prompt_eval_speedup: 20.0,
             dispatch_seconds: 0.002,
             cpu_memory_bandwidth_bytes_per_second: 100.0e9,
@@ -338,6 +342,13 @@ impl SimConfig {
             if !(value.is_finite() && value >= 0.0) {
                 return Err(Error::config(format!("{name} must be a number >= 0")));
             }
+        }
+        let concurrent = self.decode.concurrent_efficiency;
+        if !(concurrent.is_finite() && concurrent >= self.decode.efficiency) {
+            return Err(Error::config(format!(
+                "decode.concurrent_efficiency must be a number >= decode.efficiency ({}), got {concurrent}",
+                self.decode.efficiency
+            )));
         }
         if self.load_timeout_seconds.is_nan() || self.load_timeout_seconds <= 0.0 {
             return Err(Error::config("load_timeout_seconds must be positive"));

@@ -36,6 +36,7 @@
 //! ```
 
 pub mod api;
+mod bandwidth;
 mod catalogue;
 mod clock;
 mod config;

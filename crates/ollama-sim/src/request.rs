@@ -7,6 +7,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::api::{self, ApiError};
+use crate::bandwidth::DecodeCost;
 use crate::faults::StreamFault;
 use crate::footprint::LoadOptions;
 use crate::keep_alive::SessionDuration;
@@ -66,7 +67,8 @@ pub(crate) async fn prepare(
             load_seconds: parts.load_seconds,
             prompt_tokens_per_second: parts.decode_tokens_per_second
                 * inner.config.decode.prompt_eval_speedup,
-            decode_tokens_per_second: parts.decode_tokens_per_second,
+            decode: parts.decode,
+            kv_bytes_per_token: parts.kv_bytes_per_token,
             stream_chunks: inner.config.replies.stream_chunks,
             fault: parts.fault,
         }))),
@@ -79,7 +81,7 @@ pub(crate) async fn prepare(
 
 enum Step {
     Immediate(&'static str),
-    Reply(ReplyParts),
+    Reply(Box<ReplyParts>),
 }
 
 struct ReplyParts {
@@ -88,6 +90,9 @@ struct ReplyParts {
     scripted_prompt_tokens: Option<u64>,
     load_seconds: f64,
     decode_tokens_per_second: f64,
+    /// What decoding costs, without the slot's KV read (known once the slot is taken).
+    decode: DecodeCost,
+    kv_bytes_per_token: f64,
     fault: Option<StreamFault>,
 }
 
@@ -166,9 +171,19 @@ async fn run(
         ticket.set_outcome(outcome);
         return Ok(Step::Immediate("load"));
     }
-    let (context, gpu_fraction) = ticket.lease().map_or((u64::MAX, 1.0), |lease| {
-        (lease.context_per_slot(), lease.gpu_fraction())
-    });
+    let (context, gpu_fraction, runner, kv_bytes_per_token) =
+        ticket
+            .lease()
+            .map_or((u64::MAX, 1.0, u64::MAX, 0.0), |lease| {
+                (
+                    lease.context_per_slot(),
+                    lease.gpu_fraction(),
+                    lease.runner_id(),
+                    lease.kv_bytes_per_token(),
+                )
+            });
+    let cpu_ratio = config.decode.cpu_memory_bandwidth_bytes_per_second
+        / config.decode.memory_bandwidth_bytes_per_second;
     let kept = request.prompt.fit(context, shift)?;
     let kept_messages = request.messages.get(kept.start..).unwrap_or(&[]);
     let query = Query {
@@ -199,7 +214,7 @@ async fn run(
             None,
         ),
     };
-    Ok(Step::Reply(ReplyParts {
+    Ok(Step::Reply(Box::new(ReplyParts {
         plan,
         prompt: kept,
         scripted_prompt_tokens,
@@ -207,11 +222,37 @@ async fn run(
         decode_tokens_per_second: decode_speed(
             model.decode_tokens_per_second,
             gpu_fraction,
-            config.decode.cpu_memory_bandwidth_bytes_per_second
-                / config.decode.memory_bandwidth_bytes_per_second,
+            cpu_ratio,
         ),
+        decode: decode_cost(
+            runner,
+            model.decode_tokens_per_second,
+            gpu_fraction,
+            cpu_ratio,
+            config.decode.efficiency * config.decode.memory_bandwidth_bytes_per_second,
+        ),
+        kv_bytes_per_token,
         fault: scheduler.take_stream_fault(&model.name),
-    }))
+    })))
+}
+
+/// What a token costs alone on `runner`: the GPU and CPU seconds of its step, and the bytes
+/// the step reads for the weights (what the GPU speed implies at the stream's bandwidth).
+fn decode_cost(
+    runner: u64,
+    gpu_tokens_per_second: f64,
+    gpu_fraction: f64,
+    cpu_ratio: f64,
+    stream_bytes_per_second: f64,
+) -> DecodeCost {
+    let gpu_fraction = gpu_fraction.clamp(0.0, 1.0);
+    DecodeCost {
+        runner,
+        gpu_seconds_per_token: gpu_fraction / gpu_tokens_per_second,
+        cpu_seconds_per_token: (1.0 - gpu_fraction) / (gpu_tokens_per_second * cpu_ratio),
+        weights_bytes: stream_bytes_per_second / gpu_tokens_per_second,
+        slot_bytes: 0.0,
+    }
 }
 
 /// Decode speed when `gpu_fraction` of the layers run on the GPU and the rest on the CPU

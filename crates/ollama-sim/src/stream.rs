@@ -1,5 +1,6 @@
 //! Streaming a reply over simulated time: a parallel slot, prompt evaluation, chunks spread
-//! over the decode time, then the final chunk with the timing fields.
+//! over the decode (which shares the memory bandwidth with every other request decoding at
+//! once, see `bandwidth.rs`), then the final chunk with the timing fields.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use tokio::time::Instant;
 
 use crate::api::{self, ApiError, Metrics};
+use crate::bandwidth::{DecodeCost, Decoding};
 use crate::faults::{OUT_OF_MEMORY_MESSAGE, StreamFault};
 use crate::prompt::{KeptPrompt, message_segment};
 use crate::reply::ReplyPlan;
@@ -42,7 +44,10 @@ pub(crate) struct Generation {
     pub(crate) handler_start: Instant,
     pub(crate) load_seconds: f64,
     pub(crate) prompt_tokens_per_second: f64,
-    pub(crate) decode_tokens_per_second: f64,
+    /// What a token costs, the slot's KV read left to fill in.
+    pub(crate) decode: DecodeCost,
+    /// The runner's KV cache bytes per token of a slot's context.
+    pub(crate) kv_bytes_per_token: f64,
     pub(crate) stream_chunks: usize,
     pub(crate) fault: Option<StreamFault>,
 }
@@ -50,9 +55,10 @@ pub(crate) struct Generation {
 enum Phase {
     Start,
     Streaming {
-        start: f64,
         /// Held for the rest of the reply: the model's parallel slot and its cache.
         slot: SlotGuard,
+        /// The decode's share of the bandwidth, given back when the reply ends.
+        decoding: Decoding,
     },
     Finished,
 }
@@ -67,6 +73,8 @@ struct Streamer {
     /// Filled when the slot is taken.
     prompt_tokens: PromptTokens,
     prompt_tokens_per_second: f64,
+    decode: DecodeCost,
+    kv_bytes_per_token: f64,
     handler_start: Instant,
     load_seconds: f64,
     fault: Option<StreamFault>,
@@ -124,12 +132,14 @@ impl Generation {
             scheduler: self.scheduler,
             ticket: Some(self.ticket),
             prompt_seconds: 0.0,
-            eval_seconds: plan.eval_tokens as f64 / self.decode_tokens_per_second,
+            eval_seconds: 0.0,
             plan,
             prompt: self.prompt,
             scripted_prompt_tokens: self.scripted_prompt_tokens,
             prompt_tokens: PromptTokens::default(),
             prompt_tokens_per_second: self.prompt_tokens_per_second,
+            decode: self.decode,
+            kv_bytes_per_token: self.kv_bytes_per_token,
             handler_start: self.handler_start,
             load_seconds: self.load_seconds,
             fault: self.fault,
@@ -163,11 +173,22 @@ impl Streamer {
             };
             let reported = self.scripted_prompt_tokens.unwrap_or(kept - cached);
             self.prompt_seconds = reported as f64 / self.prompt_tokens_per_second;
-            let start = clock.now();
+            let prompt_start = clock.now();
             clock.sleep(self.prompt_seconds).await;
-            self.phase = Phase::Streaming { start, slot };
+            // The slot reads its KV cache every step: the prompt, and on average half the
+            // reply.
+            let context = kept as f64 + self.plan.eval_tokens as f64 / 2.0;
+            let decode = DecodeCost {
+                slot_bytes: self.kv_bytes_per_token * context,
+                ..self.decode
+            };
+            let decoding = self
+                .scheduler
+                .bandwidth()
+                .start(decode, prompt_start + self.prompt_seconds);
+            self.phase = Phase::Streaming { slot, decoding };
         }
-        let Phase::Streaming { start, .. } = self.phase else {
+        let Phase::Streaming { decoding, .. } = &self.phase else {
             return None;
         };
         if let Some(fault) = &self.fault
@@ -182,14 +203,13 @@ impl Streamer {
                 self.content_emitted += 1;
             }
             let fraction = self.emitted as f64 / (self.piece_count + 1) as f64;
-            clock
-                .sleep_until(start + self.prompt_seconds + self.eval_seconds * fraction)
+            decoding
+                .until(self.plan.eval_tokens as f64 * fraction)
                 .await;
             return Some(Ok(piece));
         }
-        clock
-            .sleep_until(start + self.prompt_seconds + self.eval_seconds)
-            .await;
+        let reached = decoding.until(self.plan.eval_tokens as f64).await;
+        self.eval_seconds = reached - decoding.started();
         Some(Ok(self.finish()))
     }
 

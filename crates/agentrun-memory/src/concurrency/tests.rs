@@ -3,9 +3,9 @@
 use super::*;
 use crate::test_support::{GB, agent, budget, edge, model};
 
-/// An M4 Pro: 273 GB/s, one stream reaches 70 %, all streams together 90 %.
+/// An M4 Pro: 273 GB/s, one stream reaches 70 %, all streams together 85 %.
 fn mac() -> MemoryBandwidth {
-    MemoryBandwidth::from_efficiency(273e9, 0.7, 0.9)
+    MemoryBandwidth::from_efficiency(273e9, 0.7, 0.85)
 }
 
 /// A machine whose memory one stream already saturates.
@@ -88,9 +88,9 @@ fn models_that_fit_and_gain_from_the_bandwidth_run_concurrently() {
     let plan = decide(&branches, &resident, 54, 1, mac());
     assert_eq!(plan.chosen.concurrency, Concurrency::Concurrent);
     assert_eq!(plan.chosen.groups, vec![vec![0, 1]]);
-    // Two streams: each at 1 / (2 x 0.7 / 0.9) until the 60 s turn's work is done, then
+    // Two streams: each at 1 / (2 x 0.7 / 0.85) until the 60 s turn's work is done, then
     // the rest of the 100 s turn alone.
-    let shared = 2.0 * 0.7 / 0.9;
+    let shared = 2.0 * 0.7 / 0.85;
     close(plan.chosen.wall_seconds, 60.0 * shared + 40.0);
     close(option(&plan, Concurrency::Serialized).wall_seconds, 160.0);
     assert_eq!(plan.chosen.load_wait_seconds, 0.0);
@@ -250,7 +250,7 @@ fn models_that_fit_in_groups_run_group_after_group() {
     // The resident pair first; the architect loads after them.
     assert_eq!(plan.chosen.groups, vec![vec![1, 2], vec![0]], "{plan}");
     assert_eq!(plan.chosen.load_order, vec!["architect-80b".to_owned()]);
-    let shared = 2.0 * 0.7 / 0.9;
+    let shared = 2.0 * 0.7 / 0.85;
     close(plan.chosen.wall_seconds, 100.0 * shared + 50.0 + 100.0);
     assert!(plan.reason.starts_with("grouped: "), "{}", plan.reason);
     assert!(
@@ -401,7 +401,7 @@ fn the_slowdown_counts_streams_against_the_peak() {
     let bandwidth = mac();
     close(bandwidth.slowdown(0), 1.0);
     close(bandwidth.slowdown(1), 1.0);
-    close(bandwidth.slowdown(2), 1.4 / 0.9);
+    close(bandwidth.slowdown(2), 1.4 / 0.85);
     close(saturated().slowdown(3), 3.0);
 }
 

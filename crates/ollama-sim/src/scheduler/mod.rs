@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::api::{self, ApiError};
+use crate::bandwidth::Bandwidth;
 use crate::catalogue::ModelEntry;
 use crate::clock::Clock;
 use crate::config::SimConfig;
@@ -32,6 +33,8 @@ pub(crate) use ticket::{Outcome, PromptTokens, Ticket};
 /// The scheduler shared by the request handlers and the background tasks.
 pub(crate) struct Scheduler {
     clock: Clock,
+    /// The decode streams sharing the memory bandwidth.
+    bandwidth: Arc<Bandwidth>,
     state: Mutex<SchedState>,
     pending_tx: mpsc::Sender<Pending>,
     /// Bumped after every finished unload; the loader waits on it for memory.
@@ -69,6 +72,7 @@ pub(crate) struct RunnerLease {
     slots: Arc<SlotPool>,
     context_per_slot: u64,
     gpu_fraction: f64,
+    kv_bytes_per_token: f64,
     /// Simulated seconds this request's own load took (0 on the fast path).
     load_seconds: f64,
     armed: bool,
@@ -93,6 +97,16 @@ impl RunnerLease {
         self.load_seconds
     }
 
+    /// The runner's identity: requests on one runner decode as one batch.
+    pub(crate) fn runner_id(&self) -> u64 {
+        self.runner_id
+    }
+
+    /// The runner's KV cache bytes per token of one slot's context.
+    pub(crate) fn kv_bytes_per_token(&self) -> f64 {
+        self.kv_bytes_per_token
+    }
+
     /// Gives up the lease without releasing; the caller releases `runner_id` itself.
     fn disarm(mut self) -> u64 {
         self.armed = false;
@@ -112,8 +126,14 @@ impl Scheduler {
     pub(crate) fn new(config: Arc<SimConfig>, clock: Clock) -> Arc<Scheduler> {
         let (pending_tx, pending_rx) = mpsc::channel(config.max_queue.max(1));
         let (janitor_tx, janitor_rx) = mpsc::unbounded_channel();
+        let bandwidth = Bandwidth::new(
+            clock.clone(),
+            config.decode.efficiency,
+            config.decode.concurrent_efficiency,
+        );
         let state = SchedState::new(config, clock.clone(), janitor_tx);
         Arc::new(Scheduler {
+            bandwidth,
             clock,
             state: Mutex::new(state),
             pending_tx,
@@ -136,6 +156,10 @@ impl Scheduler {
 
     fn lock_faults(&self) -> MutexGuard<'_, Faults> {
         self.faults.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn bandwidth(&self) -> &Arc<Bandwidth> {
+        &self.bandwidth
     }
 
     pub(crate) fn clock(&self) -> &Clock {
@@ -228,6 +252,7 @@ impl Scheduler {
             slots: grant.slots,
             context_per_slot: grant.context_per_slot,
             gpu_fraction: grant.gpu_fraction,
+            kv_bytes_per_token: grant.kv_bytes_per_token,
             load_seconds,
             armed: true,
         }

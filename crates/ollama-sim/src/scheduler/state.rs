@@ -59,6 +59,8 @@ impl Runner {
             slots: Arc::clone(&self.slots),
             context_per_slot: self.options.context_per_slot,
             gpu_fraction: self.gpu_fraction,
+            kv_bytes_per_token: self.footprint.kv_bytes as f64
+                / (self.options.context_per_slot * self.options.parallel).max(1) as f64,
         }
     }
 }
@@ -78,6 +80,8 @@ pub(super) struct Grant {
     pub(super) slots: Arc<SlotPool>,
     pub(super) context_per_slot: u64,
     pub(super) gpu_fraction: f64,
+    /// The runner's KV cache per token of context (one slot's read grows with its context).
+    pub(super) kv_bytes_per_token: f64,
 }
 
 /// What the loader does next with the pending request at the head of the queue.

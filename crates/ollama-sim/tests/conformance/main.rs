@@ -2,6 +2,7 @@
 //! rule of Ollama's scheduler (rule numbers refer to the Ollama facts the simulator follows),
 //! plus the REST surface, scripts, faults and virtual time.
 
+mod bandwidth;
 mod binary;
 mod errors;
 mod fidelity;

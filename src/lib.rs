@@ -50,12 +50,13 @@ pub use agentrun_core::{
     Selection, Strategy, TokenEstimator, event_schema, mcp_log_path, model_name,
 };
 pub use agentrun_core::{
-    BranchRef, DecodeSamples, Observations, Samples, SharedContext, TurnPrior, deterministic_order,
-    expected_turn, shared_contexts,
+    BranchRef, DecodeSamples, FanOutPreview, Observations, Samples, SharedContext, TurnPrior,
+    deterministic_order, expected_turn, preview_fan_outs, shared_contexts,
 };
 pub use agentrun_core::{Fleet, FleetError, HostPlacement, HostSpec, HostView};
 pub use agentrun_memory::{
-    Analysis, LoadMode, LoadModeChoice, Policy, WarningKind, Workload, analyze, gigabytes,
+    Analysis, Concurrency, FanOutOption, FanOutPlan, LoadMode, LoadModeChoice, Policy, WarningKind,
+    Workload, analyze, gigabytes,
 };
 pub use agentrun_ollama::{OllamaBackend, OllamaConfig};
 pub use agentrun_sandbox::{LAUNCHER_ARGUMENT, Launcher, Sandbox, SandboxError, launcher_main};

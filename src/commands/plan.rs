@@ -31,6 +31,7 @@ pub(crate) async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&analysis)?);
     } else {
         print_plan(&workflow, &workload, &analysis);
+        print_fan_outs(&agentrun::preview_fan_outs(&workflow, &details, &workload)?);
         print_inputs(&workflow, &details, &experience);
         print_knowledge(&workflow, &details, knowledge.as_ref());
     }
@@ -163,6 +164,61 @@ fn print_inputs(
             group.num_ctx,
             agents.join(", ")
         );
+    }
+}
+
+/// How the planner would run each fan-out's branches, and why: every option considered with
+/// its wall time, load wait, groups and load order, the chosen one marked.
+fn print_fan_outs(previews: &[agentrun::FanOutPreview]) {
+    if previews.is_empty() {
+        return;
+    }
+    println!(
+        "\nFan-outs (decided again at each one from what the server holds; here with the model \
+         of the agent that fans out resident):"
+    );
+    for preview in previews {
+        let join = preview
+            .join
+            .as_deref()
+            .map(|join| format!(", joined by {join}"))
+            .unwrap_or_default();
+        println!(
+            "  {} -> [{}]{join}",
+            preview.from,
+            preview.branches.join(", ")
+        );
+        println!("    {}", preview.plan.reason);
+        for option in &preview.plan.options {
+            let marker = if option.concurrency == preview.plan.chosen.concurrency {
+                "*"
+            } else {
+                " "
+            };
+            let groups: Vec<String> = option
+                .groups
+                .iter()
+                .map(|group| {
+                    let names: Vec<&str> = group
+                        .iter()
+                        .map(|&branch| preview.branches[branch].as_str())
+                        .collect();
+                    format!("[{}]", names.join(", "))
+                })
+                .collect();
+            let loads = if option.load_order.is_empty() {
+                "none".to_owned()
+            } else {
+                option.load_order.join(", ")
+            };
+            println!(
+                "    {marker} {:<10} ~{:.0} s, {:.0} s load wait; {}; loads {loads}",
+                option.concurrency.to_string(),
+                option.wall_seconds,
+                option.load_wait_seconds,
+                groups.join(" then ")
+            );
+        }
     }
 }
 

@@ -84,6 +84,52 @@ fn plan_shows_the_phases_and_their_working_sets() {
 }
 
 #[test]
+fn plan_shows_how_each_fan_out_runs_and_why() {
+    let sim = Sim::start(&["--time-scale", "0"]);
+    let run = agentrun(&["plan", "workflows/tdd-parallel.yaml", "--ollama", &sim.url]);
+    run.expect_code(0);
+    let stdout = run.stdout();
+    let section = stdout
+        .split("\nFan-outs")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no fan-out section in\n{stdout}"));
+    let lines: Vec<&str> = section
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert_eq!(
+        lines[0], "  coder -> [tests, reviewer, security], joined by router",
+        "{section}"
+    );
+    // The reason names the choice, and the command branch always overlaps.
+    let reason = lines[1].trim_start();
+    assert!(
+        ["concurrent: ", "grouped: ", "serialized: "]
+            .iter()
+            .any(|choice| reason.starts_with(choice)),
+        "{reason}"
+    );
+    assert!(reason.ends_with("tests overlap (no model)"), "{reason}");
+    // Every option with its estimates; exactly one chosen, and it is the reason's.
+    let options: Vec<&str> = lines[2..].to_vec();
+    assert!(options.len() >= 2, "{section}");
+    let chosen: Vec<&&str> = options.iter().filter(|l| l.starts_with("    * ")).collect();
+    assert_eq!(chosen.len(), 1, "{section}");
+    let chosen_kind = chosen[0]
+        .trim_start_matches("    * ")
+        .split_whitespace()
+        .next();
+    assert!(reason.starts_with(chosen_kind.unwrap_or("?")), "{section}");
+    for option in &options {
+        assert!(
+            option.contains(" s load wait; [") && option.contains("; loads "),
+            "{option}"
+        );
+    }
+}
+
+#[test]
 fn ps_lists_what_the_server_holds() {
     let sim = Sim::start(&["--time-scale", "0"]);
     sim.post_json(

@@ -280,3 +280,59 @@ fn simulate_compares_the_shipped_parallel_workflow_with_its_branches_forced_sequ
         .expect("wall");
     assert!((wall - alone).abs() < 1.0, "{wall} vs {alone}");
 }
+
+#[test]
+fn ctrl_c_inside_a_branch_stops_every_branch_and_unloads_what_the_run_loaded() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let sim = start_sim();
+    let runs = dir.path().join("interrupted");
+    let log = dir.path().join("interrupted.log");
+    let mut child = spawn(
+        &[
+            &workflow().to_string_lossy(),
+            "--ollama",
+            &sim.url,
+            "--runs-dir",
+            &runs.to_string_lossy(),
+        ],
+        &log,
+    );
+    let path = run_dir(&runs, &mut child);
+    // Turn 2 is the style loop's first turn: the security review is still answering.
+    wait_for_turns(&path, &mut child, 2);
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let status = wait(&mut child);
+    let stderr = std::fs::read_to_string(&log).expect("a log");
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    let at_stop = transcript_lines(&path);
+    assert!(at_stop.len() < TURNS, "{stderr}");
+    // No request is left running and nothing the run loaded stays resident.
+    let spans = requests(&sim.log());
+    let arrived = sim
+        .log()
+        .iter()
+        .filter(|event| event["event"] == "request_arrived" && event["endpoint"] == "chat")
+        .count();
+    assert_eq!(spans.len(), arrived, "a request never finished: {spans:?}");
+    // The security review, still answering at the interrupt, was cut off (499: the client
+    // went away), not left to finish.
+    let cut: Vec<Value> = sim
+        .log()
+        .into_iter()
+        .filter(|event| event["event"] == "request_finished" && event["status"] == 499)
+        .collect();
+    assert!(
+        cut.iter().any(|event| event["model"] == "qwen3:14b"),
+        "{cut:?}"
+    );
+    assert_eq!(sim.get_json("/api/ps")["models"], serde_json::json!([]));
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(path.join("summary.json")).expect("a summary"),
+    )
+    .expect("JSON");
+    assert_eq!(summary["status"], "cancelled");
+}

@@ -117,7 +117,8 @@ impl FanOutPlanner {
         }
     }
 
-    fn plan(
+    /// The planner's full decision for the branches starting at `starts`, with every option.
+    pub(crate) fn plan(
         &self,
         workload: &Workload,
         starts: &[&str],

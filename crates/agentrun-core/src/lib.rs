@@ -19,6 +19,7 @@ mod context;
 mod event;
 mod executor;
 mod fan_out;
+mod fan_out_preview;
 mod fleet;
 mod fleet_run;
 mod gated_backend;
@@ -60,6 +61,7 @@ pub use context::{
 };
 pub use event::{Event, EventSink, HostPlacement, LoadCause, ResidentModel, event_schema};
 pub use executor::{Executor, RunError, RunOptions, RunOutcome, model_details_of};
+pub use fan_out_preview::{FanOutPreview, preview_fan_outs};
 pub use fleet::{Fleet, FleetError, HostSpec, HostView};
 pub use graph::{ConversationGraph, Node, Step, TurnOutcome};
 pub use human::HumanAgent;

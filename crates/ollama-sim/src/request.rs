@@ -81,7 +81,7 @@ pub(crate) async fn prepare(
 
 enum Step {
     Immediate(&'static str),
-    Reply(ReplyParts),
+    Reply(Box<ReplyParts>),
 }
 
 struct ReplyParts {
@@ -214,7 +214,7 @@ async fn run(
             None,
         ),
     };
-    Ok(Step::Reply(ReplyParts {
+    Ok(Step::Reply(Box::new(ReplyParts {
         plan,
         prompt: kept,
         scripted_prompt_tokens,
@@ -233,7 +233,7 @@ async fn run(
         ),
         kv_bytes_per_token,
         fault: scheduler.take_stream_fault(&model.name),
-    }))
+    })))
 }
 
 /// What a token costs alone on `runner`: the GPU and CPU seconds of its step, and the bytes

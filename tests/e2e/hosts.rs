@@ -156,6 +156,21 @@ fn each_call_goes_to_the_host_its_model_is_placed_on() {
         placements[0]["hosts"][1]["models"],
         serde_json::json!([REVIEWER])
     );
+    // The summary gives each host its part.
+    let hosts = &run.json()["hosts"];
+    let mac_name = mac.url().trim_start_matches("http://");
+    let linux_name = linux.url().trim_start_matches("http://");
+    assert_eq!(
+        hosts[mac_name]["models"],
+        serde_json::json!([CODER]),
+        "{hosts:#}"
+    );
+    assert_eq!(
+        hosts[linux_name]["models"],
+        serde_json::json!([REVIEWER]),
+        "{hosts:#}"
+    );
+    assert_eq!(hosts[mac_name]["loads"], 1, "{hosts:#}");
 }
 
 #[test]

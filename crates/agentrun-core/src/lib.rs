@@ -70,7 +70,7 @@ pub use planning::{
     model_load_time_options,
 };
 pub use resume::{Resume, ResumeError};
-pub use summary::{AgentSummary, ContextTurn, ModelSummary, RunStatus, RunSummary};
+pub use summary::{AgentSummary, ContextTurn, HostSummary, ModelSummary, RunStatus, RunSummary};
 pub use tools::{Tool, ToolContext, ToolError, Workspace, builtin_tool, parse_arguments};
 pub use transcript::{ToolRecord, TranscriptEntry};
 pub use turn_prior::{ModelFacts, TurnPrior, turn_prior};

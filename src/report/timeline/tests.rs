@@ -109,6 +109,7 @@ fn finished(wall_s: f64) -> Event {
             models: Default::default(),
             context: Vec::new(),
             context_cuts: 0,
+            hosts: Default::default(),
         }),
     }
 }

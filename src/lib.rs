@@ -52,7 +52,9 @@ pub use agentrun_core::{
 pub use agentrun_core::{
     DecodeSamples, Observations, Samples, SharedContext, TurnPrior, expected_turn, shared_contexts,
 };
-pub use agentrun_core::{Fleet, FleetError, HostPlacement, HostSpec, HostSummary, HostView};
+pub use agentrun_core::{
+    Fleet, FleetError, HostPlacement, HostSpec, HostSummary, HostView, place_workflow,
+};
 pub use agentrun_memory::{
     Analysis, LoadMode, LoadModeChoice, Policy, WarningKind, Workload, analyze, gigabytes,
 };

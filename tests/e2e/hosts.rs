@@ -399,3 +399,30 @@ fn ps_shows_every_host_with_what_it_holds() {
         .expect("a block for the Mac");
     assert!(mac_block.contains("no models resident"), "{out}");
 }
+
+#[test]
+fn plan_prints_where_each_model_lives_and_what_a_second_host_saves() {
+    let mac = Host::start("54GB", &[CODER, REVIEWER], "0");
+    let linux = Host::start("24GB", &[REVIEWER], "0");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let hosts = hosts_file(
+        dir.path(),
+        &[
+            ("mac", mac.url(), "54GB", &[]),
+            ("linux", linux.url(), "24GB", &[]),
+        ],
+    );
+    let run = agentrun(&[
+        "plan",
+        "workflows/review.yaml",
+        "--hosts",
+        &hosts.to_string_lossy(),
+        "--no-learning",
+    ]);
+    run.expect_code(0);
+    let out = run.stdout();
+    assert!(out.starts_with("Placement on 2 hosts\n"), "{out}");
+    assert!(out.contains("host mac:"), "{out}");
+    assert!(out.contains(&format!("  {CODER} (")), "{out}");
+    assert!(out.contains("expected load wait:"), "{out}");
+}

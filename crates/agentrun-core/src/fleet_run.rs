@@ -40,6 +40,20 @@ pub(crate) async fn details_on_hosts(
     Ok(details)
 }
 
+/// Places a workflow's models on a fleet's hosts as a run would, for `agentrun plan`: the
+/// placement with, per host, what lives there, which phases force loads, and the best
+/// single host's figure beside it.
+pub async fn place_workflow(
+    fleet: &Fleet,
+    workflow: &Workflow,
+    workload: &Workload,
+) -> Result<agentrun_memory::Placement, RunError> {
+    place(fleet, workflow, workload).await?;
+    fleet
+        .current()
+        .ok_or_else(|| RunError::from(crate::fleet::FleetError::Unplaced))
+}
+
 /// Places the workflow's models on the hosts, with each agent's label wishes and fallback.
 pub(crate) async fn place(
     fleet: &Fleet,

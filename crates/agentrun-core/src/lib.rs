@@ -59,6 +59,7 @@ pub use context::{
 pub use event::{Event, EventSink, HostPlacement, LoadCause, ResidentModel, event_schema};
 pub use executor::{Executor, RunError, RunOptions, RunOutcome, model_details_of};
 pub use fleet::{Fleet, FleetError, HostSpec, HostView};
+pub use fleet_run::place_workflow;
 pub use graph::{ConversationGraph, Node, Step, TurnOutcome};
 pub use human::HumanAgent;
 pub use mcp::{McpError, McpServers, McpToolInfo, mcp_log_path, model_name};

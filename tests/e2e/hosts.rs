@@ -487,3 +487,28 @@ fn plan_prints_where_each_model_lives_and_what_a_second_host_saves() {
     assert!(out.contains(&format!("  {CODER} (")), "{out}");
     assert!(out.contains("expected load wait:"), "{out}");
 }
+
+#[test]
+fn simulate_compares_the_shipped_two_host_fleet_with_one_host_on_the_same_future() {
+    let run = agentrun(&[
+        "simulate",
+        "workflows/scenarios/mac-54gb.yaml",
+        "--hosts",
+        "workflows/sim/hosts/mac-plus-linux.yaml",
+        "--policy",
+        "smart",
+        "--json",
+    ]);
+    run.expect_code(0);
+    let both = run.json();
+    assert_eq!(both["host_names"], serde_json::json!(["mac", "linux"]));
+    assert_eq!(both["one_host"]["turns"], both["hosts"]["turns"]);
+    let one = both["one_host"]["policies"]["smart"]["load_wait_s"]
+        .as_f64()
+        .expect("a wait");
+    let two = both["hosts"]["policies"]["smart"]["load_wait_s"]
+        .as_f64()
+        .expect("a wait");
+    assert!(two < one, "two hosts {two} s, one host {one} s");
+    assert!(both["one_host"]["bound_s"].as_f64().expect("a bound") > 0.0);
+}

@@ -53,7 +53,9 @@ pub use agentrun_core::{
     BranchRef, DecodeSamples, FanOutPreview, Observations, Samples, SharedContext, TurnPrior,
     deterministic_order, expected_turn, preview_fan_outs, shared_contexts,
 };
-pub use agentrun_core::{Fleet, FleetError, HostPlacement, HostSpec, HostView};
+pub use agentrun_core::{
+    Fleet, FleetError, HostPlacement, HostSpec, HostSummary, HostView, place_workflow,
+};
 pub use agentrun_memory::{
     Analysis, Concurrency, FanOutOption, FanOutPlan, LoadMode, LoadModeChoice, Policy, WarningKind,
     Workload, analyze, gigabytes,

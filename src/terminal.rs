@@ -517,6 +517,23 @@ impl Output {
                 model.unavoidable_wait_s
             );
         }
+        if !summary.hosts.is_empty() {
+            eprintln!(
+                "  {:<26} {:>6} {:>8} {:>10}  models",
+                "host", "loads", "unloads", "load wait"
+            );
+            for (name, host) in &summary.hosts {
+                let state = if host.up { "" } else { " (not answering)" };
+                eprintln!(
+                    "  {:<26} {:>6} {:>8} {:>8.1} s  {}{state}",
+                    name,
+                    host.loads,
+                    host.unloads,
+                    host.load_wait_s,
+                    host.models.join(", ")
+                );
+            }
+        }
         self.context_summary(summary);
     }
 

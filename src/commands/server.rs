@@ -116,8 +116,11 @@ impl Server {
     /// Connects (or starts the simulator) and checks that the server answers.
     pub(crate) async fn connect(&self) -> anyhow::Result<Arc<dyn agentrun::ModelBackend>> {
         let backend: Arc<dyn agentrun::ModelBackend> = match self {
+            // Budgets matter only to placement, which connects with `connect_fleet`: a host
+            // whose budget is `auto` and unknown here says 0.
             Server::Hosts { hosts } => {
-                connect_hosts(hosts, agentrun::detect_gpu_budget(), ollama_config).await?
+                let auto = agentrun::detect_gpu_budget().unwrap_or(0);
+                connect_hosts(hosts, Some(auto), ollama_config).await?
             }
             Server::Simulator { time_scale, script } => {
                 let backend = agentrun::SimBackend::target_mac(*time_scale);

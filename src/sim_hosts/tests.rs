@@ -28,8 +28,8 @@ fn the_shipped_two_host_team_waits_less_than_the_one_host_team_on_the_same_futur
     let workflow =
         agentrun_spec::Workflow::from_yaml_file(&repo("workflows/scenarios/mac-54gb.yaml"))
             .expect("valid");
-    let hosts = SimHost::read_scenario(&repo("workflows/scenarios/hosts/mac-plus-linux.yaml"))
-        .expect("valid");
+    let hosts =
+        SimHost::read_scenario(&repo("workflows/sim/hosts/mac-plus-linux.yaml")).expect("valid");
     assert_eq!(hosts.len(), 2);
     let one = simulate(
         &workflow,

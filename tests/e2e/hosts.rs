@@ -156,6 +156,21 @@ fn each_call_goes_to_the_host_its_model_is_placed_on() {
         placements[0]["hosts"][1]["models"],
         serde_json::json!([REVIEWER])
     );
+    // The summary gives each host its part.
+    let hosts = &run.json()["hosts"];
+    let mac_name = mac.url().trim_start_matches("http://");
+    let linux_name = linux.url().trim_start_matches("http://");
+    assert_eq!(
+        hosts[mac_name]["models"],
+        serde_json::json!([CODER]),
+        "{hosts:#}"
+    );
+    assert_eq!(
+        hosts[linux_name]["models"],
+        serde_json::json!([REVIEWER]),
+        "{hosts:#}"
+    );
+    assert_eq!(hosts[mac_name]["loads"], 1, "{hosts:#}");
 }
 
 #[test]
@@ -202,39 +217,12 @@ fn a_host_killed_mid_run_hands_its_models_to_the_others_and_no_turn_is_lost_or_r
     );
     let runs = tempfile::tempdir().expect("a temp dir");
     let events_path = runs.path().join("events.jsonl");
-    let child = Command::new(agentrun_binary())
-        .arg("workflows/review.yaml")
-        .arg("--hosts")
-        .arg(&hosts)
-        .args(["--json", "-q", "--runs-dir"])
-        .arg(runs.path())
-        .arg("--events")
-        .arg(&events_path)
-        .current_dir(repo_root())
-        .env_remove("OLLAMA_HOST")
-        .env_remove("OLLAMA_HOSTS")
-        .env_remove("AGENTRUN_HOSTS")
-        .env("AGENTRUN_HOME", runs_dir().join("home"))
-        .env("AGENTRUN_NO_LEARNING", "true")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("agentrun starts");
-    // The reviewer's first reply, on the linux box: then the box goes away.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !linux.answered().contains(&REVIEWER.to_owned()) {
-        assert!(
-            Instant::now() < deadline,
-            "the reviewer never answered on linux"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    linux.sim.kill();
-    let output = child.wait_with_output().expect("agentrun ends");
-    let run = Run {
-        args: vec!["workflows/review.yaml".into()],
-        output,
-    };
+    let run = run_killing_after_first_review(
+        Path::new("workflows/review.yaml"),
+        &hosts,
+        runs.path(),
+        &mut linux,
+    );
     run.expect_code(0);
     assert_eq!(run.json()["status"], "completed");
     let turns = transcript(runs.path());
@@ -284,6 +272,94 @@ fn a_host_killed_mid_run_hands_its_models_to_the_others_and_no_turn_is_lost_or_r
     );
     assert!(reason.contains(&format!("{REVIEWER} to 'mac'")), "{reason}");
     assert_eq!(placements[1]["hosts"][0]["up"], false);
+}
+
+/// Runs `workflow` on the hosts of `hosts_file`, its events in `runs/events.jsonl`, and kills
+/// `victim` as soon as it has answered the reviewer once.
+fn run_killing_after_first_review(
+    workflow: &Path,
+    hosts_file: &Path,
+    runs: &Path,
+    victim: &mut Host,
+) -> Run {
+    let child = Command::new(agentrun_binary())
+        .arg(workflow)
+        .arg("--hosts")
+        .arg(hosts_file)
+        .args(["--json", "-q", "--runs-dir"])
+        .arg(runs)
+        .arg("--events")
+        .arg(runs.join("events.jsonl"))
+        .current_dir(repo_root())
+        .env_remove("OLLAMA_HOST")
+        .env_remove("OLLAMA_HOSTS")
+        .env_remove("AGENTRUN_HOSTS")
+        .env("AGENTRUN_HOME", runs_dir().join("home"))
+        .env("AGENTRUN_NO_LEARNING", "true")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("agentrun starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !victim.answered().contains(&REVIEWER.to_owned()) {
+        assert!(Instant::now() < deadline, "the reviewer never answered");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    victim.sim.kill();
+    let output = child.wait_with_output().expect("agentrun ends");
+    Run {
+        args: vec![workflow.display().to_string()],
+        output,
+    }
+}
+
+#[test]
+fn an_agent_whose_model_no_host_remains_for_uses_its_fallback_or_the_run_stops_naming_it() {
+    const FALLBACK: &str = "qwen3:8b";
+    let dir = tempfile::tempdir().expect("a temp dir");
+    for fallback in [true, false] {
+        // Only the Linux box has the reviewer's model; the Mac has the fallback.
+        let mut linux = Host::start("24GB", &[REVIEWER], "0.05");
+        let mac = Host::start("54GB", &[CODER, FALLBACK], "0.05");
+        let hosts = hosts_file(
+            dir.path(),
+            &[
+                ("linux", linux.url(), "24GB", &[]),
+                ("mac", mac.url(), "54GB", &[]),
+            ],
+        );
+        let extra = if fallback {
+            format!("    fallback: {FALLBACK}\n")
+        } else {
+            String::new()
+        };
+        let workflow = review_workflow(dir.path(), &extra);
+        let runs = tempfile::tempdir().expect("a temp dir");
+        let run = run_killing_after_first_review(&workflow, &hosts, runs.path(), &mut linux);
+        let turns = transcript(runs.path());
+        if fallback {
+            run.expect_code(0);
+            // The second review was answered by the fallback, on the Mac.
+            let reviews: Vec<&Value> = turns.iter().filter(|t| t["agent"] == "reviewer").collect();
+            assert_eq!(reviews[0]["model"], REVIEWER, "{turns:?}");
+            assert_eq!(reviews[1]["model"], FALLBACK, "{turns:?}");
+            assert!(mac.answered().contains(&FALLBACK.to_owned()));
+        } else {
+            run.expect_code(1);
+            let summary = run.json();
+            assert_eq!(summary["status"], "failed");
+            let reason = summary["reason"].as_str().expect("a reason");
+            assert!(reason.contains("agent 'reviewer' failed"), "{reason}");
+            assert!(reason.contains("host 'linux' is lost"), "{reason}");
+            assert!(
+                reason.contains("agent 'reviewer' has no `fallback` model"),
+                "{reason}"
+            );
+            // Every turn before the loss is kept, once.
+            let numbers: Vec<u64> = turns.iter().filter_map(|t| t["turn"].as_u64()).collect();
+            assert_eq!(numbers, vec![1, 2, 3], "{turns:?}");
+        }
+    }
 }
 
 /// A run that stops before its first turn with exit 2 and this in its error.
@@ -383,4 +459,56 @@ fn ps_shows_every_host_with_what_it_holds() {
         .find(|block| block.contains(mac.url()))
         .expect("a block for the Mac");
     assert!(mac_block.contains("no models resident"), "{out}");
+}
+
+#[test]
+fn plan_prints_where_each_model_lives_and_what_a_second_host_saves() {
+    let mac = Host::start("54GB", &[CODER, REVIEWER], "0");
+    let linux = Host::start("24GB", &[REVIEWER], "0");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let hosts = hosts_file(
+        dir.path(),
+        &[
+            ("mac", mac.url(), "54GB", &[]),
+            ("linux", linux.url(), "24GB", &[]),
+        ],
+    );
+    let run = agentrun(&[
+        "plan",
+        "workflows/review.yaml",
+        "--hosts",
+        &hosts.to_string_lossy(),
+        "--no-learning",
+    ]);
+    run.expect_code(0);
+    let out = run.stdout();
+    assert!(out.starts_with("Placement on 2 hosts\n"), "{out}");
+    assert!(out.contains("host mac:"), "{out}");
+    assert!(out.contains(&format!("  {CODER} (")), "{out}");
+    assert!(out.contains("expected load wait:"), "{out}");
+}
+
+#[test]
+fn simulate_compares_the_shipped_two_host_fleet_with_one_host_on_the_same_future() {
+    let run = agentrun(&[
+        "simulate",
+        "workflows/scenarios/mac-54gb.yaml",
+        "--hosts",
+        "workflows/sim/hosts/mac-plus-linux.yaml",
+        "--policy",
+        "smart",
+        "--json",
+    ]);
+    run.expect_code(0);
+    let both = run.json();
+    assert_eq!(both["host_names"], serde_json::json!(["mac", "linux"]));
+    assert_eq!(both["one_host"]["turns"], both["hosts"]["turns"]);
+    let one = both["one_host"]["policies"]["smart"]["load_wait_s"]
+        .as_f64()
+        .expect("a wait");
+    let two = both["hosts"]["policies"]["smart"]["load_wait_s"]
+        .as_f64()
+        .expect("a wait");
+    assert!(two < one, "two hosts {two} s, one host {one} s");
+    assert!(both["one_host"]["bound_s"].as_f64().expect("a bound") > 0.0);
 }

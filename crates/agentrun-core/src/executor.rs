@@ -921,13 +921,16 @@ impl Executor {
             self.unload_models_loaded_by_run(&resident_at_start, clock)
                 .await;
         }
-        let summary = tally.finish(
+        let mut summary = tally.finish(
             status,
             reason,
             clock.elapsed(),
             residency.workload(),
             workflow,
         );
+        if let Some(fleet) = &self.fleet {
+            crate::fleet_run::host_summaries(fleet, &mut summary);
+        }
         self.events.emit(Event::RunFinished {
             summary: Box::new(summary.clone()),
         });

@@ -81,6 +81,9 @@ pub enum FleetError {
     /// The placement failed for another reason (a model larger than every host it may use).
     #[error(transparent)]
     Placement(PlacementError),
+    /// The workflow's models were never placed.
+    #[error("the workflow's models are not placed on the hosts")]
+    Unplaced,
 }
 
 struct Host {

@@ -11,6 +11,7 @@ use crate::event::{Event, EventSink, HostPlacement};
 use crate::executor::RunError;
 use crate::fleet::Fleet;
 use crate::planning::Residency;
+use crate::summary::{HostSummary, RunSummary};
 
 /// What the hosts know of every model the workflow uses. A model no host has is named
 /// with an agent that uses it and the host to pull it on.
@@ -37,6 +38,20 @@ pub(crate) async fn details_on_hosts(
         }
     }
     Ok(details)
+}
+
+/// Places a workflow's models on a fleet's hosts as a run would, for `agentrun plan`: the
+/// placement with, per host, what lives there, which phases force loads, and the best
+/// single host's figure beside it.
+pub async fn place_workflow(
+    fleet: &Fleet,
+    workflow: &Workflow,
+    workload: &Workload,
+) -> Result<agentrun_memory::Placement, RunError> {
+    place(fleet, workflow, workload).await?;
+    fleet
+        .current()
+        .ok_or_else(|| RunError::from(crate::fleet::FleetError::Unplaced))
 }
 
 /// Places the workflow's models on the hosts, with each agent's label wishes and fallback.
@@ -126,4 +141,24 @@ pub(crate) fn before_turn(
         reason,
         at_s,
     });
+}
+
+/// Each host's part of the run: the models on it when the run ends, and their figures.
+pub(crate) fn host_summaries(fleet: &Fleet, summary: &mut RunSummary) {
+    for host in fleet.hosts() {
+        let mut part = HostSummary {
+            url: host.spec.url.clone(),
+            up: host.up,
+            models: host.models.iter().cloned().collect(),
+            ..HostSummary::default()
+        };
+        for model in &host.models {
+            if let Some(figures) = summary.models.get(model) {
+                part.loads += figures.loads;
+                part.unloads += figures.unloads;
+                part.load_wait_s += figures.avoidable_wait_s + figures.unavoidable_wait_s;
+            }
+        }
+        summary.hosts.insert(host.spec.name, part);
+    }
 }

@@ -173,7 +173,7 @@ impl Residency {
         model: &str,
         loading_seconds: f64,
     ) -> Option<String> {
-        let resident = self.loaded_models(running, Some(model));
+        let resident = self.resident_beside(model, self.loaded_models(running, Some(model)));
         let future = self.future_from(speaker);
         let context = PlanContext {
             speaker: &self.agent_names[speaker],

@@ -59,6 +59,26 @@ impl Residency {
         }
     }
 
+    /// Of what the servers hold, what the host of `model` holds: a host's plans never
+    /// count another host's memory.
+    pub(super) fn resident_beside(
+        &self,
+        model: &str,
+        resident: Vec<LoadedModel>,
+    ) -> Vec<LoadedModel> {
+        match self
+            .hosts
+            .as_ref()
+            .and_then(|hosts| hosts.iter().find(|host| host.holds(model)))
+        {
+            Some(host) => resident
+                .into_iter()
+                .filter(|loaded| host.holds(&loaded.model))
+                .collect(),
+            None => resident,
+        }
+    }
+
     /// The plan of a turn: the planner's over the whole run on one host, or each host's
     /// plan over its own share, put together.
     pub(super) fn plan(&self, context: &PlanContext<'_>) -> Result<TurnPlan, memory::Error> {

@@ -49,6 +49,17 @@ impl<'a> State<'a> {
         }
     }
 
+    /// The complete assignment `host_of` (a host per item), priced from scratch.
+    pub(super) fn with_assignment(instance: &'a Instance, host_of: &[usize]) -> State<'a> {
+        let mut state = State::new(instance);
+        for (item, &host) in host_of.iter().enumerate() {
+            state.set(item, Some(host));
+        }
+        let (wait, penalty) = state.total();
+        state.cost = wait + penalty;
+        state
+    }
+
     /// Moves `item` to `to` (or unassigns it) and updates the cost.
     pub(super) fn apply(&mut self, item: usize, to: Option<usize>) {
         let delta = self.evaluate(item, to);
@@ -101,14 +112,16 @@ impl<'a> State<'a> {
             return None;
         }
         let runner = instance.items[term.last].runner;
+        // Every middle must be placed for the term to count (a partial assignment prices
+        // only complete paths); checked before the conflict tests, which cost more.
+        let mut middles_here = false;
         for &middle in &term.middles {
-            // A turn in between on the same host either used the model (it was resident) or
-            // conflicts with it (its own term charges the load), or else left it alone.
-            if self.host_of[middle]? == host
-                && (instance.items[middle].runner == runner
-                    || self.conflict(host, middle, term.last).is_some())
-            {
-                return None;
+            let at = self.host_of[middle]?;
+            if at == host {
+                if instance.items[middle].runner == runner {
+                    return None;
+                }
+                middles_here = true;
             }
         }
         let (conflict, hide) = match self.conflict(host, term.first, term.last)? {
@@ -116,6 +129,19 @@ impl<'a> State<'a> {
             Conflict::Crowded => (Conflict::Crowded, term.hide_crowded),
         };
         let exposed = (instance.load_seconds(runner, host) - hide).max(0.0);
+        if exposed <= 0.0 {
+            return Some((host, conflict, 0.0));
+        }
+        // A turn in between on the same host that conflicts with the model takes the
+        // charge (its own term counts the load).
+        if middles_here
+            && term.middles.iter().any(|&middle| {
+                self.host_of[middle] == Some(host)
+                    && self.conflict(host, middle, term.last).is_some()
+            })
+        {
+            return None;
+        }
         Some((host, conflict, term.rate * exposed))
     }
 
@@ -194,18 +220,63 @@ impl<'a> State<'a> {
     /// (the working set the host holds while that phase speaks).
     fn fits_beside_phase(&self, host: usize, phase: usize, runner: usize) -> bool {
         let instance = self.instance;
-        let mut runners: Vec<usize> = vec![runner];
+        let budget = instance.hosts[host].budget;
+        let mut runners = SmallSet::default();
+        runners.insert(runner, instance.footprints[runner]);
         for &item in &instance.phase_items[phase] {
             let other = instance.items[item].runner;
-            if self.host_of[item] == Some(host) && !runners.contains(&other) {
-                runners.push(other);
+            if self.host_of[item] == Some(host) {
+                runners.insert(other, instance.footprints[other]);
             }
         }
-        let mut sizes: Vec<u64> = runners
-            .iter()
-            .map(|&runner| instance.footprints[runner])
-            .collect();
-        fits_largest_first(instance.hosts[host].budget, &mut sizes)
+        if runners.len > budget.max_loaded_models {
+            return false;
+        }
+        match runners.sizes() {
+            Some(sizes) => fits_largest_first(budget, sizes),
+            None => {
+                let mut sizes: Vec<u64> = runners.spilled.iter().map(|&(_, bytes)| bytes).collect();
+                fits_largest_first(budget, &mut sizes)
+            }
+        }
+    }
+}
+
+/// The distinct runners of a working set with their sizes, on the stack while small (a phase
+/// rarely has more than a few models on one host).
+#[derive(Default)]
+struct SmallSet {
+    runners: [usize; SmallSet::INLINE],
+    bytes: [u64; SmallSet::INLINE],
+    len: usize,
+    spilled: Vec<(usize, u64)>,
+}
+
+impl SmallSet {
+    const INLINE: usize = 16;
+
+    fn insert(&mut self, runner: usize, bytes: u64) {
+        if self.len <= Self::INLINE {
+            if self.runners[..self.len].contains(&runner) {
+                return;
+            }
+            if self.len < Self::INLINE {
+                self.runners[self.len] = runner;
+                self.bytes[self.len] = bytes;
+                self.len += 1;
+                return;
+            }
+            self.spilled = self.runners.iter().copied().zip(self.bytes).collect();
+        }
+        if !self.spilled.iter().any(|&(other, _)| other == runner) {
+            self.spilled.push((runner, bytes));
+            self.len = self.spilled.len().max(Self::INLINE + 1);
+        }
+    }
+
+    /// The sizes, when they fit on the stack.
+    fn sizes(&mut self) -> Option<&mut [u64]> {
+        (self.len <= Self::INLINE).then(|| &mut self.bytes[..self.len])
     }
 }
 

@@ -1,7 +1,7 @@
 //! The placement problem in numbers: items, hosts, load times, eligibility and the cost terms
 //! drawn from the conversation graph, computed once before any search.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::analysis::alternating_groups;
 
@@ -88,7 +88,9 @@ pub(super) struct Item {
 pub(super) struct Host {
     pub(super) name: String,
     pub(super) budget: Budget,
-    /// Hosts with the same class are interchangeable while empty.
+    /// Hosts of one kind differ at most in the items they may serve.
+    pub(super) kind: usize,
+    /// Hosts of one class are interchangeable while empty.
     pub(super) class: usize,
 }
 
@@ -118,6 +120,10 @@ pub(super) struct Instance {
     pub(super) phase_terms: Vec<Vec<usize>>,
     /// Per phase, its items.
     pub(super) phase_items: Vec<Vec<usize>>,
+    /// Whether a host may serve an item, `[item * hosts + host]`.
+    eligible: Vec<bool>,
+    /// Per item, the items it shares a term or a phase with, ascending.
+    pub(super) related: Vec<Vec<usize>>,
     /// Agents (with the model they call) whose model no eligible host lists: the catalogue
     /// rule was waived for their items so the search can say where to pull the model.
     pub(super) missing: Vec<(usize, String)>,
@@ -164,6 +170,7 @@ impl Instance {
             hosts: input.hosts,
             overrides,
             wishes: &wishes,
+            catalogues: catalogues(input.hosts),
             items: Vec::new(),
             agent_item: vec![None; workload.agents().len()],
             agent_models: vec![None; workload.agents().len()],
@@ -219,6 +226,21 @@ impl Instance {
             items[term.first].weight += weight;
             items[term.last].weight += weight;
         }
+        let mut eligible = vec![false; items.len() * host_count];
+        for (index, item) in items.iter().enumerate() {
+            for &host in &item.eligible {
+                eligible[index * host_count + host] = true;
+            }
+        }
+        let related = related_items(&terms, &phase_items, items.len());
+        let hosts = host_classes(
+            input.hosts,
+            &load,
+            &penalty,
+            &eligible,
+            runner_count,
+            items.len(),
+        );
         let run_turns = if chain.end_rate > 0.0 {
             (1.0 / chain.end_rate).min(MAX_RUN_TURNS)
         } else {
@@ -237,7 +259,9 @@ impl Instance {
                 .collect(),
             phase_names,
             items,
-            hosts: host_classes(input.hosts, &load, runner_count),
+            hosts,
+            eligible,
+            related,
             agent_item,
             agent_names: workload
                 .agents()
@@ -261,6 +285,11 @@ impl Instance {
         self.load[runner * self.hosts.len() + host]
     }
 
+    /// Whether a host may serve an item.
+    pub(super) fn may_serve(&self, host: usize, item: usize) -> bool {
+        self.eligible[item * self.hosts.len() + host]
+    }
+
     /// The preference penalty of serving an item from a host.
     pub(super) fn penalty(&self, item: usize, host: usize) -> f64 {
         self.penalty[item * self.hosts.len() + host]
@@ -274,6 +303,28 @@ impl Instance {
             .iter()
             .all(|item| self.footprints[item.runner] <= budget.gpu_bytes)
     }
+}
+
+/// Per item, the items it shares a term or a phase with: those whose hosts change what it
+/// costs.
+fn related_items(terms: &[Term], phase_items: &[Vec<usize>], item_count: usize) -> Vec<Vec<usize>> {
+    let mut related: Vec<Vec<usize>> = vec![Vec::new(); item_count];
+    for term in terms {
+        let items: Vec<usize> = term.items().collect();
+        for &a in &items {
+            related[a].extend(items.iter().copied().filter(|&b| b != a));
+        }
+    }
+    for items in phase_items {
+        for &a in items {
+            related[a].extend(items.iter().copied().filter(|&b| b != a));
+        }
+    }
+    for list in &mut related {
+        list.sort_unstable();
+        list.dedup();
+    }
+    related
 }
 
 fn check_hosts(hosts: &[PlacementHost]) -> Result<(), PlacementError> {
@@ -380,11 +431,17 @@ fn load_seconds(workload: &Workload, host: &PlacementHost, runner: usize) -> Res
     )
 }
 
-/// Whether a host's catalogue lists a model name (`name` and `name:latest` are one model).
-pub(super) fn lists(host: &PlacementHost, model: &str) -> bool {
-    let canonical = |name: &str| name.strip_suffix(":latest").unwrap_or(name).to_owned();
-    let wanted = canonical(model);
-    host.models.iter().any(|name| canonical(name) == wanted)
+/// A model name as catalogues compare it: `name` and `name:latest` are one model.
+fn canonical(name: &str) -> &str {
+    name.strip_suffix(":latest").unwrap_or(name)
+}
+
+/// Per host, the model names its `/api/tags` lists, canonical.
+fn catalogues(hosts: &[PlacementHost]) -> Vec<HashSet<&str>> {
+    hosts
+        .iter()
+        .map(|host| host.models.iter().map(|name| canonical(name)).collect())
+        .collect()
 }
 
 /// Builds the items agent by agent, checking the hard rules as it goes.
@@ -393,6 +450,7 @@ struct ItemBuilder<'a> {
     hosts: &'a [PlacementHost],
     overrides: &'a Overrides,
     wishes: &'a [Wishes],
+    catalogues: Vec<HashSet<&'a str>>,
     items: Vec<Item>,
     agent_item: Vec<Option<usize>>,
     agent_models: Vec<Option<String>>,
@@ -552,7 +610,7 @@ impl ItemBuilder<'_> {
         let listed: Vec<usize> = roomy
             .iter()
             .copied()
-            .filter(|&host| lists(&self.hosts[host], model))
+            .filter(|&host| self.catalogues[host].contains(canonical(model)))
             .collect();
         if listed.is_empty() && !failover {
             self.missing.push((agent, model.to_owned()));
@@ -599,51 +657,38 @@ impl ItemBuilder<'_> {
     }
 }
 
-/// Hosts with a class each: empty hosts of one class are interchangeable, so the search
-/// tries only the first.
-fn host_classes(hosts: &[PlacementHost], load: &[f64], runner_count: usize) -> Vec<Host> {
+/// Per host, its class and kind. Two hosts of one *kind* have the same budget, count cap,
+/// load times and preference penalties; of one *class*, they may also serve the same items.
+/// Empty hosts of one class are interchangeable in any assignment.
+fn host_classes(
+    hosts: &[PlacementHost],
+    load: &[f64],
+    penalty: &[f64],
+    eligible: &[bool],
+    runner_count: usize,
+    item_count: usize,
+) -> Vec<Host> {
     let host_count = hosts.len();
-    let mut keys: HashMap<Vec<u64>, usize> = HashMap::new();
+    let mut kinds: HashMap<Vec<u64>, usize> = HashMap::new();
+    let mut classes: HashMap<Vec<u64>, usize> = HashMap::new();
     hosts
         .iter()
         .enumerate()
         .map(|(index, host)| {
             let mut key = vec![host.budget.gpu_bytes, host.budget.max_loaded_models as u64];
             key.extend((0..runner_count).map(|runner| load[runner * host_count + index].to_bits()));
-            let mut labels: Vec<&String> = host.labels.iter().collect();
-            labels.sort();
-            labels.dedup();
-            let mut models: Vec<&str> = host
-                .models
-                .iter()
-                .map(|name| name.strip_suffix(":latest").unwrap_or(name))
-                .collect();
-            models.sort_unstable();
-            models.dedup();
-            // Labels and catalogue enter the key through a stable hash of their text.
-            for text in labels
-                .iter()
-                .map(|label| label.as_str())
-                .chain([""])
-                .chain(models)
-            {
-                key.push(fnv(text));
-            }
-            let next = keys.len();
-            let class = *keys.entry(key).or_insert(next);
+            key.extend((0..item_count).map(|item| penalty[item * host_count + index].to_bits()));
+            let next = kinds.len();
+            let kind = *kinds.entry(key.clone()).or_insert(next);
+            key.extend((0..item_count).map(|item| u64::from(eligible[item * host_count + index])));
+            let next = classes.len();
+            let class = *classes.entry(key).or_insert(next);
             Host {
                 name: host.name.clone(),
                 budget: host.budget,
+                kind,
                 class,
             }
         })
         .collect()
-}
-
-/// FNV-1a: a fixed hash, so classes do not depend on a random seed. A collision could only
-/// merge two hosts' classes, which the search guards against by checking eligibility.
-fn fnv(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }

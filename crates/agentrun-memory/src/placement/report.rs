@@ -13,10 +13,7 @@ use super::{
 
 /// The placement of `host_of` (a host per item), explained.
 pub(super) fn build(instance: &Instance, host_of: &[usize], search: Search) -> Placement {
-    let mut state = State::new(instance);
-    for (item, &host) in host_of.iter().enumerate() {
-        state.apply(item, Some(host));
-    }
+    let state = State::with_assignment(instance, host_of);
     let (wait, _) = state.total();
     let mut models: Vec<ModelPlacement> = Vec::new();
     for runner in 0..instance.footprints.len() {
@@ -151,11 +148,8 @@ fn one_host(instance: &Instance) -> Option<OneHost> {
         let wait = match by_class.iter().find(|(class, _)| *class == spec.class) {
             Some(&(_, wait)) => wait,
             None => {
-                let mut state = State::new(instance);
-                for item in 0..instance.items.len() {
-                    state.apply(item, Some(host));
-                }
-                let wait = state.total().0;
+                let everything = vec![host; instance.items.len()];
+                let wait = State::with_assignment(instance, &everything).total().0;
                 by_class.push((spec.class, wait));
                 wait
             }

@@ -66,20 +66,37 @@ fn pinned_state(instance: &Instance) -> State<'_> {
     state
 }
 
-/// The hosts worth trying for an item: its eligible hosts, of which only the first empty
-/// host of each class (identical empty hosts give identical costs).
-fn candidates(state: &State<'_>, item: usize, out: &mut Vec<usize>) {
+/// Which empty hosts count as the same when choosing candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sameness {
+    /// Hosts of one class: interchangeable in every assignment (exact search).
+    Class,
+    /// Hosts of one kind that agree on which of the item's related items they may serve:
+    /// the same cost for this item and its neighbours, which is all a local move sees.
+    KindForItem,
+}
+
+/// The hosts worth trying for an item: its eligible hosts, of which only the first of each
+/// group of identical empty hosts (identical empty hosts give identical costs).
+fn candidates(state: &State<'_>, item: usize, sameness: Sameness, out: &mut Vec<usize>) {
     let instance = state.instance;
     out.clear();
-    let mut empty_classes: Vec<usize> = Vec::new();
+    let mut empty: Vec<usize> = Vec::new();
     for &host in &instance.items[item].eligible {
-        let empty = state.on_host[host] == 0;
-        if empty {
-            let class = instance.hosts[host].class;
-            if empty_classes.contains(&class) {
+        if state.on_host[host] == 0 {
+            let same = |other: &usize| match sameness {
+                Sameness::Class => instance.hosts[*other].class == instance.hosts[host].class,
+                Sameness::KindForItem => {
+                    instance.hosts[*other].kind == instance.hosts[host].kind
+                        && instance.related[item].iter().all(|&related| {
+                            instance.may_serve(*other, related) == instance.may_serve(host, related)
+                        })
+                }
+            };
+            if empty.iter().any(same) {
                 continue;
             }
-            empty_classes.push(class);
+            empty.push(host);
         }
         out.push(host);
     }
@@ -104,7 +121,7 @@ fn exact(instance: &Instance, order: &[usize]) -> Vec<usize> {
             return;
         };
         let mut hosts = Vec::new();
-        candidates(&search.state, item, &mut hosts);
+        candidates(&search.state, item, Sameness::Class, &mut hosts);
         for host in hosts {
             search.state.apply(item, Some(host));
             descend(search, depth + 1);
@@ -139,7 +156,7 @@ fn heuristic(instance: &Instance, order: &[usize]) -> Vec<usize> {
     let mut state = pinned_state(instance);
     let mut hosts = Vec::new();
     for &item in order {
-        candidates(&state, item, &mut hosts);
+        candidates(&state, item, Sameness::KindForItem, &mut hosts);
         let best = best_host(&mut state, item, &hosts);
         state.apply(item, Some(best.0));
     }
@@ -147,7 +164,7 @@ fn heuristic(instance: &Instance, order: &[usize]) -> Vec<usize> {
     for _ in 0..MAX_ROUNDS {
         let mut improved = false;
         for &item in order {
-            candidates(&state, item, &mut hosts);
+            candidates(&state, item, Sameness::KindForItem, &mut hosts);
             let (host, delta) = best_host(&mut state, item, &hosts);
             if delta < -IMPROVEMENT {
                 state.apply(item, Some(host));
@@ -158,9 +175,7 @@ fn heuristic(instance: &Instance, order: &[usize]) -> Vec<usize> {
             let (Some(host_a), Some(host_b)) = (state.host_of[a], state.host_of[b]) else {
                 continue;
             };
-            if host_a == host_b
-                || !instance.items[a].eligible.contains(&host_b)
-                || !instance.items[b].eligible.contains(&host_a)
+            if host_a == host_b || !instance.may_serve(host_b, a) || !instance.may_serve(host_a, b)
             {
                 continue;
             }
@@ -213,9 +228,9 @@ fn merge_replicas(state: &mut State<'_>, order: &[usize]) -> bool {
             .map(|(_, at, _)| *at)
             .collect();
         for to in targets {
-            let movable = items.iter().all(|&item| {
-                state.host_of[item] == Some(*from) && instance.items[item].eligible.contains(&to)
-            });
+            let movable = items
+                .iter()
+                .all(|&item| state.host_of[item] == Some(*from) && instance.may_serve(to, item));
             if !movable {
                 continue;
             }
@@ -254,34 +269,17 @@ fn best_host(state: &mut State<'_>, item: usize, hosts: &[usize]) -> (usize, f64
 
 /// Pairs of free items that share a cost term or a phase, each once, in a fixed order.
 fn related_pairs(instance: &Instance, order: &[usize]) -> Vec<(usize, usize)> {
-    let free: Vec<bool> = {
-        let mut free = vec![false; instance.items.len()];
-        for &item in order {
-            free[item] = true;
-        }
-        free
-    };
-    let mut pairs: Vec<(usize, usize)> = Vec::new();
-    let mut add = |a: usize, b: usize| {
-        if a != b && free[a] && free[b] {
-            pairs.push((a.min(b), a.max(b)));
-        }
-    };
-    for term in &instance.terms {
-        add(term.first, term.last);
-        for &middle in &term.middles {
-            add(term.first, middle);
-            add(middle, term.last);
-        }
+    let mut free = vec![false; instance.items.len()];
+    for &item in order {
+        free[item] = true;
     }
-    for items in &instance.phase_items {
-        for (index, &a) in items.iter().enumerate() {
-            for &b in &items[index + 1..] {
-                add(a, b);
+    let mut pairs = Vec::new();
+    for (a, related) in instance.related.iter().enumerate() {
+        for &b in related {
+            if a < b && free[a] && free[b] {
+                pairs.push((a, b));
             }
         }
     }
-    pairs.sort_unstable();
-    pairs.dedup();
     pairs
 }

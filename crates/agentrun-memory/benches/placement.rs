@@ -1,0 +1,199 @@
+//! Decision time of placement: 50 models over 64 hosts.
+//!
+//! Run with `cargo bench -p agentrun-memory --bench placement`. Prints the placement found
+//! (search, expected wait beside the best one-host figure, hosts used), then criterion's
+//! timing of `place` on that input, the target being under 5 ms.
+
+use std::hint::black_box;
+
+use agentrun_memory::{
+    AgentLabels, Bandwidth, Budget, LoadModeChoice, LoadSpeed, LoadTimes, ModelSpec, PlacementHost,
+    PlacementInput, PlannedAgent, PlannedEdge, PlannedTarget, Workload, place,
+};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+const MODELS: usize = 50;
+/// Every model has an agent; every fifth agent is followed by a command agent.
+const COMMANDS: usize = MODELS / 5;
+const HOSTS: usize = 64;
+const GB: u64 = 1_000_000_000;
+
+/// A small deterministic generator (64-bit LCG), so every run times the same problem.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Ten teams of five agents, each team a loop with a command agent, handing over to the
+/// next team now and then; model sizes from 1 to 40 GB.
+fn workload(random: &mut Lcg) -> Workload {
+    let models: Vec<ModelSpec> = (0..MODELS)
+        .map(|index| {
+            let bytes = (1 + random.below(40)) * GB;
+            ModelSpec {
+                name: format!("model-{index}"),
+                runner_key: format!("weights-{index}"),
+                footprint_bytes: bytes,
+                load_times: LoadTimes::from_bandwidth(bytes, 2.0, 0.8e9, 5e9),
+                load_mode: LoadModeChoice::Auto,
+            }
+        })
+        .collect();
+    let mut agents: Vec<PlannedAgent> = (0..MODELS)
+        .map(|index| PlannedAgent {
+            name: format!("agent-{index}"),
+            model: Some(format!("model-{index}")),
+            mean_turn_seconds: 5.0 + random.below(120) as f64,
+            static_keep_alive: None,
+            num_ctx: None,
+        })
+        .collect();
+    agents.extend((0..COMMANDS).map(|index| PlannedAgent {
+        name: format!("command-{index}"),
+        model: None,
+        mean_turn_seconds: 10.0 + random.below(60) as f64,
+        static_keep_alive: None,
+        num_ctx: None,
+    }));
+    let edge = |from: String, to: String, weight: f64| PlannedEdge {
+        from,
+        to: PlannedTarget::Agent(to),
+        prior_weight: Some(weight),
+        count: 0,
+    };
+    let mut edges = Vec::new();
+    for team in 0..COMMANDS {
+        let member = |index: usize| format!("agent-{}", team * 5 + index);
+        for index in 0..5 {
+            edges.push(edge(member(index), member((index + 1) % 5), 4.0));
+            edges.push(edge(
+                member(index),
+                member(random.below(5) as usize),
+                1.0 + random.below(3) as f64,
+            ));
+        }
+        edges.push(edge(member(4), format!("command-{team}"), 2.0));
+        edges.push(edge(format!("command-{team}"), member(0), 1.0));
+        let next = (team + 1) % COMMANDS;
+        edges.push(edge(member(2), format!("agent-{}", next * 5), 0.5));
+    }
+    edges.push(PlannedEdge {
+        from: "command-0".to_owned(),
+        to: PlannedTarget::End,
+        prior_weight: Some(0.05),
+        count: 0,
+    });
+    Workload::new(
+        models,
+        agents,
+        edges,
+        Budget {
+            gpu_bytes: 54 * GB,
+            max_loaded_models: 3,
+        },
+    )
+    .expect("the generated workload is valid")
+}
+
+/// Four kinds of host (a 16 GB box, a 24 GB GPU, a 54 GB Mac, an 80 GB server), each
+/// listing about four models in five, with labels and calibrated speeds of their kind.
+fn hosts(random: &mut Lcg) -> Vec<PlacementHost> {
+    let kinds = [
+        (16, 2, "small", 1.5e9, 3e9),
+        (24, 3, "linux", 3e9, 6e9),
+        (54, 3, "mac", 0.8e9, 5e9),
+        (80, 4, "server", 2e9, 8e9),
+    ];
+    (0..HOSTS)
+        .map(|index| {
+            let (gpu, cap, label, mmap, no_mmap) = kinds[index % kinds.len()];
+            PlacementHost {
+                name: format!("host-{index}"),
+                budget: Budget {
+                    gpu_bytes: gpu * GB,
+                    max_loaded_models: cap,
+                },
+                labels: vec![label.to_owned()],
+                models: (0..MODELS)
+                    .filter(|_| random.below(5) != 0)
+                    .map(|model| format!("model-{model}"))
+                    .collect(),
+                load_speed: LoadSpeed {
+                    measured: Vec::new(),
+                    bandwidth: Some(Bandwidth {
+                        fixed_seconds: 2.0,
+                        mmap_bytes_per_second: mmap,
+                        no_mmap_bytes_per_second: no_mmap,
+                    }),
+                },
+            }
+        })
+        .collect()
+}
+
+/// A few label wishes: some agents need a big host, some prefer a Mac.
+fn labels() -> Vec<AgentLabels> {
+    (0..MODELS)
+        .step_by(7)
+        .map(|index| AgentLabels {
+            agent: format!("agent-{index}"),
+            required: Vec::new(),
+            preferred: vec!["mac".to_owned()],
+        })
+        .chain((3..MODELS).step_by(11).map(|index| AgentLabels {
+            agent: format!("agent-{index}"),
+            required: vec!["server".to_owned()],
+            preferred: Vec::new(),
+        }))
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let mut random = Lcg(16);
+    let workload = workload(&mut random);
+    let hosts = hosts(&mut random);
+    let labels = labels();
+    let input = PlacementInput {
+        workload: &workload,
+        start: "agent-0",
+        hosts: &hosts,
+        labels: &labels,
+    };
+    let placement = place(&input).expect("the generated fleet can serve every model");
+    let used = placement
+        .hosts
+        .iter()
+        .filter(|host| !host.models.is_empty())
+        .count();
+    println!(
+        "placement of {MODELS} models over {HOSTS} hosts: {:?} search, {used} hosts used, \
+         expected load wait {:.2} s per 100 turns (best one host: {})",
+        placement.search,
+        100.0 * placement.wait_seconds_per_turn,
+        placement.one_host.as_ref().map_or_else(
+            || "none holds every model".to_owned(),
+            |one| format!(
+                "{:.2} s per 100 turns on {}",
+                100.0 * one.wait_seconds_per_turn,
+                one.host
+            ),
+        ),
+    );
+    c.bench_function("place 50 models over 64 hosts", |b| {
+        b.iter(|| place(black_box(&input)).expect("placeable"));
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

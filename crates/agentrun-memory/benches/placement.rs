@@ -10,7 +10,7 @@ use agentrun_memory::{
     AgentLabels, Bandwidth, Budget, LoadModeChoice, LoadSpeed, LoadTimes, ModelSpec, PlacementHost,
     PlacementInput, PlannedAgent, PlannedEdge, PlannedTarget, Workload, place,
 };
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::Criterion;
 
 const MODELS: usize = 50;
 /// Every model has an agent; every fifth agent is followed by a command agent.
@@ -195,5 +195,8 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    bench(&mut criterion);
+    criterion.final_summary();
+}

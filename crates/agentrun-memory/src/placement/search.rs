@@ -12,6 +12,8 @@ const IMPROVEMENT: f64 = 1e-12;
 /// The local search stops after this many rounds even if moves still pay (each round
 /// lowers the cost, so it ends anyway; this only bounds the time).
 const MAX_ROUNDS: usize = 64;
+/// The most items a repartition of two hosts enumerates (all 2^n ways).
+const REPARTITION_ITEMS: usize = 8;
 
 /// Places the instance's items and reports the placement.
 pub(super) fn solve(instance: &Instance) -> Placement {
@@ -150,8 +152,13 @@ fn exact(instance: &Instance, order: &[usize]) -> Vec<usize> {
 /// the items already placed (the heavy items decide the structure: which models share a
 /// host). Local search: repeatedly, each item moves to its best host if that lowers the
 /// cost; then each pair of related items (sharing a term or a phase) on different hosts
-/// swaps hosts if that does. A swap escapes the local minima where neither item can move
-/// alone without first crowding the other's host. Stops when a round changes nothing.
+/// swaps hosts if that does (a swap escapes the local minima where neither item can move
+/// alone without first crowding the other's host); then the items of one model sharing a
+/// host move together to another of its hosts (a replica's first load is shared, so no
+/// single move drops it). When none of these pays, the items of every pair of hosts are
+/// shared out again between the two in the best of all ways (a *repartition*, for pairs
+/// holding at most [`REPARTITION_ITEMS`] movable items): the exchanges of several models at
+/// once that a partition of the fleet needs. Stops when a round changes nothing.
 fn heuristic(instance: &Instance, order: &[usize]) -> Vec<usize> {
     let mut state = pinned_state(instance);
     let mut hosts = Vec::new();
@@ -190,7 +197,8 @@ fn heuristic(instance: &Instance, order: &[usize]) -> Vec<usize> {
             }
         }
         improved |= merge_replicas(&mut state, order);
-        if !improved {
+        // The widest neighbourhood, tried only where the narrower ones are stuck.
+        if !improved && !repartition(&mut state, order) {
             break;
         }
     }
@@ -199,6 +207,67 @@ fn heuristic(instance: &Instance, order: &[usize]) -> Vec<usize> {
         .into_iter()
         .map(|host| host.expect("every item is placed"))
         .collect()
+}
+
+/// Shares out the free items of each pair of hosts between the two in the best way, by
+/// enumerating every split (Gray code: each step moves one item). Pairs are the hosts in use
+/// with each other and with the first empty host of each kind. Returns whether anything
+/// moved.
+fn repartition(state: &mut State<'_>, order: &[usize]) -> bool {
+    let instance = state.instance;
+    let mut hosts: Vec<usize> = Vec::new();
+    let mut empty_kinds: Vec<usize> = Vec::new();
+    for (host, spec) in instance.hosts.iter().enumerate() {
+        if state.on_host[host] > 0 {
+            hosts.push(host);
+        } else if !empty_kinds.contains(&spec.kind) {
+            empty_kinds.push(spec.kind);
+            hosts.push(host);
+        }
+    }
+    let mut improved = false;
+    let mut items: Vec<usize> = Vec::new();
+    for (index, &a) in hosts.iter().enumerate() {
+        for &b in &hosts[index + 1..] {
+            if state.on_host[a] == 0 && state.on_host[b] == 0 {
+                continue;
+            }
+            items.clear();
+            items.extend(order.iter().copied().filter(|&item| {
+                matches!(state.host_of[item], Some(host) if host == a || host == b)
+                    && instance.may_serve(a, item)
+                    && instance.may_serve(b, item)
+            }));
+            if items.is_empty() || items.len() > REPARTITION_ITEMS {
+                continue;
+            }
+            let start = state.cost;
+            let mut best = (start, 0usize);
+            for step in 1..1usize << items.len() {
+                let item = items[step.trailing_zeros() as usize];
+                let other = if state.host_of[item] == Some(a) { b } else { a };
+                state.apply(item, Some(other));
+                if state.cost < best.0 - IMPROVEMENT {
+                    best = (state.cost, step ^ (step >> 1));
+                }
+            }
+            // The Gray code ends one flip of the last bit away from the start: flip back to
+            // the best split from where it stands.
+            let last = (1usize << items.len()) - 1;
+            let at = last ^ (last >> 1);
+            let flips = at ^ best.1;
+            for (bit, &item) in items.iter().enumerate() {
+                if flips & (1 << bit) != 0 {
+                    let other = if state.host_of[item] == Some(a) { b } else { a };
+                    state.apply(item, Some(other));
+                }
+            }
+            if best.0 < start - IMPROVEMENT {
+                improved = true;
+            }
+        }
+    }
+    improved
 }
 
 /// Moves together the items of one model that share a host to another host that serves

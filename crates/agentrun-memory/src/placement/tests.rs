@@ -532,24 +532,20 @@ fn random_instance(random: &mut Lcg) -> (Workload, Vec<PlacementHost>) {
     (workload, hosts)
 }
 
-/// The heuristic's wait is within 10 % of the exact optimum on every small random instance,
-/// and equal to it on at least four in five.
+/// On small random instances (2 to 6 models, 2 or 3 hosts of mixed budgets, caps and
+/// speeds), the heuristic finds the exact optimum on at least 97 % of them, and its total
+/// cost over all of them is within 2 % of the optimum's. (It is never below the optimum.)
 #[test]
 fn the_heuristic_matches_the_exact_search_on_small_instances() {
     let mut random = Lcg(2026);
-    let mut equal = 0;
-    let mut worst: f64 = 1.0;
-    let runs = 200;
+    let runs = 500;
+    let (mut equal, mut exact_total, mut heuristic_total) = (0, 0.0, 0.0);
     for run in 0..runs {
         let (workload, hosts) = random_instance(&mut random);
         let input = input(&workload, "a0", &hosts, &[]);
         let instance = Instance::new(&input, &Overrides::default()).expect("valid instance");
         let cost = |host_of: &[usize]| {
-            let mut state = super::cost::State::new(&instance);
-            for (item, &host) in host_of.iter().enumerate() {
-                state.apply(item, Some(host));
-            }
-            let (wait, penalty) = state.total();
+            let (wait, penalty) = super::cost::State::with_assignment(&instance, host_of).total();
             wait + penalty
         };
         let exact = cost(&search::exact_only(&instance));
@@ -558,14 +554,15 @@ fn the_heuristic_matches_the_exact_search_on_small_instances() {
             heuristic >= exact - 1e-9,
             "run {run}: the exact search is beaten ({heuristic} < {exact})"
         );
-        assert!(
-            heuristic <= exact * 1.10 + 1e-9,
-            "run {run}: heuristic {heuristic} vs exact {exact}"
-        );
         if heuristic <= exact + 1e-9 {
             equal += 1;
         }
-        worst = f64::max(worst, heuristic / exact.max(1e-12));
+        exact_total += exact;
+        heuristic_total += heuristic;
     }
-    assert!(equal * 5 >= runs * 4, "equal on {equal} of {runs}");
+    assert!(equal * 100 >= runs * 97, "optimal on {equal} of {runs}");
+    assert!(
+        heuristic_total <= 1.02 * exact_total,
+        "heuristic {heuristic_total} against exact {exact_total}"
+    );
 }

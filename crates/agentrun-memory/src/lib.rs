@@ -12,6 +12,8 @@
 //!   [`TurnPlan`]: the call's keep_alive and load mode, unloads, preloads, keep_alive refreshes.
 //! - [`analyze`] gives the [`Analysis`] that `agentrun plan` prints; [`classify_waits`] splits
 //!   a run's load waits into avoidable and unavoidable ones.
+//! - [`place`] assigns the models to several Ollama hosts ([`PlacementHost`]) and explains the
+//!   [`Placement`]; [`replace_lost_host`] re-places a lost host's models.
 //!
 //! The rules every plan keeps are Ollama's (see [`plan_turn`]): one load at a time, the model
 //! count cap, and the fit test `predicted <= 0.80 x available` in the planned load order.

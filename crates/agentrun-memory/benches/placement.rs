@@ -36,7 +36,7 @@ impl Lcg {
 }
 
 /// Ten teams of five agents, each team a loop with a command agent, handing over to the
-/// next team now and then; model sizes from 1 to 40 GB.
+/// next team now and then; model sizes from 1 to 40 GB, turns from 5 to 45 s.
 fn workload(random: &mut Lcg) -> Workload {
     let models: Vec<ModelSpec> = (0..MODELS)
         .map(|index| {
@@ -54,7 +54,7 @@ fn workload(random: &mut Lcg) -> Workload {
         .map(|index| PlannedAgent {
             name: format!("agent-{index}"),
             model: Some(format!("model-{index}")),
-            mean_turn_seconds: 5.0 + random.below(120) as f64,
+            mean_turn_seconds: 5.0 + random.below(40) as f64,
             static_keep_alive: None,
             num_ctx: None,
         })
@@ -110,10 +110,10 @@ fn workload(random: &mut Lcg) -> Workload {
 /// listing about four models in five, with labels and calibrated speeds of their kind.
 fn hosts(random: &mut Lcg) -> Vec<PlacementHost> {
     let kinds = [
-        (16, 2, "small", 1.5e9, 3e9),
-        (24, 3, "linux", 3e9, 6e9),
-        (54, 3, "mac", 0.8e9, 5e9),
-        (80, 4, "server", 2e9, 8e9),
+        (16, 2, "small", 0.5e9, 1e9),
+        (24, 3, "linux", 1e9, 2e9),
+        (54, 3, "mac", 0.8e9, 4e9),
+        (80, 4, "server", 1e9, 3e9),
     ];
     (0..HOSTS)
         .map(|index| {

@@ -29,6 +29,8 @@ pub(super) struct State<'a> {
     pub(super) on_host: Vec<usize>,
     /// Per `[runner * hosts + host]`, how many items of the runner the host serves.
     runner_items: Vec<u32>,
+    /// Per `[phase * hosts + host]`, how many items of the phase the host serves.
+    phase_items: Vec<u32>,
     /// The objective: wait of the active terms, first loads and preference penalties.
     pub(super) cost: f64,
     /// Marks for de-duplicating the terms a move touches.
@@ -43,6 +45,7 @@ impl<'a> State<'a> {
             host_of: vec![None; instance.items.len()],
             on_host: vec![0; instance.hosts.len()],
             runner_items: vec![0; instance.footprints.len() * instance.hosts.len()],
+            phase_items: vec![0; instance.phase_items.len() * instance.hosts.len()],
             cost: 0.0,
             seen: vec![0; instance.terms.len()],
             epoch: 0,
@@ -156,7 +159,15 @@ impl<'a> State<'a> {
             instance.footprints[last.runner],
         );
         if !pair_fits(budget, sizes.0, sizes.1) {
-            Some(Conflict::Exclusive)
+            return Some(Conflict::Exclusive);
+        }
+        // The working set beside which the later model must fit is the earlier model alone
+        // (or with the later one) when the phase has no other item on the host: the pair
+        // test has answered.
+        let companions = self.phase_items[first.phase * instance.hosts.len() + host]
+            - u32::from(last.phase == first.phase && self.host_of[after] == Some(host));
+        if companions <= 1 {
+            None
         } else if !self.fits_beside_phase(host, first.phase, last.runner) {
             Some(Conflict::Crowded)
         } else {
@@ -204,14 +215,17 @@ impl<'a> State<'a> {
 
     fn set(&mut self, item: usize, to: Option<usize>) {
         let hosts = self.instance.hosts.len();
-        let runner = self.instance.items[item].runner;
+        let spec = &self.instance.items[item];
+        let (runner, phase) = (spec.runner, spec.phase);
         if let Some(from) = self.host_of[item] {
             self.on_host[from] -= 1;
             self.runner_items[runner * hosts + from] -= 1;
+            self.phase_items[phase * hosts + from] -= 1;
         }
         if let Some(to) = to {
             self.on_host[to] += 1;
             self.runner_items[runner * hosts + to] += 1;
+            self.phase_items[phase * hosts + to] += 1;
         }
         self.host_of[item] = to;
     }

@@ -124,6 +124,9 @@ pub(super) struct Instance {
     eligible: Vec<bool>,
     /// Per item, the items it shares a term or a phase with, ascending.
     pub(super) related: Vec<Vec<usize>>,
+    /// Per `[item * hosts + host]`, how many of the item's related items the host may serve:
+    /// among empty hosts of one kind, the one that may serve most is the one to open.
+    related_served: Vec<u32>,
     /// Agents (with the model they call) whose model no eligible host lists: the catalogue
     /// rule was waived for their items so the search can say where to pull the model.
     pub(super) missing: Vec<(usize, String)>,
@@ -241,6 +244,7 @@ impl Instance {
             runner_count,
             items.len(),
         );
+        let related_served = related_served(host_count, &eligible, &related);
         let run_turns = if chain.end_rate > 0.0 {
             (1.0 / chain.end_rate).min(MAX_RUN_TURNS)
         } else {
@@ -260,6 +264,7 @@ impl Instance {
             phase_names,
             items,
             hosts,
+            related_served,
             eligible,
             related,
             agent_item,
@@ -283,6 +288,11 @@ impl Instance {
     /// Seconds to load a runner on a host.
     pub(super) fn load_seconds(&self, runner: usize, host: usize) -> f64 {
         self.load[runner * self.hosts.len() + host]
+    }
+
+    /// How many of the item's related items `host` may serve.
+    pub(super) fn related_served(&self, item: usize, host: usize) -> u32 {
+        self.related_served[item * self.hosts.len() + host]
     }
 
     /// Whether a host may serve an item.
@@ -325,6 +335,20 @@ fn related_items(terms: &[Term], phase_items: &[Vec<usize>], item_count: usize) 
         list.dedup();
     }
     related
+}
+
+/// Per item and host, how many of the item's related items the host may serve.
+fn related_served(host_count: usize, eligible: &[bool], related: &[Vec<usize>]) -> Vec<u32> {
+    let mut served = vec![0u32; related.len() * host_count];
+    for (item, related) in related.iter().enumerate() {
+        for &other in related {
+            let row = &eligible[other * host_count..(other + 1) * host_count];
+            for (host, &may) in row.iter().enumerate() {
+                served[item * host_count + host] += u32::from(may);
+            }
+        }
+    }
+    served
 }
 
 fn check_hosts(hosts: &[PlacementHost]) -> Result<(), PlacementError> {

@@ -140,17 +140,18 @@ fn host_reports(state: &State<'_>, host_of: &[usize]) -> Vec<HostReport> {
 /// (labels and catalogues aside: a team with one machine would pull what it needs there).
 fn one_host(instance: &Instance) -> Option<OneHost> {
     let mut best: Option<OneHost> = None;
-    let mut by_class: Vec<(usize, f64)> = Vec::new();
+    // Hosts of one kind have the same budget, cap and load times: the same one-host wait.
+    let mut by_kind: Vec<(usize, f64)> = Vec::new();
     for (host, spec) in instance.hosts.iter().enumerate() {
         if !instance.one_host_eligible(host) {
             continue;
         }
-        let wait = match by_class.iter().find(|(class, _)| *class == spec.class) {
+        let wait = match by_kind.iter().find(|(kind, _)| *kind == spec.kind) {
             Some(&(_, wait)) => wait,
             None => {
                 let everything = vec![host; instance.items.len()];
                 let wait = State::with_assignment(instance, &everything).total().0;
-                by_class.push((spec.class, wait));
+                by_kind.push((spec.kind, wait));
                 wait
             }
         };

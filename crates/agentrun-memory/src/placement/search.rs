@@ -68,40 +68,48 @@ fn pinned_state(instance: &Instance) -> State<'_> {
     state
 }
 
-/// Which empty hosts count as the same when choosing candidates.
+/// Which empty hosts are tried for an item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Sameness {
-    /// Hosts of one class: interchangeable in every assignment (exact search).
+    /// The first empty host of each class: hosts of one class are interchangeable in every
+    /// assignment, so the exact search loses nothing.
     Class,
-    /// Hosts of one kind that agree on which of the item's related items they may serve:
-    /// the same cost for this item and its neighbours, which is all a local move sees.
-    KindForItem,
+    /// One empty host per kind: moving the item to any empty host of a kind costs the same
+    /// now. The one opened is the one that may serve most of the item's related items, so
+    /// they can join it later.
+    Kind,
 }
 
-/// The hosts worth trying for an item: its eligible hosts, of which only the first of each
-/// group of identical empty hosts (identical empty hosts give identical costs).
+/// The hosts worth trying for an item, in host order: its eligible hosts, with only one of
+/// each group of equivalent empty hosts (see [`Sameness`]).
 fn candidates(state: &State<'_>, item: usize, sameness: Sameness, out: &mut Vec<usize>) {
     let instance = state.instance;
     out.clear();
-    let mut empty: Vec<usize> = Vec::new();
+    // Per group of empty hosts, the one chosen so far: (key, host).
+    let mut empty: Vec<(usize, usize)> = Vec::new();
     for &host in &instance.items[item].eligible {
-        if state.on_host[host] == 0 {
-            let same = |other: &usize| match sameness {
-                Sameness::Class => instance.hosts[*other].class == instance.hosts[host].class,
-                Sameness::KindForItem => {
-                    instance.hosts[*other].kind == instance.hosts[host].kind
-                        && instance.related[item].iter().all(|&related| {
-                            instance.may_serve(*other, related) == instance.may_serve(host, related)
-                        })
-                }
-            };
-            if empty.iter().any(same) {
-                continue;
-            }
-            empty.push(host);
+        if state.on_host[host] > 0 {
+            out.push(host);
+            continue;
         }
-        out.push(host);
+        let spec = &instance.hosts[host];
+        let key = match sameness {
+            Sameness::Class => spec.class,
+            Sameness::Kind => spec.kind,
+        };
+        match empty.iter_mut().find(|(other, _)| *other == key) {
+            None => empty.push((key, host)),
+            Some(entry) => {
+                if sameness == Sameness::Kind
+                    && instance.related_served(item, host) > instance.related_served(item, entry.1)
+                {
+                    entry.1 = host;
+                }
+            }
+        }
     }
+    out.extend(empty.iter().map(|&(_, host)| host));
+    out.sort_unstable();
 }
 
 /// Depth-first enumeration of every assignment (identical empty hosts tried once), priced
@@ -163,7 +171,7 @@ fn heuristic(instance: &Instance, order: &[usize]) -> Vec<usize> {
     let mut state = pinned_state(instance);
     let mut hosts = Vec::new();
     for &item in order {
-        candidates(&state, item, Sameness::KindForItem, &mut hosts);
+        candidates(&state, item, Sameness::Kind, &mut hosts);
         let best = best_host(&mut state, item, &hosts);
         state.apply(item, Some(best.0));
     }
@@ -171,7 +179,7 @@ fn heuristic(instance: &Instance, order: &[usize]) -> Vec<usize> {
     for _ in 0..MAX_ROUNDS {
         let mut improved = false;
         for &item in order {
-            candidates(&state, item, Sameness::KindForItem, &mut hosts);
+            candidates(&state, item, Sameness::Kind, &mut hosts);
             let (host, delta) = best_host(&mut state, item, &hosts);
             if delta < -IMPROVEMENT {
                 state.apply(item, Some(host));

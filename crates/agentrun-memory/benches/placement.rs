@@ -66,28 +66,7 @@ fn workload(random: &mut Lcg) -> Workload {
         static_keep_alive: None,
         num_ctx: None,
     }));
-    let edge = |from: String, to: String, weight: f64| PlannedEdge {
-        from,
-        to: PlannedTarget::Agent(to),
-        prior_weight: Some(weight),
-        count: 0,
-    };
-    let mut edges = Vec::new();
-    for team in 0..COMMANDS {
-        let member = |index: usize| format!("agent-{}", team * 5 + index);
-        for index in 0..5 {
-            edges.push(edge(member(index), member((index + 1) % 5), 4.0));
-            edges.push(edge(
-                member(index),
-                member(random.below(5) as usize),
-                1.0 + random.below(3) as f64,
-            ));
-        }
-        edges.push(edge(member(4), format!("command-{team}"), 2.0));
-        edges.push(edge(format!("command-{team}"), member(0), 1.0));
-        let next = (team + 1) % COMMANDS;
-        edges.push(edge(member(2), format!("agent-{}", next * 5), 0.5));
-    }
+    let mut edges = team_edges(COMMANDS, true, random);
     edges.push(PlannedEdge {
         from: "command-0".to_owned(),
         to: PlannedTarget::End,
@@ -104,6 +83,36 @@ fn workload(random: &mut Lcg) -> Workload {
         },
     )
     .expect("the generated workload is valid")
+}
+
+/// The hand-overs of `teams` teams of five: a loop with random extra hand-overs, a command
+/// after the fifth member (when `commands`), and a rare hand-over to the next team.
+fn team_edges(teams: usize, commands: bool, random: &mut Lcg) -> Vec<PlannedEdge> {
+    let edge = |from: String, to: String, weight: f64| PlannedEdge {
+        from,
+        to: PlannedTarget::Agent(to),
+        prior_weight: Some(weight),
+        count: 0,
+    };
+    let mut edges = Vec::new();
+    for team in 0..teams {
+        let member = |index: usize| format!("agent-{}", team * 5 + index);
+        for index in 0..5 {
+            edges.push(edge(member(index), member((index + 1) % 5), 4.0));
+            edges.push(edge(
+                member(index),
+                member(random.below(5) as usize),
+                1.0 + random.below(3) as f64,
+            ));
+        }
+        if commands {
+            edges.push(edge(member(4), format!("command-{team}"), 2.0));
+            edges.push(edge(format!("command-{team}"), member(0), 1.0));
+        }
+        let next = (team + 1) % teams;
+        edges.push(edge(member(2), format!("agent-{}", next * 5), 0.5));
+    }
+    edges
 }
 
 /// Four kinds of host (a 16 GB box, a 24 GB GPU, a 54 GB Mac, an 80 GB server), each
@@ -192,6 +201,30 @@ fn bench(c: &mut Criterion) {
     );
     c.bench_function("place 50 models over 64 hosts", |b| {
         b.iter(|| place(black_box(&input)).expect("placeable"));
+    });
+    // The largest exact search: 15 models (three teams) over 2 hosts, 2^15 assignments.
+    let small = Workload::new(
+        workload.models()[..15].to_vec(),
+        workload.agents()[..15].to_vec(),
+        team_edges(3, false, &mut random),
+        workload.budget(),
+    )
+    .expect("the first three teams are a valid workload");
+    let pair = [hosts[2].clone(), hosts[3].clone()];
+    let pair_input = PlacementInput {
+        workload: &small,
+        start: "agent-0",
+        hosts: &pair,
+        labels: &[],
+    };
+    let exact = place(&pair_input).expect("the pair serves the first three teams");
+    println!(
+        "placement of 15 models over 2 hosts: {:?} search, expected load wait {:.2} s per 100 turns",
+        exact.search,
+        100.0 * exact.wait_seconds_per_turn
+    );
+    c.bench_function("place 15 models over 2 hosts (exact)", |b| {
+        b.iter(|| place(black_box(&pair_input)).expect("placeable"));
     });
 }
 

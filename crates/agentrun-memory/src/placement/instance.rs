@@ -305,8 +305,8 @@ impl Instance {
         self.penalty[item * self.hosts.len() + host]
     }
 
-    /// The same problem with every host made eligible for every item whose model fits it
-    /// alone and whose labels it has, and the catalogue ignored: for the one-host figure.
+    /// Whether `host` could run the whole workflow alone: its budget holds every model alone
+    /// (labels and catalogue aside: a team with one machine would pull what it needs).
     pub(super) fn one_host_eligible(&self, host: usize) -> bool {
         let budget = self.hosts[host].budget;
         self.items

@@ -583,3 +583,64 @@ fn the_heuristic_matches_the_exact_search_on_small_instances() {
         "heuristic {heuristic_total} against exact {exact_total}"
     );
 }
+
+/// On random fleets with random catalogues and label wishes, every route goes to a host that
+/// lists the agent's model, has the labels it requires and holds the model alone; the same
+/// input gives the same placement; and an input that cannot be placed gets an error naming
+/// the rule.
+#[test]
+fn every_route_keeps_the_hard_rules() {
+    let mut random = Lcg(31);
+    let mut placed = 0;
+    for _ in 0..300 {
+        let (workload, mut hosts) = random_instance(&mut random);
+        for host in &mut hosts {
+            host.models.retain(|_| random.below(4) != 0);
+            if random.below(2) == 0 {
+                host.labels.push("gpu".to_owned());
+            }
+        }
+        let wishes: Vec<AgentLabels> = workload
+            .agents()
+            .iter()
+            .filter(|_| random.below(3) == 0)
+            .map(|agent| AgentLabels {
+                agent: agent.name.clone(),
+                required: vec!["gpu".to_owned()],
+                preferred: Vec::new(),
+            })
+            .collect();
+        let input = input(&workload, "a0", &hosts, &wishes);
+        let placement = match place(&input) {
+            Ok(placement) => placement,
+            Err(
+                PlacementError::ModelMissing { .. }
+                | PlacementError::ModelTooBig { .. }
+                | PlacementError::LabelUnsatisfied { .. },
+            ) => continue,
+            Err(other) => panic!("unexpected error {other}"),
+        };
+        placed += 1;
+        assert_eq!(place(&input).as_ref(), Ok(&placement));
+        for route in &placement.routes {
+            let host = hosts
+                .iter()
+                .find(|host| host.name == route.host)
+                .expect("a route names a host of the input");
+            assert!(host.models.contains(&route.model), "{route:?}");
+            let bytes = workload.footprint_bytes(&route.model).expect("known model");
+            assert!(bytes <= host.budget.gpu_bytes, "{route:?}");
+            let required = wishes
+                .iter()
+                .any(|wish| wish.agent == route.agent && !wish.required.is_empty());
+            assert!(
+                !required || host.labels.contains(&"gpu".to_owned()),
+                "{route:?}"
+            );
+        }
+    }
+    assert!(
+        placed >= 30,
+        "only {placed} of the random inputs were placeable"
+    );
+}

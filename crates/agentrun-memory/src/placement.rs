@@ -429,7 +429,8 @@ pub fn place(input: &PlacementInput<'_>) -> Result<Placement, PlacementError> {
 /// [`place`]); when none may, to its fallback (from `fallbacks`) if one is given and some
 /// remaining host may serve that; otherwise [`PlacementError::NoHostLeft`] names the agent.
 /// `input` is the input of the current placement (the lost host still listed);
-/// `current` is the placement in force, possibly itself a re-placement.
+/// `current` is the placement in force, possibly itself a re-placement. When the lost host
+/// answers again, [`place`] with it gives the placement for what is placed next.
 pub fn replace_lost_host(
     input: &PlacementInput<'_>,
     current: &Placement,

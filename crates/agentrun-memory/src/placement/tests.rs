@@ -474,6 +474,15 @@ fn failover_moves_only_the_lost_hosts_models() {
         replace_lost_host(&input, &placement, "nowhere", &[]).unwrap_err(),
         PlacementError::UnknownHost("nowhere".to_owned())
     );
+    // Losing a host that serves nothing changes no route.
+    let mut spare = hosts.to_vec();
+    spare.push(host("spare", 8, 1, &[]));
+    let with_spare = super::PlacementInput {
+        hosts: &spare,
+        ..input
+    };
+    let again = replace_lost_host(&with_spare, &placement, "spare", &[]).expect("nothing moves");
+    assert_eq!(again.routes, placement.routes);
 }
 
 /// A small deterministic generator (64-bit LCG), so the random instances are the same on

@@ -1,8 +1,8 @@
 //! The expected wait of an assignment of items to hosts, kept up to date move by move.
 //!
-//! A move of one item changes only the terms that read its phase (the item's own terms, and
-//! every term whose conflict tests read the phase's models on a host), so a move is priced by
-//! re-evaluating those alone.
+//! A move of one item changes only its own terms and those whose conflict tests read its
+//! phase's working set on the two hosts involved, so a move is priced by re-evaluating those
+//! alone.
 
 use crate::budget::Budget;
 
@@ -76,9 +76,9 @@ impl<'a> State<'a> {
         if from == to {
             return 0.0;
         }
-        let before = self.touched_cost(item) + self.own_cost(item, from);
+        let before = self.touched_cost(item, from, to) + self.own_cost(item, from);
         self.set(item, to);
-        let after = self.touched_cost(item) + self.own_cost(item, to);
+        let after = self.touched_cost(item, from, to) + self.own_cost(item, to);
         self.set(item, from);
         after - before
     }
@@ -179,8 +179,10 @@ impl<'a> State<'a> {
         self.term_load(index).map_or(0.0, |(_, _, wait)| wait)
     }
 
-    /// The cost of the terms a move of `item` can change.
-    fn touched_cost(&mut self, item: usize) -> f64 {
+    /// The cost of the terms a move of `item` between `from` and `to` can change: its own,
+    /// and those of the items of its phase on either host (their conflict tests read the
+    /// working set the phase keeps there, which the move changes).
+    fn touched_cost(&mut self, item: usize, from: Option<usize>, to: Option<usize>) -> f64 {
         let instance = self.instance;
         self.epoch = self.epoch.wrapping_add(1);
         if self.epoch == 0 {
@@ -188,13 +190,22 @@ impl<'a> State<'a> {
             self.epoch = 1;
         }
         let phase = instance.items[item].phase;
+        let neighbours = instance.phase_items[phase]
+            .iter()
+            .copied()
+            .filter(|&other| {
+                other != item
+                    && self.host_of[other].is_some_and(|at| Some(at) == from || Some(at) == to)
+            });
         let mut total = 0.0;
-        for &term in &instance.phase_terms[phase] {
-            if self.seen[term] == self.epoch {
-                continue;
+        for touched in std::iter::once(item).chain(neighbours) {
+            for &term in &instance.item_terms[touched] {
+                if self.seen[term] == self.epoch {
+                    continue;
+                }
+                self.seen[term] = self.epoch;
+                total += self.term_cost(term);
             }
-            self.seen[term] = self.epoch;
-            total += self.term_cost(term);
         }
         total
     }

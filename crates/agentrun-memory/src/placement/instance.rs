@@ -115,9 +115,8 @@ pub(super) struct Instance {
     /// The cost of a first load per second of load time: one over the run length in turns.
     pub(super) cold_weight: f64,
     pub(super) terms: Vec<Term>,
-    /// Per phase, the terms whose conflict tests read that phase's models on a host: the
-    /// terms of every item of the phase, so a move of an item re-prices exactly these.
-    pub(super) phase_terms: Vec<Vec<usize>>,
+    /// Per item, the terms it is part of (first, in between or last).
+    pub(super) item_terms: Vec<Vec<usize>>,
     /// Per phase, its items.
     pub(super) phase_items: Vec<Vec<usize>>,
     /// Whether a host may serve an item, `[item * hosts + host]`.
@@ -211,10 +210,10 @@ impl Instance {
             })
             .collect();
         let terms = terms(workload, &chain, &agent_item, &items, &longest_load);
-        let mut phase_terms: Vec<Vec<usize>> = vec![Vec::new(); groups.len()];
+        let mut item_terms: Vec<Vec<usize>> = vec![Vec::new(); items.len()];
         for (index, term) in terms.iter().enumerate() {
             for item in term.items() {
-                let list = &mut phase_terms[items[item].phase];
+                let list = &mut item_terms[item];
                 if list.last() != Some(&index) {
                     list.push(index);
                 }
@@ -278,7 +277,7 @@ impl Instance {
             penalty,
             cold_weight: 1.0 / run_turns.max(1.0),
             terms,
-            phase_terms,
+            item_terms,
             phase_items,
             missing,
             substitutions,

@@ -16,6 +16,11 @@ const NEGLIGIBLE_RATE: f64 = 1e-9;
 /// The most model turns a term spans. Longer paths are nearly always cut earlier, when the
 /// turns in between already hide the longest load.
 const MAX_PATH_TURNS: usize = 6;
+/// A path followed less often than this share of its first turn's occurrences makes no term
+/// and is not extended: it keeps dense graphs (many hand-overs per agent) to at most a
+/// hundred paths per length per first turn, and drops only flows worth under 1 % of one
+/// turn's load.
+const MIN_PATH_SHARE: f64 = 0.01;
 
 /// A path of model turns `first, middles.., last` that forces a load of `last`'s model on
 /// its host when `first`'s model, used on the same host, conflicts with it, and no turn in
@@ -180,6 +185,7 @@ pub(super) fn terms(
             continue;
         }
         let mut walk = Walk {
+            floor: share * MIN_PATH_SHARE,
             workload,
             chain,
             agent_item,
@@ -198,6 +204,8 @@ pub(super) fn terms(
 
 /// The depth-first enumeration of the paths from one first turn.
 struct Walk<'w> {
+    /// The rate below which a path is dropped.
+    floor: f64,
     workload: &'w Workload,
     chain: &'w Chain,
     agent_item: &'w [Option<usize>],
@@ -222,7 +230,7 @@ impl Walk<'_> {
             };
             let rate = rate * probability;
             let hidden = elapsed + gap;
-            if rate <= NEGLIGIBLE_RATE || hidden >= self.longest {
+            if rate < self.floor || rate <= NEGLIGIBLE_RATE || hidden >= self.longest {
                 continue;
             }
             let next_runner = self.items[item].runner;

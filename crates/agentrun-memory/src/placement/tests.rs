@@ -653,3 +653,42 @@ fn every_route_keeps_the_hard_rules() {
         "only {placed} of the random inputs were placeable"
     );
 }
+
+/// A dense graph (every agent hands over to ten others, one-second turns, so no path is
+/// hidden by its turns) stays small: paths taken under 1 % as often as their first turn are
+/// dropped, so at most 100 per length and first turn remain.
+#[test]
+fn a_dense_graph_keeps_few_terms() {
+    let mut random = Lcg(5);
+    let count = 30;
+    let names: Vec<String> = (0..count).map(|index| format!("m{index}")).collect();
+    let models = names
+        .iter()
+        .map(|name| model(name, 10.0 + random.below(30) as f64))
+        .collect();
+    let agents = (0..count)
+        .map(|index| agent(&format!("a{index}"), Some(&names[index]), 1.0))
+        .collect();
+    let mut edges = Vec::new();
+    for from in 0..count {
+        for _ in 0..10 {
+            let to = format!("a{}", random.below(count as u64));
+            edges.push(edge(&format!("a{from}"), &to, 1.0));
+        }
+    }
+    let workload = workload(models, agents, edges);
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let hosts: Vec<PlacementHost> = (0..8)
+        .map(|index| host(&format!("h{index}"), 48, 3, &names))
+        .collect();
+    let input = input(&workload, "a0", &hosts, &[]);
+    let instance = Instance::new(&input, &Overrides::default()).expect("valid");
+    assert!(
+        instance.terms.len() <= count * 100 * 5,
+        "{} terms",
+        instance.terms.len()
+    );
+    let placement = place(&input).expect("placeable");
+    assert_eq!(placement.search, Search::Heuristic);
+    assert_eq!(placement.routes.len(), count);
+}

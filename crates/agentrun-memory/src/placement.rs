@@ -32,8 +32,9 @@
 //! and no turn in between used the later model on that host (it was resident) or conflicted
 //! with it there (that turn is charged instead: each load is charged once, to the latest
 //! conflicting use before it). Paths whose turns in between already hide the longest load of
-//! the model on any host can never make a turn wait and are not followed, so the number of
-//! paths stays small (at most six model turns long).
+//! the model on any host can never make a turn wait and are not followed; nor are paths
+//! taken under 1 % as often as their first turn, or longer than six model turns, so the
+//! number of paths stays small even on dense graphs.
 //!
 //! Each host's load times are its own (measured, calibrated or the workload's estimates), in
 //! the model's load mode. A model's first load on a host is charged once per run (the

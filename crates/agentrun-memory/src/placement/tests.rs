@@ -692,3 +692,34 @@ fn a_dense_graph_keeps_few_terms() {
     assert_eq!(placement.search, Search::Heuristic);
     assert_eq!(placement.routes.len(), count);
 }
+
+/// Pricing a move by the terms it touches gives the same cost as pricing the whole
+/// assignment again, over random instances and random moves (the searches rely on it).
+#[test]
+fn moves_are_priced_as_the_whole_assignment() {
+    let mut random = Lcg(11);
+    for _ in 0..100 {
+        let (workload, hosts) = random_instance(&mut random);
+        let input = input(&workload, "a0", &hosts, &[]);
+        let instance = Instance::new(&input, &Overrides::default()).expect("valid instance");
+        let mut state = super::cost::State::new(&instance);
+        for _ in 0..40 {
+            let item = random.below(instance.items.len() as u64) as usize;
+            let eligible = &instance.items[item].eligible;
+            let to = match random.below(eligible.len() as u64 + 1) as usize {
+                index if index == eligible.len() => None,
+                index => Some(eligible[index]),
+            };
+            let predicted = state.cost + state.evaluate(item, to);
+            state.apply(item, to);
+            let (wait, penalty) = state.total();
+            assert!((state.cost - predicted).abs() < 1e-9);
+            assert!(
+                (state.cost - (wait + penalty)).abs() < 1e-9 * (1.0 + wait),
+                "incremental {} against {}",
+                state.cost,
+                wait + penalty
+            );
+        }
+    }
+}

@@ -76,9 +76,9 @@ use instance::Instance;
 #[cfg(test)]
 mod tests;
 
-/// Above this many possible assignments (the product over items of their eligible hosts),
-/// the heuristic search replaces the exact one: 2^15, 15 models over two hosts, which the
-/// benchmark enumerates in about 4 ms.
+/// Above this many assignments to enumerate (over items, the product of their eligible
+/// hosts, counting identical empty hosts once), the heuristic search replaces the exact one:
+/// 2^15, 15 models over two hosts, which the benchmark enumerates in about 4 ms.
 pub const EXACT_ASSIGNMENTS: u64 = 32_768;
 
 /// The longest run the cold loads are spread over, in turns: a graph that never ends would

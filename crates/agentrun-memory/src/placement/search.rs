@@ -18,15 +18,39 @@ const REPARTITION_ITEMS: usize = 8;
 /// Places the instance's items and reports the placement.
 pub(super) fn solve(instance: &Instance) -> Placement {
     let order = item_order(instance);
-    let assignments = order.iter().fold(1u64, |product, &item| {
-        product.saturating_mul(instance.items[item].eligible.len().max(1) as u64)
-    });
+    let assignments = exact_leaves(instance, &order);
     let (host_of, search) = if assignments <= EXACT_ASSIGNMENTS {
         (exact(instance, &order), Search::Exact)
     } else {
         (heuristic(instance, &order), Search::Heuristic)
     };
     report::build(instance, &host_of, search)
+}
+
+/// An upper bound on the complete assignments the exact search visits: the `k`-th free item
+/// tries at most the hosts already in use (the pinned items' and one per earlier item) plus
+/// one empty host per class among its eligible hosts.
+fn exact_leaves(instance: &Instance, order: &[usize]) -> u64 {
+    let mut pinned: Vec<usize> = instance
+        .items
+        .iter()
+        .filter_map(|item| item.pinned)
+        .collect();
+    pinned.sort_unstable();
+    pinned.dedup();
+    let mut classes: Vec<usize> = Vec::new();
+    order
+        .iter()
+        .enumerate()
+        .fold(1u64, |product, (index, &item)| {
+            let eligible = &instance.items[item].eligible;
+            classes.clear();
+            classes.extend(eligible.iter().map(|&host| instance.hosts[host].class));
+            classes.sort_unstable();
+            classes.dedup();
+            let choices = eligible.len().min(pinned.len() + index + classes.len());
+            product.saturating_mul(choices.max(1) as u64)
+        })
 }
 
 /// The assignment the heuristic finds, whatever the size (for tests against [`exact`]).

@@ -723,3 +723,24 @@ fn moves_are_priced_as_the_whole_assignment() {
         }
     }
 }
+
+/// Identical empty hosts count once: a few models over a large uniform fleet are still
+/// placed by the exact search.
+#[test]
+fn a_uniform_fleet_is_searched_exactly() {
+    let workload = tdd_loop();
+    let hosts: Vec<PlacementHost> = (0..32)
+        .map(|index| host(&format!("h{index}"), 24, 3, &["coder", "tester"]))
+        .collect();
+    let placement = place(&input(&workload, "coder", &hosts, &[])).expect("placeable");
+    assert_eq!(placement.search, Search::Exact);
+    // The pair cannot co-reside on 24 GB: it is split over the first two hosts.
+    assert_eq!(placement.host_of("coder"), Some("h0"));
+    assert_eq!(placement.host_of("tester"), Some("h1"));
+    assert!(
+        placement
+            .hosts
+            .iter()
+            .all(|host| host.forced_loads.is_empty())
+    );
+}

@@ -118,7 +118,7 @@ impl<'a> State<'a> {
         // Every middle must be placed for the term to count (a partial assignment prices
         // only complete paths); checked before the conflict tests, which cost more.
         let mut middles_here = false;
-        for &middle in &term.middles {
+        for &middle in term.middles() {
             let at = self.host_of[middle]?;
             if at == host {
                 if instance.items[middle].runner == runner {
@@ -138,7 +138,7 @@ impl<'a> State<'a> {
         // A turn in between on the same host that conflicts with the model takes the
         // charge (its own term counts the load).
         if middles_here
-            && term.middles.iter().any(|&middle| {
+            && term.middles().iter().any(|&middle| {
                 self.host_of[middle] == Some(host)
                     && self.conflict(host, middle, term.last).is_some()
             })

@@ -16,6 +16,8 @@ const NEGLIGIBLE_RATE: f64 = 1e-9;
 /// The most model turns a term spans. Longer paths are nearly always cut earlier, when the
 /// turns in between already hide the longest load.
 const MAX_PATH_TURNS: usize = 6;
+/// The most turns in between a term holds.
+const MAX_MIDDLES: usize = MAX_PATH_TURNS - 2;
 /// A path followed less often than this share of its first turn's occurrences makes no term
 /// and is not extended: it keeps dense graphs (many hand-overs per agent) to at most a
 /// hundred paths per length per first turn, and drops only flows worth under 1 % of one
@@ -32,8 +34,10 @@ pub(super) struct Term {
     pub(super) rate: f64,
     /// The item whose model was used first.
     pub(super) first: usize,
-    /// The items of the model turns in between, in order.
-    pub(super) middles: Vec<usize>,
+    /// The items of the model turns in between, in order (the first `middle_count`): kept
+    /// inline, so pricing a term reads one place in memory.
+    middles: [usize; MAX_MIDDLES],
+    middle_count: usize,
     /// The item whose model is needed now.
     pub(super) last: usize,
     /// Seconds of the load hidden when the two models are exclusive: the load starts when
@@ -45,11 +49,16 @@ pub(super) struct Term {
 }
 
 impl Term {
+    /// The items of the model turns in between, in order.
+    pub(super) fn middles(&self) -> &[usize] {
+        &self.middles[..self.middle_count]
+    }
+
     /// Every item the term reads.
     pub(super) fn items(&self) -> impl Iterator<Item = usize> + '_ {
         [self.first, self.last]
             .into_iter()
-            .chain(self.middles.iter().copied())
+            .chain(self.middles().iter().copied())
     }
 }
 
@@ -239,16 +248,19 @@ impl Walk<'_> {
                 continue;
             }
             if hidden < self.longest_load[next_runner] {
+                let mut middles = [0; MAX_MIDDLES];
+                middles[..self.middles.len()].copy_from_slice(self.middles);
                 self.terms.push(Term {
                     rate,
                     first: self.first,
-                    middles: self.middles.clone(),
+                    middles,
+                    middle_count: self.middles.len(),
                     last: item,
                     hide_exclusive: hidden,
                     hide_crowded: hidden + self.turn,
                 });
             }
-            if self.middles.len() + 2 < MAX_PATH_TURNS {
+            if self.middles.len() < MAX_MIDDLES {
                 self.middles.push(item);
                 let elapsed = hidden + self.workload.turn_seconds[next];
                 self.extend(next, rate, elapsed);

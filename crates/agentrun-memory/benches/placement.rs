@@ -2,7 +2,9 @@
 //!
 //! Run with `cargo bench -p agentrun-memory --bench placement`. Prints the placement found
 //! (search, expected wait beside the best one-host figure, hosts used), then criterion's
-//! timing of `place` on that input, the target being under 5 ms.
+//! timing of `place` on that input, the target being under 5 ms; then the same for the
+//! largest exact search (15 models over 2 hosts) and for a stress case, a dense graph where
+//! every agent hands over to ten others and nothing hides a load.
 
 use std::hint::black_box;
 
@@ -226,6 +228,74 @@ fn bench(c: &mut Criterion) {
     c.bench_function("place 15 models over 2 hosts (exact)", |b| {
         b.iter(|| place(black_box(&pair_input)).expect("placeable"));
     });
+    // A stress case: every agent hands over to ten others, one-second turns (nothing hides a
+    // load), so the whole graph is one phase and the paths are many.
+    let dense = dense_workload(&mut random);
+    let dense_input = PlacementInput {
+        workload: &dense,
+        start: "agent-0",
+        hosts: &hosts,
+        labels: &[],
+    };
+    match place(&dense_input) {
+        Ok(placement) => println!(
+            "dense graph, {MODELS} models over {HOSTS} hosts: {:?} search, expected load wait {:.2} s per 100 turns",
+            placement.search,
+            100.0 * placement.wait_seconds_per_turn
+        ),
+        Err(error) => println!("dense graph: {error}"),
+    }
+    let mut stress = c.benchmark_group("stress");
+    stress.sample_size(20);
+    stress.bench_function("place 50 models over 64 hosts, dense graph", |b| {
+        b.iter(|| place(black_box(&dense_input)));
+    });
+    stress.finish();
+}
+
+/// The models of [`workload`] with one agent each, every agent handing over to ten random
+/// others, one-second turns.
+fn dense_workload(random: &mut Lcg) -> Workload {
+    let models: Vec<ModelSpec> = (0..MODELS)
+        .map(|index| {
+            let bytes = (1 + random.below(40)) * GB;
+            ModelSpec {
+                name: format!("model-{index}"),
+                runner_key: format!("weights-{index}"),
+                footprint_bytes: bytes,
+                load_times: LoadTimes::from_bandwidth(bytes, 2.0, 0.8e9, 5e9),
+                load_mode: LoadModeChoice::Auto,
+            }
+        })
+        .collect();
+    let agents: Vec<PlannedAgent> = (0..MODELS)
+        .map(|index| PlannedAgent {
+            name: format!("agent-{index}"),
+            model: Some(format!("model-{index}")),
+            mean_turn_seconds: 1.0,
+            static_keep_alive: None,
+            num_ctx: None,
+        })
+        .collect();
+    let edges = (0..MODELS)
+        .flat_map(|from| (0..10).map(move |_| from))
+        .map(|from| PlannedEdge {
+            from: format!("agent-{from}"),
+            to: PlannedTarget::Agent(format!("agent-{}", random.below(MODELS as u64))),
+            prior_weight: Some(1.0),
+            count: 0,
+        })
+        .collect();
+    Workload::new(
+        models,
+        agents,
+        edges,
+        Budget {
+            gpu_bytes: 54 * GB,
+            max_loaded_models: 3,
+        },
+    )
+    .expect("the dense workload is valid")
 }
 
 fn main() {

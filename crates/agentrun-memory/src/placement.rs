@@ -59,6 +59,7 @@
 
 mod cost;
 mod instance;
+mod items;
 mod report;
 mod search;
 mod terms;
@@ -403,7 +404,7 @@ pub enum PlacementError {
 /// # Ok::<(), agentrun_memory::PlacementError>(())
 /// ```
 pub fn place(input: &PlacementInput<'_>) -> Result<Placement, PlacementError> {
-    let instance = Instance::new(input, &instance::Overrides::default())?;
+    let instance = Instance::new(input, &items::Overrides::default())?;
     let placement = search::solve(&instance);
     // A model no host lists was placed as if every host could pull it: where it landed is
     // where it should be pulled.
@@ -441,7 +442,7 @@ pub fn replace_lost_host(
     if !input.hosts.iter().any(|host| host.name == lost) {
         return Err(PlacementError::UnknownHost(lost.to_owned()));
     }
-    let overrides = instance::Overrides::for_failover(input, current, lost, fallbacks)?;
+    let overrides = items::Overrides::for_failover(input, current, lost, fallbacks)?;
     let instance = Instance::new(input, &overrides)?;
     Ok(search::solve(&instance))
 }

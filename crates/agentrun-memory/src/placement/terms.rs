@@ -3,7 +3,7 @@
 
 use crate::workload::Workload;
 
-use super::instance::Item;
+use super::items::Item;
 
 /// Turns of the Markov chain averaged for the long-run turn shares (a Cesàro mean, so loops
 /// that alternate with period two converge too).

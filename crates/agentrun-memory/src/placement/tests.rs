@@ -1,6 +1,7 @@
 //! The placement rules, one test each, and the heuristic against the exact search.
 
-use super::instance::{Instance, Overrides};
+use super::instance::Instance;
+use super::items::Overrides;
 use super::*;
 use crate::test_support::{GB, agent, budget, edge, model, tdd_workload};
 use crate::workload::{ModelSpec, PlannedAgent, PlannedEdge};

@@ -745,3 +745,77 @@ fn a_uniform_fleet_is_searched_exactly() {
             .all(|host| host.forced_loads.is_empty())
     );
 }
+
+/// A helper model that both phases call is replicated when each phase's big model leaves
+/// no room for it on one host and its small model leaves room on the other: each phase then
+/// calls the copy beside its small model, and no turn inside a phase waits.
+#[test]
+fn a_model_both_phases_call_is_replicated_when_that_pays() {
+    let workload = workload(
+        vec![
+            model("plan-big", 20.0),
+            model("plan-small", 8.0),
+            model("build-big", 20.0),
+            model("build-small", 8.0),
+            model("helper", 4.0),
+        ],
+        vec![
+            agent("planner", Some("plan-big"), 30.0),
+            agent("plan-helper", Some("helper"), 10.0),
+            agent("plan-checker", Some("plan-small"), 20.0),
+            agent("builder", Some("build-big"), 30.0),
+            agent("build-helper", Some("helper"), 10.0),
+            agent("build-checker", Some("build-small"), 20.0),
+        ],
+        vec![
+            edge("planner", "plan-helper", 1.0),
+            edge("plan-helper", "plan-checker", 1.0),
+            edge("plan-checker", "planner", 9.0),
+            edge("plan-checker", "builder", 1.0),
+            edge("builder", "build-helper", 1.0),
+            edge("build-helper", "build-checker", 1.0),
+            edge("build-checker", "builder", 9.0),
+            edge("build-checker", "planner", 1.0),
+        ],
+    );
+    let all = [
+        "plan-big",
+        "plan-small",
+        "build-big",
+        "build-small",
+        "helper",
+    ];
+    let hosts = [
+        labelled(host("left", 24, 3, &all), &["left"]),
+        labelled(host("right", 24, 3, &all), &["right"]),
+    ];
+    let require = |agent: &str, label: &str| AgentLabels {
+        agent: agent.to_owned(),
+        required: vec![label.to_owned()],
+        preferred: Vec::new(),
+    };
+    let wishes = [require("planner", "left"), require("builder", "right")];
+    let placement = place(&input(&workload, "planner", &hosts, &wishes)).expect("placeable");
+    let helper = placement
+        .models
+        .iter()
+        .find(|model| model.model == "helper")
+        .expect("placed");
+    assert_eq!(helper.hosts, ["left", "right"], "{placement}");
+    assert_eq!(
+        placement.host_of("plan-helper"),
+        placement.host_of("plan-checker")
+    );
+    assert_eq!(
+        placement.host_of("build-helper"),
+        placement.host_of("build-checker")
+    );
+    assert_eq!(placement.host_of("plan-checker"), Some("right"));
+    // Only the hand-overs between the phases load (each big model after the other phase's
+    // small one); no load inside a phase.
+    for host in &placement.hosts {
+        for load in &host.forced_loads {
+            assert!(load.model.ends_with("-big"), "{placement}");
+        }
+    }
+}

@@ -465,6 +465,24 @@ impl Placement {
             .map(|route| route.model.as_str())
     }
 
+    /// The workload `host` plans its residency with, as one server does today
+    /// ([`Workload::for_host`]): the agents routed to it keep their model (or fallback), the
+    /// others take time but no memory there.
+    pub fn host_workload(
+        &self,
+        workload: &Workload,
+        host: &str,
+        budget: Budget,
+    ) -> Result<Workload, Error> {
+        let calls: Vec<(&str, &str)> = self
+            .routes
+            .iter()
+            .filter(|route| route.host == host)
+            .map(|route| (route.agent.as_str(), route.model.as_str()))
+            .collect();
+        workload.for_host(&calls, budget)
+    }
+
     /// What the placement saves over the best one-host placement, seconds per turn.
     pub fn saving_seconds_per_turn(&self) -> Option<f64> {
         self.one_host

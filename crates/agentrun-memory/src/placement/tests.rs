@@ -819,3 +819,43 @@ fn a_model_both_phases_call_is_replicated_when_that_pays() {
         }
     }
 }
+
+/// Each host plans its residency as one server does today, with the workload of the agents
+/// routed to it: the Linux box's analysis sees only the loop, which fits there.
+#[test]
+fn each_host_plans_with_the_agents_routed_to_it() {
+    let workload = tdd_workload(54);
+    let names: Vec<&str> = workload
+        .models()
+        .iter()
+        .map(|model| model.name.as_str())
+        .collect();
+    let hosts = [host("mac", 54, 3, &names), host("linux", 32, 3, &names)];
+    let placement = place(&input(&workload, "router", &hosts, &[])).expect("placeable");
+    assert_eq!(placement.host_of("architect"), Some("mac"));
+    assert_eq!(placement.host_of("coder"), Some("linux"));
+    let linux = placement
+        .host_workload(&workload, "linux", hosts[1].budget)
+        .expect("routes name known agents and models");
+    let mut models: Vec<&str> = linux
+        .models()
+        .iter()
+        .map(|model| model.name.as_str())
+        .collect();
+    models.sort_unstable();
+    assert_eq!(models, ["coder-14b", "coder-32b"]);
+    let analysis = crate::analyze(&linux);
+    assert!(analysis.warnings.is_empty(), "{:?}", analysis.warnings);
+    assert!(analysis.phases.iter().all(|phase| phase.fits));
+    let plan = crate::plan_turn(
+        crate::Policy::Smart,
+        &linux,
+        &crate::PlanContext {
+            speaker: "architect",
+            resident: &[],
+            future: &[],
+        },
+    )
+    .expect("known speaker");
+    assert_eq!(plan.call, None, "the architect's turn is the Mac's");
+}

@@ -14,6 +14,8 @@
 //!   a run's load waits into avoidable and unavoidable ones.
 //! - [`plan_fan_out`] with a [`FanOut`] decides whether the branches of a fan-out run at once
 //!   or one after the other, and in which load order ([`FanOutPlan`]).
+//! - [`place`] assigns the models to several Ollama hosts ([`PlacementHost`]) and explains the
+//!   [`Placement`]; [`replace_lost_host`] re-places a lost host's models.
 //!
 //! The rules every plan keeps are Ollama's (see [`plan_turn`]): one load at a time, the model
 //! count cap, and the fit test `predicted <= 0.80 x available` in the planned load order.

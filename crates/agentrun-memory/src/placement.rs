@@ -19,19 +19,22 @@
 //! The objective is the expected load wait per turn, over the long-run turn shares of the
 //! agents (the conversation graph as a Markov chain that restarts at the start agent when it
 //! ends). Hosts load in parallel and each plans its own residency as today, so a load is only
-//! forced where two models on the *same* host follow one another:
+//! forced where one model is needed after another on the *same* host with which it conflicts
+//! (turns of command and human agents, which take time but no memory, are skipped):
 //!
-//! - a model that speaks right after another model on its host (skipping command and human
-//!   agents, which take time but no memory) loads if the two cannot be resident together
-//!   there: they are *exclusive* (the count cap is below two, or the fit test fails for the
-//!   pair, largest first) and it then waits its whole load, less the turns of memory-less
-//!   agents in between; or they fit as a pair but not with the rest of their phases' models
-//!   on that host (*crowded*), and the load can then be preloaded while the other model
-//!   generates, so only the part of the load longer than that turn is waited for;
-//! - a model that speaks two model turns after another model on its host, with a turn on
-//!   another host in between, loads under the same conflict test, preloaded during the turn in
-//!   between. Conflicts three or more turns apart are neglected: their loads hide behind at
-//!   least two turns of generation.
+//! - the two are *exclusive* there (the count cap is below two, or the fit test fails for
+//!   the pair, largest first): the load starts when the earlier turn ends, so it is waited
+//!   for less only the turns in between;
+//! - or they fit as a pair but the later model does not fit beside the working set the
+//!   earlier model's phase keeps on that host (*crowded*): the load can also be preloaded
+//!   while the earlier model generates, so that turn hides part of it too;
+//!
+//! and no turn in between used the later model on that host (it was resident) or conflicted
+//! with it there (that turn is charged instead: each load is charged once, to the latest
+//! conflicting use before it). Paths whose turns in between already hide the longest load of
+//! the model on any host can never make a turn wait and are not followed; nor are paths
+//! taken under 1 % as often as their first turn, or longer than six model turns, so the
+//! number of paths stays small even on dense graphs.
 //!
 //! Each host's load times are its own (measured, calibrated or the workload's estimates), in
 //! the model's load mode. A model's first load on a host is charged once per run (the
@@ -45,14 +48,18 @@
 //!
 //! # The search
 //!
-//! Exact (depth-first branch and bound over every assignment, identical empty hosts tried
-//! once) when the number of assignments is at most [`EXACT_ASSIGNMENTS`]; otherwise greedy
-//! (items by decreasing weight, each to the host that adds the least wait) followed by a
-//! local search of single moves and pairwise swaps until no move or swap lowers the wait.
-//! Both are deterministic: ties go to the earlier host in the caller's order.
+//! Exact (depth-first over every assignment, identical empty hosts tried once) when the
+//! number of assignments is at most [`EXACT_ASSIGNMENTS`]; otherwise greedy (items by
+//! decreasing weight, each to the host that adds the least wait) followed by a local search
+//! of single moves, swaps of related items, merges of a model's replicas and, when those are
+//! stuck, repartitions of the items of two hosts, until nothing lowers the wait. A move is
+//! priced by re-evaluating only the terms that read the moved item's phase. Both searches are
+//! deterministic: ties go to the earlier host in the caller's order. On small random fleets
+//! the heuristic finds the exact optimum (tested on 500).
 
 mod cost;
 mod instance;
+mod items;
 mod report;
 mod search;
 mod terms;
@@ -70,9 +77,10 @@ use instance::Instance;
 #[cfg(test)]
 mod tests;
 
-/// Above this many possible assignments (the product over items of their eligible hosts),
-/// the heuristic search replaces the exact one.
-pub const EXACT_ASSIGNMENTS: u64 = 50_000;
+/// Above this many assignments to enumerate (over items, the product of their eligible
+/// hosts, counting identical empty hosts once), the heuristic search replaces the exact one:
+/// 2^15, 15 models over two hosts, which the benchmark enumerates in about 4 ms.
+pub const EXACT_ASSIGNMENTS: u64 = 32_768;
 
 /// The longest run the cold loads are spread over, in turns: a graph that never ends would
 /// otherwise make first loads free.
@@ -396,7 +404,7 @@ pub enum PlacementError {
 /// # Ok::<(), agentrun_memory::PlacementError>(())
 /// ```
 pub fn place(input: &PlacementInput<'_>) -> Result<Placement, PlacementError> {
-    let instance = Instance::new(input, &instance::Overrides::default())?;
+    let instance = Instance::new(input, &items::Overrides::default())?;
     let placement = search::solve(&instance);
     // A model no host lists was placed as if every host could pull it: where it landed is
     // where it should be pulled.
@@ -423,7 +431,8 @@ pub fn place(input: &PlacementInput<'_>) -> Result<Placement, PlacementError> {
 /// [`place`]); when none may, to its fallback (from `fallbacks`) if one is given and some
 /// remaining host may serve that; otherwise [`PlacementError::NoHostLeft`] names the agent.
 /// `input` is the input of the current placement (the lost host still listed);
-/// `current` is the placement in force, possibly itself a re-placement.
+/// `current` is the placement in force, possibly itself a re-placement. When the lost host
+/// answers again, [`place`] with it gives the placement for what is placed next.
 pub fn replace_lost_host(
     input: &PlacementInput<'_>,
     current: &Placement,
@@ -433,7 +442,7 @@ pub fn replace_lost_host(
     if !input.hosts.iter().any(|host| host.name == lost) {
         return Err(PlacementError::UnknownHost(lost.to_owned()));
     }
-    let overrides = instance::Overrides::for_failover(input, current, lost, fallbacks)?;
+    let overrides = items::Overrides::for_failover(input, current, lost, fallbacks)?;
     let instance = Instance::new(input, &overrides)?;
     Ok(search::solve(&instance))
 }
@@ -454,6 +463,24 @@ impl Placement {
             .iter()
             .find(|route| route.agent == agent)
             .map(|route| route.model.as_str())
+    }
+
+    /// The workload `host` plans its residency with, as one server does today
+    /// ([`Workload::for_host`]): the agents routed to it keep their model (or fallback), the
+    /// others take time but no memory there.
+    pub fn host_workload(
+        &self,
+        workload: &Workload,
+        host: &str,
+        budget: Budget,
+    ) -> Result<Workload, Error> {
+        let calls: Vec<(&str, &str)> = self
+            .routes
+            .iter()
+            .filter(|route| route.host == host)
+            .map(|route| (route.agent.as_str(), route.model.as_str()))
+            .collect();
+        workload.for_host(&calls, budget)
     }
 
     /// What the placement saves over the best one-host placement, seconds per turn.

@@ -286,6 +286,50 @@ impl Workload {
         self.budget
     }
 
+    /// The workload one host plans with when several hosts serve the workflow: the same
+    /// graph, probabilities and learnt figures, the host's `budget`, only the models of
+    /// `calls` (agent name, model it calls there: its own, or a fallback), and only the
+    /// agents of `calls` keeping a model: every other agent takes time but no memory here, as
+    /// a command does.
+    ///
+    /// Errors on an unknown agent or model, or a budget without model slots.
+    pub fn for_host(&self, calls: &[(&str, &str)], budget: Budget) -> Result<Workload, Error> {
+        let mut called = vec![None; self.agents.len()];
+        let mut kept = vec![false; self.runners.len()];
+        for &(agent, model) in calls {
+            let runner = self.runner_of_model(model)?;
+            called[self.agent_id(agent)?] = Some(model.to_owned());
+            kept[runner] = true;
+        }
+        let models = self
+            .models
+            .iter()
+            .zip(&self.model_runner)
+            .filter(|(_, runner)| kept[**runner])
+            .map(|(model, _)| model.clone())
+            .collect();
+        let agents = self
+            .agents
+            .iter()
+            .zip(called)
+            .map(|(agent, model)| PlannedAgent {
+                model,
+                ..agent.clone()
+            })
+            .collect();
+        let mut host = Workload::new(models, agents, Vec::new(), budget)?;
+        // What the run has learnt carries over: the graph with its counts, turn lengths, and
+        // per model its load times, samples, pinned mode and corrected footprint.
+        host.out = self.out.clone();
+        host.turn_seconds = self.turn_seconds.clone();
+        host.turn_samples = self.turn_samples.clone();
+        for runner in &mut host.runners {
+            let learnt = &self.runners[self.runner_of_model(&runner.name)?];
+            *runner = learnt.clone();
+        }
+        Ok(host)
+    }
+
     /// The models as given to [`Workload::new`] (learnt figures are read with the getters).
     pub fn models(&self) -> &[ModelSpec] {
         &self.models

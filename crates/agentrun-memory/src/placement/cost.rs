@@ -1,8 +1,8 @@
 //! The expected wait of an assignment of items to hosts, kept up to date move by move.
 //!
-//! A move of one item changes only the terms that read its phase (the item's own terms, and
-//! every term whose conflict tests read the phase's models on a host), so a move is priced by
-//! re-evaluating those alone.
+//! A move of one item changes only its own terms and those whose conflict tests read its
+//! phase's working set on the two hosts involved, so a move is priced by re-evaluating those
+//! alone.
 
 use crate::budget::Budget;
 
@@ -29,6 +29,8 @@ pub(super) struct State<'a> {
     pub(super) on_host: Vec<usize>,
     /// Per `[runner * hosts + host]`, how many items of the runner the host serves.
     runner_items: Vec<u32>,
+    /// Per `[phase * hosts + host]`, how many items of the phase the host serves.
+    phase_items: Vec<u32>,
     /// The objective: wait of the active terms, first loads and preference penalties.
     pub(super) cost: f64,
     /// Marks for de-duplicating the terms a move touches.
@@ -43,10 +45,22 @@ impl<'a> State<'a> {
             host_of: vec![None; instance.items.len()],
             on_host: vec![0; instance.hosts.len()],
             runner_items: vec![0; instance.footprints.len() * instance.hosts.len()],
+            phase_items: vec![0; instance.phase_items.len() * instance.hosts.len()],
             cost: 0.0,
             seen: vec![0; instance.terms.len()],
             epoch: 0,
         }
+    }
+
+    /// The complete assignment `host_of` (a host per item), priced from scratch.
+    pub(super) fn with_assignment(instance: &'a Instance, host_of: &[usize]) -> State<'a> {
+        let mut state = State::new(instance);
+        for (item, &host) in host_of.iter().enumerate() {
+            state.set(item, Some(host));
+        }
+        let (wait, penalty) = state.total();
+        state.cost = wait + penalty;
+        state
     }
 
     /// Moves `item` to `to` (or unassigns it) and updates the cost.
@@ -62,9 +76,9 @@ impl<'a> State<'a> {
         if from == to {
             return 0.0;
         }
-        let before = self.touched_cost(item) + self.own_cost(item, from);
+        let before = self.touched_cost(item, from, to) + self.own_cost(item, from);
         self.set(item, to);
-        let after = self.touched_cost(item) + self.own_cost(item, to);
+        let after = self.touched_cost(item, from, to) + self.own_cost(item, to);
         self.set(item, from);
         after - before
     }
@@ -101,14 +115,16 @@ impl<'a> State<'a> {
             return None;
         }
         let runner = instance.items[term.last].runner;
-        for &middle in &term.middles {
-            // A turn in between on the same host either used the model (it was resident) or
-            // conflicts with it (its own term charges the load), or else left it alone.
-            if self.host_of[middle]? == host
-                && (instance.items[middle].runner == runner
-                    || self.conflict(host, middle, term.last).is_some())
-            {
-                return None;
+        // Every middle must be placed for the term to count (a partial assignment prices
+        // only complete paths); checked before the conflict tests, which cost more.
+        let mut middles_here = false;
+        for &middle in term.middles() {
+            let at = self.host_of[middle]?;
+            if at == host {
+                if instance.items[middle].runner == runner {
+                    return None;
+                }
+                middles_here = true;
             }
         }
         let (conflict, hide) = match self.conflict(host, term.first, term.last)? {
@@ -116,6 +132,19 @@ impl<'a> State<'a> {
             Conflict::Crowded => (Conflict::Crowded, term.hide_crowded),
         };
         let exposed = (instance.load_seconds(runner, host) - hide).max(0.0);
+        if exposed <= 0.0 {
+            return Some((host, conflict, 0.0));
+        }
+        // A turn in between on the same host that conflicts with the model takes the
+        // charge (its own term counts the load).
+        if middles_here
+            && term.middles().iter().any(|&middle| {
+                self.host_of[middle] == Some(host)
+                    && self.conflict(host, middle, term.last).is_some()
+            })
+        {
+            return None;
+        }
         Some((host, conflict, term.rate * exposed))
     }
 
@@ -130,7 +159,15 @@ impl<'a> State<'a> {
             instance.footprints[last.runner],
         );
         if !pair_fits(budget, sizes.0, sizes.1) {
-            Some(Conflict::Exclusive)
+            return Some(Conflict::Exclusive);
+        }
+        // The working set beside which the later model must fit is the earlier model alone
+        // (or with the later one) when the phase has no other item on the host: the pair
+        // test has answered.
+        let companions = self.phase_items[first.phase * instance.hosts.len() + host]
+            - u32::from(last.phase == first.phase && self.host_of[after] == Some(host));
+        if companions <= 1 {
+            None
         } else if !self.fits_beside_phase(host, first.phase, last.runner) {
             Some(Conflict::Crowded)
         } else {
@@ -142,8 +179,10 @@ impl<'a> State<'a> {
         self.term_load(index).map_or(0.0, |(_, _, wait)| wait)
     }
 
-    /// The cost of the terms a move of `item` can change.
-    fn touched_cost(&mut self, item: usize) -> f64 {
+    /// The cost of the terms a move of `item` between `from` and `to` can change: its own,
+    /// and those of the items of its phase on either host (their conflict tests read the
+    /// working set the phase keeps there, which the move changes).
+    fn touched_cost(&mut self, item: usize, from: Option<usize>, to: Option<usize>) -> f64 {
         let instance = self.instance;
         self.epoch = self.epoch.wrapping_add(1);
         if self.epoch == 0 {
@@ -151,13 +190,22 @@ impl<'a> State<'a> {
             self.epoch = 1;
         }
         let phase = instance.items[item].phase;
+        let neighbours = instance.phase_items[phase]
+            .iter()
+            .copied()
+            .filter(|&other| {
+                other != item
+                    && self.host_of[other].is_some_and(|at| Some(at) == from || Some(at) == to)
+            });
         let mut total = 0.0;
-        for &term in &instance.phase_terms[phase] {
-            if self.seen[term] == self.epoch {
-                continue;
+        for touched in std::iter::once(item).chain(neighbours) {
+            for &term in &instance.item_terms[touched] {
+                if self.seen[term] == self.epoch {
+                    continue;
+                }
+                self.seen[term] = self.epoch;
+                total += self.term_cost(term);
             }
-            self.seen[term] = self.epoch;
-            total += self.term_cost(term);
         }
         total
     }
@@ -178,14 +226,17 @@ impl<'a> State<'a> {
 
     fn set(&mut self, item: usize, to: Option<usize>) {
         let hosts = self.instance.hosts.len();
-        let runner = self.instance.items[item].runner;
+        let spec = &self.instance.items[item];
+        let (runner, phase) = (spec.runner, spec.phase);
         if let Some(from) = self.host_of[item] {
             self.on_host[from] -= 1;
             self.runner_items[runner * hosts + from] -= 1;
+            self.phase_items[phase * hosts + from] -= 1;
         }
         if let Some(to) = to {
             self.on_host[to] += 1;
             self.runner_items[runner * hosts + to] += 1;
+            self.phase_items[phase * hosts + to] += 1;
         }
         self.host_of[item] = to;
     }
@@ -194,18 +245,63 @@ impl<'a> State<'a> {
     /// (the working set the host holds while that phase speaks).
     fn fits_beside_phase(&self, host: usize, phase: usize, runner: usize) -> bool {
         let instance = self.instance;
-        let mut runners: Vec<usize> = vec![runner];
+        let budget = instance.hosts[host].budget;
+        let mut runners = SmallSet::default();
+        runners.insert(runner, instance.footprints[runner]);
         for &item in &instance.phase_items[phase] {
             let other = instance.items[item].runner;
-            if self.host_of[item] == Some(host) && !runners.contains(&other) {
-                runners.push(other);
+            if self.host_of[item] == Some(host) {
+                runners.insert(other, instance.footprints[other]);
             }
         }
-        let mut sizes: Vec<u64> = runners
-            .iter()
-            .map(|&runner| instance.footprints[runner])
-            .collect();
-        fits_largest_first(instance.hosts[host].budget, &mut sizes)
+        if runners.len > budget.max_loaded_models {
+            return false;
+        }
+        match runners.sizes() {
+            Some(sizes) => fits_largest_first(budget, sizes),
+            None => {
+                let mut sizes: Vec<u64> = runners.spilled.iter().map(|&(_, bytes)| bytes).collect();
+                fits_largest_first(budget, &mut sizes)
+            }
+        }
+    }
+}
+
+/// The distinct runners of a working set with their sizes, on the stack while small (a phase
+/// rarely has more than a few models on one host).
+#[derive(Default)]
+struct SmallSet {
+    runners: [usize; SmallSet::INLINE],
+    bytes: [u64; SmallSet::INLINE],
+    len: usize,
+    spilled: Vec<(usize, u64)>,
+}
+
+impl SmallSet {
+    const INLINE: usize = 16;
+
+    fn insert(&mut self, runner: usize, bytes: u64) {
+        if self.len <= Self::INLINE {
+            if self.runners[..self.len].contains(&runner) {
+                return;
+            }
+            if self.len < Self::INLINE {
+                self.runners[self.len] = runner;
+                self.bytes[self.len] = bytes;
+                self.len += 1;
+                return;
+            }
+            self.spilled = self.runners.iter().copied().zip(self.bytes).collect();
+        }
+        if !self.spilled.iter().any(|&(other, _)| other == runner) {
+            self.spilled.push((runner, bytes));
+            self.len = self.spilled.len().max(Self::INLINE + 1);
+        }
+    }
+
+    /// The sizes, when they fit on the stack.
+    fn sizes(&mut self) -> Option<&mut [u64]> {
+        (self.len <= Self::INLINE).then(|| &mut self.bytes[..self.len])
     }
 }
 

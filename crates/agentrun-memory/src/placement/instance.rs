@@ -1,7 +1,7 @@
-//! The placement problem in numbers: items, hosts, load times, eligibility and the cost terms
-//! drawn from the conversation graph, computed once before any search.
+//! The placement problem in numbers, computed once before any search: per host its load
+//! times, kind and class; per item its eligible hosts, related items and cost terms.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use crate::analysis::alternating_groups;
 
@@ -10,85 +10,19 @@ use crate::budget::Budget;
 use crate::error::{Error, check_number};
 use crate::workload::{LoadTimes, Workload};
 
+use super::items::{Item, Items, Overrides, build_items};
 use super::{
-    AgentLabels, Fallback, MAX_RUN_TURNS, PREFERENCE_SECONDS, Placement, PlacementError,
-    PlacementHost, PlacementInput,
+    Fallback, MAX_RUN_TURNS, PREFERENCE_SECONDS, PlacementError, PlacementHost, PlacementInput,
 };
-
-/// What a re-placement changes in the problem; empty for a first placement.
-#[derive(Debug, Clone, Default)]
-pub(super) struct Overrides {
-    /// The host that stopped answering.
-    lost: Option<usize>,
-    /// Per agent, the host its calls go to now.
-    agent_host: Vec<Option<usize>>,
-    /// Per agent, the runner it calls now, when a fallback replaced its model.
-    agent_runner: Vec<Option<usize>>,
-    /// Runner to fallback runner.
-    fallbacks: Vec<(usize, usize)>,
-}
-
-impl Overrides {
-    pub(super) fn for_failover(
-        input: &PlacementInput<'_>,
-        current: &Placement,
-        lost: &str,
-        fallbacks: &[Fallback],
-    ) -> Result<Overrides, PlacementError> {
-        let workload = input.workload;
-        let host_index = |name: &str| input.hosts.iter().position(|host| host.name == name);
-        let mut overrides = Overrides {
-            lost: host_index(lost),
-            agent_host: vec![None; workload.agents().len()],
-            agent_runner: vec![None; workload.agents().len()],
-            fallbacks: Vec::new(),
-        };
-        for route in &current.routes {
-            let agent = workload
-                .agent_id(&route.agent)
-                .map_err(PlacementError::Workload)?;
-            overrides.agent_host[agent] = Some(
-                host_index(&route.host)
-                    .ok_or_else(|| PlacementError::UnknownHost(route.host.clone()))?,
-            );
-            let runner = workload.runner_of_model(&route.model)?;
-            if Some(runner) != workload.agent_runner[agent] {
-                overrides.agent_runner[agent] = Some(runner);
-            }
-        }
-        for fallback in fallbacks {
-            let from = workload.runner_of_model(&fallback.model)?;
-            let to = workload.runner_of_model(&fallback.fallback)?;
-            overrides.fallbacks.push((from, to));
-        }
-        Ok(overrides)
-    }
-}
-
-/// A model (runner) within one phase, served by one host.
-#[derive(Debug, Clone)]
-pub(super) struct Item {
-    pub(super) runner: usize,
-    pub(super) phase: usize,
-    pub(super) agents: Vec<usize>,
-    /// Labels every serving host must have.
-    required: BTreeSet<String>,
-    /// Preferred labels, once per agent that prefers them.
-    preferred: Vec<String>,
-    /// Hosts that may serve it, in the caller's order.
-    pub(super) eligible: Vec<usize>,
-    /// The host it must stay on (a re-placement keeps what the lost host did not hold).
-    pub(super) pinned: Option<usize>,
-    /// How much wait hangs on it: the search places heavier items first.
-    pub(super) weight: f64,
-}
 
 /// A host with what the search needs of it.
 #[derive(Debug, Clone)]
 pub(super) struct Host {
     pub(super) name: String,
     pub(super) budget: Budget,
-    /// Hosts with the same class are interchangeable while empty.
+    /// Hosts of one kind differ at most in the items they may serve.
+    pub(super) kind: usize,
+    /// Hosts of one class are interchangeable while empty.
     pub(super) class: usize,
 }
 
@@ -113,11 +47,17 @@ pub(super) struct Instance {
     /// The cost of a first load per second of load time: one over the run length in turns.
     pub(super) cold_weight: f64,
     pub(super) terms: Vec<Term>,
-    /// Per phase, the terms whose conflict tests read that phase's models on a host: the
-    /// terms of every item of the phase, so a move of an item re-prices exactly these.
-    pub(super) phase_terms: Vec<Vec<usize>>,
+    /// Per item, the terms it is part of (first, in between or last).
+    pub(super) item_terms: Vec<Vec<usize>>,
     /// Per phase, its items.
     pub(super) phase_items: Vec<Vec<usize>>,
+    /// Whether a host may serve an item, `[item * hosts + host]`.
+    eligible: Vec<bool>,
+    /// Per item, the items it shares a term or a phase with, ascending.
+    pub(super) related: Vec<Vec<usize>>,
+    /// Per `[item * hosts + host]`, how many of the item's related items the host may serve:
+    /// among empty hosts of one kind, the one that may serve most is the one to open.
+    related_served: Vec<u32>,
     /// Agents (with the model they call) whose model no eligible host lists: the catalogue
     /// rule was waived for their items so the search can say where to pull the model.
     pub(super) missing: Vec<(usize, String)>,
@@ -133,7 +73,6 @@ impl Instance {
         let workload = input.workload;
         check_hosts(input.hosts)?;
         let start = workload.agent_id(input.start)?;
-        let wishes = agent_wishes(workload, input.labels)?;
         let runner_count = workload.runners.len();
         let host_count = input.hosts.len();
         let mut load = vec![0.0; runner_count * host_count];
@@ -159,28 +98,13 @@ impl Instance {
                     .join(" + ")
             })
             .collect();
-        let mut builder = ItemBuilder {
-            workload,
-            hosts: input.hosts,
-            overrides,
-            wishes: &wishes,
-            items: Vec::new(),
-            agent_item: vec![None; workload.agents().len()],
-            agent_models: vec![None; workload.agents().len()],
-            missing: Vec::new(),
-            substitutions: Vec::new(),
-        };
-        for (agent, &phase) in phase_of.iter().enumerate() {
-            builder.add(agent, phase)?;
-        }
-        let ItemBuilder {
+        let Items {
             mut items,
             agent_item,
             agent_models,
             missing,
             substitutions,
-            ..
-        } = builder;
+        } = build_items(input, overrides, &phase_of)?;
         let mut penalty = vec![0.0; items.len() * host_count];
         for (index, item) in items.iter().enumerate() {
             for (host_index, host) in input.hosts.iter().enumerate() {
@@ -201,10 +125,10 @@ impl Instance {
             })
             .collect();
         let terms = terms(workload, &chain, &agent_item, &items, &longest_load);
-        let mut phase_terms: Vec<Vec<usize>> = vec![Vec::new(); groups.len()];
+        let mut item_terms: Vec<Vec<usize>> = vec![Vec::new(); items.len()];
         for (index, term) in terms.iter().enumerate() {
             for item in term.items() {
-                let list = &mut phase_terms[items[item].phase];
+                let list = &mut item_terms[item];
                 if list.last() != Some(&index) {
                     list.push(index);
                 }
@@ -219,6 +143,22 @@ impl Instance {
             items[term.first].weight += weight;
             items[term.last].weight += weight;
         }
+        let mut eligible = vec![false; items.len() * host_count];
+        for (index, item) in items.iter().enumerate() {
+            for &host in &item.eligible {
+                eligible[index * host_count + host] = true;
+            }
+        }
+        let related = related_items(&terms, &phase_items, items.len());
+        let hosts = host_classes(
+            input.hosts,
+            &load,
+            &penalty,
+            &eligible,
+            runner_count,
+            items.len(),
+        );
+        let related_served = related_served(host_count, &eligible, &related);
         let run_turns = if chain.end_rate > 0.0 {
             (1.0 / chain.end_rate).min(MAX_RUN_TURNS)
         } else {
@@ -237,7 +177,10 @@ impl Instance {
                 .collect(),
             phase_names,
             items,
-            hosts: host_classes(input.hosts, &load, runner_count),
+            hosts,
+            related_served,
+            eligible,
+            related,
             agent_item,
             agent_names: workload
                 .agents()
@@ -249,7 +192,7 @@ impl Instance {
             penalty,
             cold_weight: 1.0 / run_turns.max(1.0),
             terms,
-            phase_terms,
+            item_terms,
             phase_items,
             missing,
             substitutions,
@@ -261,19 +204,65 @@ impl Instance {
         self.load[runner * self.hosts.len() + host]
     }
 
+    /// How many of the item's related items `host` may serve.
+    pub(super) fn related_served(&self, item: usize, host: usize) -> u32 {
+        self.related_served[item * self.hosts.len() + host]
+    }
+
+    /// Whether a host may serve an item.
+    pub(super) fn may_serve(&self, host: usize, item: usize) -> bool {
+        self.eligible[item * self.hosts.len() + host]
+    }
+
     /// The preference penalty of serving an item from a host.
     pub(super) fn penalty(&self, item: usize, host: usize) -> f64 {
         self.penalty[item * self.hosts.len() + host]
     }
 
-    /// The same problem with every host made eligible for every item whose model fits it
-    /// alone and whose labels it has, and the catalogue ignored: for the one-host figure.
+    /// Whether `host` could run the whole workflow alone: its budget holds every model alone
+    /// (labels and catalogue aside: a team with one machine would pull what it needs).
     pub(super) fn one_host_eligible(&self, host: usize) -> bool {
         let budget = self.hosts[host].budget;
         self.items
             .iter()
             .all(|item| self.footprints[item.runner] <= budget.gpu_bytes)
     }
+}
+
+/// Per item, the items it shares a term or a phase with: those whose hosts change what it
+/// costs.
+fn related_items(terms: &[Term], phase_items: &[Vec<usize>], item_count: usize) -> Vec<Vec<usize>> {
+    let mut related: Vec<Vec<usize>> = vec![Vec::new(); item_count];
+    for term in terms {
+        let items: Vec<usize> = term.items().collect();
+        for &a in &items {
+            related[a].extend(items.iter().copied().filter(|&b| b != a));
+        }
+    }
+    for items in phase_items {
+        for &a in items {
+            related[a].extend(items.iter().copied().filter(|&b| b != a));
+        }
+    }
+    for list in &mut related {
+        list.sort_unstable();
+        list.dedup();
+    }
+    related
+}
+
+/// Per item and host, how many of the item's related items the host may serve.
+fn related_served(host_count: usize, eligible: &[bool], related: &[Vec<usize>]) -> Vec<u32> {
+    let mut served = vec![0u32; related.len() * host_count];
+    for (item, related) in related.iter().enumerate() {
+        for &other in related {
+            let row = &eligible[other * host_count..(other + 1) * host_count];
+            for (host, &may) in row.iter().enumerate() {
+                served[item * host_count + host] += u32::from(may);
+            }
+        }
+    }
+    served
 }
 
 fn check_hosts(hosts: &[PlacementHost]) -> Result<(), PlacementError> {
@@ -332,25 +321,6 @@ fn check_hosts(hosts: &[PlacementHost]) -> Result<(), PlacementError> {
     Ok(())
 }
 
-/// An agent's required labels (sorted) and preferred labels.
-type Wishes = (BTreeSet<String>, Vec<String>);
-
-/// Per agent, its required labels (sorted) and preferred labels.
-fn agent_wishes(
-    workload: &Workload,
-    labels: &[AgentLabels],
-) -> Result<Vec<Wishes>, PlacementError> {
-    let mut wishes = vec![(BTreeSet::new(), Vec::new()); workload.agents().len()];
-    for wish in labels {
-        let agent = workload
-            .agent_id(&wish.agent)
-            .map_err(|_| PlacementError::UnknownAgent(wish.agent.clone()))?;
-        wishes[agent].0.extend(wish.required.iter().cloned());
-        wishes[agent].1.extend(wish.preferred.iter().cloned());
-    }
-    Ok(wishes)
-}
-
 /// The seconds a host takes to load a runner in the runner's load mode: measured on the
 /// host, else from its bandwidth, else the workload's estimate.
 fn load_seconds(workload: &Workload, host: &PlacementHost, runner: usize) -> Result<f64, Error> {
@@ -380,270 +350,38 @@ fn load_seconds(workload: &Workload, host: &PlacementHost, runner: usize) -> Res
     )
 }
 
-/// Whether a host's catalogue lists a model name (`name` and `name:latest` are one model).
-pub(super) fn lists(host: &PlacementHost, model: &str) -> bool {
-    let canonical = |name: &str| name.strip_suffix(":latest").unwrap_or(name).to_owned();
-    let wanted = canonical(model);
-    host.models.iter().any(|name| canonical(name) == wanted)
-}
-
-/// Builds the items agent by agent, checking the hard rules as it goes.
-struct ItemBuilder<'a> {
-    workload: &'a Workload,
-    hosts: &'a [PlacementHost],
-    overrides: &'a Overrides,
-    wishes: &'a [Wishes],
-    items: Vec<Item>,
-    agent_item: Vec<Option<usize>>,
-    agent_models: Vec<Option<String>>,
-    missing: Vec<(usize, String)>,
-    substitutions: Vec<Fallback>,
-}
-
-impl ItemBuilder<'_> {
-    fn add(&mut self, agent: usize, phase: usize) -> Result<(), PlacementError> {
-        let workload = self.workload;
-        let overrides = self.overrides;
-        let Some(original) = workload.agent_runner[agent] else {
-            return Ok(());
-        };
-        let mut runner = overrides
-            .agent_runner
-            .get(agent)
-            .copied()
-            .flatten()
-            .unwrap_or(original);
-        let (required, preferred) = &self.wishes[agent];
-        let current_host = overrides.agent_host.get(agent).copied().flatten();
-        let pinned = current_host.filter(|&host| Some(host) != overrides.lost);
-        let mut model = self.model_name(agent, runner);
-        let mut eligible = match pinned {
-            Some(host) => vec![host],
-            None => self.eligible(agent, runner, &model, required)?,
-        };
-        if eligible.is_empty() {
-            // Only a re-placement gets here: `eligible` reports the rules' errors otherwise.
-            let fallback = overrides
-                .fallbacks
-                .iter()
-                .find(|(from, _)| *from == runner)
-                .map(|&(_, to)| to);
-            let no_host = |fallback: Option<String>, reason: String| PlacementError::NoHostLeft {
-                lost: overrides
-                    .lost
-                    .map(|host| self.hosts[host].name.clone())
-                    .unwrap_or_default(),
-                agent: workload.agents()[agent].name.clone(),
-                model: model.clone(),
-                fallback,
-                reason,
-            };
-            let Some(fallback) = fallback else {
-                return Err(no_host(None, self.why_none(runner, &model, required)));
-            };
-            let fallback_name = workload.runners[fallback].name.clone();
-            let candidates = self.eligible(agent, fallback, &fallback_name, required)?;
-            if candidates.is_empty() {
-                let reason = self.why_none(fallback, &fallback_name, required);
-                return Err(no_host(Some(fallback_name), reason));
-            }
-            let substitution = Fallback {
-                model: workload.runners[runner].name.clone(),
-                fallback: fallback_name.clone(),
-            };
-            if !self.substitutions.contains(&substitution) {
-                self.substitutions.push(substitution);
-            }
-            runner = fallback;
-            model = fallback_name;
-            eligible = candidates;
-        }
-        let existing = self.items.iter().position(|item| {
-            item.runner == runner
-                && item.phase == phase
-                && &item.required == required
-                && item.pinned == pinned
-                && item.eligible == eligible
-        });
-        let index = match existing {
-            Some(index) => index,
-            None => {
-                self.items.push(Item {
-                    runner,
-                    phase,
-                    agents: Vec::new(),
-                    required: required.clone(),
-                    preferred: Vec::new(),
-                    eligible,
-                    pinned,
-                    weight: 0.0,
-                });
-                self.items.len() - 1
-            }
-        };
-        let item = &mut self.items[index];
-        item.agents.push(agent);
-        item.preferred.extend(preferred.iter().cloned());
-        self.agent_item[agent] = Some(index);
-        self.agent_models[agent] = Some(model);
-        Ok(())
-    }
-
-    /// The model name an agent calls on a runner: its own name for its own model, else the
-    /// runner's first name.
-    fn model_name(&self, agent: usize, runner: usize) -> String {
-        let workload = self.workload;
-        match &workload.agents()[agent].model {
-            Some(name) if workload.runner_named(name) == Some(runner) => name.clone(),
-            _ => workload.runners[runner].name.clone(),
-        }
-    }
-
-    /// The hosts that may serve `runner` for `agent`. During a re-placement an empty list
-    /// means "none remains"; in a first placement the rules' errors are returned instead,
-    /// except a model no host lists, which is recorded in `missing` with the catalogue
-    /// waived, so the search can name the host that should pull it.
-    fn eligible(
-        &mut self,
-        agent: usize,
-        runner: usize,
-        model: &str,
-        required: &BTreeSet<String>,
-    ) -> Result<Vec<usize>, PlacementError> {
-        let workload = self.workload;
-        let failover = self.overrides.lost.is_some();
-        let alive = |host: &usize| Some(*host) != self.overrides.lost;
-        let labelled: Vec<usize> = (0..self.hosts.len())
-            .filter(alive)
-            .filter(|&host| {
-                required
-                    .iter()
-                    .all(|label| self.hosts[host].labels.contains(label))
-            })
-            .collect();
-        if labelled.is_empty() && !failover {
-            return Err(PlacementError::LabelUnsatisfied {
-                agent: workload.agents()[agent].name.clone(),
-                required: required.iter().cloned().collect(),
-            });
-        }
-        let footprint = workload.runners[runner].footprint_bytes;
-        let roomy: Vec<usize> = labelled
-            .iter()
-            .copied()
-            .filter(|&host| footprint <= self.hosts[host].budget.gpu_bytes)
-            .collect();
-        if roomy.is_empty() && !failover {
-            let largest = labelled
-                .iter()
-                .copied()
-                .max_by(|&a, &b| {
-                    let gpu = |host: usize| self.hosts[host].budget.gpu_bytes;
-                    gpu(a).cmp(&gpu(b)).then(b.cmp(&a))
-                })
-                .expect("some host has the labels");
-            return Err(PlacementError::ModelTooBig {
-                model: model.to_owned(),
-                footprint_bytes: footprint,
-                host: self.hosts[largest].name.clone(),
-                largest_gpu_bytes: self.hosts[largest].budget.gpu_bytes,
-            });
-        }
-        let listed: Vec<usize> = roomy
-            .iter()
-            .copied()
-            .filter(|&host| lists(&self.hosts[host], model))
-            .collect();
-        if listed.is_empty() && !failover {
-            self.missing.push((agent, model.to_owned()));
-            return Ok(roomy);
-        }
-        Ok(listed)
-    }
-
-    /// Why no remaining host may serve a runner, for the failover error.
-    fn why_none(&self, runner: usize, model: &str, required: &BTreeSet<String>) -> String {
-        let alive: Vec<&PlacementHost> = self
-            .hosts
-            .iter()
-            .enumerate()
-            .filter(|(index, _)| Some(*index) != self.overrides.lost)
-            .map(|(_, host)| host)
-            .collect();
-        if alive.is_empty() {
-            return "no host remains".to_owned();
-        }
-        let labelled: Vec<&&PlacementHost> = alive
-            .iter()
-            .filter(|host| required.iter().all(|label| host.labels.contains(label)))
-            .collect();
-        if labelled.is_empty() {
-            let labels: Vec<&str> = required.iter().map(String::as_str).collect();
-            return format!("no remaining host has the labels {}", labels.join(", "));
-        }
-        let footprint = self.workload.runners[runner].footprint_bytes;
-        if labelled
-            .iter()
-            .all(|host| footprint > host.budget.gpu_bytes)
-        {
-            return format!(
-                "it needs {}, more than the GPU budget of every remaining host",
-                crate::budget::gigabytes(footprint)
-            );
-        }
-        let names: Vec<&str> = labelled.iter().map(|host| host.name.as_str()).collect();
-        format!(
-            "no remaining host lists it; run `ollama pull {model}` on one of: {}",
-            names.join(", ")
-        )
-    }
-}
-
-/// Hosts with a class each: empty hosts of one class are interchangeable, so the search
-/// tries only the first.
-fn host_classes(hosts: &[PlacementHost], load: &[f64], runner_count: usize) -> Vec<Host> {
+/// Per host, its class and kind. Two hosts of one *kind* have the same budget, count cap,
+/// load times and preference penalties; of one *class*, they may also serve the same items.
+/// Empty hosts of one class are interchangeable in any assignment.
+fn host_classes(
+    hosts: &[PlacementHost],
+    load: &[f64],
+    penalty: &[f64],
+    eligible: &[bool],
+    runner_count: usize,
+    item_count: usize,
+) -> Vec<Host> {
     let host_count = hosts.len();
-    let mut keys: HashMap<Vec<u64>, usize> = HashMap::new();
+    let mut kinds: HashMap<Vec<u64>, usize> = HashMap::new();
+    let mut classes: HashMap<Vec<u64>, usize> = HashMap::new();
     hosts
         .iter()
         .enumerate()
         .map(|(index, host)| {
             let mut key = vec![host.budget.gpu_bytes, host.budget.max_loaded_models as u64];
             key.extend((0..runner_count).map(|runner| load[runner * host_count + index].to_bits()));
-            let mut labels: Vec<&String> = host.labels.iter().collect();
-            labels.sort();
-            labels.dedup();
-            let mut models: Vec<&str> = host
-                .models
-                .iter()
-                .map(|name| name.strip_suffix(":latest").unwrap_or(name))
-                .collect();
-            models.sort_unstable();
-            models.dedup();
-            // Labels and catalogue enter the key through a stable hash of their text.
-            for text in labels
-                .iter()
-                .map(|label| label.as_str())
-                .chain([""])
-                .chain(models)
-            {
-                key.push(fnv(text));
-            }
-            let next = keys.len();
-            let class = *keys.entry(key).or_insert(next);
+            key.extend((0..item_count).map(|item| penalty[item * host_count + index].to_bits()));
+            let next = kinds.len();
+            let kind = *kinds.entry(key.clone()).or_insert(next);
+            key.extend((0..item_count).map(|item| u64::from(eligible[item * host_count + index])));
+            let next = classes.len();
+            let class = *classes.entry(key).or_insert(next);
             Host {
                 name: host.name.clone(),
                 budget: host.budget,
+                kind,
                 class,
             }
         })
         .collect()
-}
-
-/// FNV-1a: a fixed hash, so classes do not depend on a random seed. A collision could only
-/// merge two hosts' classes, which the search guards against by checking eligibility.
-fn fnv(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }

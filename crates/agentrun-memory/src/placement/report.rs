@@ -13,10 +13,7 @@ use super::{
 
 /// The placement of `host_of` (a host per item), explained.
 pub(super) fn build(instance: &Instance, host_of: &[usize], search: Search) -> Placement {
-    let mut state = State::new(instance);
-    for (item, &host) in host_of.iter().enumerate() {
-        state.apply(item, Some(host));
-    }
+    let state = State::with_assignment(instance, host_of);
     let (wait, _) = state.total();
     let mut models: Vec<ModelPlacement> = Vec::new();
     for runner in 0..instance.footprints.len() {
@@ -143,20 +140,18 @@ fn host_reports(state: &State<'_>, host_of: &[usize]) -> Vec<HostReport> {
 /// (labels and catalogues aside: a team with one machine would pull what it needs there).
 fn one_host(instance: &Instance) -> Option<OneHost> {
     let mut best: Option<OneHost> = None;
-    let mut by_class: Vec<(usize, f64)> = Vec::new();
+    // Hosts of one kind have the same budget, cap and load times: the same one-host wait.
+    let mut by_kind: Vec<(usize, f64)> = Vec::new();
     for (host, spec) in instance.hosts.iter().enumerate() {
         if !instance.one_host_eligible(host) {
             continue;
         }
-        let wait = match by_class.iter().find(|(class, _)| *class == spec.class) {
+        let wait = match by_kind.iter().find(|(kind, _)| *kind == spec.kind) {
             Some(&(_, wait)) => wait,
             None => {
-                let mut state = State::new(instance);
-                for item in 0..instance.items.len() {
-                    state.apply(item, Some(host));
-                }
-                let wait = state.total().0;
-                by_class.push((spec.class, wait));
+                let everything = vec![host; instance.items.len()];
+                let wait = State::with_assignment(instance, &everything).total().0;
+                by_kind.push((spec.kind, wait));
                 wait
             }
         };

@@ -12,19 +12,45 @@ const IMPROVEMENT: f64 = 1e-12;
 /// The local search stops after this many rounds even if moves still pay (each round
 /// lowers the cost, so it ends anyway; this only bounds the time).
 const MAX_ROUNDS: usize = 64;
+/// The most items a repartition of two hosts enumerates (all 2^n ways).
+const REPARTITION_ITEMS: usize = 8;
 
 /// Places the instance's items and reports the placement.
 pub(super) fn solve(instance: &Instance) -> Placement {
     let order = item_order(instance);
-    let assignments = order.iter().fold(1u64, |product, &item| {
-        product.saturating_mul(instance.items[item].eligible.len().max(1) as u64)
-    });
+    let assignments = exact_leaves(instance, &order);
     let (host_of, search) = if assignments <= EXACT_ASSIGNMENTS {
         (exact(instance, &order), Search::Exact)
     } else {
         (heuristic(instance, &order), Search::Heuristic)
     };
     report::build(instance, &host_of, search)
+}
+
+/// An upper bound on the complete assignments the exact search visits: the `k`-th free item
+/// tries at most the hosts already in use (the pinned items' and one per earlier item) plus
+/// one empty host per class among its eligible hosts.
+fn exact_leaves(instance: &Instance, order: &[usize]) -> u64 {
+    let mut pinned: Vec<usize> = instance
+        .items
+        .iter()
+        .filter_map(|item| item.pinned)
+        .collect();
+    pinned.sort_unstable();
+    pinned.dedup();
+    let mut classes: Vec<usize> = Vec::new();
+    order
+        .iter()
+        .enumerate()
+        .fold(1u64, |product, (index, &item)| {
+            let eligible = &instance.items[item].eligible;
+            classes.clear();
+            classes.extend(eligible.iter().map(|&host| instance.hosts[host].class));
+            classes.sort_unstable();
+            classes.dedup();
+            let choices = eligible.len().min(pinned.len() + index + classes.len());
+            product.saturating_mul(choices.max(1) as u64)
+        })
 }
 
 /// The assignment the heuristic finds, whatever the size (for tests against [`exact`]).
@@ -66,23 +92,48 @@ fn pinned_state(instance: &Instance) -> State<'_> {
     state
 }
 
-/// The hosts worth trying for an item: its eligible hosts, of which only the first empty
-/// host of each class (identical empty hosts give identical costs).
-fn candidates(state: &State<'_>, item: usize, out: &mut Vec<usize>) {
+/// Which empty hosts are tried for an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sameness {
+    /// The first empty host of each class: hosts of one class are interchangeable in every
+    /// assignment, so the exact search loses nothing.
+    Class,
+    /// One empty host per kind: moving the item to any empty host of a kind costs the same
+    /// now. The one opened is the one that may serve most of the item's related items, so
+    /// they can join it later.
+    Kind,
+}
+
+/// The hosts worth trying for an item, in host order: its eligible hosts, with only one of
+/// each group of equivalent empty hosts (see [`Sameness`]).
+fn candidates(state: &State<'_>, item: usize, sameness: Sameness, out: &mut Vec<usize>) {
     let instance = state.instance;
     out.clear();
-    let mut empty_classes: Vec<usize> = Vec::new();
+    // Per group of empty hosts, the one chosen so far: (key, host).
+    let mut empty: Vec<(usize, usize)> = Vec::new();
     for &host in &instance.items[item].eligible {
-        let empty = state.on_host[host] == 0;
-        if empty {
-            let class = instance.hosts[host].class;
-            if empty_classes.contains(&class) {
-                continue;
-            }
-            empty_classes.push(class);
+        if state.on_host[host] > 0 {
+            out.push(host);
+            continue;
         }
-        out.push(host);
+        let spec = &instance.hosts[host];
+        let key = match sameness {
+            Sameness::Class => spec.class,
+            Sameness::Kind => spec.kind,
+        };
+        match empty.iter_mut().find(|(other, _)| *other == key) {
+            None => empty.push((key, host)),
+            Some(entry) => {
+                if sameness == Sameness::Kind
+                    && instance.related_served(item, host) > instance.related_served(item, entry.1)
+                {
+                    entry.1 = host;
+                }
+            }
+        }
     }
+    out.extend(empty.iter().map(|&(_, host)| host));
+    out.sort_unstable();
 }
 
 /// Depth-first enumeration of every assignment (identical empty hosts tried once), priced
@@ -104,7 +155,7 @@ fn exact(instance: &Instance, order: &[usize]) -> Vec<usize> {
             return;
         };
         let mut hosts = Vec::new();
-        candidates(&search.state, item, &mut hosts);
+        candidates(&search.state, item, Sameness::Class, &mut hosts);
         for host in hosts {
             search.state.apply(item, Some(host));
             descend(search, depth + 1);
@@ -133,13 +184,18 @@ fn exact(instance: &Instance, order: &[usize]) -> Vec<usize> {
 /// the items already placed (the heavy items decide the structure: which models share a
 /// host). Local search: repeatedly, each item moves to its best host if that lowers the
 /// cost; then each pair of related items (sharing a term or a phase) on different hosts
-/// swaps hosts if that does. A swap escapes the local minima where neither item can move
-/// alone without first crowding the other's host. Stops when a round changes nothing.
+/// swaps hosts if that does (a swap escapes the local minima where neither item can move
+/// alone without first crowding the other's host); then the items of one model sharing a
+/// host move together to another of its hosts (a replica's first load is shared, so no
+/// single move drops it). When none of these pays, the items of every pair of hosts are
+/// shared out again between the two in the best of all ways (a *repartition*, for pairs
+/// holding at most [`REPARTITION_ITEMS`] movable items): the exchanges of several models at
+/// once that a partition of the fleet needs. Stops when a round changes nothing.
 fn heuristic(instance: &Instance, order: &[usize]) -> Vec<usize> {
     let mut state = pinned_state(instance);
     let mut hosts = Vec::new();
     for &item in order {
-        candidates(&state, item, &mut hosts);
+        candidates(&state, item, Sameness::Kind, &mut hosts);
         let best = best_host(&mut state, item, &hosts);
         state.apply(item, Some(best.0));
     }
@@ -147,7 +203,7 @@ fn heuristic(instance: &Instance, order: &[usize]) -> Vec<usize> {
     for _ in 0..MAX_ROUNDS {
         let mut improved = false;
         for &item in order {
-            candidates(&state, item, &mut hosts);
+            candidates(&state, item, Sameness::Kind, &mut hosts);
             let (host, delta) = best_host(&mut state, item, &hosts);
             if delta < -IMPROVEMENT {
                 state.apply(item, Some(host));
@@ -158,9 +214,7 @@ fn heuristic(instance: &Instance, order: &[usize]) -> Vec<usize> {
             let (Some(host_a), Some(host_b)) = (state.host_of[a], state.host_of[b]) else {
                 continue;
             };
-            if host_a == host_b
-                || !instance.items[a].eligible.contains(&host_b)
-                || !instance.items[b].eligible.contains(&host_a)
+            if host_a == host_b || !instance.may_serve(host_b, a) || !instance.may_serve(host_a, b)
             {
                 continue;
             }
@@ -175,7 +229,8 @@ fn heuristic(instance: &Instance, order: &[usize]) -> Vec<usize> {
             }
         }
         improved |= merge_replicas(&mut state, order);
-        if !improved {
+        // The widest neighbourhood, tried only where the narrower ones are stuck.
+        if !improved && !repartition(&mut state, order) {
             break;
         }
     }
@@ -184,6 +239,67 @@ fn heuristic(instance: &Instance, order: &[usize]) -> Vec<usize> {
         .into_iter()
         .map(|host| host.expect("every item is placed"))
         .collect()
+}
+
+/// Shares out the free items of each pair of hosts between the two in the best way, by
+/// enumerating every split (Gray code: each step moves one item). Pairs are the hosts in use
+/// with each other and with the first empty host of each kind. Returns whether anything
+/// moved.
+fn repartition(state: &mut State<'_>, order: &[usize]) -> bool {
+    let instance = state.instance;
+    let mut hosts: Vec<usize> = Vec::new();
+    let mut empty_kinds: Vec<usize> = Vec::new();
+    for (host, spec) in instance.hosts.iter().enumerate() {
+        if state.on_host[host] > 0 {
+            hosts.push(host);
+        } else if !empty_kinds.contains(&spec.kind) {
+            empty_kinds.push(spec.kind);
+            hosts.push(host);
+        }
+    }
+    let mut improved = false;
+    let mut items: Vec<usize> = Vec::new();
+    for (index, &a) in hosts.iter().enumerate() {
+        for &b in &hosts[index + 1..] {
+            if state.on_host[a] == 0 && state.on_host[b] == 0 {
+                continue;
+            }
+            items.clear();
+            items.extend(order.iter().copied().filter(|&item| {
+                matches!(state.host_of[item], Some(host) if host == a || host == b)
+                    && instance.may_serve(a, item)
+                    && instance.may_serve(b, item)
+            }));
+            if items.is_empty() || items.len() > REPARTITION_ITEMS {
+                continue;
+            }
+            let start = state.cost;
+            let mut best = (start, 0usize);
+            for step in 1..1usize << items.len() {
+                let item = items[step.trailing_zeros() as usize];
+                let other = if state.host_of[item] == Some(a) { b } else { a };
+                state.apply(item, Some(other));
+                if state.cost < best.0 - IMPROVEMENT {
+                    best = (state.cost, step ^ (step >> 1));
+                }
+            }
+            // The Gray code ends one flip of the last bit away from the start: flip back to
+            // the best split from where it stands.
+            let last = (1usize << items.len()) - 1;
+            let at = last ^ (last >> 1);
+            let flips = at ^ best.1;
+            for (bit, &item) in items.iter().enumerate() {
+                if flips & (1 << bit) != 0 {
+                    let other = if state.host_of[item] == Some(a) { b } else { a };
+                    state.apply(item, Some(other));
+                }
+            }
+            if best.0 < start - IMPROVEMENT {
+                improved = true;
+            }
+        }
+    }
+    improved
 }
 
 /// Moves together the items of one model that share a host to another host that serves
@@ -213,9 +329,9 @@ fn merge_replicas(state: &mut State<'_>, order: &[usize]) -> bool {
             .map(|(_, at, _)| *at)
             .collect();
         for to in targets {
-            let movable = items.iter().all(|&item| {
-                state.host_of[item] == Some(*from) && instance.items[item].eligible.contains(&to)
-            });
+            let movable = items
+                .iter()
+                .all(|&item| state.host_of[item] == Some(*from) && instance.may_serve(to, item));
             if !movable {
                 continue;
             }
@@ -254,34 +370,17 @@ fn best_host(state: &mut State<'_>, item: usize, hosts: &[usize]) -> (usize, f64
 
 /// Pairs of free items that share a cost term or a phase, each once, in a fixed order.
 fn related_pairs(instance: &Instance, order: &[usize]) -> Vec<(usize, usize)> {
-    let free: Vec<bool> = {
-        let mut free = vec![false; instance.items.len()];
-        for &item in order {
-            free[item] = true;
-        }
-        free
-    };
-    let mut pairs: Vec<(usize, usize)> = Vec::new();
-    let mut add = |a: usize, b: usize| {
-        if a != b && free[a] && free[b] {
-            pairs.push((a.min(b), a.max(b)));
-        }
-    };
-    for term in &instance.terms {
-        add(term.first, term.last);
-        for &middle in &term.middles {
-            add(term.first, middle);
-            add(middle, term.last);
-        }
+    let mut free = vec![false; instance.items.len()];
+    for &item in order {
+        free[item] = true;
     }
-    for items in &instance.phase_items {
-        for (index, &a) in items.iter().enumerate() {
-            for &b in &items[index + 1..] {
-                add(a, b);
+    let mut pairs = Vec::new();
+    for (a, related) in instance.related.iter().enumerate() {
+        for &b in related {
+            if a < b && free[a] && free[b] {
+                pairs.push((a, b));
             }
         }
     }
-    pairs.sort_unstable();
-    pairs.dedup();
     pairs
 }

@@ -3,7 +3,7 @@
 
 use crate::workload::Workload;
 
-use super::instance::Item;
+use super::items::Item;
 
 /// Turns of the Markov chain averaged for the long-run turn shares (a Cesàro mean, so loops
 /// that alternate with period two converge too).
@@ -16,6 +16,13 @@ const NEGLIGIBLE_RATE: f64 = 1e-9;
 /// The most model turns a term spans. Longer paths are nearly always cut earlier, when the
 /// turns in between already hide the longest load.
 const MAX_PATH_TURNS: usize = 6;
+/// The most turns in between a term holds.
+const MAX_MIDDLES: usize = MAX_PATH_TURNS - 2;
+/// A path followed less often than this share of its first turn's occurrences makes no term
+/// and is not extended: it keeps dense graphs (many hand-overs per agent) to at most a
+/// hundred paths per length per first turn, and drops only flows worth under 1 % of one
+/// turn's load.
+const MIN_PATH_SHARE: f64 = 0.01;
 
 /// A path of model turns `first, middles.., last` that forces a load of `last`'s model on
 /// its host when `first`'s model, used on the same host, conflicts with it, and no turn in
@@ -27,8 +34,10 @@ pub(super) struct Term {
     pub(super) rate: f64,
     /// The item whose model was used first.
     pub(super) first: usize,
-    /// The items of the model turns in between, in order.
-    pub(super) middles: Vec<usize>,
+    /// The items of the model turns in between, in order (the first `middle_count`): kept
+    /// inline, so pricing a term reads one place in memory.
+    middles: [usize; MAX_MIDDLES],
+    middle_count: usize,
     /// The item whose model is needed now.
     pub(super) last: usize,
     /// Seconds of the load hidden when the two models are exclusive: the load starts when
@@ -40,11 +49,16 @@ pub(super) struct Term {
 }
 
 impl Term {
+    /// The items of the model turns in between, in order.
+    pub(super) fn middles(&self) -> &[usize] {
+        &self.middles[..self.middle_count]
+    }
+
     /// Every item the term reads.
     pub(super) fn items(&self) -> impl Iterator<Item = usize> + '_ {
         [self.first, self.last]
             .into_iter()
-            .chain(self.middles.iter().copied())
+            .chain(self.middles().iter().copied())
     }
 }
 
@@ -180,6 +194,7 @@ pub(super) fn terms(
             continue;
         }
         let mut walk = Walk {
+            floor: share * MIN_PATH_SHARE,
             workload,
             chain,
             agent_item,
@@ -198,6 +213,8 @@ pub(super) fn terms(
 
 /// The depth-first enumeration of the paths from one first turn.
 struct Walk<'w> {
+    /// The rate below which a path is dropped.
+    floor: f64,
     workload: &'w Workload,
     chain: &'w Chain,
     agent_item: &'w [Option<usize>],
@@ -222,7 +239,7 @@ impl Walk<'_> {
             };
             let rate = rate * probability;
             let hidden = elapsed + gap;
-            if rate <= NEGLIGIBLE_RATE || hidden >= self.longest {
+            if rate < self.floor || rate <= NEGLIGIBLE_RATE || hidden >= self.longest {
                 continue;
             }
             let next_runner = self.items[item].runner;
@@ -231,16 +248,19 @@ impl Walk<'_> {
                 continue;
             }
             if hidden < self.longest_load[next_runner] {
+                let mut middles = [0; MAX_MIDDLES];
+                middles[..self.middles.len()].copy_from_slice(self.middles);
                 self.terms.push(Term {
                     rate,
                     first: self.first,
-                    middles: self.middles.clone(),
+                    middles,
+                    middle_count: self.middles.len(),
                     last: item,
                     hide_exclusive: hidden,
                     hide_crowded: hidden + self.turn,
                 });
             }
-            if self.middles.len() + 2 < MAX_PATH_TURNS {
+            if self.middles.len() < MAX_MIDDLES {
                 self.middles.push(item);
                 let elapsed = hidden + self.workload.turn_seconds[next];
                 self.extend(next, rate, elapsed);

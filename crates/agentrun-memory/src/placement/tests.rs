@@ -1,6 +1,7 @@
 //! The placement rules, one test each, and the heuristic against the exact search.
 
-use super::instance::{Instance, Overrides};
+use super::instance::Instance;
+use super::items::Overrides;
 use super::*;
 use crate::test_support::{GB, agent, budget, edge, model, tdd_workload};
 use crate::workload::{ModelSpec, PlannedAgent, PlannedEdge};
@@ -147,12 +148,14 @@ fn alternating_models_never_share_a_host_that_cannot_hold_both() {
 }
 
 #[test]
-fn alternating_models_co_reside_where_only_one_host_can_serve_them() {
-    // The architect needs the Mac's whole budget; the loop can co-reside on the 40 GB box,
-    // and on the 24 GB box neither model fits beside the other.
+fn alternating_models_end_up_where_they_co_reside() {
+    // The 44 GB architect leaves no room beside it on the 54 GB Mac for either loop model
+    // (9 > 0.8 x 10), so splitting the loop would reload a model at every phase change; on
+    // the 40 GB box the tester loads beside the coder (9 <= 0.8 x 21). The Mac loads
+    // faster, so only the conflicts send the loop to the box.
     let workload = workload(
         vec![
-            model("architect", 50.0),
+            model("architect", 44.0),
             model("coder", 19.0),
             model("tester", 9.0),
         ],
@@ -169,17 +172,11 @@ fn alternating_models_co_reside_where_only_one_host_can_serve_them() {
         ],
     );
     let all = ["architect", "coder", "tester"];
-    let hosts = [
-        host("mac", 54, 3, &all),
-        fast(host("small", 24, 3, &all)),
-        host("box", 40, 3, &["coder", "tester"]),
-    ];
+    let hosts = [fast(host("mac", 54, 3, &all)), host("box", 40, 3, &all)];
     let placement = place(&input(&workload, "architect", &hosts, &[])).expect("placeable");
     assert_eq!(placement.host_of("architect"), Some("mac"));
-    // Either the loop shares the 40 GB box, or it is split so no host holds both: never
-    // both on the small one, never beside the architect.
-    assert_ne!(placement.host_of("coder"), Some("mac"));
-    assert_ne!(placement.host_of("tester"), Some("mac"));
+    assert_eq!(placement.host_of("coder"), Some("box"), "{placement}");
+    assert_eq!(placement.host_of("tester"), Some("box"), "{placement}");
     assert!(
         placement
             .hosts
@@ -193,6 +190,27 @@ fn alternating_models_co_reside_where_only_one_host_can_serve_them() {
         .expect("the Mac holds every model");
     assert_eq!(one.host, "mac");
     assert!(placement.saving_seconds_per_turn().expect("compared") > 0.0);
+}
+
+#[test]
+fn the_placement_prints_each_host_and_the_saving() {
+    let workload = tdd_loop();
+    let both = ["coder", "tester"];
+    let hosts = [host("small", 24, 3, &both), host("idle", 8, 3, &both)];
+    let alone = place(&input(&workload, "coder", &hosts[..1], &[])).expect("placeable");
+    let text = alone.to_string();
+    assert!(text.starts_with("host small: load wait "), "{text}");
+    assert!(
+        text.contains("  coder (19.0 GB) for coder + tester\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  phase coder + tester loads tester after coder: "),
+        "{text}"
+    );
+    assert!(text.contains("; on small alone: "), "{text}");
+    let two = place(&input(&workload, "coder", &hosts, &[])).expect("placeable");
+    assert!(two.to_string().contains("host idle: "), "{two}");
 }
 
 #[test]
@@ -457,6 +475,15 @@ fn failover_moves_only_the_lost_hosts_models() {
         replace_lost_host(&input, &placement, "nowhere", &[]).unwrap_err(),
         PlacementError::UnknownHost("nowhere".to_owned())
     );
+    // Losing a host that serves nothing changes no route.
+    let mut spare = hosts.to_vec();
+    spare.push(host("spare", 8, 1, &[]));
+    let with_spare = super::PlacementInput {
+        hosts: &spare,
+        ..input
+    };
+    let again = replace_lost_host(&with_spare, &placement, "spare", &[]).expect("nothing moves");
+    assert_eq!(again.routes, placement.routes);
 }
 
 /// A small deterministic generator (64-bit LCG), so the random instances are the same on
@@ -532,24 +559,20 @@ fn random_instance(random: &mut Lcg) -> (Workload, Vec<PlacementHost>) {
     (workload, hosts)
 }
 
-/// The heuristic's wait is within 10 % of the exact optimum on every small random instance,
-/// and equal to it on at least four in five.
+/// On small random instances (2 to 6 models, 2 or 3 hosts of mixed budgets, caps and
+/// speeds), the heuristic finds the exact optimum on at least 97 % of them, and its total
+/// cost over all of them is within 2 % of the optimum's. (It is never below the optimum.)
 #[test]
 fn the_heuristic_matches_the_exact_search_on_small_instances() {
     let mut random = Lcg(2026);
-    let mut equal = 0;
-    let mut worst: f64 = 1.0;
-    let runs = 200;
+    let runs = 500;
+    let (mut equal, mut exact_total, mut heuristic_total) = (0, 0.0, 0.0);
     for run in 0..runs {
         let (workload, hosts) = random_instance(&mut random);
         let input = input(&workload, "a0", &hosts, &[]);
         let instance = Instance::new(&input, &Overrides::default()).expect("valid instance");
         let cost = |host_of: &[usize]| {
-            let mut state = super::cost::State::new(&instance);
-            for (item, &host) in host_of.iter().enumerate() {
-                state.apply(item, Some(host));
-            }
-            let (wait, penalty) = state.total();
+            let (wait, penalty) = super::cost::State::with_assignment(&instance, host_of).total();
             wait + penalty
         };
         let exact = cost(&search::exact_only(&instance));
@@ -558,14 +581,281 @@ fn the_heuristic_matches_the_exact_search_on_small_instances() {
             heuristic >= exact - 1e-9,
             "run {run}: the exact search is beaten ({heuristic} < {exact})"
         );
-        assert!(
-            heuristic <= exact * 1.10 + 1e-9,
-            "run {run}: heuristic {heuristic} vs exact {exact}"
-        );
         if heuristic <= exact + 1e-9 {
             equal += 1;
         }
-        worst = f64::max(worst, heuristic / exact.max(1e-12));
+        exact_total += exact;
+        heuristic_total += heuristic;
     }
-    assert!(equal * 5 >= runs * 4, "equal on {equal} of {runs}");
+    assert!(equal * 100 >= runs * 97, "optimal on {equal} of {runs}");
+    assert!(
+        heuristic_total <= 1.02 * exact_total,
+        "heuristic {heuristic_total} against exact {exact_total}"
+    );
+}
+
+/// On random fleets with random catalogues and label wishes, every route goes to a host that
+/// lists the agent's model, has the labels it requires and holds the model alone; the same
+/// input gives the same placement; and an input that cannot be placed gets an error naming
+/// the rule.
+#[test]
+fn every_route_keeps_the_hard_rules() {
+    let mut random = Lcg(31);
+    let mut placed = 0;
+    for _ in 0..300 {
+        let (workload, mut hosts) = random_instance(&mut random);
+        for host in &mut hosts {
+            host.models.retain(|_| random.below(4) != 0);
+            if random.below(2) == 0 {
+                host.labels.push("gpu".to_owned());
+            }
+        }
+        let wishes: Vec<AgentLabels> = workload
+            .agents()
+            .iter()
+            .filter(|_| random.below(3) == 0)
+            .map(|agent| AgentLabels {
+                agent: agent.name.clone(),
+                required: vec!["gpu".to_owned()],
+                preferred: Vec::new(),
+            })
+            .collect();
+        let input = input(&workload, "a0", &hosts, &wishes);
+        let placement = match place(&input) {
+            Ok(placement) => placement,
+            Err(
+                PlacementError::ModelMissing { .. }
+                | PlacementError::ModelTooBig { .. }
+                | PlacementError::LabelUnsatisfied { .. },
+            ) => continue,
+            Err(other) => panic!("unexpected error {other}"),
+        };
+        placed += 1;
+        assert_eq!(place(&input).as_ref(), Ok(&placement));
+        for route in &placement.routes {
+            let host = hosts
+                .iter()
+                .find(|host| host.name == route.host)
+                .expect("a route names a host of the input");
+            assert!(host.models.contains(&route.model), "{route:?}");
+            let bytes = workload.footprint_bytes(&route.model).expect("known model");
+            assert!(bytes <= host.budget.gpu_bytes, "{route:?}");
+            let required = wishes
+                .iter()
+                .any(|wish| wish.agent == route.agent && !wish.required.is_empty());
+            assert!(
+                !required || host.labels.contains(&"gpu".to_owned()),
+                "{route:?}"
+            );
+        }
+    }
+    assert!(
+        placed >= 30,
+        "only {placed} of the random inputs were placeable"
+    );
+}
+
+/// A dense graph (every agent hands over to ten others, one-second turns, so no path is
+/// hidden by its turns) stays small: paths taken under 1 % as often as their first turn are
+/// dropped, so at most 100 per length and first turn remain.
+#[test]
+fn a_dense_graph_keeps_few_terms() {
+    let mut random = Lcg(5);
+    let count = 30;
+    let names: Vec<String> = (0..count).map(|index| format!("m{index}")).collect();
+    let models = names
+        .iter()
+        .map(|name| model(name, 10.0 + random.below(30) as f64))
+        .collect();
+    let agents = (0..count)
+        .map(|index| agent(&format!("a{index}"), Some(&names[index]), 1.0))
+        .collect();
+    let mut edges = Vec::new();
+    for from in 0..count {
+        for _ in 0..10 {
+            let to = format!("a{}", random.below(count as u64));
+            edges.push(edge(&format!("a{from}"), &to, 1.0));
+        }
+    }
+    let workload = workload(models, agents, edges);
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let hosts: Vec<PlacementHost> = (0..8)
+        .map(|index| host(&format!("h{index}"), 48, 3, &names))
+        .collect();
+    let input = input(&workload, "a0", &hosts, &[]);
+    let instance = Instance::new(&input, &Overrides::default()).expect("valid");
+    assert!(
+        instance.terms.len() <= count * 100 * 5,
+        "{} terms",
+        instance.terms.len()
+    );
+    let placement = place(&input).expect("placeable");
+    assert_eq!(placement.search, Search::Heuristic);
+    assert_eq!(placement.routes.len(), count);
+}
+
+/// Pricing a move by the terms it touches gives the same cost as pricing the whole
+/// assignment again, over random instances and random moves (the searches rely on it).
+#[test]
+fn moves_are_priced_as_the_whole_assignment() {
+    let mut random = Lcg(11);
+    for _ in 0..100 {
+        let (workload, hosts) = random_instance(&mut random);
+        let input = input(&workload, "a0", &hosts, &[]);
+        let instance = Instance::new(&input, &Overrides::default()).expect("valid instance");
+        let mut state = super::cost::State::new(&instance);
+        for _ in 0..40 {
+            let item = random.below(instance.items.len() as u64) as usize;
+            let eligible = &instance.items[item].eligible;
+            let to = match random.below(eligible.len() as u64 + 1) as usize {
+                index if index == eligible.len() => None,
+                index => Some(eligible[index]),
+            };
+            let predicted = state.cost + state.evaluate(item, to);
+            state.apply(item, to);
+            let (wait, penalty) = state.total();
+            assert!((state.cost - predicted).abs() < 1e-9);
+            assert!(
+                (state.cost - (wait + penalty)).abs() < 1e-9 * (1.0 + wait),
+                "incremental {} against {}",
+                state.cost,
+                wait + penalty
+            );
+        }
+    }
+}
+
+/// Identical empty hosts count once: a few models over a large uniform fleet are still
+/// placed by the exact search.
+#[test]
+fn a_uniform_fleet_is_searched_exactly() {
+    let workload = tdd_loop();
+    let hosts: Vec<PlacementHost> = (0..32)
+        .map(|index| host(&format!("h{index}"), 24, 3, &["coder", "tester"]))
+        .collect();
+    let placement = place(&input(&workload, "coder", &hosts, &[])).expect("placeable");
+    assert_eq!(placement.search, Search::Exact);
+    // The pair cannot co-reside on 24 GB: it is split over the first two hosts.
+    assert_eq!(placement.host_of("coder"), Some("h0"));
+    assert_eq!(placement.host_of("tester"), Some("h1"));
+    assert!(
+        placement
+            .hosts
+            .iter()
+            .all(|host| host.forced_loads.is_empty())
+    );
+}
+
+/// A helper model that both phases call is replicated when each phase's big model leaves
+/// no room for it on one host and its small model leaves room on the other: each phase then
+/// calls the copy beside its small model, and no turn inside a phase waits.
+#[test]
+fn a_model_both_phases_call_is_replicated_when_that_pays() {
+    let workload = workload(
+        vec![
+            model("plan-big", 20.0),
+            model("plan-small", 8.0),
+            model("build-big", 20.0),
+            model("build-small", 8.0),
+            model("helper", 4.0),
+        ],
+        vec![
+            agent("planner", Some("plan-big"), 30.0),
+            agent("plan-helper", Some("helper"), 10.0),
+            agent("plan-checker", Some("plan-small"), 20.0),
+            agent("builder", Some("build-big"), 30.0),
+            agent("build-helper", Some("helper"), 10.0),
+            agent("build-checker", Some("build-small"), 20.0),
+        ],
+        vec![
+            edge("planner", "plan-helper", 1.0),
+            edge("plan-helper", "plan-checker", 1.0),
+            edge("plan-checker", "planner", 9.0),
+            edge("plan-checker", "builder", 1.0),
+            edge("builder", "build-helper", 1.0),
+            edge("build-helper", "build-checker", 1.0),
+            edge("build-checker", "builder", 9.0),
+            edge("build-checker", "planner", 1.0),
+        ],
+    );
+    let all = [
+        "plan-big",
+        "plan-small",
+        "build-big",
+        "build-small",
+        "helper",
+    ];
+    let hosts = [
+        labelled(host("left", 24, 3, &all), &["left"]),
+        labelled(host("right", 24, 3, &all), &["right"]),
+    ];
+    let require = |agent: &str, label: &str| AgentLabels {
+        agent: agent.to_owned(),
+        required: vec![label.to_owned()],
+        preferred: Vec::new(),
+    };
+    let wishes = [require("planner", "left"), require("builder", "right")];
+    let placement = place(&input(&workload, "planner", &hosts, &wishes)).expect("placeable");
+    let helper = placement
+        .models
+        .iter()
+        .find(|model| model.model == "helper")
+        .expect("placed");
+    assert_eq!(helper.hosts, ["left", "right"], "{placement}");
+    assert_eq!(
+        placement.host_of("plan-helper"),
+        placement.host_of("plan-checker")
+    );
+    assert_eq!(
+        placement.host_of("build-helper"),
+        placement.host_of("build-checker")
+    );
+    assert_eq!(placement.host_of("plan-checker"), Some("right"));
+    // Only the hand-overs between the phases load (each big model after the other phase's
+    // small one); no load inside a phase.
+    for host in &placement.hosts {
+        for load in &host.forced_loads {
+            assert!(load.model.ends_with("-big"), "{placement}");
+        }
+    }
+}
+
+/// Each host plans its residency as one server does today, with the workload of the agents
+/// routed to it: the Linux box's analysis sees only the loop, which fits there.
+#[test]
+fn each_host_plans_with_the_agents_routed_to_it() {
+    let workload = tdd_workload(54);
+    let names: Vec<&str> = workload
+        .models()
+        .iter()
+        .map(|model| model.name.as_str())
+        .collect();
+    let hosts = [host("mac", 54, 3, &names), host("linux", 32, 3, &names)];
+    let placement = place(&input(&workload, "router", &hosts, &[])).expect("placeable");
+    assert_eq!(placement.host_of("architect"), Some("mac"));
+    assert_eq!(placement.host_of("coder"), Some("linux"));
+    let linux = placement
+        .host_workload(&workload, "linux", hosts[1].budget)
+        .expect("routes name known agents and models");
+    let mut models: Vec<&str> = linux
+        .models()
+        .iter()
+        .map(|model| model.name.as_str())
+        .collect();
+    models.sort_unstable();
+    assert_eq!(models, ["coder-14b", "coder-32b"]);
+    let analysis = crate::analyze(&linux);
+    assert!(analysis.warnings.is_empty(), "{:?}", analysis.warnings);
+    assert!(analysis.phases.iter().all(|phase| phase.fits));
+    let plan = crate::plan_turn(
+        crate::Policy::Smart,
+        &linux,
+        &crate::PlanContext {
+            speaker: "architect",
+            resident: &[],
+            future: &[],
+        },
+    )
+    .expect("known speaker");
+    assert_eq!(plan.call, None, "the architect's turn is the Mac's");
 }

@@ -172,3 +172,58 @@ fn invalid_workloads_are_rejected() {
         Err(Error::UnknownModel("x".to_owned()))
     );
 }
+
+#[test]
+fn a_host_keeps_the_graph_and_what_was_learnt_but_only_its_models() {
+    let mut workload = Workload::new(
+        vec![model("m", 4.0), model("n", 6.0)],
+        vec![agent("a", Some("m"), 10.0), agent("b", Some("n"), 30.0)],
+        vec![
+            edge("a", "b", 1.0),
+            edge("b", "a", 1.0),
+            edge("b", "end", 1.0),
+        ],
+        budget(16, 3),
+    )
+    .expect("valid");
+    workload
+        .record_transition("b", Some("a"))
+        .expect("known agents");
+    workload
+        .record_turn_seconds("a", 20.0)
+        .expect("known agent");
+    workload
+        .record_load("m", LoadMode::Mmap, 3.0)
+        .expect("known model");
+    let host = workload
+        .for_host(&[("a", "m")], budget(8, 1))
+        .expect("known names");
+    assert_eq!(host.budget(), budget(8, 1));
+    assert_eq!(host.models().len(), 1);
+    assert_eq!(host.agents()[1].model, None);
+    assert!(host.footprint_bytes("n").is_err());
+    assert_eq!(
+        host.transition_probability("b", Some("a")),
+        workload.transition_probability("b", Some("a"))
+    );
+    assert_eq!(host.mean_turn_seconds("a"), Ok(15.0));
+    assert_eq!(host.load_times("m"), workload.load_times("m"));
+    assert_eq!(host.load_mode("m"), Ok(LoadMode::Mmap));
+    // An agent may call another model there (a fallback).
+    let fallback = workload
+        .for_host(&[("a", "n")], budget(8, 1))
+        .expect("known names");
+    assert_eq!(fallback.agents()[0].model.as_deref(), Some("n"));
+    assert_eq!(
+        workload.for_host(&[("z", "m")], budget(8, 1)).err(),
+        Some(Error::UnknownAgent("z".to_owned()))
+    );
+    assert_eq!(
+        workload.for_host(&[("a", "x")], budget(8, 1)).err(),
+        Some(Error::UnknownModel("x".to_owned()))
+    );
+    assert_eq!(
+        workload.for_host(&[], budget(8, 0)).err(),
+        Some(Error::NoModelSlots)
+    );
+}

@@ -48,8 +48,9 @@ pub struct SimulationOptions {
     /// Keep every policy's events in the report, for its timeline
     /// ([`crate::simulation_report_html`]).
     pub keep_events: bool,
-    /// Run every fan-out's branches one after the other, whatever the planner would choose.
-    pub sequential: bool,
+    /// How fan-outs run their branches: as the planner decides, or forced one after the other
+    /// or all at once.
+    pub branches: agentrun_core::BranchMode,
 }
 
 /// One policy's figures, in simulated seconds.
@@ -58,7 +59,7 @@ pub struct PolicyFigures {
     /// Seconds turns waited for model loads.
     pub load_wait_s: f64,
     /// How the run's fan-outs ran: how many ran each way (`concurrent`, `grouped`,
-    /// `serialized`, `sequential`).
+    /// `serialized`, `sequential`, `all-at-once`).
     pub fan_outs: BTreeMap<String, usize>,
     /// Why fan-outs ran other than all at once, each reason once, in the order first given.
     pub serialized_because: Vec<String>,
@@ -517,7 +518,7 @@ fn run_policy(
     run.unload_at_end = false;
     run.gpu_budget = Some(machine.gpu_memory_bytes);
     run.load_mode = options.load_mode;
-    run.sequential = options.sequential;
+    run.branches = options.branches;
     if policy == Policy::Oracle {
         run.future = Some(future_of(workflow, &machine, script));
     }

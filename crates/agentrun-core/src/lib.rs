@@ -59,6 +59,7 @@ pub use context::{
 };
 pub use event::{Event, EventSink, LoadCause, ResidentModel, event_schema};
 pub use executor::{Executor, RunError, RunOptions, RunOutcome, model_details_of};
+pub use fan_out::BranchMode;
 pub use fan_out_preview::{FanOutPreview, preview_fan_outs};
 pub use graph::{ConversationGraph, Node, Step, TurnOutcome};
 pub use human::HumanAgent;

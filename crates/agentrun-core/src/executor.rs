@@ -570,7 +570,7 @@ impl Executor {
                 } else {
                     clock.now_s() - started_s
                 };
-                residency.after_turn(speaker, next_agent, turn_s);
+                residency.after_turn(speaker, next_agent, &entry.next, turn_s);
                 if let Some(model) = &entry.model {
                     residency.record_generation(model, entry.tokens, entry.generation_s);
                 }

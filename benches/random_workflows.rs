@@ -107,6 +107,7 @@ fn main() -> ExitCode {
                     machine: random.machine.clone(),
                     keep_events: false,
                     branches: agentrun::BranchMode::Planned,
+                    hosts: Vec::new(),
                 };
                 let report = match agentrun::simulate(&random.workflow, &options) {
                     Ok(report) => report,

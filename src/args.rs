@@ -57,15 +57,18 @@ pub(crate) enum Command {
 /// Where the models are served.
 #[derive(Debug, Args, Clone)]
 pub(crate) struct ServerArgs {
-    /// The Ollama server.
-    #[arg(
-        long = "ollama",
-        env = "OLLAMA_HOST",
-        default_value = crate::commands::server::DEFAULT_OLLAMA_URL
-    )]
-    pub(crate) url: String,
+    /// The Ollama server; give it more than once for several hosts, each serving the
+    /// models placed on it. Default: the hosts file (`--hosts`), else `OLLAMA_HOSTS`
+    /// (addresses separated by commas), else `OLLAMA_HOST`, else http://127.0.0.1:11434.
+    #[arg(long = "ollama", value_name = "URL")]
+    pub(crate) urls: Vec<String>,
+    /// A hosts file (YAML) naming each Ollama host with its address, GPU budget, model cap
+    /// and labels; `--ollama` wins over it.
+    #[arg(long = "hosts", value_name = "FILE", env = "AGENTRUN_HOSTS")]
+    pub(crate) hosts: Option<PathBuf>,
     /// Use a built-in simulator of a 64 GB Mac instead of a server (time-scaled,
-    /// so a run finishes in seconds); it takes precedence over --ollama and OLLAMA_HOST.
+    /// so a run finishes in seconds); it takes precedence over --ollama, --hosts and the
+    /// environment.
     #[arg(long)]
     pub(crate) sim: bool,
     /// With --sim: how long a simulated second takes, in seconds.
@@ -243,6 +246,11 @@ pub(crate) struct SimulateArgs {
     /// (a workflow with fan-outs is otherwise also simulated this way, for comparison).
     #[arg(long)]
     pub(crate) sequential: bool,
+    /// A hosts scenario (YAML): several simulated hosts, each with its own budget, catalogue
+    /// and speeds. The workflow runs on them and on the one simulated Mac, on the same drawn
+    /// future, and the two are compared.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) hosts: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -31,6 +31,7 @@ mod report;
 mod run_dir;
 mod saved_run;
 mod sim_backend;
+mod sim_hosts;
 mod simulate;
 
 pub use agentrun_core::{
@@ -52,6 +53,9 @@ pub use agentrun_core::{
     BranchRef, DecodeSamples, FanOutPreview, Observations, Samples, SharedContext, TurnPrior,
     deterministic_order, expected_turn, preview_fan_outs, shared_contexts,
 };
+pub use agentrun_core::{
+    Fleet, FleetError, HostPlacement, HostSpec, HostSummary, HostView, place_workflow,
+};
 pub use agentrun_memory::{
     Analysis, Concurrency, FanOutOption, FanOutPlan, LoadMode, LoadModeChoice, Policy, WarningKind,
     Workload, analyze, gigabytes,
@@ -61,7 +65,7 @@ pub use agentrun_sandbox::{LAUNCHER_ARGUMENT, Launcher, Sandbox, SandboxError, l
 pub use agentrun_spec::{
     AgentKind, AgentSpec, Approval, BranchFailure, CommandPolicy, ContextSpec, ContextStrategy,
     Diagnostic, EdgeTarget, GpuBudget, JoinSpec, JoinWait, Pin, SandboxMode, SandboxSpec,
-    SpecError, ToolName, Workflow, parse_size,
+    SpecError, ToolName, Workflow, is_host_label, parse_size,
 };
 pub use budget::{detect_gpu_budget, macos_raise_command};
 pub use calibration::{Calibration, CalibrationError, ModelCalibration, calibrate_model};
@@ -78,6 +82,7 @@ pub use saved_run::{
     WORKFLOW_FILE, read_events,
 };
 pub use sim_backend::SimBackend;
+pub use sim_hosts::{SimHost, SimHostsError};
 pub use simulate::{PolicyFigures, SimulateError, SimulationOptions, SimulationReport, simulate};
 
 /// The JSON Schema of the workflow format, for editors.

@@ -548,6 +548,7 @@ mod tests {
                     machine: random.machine.clone(),
                     keep_events: false,
                     branches: agentrun_core::BranchMode::Planned,
+                    hosts: Vec::new(),
                 };
                 let report = crate::simulate(&random.workflow, &options).expect("simulates");
                 if report.bound_s > 0.0 {

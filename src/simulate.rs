@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agentrun_core::{
-    Agent, AgentError, AgentReply, ChatRequest, Event, EventSink, Executor, FutureTurn, RunOptions,
-    RunStatus, TurnContext,
+    Agent, AgentError, AgentReply, ChatRequest, Event, EventSink, Executor, Fleet, FutureTurn,
+    HostSpec, ModelBackend, RunOptions, RunStatus, TurnContext,
 };
 use agentrun_memory::{BoundInstance, BoundModel, BoundTurn, LoadModeChoice, Policy, lower_bound};
 use agentrun_spec::{AgentKind, Condition, GpuBudget, Workflow};
@@ -51,6 +51,9 @@ pub struct SimulationOptions {
     /// How fan-outs run their branches: as the planner decides, or forced one after the other
     /// or all at once.
     pub branches: agentrun_core::BranchMode,
+    /// Several simulated hosts instead of `machine`: the workflow's models are placed on
+    /// them and each plans its own residency. Empty: the one machine.
+    pub hosts: Vec<crate::SimHost>,
 }
 
 /// One policy's figures, in simulated seconds.
@@ -255,7 +258,7 @@ fn bound_instance(
     script: &[SyntheticTurn],
     observed: &Observed,
 ) -> BoundInstance {
-    let machine = machine_for(workflow, options, script.len());
+    let machine = machine_for(workflow, &options.machine, true, script.len());
     let physics = &machine.load;
     let mut names: Vec<String> = Vec::new();
     let turns = script
@@ -499,11 +502,47 @@ fn run_policy(
         .enable_time()
         .start_paused(true)
         .build()?;
-    let machine = machine_for(workflow, options, script.len());
-    let simulator = Simulator::new(machine.clone());
-    let backend = Arc::new(SimBackend::new(simulator.clone()));
+    let machine = machine_for(workflow, &options.machine, true, script.len());
+    // One simulator per host (or the one machine), each with its own clock-driven scheduler.
+    let simulators: Vec<Simulator> = if options.hosts.is_empty() {
+        vec![Simulator::new(machine.clone())]
+    } else {
+        options
+            .hosts
+            .iter()
+            .map(|host| Simulator::new(machine_for(workflow, &host.machine, false, script.len())))
+            .collect()
+    };
     let replay: Arc<dyn Agent> = Arc::new(Replay::new(workflow, script));
-    let mut executor = Executor::new(workflow.clone(), backend);
+    let mut executor = if options.hosts.is_empty() {
+        Executor::new(
+            workflow.clone(),
+            Arc::new(SimBackend::new(simulators[0].clone())),
+        )
+    } else {
+        let members = options
+            .hosts
+            .iter()
+            .zip(&simulators)
+            .map(|(host, simulator)| {
+                let config = simulator.config();
+                let spec = HostSpec {
+                    name: host.name.clone(),
+                    url: format!("simulated host {}", host.name),
+                    budget_bytes: config.gpu_memory_bytes,
+                    max_loaded_models: config.max_loaded_models,
+                    labels: host.labels.clone(),
+                };
+                let backend: Arc<dyn ModelBackend> = Arc::new(SimBackend::new(simulator.clone()));
+                (spec, backend)
+            })
+            .collect();
+        Executor::new(
+            workflow.clone(),
+            Arc::new(SimBackend::new(simulators[0].clone())),
+        )
+        .with_fleet(Arc::new(Fleet::new(members)))
+    };
     // Every run's events are read for its fan-outs; kept whole only when asked.
     let (sink, mut receiver) = EventSink::channel();
     executor = executor.with_events(sink);
@@ -516,7 +555,14 @@ fn run_policy(
     run.policy = Some(policy);
     run.max_turns = Some(script.len() as u32);
     run.unload_at_end = false;
-    run.gpu_budget = Some(machine.gpu_memory_bytes);
+    // Several hosts plan with their own budgets; the largest stands for the run's.
+    run.gpu_budget = Some(
+        simulators
+            .iter()
+            .map(|simulator| simulator.config().gpu_memory_bytes)
+            .max()
+            .unwrap_or(machine.gpu_memory_bytes),
+    );
     run.load_mode = options.load_mode;
     run.branches = options.branches;
     if policy == Policy::Oracle {
@@ -543,7 +589,7 @@ fn run_policy(
         excess_per_turn_s: Vec::new(),
     };
     observed.record_turns(policy, &outcome.transcript);
-    for entry in simulator.log() {
+    for entry in simulators.iter().flat_map(Simulator::log) {
         match entry.event {
             SimEvent::LoadStarted {
                 disk_bytes,
@@ -592,20 +638,23 @@ fn run_policy(
     Ok((figures, events))
 }
 
-/// The simulated machine of a replay: the options' machine in virtual time, with the
-/// budget, count cap, parallel slots and model speeds the workflow describes.
-fn machine_for(workflow: &Workflow, options: &SimulationOptions, turns: usize) -> SimConfig {
-    let mut machine = options.machine.clone();
+/// The simulated machine of a replay: `base` in virtual time, with the parallel slots and
+/// model speeds the workflow describes, and (for the one machine, `own_budget`) its budget
+/// and count cap; a host of a fleet keeps its own.
+fn machine_for(workflow: &Workflow, base: &SimConfig, own_budget: bool, turns: usize) -> SimConfig {
+    let mut machine = base.clone();
     machine.time_scale = 1.0;
     // The drawn future fixes each turn's length and sends it as num_predict: the reply
     // must run to it rather than stop at a length the simulator draws.
     machine.replies.exact_length = true;
     // The simulated machine has the GPU memory the workflow plans for.
-    if let GpuBudget::Bytes(bytes) = workflow.memory.gpu_budget {
-        machine.gpu_memory_bytes = bytes;
-    }
-    if let Some(max) = workflow.memory.max_loaded_models {
-        machine.max_loaded_models = max as usize;
+    if own_budget {
+        if let GpuBudget::Bytes(bytes) = workflow.memory.gpu_budget {
+            machine.gpu_memory_bytes = bytes;
+        }
+        if let Some(max) = workflow.memory.max_loaded_models {
+            machine.max_loaded_models = max as usize;
+        }
     }
     // ... and the server settings and model speeds the workflow describes.
     if let Some(parallel) = workflow.memory.num_parallel {

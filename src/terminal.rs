@@ -126,6 +126,25 @@ impl Output {
                 self,
                 "agentrun: {workflow} on {endpoint}, residency policy {policy}"
             ),
+            Event::Placement { hosts, reason, .. } => {
+                self.end_line();
+                outln!(self, "agentrun: placement: {reason}");
+                for host in hosts {
+                    let models = if host.models.is_empty() {
+                        "nothing".to_owned()
+                    } else {
+                        host.models.join(", ")
+                    };
+                    let state = if host.up { "" } else { " (not answering)" };
+                    outln!(
+                        self,
+                        "  {} ({}, {}){state}: {models}",
+                        host.host,
+                        host.url,
+                        agentrun::gigabytes(host.gpu_budget_bytes)
+                    );
+                }
+            }
             Event::TurnStarted {
                 turn,
                 agent,
@@ -497,6 +516,23 @@ impl Output {
                 model.avoidable_wait_s,
                 model.unavoidable_wait_s
             );
+        }
+        if !summary.hosts.is_empty() {
+            eprintln!(
+                "  {:<26} {:>6} {:>8} {:>10}  models",
+                "host", "loads", "unloads", "load wait"
+            );
+            for (name, host) in &summary.hosts {
+                let state = if host.up { "" } else { " (not answering)" };
+                eprintln!(
+                    "  {:<26} {:>6} {:>8} {:>8.1} s  {}{state}",
+                    name,
+                    host.loads,
+                    host.unloads,
+                    host.load_wait_s,
+                    host.models.join(", ")
+                );
+            }
         }
         self.context_summary(summary);
     }

@@ -14,7 +14,7 @@ pub(crate) async fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
         Ok(workflow) => workflow,
         Err(code) => return Ok(code),
     };
-    let backend = Server::from_args(&args.server, Some(&args.workflow))
+    let backend = Server::from_args(&args.server, Some(&args.workflow))?
         .connect()
         .await?;
     let details = agentrun::model_details_of(&*backend, &workflow)

@@ -146,7 +146,16 @@ pub(crate) async fn run_to_end(
         label,
     } = launch;
     let gpu_budget = resolve_budget(&workflow, &settings.server)?;
-    let backend: Arc<dyn ModelBackend> = settings.server.connect().await?;
+    // Hosts that say `auto` take the run's budget: the workflow's, else this machine's.
+    let auto_budget = gpu_budget.or(match workflow.memory.gpu_budget {
+        agentrun::GpuBudget::Bytes(bytes) => Some(bytes),
+        agentrun::GpuBudget::Auto => None,
+    });
+    let fleet = settings.server.connect_fleet(auto_budget).await?;
+    let backend: Arc<dyn ModelBackend> = match &fleet {
+        Some(fleet) => fleet.clone(),
+        None => settings.server.connect().await?,
+    };
     // Whether the run already said where its agents work.
     let mut told_where = false;
     let (run_dir, resume) = match place {
@@ -219,6 +228,9 @@ pub(crate) async fn run_to_end(
         .with_events(events.clone())
         .with_cancellation(cancel)
         .with_sandbox(sandbox::this_program_as_launcher());
+    if let Some(fleet) = fleet {
+        executor = executor.with_fleet(fleet);
+    }
     if !settings.non_interactive {
         executor = executor.with_console(Arc::new(TerminalConsole::new(events.clone())));
     }

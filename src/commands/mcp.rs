@@ -160,7 +160,8 @@ async fn plan_workflow(params: PlanParams) -> ToolResult {
     let workflow = load(&params.workflow)?;
     let args = PlanArgs {
         server: ServerArgs {
-            url: ollama_url(),
+            urls: Vec::new(),
+            hosts: None,
             sim: params.sim,
             time_scale: DEFAULT_TIME_SCALE,
             sim_script: None,
@@ -212,7 +213,9 @@ async fn start_run(
         Some(dir) => Some(std::path::absolute(dir).unwrap_or_else(|_| dir.clone())),
         None => None,
     };
-    let server = choose_server(&params).await;
+    let server = choose_server(&params)
+        .await
+        .map_err(|error| message(&error))?;
     let note = match &server {
         Server::Simulator { .. } if !params.sim => Some(format!(
             "no Ollama server answers at {}; the run used the built-in simulator",
@@ -271,19 +274,20 @@ async fn start_run(
 }
 
 /// The simulator when the call asks for it or no Ollama server answers; else Ollama.
-async fn choose_server(params: &RunParams) -> Server {
+async fn choose_server(params: &RunParams) -> anyhow::Result<Server> {
     let args = ServerArgs {
-        url: ollama_url(),
+        urls: Vec::new(),
+        hosts: None,
         sim: true,
         time_scale: params.time_scale.unwrap_or(DEFAULT_TIME_SCALE),
         sim_script: params.sim_script.clone(),
     };
-    let simulator = Server::from_args(&args, Some(&params.workflow));
+    let simulator = Server::from_args(&args, Some(&params.workflow))?;
     if params.sim {
-        return simulator;
+        return Ok(simulator);
     }
-    let ollama = Server::Ollama { url: args.url };
-    match ollama.connect().await {
+    let ollama = Server::from_environment()?;
+    Ok(match ollama.connect().await {
         Err(error)
             if error.chain().any(|cause| {
                 matches!(cause.downcast_ref(), Some(BackendError::Unreachable { .. }))
@@ -292,7 +296,7 @@ async fn choose_server(params: &RunParams) -> Server {
             simulator
         }
         _ => ollama,
-    }
+    })
 }
 
 /// Sends a progress notification when the run starts and after each turn, until it ends.
@@ -381,6 +385,7 @@ fn read_summary(run_dir: &Path) -> anyhow::Result<agentrun::RunSummary> {
 
 async fn resident() -> ToolResult {
     let backend = Server::from_environment()
+        .map_err(|error| message(&error))?
         .connect()
         .await
         .map_err(|error| message(&error))?;

@@ -1,6 +1,7 @@
 //! One module per subcommand; each turns its arguments into library calls.
 
 pub(crate) mod calibrate;
+pub(crate) mod hosts;
 pub(crate) mod launch;
 pub(crate) mod mcp;
 pub(crate) mod plan;
@@ -94,7 +95,12 @@ pub(crate) fn resolve_budget(
     if server.is_simulator() {
         return Ok(Some(agentrun::SimBackend::target_mac(1.0).gpu_budget()));
     }
-    match agentrun::detect_gpu_budget() {
+    // Several hosts plan with their own budgets; the largest stands for the run's.
+    let largest_host = match server {
+        Server::Hosts { hosts } => hosts.iter().filter_map(|host| host.gpu_budget).max(),
+        _ => None,
+    };
+    match agentrun::detect_gpu_budget().or(largest_host) {
         Some(bytes) => Ok(Some(bytes)),
         None => anyhow::bail!(
             "`memory.gpu_budget: auto` but this machine's GPU memory could not be read; \

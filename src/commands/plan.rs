@@ -27,9 +27,35 @@ pub(crate) async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
             eprintln!("note: {note}");
         }
     }
+    // Several hosts: where each model lives, and what that saves over one host.
+    let server = Server::from_args(&args.server, Some(&args.workflow))?;
+    let auto_budget = resolve_budget(&workflow, &server)?.or(match workflow.memory.gpu_budget {
+        agentrun::GpuBudget::Bytes(bytes) => Some(bytes),
+        agentrun::GpuBudget::Auto => None,
+    });
+    let placement = match server.connect_fleet(auto_budget).await? {
+        Some(fleet) => Some(
+            agentrun::place_workflow(&fleet, &workflow, &workload)
+                .await
+                .context("cannot place the workflow's models on the hosts")?,
+        ),
+        None => None,
+    };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&analysis)?);
+        match &placement {
+            Some(placement) => println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "analysis": analysis,
+                    "placement": placement,
+                }))?
+            ),
+            None => println!("{}", serde_json::to_string_pretty(&analysis)?),
+        }
     } else {
+        if let Some(placement) = &placement {
+            println!("Placement on {} hosts\n{placement}", placement.hosts.len());
+        }
         print_plan(&workflow, &workload, &analysis);
         print_fan_outs(&agentrun::preview_fan_outs(&workflow, &details, &workload)?);
         print_inputs(&workflow, &details, &experience);
@@ -55,7 +81,7 @@ pub(crate) struct Planned {
 /// Plans `workflow` as `args` ask, with the model sizes of the server (or of the simulated
 /// Mac's catalogue when no server answers).
 pub(crate) async fn plan(args: &PlanArgs, workflow: &Workflow) -> anyhow::Result<Planned> {
-    let server = Server::from_args(&args.server, Some(&args.workflow));
+    let server = Server::from_args(&args.server, Some(&args.workflow))?;
     let backend = model_source(&server).await?;
     let details = agentrun::model_details_of(&*backend, workflow)
         .await

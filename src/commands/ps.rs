@@ -15,18 +15,50 @@ pub(crate) async fn run(args: PsArgs) -> anyhow::Result<ExitCode> {
         .map(agentrun::parse_size)
         .transpose()
         .context("invalid --budget")?;
-    let backend = Server::from_args(&args.server, None).connect().await?;
+    let server = Server::from_args(&args.server, None)?;
+    // Several hosts: each with its own models, against its own budget.
+    // A host whose budget is `auto` and unknown here shows no shares (0: unknown).
+    let auto_budget = budget.or_else(agentrun::detect_gpu_budget).unwrap_or(0);
+    if let Some(fleet) = server.connect_fleet(Some(auto_budget)).await? {
+        agentrun::ModelBackend::running_models(&*fleet).await?;
+        for (index, host) in fleet.hosts().iter().enumerate() {
+            if index > 0 {
+                println!();
+            }
+            let state = if host.up { "" } else { ", not answering" };
+            let host_budget = (host.spec.budget_bytes > 0).then_some(host.spec.budget_bytes);
+            println!(
+                "host {} ({}, GPU budget {}{state})",
+                host.spec.name,
+                host.spec.url,
+                host_budget.map_or_else(|| "unknown".to_owned(), gigabytes)
+            );
+            if host.resident.is_empty() {
+                println!("no models resident");
+            } else {
+                print_models(&host.resident, host_budget);
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let backend = server.connect().await?;
     let models = backend.running_models().await?;
     if models.is_empty() {
         eprintln!("no models resident on {}", backend.endpoint());
         return Ok(ExitCode::SUCCESS);
     }
+    print_models(&models, budget);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The resident models, with their share of `budget` when there is one.
+fn print_models(models: &[agentrun::RunningModel], budget: Option<u64>) {
     println!(
         "{:<28} {:>9} {:>5} {:>12} {:>8}",
         "NAME", "SIZE", "GPU", "EXPIRES", "BUDGET"
     );
     let mut total = 0;
-    for model in &models {
+    for model in models {
         total += model.size_bytes;
         let gpu = percent(model.size_vram_bytes, model.size_bytes);
         let share = budget
@@ -49,7 +81,6 @@ pub(crate) async fn run(args: PsArgs) -> anyhow::Result<ExitCode> {
             percent(total, budget)
         );
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn percent(part: u64, whole: u64) -> f64 {

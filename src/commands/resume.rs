@@ -39,7 +39,7 @@ pub(crate) async fn run(args: ResumeArgs, output: Output) -> anyhow::Result<Exit
                 non_interactive: false,
                 keep_loaded: false,
                 no_learning: false,
-                server: Server::from_environment(),
+                server: Server::from_environment()?,
             }
         }
     };
@@ -72,7 +72,7 @@ fn override_settings(settings: &mut RunSettings, args: &ResumeArgs) {
     if wants_simulator {
         let (saved_scale, saved_script) = match &settings.server {
             Server::Simulator { time_scale, script } => (*time_scale, script.clone()),
-            Server::Ollama { .. } => (DEFAULT_TIME_SCALE, None),
+            Server::Ollama { .. } | Server::Hosts { .. } => (DEFAULT_TIME_SCALE, None),
         };
         settings.server = Server::Simulator {
             time_scale: args.time_scale.unwrap_or(saved_scale),

@@ -22,7 +22,7 @@ pub(crate) async fn run(args: RunArgs, output: Output) -> anyhow::Result<ExitCod
         .clone()
         .or_else(|| workflow.task.clone())
         .context("the workflow has no `task`; give one with --task \"...\"")?;
-    let server = Server::from_args(&args.server, Some(&args.workflow));
+    let server = Server::from_args(&args.server, Some(&args.workflow))?;
     let settings = RunSettings {
         task,
         policy: args.policy,

@@ -7,6 +7,9 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::args::ServerArgs;
+use crate::commands::hosts::{
+    HostEntry, connect_hosts, hosts_from_urls, read_hosts_file, split_hosts_variable,
+};
 
 /// Where Ollama listens unless told otherwise.
 pub(crate) const DEFAULT_OLLAMA_URL: &str = "http://127.0.0.1:11434";
@@ -23,6 +26,11 @@ pub(crate) enum Server {
         /// The address.
         url: String,
     },
+    /// Several Ollama servers, each serving the models placed on it.
+    Hosts {
+        /// The hosts, in order of preference.
+        hosts: Vec<HostEntry>,
+    },
     /// The built-in simulator of the target Mac, in-process.
     Simulator {
         /// How long a simulated second takes, in seconds.
@@ -36,10 +44,17 @@ pub(crate) enum Server {
 impl Server {
     /// The server the flags choose. `workflow` locates the simulator's default script,
     /// `sim/NAME.yaml` beside the workflow `NAME.yaml`.
-    pub(crate) fn from_args(args: &ServerArgs, workflow: Option<&Path>) -> Server {
+    pub(crate) fn from_args(args: &ServerArgs, workflow: Option<&Path>) -> anyhow::Result<Server> {
         if !args.sim {
-            return Server::Ollama {
-                url: args.url.clone(),
+            return match (args.urls.as_slice(), &args.hosts) {
+                ([url], _) => Ok(Server::Ollama { url: url.clone() }),
+                ([], Some(file)) => Ok(Server::Hosts {
+                    hosts: read_hosts_file(file)?,
+                }),
+                ([], None) => Server::from_environment(),
+                (urls, _) => Ok(Server::Hosts {
+                    hosts: hosts_from_urls(urls)?,
+                }),
             };
         }
         let script = args
@@ -47,17 +62,36 @@ impl Server {
             .clone()
             .or_else(|| default_script(workflow?))
             .map(|path| std::path::absolute(&path).unwrap_or(path));
-        Server::Simulator {
+        Ok(Server::Simulator {
             time_scale: args.time_scale,
             script,
-        }
+        })
     }
 
-    /// The server Ollama's own clients would use: `OLLAMA_HOST`, else the default address.
-    pub(crate) fn from_environment() -> Server {
-        Server::Ollama {
-            url: std::env::var("OLLAMA_HOST").unwrap_or_else(|_| DEFAULT_OLLAMA_URL.to_owned()),
+    /// The server the environment names: the hosts file of `AGENTRUN_HOSTS`, else the
+    /// addresses of `OLLAMA_HOSTS` (separated by commas), else `OLLAMA_HOST` as Ollama's own
+    /// clients read it, else the default address.
+    pub(crate) fn from_environment() -> anyhow::Result<Server> {
+        if let Some(file) = std::env::var_os("AGENTRUN_HOSTS").filter(|file| !file.is_empty()) {
+            return Ok(Server::Hosts {
+                hosts: read_hosts_file(Path::new(&file))?,
+            });
         }
+        if let Ok(value) = std::env::var("OLLAMA_HOSTS") {
+            let urls = split_hosts_variable(&value);
+            match urls.as_slice() {
+                [] => {}
+                [url] => return Ok(Server::Ollama { url: url.clone() }),
+                urls => {
+                    return Ok(Server::Hosts {
+                        hosts: hosts_from_urls(urls).context("in OLLAMA_HOSTS")?,
+                    });
+                }
+            }
+        }
+        Ok(Server::Ollama {
+            url: std::env::var("OLLAMA_HOST").unwrap_or_else(|_| DEFAULT_OLLAMA_URL.to_owned()),
+        })
     }
 
     /// Whether this is the built-in simulator.
@@ -65,9 +99,29 @@ impl Server {
         matches!(self, Server::Simulator { .. })
     }
 
+    /// Connects to every host of a run on several, checking that each answers; `None` for
+    /// one server. `auto_budget` is the budget of a host that says `auto`.
+    pub(crate) async fn connect_fleet(
+        &self,
+        auto_budget: Option<u64>,
+    ) -> anyhow::Result<Option<Arc<agentrun::Fleet>>> {
+        match self {
+            Server::Hosts { hosts } => Ok(Some(
+                connect_hosts(hosts, auto_budget, ollama_config).await?,
+            )),
+            _ => Ok(None),
+        }
+    }
+
     /// Connects (or starts the simulator) and checks that the server answers.
     pub(crate) async fn connect(&self) -> anyhow::Result<Arc<dyn agentrun::ModelBackend>> {
         let backend: Arc<dyn agentrun::ModelBackend> = match self {
+            // Budgets matter only to placement, which connects with `connect_fleet`: a host
+            // whose budget is `auto` and unknown here says 0.
+            Server::Hosts { hosts } => {
+                let auto = agentrun::detect_gpu_budget().unwrap_or(0);
+                connect_hosts(hosts, Some(auto), ollama_config).await?
+            }
             Server::Simulator { time_scale, script } => {
                 let backend = agentrun::SimBackend::target_mac(*time_scale);
                 if let Some(script) = script {
@@ -95,6 +149,15 @@ impl std::fmt::Display for Server {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Server::Ollama { url } => write!(formatter, "the Ollama server at {url}"),
+            Server::Hosts { hosts } => write!(
+                formatter,
+                "the Ollama hosts {}",
+                hosts
+                    .iter()
+                    .map(|host| format!("{} ({})", host.name, host.url))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             Server::Simulator { .. } => formatter.write_str("the built-in simulator"),
         }
     }
@@ -139,6 +202,9 @@ enum TaggedServer {
     Ollama {
         url: String,
     },
+    Hosts {
+        hosts: Vec<HostEntry>,
+    },
     Simulator {
         time_scale: f64,
         script: Option<PathBuf>,
@@ -149,6 +215,7 @@ impl From<ServerFile> for Server {
     fn from(file: ServerFile) -> Server {
         match file {
             ServerFile::Tagged(TaggedServer::Ollama { url }) => Server::Ollama { url },
+            ServerFile::Tagged(TaggedServer::Hosts { hosts }) => Server::Hosts { hosts },
             ServerFile::Tagged(TaggedServer::Simulator { time_scale, script }) => {
                 Server::Simulator { time_scale, script }
             }

@@ -29,6 +29,7 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             machine: SimConfig::target_mac(),
             keep_events,
             branches,
+            hosts: Vec::new(),
         };
         agentrun::simulate(&workflow, &options)
             .with_context(|| format!("cannot simulate {}", args.workflow.display()))
@@ -41,6 +42,9 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         };
         simulate_as(load_mode, keep_events, branches)
     };
+    if let Some(path) = &args.hosts {
+        return compare_hosts(&args, &workflow, &policies, own_mode, path);
+    }
     let report = simulate(own_mode, args.report.is_some())?;
     if let Some(path) = &args.report {
         std::fs::write(path, agentrun::simulation_report_html(&report))
@@ -276,4 +280,90 @@ fn print_fan_outs(report: &SimulationReport, forced: Option<&Forced>, policies: 
             smart.serialized_because.len() - SHOWN
         );
     }
+}
+
+/// The workflow on several simulated hosts beside the one simulated Mac, on the same drawn
+/// future: each policy's load wait on both, and the one machine's bound.
+fn compare_hosts(
+    args: &SimulateArgs,
+    workflow: &agentrun::Workflow,
+    policies: &[Policy],
+    load_mode: LoadModeChoice,
+    path: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
+    let hosts = agentrun::SimHost::read_scenario(path)?;
+    let simulate = |hosts: Vec<agentrun::SimHost>| {
+        let options = SimulationOptions {
+            seed: args.seed,
+            policies: policies.to_vec(),
+            load_mode: Some(load_mode),
+            machine: SimConfig::target_mac(),
+            keep_events: false,
+            branches: if args.sequential {
+                BranchMode::Sequential
+            } else {
+                BranchMode::Planned
+            },
+            hosts,
+        };
+        agentrun::simulate(workflow, &options)
+            .with_context(|| format!("cannot simulate {}", args.workflow.display()))
+    };
+    let one = simulate(Vec::new())?;
+    let several = simulate(hosts.clone())?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "one_host": one,
+                "hosts": several,
+                "host_names": hosts.iter().map(|host| host.name.clone()).collect::<Vec<_>>(),
+            }))?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{}: {} simulated turns (seed {}), load mode {}",
+        one.workflow,
+        one.turns,
+        one.seed,
+        load_mode.name()
+    );
+    println!(
+        "one host: the simulated Mac, GPU budget {}; several: {}",
+        workflow.memory.gpu_budget,
+        hosts
+            .iter()
+            .map(|host| format!(
+                "{} ({})",
+                host.name,
+                agentrun::gigabytes(host.machine.gpu_memory_bytes)
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "\n{:<16} {:>14} {:>14} {:>14} {:>8} {:>8}",
+        "policy", "one host", "several hosts", "saved", "loads 1", "loads n"
+    );
+    for policy in policies {
+        let (Some(alone), Some(fleet)) = (one.policies.get(policy), several.policies.get(policy))
+        else {
+            continue;
+        };
+        println!(
+            "{:<16} {:>12.1} s {:>12.1} s {:>12.1} s {:>8} {:>8}",
+            policy.name(),
+            alone.load_wait_s,
+            fleet.load_wait_s,
+            alone.load_wait_s - fleet.load_wait_s,
+            alone.loads,
+            fleet.loads
+        );
+    }
+    println!(
+        "\nbound on one host: {:.1} s (no policy on the one machine can wait less on this future)",
+        one.bound_s
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -111,13 +111,20 @@ pub(crate) fn timeline_svg(timeline: &Timeline, axis: Axis, agents: &[String]) -
         let top = models_top + index as f64 * MODEL_LANE_HEIGHT;
         let _ = write!(
             svg,
-            r#"<g class="lane lane-model" data-model="{}">"#,
-            escape(&lane.model)
+            r#"<g class="lane lane-model" data-model="{}" data-host="{}">"#,
+            escape(&lane.model),
+            escape(&lane.hosts.join(" "))
         );
         let size = lane
             .bytes
             .map(|bytes| format!(" · {}", gigabytes(bytes)))
             .unwrap_or_default();
+        // With several hosts the lane names its host: `mac` or, after a move, `linux→mac`.
+        let size = if lane.hosts.is_empty() {
+            size
+        } else {
+            format!(" @ {}{size}", lane.hosts.join("→"))
+        };
         lane_label(&mut svg, top, MODEL_LANE_HEIGHT, &lane.model, &size);
         let _ = write!(
             svg,

@@ -75,6 +75,7 @@ fn run(workflow: &str, agent: &str, model: &str, wall_s: f64) -> Vec<Event> {
                 models: BTreeMap::new(),
                 context: Vec::new(),
                 context_cuts: 0,
+                hosts: Default::default(),
             }),
         },
     ]

@@ -37,6 +37,8 @@ pub(crate) struct Span {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ModelLane {
     pub(crate) model: String,
+    /// With several hosts: the hosts it lived on, in order (it moves when one is lost).
+    pub(crate) hosts: Vec<String>,
     /// Bytes the server accounted for it, when a snapshot listed it.
     pub(crate) bytes: Option<u64>,
     /// Resident spans first, then the others, which are drawn over them.
@@ -122,6 +124,9 @@ struct Reader {
     arrived: Vec<(String, usize, f64)>,
     join_waits: Vec<JoinWaitSpan>,
     resumed_at_s: Vec<f64>,
+    /// With several hosts: the hosts in the placement's order, and each model's hosts.
+    host_order: Vec<String>,
+    hosts_of: BTreeMap<String, Vec<String>>,
     started: bool,
     last_s: f64,
     summary: Option<RunSummary>,
@@ -211,6 +216,21 @@ impl Reader {
                 self.workflow.clone_from(workflow);
                 self.policy = *policy;
                 self.gpu_budget_bytes = gpu_budget_bytes.or(self.gpu_budget_bytes);
+                self.seen(*at_s);
+            }
+            Event::Placement { hosts, at_s, .. } => {
+                for host in hosts {
+                    if !self.host_order.contains(&host.host) {
+                        self.host_order.push(host.host.clone());
+                    }
+                    for model in &host.models {
+                        self.know(model);
+                        let lived = self.hosts_of.entry(model.clone()).or_default();
+                        if lived.last() != Some(&host.host) {
+                            lived.push(host.host.clone());
+                        }
+                    }
+                }
                 self.seen(*at_s);
             }
             Event::Resident { models, at_s, .. } => {
@@ -454,8 +474,17 @@ impl Reader {
     fn finish(mut self) -> Timeline {
         self.interrupted();
         let end_s = self.last_s;
-        let models = self
-            .order
+        // With several hosts, lanes are grouped by the host each model first lived on.
+        let host_rank = |model: &String| {
+            self.hosts_of
+                .get(model)
+                .and_then(|hosts| hosts.first())
+                .and_then(|host| self.host_order.iter().position(|known| known == host))
+                .unwrap_or(usize::MAX)
+        };
+        let mut order = self.order.clone();
+        order.sort_by_key(host_rank);
+        let models = order
             .iter()
             .map(|model| {
                 let mut spans = resident_spans(
@@ -466,6 +495,7 @@ impl Reader {
                 spans.extend(self.spans.remove(model).unwrap_or_default());
                 ModelLane {
                     model: model.clone(),
+                    hosts: self.hosts_of.get(model).cloned().unwrap_or_default(),
                     bytes: self.bytes.get(model).copied(),
                     spans,
                 }

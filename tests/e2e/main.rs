@@ -9,6 +9,7 @@ mod examples;
 mod faults;
 mod first_run;
 mod four_specialists;
+mod hosts;
 mod learning;
 mod mcp;
 mod mcp_server;

@@ -87,6 +87,14 @@ impl Sim {
     }
 }
 
+impl Sim {
+    /// Ends the simulator's process, as a host that goes away mid-run.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Sim {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -162,6 +170,8 @@ pub(crate) fn agentrun_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> 
         .args(args)
         .current_dir(dir)
         .env_remove("OLLAMA_HOST")
+        .env_remove("OLLAMA_HOSTS")
+        .env_remove("AGENTRUN_HOSTS")
         .env("AGENTRUN_DIR", runs_dir())
         .env("AGENTRUN_HOME", runs_dir().join("home"))
         .env("AGENTRUN_NO_LEARNING", "true")
@@ -177,7 +187,8 @@ pub(crate) fn agentrun_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> 
 
 /// A finished `agentrun` process.
 pub(crate) struct Run {
-    args: Vec<String>,
+    /// The arguments it was given, for messages.
+    pub(crate) args: Vec<String>,
     /// What it printed and how it exited.
     pub(crate) output: Output,
 }

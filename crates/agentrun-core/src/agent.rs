@@ -495,8 +495,49 @@ impl LlmAgent {
             Err(error) if is_out_of_memory(&error) => {
                 self.recover_memory(context, request, error, reply).await
             }
+            // Of several hosts, none serves the model any more: only a fallback can answer.
+            Err(error @ BackendError::NoHost { .. }) => {
+                self.use_fallback(context, request, error, reply).await
+            }
             answered => answered,
         }
+    }
+
+    /// The agent's `fallback` model answers instead of its own, which no host can serve.
+    async fn use_fallback(
+        &self,
+        context: &TurnContext<'_>,
+        request: &ChatRequest,
+        error: BackendError,
+        reply: &mut AgentReply,
+    ) -> Result<crate::backend::ChatResponse, BackendError> {
+        let agent = &context.spec.name;
+        let Some(fallback) = context
+            .spec
+            .llm()
+            .and_then(|llm| llm.fallback.as_deref())
+            .filter(|fallback| *fallback != request.model)
+        else {
+            return Err(BackendError::NoHost {
+                model: request.model.clone(),
+                reason: format!(
+                    "{}; agent '{agent}' has no `fallback` model to use instead",
+                    match &error {
+                        BackendError::NoHost { reason, .. } => reason.clone(),
+                        other => other.to_string(),
+                    }
+                ),
+            });
+        };
+        context.events.emit(Event::Retry {
+            model: fallback.to_owned(),
+            error: format!("{error}; trying agent '{agent}''s fallback model '{fallback}'"),
+            attempt: 1,
+        });
+        let mut other = request.clone();
+        other.model = fallback.to_owned();
+        reply.answered_by = Some(fallback.to_owned());
+        self.chat_retrying(context, &other).await
     }
 
     /// The road after a load that did not fit: free memory and retry once, then the

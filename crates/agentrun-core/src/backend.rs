@@ -251,6 +251,14 @@ pub enum BackendError {
     /// The call was cancelled (Ctrl-C, run timeout).
     #[error("cancelled")]
     Cancelled,
+    /// Of several hosts, none that answers can serve the model.
+    #[error("no host can serve '{model}': {reason}")]
+    NoHost {
+        /// The model asked for.
+        model: String,
+        /// Why not.
+        reason: String,
+    },
 }
 
 /// Phrases of Ollama's answer when a model does not fit (`model requires more system memory

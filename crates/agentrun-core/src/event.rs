@@ -15,6 +15,21 @@ pub enum LoadCause {
     OnDemand,
 }
 
+/// One host of a run served by several, in a [`Event::Placement`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct HostPlacement {
+    /// The host's name.
+    pub host: String,
+    /// Its address.
+    pub url: String,
+    /// Whether it answers.
+    pub up: bool,
+    /// Its GPU budget in bytes.
+    pub gpu_budget_bytes: u64,
+    /// The models placed on it.
+    pub models: Vec<String>,
+}
+
 /// One thing that happened during a run.
 ///
 /// Serialized as JSON with a `type` tag (`turn_started`, ...); times are seconds
@@ -42,6 +57,16 @@ pub enum Event {
         resumed_turns: u32,
         /// Seconds since the run started: 0, or where a resumed run takes up its clock.
         #[serde(default)]
+        at_s: f64,
+    },
+    /// Where each model lives, when several hosts serve the run: once before the first
+    /// turn, and again whenever a host stops answering or comes back.
+    Placement {
+        /// Every host, with its models and whether it answers.
+        hosts: Vec<HostPlacement>,
+        /// Why the placement is as it is now.
+        reason: String,
+        /// Seconds since the run started.
         at_s: f64,
     },
     /// What the server had resident when a turn began (`/api/ps`).

@@ -24,6 +24,7 @@ use crate::console::Console;
 use crate::context::ContextState;
 use crate::event::{Event, EventSink, LoadCause, ResidentModel};
 use crate::fan_out::{BranchMode, FanOutDecision, FanOutPlanner};
+use crate::fleet::{Fleet, FleetError};
 use crate::gated_backend::GatedBackend;
 use crate::graph::{ConversationGraph, Node, TurnOutcome};
 use crate::human::HumanAgent;
@@ -132,6 +133,9 @@ pub enum RunError {
     /// A model cannot do what the workflow asks of it (tools, thinking).
     #[error(transparent)]
     Capability(#[from] crate::capabilities::MissingCapability),
+    /// The workflow's models cannot be placed on the hosts.
+    #[error(transparent)]
+    Fleet(Box<FleetError>),
     /// The workspace directory does not exist or cannot be read.
     #[error("cannot use the workspace {}: {error}", path.display())]
     Workspace {
@@ -140,6 +144,12 @@ pub enum RunError {
         /// Why it cannot be used.
         error: std::io::Error,
     },
+}
+
+impl From<FleetError> for RunError {
+    fn from(error: FleetError) -> RunError {
+        RunError::Fleet(Box::new(error))
+    }
 }
 
 /// Runs a workflow's conversation.
@@ -154,6 +164,8 @@ pub struct Executor {
     events: EventSink,
     cancel: CancellationToken,
     sandbox: Arc<agentrun_sandbox::Sandbox>,
+    /// The hosts behind `backend` when several serve the run.
+    fleet: Option<Arc<Fleet>>,
 }
 
 impl Executor {
@@ -191,7 +203,16 @@ impl Executor {
             events: EventSink::none(),
             cancel: CancellationToken::new(),
             sandbox: Arc::new(agentrun_sandbox::Sandbox::new()),
+            fleet: None,
         }
+    }
+
+    /// Runs on several hosts: `fleet` replaces the backend, the workflow's models are
+    /// placed on its hosts before the first turn, and residency is planned per host.
+    pub fn with_fleet(mut self, fleet: Arc<Fleet>) -> Executor {
+        self.backend = fleet.clone();
+        self.fleet = Some(fleet);
+        self
     }
 
     /// Replaces the named agent's implementation (a custom agent, or a synthetic one in simulations).
@@ -274,7 +295,10 @@ impl Executor {
                 self.sandbox.clone(),
                 workflow.sandbox.clone(),
             ));
-        let details = model_details_of(&*self.backend, workflow).await?;
+        let details = match &self.fleet {
+            Some(fleet) => crate::fleet_run::details_on_hosts(fleet, workflow).await?,
+            None => model_details_of(&*self.backend, workflow).await?,
+        };
         crate::capabilities::check_capabilities(workflow, &details)?;
         let mut resident_at_start: BTreeSet<String> = self
             .backend
@@ -303,6 +327,9 @@ impl Executor {
                 experience: options.experience.clone(),
             },
         )?;
+        if let Some(fleet) = &self.fleet {
+            crate::fleet_run::place(fleet, workflow, residency.workload()).await?;
+        }
         let mut tally = crate::tally::Tally::new(workflow, policy);
         let past = options.resume.as_ref();
         let mut transcript: Vec<TranscriptEntry> =
@@ -348,6 +375,7 @@ impl Executor {
             at_s: clock.now_s(),
         });
 
+        let mut placement_seen = None;
         let mut server_view = ServerView::default();
         let mut preloader = Preloader::spawn(self.backend.clone(), self.events.clone(), clock);
         // The most turns any agent sees: what must stay in memory without `keep_transcript`.
@@ -698,6 +726,15 @@ impl Executor {
                     .collect(),
                 at_s: clock.now_s(),
             });
+            if let Some(fleet) = &self.fleet {
+                crate::fleet_run::before_turn(
+                    fleet,
+                    &mut residency,
+                    &mut placement_seen,
+                    &self.events,
+                    clock.now_s(),
+                );
+            }
             let mut plan =
                 residency.before_turn(speaker, &resident, preloader.in_flight().as_deref());
             if in_region {
@@ -884,13 +921,16 @@ impl Executor {
             self.unload_models_loaded_by_run(&resident_at_start, clock)
                 .await;
         }
-        let summary = tally.finish(
+        let mut summary = tally.finish(
             status,
             reason,
             clock.elapsed(),
             residency.workload(),
             workflow,
         );
+        if let Some(fleet) = &self.fleet {
+            crate::fleet_run::host_summaries(fleet, &mut summary);
+        }
         self.events.emit(Event::RunFinished {
             summary: Box::new(summary.clone()),
         });

@@ -20,6 +20,8 @@ mod event;
 mod executor;
 mod fan_out;
 mod fan_out_preview;
+mod fleet;
+mod fleet_run;
 mod gated_backend;
 mod graph;
 mod human;
@@ -57,10 +59,12 @@ pub use context::{
     AgentMemory, AssemblyConfig, ContextState, ContextUse, Item, RunningSummary, Selection,
     Strategy, TokenEstimator,
 };
-pub use event::{Event, EventSink, LoadCause, ResidentModel, event_schema};
+pub use event::{Event, EventSink, HostPlacement, LoadCause, ResidentModel, event_schema};
 pub use executor::{Executor, RunError, RunOptions, RunOutcome, model_details_of};
 pub use fan_out::BranchMode;
 pub use fan_out_preview::{FanOutPreview, preview_fan_outs};
+pub use fleet::{Fleet, FleetError, HostSpec, HostView};
+pub use fleet_run::place_workflow;
 pub use graph::{ConversationGraph, Node, Step, TurnOutcome};
 pub use human::HumanAgent;
 pub use mcp::{McpError, McpServers, McpToolInfo, mcp_log_path, model_name};
@@ -72,7 +76,7 @@ pub use planning::{
     model_load_time_options,
 };
 pub use resume::{Resume, ResumeError};
-pub use summary::{AgentSummary, ContextTurn, ModelSummary, RunStatus, RunSummary};
+pub use summary::{AgentSummary, ContextTurn, HostSummary, ModelSummary, RunStatus, RunSummary};
 pub use tools::{Tool, ToolContext, ToolError, Workspace, builtin_tool, parse_arguments};
 pub use transcript::{BranchRef, ToolRecord, TranscriptEntry, deterministic_order};
 pub use turn_prior::{ModelFacts, TurnPrior, turn_prior};

@@ -17,6 +17,7 @@ use agentrun_spec::{
 
 pub use agentrun_memory::FutureTurn;
 
+mod hosts;
 #[cfg(test)]
 mod tests;
 
@@ -104,6 +105,8 @@ pub(crate) struct Residency {
     turns_done: usize,
     /// What this run measured, for later runs.
     observations: Observations,
+    /// With several hosts: each host's share, planned alone; `None` plans one server.
+    hosts: Option<Vec<hosts::HostShare>>,
 }
 
 impl Residency {
@@ -157,6 +160,7 @@ impl Residency {
             future: settings.future.unwrap_or_default(),
             turns_done: 0,
             observations: Observations::default(),
+            hosts: None,
         })
     }
 
@@ -169,7 +173,7 @@ impl Residency {
         model: &str,
         loading_seconds: f64,
     ) -> Option<String> {
-        let resident = self.loaded_models(running, Some(model));
+        let resident = self.resident_beside(model, self.loaded_models(running, Some(model)));
         let future = self.future_from(speaker);
         let context = PlanContext {
             speaker: &self.agent_names[speaker],
@@ -180,7 +184,7 @@ impl Residency {
             model,
             loading_seconds,
         };
-        match memory::judge_preload(self.policy, &self.workload, &context, &preload) {
+        match memory::judge_preload(self.policy, &self.workload_of(model), &context, &preload) {
             Ok(PreloadVerdict::Keep) => None,
             Ok(PreloadVerdict::Abort { reason }) => Some(reason),
             Err(error) => {
@@ -253,7 +257,7 @@ impl Residency {
             resident: &resident,
             future: &future,
         };
-        let plan = match memory::plan_turn(self.policy, &self.workload, &context) {
+        let plan = match self.plan(&context) {
             Ok(plan) => plan,
             Err(error) => {
                 tracing::warn!(%error, "the memory planner failed; this turn sends no residency requests");

@@ -97,6 +97,27 @@ pub struct RunSummary {
     /// Turns whose prompt the server cut to `num_ctx`.
     #[serde(default)]
     pub context_cuts: u32,
+    /// With several hosts: per host, by name, its models and their figures (a model is
+    /// counted on the host it lives on when the run ends).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hosts: BTreeMap<String, HostSummary>,
+}
+
+/// One host's part of a run on several.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct HostSummary {
+    /// Its address.
+    pub url: String,
+    /// Whether it answered when the run ended.
+    pub up: bool,
+    /// The models placed on it when the run ended.
+    pub models: Vec<String>,
+    /// Their loads.
+    pub loads: u32,
+    /// Their unloads.
+    pub unloads: u32,
+    /// Seconds turns waited for them.
+    pub load_wait_s: f64,
 }
 
 /// What one model turn's context held, in a [`RunSummary`].

@@ -157,6 +157,7 @@ impl Tally {
                 .filter(|turn| turn.context.cut_by_server)
                 .count() as u32,
             context: self.context,
+            hosts: BTreeMap::new(),
         }
     }
 }

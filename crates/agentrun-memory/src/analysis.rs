@@ -300,7 +300,7 @@ impl PhaseDraft {
 }
 
 /// Agents grouped by mutual reachability within [`ALTERNATION_TURNS`] turns.
-fn alternating_groups(workload: &Workload) -> Vec<Vec<usize>> {
+pub(crate) fn alternating_groups(workload: &Workload) -> Vec<Vec<usize>> {
     let count = workload.agents().len();
     // reach[target][source]: probability that target speaks within the horizon after source.
     let reach: Vec<Vec<f64>> = (0..count)

@@ -8,7 +8,8 @@ use crate::workload::Workload;
 /// Rules: unloads name distinct resident models other than the speaker's; the call is there
 /// exactly when the speaker has a model, names it and says correctly whether it loads; each
 /// load (the call's, then the preloads in order) targets a model neither resident nor already
-/// loading and passes the count cap and the fit test against what is resident by then.
+/// loading and passes the count cap and the fit test (its prediction against what is resident
+/// by then).
 pub(crate) fn audit_plan(
     workload: &Workload,
     context: &PlanContext<'_>,
@@ -52,10 +53,11 @@ pub(crate) fn audit_plan(
             return Err(format!("loads {name}, which is resident or loading"));
         }
         let bytes = workload.runners[runner].footprint_bytes;
+        let predicted = workload.runners[runner].admission_bytes();
         let used: u64 = resident.iter().map(|(_, _, bytes)| bytes).sum();
-        if !budget.admits(bytes, resident.len(), used) {
+        if !budget.admits(predicted, resident.len(), used) {
             return Err(format!(
-                "loading {name} ({bytes} bytes) beside {} models ({used} bytes) fails the cap or fit test",
+                "loading {name} ({predicted} bytes) beside {} models ({used} bytes) fails the cap or fit test",
                 resident.len()
             ));
         }

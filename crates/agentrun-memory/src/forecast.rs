@@ -109,22 +109,21 @@ impl Forecast<'_> {
                 _ => None,
             })
             .collect();
-        // A preload only survives turns whose models can be resident beside it.
-        let budget = workload.budget();
-        let bytes = workload.runners[candidate].footprint_bytes;
+        // A preload only survives turns whose models can be resident beside it. Only the
+        // hidden load asks about survival: a race against a rival leaves every turn open.
         let mut propagation = self.scratch.borrow_mut();
         propagation.compatible.clear();
-        propagation
-            .compatible
-            .extend(workload.agent_runner.iter().map(|runner| match *runner {
-                None => true,
-                Some(runner) if runner == candidate => true,
-                Some(runner) => {
-                    let other = workload.runners[runner].footprint_bytes;
-                    budget.max_loaded_models >= 2
-                        && budget.admits(bytes.min(other), 1, bytes.max(other))
-                }
-            }));
+        if rival.is_none() {
+            let beside: Vec<bool> = (0..workload.runners.len())
+                .map(|runner| workload.coexist(candidate, runner))
+                .collect();
+            propagation
+                .compatible
+                .extend(workload.agent_runner.iter().map(|runner| match *runner {
+                    None => true,
+                    Some(runner) => beside[runner],
+                }));
+        }
         propagation.load_seconds = load_seconds;
         propagation.offset = offset;
         propagation.run(workload, self.speaker, &contender, 2)

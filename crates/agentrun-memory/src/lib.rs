@@ -88,6 +88,7 @@ mod keep_alive;
 mod load_mode;
 mod lookahead;
 mod name;
+mod placement;
 mod plan;
 mod policy;
 mod replay;
@@ -111,6 +112,11 @@ pub use footprint::{FootprintInputs, predict_footprint};
 pub use keep_alive::{KeepAlive, KeepAliveError};
 pub use load_mode::{LoadMode, LoadModeChoice};
 pub use name::UnknownName;
+pub use placement::{
+    AgentLabels, Bandwidth, EXACT_ASSIGNMENTS, Fallback, ForcedLoad, HostReport, HostedModel,
+    LoadSpeed, MAX_RUN_TURNS, ModelPlacement, OneHost, PREFERENCE_SECONDS, Placement,
+    PlacementError, PlacementHost, PlacementInput, Route, Search, place, replace_lost_host,
+};
 pub use plan::{
     CallPlan, FutureTurn, LoadedModel, PlanContext, Preload, Refresh, TurnPlan, Unload, plan_turn,
 };

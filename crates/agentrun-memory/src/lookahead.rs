@@ -54,6 +54,7 @@ pub(crate) fn plan_ahead(
         let loads = !slots.iter().any(|slot| slot.runner == Some(runner));
         if loads {
             let bytes = workload.runners[runner].footprint_bytes;
+            let admission = workload.runners[runner].admission_bytes();
             // Furthest next use first; a busy model only if nothing else makes room (its
             // unload waits for its request).
             let mut pool: Vec<usize> = (0..slots.len()).collect();
@@ -65,7 +66,7 @@ pub(crate) fn plan_ahead(
                     .then(b.bytes.cmp(&a.bytes))
                     .then_with(|| a.name.cmp(&b.name))
             });
-            let victims = choose_victims(&slots, bytes, budget, &pool)
+            let victims = choose_victims(&slots, admission, budget, &pool)
                 .expect("an empty server admits any model");
             for slot in remove_all(&mut slots, &victims) {
                 plan.unloads.push(Unload {
@@ -190,7 +191,8 @@ fn plan_preloads(
             .collect();
         let by_priority: Vec<usize> = pool.iter().map(|&(index, _)| index).collect();
         // A model that cannot fit now (a busy model is in the way) is left for a later turn.
-        let Some(mut victims) = choose_victims(slots, runner.footprint_bytes, budget, &by_priority)
+        let Some(mut victims) =
+            choose_victims(slots, runner.admission_bytes(), budget, &by_priority)
         else {
             if outlook.strict_order() {
                 break;
@@ -229,7 +231,7 @@ fn plan_preloads(
                     .then_with(|| slots[a].name.cmp(&slots[b].name))
             });
             let by_risk: Vec<usize> = pool.iter().map(|&(index, _)| index).collect();
-            victims = choose_victims(slots, runner.footprint_bytes, budget, &by_risk)
+            victims = choose_victims(slots, runner.admission_bytes(), budget, &by_risk)
                 .expect("the same pool made room in another order");
             lost = pool
                 .iter()
@@ -330,8 +332,8 @@ fn rank_keep_alives(
     }
 }
 
-/// The slots to unload (indices) so that a model of `bytes` loads beside the rest, taken from
-/// `pool` in its order; `None` if the whole pool is not enough.
+/// The slots to unload (indices) so that a model whose fit test compares `bytes` loads
+/// beside the rest, taken from `pool` in its order; `None` if the whole pool is not enough.
 fn choose_victims(
     slots: &[Slot],
     bytes: u64,

@@ -329,11 +329,12 @@ impl Server {
         keep_alive: Option<KeepAlive>,
     ) -> f64 {
         let bytes = workload.runners[runner].footprint_bytes;
+        let predicted = workload.runners[runner].admission_bytes();
         let mut start = at.max(self.loader_free);
         loop {
             self.expire(start);
             let used: u64 = self.loaded.iter().map(|model| model.bytes).sum();
-            if self.budget.admits(bytes, self.loaded.len(), used) {
+            if self.budget.admits(predicted, self.loaded.len(), used) {
                 break;
             }
             let mut order: Vec<usize> = (0..self.loaded.len()).collect();

@@ -160,13 +160,7 @@ fn judge(
     }
     let load_seconds = workload.runners[candidate].load_seconds();
     let remaining = (load_seconds - preload.loading_seconds).max(0.0);
-    let budget = workload.budget();
-    let (bytes, other) = (
-        workload.runners[candidate].footprint_bytes,
-        workload.runners[needed].footprint_bytes,
-    );
-    let together =
-        budget.max_loaded_models >= 2 && budget.admits(bytes.min(other), 1, bytes.max(other));
+    let together = workload.coexist(candidate, needed);
     // Loading began `loading_seconds` ago: as a preload started that long before this turn.
     let keep_value = if together {
         outlook.preload_saving(candidate, load_seconds, -preload.loading_seconds)

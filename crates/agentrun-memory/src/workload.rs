@@ -10,6 +10,7 @@ use crate::error::{Error, check_number};
 use crate::keep_alive::KeepAlive;
 use crate::load_mode::{LoadMode, LoadModeChoice};
 
+mod restrict;
 #[cfg(test)]
 mod tests;
 
@@ -65,7 +66,11 @@ pub struct ModelSpec {
     /// The weights' identity (e.g. the digest of the GGUF blob). Names with the same key share
     /// one runner and one footprint in Ollama, so the planner treats them as one model.
     pub runner_key: String,
-    /// Predicted bytes ([`crate::predict_footprint`]), later the size `/api/ps` reports.
+    /// Predicted bytes ([`crate::predict_footprint`]) with the `num_batch` the calls send,
+    /// or 512 when they send none (Ollama's automatic batch steps down to 512 when memory
+    /// is tight, dropping its surcharge). The planner keeps this prediction for Ollama's fit
+    /// test, and learns the size the model occupies once loaded from `/api/ps`
+    /// ([`Workload::correct_footprint`]).
     pub footprint_bytes: u64,
     /// Estimated load time per mode.
     pub load_times: LoadTimes,
@@ -138,7 +143,15 @@ pub struct Workload {
 pub(crate) struct Runner {
     /// The first model name on these weights: the name preloads use.
     pub(crate) name: String,
+    /// The bytes the runner occupies once loaded: the prediction, then what `/api/ps`
+    /// measured.
     pub(crate) footprint_bytes: u64,
+    /// The bytes Ollama's fit test compares when the runner loads beside others: the
+    /// prediction, never a measurement. A measured size can hold the automatic batch's
+    /// surcharge (up to 2 GiB with room to spare), which Ollama drops when memory is tight;
+    /// testing with it would refuse a model that Ollama loads. 0 when the prediction is
+    /// unknown: then the measured size stands in.
+    fit_bytes: u64,
     pub(crate) load_times: LoadTimes,
     pub(crate) load_mode: LoadModeChoice,
     load_samples: [f64; 2],
@@ -152,6 +165,16 @@ impl Runner {
                 LoadMode::NoMmap
             }
             None => LoadMode::Mmap,
+        }
+    }
+
+    /// The bytes Ollama's fit test compares when this runner loads beside other models
+    /// ([`Runner::fit_bytes`]); the measured size when no prediction is known.
+    pub(crate) fn admission_bytes(&self) -> u64 {
+        if self.fit_bytes > 0 {
+            self.fit_bytes
+        } else {
+            self.footprint_bytes
         }
     }
 
@@ -203,6 +226,7 @@ impl Workload {
                 runners.push(Runner {
                     name: model.name.clone(),
                     footprint_bytes: 0,
+                    fit_bytes: 0,
                     load_times: model.load_times,
                     load_mode: model.load_mode,
                     load_samples: [1.0, 1.0],
@@ -213,6 +237,7 @@ impl Workload {
             // reload each other; planning with the largest keeps every plan feasible.
             let shared = &mut runners[runner];
             shared.footprint_bytes = shared.footprint_bytes.max(model.footprint_bytes);
+            shared.fit_bytes = shared.fit_bytes.max(model.footprint_bytes);
             model_runner.push(runner);
         }
         let mut agent_index = HashMap::new();
@@ -275,6 +300,31 @@ impl Workload {
     /// or the last measured one.
     pub fn footprint_bytes(&self, model: &str) -> Result<u64, Error> {
         Ok(self.runners[self.runner_of_model(model)?].footprint_bytes)
+    }
+
+    /// The bytes Ollama's fit test compares when the model loads beside others: its
+    /// prediction (with the automatic batch stepped down, as Ollama does when memory is
+    /// tight), not the size measured after an earlier load; the measured size when no
+    /// prediction is known.
+    pub fn admission_bytes(&self, model: &str) -> Result<u64, Error> {
+        Ok(self.runners[self.runner_of_model(model)?].admission_bytes())
+    }
+
+    /// Whether two runners can be resident together: the count cap allows two, and one of
+    /// them loads beside the other (the fit test compares the newcomer's prediction with
+    /// what the resident one occupies).
+    pub(crate) fn coexist(&self, a: usize, b: usize) -> bool {
+        if a == b {
+            return true;
+        }
+        let (a, b) = (&self.runners[a], &self.runners[b]);
+        self.budget.max_loaded_models >= 2
+            && (self
+                .budget
+                .admits(a.admission_bytes(), 1, b.footprint_bytes)
+                || self
+                    .budget
+                    .admits(b.admission_bytes(), 1, a.footprint_bytes))
     }
 
     /// The load mode every call of the model must use.
@@ -370,6 +420,7 @@ impl Workload {
     }
 
     /// Replaces a model's footprint with the size the server accounts for it (`/api/ps`).
+    /// Ollama's fit test keeps comparing the prediction ([`Workload::admission_bytes`]).
     pub fn correct_footprint(&mut self, model: &str, bytes: u64) -> Result<(), Error> {
         let runner = self.runner_of_model(model)?;
         self.runners[runner].footprint_bytes = bytes;

@@ -236,6 +236,14 @@ pub(crate) struct ResidencyFile {
     /// How the model's weights are read when it loads: `auto`, `mmap` or `no-mmap`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) load_mode: Option<LoadModeChoice>,
+    /// With several Ollama hosts: labels the model's host must carry, e.g. `[big]`. Labels
+    /// come from the hosts file; a label no host carries stops the run before it starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) require_labels: Option<Vec<String>>,
+    /// With several Ollama hosts: labels the placement prefers among the hosts that carry
+    /// every required one, e.g. `[linux]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) prefer_labels: Option<Vec<String>>,
 }
 
 /// A keep_alive value: seconds as a number, or text (`-1`, `0`, `30m`, `2h`).

@@ -84,7 +84,7 @@ pub use duration::{DurationError, parse_duration};
 pub use flow::{BranchFailure, Condition, EdgeSpec, EdgeTarget, Flow, JoinSpec, JoinWait};
 pub use mcp::{MCP_NAME_SEPARATOR, McpServerSpec, McpToolChoice, McpTransport, is_mcp_server_name};
 pub use memory::{Limits, MemorySpec};
-pub use residency::ResidencySpec;
+pub use residency::{ResidencySpec, is_host_label};
 pub use sandbox::SandboxSpec;
 pub use schema::{agent_json_schema, json_schema};
 pub use simulation::{AgentSimulation, SimulationSpec};

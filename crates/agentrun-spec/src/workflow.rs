@@ -364,6 +364,10 @@ fn residency_document(residency: &ResidencySpec) -> Option<ResidencyFile> {
             KeepAlive::For(_) => KeepAliveFile::Text(keep_alive.to_string()),
         }),
         load_mode: residency.load_mode,
+        require_labels: (!residency.require_labels.is_empty())
+            .then(|| residency.require_labels.clone()),
+        prefer_labels: (!residency.prefer_labels.is_empty())
+            .then(|| residency.prefer_labels.clone()),
     })
 }
 

@@ -691,6 +691,42 @@ fn residency_values_are_checked() {
 }
 
 #[test]
+fn host_labels_are_read_and_checked() {
+    let residency = |value: &str| {
+        BASE.replacen(
+            "options: { num_ctx: 32768 }",
+            &format!("options: {{ num_ctx: 32768 }}\n    residency: {value}"),
+            1,
+        )
+    };
+    let workflow = load(&residency(
+        "{ require_labels: [big], prefer_labels: [linux, gpu-2] }",
+    ))
+    .expect("valid");
+    let coder = llm(&workflow.agents[0]);
+    assert_eq!(coder.residency.require_labels, vec!["big".to_owned()]);
+    assert_eq!(
+        coder.residency.prefer_labels,
+        vec!["linux".to_owned(), "gpu-2".to_owned()]
+    );
+    // The labels survive a save.
+    let saved = load(&workflow.to_yaml()).expect("reloads");
+    assert_eq!(llm(&saved.agents[0]).residency, coder.residency);
+    assert_single_error(
+        &residency("{ require_labels: [Big] }"),
+        "agents.coder.residency.require_labels[0]",
+        7,
+        "'Big' is not a host label",
+    );
+    assert_single_error(
+        &residency("{ prefer_labels: [linux, linux] }"),
+        "agents.coder.residency.prefer_labels[1]",
+        7,
+        "the label 'linux' is given twice",
+    );
+}
+
+#[test]
 fn simulation_settings_are_checked() {
     let sim = |agents: &str| format!("{BASE}simulation:\n  agents:\n    {agents}\n");
     assert_single_error(

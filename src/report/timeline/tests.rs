@@ -111,6 +111,7 @@ fn finished(wall_s: f64) -> Event {
             models: Default::default(),
             context: Vec::new(),
             context_cuts: 0,
+            hosts: Default::default(),
         }),
     }
 }
@@ -396,4 +397,62 @@ fn overlapping_branch_turns_get_a_row_each_and_the_join_wait_is_drawn() {
         "{svg}"
     );
     assert!(svg.contains("a row per branch"));
+}
+
+fn placement(at_s: f64, hosts: &[(&str, bool, &[&str])]) -> Event {
+    Event::Placement {
+        hosts: hosts
+            .iter()
+            .map(|(host, up, models)| agentrun_core::HostPlacement {
+                host: (*host).to_owned(),
+                url: format!("http://{host}:11434"),
+                up: *up,
+                gpu_budget_bytes: 24 * GB,
+                models: models.iter().map(|model| (*model).to_owned()).collect(),
+            })
+            .collect(),
+        reason: "placed".to_owned(),
+        at_s,
+    }
+}
+
+#[test]
+fn lanes_are_grouped_by_host_and_a_moved_model_names_both() {
+    let events = vec![
+        started(0.0, 0),
+        // Seen resident first in the other order: the hosts decide the lanes' order.
+        resident(1, 0.0, &[("coder", 20 * GB), ("architect", 40 * GB)]),
+        placement(
+            0.0,
+            &[("mac", true, &["architect"]), ("linux", true, &["coder"])],
+        ),
+        placement(
+            50.0,
+            &[
+                ("mac", true, &["architect", "coder"]),
+                ("linux", false, &[]),
+            ],
+        ),
+        resident(2, 60.0, &[("coder", 20 * GB), ("architect", 40 * GB)]),
+    ];
+    let timeline = Timeline::from_events(&events);
+    let lanes: Vec<(&str, Vec<String>)> = timeline
+        .models
+        .iter()
+        .map(|lane| (lane.model.as_str(), lane.hosts.clone()))
+        .collect();
+    assert_eq!(
+        lanes,
+        vec![
+            ("architect", vec!["mac".to_owned()]),
+            ("coder", vec!["linux".to_owned(), "mac".to_owned()]),
+        ]
+    );
+    let svg =
+        crate::report::svg::timeline_svg(&timeline, crate::report::svg::Axis { end_s: 60.0 }, &[]);
+    assert!(
+        svg.contains(r#"data-model="coder" data-host="linux mac""#),
+        "{svg}"
+    );
+    assert!(svg.contains("@ linux→mac"), "{svg}");
 }

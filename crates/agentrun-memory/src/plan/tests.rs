@@ -342,3 +342,73 @@ fn plans_serialize_keep_alive_as_ollama_reads_it() {
     assert_eq!(json["call"]["load_mode"], serde_json::json!("mmap"));
     assert_eq!(json["preloads"][0]["keep_alive"], serde_json::json!(86_400));
 }
+
+/// A 16 GB hub-and-experts workload whose measured sizes carry Ollama's automatic batch
+/// surcharge (2.1 GB above the predictions), as after loads with memory to spare.
+fn hub_with_measured_surcharge() -> Workload {
+    let mut workload = Workload::new(
+        vec![
+            model("hub-7b", 5.0),
+            model("expert-a", 6.5),
+            model("expert-b", 6.5),
+        ],
+        vec![
+            agent("hub", Some("hub-7b"), 10.0),
+            agent("a", Some("expert-a"), 60.0),
+            agent("b", Some("expert-b"), 60.0),
+        ],
+        vec![
+            edge("hub", "a", 1.0),
+            edge("hub", "b", 1.0),
+            edge("a", "hub", 1.0),
+            edge("b", "hub", 1.0),
+        ],
+        budget(16, 3),
+    )
+    .expect("valid");
+    for (name, gb) in [("hub-7b", 7.1), ("expert-a", 8.6), ("expert-b", 8.6)] {
+        workload
+            .correct_footprint(name, (gb * GB as f64) as u64)
+            .expect("a model of the workload");
+    }
+    workload
+}
+
+#[test]
+fn the_fit_test_compares_the_prediction_not_a_measured_batch_surcharge() {
+    let workload = hub_with_measured_surcharge();
+    // Measured with the surcharge, an expert (8.6 GB) would not fit beside the hub (7.1 GB):
+    // 8.6 > 0.8 x 8.9. Ollama steps the automatic batch down and tests its prediction,
+    // 6.5 <= 7.12, so it loads beside the hub.
+    assert_eq!(
+        workload.admission_bytes("expert-b").expect("known"),
+        13 * GB / 2
+    );
+    assert_eq!(
+        workload.footprint_bytes("expert-b").expect("known"),
+        86 * GB / 10
+    );
+    let loaded = |name: &str, gb: f64| LoadedModel {
+        model: name.to_owned(),
+        bytes: (gb * GB as f64) as u64,
+        busy: false,
+        keep_alive: None,
+    };
+    // The hub and expert a are resident; expert b speaks: only expert a makes room, the hub
+    // (needed right after) stays.
+    let resident = [loaded("hub-7b", 7.1), loaded("expert-a", 8.6)];
+    let plan = check(Policy::Smart, &workload, "b", &resident);
+    assert!(plan.contains("unload expert-a"), "{plan}");
+    assert!(!plan.contains("unload hub-7b"), "{plan}");
+    assert!(plan.contains("call expert-b"), "{plan}");
+}
+
+#[test]
+fn two_models_coexist_when_either_loads_beside_the_other() {
+    let workload = hub_with_measured_surcharge();
+    let runner = |name: &str| workload.runner_named(name).expect("known");
+    // An expert (6.5 GB predicted) loads beside the hub (7.1 GB resident): 6.5 <= 7.12.
+    assert!(workload.coexist(runner("hub-7b"), runner("expert-a")));
+    // Two experts: 6.5 > 0.8 x (16 - 8.6) = 5.92 either way.
+    assert!(!workload.coexist(runner("expert-a"), runner("expert-b")));
+}

@@ -17,6 +17,37 @@ use crate::node_de::from_node;
 use crate::residency::ResidencySpec;
 use crate::source::resolve_relative;
 
+/// Host labels as written, each checked: a label with other characters, or given twice, is
+/// reported at its place in the list.
+fn host_labels(
+    labels: Option<&[String]>,
+    path: &FieldPath,
+    findings: &mut Findings,
+) -> Vec<String> {
+    let mut kept: Vec<String> = Vec::new();
+    for (index, label) in labels.unwrap_or_default().iter().enumerate() {
+        if !crate::residency::is_host_label(label) {
+            findings.error(
+                path.index(index),
+                format!("'{label}' is not a host label"),
+                Some(
+                    "a label is lowercase letters, digits, `-` and `_`, such as `big` or `linux`"
+                        .to_owned(),
+                ),
+            );
+        } else if kept.contains(label) {
+            findings.error(
+                path.index(index),
+                format!("the label '{label}' is given twice"),
+                Some("remove one of them".to_owned()),
+            );
+        } else {
+            kept.push(label.clone());
+        }
+    }
+    kept
+}
+
 /// Stands in for an agent whose definition could not be read, so edges to it still resolve.
 pub(super) fn placeholder_agent(name: &str) -> AgentSpec {
     AgentSpec {
@@ -94,6 +125,16 @@ pub(super) fn convert_agent_quietly(
                 keep_alive(value, &path.key("residency").key("keep_alive"), findings)
             }),
             load_mode: residency.load_mode,
+            require_labels: host_labels(
+                residency.require_labels.as_deref(),
+                &path.key("residency").key("require_labels"),
+                findings,
+            ),
+            prefer_labels: host_labels(
+                residency.prefer_labels.as_deref(),
+                &path.key("residency").key("prefer_labels"),
+                findings,
+            ),
         })
         .unwrap_or_default();
     let timeout = file

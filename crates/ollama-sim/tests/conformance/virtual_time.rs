@@ -111,3 +111,39 @@ async fn dropping_a_reply_stream_is_a_client_disconnect() {
         .collect();
     assert_eq!(finished, [499]);
 }
+
+/// Under paused time two models decoding at once share the bandwidth exactly: while they
+/// overlap each runs at `1 / (2 x 0.7 / 0.85)` of its speed, so each reply's decode grows by
+/// the same `overlap x (1 - 0.85 / 1.4)` over its lone figure, to the nanosecond.
+#[tokio::test(start_paused = true)]
+async fn concurrent_decodes_share_the_bandwidth_exactly_in_virtual_time() {
+    let sim = Simulator::new(SimConfig::target_mac());
+    let eval =
+        |reply: &api::ChatChunk| reply.metrics.eval_duration.expect("eval_duration") as f64 / 1e9;
+    let coder = request("qwen3-coder:14b", "30m", 300);
+    let small = request("qwen3:8b", "30m", 300);
+    let reply = |request: api::ChatRequest| {
+        let sim = sim.clone();
+        async move {
+            sim.chat(request)
+                .await
+                .expect("scheduled")
+                .collect()
+                .await
+                .expect("reply")
+        }
+    };
+    let alone_coder = eval(&reply(coder.clone()).await);
+    let alone_small = eval(&reply(small.clone()).await);
+    let (together_coder, together_small) = tokio::join!(reply(coder), reply(small));
+    let extra_coder = eval(&together_coder) - alone_coder;
+    let extra_small = eval(&together_small) - alone_small;
+    assert!(extra_coder > 1.0, "the coder slowed: {extra_coder} s");
+    assert!(
+        (extra_coder - extra_small).abs() < 1e-6,
+        "{extra_coder} s and {extra_small} s"
+    );
+    // Neither decode can have lasted less than the overlap that slowed it.
+    let overlap = extra_coder / (1.0 - 0.85 / 1.4);
+    assert!(overlap <= alone_small * 1.4 / 0.85 + 1e-6, "{overlap} s");
+}

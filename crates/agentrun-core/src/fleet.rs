@@ -1,0 +1,625 @@
+//! Several model servers as one backend: every call goes to the host its model is placed
+//! on, and a host that stops answering has its models placed again on the hosts that remain.
+//!
+//! The executor places the workflow's models once their footprints are known
+//! ([`Fleet::place`], which asks each host's `/api/tags` and then the planner's
+//! [`agentrun_memory::place`]), then plans residency per host from [`Fleet::hosts`]. A lost
+//! host's models are placed again with [`agentrun_memory::replace_lost_host`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use agentrun_memory::{
+    AgentLabels, Budget, Fallback, LoadSpeed, Placement, PlacementError, PlacementHost,
+    PlacementInput, Workload,
+};
+use async_trait::async_trait;
+
+use crate::backend::{
+    BackendError, ChatRequest, ChatResponse, KeepAlive, LoadReport, ModelBackend, ModelDetails,
+    ModelOptions, RunningModel, TokenSink,
+};
+
+/// One host of a fleet: its name, budget, count cap and labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostSpec {
+    /// The host's name, for messages and reports (`mac`, `gpu-box`).
+    pub name: String,
+    /// Where it listens, for messages and the `ollama pull` hint.
+    pub url: String,
+    /// Its GPU budget in bytes.
+    pub budget_bytes: u64,
+    /// How many models it keeps loaded at once (`OLLAMA_MAX_LOADED_MODELS`).
+    pub max_loaded_models: usize,
+    /// Its labels (`big`, `linux`), which agents may require or prefer.
+    pub labels: Vec<String>,
+}
+
+/// A host as the executor plans for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostView {
+    /// The host.
+    pub spec: HostSpec,
+    /// Whether it answered last time it was asked.
+    pub up: bool,
+    /// The models placed on it.
+    pub models: BTreeSet<String>,
+    /// What it had resident when last asked.
+    pub resident: Vec<RunningModel>,
+}
+
+/// Why the models cannot be placed.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum FleetError {
+    /// An agent requires labels no host carries.
+    #[error(
+        "agent '{agent}' requires a host labelled {labels}, and no host is: the hosts are {hosts}"
+    )]
+    NoLabel {
+        /// The agent.
+        agent: String,
+        /// The labels, joined.
+        labels: String,
+        /// Every host with its labels.
+        hosts: String,
+    },
+    /// No host the agent may use has its model.
+    #[error(
+        "agent '{agent}' uses model '{model}', which no host it may use has; pull it on host \
+         '{host}' with `OLLAMA_HOST={url} ollama pull {model}`"
+    )]
+    Missing {
+        /// The agent.
+        agent: String,
+        /// The model.
+        model: String,
+        /// The host the model should be pulled on.
+        host: String,
+        /// That host's address.
+        url: String,
+    },
+    /// The placement failed for another reason (a model larger than every host it may use).
+    #[error(transparent)]
+    Placement(PlacementError),
+    /// The workflow's models were never placed.
+    #[error("the workflow's models are not placed on the hosts")]
+    Unplaced,
+}
+
+struct Host {
+    spec: HostSpec,
+    backend: Arc<dyn ModelBackend>,
+}
+
+/// What a placement is made from, besides the hosts.
+struct PlacementParts {
+    workload: Workload,
+    start: String,
+    labels: Vec<AgentLabels>,
+    fallbacks: Vec<Fallback>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Per host: the models it has, of those asked about.
+    catalogue: Vec<BTreeSet<String>>,
+    /// Per host: whether it answers.
+    up: Vec<bool>,
+    /// Per host: what it had resident when last asked.
+    resident: Vec<Vec<RunningModel>>,
+    /// The host of each placed model (a model on several hosts: its first).
+    placement: BTreeMap<String, usize>,
+    /// What placement read, for placing again when a host is lost.
+    input: Option<PlacementParts>,
+    /// The placement in force.
+    current: Option<Placement>,
+    /// Models nothing can serve any more, with why.
+    unservable: BTreeMap<String, String>,
+    /// Counts placement changes, so the executor notices one.
+    version: u64,
+    /// What changed since the executor last asked, in words.
+    notes: Vec<String>,
+}
+
+/// Several model servers behind one [`ModelBackend`].
+pub struct Fleet {
+    hosts: Vec<Host>,
+    state: Mutex<State>,
+}
+
+impl Fleet {
+    /// A fleet of `hosts`, each with the backend that reaches it, in order of preference.
+    pub fn new(hosts: Vec<(HostSpec, Arc<dyn ModelBackend>)>) -> Fleet {
+        let count = hosts.len();
+        Fleet {
+            hosts: hosts
+                .into_iter()
+                .map(|(spec, backend)| Host { spec, backend })
+                .collect(),
+            state: Mutex::new(State {
+                catalogue: vec![BTreeSet::new(); count],
+                up: vec![true; count],
+                resident: vec![Vec::new(); count],
+                ..State::default()
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; go on with it.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The hosts' specs, in order.
+    pub fn specs(&self) -> Vec<HostSpec> {
+        self.hosts.iter().map(|host| host.spec.clone()).collect()
+    }
+
+    /// Asks every host which of the workload's models (and of `fallbacks`' models) it has
+    /// (its `/api/tags`), then places the models: the planner's placement, which minimises
+    /// the expected load wait under each host's budget, count cap and labels.
+    ///
+    /// `workload` is the run's (its budget is ignored), `start` the workflow's first agent,
+    /// `labels` each agent's label wishes, `fallbacks` each model's fallback (any model;
+    /// those outside the workload are placed when first used).
+    pub async fn place(
+        &self,
+        workload: &Workload,
+        start: &str,
+        labels: Vec<AgentLabels>,
+        fallbacks: Vec<Fallback>,
+    ) -> Result<(), FleetError> {
+        let names: BTreeSet<String> = workload
+            .models()
+            .iter()
+            .map(|model| model.name.clone())
+            .chain(fallbacks.iter().map(|fallback| fallback.fallback.clone()))
+            .collect();
+        self.survey(&names).await;
+        let known: BTreeSet<&str> = workload.models().iter().map(|m| m.name.as_str()).collect();
+        let parts = PlacementParts {
+            workload: workload.clone(),
+            start: start.to_owned(),
+            labels,
+            // The planner substitutes only models it plans for.
+            fallbacks: fallbacks
+                .into_iter()
+                .filter(|fallback| known.contains(fallback.fallback.as_str()))
+                .collect(),
+        };
+        let mut state = self.state();
+        let hosts = self.placement_hosts(&state, None);
+        let placed = agentrun_memory::place(&PlacementInput {
+            workload: &parts.workload,
+            start: &parts.start,
+            hosts: &hosts,
+            labels: &parts.labels,
+        })
+        .map_err(|error| self.placement_error(error))?;
+        self.apply(&mut state, placed);
+        state.input = Some(parts);
+        Ok(())
+    }
+
+    /// Learns which of `names` each host that answers has.
+    async fn survey(&self, names: &BTreeSet<String>) {
+        for (index, host) in self.hosts.iter().enumerate() {
+            if !self.is_up(index) {
+                continue;
+            }
+            for name in names {
+                match host.backend.model_details(name).await {
+                    Ok(_) => {
+                        self.state().catalogue[index].insert(name.clone());
+                    }
+                    Err(BackendError::ModelNotFound { .. }) => {}
+                    Err(error) => {
+                        tracing::warn!(host = %host.spec.name, %error, "cannot list a host's models");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The hosts placement may use: those that answer, and `lost` (which placing again
+    /// needs listed).
+    fn placement_hosts(&self, state: &State, lost: Option<usize>) -> Vec<PlacementHost> {
+        self.hosts
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| state.up[*index] || lost == Some(*index))
+            .map(|(index, host)| PlacementHost {
+                name: host.spec.name.clone(),
+                budget: Budget {
+                    gpu_bytes: host.spec.budget_bytes,
+                    max_loaded_models: host.spec.max_loaded_models,
+                },
+                labels: host.spec.labels.clone(),
+                models: state.catalogue[index].iter().cloned().collect(),
+                load_speed: LoadSpeed::default(),
+            })
+            .collect()
+    }
+
+    /// Puts a placement in force: each model's calls go to its first host; a model replaced
+    /// by its fallback is served by no host, so its agents turn to the fallback.
+    fn apply(&self, state: &mut State, placed: Placement) {
+        let index_of = |name: &str| self.hosts.iter().position(|host| host.spec.name == name);
+        state.placement.clear();
+        for model in &placed.models {
+            if let Some(host) = model.hosts.first().and_then(|name| index_of(name)) {
+                state.placement.insert(model.model.clone(), host);
+            }
+        }
+        // Other names of the same weights go where their agents' calls go.
+        for route in &placed.routes {
+            if let Some(host) = index_of(&route.host) {
+                state.placement.entry(route.model.clone()).or_insert(host);
+            }
+        }
+        for substitution in &placed.substitutions {
+            state.placement.remove(&substitution.model);
+            state.unservable.insert(
+                substitution.model.clone(),
+                format!(
+                    "no host that answers may serve it; its agents use their fallback '{}'",
+                    substitution.fallback
+                ),
+            );
+        }
+        state.current = Some(placed);
+        state.version += 1;
+    }
+
+    /// The error for a model no host has at all: the agent, and the first host its labels
+    /// allow, where it should be pulled.
+    pub fn missing_everywhere(&self, agent: &str, model: &str, required: &[String]) -> FleetError {
+        let host = self
+            .hosts
+            .iter()
+            .find(|host| {
+                required
+                    .iter()
+                    .all(|label| host.spec.labels.contains(label))
+            })
+            .unwrap_or(&self.hosts[0]);
+        FleetError::Missing {
+            agent: agent.to_owned(),
+            model: model.to_owned(),
+            host: host.spec.name.clone(),
+            url: host.spec.url.clone(),
+        }
+    }
+
+    fn placement_error(&self, error: PlacementError) -> FleetError {
+        match error {
+            PlacementError::LabelUnsatisfied { agent, required } => FleetError::NoLabel {
+                agent,
+                labels: required.join(" and "),
+                hosts: self
+                    .hosts
+                    .iter()
+                    .map(|host| {
+                        if host.spec.labels.is_empty() {
+                            format!("'{}' (no labels)", host.spec.name)
+                        } else {
+                            format!("'{}' ({})", host.spec.name, host.spec.labels.join(", "))
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            },
+            PlacementError::ModelMissing {
+                agent, model, host, ..
+            } => {
+                let url = self
+                    .hosts
+                    .iter()
+                    .find(|known| known.spec.name == host)
+                    .map(|known| known.spec.url.clone())
+                    .unwrap_or_default();
+                FleetError::Missing {
+                    agent,
+                    model,
+                    host,
+                    url,
+                }
+            }
+            other => FleetError::Placement(other),
+        }
+    }
+
+    /// The placement in force, as the planner explains it.
+    pub fn current(&self) -> Option<Placement> {
+        self.state().current.clone()
+    }
+
+    /// Every host with what is placed on it and what it had resident.
+    pub fn hosts(&self) -> Vec<HostView> {
+        let state = self.state();
+        self.hosts
+            .iter()
+            .enumerate()
+            .map(|(index, host)| HostView {
+                spec: host.spec.clone(),
+                up: state.up[index],
+                models: state
+                    .placement
+                    .iter()
+                    .filter(|(_, placed)| **placed == index)
+                    .map(|(model, _)| model.clone())
+                    .collect(),
+                resident: state.resident[index].clone(),
+            })
+            .collect()
+    }
+
+    /// The host each placed model lives on, by name.
+    pub fn placement(&self) -> BTreeMap<String, String> {
+        let state = self.state();
+        state
+            .placement
+            .iter()
+            .map(|(model, host)| (model.clone(), self.hosts[*host].spec.name.clone()))
+            .collect()
+    }
+
+    /// Counts placement changes: a different value means models moved.
+    pub fn version(&self) -> u64 {
+        self.state().version
+    }
+
+    /// What changed (a host lost, models moved, a host back) since the last call, in words.
+    pub fn take_notes(&self) -> Vec<String> {
+        std::mem::take(&mut self.state().notes)
+    }
+
+    /// The host a call of `model` goes to, placing a model not placed yet (a fallback) on
+    /// the first host that answers and has it.
+    fn host_for(&self, model: &str) -> Result<usize, BackendError> {
+        let mut state = self.state();
+        if let Some(&host) = state.placement.get(model) {
+            return Ok(host);
+        }
+        if let Some(reason) = state.unservable.get(model) {
+            return Err(BackendError::NoHost {
+                model: model.to_owned(),
+                reason: reason.clone(),
+            });
+        }
+        let found = (0..self.hosts.len())
+            .find(|&index| state.up[index] && state.catalogue[index].contains(model))
+            .or_else(|| (0..self.hosts.len()).find(|&index| state.up[index]));
+        match found {
+            Some(host) => {
+                state.placement.insert(model.to_owned(), host);
+                state.version += 1;
+                Ok(host)
+            }
+            None => Err(BackendError::NoHost {
+                model: model.to_owned(),
+                reason: "no host answers".to_owned(),
+            }),
+        }
+    }
+
+    /// A host stopped answering: it is marked down and its models placed again on the
+    /// hosts that remain; a model nothing else can serve is kept as unservable, with why.
+    fn host_failed(&self, index: usize, error: &BackendError) {
+        let mut state = self.state();
+        if !state.up[index] {
+            return;
+        }
+        state.up[index] = false;
+        state.resident[index].clear();
+        let name = self.hosts[index].spec.name.clone();
+        let orphans: Vec<String> = state
+            .placement
+            .iter()
+            .filter(|(_, host)| **host == index)
+            .map(|(model, _)| model.clone())
+            .collect();
+        let hosts = self.placement_hosts(&state, Some(index));
+        let replaced = match (&state.input, &state.current) {
+            (Some(parts), Some(current)) => Some(agentrun_memory::replace_lost_host(
+                &PlacementInput {
+                    workload: &parts.workload,
+                    start: &parts.start,
+                    hosts: &hosts,
+                    labels: &parts.labels,
+                },
+                current,
+                &name,
+                &parts.fallbacks,
+            )),
+            _ => None,
+        };
+        let moved = match replaced {
+            Some(Ok(placed)) => {
+                self.apply(&mut state, placed);
+                orphans
+                    .iter()
+                    .map(|model| match state.placement.get(model) {
+                        Some(host) => format!("{model} to '{}'", self.hosts[*host].spec.name),
+                        None => format!(
+                            "{model} nowhere ({})",
+                            state.unservable.get(model).cloned().unwrap_or_default()
+                        ),
+                    })
+                    .collect::<Vec<_>>()
+            }
+            Some(Err(error)) => {
+                let reason = error.to_string();
+                for model in &orphans {
+                    state.placement.remove(model);
+                    state.unservable.insert(model.clone(), reason.clone());
+                }
+                state.version += 1;
+                vec![format!("nothing moved: {reason}")]
+            }
+            // Nothing placed yet (the run has not started): nothing to move.
+            None => Vec::new(),
+        };
+        let moved = if moved.is_empty() {
+            "no models to move".to_owned()
+        } else {
+            format!("moved {}", moved.join(", "))
+        };
+        let note = format!("host '{name}' stopped answering ({error}); {moved}");
+        tracing::warn!("{note}");
+        state.notes.push(note);
+    }
+
+    /// A host that was down answers again: it serves what is placed from now on, and when
+    /// some model had no host, the models are placed afresh with it.
+    fn host_returned(&self, index: usize, resident: Vec<RunningModel>) {
+        let mut state = self.state();
+        state.up[index] = true;
+        state.resident[index] = resident;
+        let name = &self.hosts[index].spec.name;
+        let mut note = format!("host '{name}' answers again; it serves what is placed from now on");
+        if !state.unservable.is_empty()
+            && let Some(parts) = &state.input
+        {
+            let hosts = self.placement_hosts(&state, None);
+            match agentrun_memory::place(&PlacementInput {
+                workload: &parts.workload,
+                start: &parts.start,
+                hosts: &hosts,
+                labels: &parts.labels,
+            }) {
+                Ok(placed) => {
+                    state.unservable.clear();
+                    self.apply(&mut state, placed);
+                    note.push_str("; the models are placed again with it");
+                }
+                Err(error) => tracing::warn!(%error, "placing again with a returning host failed"),
+            }
+        }
+        state.version += 1;
+        tracing::info!("{note}");
+        state.notes.push(note);
+    }
+
+    fn is_up(&self, index: usize) -> bool {
+        self.state().up[index]
+    }
+}
+
+/// Whether an error means the host is gone, not that the call failed.
+fn host_gone(error: &BackendError) -> bool {
+    matches!(error, BackendError::Unreachable { .. })
+}
+
+#[async_trait]
+impl ModelBackend for Fleet {
+    fn endpoint(&self) -> String {
+        self.hosts
+            .iter()
+            .map(|host| format!("{} ({})", host.spec.name, host.spec.url))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    async fn chat(
+        &self,
+        request: &ChatRequest,
+        on_text: TokenSink<'_>,
+    ) -> Result<ChatResponse, BackendError> {
+        // Each failure takes a host out, so this ends within the number of hosts.
+        loop {
+            let host = self.host_for(&request.model)?;
+            match self.hosts[host].backend.chat(request, &mut *on_text).await {
+                Err(error) if host_gone(&error) => self.host_failed(host, &error),
+                answered => return answered,
+            }
+        }
+    }
+
+    async fn preload(
+        &self,
+        model: &str,
+        options: &ModelOptions,
+        keep_alive: Option<KeepAlive>,
+    ) -> Result<LoadReport, BackendError> {
+        loop {
+            let host = self.host_for(model)?;
+            match self.hosts[host]
+                .backend
+                .preload(model, options, keep_alive)
+                .await
+            {
+                Err(error) if host_gone(&error) => self.host_failed(host, &error),
+                answered => return answered,
+            }
+        }
+    }
+
+    async fn unload(&self, model: &str) -> Result<(), BackendError> {
+        let host = self.host_for(model)?;
+        match self.hosts[host].backend.unload(model).await {
+            // A host that is gone holds nothing any more.
+            Err(error) if host_gone(&error) => {
+                self.host_failed(host, &error);
+                Ok(())
+            }
+            answered => answered,
+        }
+    }
+
+    async fn running_models(&self) -> Result<Vec<RunningModel>, BackendError> {
+        let mut all = Vec::new();
+        let mut last_error = None;
+        for (index, host) in self.hosts.iter().enumerate() {
+            let was_up = self.is_up(index);
+            match host.backend.running_models().await {
+                Ok(resident) => {
+                    if was_up {
+                        self.state().resident[index] = resident.clone();
+                    } else {
+                        self.host_returned(index, resident.clone());
+                    }
+                    all.extend(resident);
+                }
+                Err(error) => {
+                    if was_up && host_gone(&error) {
+                        self.host_failed(index, &error);
+                    }
+                    last_error = Some(error);
+                }
+            }
+        }
+        match last_error {
+            Some(error) if !self.state().up.iter().any(|up| *up) => Err(error),
+            _ => Ok(all),
+        }
+    }
+
+    async fn model_details(&self, model: &str) -> Result<ModelDetails, BackendError> {
+        let mut last = None;
+        for (index, host) in self.hosts.iter().enumerate() {
+            if !self.is_up(index) {
+                continue;
+            }
+            match host.backend.model_details(model).await {
+                Ok(details) => {
+                    self.state().catalogue[index].insert(model.to_owned());
+                    return Ok(details);
+                }
+                Err(error @ BackendError::ModelNotFound { .. }) => last = Some(error),
+                Err(error) => return Err(error),
+            }
+        }
+        Err(match last {
+            Some(_) | None => BackendError::ModelNotFound {
+                model: model.to_owned(),
+                url: format!("any host ({})", self.endpoint()),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

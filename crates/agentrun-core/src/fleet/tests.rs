@@ -1,0 +1,312 @@
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::*;
+use crate::message::Message;
+
+/// A host that has some models, answers chats with its own name, and can be taken away.
+struct FakeHost {
+    name: &'static str,
+    models: Vec<&'static str>,
+    gone: AtomicBool,
+    calls: Mutex<Vec<String>>,
+}
+
+impl FakeHost {
+    fn new(name: &'static str, models: &[&'static str]) -> Arc<FakeHost> {
+        Arc::new(FakeHost {
+            name,
+            models: models.to_vec(),
+            gone: AtomicBool::new(false),
+            calls: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn check(&self, call: String) -> Result<(), BackendError> {
+        if self.gone.load(Ordering::SeqCst) {
+            return Err(BackendError::Unreachable {
+                url: self.name.to_owned(),
+                reason: "connection refused".to_owned(),
+            });
+        }
+        self.calls.lock().expect("lock").push(call);
+        Ok(())
+    }
+
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().expect("lock").clone()
+    }
+}
+
+#[async_trait]
+impl ModelBackend for FakeHost {
+    fn endpoint(&self) -> String {
+        self.name.to_owned()
+    }
+
+    async fn chat(
+        &self,
+        request: &ChatRequest,
+        _: TokenSink<'_>,
+    ) -> Result<ChatResponse, BackendError> {
+        self.check(format!("chat {}", request.model))?;
+        Ok(ChatResponse {
+            message: Message::assistant(self.name),
+            done_reason: None,
+            metrics: Default::default(),
+        })
+    }
+
+    async fn preload(
+        &self,
+        model: &str,
+        _: &ModelOptions,
+        _: Option<KeepAlive>,
+    ) -> Result<LoadReport, BackendError> {
+        self.check(format!("preload {model}"))?;
+        Ok(LoadReport::default())
+    }
+
+    async fn unload(&self, model: &str) -> Result<(), BackendError> {
+        self.check(format!("unload {model}"))
+    }
+
+    async fn running_models(&self) -> Result<Vec<RunningModel>, BackendError> {
+        self.check("ps".to_owned())?;
+        Ok(Vec::new())
+    }
+
+    async fn model_details(&self, model: &str) -> Result<ModelDetails, BackendError> {
+        self.check(format!("show {model}"))?;
+        if !self.models.contains(&model) {
+            return Err(BackendError::ModelNotFound {
+                model: model.to_owned(),
+                url: self.name.to_owned(),
+            });
+        }
+        Ok(ModelDetails {
+            name: model.to_owned(),
+            file_bytes: 1,
+            digest: None,
+            block_count: None,
+            head_count: None,
+            head_count_kv: None,
+            embedding_length: None,
+            context_length: None,
+            capabilities: Vec::new(),
+        })
+    }
+}
+
+const GB: u64 = 1 << 30;
+
+fn spec(name: &str, gb: u64, labels: &[&str]) -> HostSpec {
+    HostSpec {
+        name: name.to_owned(),
+        url: format!("http://{name}:11434"),
+        budget_bytes: gb * GB,
+        max_loaded_models: 3,
+        labels: labels.iter().map(|label| (*label).to_owned()).collect(),
+    }
+}
+
+/// A workload of agents named after their models (`architect` calls `architect`, ...), each
+/// handing over to the next in a ring, with these footprints.
+fn workload(models: &[(&str, u64)]) -> Workload {
+    use agentrun_memory::{
+        LoadModeChoice, LoadTimes, ModelSpec, PlannedAgent, PlannedEdge, PlannedTarget,
+    };
+    let specs = models
+        .iter()
+        .map(|(name, gb)| ModelSpec {
+            name: (*name).to_owned(),
+            runner_key: (*name).to_owned(),
+            footprint_bytes: gb * GB,
+            load_times: LoadTimes::from_bandwidth(gb * GB, 2.0, 0.8e9, 5e9),
+            load_mode: LoadModeChoice::NoMmap,
+        })
+        .collect();
+    let agents = models
+        .iter()
+        .map(|(name, _)| PlannedAgent {
+            name: (*name).to_owned(),
+            model: Some((*name).to_owned()),
+            mean_turn_seconds: 60.0,
+            static_keep_alive: None,
+            num_ctx: None,
+        })
+        .collect();
+    let edges = (0..models.len())
+        .map(|index| PlannedEdge {
+            from: models[index].0.to_owned(),
+            to: PlannedTarget::Agent(models[(index + 1) % models.len()].0.to_owned()),
+            prior_weight: None,
+            count: 0,
+        })
+        .collect();
+    Workload::new(
+        specs,
+        agents,
+        edges,
+        Budget {
+            gpu_bytes: 64 * GB,
+            max_loaded_models: 3,
+        },
+    )
+    .expect("a valid workload")
+}
+
+fn labels(agent: &str, required: &[&str]) -> Vec<AgentLabels> {
+    vec![AgentLabels {
+        agent: agent.to_owned(),
+        required: required.iter().map(|label| (*label).to_owned()).collect(),
+        preferred: Vec::new(),
+    }]
+}
+
+fn chat(model: &str) -> ChatRequest {
+    ChatRequest {
+        model: model.to_owned(),
+        messages: Vec::new(),
+        options: ModelOptions::new(),
+        keep_alive: None,
+        format: None,
+        tools: Vec::new(),
+        think: None,
+    }
+}
+
+async fn answer(fleet: &Fleet, model: &str) -> Result<String, BackendError> {
+    let mut sink = |_: &str| {};
+    let reply = fleet.chat(&chat(model), &mut sink).await?;
+    Ok(reply.message.content)
+}
+
+fn two_hosts() -> (Fleet, Arc<FakeHost>, Arc<FakeHost>) {
+    let mac = FakeHost::new("mac", &["architect", "coder"]);
+    let linux = FakeHost::new("linux", &["coder", "tester"]);
+    let fleet = Fleet::new(vec![
+        (
+            spec("mac", 54, &["big"]),
+            mac.clone() as Arc<dyn ModelBackend>,
+        ),
+        (
+            spec("linux", 24, &["linux"]),
+            linux.clone() as Arc<dyn ModelBackend>,
+        ),
+    ]);
+    (fleet, mac, linux)
+}
+
+#[tokio::test]
+async fn calls_go_to_the_host_each_model_is_placed_on() {
+    let (fleet, mac, linux) = two_hosts();
+    let run = workload(&[("architect", 40), ("coder", 20), ("tester", 4)]);
+    fleet
+        .place(&run, "architect", Vec::new(), Vec::new())
+        .await
+        .expect("placed");
+    let placement = fleet.placement();
+    assert_eq!(placement["architect"], "mac");
+    // 40 + 20 GB does not fit 54 GB: the coder lives beside the tester, on the second host.
+    assert_eq!(placement["coder"], "linux");
+    assert_eq!(placement["tester"], "linux");
+    assert_eq!(answer(&fleet, "architect").await.expect("answers"), "mac");
+    assert_eq!(answer(&fleet, "coder").await.expect("answers"), "linux");
+    fleet
+        .preload("tester", &ModelOptions::new(), None)
+        .await
+        .expect("loads");
+    assert!(linux.calls().contains(&"preload tester".to_owned()));
+    assert!(!mac.calls().iter().any(|call| call.starts_with("preload")));
+}
+
+#[tokio::test]
+async fn a_host_that_stops_answering_has_its_models_moved_and_the_call_goes_on() {
+    let (fleet, mac, linux) = two_hosts();
+    fleet
+        .place(
+            &workload(&[("architect", 40), ("coder", 20)]),
+            "architect",
+            Vec::new(),
+            vec![Fallback {
+                model: "coder".to_owned(),
+                fallback: "tester".to_owned(),
+            }],
+        )
+        .await
+        .expect("placed");
+    assert_eq!(fleet.placement()["coder"], "linux");
+    let before = fleet.version();
+    linux.gone.store(true, Ordering::SeqCst);
+    assert_eq!(answer(&fleet, "coder").await.expect("answers"), "mac");
+    assert_eq!(fleet.placement()["coder"], "mac");
+    assert!(fleet.version() > before);
+    let notes = fleet.take_notes();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].contains("host 'linux' stopped answering"),
+        "{notes:?}"
+    );
+    assert!(notes[0].contains("coder to 'mac'"), "{notes:?}");
+    assert_eq!(mac.calls().iter().filter(|c| *c == "chat coder").count(), 1);
+    // It returns: it answers `ps` again and serves what is placed next.
+    linux.gone.store(false, Ordering::SeqCst);
+    fleet.running_models().await.expect("answers");
+    assert!(fleet.hosts()[1].up);
+    assert_eq!(answer(&fleet, "tester").await.expect("answers"), "linux");
+}
+
+#[tokio::test]
+async fn a_model_only_the_lost_host_had_cannot_be_served_and_says_why() {
+    let (fleet, mac, _) = two_hosts();
+    fleet
+        .place(
+            &workload(&[("architect", 40)]),
+            "architect",
+            Vec::new(),
+            Vec::new(),
+        )
+        .await
+        .expect("placed");
+    mac.gone.store(true, Ordering::SeqCst);
+    let error = answer(&fleet, "architect").await.expect_err("nowhere");
+    assert!(
+        matches!(&error, BackendError::NoHost { model, reason }
+            if model == "architect" && reason.contains("host 'mac' is lost")),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn labels_nothing_carries_and_models_no_allowed_host_has_are_refused() {
+    let (fleet, _, _) = two_hosts();
+    let error = fleet
+        .place(
+            &workload(&[("coder", 8)]),
+            "coder",
+            labels("coder", &["gpu"]),
+            Vec::new(),
+        )
+        .await
+        .expect_err("no label");
+    assert_eq!(
+        error.to_string(),
+        "agent 'coder' requires a host labelled gpu, and no host is: the hosts are \
+         'mac' (big), 'linux' (linux)"
+    );
+    let (fleet, _, _) = two_hosts();
+    let error = fleet
+        .place(
+            &workload(&[("tester", 8)]),
+            "tester",
+            labels("tester", &["big"]),
+            Vec::new(),
+        )
+        .await
+        .expect_err("missing");
+    assert_eq!(
+        error.to_string(),
+        "agent 'tester' uses model 'tester', which no host it may use has; pull it on \
+         host 'mac' with `OLLAMA_HOST=http://mac:11434 ollama pull tester`"
+    );
+}

@@ -1,0 +1,571 @@
+//! The placement rules, one test each, and the heuristic against the exact search.
+
+use super::instance::{Instance, Overrides};
+use super::*;
+use crate::test_support::{GB, agent, budget, edge, model, tdd_workload};
+use crate::workload::{ModelSpec, PlannedAgent, PlannedEdge};
+
+fn host(name: &str, gb: u64, cap: usize, models: &[&str]) -> PlacementHost {
+    PlacementHost {
+        name: name.to_owned(),
+        budget: budget(gb, cap),
+        labels: Vec::new(),
+        models: models.iter().map(|name| (*name).to_owned()).collect(),
+        load_speed: LoadSpeed::default(),
+    }
+}
+
+fn labelled(mut host: PlacementHost, labels: &[&str]) -> PlacementHost {
+    host.labels = labels.iter().map(|label| (*label).to_owned()).collect();
+    host
+}
+
+fn fast(mut host: PlacementHost) -> PlacementHost {
+    host.load_speed.bandwidth = Some(Bandwidth {
+        fixed_seconds: 0.5,
+        mmap_bytes_per_second: 10e9,
+        no_mmap_bytes_per_second: 10e9,
+    });
+    host
+}
+
+fn workload(
+    models: Vec<ModelSpec>,
+    agents: Vec<PlannedAgent>,
+    edges: Vec<PlannedEdge>,
+) -> Workload {
+    Workload::new(models, agents, edges, budget(64, 3)).expect("valid workload")
+}
+
+/// A coder and a tester alternating, on 19 GB and 9 GB models.
+fn tdd_loop() -> Workload {
+    workload(
+        vec![model("coder", 19.0), model("tester", 9.0)],
+        vec![
+            agent("coder", Some("coder"), 120.0),
+            agent("tester", Some("tester"), 40.0),
+        ],
+        vec![
+            edge("coder", "tester", 1.0),
+            edge("tester", "coder", 4.0),
+            edge("tester", "end", 1.0),
+        ],
+    )
+}
+
+fn input<'a>(
+    workload: &'a Workload,
+    start: &'a str,
+    hosts: &'a [PlacementHost],
+    labels: &'a [AgentLabels],
+) -> PlacementInput<'a> {
+    PlacementInput {
+        workload,
+        start,
+        hosts,
+        labels,
+    }
+}
+
+/// The expected seconds per turn of first loads alone, for a placement with no conflict.
+fn cold_only(placement: &Placement) -> f64 {
+    placement
+        .hosts
+        .iter()
+        .map(|host| {
+            host.wait_seconds_per_turn
+                - host
+                    .forced_loads
+                    .iter()
+                    .map(|load| load.wait_seconds_per_100_turns / 100.0)
+                    .sum::<f64>()
+        })
+        .sum()
+}
+
+#[test]
+fn a_model_too_big_for_one_host_goes_to_the_other() {
+    let workload = workload(
+        vec![model("big", 30.0), model("small", 4.0)],
+        vec![
+            agent("planner", Some("big"), 60.0),
+            agent("helper", Some("small"), 20.0),
+        ],
+        vec![
+            edge("planner", "helper", 1.0),
+            edge("helper", "planner", 1.0),
+        ],
+    );
+    // The 24 GB host comes first and loads faster, yet cannot hold the 30 GB model.
+    let hosts = [
+        fast(host("linux", 24, 3, &["big", "small"])),
+        host("mac", 54, 3, &["big", "small"]),
+    ];
+    let placement = place(&input(&workload, "planner", &hosts, &[])).expect("placeable");
+    assert_eq!(placement.host_of("planner"), Some("mac"));
+    assert_eq!(placement.search, Search::Exact);
+    // Nothing fits a model larger than every host.
+    let hosts = [host("linux", 24, 3, &["big"]), host("pi", 8, 3, &["big"])];
+    let error = place(&input(&workload, "planner", &hosts, &[])).unwrap_err();
+    assert_eq!(
+        error,
+        PlacementError::ModelTooBig {
+            model: "big".to_owned(),
+            footprint_bytes: 30 * GB,
+            host: "linux".to_owned(),
+            largest_gpu_bytes: 24 * GB,
+        }
+    );
+    assert!(error.to_string().contains("30.0 GB"), "{error}");
+}
+
+#[test]
+fn alternating_models_never_share_a_host_that_cannot_hold_both() {
+    // On 24 GB the tester does not load beside the coder (9 > 0.8 x 5); on 40 GB it does.
+    // The small host loads faster, so only the conflict keeps the pair off it.
+    let workload = tdd_loop();
+    let hosts = [
+        fast(host("small", 24, 3, &["coder", "tester"])),
+        host("roomy", 40, 3, &["coder", "tester"]),
+    ];
+    let placement = place(&input(&workload, "coder", &hosts, &[])).expect("placeable");
+    let together_on_small =
+        placement.host_of("coder") == Some("small") && placement.host_of("tester") == Some("small");
+    assert!(!together_on_small, "{placement}");
+    // No load is forced: the wait is the first loads alone.
+    assert!(
+        placement
+            .hosts
+            .iter()
+            .all(|host| host.forced_loads.is_empty())
+    );
+    assert!((placement.wait_seconds_per_turn - cold_only(&placement)).abs() < 1e-12);
+    // With the small host alone, every hand-over reloads.
+    let alone = place(&input(&workload, "coder", &hosts[..1], &[])).expect("placeable");
+    assert_eq!(alone.hosts[0].forced_loads.len(), 2, "{alone}");
+    assert!(alone.wait_seconds_per_turn > placement.wait_seconds_per_turn);
+}
+
+#[test]
+fn alternating_models_co_reside_where_only_one_host_can_serve_them() {
+    // The architect needs the Mac's whole budget; the loop can co-reside on the 40 GB box,
+    // and on the 24 GB box neither model fits beside the other.
+    let workload = workload(
+        vec![
+            model("architect", 50.0),
+            model("coder", 19.0),
+            model("tester", 9.0),
+        ],
+        vec![
+            agent("architect", Some("architect"), 200.0),
+            agent("coder", Some("coder"), 120.0),
+            agent("tester", Some("tester"), 40.0),
+        ],
+        vec![
+            edge("architect", "coder", 1.0),
+            edge("coder", "tester", 1.0),
+            edge("tester", "coder", 4.0),
+            edge("tester", "architect", 1.0),
+        ],
+    );
+    let all = ["architect", "coder", "tester"];
+    let hosts = [
+        host("mac", 54, 3, &all),
+        fast(host("small", 24, 3, &all)),
+        host("box", 40, 3, &["coder", "tester"]),
+    ];
+    let placement = place(&input(&workload, "architect", &hosts, &[])).expect("placeable");
+    assert_eq!(placement.host_of("architect"), Some("mac"));
+    // Either the loop shares the 40 GB box, or it is split so no host holds both: never
+    // both on the small one, never beside the architect.
+    assert_ne!(placement.host_of("coder"), Some("mac"));
+    assert_ne!(placement.host_of("tester"), Some("mac"));
+    assert!(
+        placement
+            .hosts
+            .iter()
+            .all(|host| host.forced_loads.is_empty()),
+        "{placement}"
+    );
+    let one = placement
+        .one_host
+        .as_ref()
+        .expect("the Mac holds every model");
+    assert_eq!(one.host, "mac");
+    assert!(placement.saving_seconds_per_turn().expect("compared") > 0.0);
+}
+
+#[test]
+fn required_labels_restrict_and_preferred_labels_break_ties() {
+    let workload = tdd_loop();
+    let both = ["coder", "tester"];
+    let hosts = [
+        labelled(host("a", 40, 3, &both), &["mac"]),
+        labelled(host("b", 40, 3, &both), &["linux", "gpu"]),
+        labelled(host("c", 40, 3, &both), &["linux"]),
+    ];
+    let wishes = [
+        AgentLabels {
+            agent: "coder".to_owned(),
+            required: vec!["linux".to_owned()],
+            preferred: vec!["gpu".to_owned()],
+        },
+        AgentLabels {
+            agent: "tester".to_owned(),
+            required: vec![],
+            preferred: vec!["mac".to_owned()],
+        },
+    ];
+    let placement = place(&input(&workload, "coder", &hosts, &wishes)).expect("placeable");
+    assert_eq!(placement.host_of("coder"), Some("b"));
+    assert_eq!(placement.host_of("tester"), Some("a"));
+    let impossible = [AgentLabels {
+        agent: "tester".to_owned(),
+        required: vec!["linux".to_owned(), "mac".to_owned()],
+        preferred: vec![],
+    }];
+    let error = place(&input(&workload, "coder", &hosts, &impossible)).unwrap_err();
+    assert_eq!(
+        error,
+        PlacementError::LabelUnsatisfied {
+            agent: "tester".to_owned(),
+            required: vec!["linux".to_owned(), "mac".to_owned()],
+        }
+    );
+    assert_eq!(
+        error.to_string(),
+        "no host has the labels agent 'tester' requires: linux, mac"
+    );
+    let unknown = [AgentLabels {
+        agent: "nobody".to_owned(),
+        ..AgentLabels::default()
+    }];
+    assert_eq!(
+        place(&input(&workload, "coder", &hosts, &unknown)).unwrap_err(),
+        PlacementError::UnknownAgent("nobody".to_owned())
+    );
+}
+
+#[test]
+fn a_count_cap_of_one_keeps_alternating_models_apart() {
+    // Memory would hold both on the fast host, but it keeps one model loaded at a time.
+    let workload = tdd_loop();
+    let both = ["coder", "tester"];
+    let hosts = [
+        fast(host("one-slot", 64, 1, &both)),
+        host("other", 40, 3, &both),
+    ];
+    let placement = place(&input(&workload, "coder", &hosts, &[])).expect("placeable");
+    let together = placement.host_of("coder") == placement.host_of("tester");
+    assert!(
+        !together || placement.host_of("coder") == Some("other"),
+        "{placement}"
+    );
+    assert!(
+        placement
+            .hosts
+            .iter()
+            .all(|host| host.forced_loads.is_empty())
+    );
+    // On the one-slot host alone, every hand-over loads.
+    let alone = place(&input(&workload, "coder", &hosts[..1], &[])).expect("placeable");
+    let forced = &alone.hosts[0].forced_loads;
+    assert_eq!(forced.len(), 2, "{alone}");
+}
+
+#[test]
+fn one_host_is_todays_plan() {
+    // The TDD team on the 54 GB Mac: everything there, and the loads forced are those of the
+    // phase transitions the residency analysis reports.
+    let workload = tdd_workload(54);
+    let names: Vec<&str> = workload
+        .models()
+        .iter()
+        .map(|model| model.name.as_str())
+        .collect();
+    let hosts = [host("mac", 54, 3, &names)];
+    let placement = place(&input(&workload, "router", &hosts, &[])).expect("placeable");
+    assert!(placement.routes.iter().all(|route| route.host == "mac"));
+    assert!(placement.models.iter().all(|model| model.hosts == ["mac"]));
+    let one = placement.one_host.as_ref().expect("one host");
+    assert!((one.wait_seconds_per_turn - placement.wait_seconds_per_turn).abs() < 1e-12);
+    assert_eq!(placement.saving_seconds_per_turn(), Some(0.0));
+    let analysis = crate::analyze(&workload);
+    let mut expected: Vec<(String, String)> = analysis
+        .transitions
+        .iter()
+        .flat_map(|transition| {
+            transition
+                .loads
+                .iter()
+                .filter(|load| load.exposed_seconds > 0.0)
+                .map(|load| (transition.to.clone(), load.model.clone()))
+        })
+        .collect();
+    expected.sort();
+    expected.dedup();
+    let mut forced: Vec<(String, String)> = placement.hosts[0]
+        .forced_loads
+        .iter()
+        .map(|load| (load.phase.clone(), load.model.clone()))
+        .collect();
+    forced.sort();
+    forced.dedup();
+    assert_eq!(forced, expected, "{placement}\n{analysis:#?}");
+}
+
+#[test]
+fn a_model_no_host_has_is_named_with_the_pull_to_run() {
+    let workload = tdd_loop();
+    let hosts = [
+        host("small", 16, 3, &["coder:latest"]),
+        host("roomy", 40, 3, &["coder"]),
+    ];
+    let error = place(&input(&workload, "coder", &hosts, &[])).unwrap_err();
+    let PlacementError::ModelMissing {
+        agent,
+        model,
+        host,
+        pull,
+    } = &error
+    else {
+        panic!("expected a missing model, got {error}");
+    };
+    assert_eq!((agent.as_str(), model.as_str()), ("tester", "tester"));
+    assert_eq!(pull, "ollama pull tester");
+    assert!(host == "small" || host == "roomy");
+    assert!(
+        error.to_string().contains(&format!("on host '{host}'")),
+        "{error}"
+    );
+}
+
+#[test]
+fn hosts_are_checked() {
+    let workload = tdd_loop();
+    let both = ["coder", "tester"];
+    let place_on = |hosts: &[PlacementHost]| place(&input(&workload, "coder", hosts, &[]));
+    assert_eq!(place_on(&[]).unwrap_err(), PlacementError::NoHosts);
+    assert_eq!(
+        place_on(&[host("a", 40, 3, &both), host("a", 24, 3, &both)]).unwrap_err(),
+        PlacementError::DuplicateHost("a".to_owned())
+    );
+    assert_eq!(
+        place_on(&[host("a", 40, 0, &both)]).unwrap_err(),
+        PlacementError::NoModelSlots("a".to_owned())
+    );
+    let mut broken = fast(host("a", 40, 3, &both));
+    if let Some(bandwidth) = &mut broken.load_speed.bandwidth {
+        bandwidth.mmap_bytes_per_second = 0.0;
+    }
+    assert!(matches!(
+        place_on(&[broken]).unwrap_err(),
+        PlacementError::Workload(Error::InvalidNumber { .. })
+    ));
+    assert!(matches!(
+        place(&input(&workload, "nobody", &[host("a", 40, 3, &both)], &[])).unwrap_err(),
+        PlacementError::Workload(Error::UnknownAgent(_))
+    ));
+}
+
+#[test]
+fn measured_load_times_beat_the_estimates() {
+    // Two identical hosts; the second has measured the coder loading in a second.
+    let workload = workload(
+        vec![model("coder", 19.0)],
+        vec![agent("coder", Some("coder"), 60.0)],
+        vec![edge("coder", "end", 1.0)],
+    );
+    let mut quick = host("quick", 40, 3, &["coder"]);
+    quick.load_speed.measured.push((
+        "coder".to_owned(),
+        LoadTimes {
+            mmap_seconds: 1.0,
+            no_mmap_seconds: 1.0,
+        },
+    ));
+    let hosts = [host("slow", 40, 3, &["coder"]), quick];
+    let placement = place(&input(&workload, "coder", &hosts, &[])).expect("placeable");
+    assert_eq!(placement.host_of("coder"), Some("quick"));
+    // One turn per run: the first load is the whole wait.
+    assert!(
+        (placement.wait_seconds_per_turn - 1.0).abs() < 1e-9,
+        "{placement}"
+    );
+}
+
+#[test]
+fn failover_moves_only_the_lost_hosts_models() {
+    let workload = workload(
+        vec![
+            model("architect", 50.0),
+            model("coder", 19.0),
+            model("tester", 9.0),
+            model("small-coder", 8.0),
+        ],
+        vec![
+            agent("architect", Some("architect"), 200.0),
+            agent("coder", Some("coder"), 120.0),
+            agent("tester", Some("tester"), 40.0),
+        ],
+        vec![
+            edge("architect", "coder", 1.0),
+            edge("coder", "tester", 1.0),
+            edge("tester", "coder", 4.0),
+            edge("tester", "architect", 1.0),
+        ],
+    );
+    let hosts = [
+        host(
+            "mac",
+            54,
+            3,
+            &["architect", "coder", "tester", "small-coder"],
+        ),
+        host("box", 40, 3, &["coder", "tester"]),
+    ];
+    let input = input(&workload, "architect", &hosts, &[]);
+    let placement = place(&input).expect("placeable");
+    assert_eq!(placement.host_of("architect"), Some("mac"));
+    assert_eq!(placement.host_of("coder"), Some("box"));
+    // The box goes: its models come to the Mac, the architect stays.
+    let again = replace_lost_host(&input, &placement, "box", &[]).expect("the Mac serves all");
+    assert!(
+        again.routes.iter().all(|route| route.host == "mac"),
+        "{again}"
+    );
+    assert!(again.substitutions.is_empty());
+    // The Mac goes: the box has no architect and no fallback is given.
+    let error = replace_lost_host(&input, &placement, "mac", &[]).unwrap_err();
+    assert!(
+        matches!(&error, PlacementError::NoHostLeft { agent, fallback: None, .. } if agent == "architect"),
+        "{error}"
+    );
+    assert!(error.to_string().contains("host 'mac' is lost"), "{error}");
+    // With a fallback the box lists, the architect's turns go to it; the loop stays put.
+    let fallbacks = [Fallback {
+        model: "architect".to_owned(),
+        fallback: "coder".to_owned(),
+    }];
+    let again = replace_lost_host(&input, &placement, "mac", &fallbacks).expect("fallback");
+    assert_eq!(again.host_of("architect"), Some("box"));
+    assert_eq!(again.model_of("architect"), Some("coder"));
+    assert_eq!(again.host_of("coder"), placement.host_of("coder"));
+    assert_eq!(again.host_of("tester"), placement.host_of("tester"));
+    assert_eq!(again.substitutions, fallbacks);
+    assert_eq!(
+        replace_lost_host(&input, &placement, "nowhere", &[]).unwrap_err(),
+        PlacementError::UnknownHost("nowhere".to_owned())
+    );
+}
+
+/// A small deterministic generator (64-bit LCG), so the random instances are the same on
+/// every run.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn random_instance(random: &mut Lcg) -> (Workload, Vec<PlacementHost>) {
+    let models = 2 + random.below(5) as usize;
+    let agents = models + random.below(3) as usize;
+    let names: Vec<String> = (0..models).map(|index| format!("m{index}")).collect();
+    let specs: Vec<ModelSpec> = names
+        .iter()
+        .map(|name| model(name, 1.0 + random.below(30) as f64))
+        .collect();
+    let planned: Vec<PlannedAgent> = (0..agents)
+        .map(|index| {
+            let model = names[if index < models {
+                index
+            } else {
+                random.below(models as u64) as usize
+            }]
+            .as_str();
+            agent(
+                &format!("a{index}"),
+                Some(model),
+                5.0 + random.below(100) as f64,
+            )
+        })
+        .collect();
+    let mut edges = Vec::new();
+    for from in 0..agents {
+        for _ in 0..2 {
+            let to = random.below(agents as u64 + 1) as usize;
+            let to = if to == agents {
+                "end".to_owned()
+            } else {
+                format!("a{to}")
+            };
+            edges.push(edge(&format!("a{from}"), &to, 1.0 + random.below(4) as f64));
+        }
+    }
+    let workload = workload(specs, planned, edges);
+    let host_count = 2 + random.below(2) as usize;
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let hosts = (0..host_count)
+        .map(|index| {
+            let mut host = host(
+                &format!("h{index}"),
+                32 + random.below(32),
+                1 + random.below(3) as usize,
+                &names,
+            );
+            if random.below(2) == 0 {
+                host = fast(host);
+            }
+            host
+        })
+        .collect();
+    (workload, hosts)
+}
+
+/// The heuristic's wait is within 10 % of the exact optimum on every small random instance,
+/// and equal to it on at least four in five.
+#[test]
+fn the_heuristic_matches_the_exact_search_on_small_instances() {
+    let mut random = Lcg(2026);
+    let mut equal = 0;
+    let mut worst: f64 = 1.0;
+    let runs = 200;
+    for run in 0..runs {
+        let (workload, hosts) = random_instance(&mut random);
+        let input = input(&workload, "a0", &hosts, &[]);
+        let instance = Instance::new(&input, &Overrides::default()).expect("valid instance");
+        let cost = |host_of: &[usize]| {
+            let mut state = super::cost::State::new(&instance);
+            for (item, &host) in host_of.iter().enumerate() {
+                state.apply(item, Some(host));
+            }
+            let (wait, penalty) = state.total();
+            wait + penalty
+        };
+        let exact = cost(&search::exact_only(&instance));
+        let heuristic = cost(&search::heuristic_only(&instance));
+        assert!(
+            heuristic >= exact - 1e-9,
+            "run {run}: the exact search is beaten ({heuristic} < {exact})"
+        );
+        assert!(
+            heuristic <= exact * 1.10 + 1e-9,
+            "run {run}: heuristic {heuristic} vs exact {exact}"
+        );
+        if heuristic <= exact + 1e-9 {
+            equal += 1;
+        }
+        worst = f64::max(worst, heuristic / exact.max(1e-12));
+    }
+    assert!(equal * 5 >= runs * 4, "equal on {equal} of {runs}");
+}

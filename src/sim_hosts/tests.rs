@@ -1,0 +1,148 @@
+use super::*;
+
+use std::path::PathBuf;
+
+use agentrun_core::Event;
+use agentrun_memory::{LoadModeChoice, Policy};
+
+use crate::{RandomWorkflow, SimulationOptions, simulate};
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn options(hosts: Vec<SimHost>, policies: Vec<Policy>, machine: SimConfig) -> SimulationOptions {
+    SimulationOptions {
+        seed: None,
+        policies,
+        load_mode: Some(LoadModeChoice::Auto),
+        machine,
+        keep_events: true,
+        branches: crate::BranchMode::Planned,
+        hosts,
+    }
+}
+
+#[test]
+fn the_shipped_two_host_team_waits_less_than_the_one_host_team_on_the_same_future() {
+    let workflow =
+        agentrun_spec::Workflow::from_yaml_file(&repo("workflows/scenarios/mac-54gb.yaml"))
+            .expect("valid");
+    let hosts =
+        SimHost::read_scenario(&repo("workflows/sim/hosts/mac-plus-linux.yaml")).expect("valid");
+    assert_eq!(hosts.len(), 2);
+    let one = simulate(
+        &workflow,
+        &options(Vec::new(), vec![Policy::Smart], SimConfig::target_mac()),
+    )
+    .expect("one host");
+    let two = simulate(
+        &workflow,
+        &options(hosts, vec![Policy::Smart], SimConfig::target_mac()),
+    )
+    .expect("two hosts");
+    assert_eq!(one.turns, two.turns, "the same drawn future");
+    let (alone, shared) = (&one.policies[&Policy::Smart], &two.policies[&Policy::Smart]);
+    assert_eq!(alone.turns, shared.turns);
+    println!(
+        "load wait, smart: one host {:.1} s, two hosts {:.1} s; one-host bound {:.1} s",
+        alone.load_wait_s, shared.load_wait_s, one.bound_s
+    );
+    assert!(
+        shared.load_wait_s < alone.load_wait_s,
+        "two hosts {:.1} s, one host {:.1} s",
+        shared.load_wait_s,
+        alone.load_wait_s
+    );
+    // The 52 GB architect's model can only live on the Mac; the tester's went to the Linux box.
+    let placement = two.events[&Policy::Smart]
+        .iter()
+        .find_map(|event| match event {
+            Event::Placement { hosts, .. } => Some(hosts.clone()),
+            _ => None,
+        })
+        .expect("a placement");
+    assert!(
+        placement[0]
+            .models
+            .contains(&"qwen3-coder-next:q4_K_M".to_owned())
+    );
+    assert!(placement[1].models.contains(&"qwen3-coder:14b".to_owned()));
+}
+
+#[test]
+fn a_sixteen_host_fleet_runs_a_300_turn_workflow_in_virtual_time() {
+    let random = RandomWorkflow::generate(3, 300);
+    let hosts: Vec<SimHost> = (0..16)
+        .map(|index| {
+            let mut machine = random.machine.clone();
+            // Budgets from 16 to 46 GB, each host its own load speed.
+            machine.gpu_memory_bytes = (16 + 2 * index as u64) * 1_000_000_000;
+            machine.load.cold_mmap_bytes_per_second = 0.5e9 + 0.1e9 * index as f64;
+            SimHost {
+                name: format!("host-{index:02}"),
+                labels: Vec::new(),
+                machine,
+            }
+        })
+        .collect();
+    let clock = std::time::Instant::now();
+    let report = simulate(
+        &random.workflow,
+        &SimulationOptions {
+            keep_events: false,
+            ..options(hosts, vec![Policy::Smart], random.machine.clone())
+        },
+    )
+    .expect("runs");
+    let elapsed = clock.elapsed();
+    let figures = &report.policies[&Policy::Smart];
+    println!(
+        "16 hosts, {} turns ({}): {:.0} simulated seconds in {:.2} s of real time, load wait {:.1} s",
+        figures.turns,
+        random.describe(),
+        figures.wall_s,
+        elapsed.as_secs_f64(),
+        figures.load_wait_s
+    );
+    assert_eq!(report.turns, 300);
+    assert_eq!(figures.turns, 300);
+}
+
+#[test]
+fn a_hosts_scenario_with_a_problem_is_refused_with_its_place() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let write = |text: &str| {
+        let path = dir.path().join("hosts.yaml");
+        std::fs::write(&path, text).expect("written");
+        path
+    };
+    let error = SimHost::read_scenario(&write("hosts:\n  - name: a\n  - name: a\n"))
+        .expect_err("twice")
+        .to_string();
+    assert!(
+        error.ends_with("hosts[1].name: 'a' is given twice"),
+        "{error}"
+    );
+    let error = SimHost::read_scenario(&write("hosts:\n  - name: a\n    labels: [Big]\n"))
+        .expect_err("label")
+        .to_string();
+    assert!(
+        error.contains("hosts[0].labels: 'Big' is not a label"),
+        "{error}"
+    );
+    let error = SimHost::read_scenario(&write(
+        "hosts:\n  - name: a\n    machine: { max_loaded_models: 0 }\n",
+    ))
+    .expect_err("no slots")
+    .to_string();
+    assert!(error.contains("hosts[0].machine: "), "{error}");
+    assert!(
+        error.contains("max_loaded_models must be at least 1"),
+        "{error}"
+    );
+    let error = SimHost::read_scenario(&write("hosts:\n  - nme: a\n"))
+        .expect_err("unknown key")
+        .to_string();
+    assert!(error.contains("nme"), "{error}");
+}

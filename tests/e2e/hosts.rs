@@ -1,0 +1,514 @@
+//! Several Ollama hosts: two or three `ollama-sim` processes with their own budgets and
+//! catalogues. Calls go to the host each model is placed on (each host's `/sim/log` says
+//! which models it served), a host killed mid-run hands its models to the others, and bad
+//! host input stops the run before it starts, naming the host or agent.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{
+    Run, Sim, agentrun, agentrun_binary, events, of_type, repo_root, runs_dir, sim_binary,
+};
+
+const CODER: &str = "qwen3-coder:32b";
+const REVIEWER: &str = "qwen3-coder:14b";
+
+/// A simulated host with its own GPU budget and only `models` in its catalogue, replying
+/// from the review loop's script.
+struct Host {
+    sim: Sim,
+    _config: tempfile::TempDir,
+}
+
+impl Host {
+    fn start(gpu: &str, models: &[&str], time_scale: &str) -> Host {
+        let printed = Command::new(sim_binary())
+            .arg("--print-config")
+            .stderr(Stdio::null())
+            .output()
+            .expect("ollama-sim prints its configuration");
+        let mut config: Value = serde_json::from_slice(&printed.stdout).expect("JSON");
+        let catalogue = config["models"].as_array().expect("a catalogue").clone();
+        config["models"] = Value::Array(
+            catalogue
+                .into_iter()
+                .filter(|model| models.contains(&model["name"].as_str().unwrap_or("")))
+                .collect(),
+        );
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("machine.json");
+        std::fs::write(&path, config.to_string()).expect("written");
+        let sim = Sim::start(&[
+            "--config",
+            &path.to_string_lossy(),
+            "--gpu-memory",
+            gpu,
+            "--time-scale",
+            time_scale,
+            "--script",
+            "workflows/sim/review.yaml",
+        ]);
+        Host { sim, _config: dir }
+    }
+
+    fn url(&self) -> &str {
+        &self.sim.url
+    }
+
+    /// The chats this host answered in full, by model (preloads and unloads left out).
+    fn answered(&self) -> Vec<String> {
+        self.sim
+            .log()
+            .iter()
+            .filter(|event| {
+                event["event"] == "request_finished"
+                    && matches!(event["done_reason"].as_str(), Some("stop" | "length"))
+            })
+            .map(|event| event["model"].as_str().unwrap_or("").to_owned())
+            .collect()
+    }
+}
+
+/// A hosts file naming each host.
+fn hosts_file(dir: &Path, hosts: &[(&str, &str, &str, &[&str])]) -> PathBuf {
+    let mut text = String::from("hosts:\n");
+    for (name, url, budget, labels) in hosts {
+        text.push_str(&format!(
+            "  - name: {name}\n    url: {url}\n    gpu_budget: {budget}\n    labels: [{}]\n",
+            labels.join(", ")
+        ));
+    }
+    let path = dir.join("hosts.yaml");
+    std::fs::write(&path, text).expect("written");
+    path
+}
+
+/// The review loop with extra residency lines for the reviewer (labels).
+fn review_workflow(dir: &Path, reviewer_residency: &str) -> PathBuf {
+    let agents = repo_root().join("agents");
+    let text = format!(
+        "name: review\ntask: Write parse_duration.\nagents:\n  coder:\n    use: {}\n  \
+         reviewer:\n    use: {}\n{reviewer_residency}flow:\n  start: coder\n  edges:\n    \
+         - {{ from: coder, to: reviewer }}\n    \
+         - {{ from: reviewer, to: end, when: {{ matches: \"(?m)^\\\\s*APPROVED\\\\s*$\" }} }}\n    \
+         - {{ from: reviewer, to: coder }}\nlimits:\n  max_turns: 20\nmemory:\n  gpu_budget: 54GB\n",
+        agents.join("coder.yaml").display(),
+        agents.join("reviewer.yaml").display(),
+    );
+    let path = dir.join("review.yaml");
+    std::fs::write(&path, text).expect("written");
+    path
+}
+
+/// The transcript of the one run kept under `runs`.
+fn transcript(runs: &Path) -> Vec<Value> {
+    let kept: Vec<PathBuf> = std::fs::read_dir(runs.join("runs"))
+        .expect("a runs folder")
+        .map(|entry| entry.expect("an entry").path())
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    std::fs::read_to_string(kept[0].join("transcript.jsonl"))
+        .expect("a transcript")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("JSON"))
+        .collect()
+}
+
+fn run_args<'a>(runs: &'a str, events: &'a str) -> Vec<&'a str> {
+    vec!["--json", "-q", "--runs-dir", runs, "--events", events]
+}
+
+#[test]
+fn each_call_goes_to_the_host_its_model_is_placed_on() {
+    // Each host has one of the two models: the catalogues decide the placement.
+    let mac = Host::start("54GB", &[CODER], "0.001");
+    let linux = Host::start("24GB", &[REVIEWER], "0.001");
+    let runs = tempfile::tempdir().expect("a temp dir");
+    let events_path = runs.path().join("events.jsonl");
+    let (runs_text, events_text) = (
+        runs.path().to_string_lossy().into_owned(),
+        events_path.to_string_lossy().into_owned(),
+    );
+    let mut args = vec![
+        "workflows/review.yaml",
+        "--ollama",
+        mac.url(),
+        "--ollama",
+        linux.url(),
+    ];
+    args.extend(run_args(&runs_text, &events_text));
+    let run = agentrun(&args);
+    run.expect_code(0);
+    assert_eq!(run.json()["status"], "completed");
+    assert_eq!(mac.answered(), vec![CODER, CODER]);
+    assert_eq!(linux.answered(), vec![REVIEWER, REVIEWER]);
+    let events = events(&events_path);
+    let placements = of_type(&events, "placement");
+    assert_eq!(placements.len(), 1, "{placements:?}");
+    assert_eq!(
+        placements[0]["hosts"][0]["models"],
+        serde_json::json!([CODER])
+    );
+    assert_eq!(
+        placements[0]["hosts"][1]["models"],
+        serde_json::json!([REVIEWER])
+    );
+    // The summary gives each host its part.
+    let hosts = &run.json()["hosts"];
+    let mac_name = mac.url().trim_start_matches("http://");
+    let linux_name = linux.url().trim_start_matches("http://");
+    assert_eq!(
+        hosts[mac_name]["models"],
+        serde_json::json!([CODER]),
+        "{hosts:#}"
+    );
+    assert_eq!(
+        hosts[linux_name]["models"],
+        serde_json::json!([REVIEWER]),
+        "{hosts:#}"
+    );
+    assert_eq!(hosts[mac_name]["loads"], 1, "{hosts:#}");
+}
+
+#[test]
+fn labels_in_the_workflow_choose_among_hosts_that_have_the_model() {
+    // Both hosts have both models; the reviewer requires `linux`, which only the second has.
+    let mac = Host::start("54GB", &[CODER, REVIEWER], "0.001");
+    let linux = Host::start("24GB", &[CODER, REVIEWER], "0.001");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let hosts = hosts_file(
+        dir.path(),
+        &[
+            ("mac", mac.url(), "54GB", &["big"]),
+            ("linux", linux.url(), "24GB", &["linux"]),
+        ],
+    );
+    let workflow = review_workflow(
+        dir.path(),
+        "    residency:\n      require_labels: [linux]\n",
+    );
+    let workflow_text = workflow.to_string_lossy().into_owned();
+    let hosts_text = hosts.to_string_lossy().into_owned();
+    let run = crate::support::agentrun_with(
+        repo_root(),
+        &[&workflow_text, "--json", "-q"],
+        &[("AGENTRUN_HOSTS", &hosts_text)],
+    );
+    run.expect_code(0);
+    assert_eq!(mac.answered(), vec![CODER, CODER]);
+    assert_eq!(linux.answered(), vec![REVIEWER, REVIEWER]);
+}
+
+#[test]
+fn a_host_killed_mid_run_hands_its_models_to_the_others_and_no_turn_is_lost_or_repeated() {
+    // The linux box comes first, so the reviewer's model lives there; the Mac has both.
+    let mut linux = Host::start("24GB", &[REVIEWER], "0.05");
+    let mac = Host::start("54GB", &[CODER, REVIEWER], "0.05");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let hosts = hosts_file(
+        dir.path(),
+        &[
+            ("linux", linux.url(), "24GB", &[]),
+            ("mac", mac.url(), "54GB", &[]),
+        ],
+    );
+    let runs = tempfile::tempdir().expect("a temp dir");
+    let events_path = runs.path().join("events.jsonl");
+    let run = run_killing_after_first_review(
+        Path::new("workflows/review.yaml"),
+        &hosts,
+        runs.path(),
+        &mut linux,
+    );
+    run.expect_code(0);
+    assert_eq!(run.json()["status"], "completed");
+    let turns = transcript(runs.path());
+    // The Mac's script starts its reviewer replies afresh, so the loop may take another
+    // round there; whatever its length, each turn is in the transcript once, in order.
+    let numbers: Vec<u64> = turns
+        .iter()
+        .map(|turn| turn["turn"].as_u64().expect("a number"))
+        .collect();
+    let expected: Vec<u64> = (1..=turns.len() as u64).collect();
+    assert_eq!(numbers, expected, "every turn once");
+    assert!(turns.len() >= 4, "{turns:?}");
+    for (index, turn) in turns.iter().enumerate() {
+        let agent = if index % 2 == 0 { "coder" } else { "reviewer" };
+        assert_eq!(turn["agent"], agent, "{turns:?}");
+    }
+    assert!(
+        turns
+            .last()
+            .and_then(|turn| turn["text"].as_str())
+            .is_some_and(|text| text.contains("APPROVED")),
+        "{turns:?}"
+    );
+    // Every review after the first ran on the Mac, and every coder turn.
+    let answered = mac.answered();
+    let reviews = turns
+        .iter()
+        .filter(|turn| turn["agent"] == "reviewer")
+        .count();
+    let coders = turns.len() - reviews;
+    assert_eq!(
+        answered.iter().filter(|model| *model == REVIEWER).count(),
+        reviews - 1,
+        "{answered:?}"
+    );
+    assert_eq!(
+        answered.iter().filter(|model| *model == CODER).count(),
+        coders
+    );
+    let events = events(&events_path);
+    let placements = of_type(&events, "placement");
+    assert_eq!(placements.len(), 2, "{placements:?}");
+    let reason = placements[1]["reason"].as_str().expect("a reason");
+    assert!(
+        reason.contains("host 'linux' stopped answering"),
+        "{reason}"
+    );
+    assert!(reason.contains(&format!("{REVIEWER} to 'mac'")), "{reason}");
+    assert_eq!(placements[1]["hosts"][0]["up"], false);
+}
+
+/// Runs `workflow` on the hosts of `hosts_file`, its events in `runs/events.jsonl`, and kills
+/// `victim` as soon as it has answered the reviewer once.
+fn run_killing_after_first_review(
+    workflow: &Path,
+    hosts_file: &Path,
+    runs: &Path,
+    victim: &mut Host,
+) -> Run {
+    let child = Command::new(agentrun_binary())
+        .arg(workflow)
+        .arg("--hosts")
+        .arg(hosts_file)
+        .args(["--json", "-q", "--runs-dir"])
+        .arg(runs)
+        .arg("--events")
+        .arg(runs.join("events.jsonl"))
+        .current_dir(repo_root())
+        .env_remove("OLLAMA_HOST")
+        .env_remove("OLLAMA_HOSTS")
+        .env_remove("AGENTRUN_HOSTS")
+        .env("AGENTRUN_HOME", runs_dir().join("home"))
+        .env("AGENTRUN_NO_LEARNING", "true")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("agentrun starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !victim.answered().contains(&REVIEWER.to_owned()) {
+        assert!(Instant::now() < deadline, "the reviewer never answered");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    victim.sim.kill();
+    let output = child.wait_with_output().expect("agentrun ends");
+    Run {
+        args: vec![workflow.display().to_string()],
+        output,
+    }
+}
+
+#[test]
+fn an_agent_whose_model_no_host_remains_for_uses_its_fallback_or_the_run_stops_naming_it() {
+    const FALLBACK: &str = "qwen3:8b";
+    let dir = tempfile::tempdir().expect("a temp dir");
+    for fallback in [true, false] {
+        // Only the Linux box has the reviewer's model; the Mac has the fallback.
+        let mut linux = Host::start("24GB", &[REVIEWER], "0.05");
+        let mac = Host::start("54GB", &[CODER, FALLBACK], "0.05");
+        let hosts = hosts_file(
+            dir.path(),
+            &[
+                ("linux", linux.url(), "24GB", &[]),
+                ("mac", mac.url(), "54GB", &[]),
+            ],
+        );
+        let extra = if fallback {
+            format!("    fallback: {FALLBACK}\n")
+        } else {
+            String::new()
+        };
+        let workflow = review_workflow(dir.path(), &extra);
+        let runs = tempfile::tempdir().expect("a temp dir");
+        let run = run_killing_after_first_review(&workflow, &hosts, runs.path(), &mut linux);
+        let turns = transcript(runs.path());
+        if fallback {
+            run.expect_code(0);
+            // The second review was answered by the fallback, on the Mac.
+            let reviews: Vec<&Value> = turns.iter().filter(|t| t["agent"] == "reviewer").collect();
+            assert_eq!(reviews[0]["model"], REVIEWER, "{turns:?}");
+            assert_eq!(reviews[1]["model"], FALLBACK, "{turns:?}");
+            assert!(mac.answered().contains(&FALLBACK.to_owned()));
+        } else {
+            run.expect_code(1);
+            let summary = run.json();
+            assert_eq!(summary["status"], "failed");
+            let reason = summary["reason"].as_str().expect("a reason");
+            assert!(reason.contains("agent 'reviewer' failed"), "{reason}");
+            assert!(reason.contains("host 'linux' is lost"), "{reason}");
+            assert!(
+                reason.contains("agent 'reviewer' has no `fallback` model"),
+                "{reason}"
+            );
+            // Every turn before the loss is kept, once.
+            let numbers: Vec<u64> = turns.iter().filter_map(|t| t["turn"].as_u64()).collect();
+            assert_eq!(numbers, vec![1, 2, 3], "{turns:?}");
+        }
+    }
+}
+
+/// A run that stops before its first turn with exit 2 and this in its error.
+#[track_caller]
+fn refused(run: &Run, words: &str) {
+    run.expect_code(2);
+    let stderr = run.stderr();
+    assert!(stderr.contains(words), "expected {words:?} in:\n{stderr}");
+}
+
+#[test]
+fn bad_host_input_stops_the_run_naming_the_host_or_agent() {
+    let mac = Host::start("54GB", &[CODER], "0");
+    let linux = Host::start("24GB", &[CODER], "0");
+    let both = Host::start("24GB", &[CODER, REVIEWER], "0");
+    // An unreachable host at start.
+    let closed = "http://127.0.0.1:9";
+    refused(
+        &agentrun(&[
+            "workflows/review.yaml",
+            "--ollama",
+            mac.url(),
+            "--ollama",
+            closed,
+            "-q",
+        ]),
+        "host '127.0.0.1:9': the Ollama server at http://127.0.0.1:9 does not answer",
+    );
+    // The same address twice.
+    refused(
+        &agentrun(&[
+            "workflows/review.yaml",
+            "--ollama",
+            mac.url(),
+            "--ollama",
+            &format!("{}/", mac.url()),
+            "-q",
+        ]),
+        "is given twice",
+    );
+    // A model no host has.
+    refused(
+        &agentrun(&[
+            "workflows/review.yaml",
+            "--ollama",
+            mac.url(),
+            "--ollama",
+            linux.url(),
+            "-q",
+        ]),
+        &format!(
+            "agent 'reviewer' uses model '{REVIEWER}', which no host it may use has; pull it on \
+             host '{}' with `OLLAMA_HOST={} ollama pull {REVIEWER}`",
+            mac.url().trim_start_matches("http://"),
+            mac.url()
+        ),
+    );
+    // A label nothing satisfies.
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let hosts = hosts_file(
+        dir.path(),
+        &[
+            ("mac", mac.url(), "54GB", &["big"]),
+            ("linux", both.url(), "24GB", &[]),
+        ],
+    );
+    let workflow = review_workflow(dir.path(), "    residency:\n      require_labels: [gpu]\n");
+    refused(
+        &agentrun(&[
+            &workflow.to_string_lossy(),
+            "--hosts",
+            &hosts.to_string_lossy(),
+            "-q",
+        ]),
+        "agent 'reviewer' requires a host labelled gpu, and no host is: the hosts are 'mac' (big), 'linux' (no labels)",
+    );
+}
+
+#[test]
+fn ps_shows_every_host_with_what_it_holds() {
+    let mac = Host::start("54GB", &[CODER], "0");
+    let linux = Host::start("24GB", &[REVIEWER], "0");
+    // Load the reviewer's model on the Linux box only.
+    linux
+        .sim
+        .post_json("/api/generate", &serde_json::json!({ "model": REVIEWER }));
+    let run = agentrun(&["ps", "--ollama", mac.url(), "--ollama", linux.url()]);
+    run.expect_code(0);
+    let out = run.stdout();
+    let linux_block = out
+        .split("host ")
+        .find(|block| block.contains(linux.url()))
+        .expect("a block for the Linux box");
+    assert!(linux_block.contains(REVIEWER), "{out}");
+    let mac_block = out
+        .split("host ")
+        .find(|block| block.contains(mac.url()))
+        .expect("a block for the Mac");
+    assert!(mac_block.contains("no models resident"), "{out}");
+}
+
+#[test]
+fn plan_prints_where_each_model_lives_and_what_a_second_host_saves() {
+    let mac = Host::start("54GB", &[CODER, REVIEWER], "0");
+    let linux = Host::start("24GB", &[REVIEWER], "0");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let hosts = hosts_file(
+        dir.path(),
+        &[
+            ("mac", mac.url(), "54GB", &[]),
+            ("linux", linux.url(), "24GB", &[]),
+        ],
+    );
+    let run = agentrun(&[
+        "plan",
+        "workflows/review.yaml",
+        "--hosts",
+        &hosts.to_string_lossy(),
+        "--no-learning",
+    ]);
+    run.expect_code(0);
+    let out = run.stdout();
+    assert!(out.starts_with("Placement on 2 hosts\n"), "{out}");
+    assert!(out.contains("host mac:"), "{out}");
+    assert!(out.contains(&format!("  {CODER} (")), "{out}");
+    assert!(out.contains("expected load wait:"), "{out}");
+}
+
+#[test]
+fn simulate_compares_the_shipped_two_host_fleet_with_one_host_on_the_same_future() {
+    let run = agentrun(&[
+        "simulate",
+        "workflows/scenarios/mac-54gb.yaml",
+        "--hosts",
+        "workflows/sim/hosts/mac-plus-linux.yaml",
+        "--policy",
+        "smart",
+        "--json",
+    ]);
+    run.expect_code(0);
+    let both = run.json();
+    assert_eq!(both["host_names"], serde_json::json!(["mac", "linux"]));
+    assert_eq!(both["one_host"]["turns"], both["hosts"]["turns"]);
+    let one = both["one_host"]["policies"]["smart"]["load_wait_s"]
+        .as_f64()
+        .expect("a wait");
+    let two = both["hosts"]["policies"]["smart"]["load_wait_s"]
+        .as_f64()
+        .expect("a wait");
+    assert!(two < one, "two hosts {two} s, one host {one} s");
+    assert!(both["one_host"]["bound_s"].as_f64().expect("a bound") > 0.0);
+}

@@ -106,7 +106,7 @@ fn main() -> ExitCode {
                     load_mode: Some(mode),
                     machine: random.machine.clone(),
                     keep_events: false,
-                    sequential: false,
+                    branches: agentrun::BranchMode::Planned,
                     hosts: Vec::new(),
                 };
                 let report = match agentrun::simulate(&random.workflow, &options) {

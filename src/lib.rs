@@ -35,14 +35,14 @@ mod sim_hosts;
 mod simulate;
 
 pub use agentrun_core::{
-    Agent, AgentError, AgentReply, AgentSummary, BackendError, CallMetrics, ChatRequest,
-    ChatResponse, CommandAgent, Console, ConversationGraph, Event, EventSink, Executor, FutureTurn,
-    HumanAgent, KeepAlive, LlmAgent, LoadCause, LoadReport, LoadTimes, Message, ModelBackend,
-    ModelCall, ModelDetails, ModelOptions, ModelSummary, Node, Role, RunError, RunOptions,
-    RunOutcome, RunStatus, RunSummary, RunningModel, TokenSink, Tool, ToolCall, ToolContext,
-    ToolError, ToolRecord, ToolSpec, TranscriptEntry, TurnContext, TurnOutcome, WorkloadSettings,
-    Workspace, build_workload, builtin_tool, model_details_of, model_load_time_options,
-    parse_arguments,
+    Agent, AgentError, AgentReply, AgentSummary, BackendError, BranchMode, CallMetrics,
+    ChatRequest, ChatResponse, CommandAgent, Console, ConversationGraph, Event, EventSink,
+    Executor, FutureTurn, HumanAgent, KeepAlive, LlmAgent, LoadCause, LoadReport, LoadTimes,
+    Message, ModelBackend, ModelCall, ModelDetails, ModelOptions, ModelSummary, Node, Role,
+    RunError, RunOptions, RunOutcome, RunStatus, RunSummary, RunningModel, TokenSink, Tool,
+    ToolCall, ToolContext, ToolError, ToolRecord, ToolSpec, TranscriptEntry, TurnContext,
+    TurnOutcome, WorkloadSettings, Workspace, build_workload, builtin_tool, model_details_of,
+    model_load_time_options, parse_arguments,
 };
 pub use agentrun_core::{
     AgentMemory, AssemblyConfig, CommandSandbox, ContextState, ContextTurn, ContextUse, Item,

@@ -547,7 +547,7 @@ mod tests {
                     load_mode: Some(mode),
                     machine: random.machine.clone(),
                     keep_events: false,
-                    sequential: false,
+                    branches: agentrun_core::BranchMode::Planned,
                     hosts: Vec::new(),
                 };
                 let report = crate::simulate(&random.workflow, &options).expect("simulates");

@@ -48,8 +48,9 @@ pub struct SimulationOptions {
     /// Keep every policy's events in the report, for its timeline
     /// ([`crate::simulation_report_html`]).
     pub keep_events: bool,
-    /// Run every fan-out's branches one after the other, whatever the planner would choose.
-    pub sequential: bool,
+    /// How fan-outs run their branches: as the planner decides, or forced one after the other
+    /// or all at once.
+    pub branches: agentrun_core::BranchMode,
     /// Several simulated hosts instead of `machine`: the workflow's models are placed on
     /// them and each plans its own residency. Empty: the one machine.
     pub hosts: Vec<crate::SimHost>,
@@ -61,7 +62,7 @@ pub struct PolicyFigures {
     /// Seconds turns waited for model loads.
     pub load_wait_s: f64,
     /// How the run's fan-outs ran: how many ran each way (`concurrent`, `grouped`,
-    /// `serialized`, `sequential`).
+    /// `serialized`, `sequential`, `all-at-once`).
     pub fan_outs: BTreeMap<String, usize>,
     /// Why fan-outs ran other than all at once, each reason once, in the order first given.
     pub serialized_because: Vec<String>,
@@ -563,7 +564,7 @@ fn run_policy(
             .unwrap_or(machine.gpu_memory_bytes),
     );
     run.load_mode = options.load_mode;
-    run.sequential = options.sequential;
+    run.branches = options.branches;
     if policy == Policy::Oracle {
         run.future = Some(future_of(workflow, &machine, script));
     }

@@ -2,7 +2,9 @@
 
 use std::process::ExitCode;
 
-use agentrun::{LoadModeChoice, Policy, SimConfig, SimulationOptions, SimulationReport};
+use agentrun::{
+    BranchMode, LoadModeChoice, Policy, SimConfig, SimulationOptions, SimulationReport,
+};
 use anyhow::Context;
 
 use crate::args::{PolicySelection, SimulateArgs};
@@ -19,21 +21,26 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     };
     // Every policy loads the same way, so that the comparison measures planning alone.
     let own_mode = args.load_mode.unwrap_or(workflow.memory.load_mode);
-    let simulate_as = |load_mode: LoadModeChoice, keep_events: bool, sequential: bool| {
+    let simulate_as = |load_mode: LoadModeChoice, keep_events: bool, branches: BranchMode| {
         let options = SimulationOptions {
             seed: args.seed,
             policies: policies.clone(),
             load_mode: Some(load_mode),
             machine: SimConfig::target_mac(),
             keep_events,
-            sequential,
+            branches,
             hosts: Vec::new(),
         };
         agentrun::simulate(&workflow, &options)
             .with_context(|| format!("cannot simulate {}", args.workflow.display()))
     };
     let simulate = |load_mode: LoadModeChoice, keep_events: bool| {
-        simulate_as(load_mode, keep_events, args.sequential)
+        let branches = if args.sequential {
+            BranchMode::Sequential
+        } else {
+            BranchMode::Planned
+        };
+        simulate_as(load_mode, keep_events, branches)
     };
     if let Some(path) = &args.hosts {
         return compare_hosts(&args, &workflow, &policies, own_mode, path);
@@ -71,8 +78,11 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         if args.sequential {
             print_fan_outs(&report, None, &policies);
         } else {
-            let sequential = simulate_as(own_mode, false, true)?;
-            print_fan_outs(&report, Some(&sequential), &policies);
+            let forced = Forced {
+                sequential: simulate_as(own_mode, false, BranchMode::Sequential)?,
+                all_at_once: simulate_as(own_mode, false, BranchMode::AllAtOnce)?,
+            };
+            print_fan_outs(&report, Some(&forced), &policies);
         }
     }
     println!(
@@ -174,75 +184,101 @@ fn print_decomposition(report: &SimulationReport, mmap: Option<&SimulationReport
     }
 }
 
-/// How the fan-outs ran under each policy, and what running branches at once gained over
-/// running them one after the other on the same drawn future.
-fn print_fan_outs(
-    report: &SimulationReport,
-    sequential: Option<&SimulationReport>,
-    policies: &[Policy],
-) {
-    match sequential {
+/// The same simulation with the branches forced one after the other, and forced all at once.
+struct Forced {
+    sequential: SimulationReport,
+    all_at_once: SimulationReport,
+}
+
+/// How the fan-outs ran under each policy, and what the planner's choice gained over running
+/// every fan-out's branches one after the other, and over running them all at once, on the
+/// same drawn future.
+fn print_fan_outs(report: &SimulationReport, forced: Option<&Forced>, policies: &[Policy]) {
+    match forced {
         Some(_) => println!(
-            "\nparallel branches (as the planner decides) vs forced sequential, load mode {}:",
+            "\nparallel branches as the planner decides vs forced sequential vs forced all at once, load mode {}:",
             mode_name(report)
         ),
         None => println!("\nparallel branches forced sequential (--sequential):"),
     }
     println!(
-        "{:<16} {:>11} {:>11} {:>11} {:>11} {:>11}  fan-outs",
-        "policy", "wall", "load wait", "join wait", "seq. wall", "seq. wait"
+        "{:<16} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}  fan-outs",
+        "policy",
+        "wall",
+        "load wait",
+        "join wait",
+        "seq. wall",
+        "seq. wait",
+        "all wall",
+        "all wait"
     );
+    let figures_of =
+        |report: &SimulationReport, policy: &Policy| report.policies.get(policy).cloned();
     for policy in policies {
         let Some(figures) = report.policies.get(policy) else {
             continue;
         };
-        let alone = sequential.and_then(|report| report.policies.get(policy));
-        let seconds =
-            |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |s| format!("{s:.0} s"));
+        let seq = forced.and_then(|f| figures_of(&f.sequential, policy));
+        let all = forced.and_then(|f| figures_of(&f.all_at_once, policy));
+        let wall = |f: &Option<agentrun::PolicyFigures>| {
+            f.as_ref()
+                .map_or_else(|| "-".to_owned(), |f| format!("{:.0} s", f.wall_s))
+        };
+        let wait = |f: &Option<agentrun::PolicyFigures>| {
+            f.as_ref()
+                .map_or_else(|| "-".to_owned(), |f| format!("{:.1} s", f.load_wait_s))
+        };
         let ran: Vec<String> = figures
             .fan_outs
             .iter()
             .map(|(how, count)| format!("{count} {how}"))
             .collect();
         println!(
-            "{:<16} {:>9.0} s {:>9.1} s {:>9.1} s {:>11} {:>11}  {}",
+            "{:<16} {:>7.0} s {:>8.1} s {:>8.1} s {:>10} {:>10} {:>10} {:>10}  {}",
             policy.name(),
             figures.wall_s,
             figures.load_wait_s,
             figures.join_wait_s,
-            seconds(alone.map(|f| f.wall_s)),
-            alone.map_or_else(|| "-".to_owned(), |f| format!("{:.1} s", f.load_wait_s)),
+            wall(&seq),
+            wait(&seq),
+            wall(&all),
+            wait(&all),
             ran.join(", ")
         );
     }
-    if let (Some(smart), Some(alone)) = (
+    let Some(forced) = forced else {
+        return;
+    };
+    let (Some(smart), Some(seq), Some(all)) = (
         report.policies.get(&Policy::Smart),
-        sequential.and_then(|report| report.policies.get(&Policy::Smart)),
-    ) {
-        let saved = alone.wall_s - smart.wall_s;
+        forced.sequential.policies.get(&Policy::Smart),
+        forced.all_at_once.policies.get(&Policy::Smart),
+    ) else {
+        return;
+    };
+    println!(
+        "smart: {:.0} s of wall time as the planner runs the branches, {:.0} s one after the other, {:.0} s all at once; load wait {:.1} s, {:.1} s, {:.1} s",
+        smart.wall_s, seq.wall_s, all.wall_s, smart.load_wait_s, seq.load_wait_s, all.load_wait_s
+    );
+    println!(
+        "  parallelism pays {:+.0} s against one after the other; the planner's choice {} all at once by {:.0} s",
+        seq.wall_s - smart.wall_s,
+        if smart.wall_s <= all.wall_s {
+            "beats"
+        } else {
+            "trails"
+        },
+        (all.wall_s - smart.wall_s).abs()
+    );
+    const SHOWN: usize = 2;
+    for reason in smart.serialized_because.iter().take(SHOWN) {
+        println!("  not all at once: {reason}");
+    }
+    if smart.serialized_because.len() > SHOWN {
         println!(
-            "smart: branches together take {:.0} s of wall time against {:.0} s one after the other ({:+.0} s, {:.2}x); load wait {:.1} s against {:.1} s",
-            smart.wall_s,
-            alone.wall_s,
-            -saved,
-            if smart.wall_s > 0.0 {
-                alone.wall_s / smart.wall_s
-            } else {
-                1.0
-            },
-            smart.load_wait_s,
-            alone.load_wait_s
+            "  ... and {} more fan-outs with their own figures (--json lists them)",
+            smart.serialized_because.len() - SHOWN
         );
-        const SHOWN: usize = 2;
-        for reason in smart.serialized_because.iter().take(SHOWN) {
-            println!("  not all at once: {reason}");
-        }
-        if smart.serialized_because.len() > SHOWN {
-            println!(
-                "  ... and {} more fan-outs with their own figures (--json lists them)",
-                smart.serialized_because.len() - SHOWN
-            );
-        }
     }
 }
 
@@ -263,7 +299,11 @@ fn compare_hosts(
             load_mode: Some(load_mode),
             machine: SimConfig::target_mac(),
             keep_events: false,
-            sequential: args.sequential,
+            branches: if args.sequential {
+                BranchMode::Sequential
+            } else {
+                BranchMode::Planned
+            },
             hosts,
         };
         agentrun::simulate(workflow, &options)

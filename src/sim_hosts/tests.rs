@@ -18,7 +18,7 @@ fn options(hosts: Vec<SimHost>, policies: Vec<Policy>, machine: SimConfig) -> Si
         load_mode: Some(LoadModeChoice::Auto),
         machine,
         keep_events: true,
-        sequential: false,
+        branches: crate::BranchMode::Planned,
         hosts,
     }
 }

@@ -244,20 +244,25 @@ fn simulate_compares_the_shipped_parallel_workflow_with_its_branches_forced_sequ
     run.expect_code(0);
     let stdout = run.stdout();
     assert!(
-        stdout.contains("parallel branches (as the planner decides) vs forced sequential"),
+        stdout.contains(
+            "parallel branches as the planner decides vs forced sequential vs forced all at once"
+        ),
         "{stdout}"
     );
     let line = stdout
         .lines()
-        .find(|line| line.starts_with("smart: branches together take"))
+        .find(|line| {
+            line.starts_with("smart: ") && line.contains("as the planner runs the branches")
+        })
         .unwrap_or_else(|| panic!("no comparison line in:\n{stdout}"));
     let seconds: Vec<f64> = line
         .split_whitespace()
-        .filter_map(|word| word.parse::<f64>().ok())
+        .filter_map(|word| word.trim_end_matches(',').parse::<f64>().ok())
         .collect();
-    let (together, alone) = (seconds[0], seconds[1]);
+    let (planned, alone, together) = (seconds[0], seconds[1], seconds[2]);
     // The test command overlaps the reviews whatever the planner decides for the models.
-    assert!(together < alone, "{line}");
+    assert!(planned < alone && together < alone, "{line}");
+    assert!(stdout.contains("parallelism pays +"), "{stdout}");
 
     let sequential = agentrun(&[
         "simulate",

@@ -23,7 +23,7 @@ use crate::command_sandbox::CommandSandbox;
 use crate::console::Console;
 use crate::context::ContextState;
 use crate::event::{Event, EventSink, LoadCause, ResidentModel};
-use crate::fan_out::{FanOutDecision, FanOutPlanner};
+use crate::fan_out::{BranchMode, FanOutDecision, FanOutPlanner};
 use crate::fleet::{Fleet, FleetError};
 use crate::gated_backend::GatedBackend;
 use crate::graph::{ConversationGraph, Node, TurnOutcome};
@@ -76,9 +76,9 @@ pub struct RunOptions {
     pub workspace: Option<PathBuf>,
     /// Continue an interrupted run from its last completed turn instead of starting anew.
     pub resume: Option<Resume>,
-    /// Run the branches of a fan-out one after the other, in branch order, instead of at
-    /// the same time (to compare, or when the server should serve one request at a time).
-    pub sequential: bool,
+    /// How fan-outs run their branches: as the planner decides (the default), or forced one
+    /// after the other or all at once (to compare).
+    pub branches: BranchMode,
 }
 
 impl RunOptions {
@@ -99,7 +99,7 @@ impl RunOptions {
             time_scale: 1.0,
             workspace: None,
             resume: None,
-            sequential: false,
+            branches: BranchMode::Planned,
         }
     }
 }
@@ -352,7 +352,7 @@ impl Executor {
                 residency.workload(),
                 &branches,
                 &running,
-                options.sequential,
+                options.branches,
             );
             cursor.set_groups(decision.groups);
         }
@@ -598,7 +598,7 @@ impl Executor {
                 } else {
                     clock.now_s() - started_s
                 };
-                residency.after_turn(speaker, next_agent, turn_s);
+                residency.after_turn(speaker, next_agent, &entry.next, turn_s);
                 if let Some(model) = &entry.model {
                     residency.record_generation(model, entry.tokens, entry.generation_s);
                 }
@@ -655,7 +655,7 @@ impl Executor {
                                 residency.workload(),
                                 &fan_out.branches,
                                 &running,
-                                options.sequential,
+                                options.branches,
                             );
                             cursor.set_groups(decision.groups.clone());
                             self.events.emit(Event::BranchesStarted {
@@ -667,7 +667,7 @@ impl Executor {
                                     .map(|&agent| workflow.agents[agent].name.clone())
                                     .collect(),
                                 join: workflow.agents[fan_out.join].name.clone(),
-                                sequential: options.sequential,
+                                sequential: options.branches == BranchMode::Sequential,
                                 concurrency: decision.concurrency,
                                 groups: decision.groups,
                                 reason: decision.reason,
@@ -997,12 +997,12 @@ impl Executor {
         workload: &agentrun_memory::Workload,
         branches: &[usize],
         running: &[crate::backend::RunningModel],
-        sequential: bool,
+        mode: BranchMode,
     ) -> FanOutDecision {
         let agents = &self.workflow.agents;
         let starts: Vec<&str> = branches.iter().map(|&a| agents[a].name.as_str()).collect();
         let models: Vec<Option<&str>> = branches.iter().map(|&a| agents[a].model()).collect();
-        planner.decide(workload, &starts, &models, running, sequential)
+        planner.decide(workload, &starts, &models, running, mode)
     }
 
     /// Reports a join that opened, and stops the branches it opened without.

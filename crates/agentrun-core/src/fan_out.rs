@@ -16,12 +16,26 @@ use crate::num_ctx::{DEFAULT_NUM_CTX, shared_num_ctx};
 use crate::turn_prior::{DECODE_EFFICIENCY, TARGET_BANDWIDTH_BYTES_PER_SECOND};
 
 /// The share of the memory bandwidth all decode streams together reach (one stream reaches
-/// [`DECODE_EFFICIENCY`]): two models decoding at once gain, but far from twice.
-const PEAK_EFFICIENCY: f64 = 0.9;
+/// [`DECODE_EFFICIENCY`]): two models decoding at once gain, but far from twice. The same
+/// figure as the simulator's default `concurrent_efficiency`.
+const PEAK_EFFICIENCY: f64 = 0.85;
 
 /// The context a branch's turn is taken to read per token: a typical prompt, at most the
 /// model's `num_ctx`.
 const TYPICAL_CONTEXT_TOKENS: u64 = 4096;
+
+/// How a run's fan-outs run their branches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BranchMode {
+    /// As the planner decides at each fan-out: at once, in co-resident groups, or one after
+    /// the other (the default).
+    #[default]
+    Planned,
+    /// One after the other, in branch order, each branch to the join before the next starts.
+    Sequential,
+    /// All at once, whatever the planner would decide (the server queues what it cannot serve).
+    AllAtOnce,
+}
 
 /// What the decision needs that the workload does not hold.
 #[derive(Debug, Clone)]
@@ -36,7 +50,8 @@ pub(crate) struct FanOutPlanner {
 pub(crate) struct FanOutDecision {
     /// Groups of branch indices, run one group after the other.
     pub(crate) groups: Vec<Vec<usize>>,
-    /// `concurrent`, `grouped`, `serialized`, or `sequential` when the run forces it.
+    /// `concurrent`, `grouped`, `serialized`, or `sequential` / `all-at-once` when the run
+    /// forces it.
     pub(crate) concurrency: String,
     /// Why, in one line.
     pub(crate) reason: String,
@@ -82,17 +97,24 @@ impl FanOutPlanner {
     }
 
     /// Decides how the branches starting at `starts` (agent names, in branch order) run,
-    /// given what the server holds. With `sequential` they run one after the other whatever
-    /// the planner would choose. A planner error runs them at once, as the server can.
+    /// given what the server holds, unless `mode` forces one after the other or all at once. A
+    /// planner error runs them at once, as the server can.
     pub(crate) fn decide(
         &self,
         workload: &Workload,
         starts: &[&str],
         models: &[Option<&str>],
         running: &[RunningModel],
-        sequential: bool,
+        mode: BranchMode,
     ) -> FanOutDecision {
-        if sequential {
+        if mode == BranchMode::AllAtOnce {
+            return FanOutDecision {
+                groups: vec![(0..starts.len()).collect()],
+                concurrency: "all-at-once".to_owned(),
+                reason: "the run starts every branch at once".to_owned(),
+            };
+        }
+        if mode == BranchMode::Sequential {
             return FanOutDecision {
                 groups: (0..starts.len()).map(|index| vec![index]).collect(),
                 concurrency: "sequential".to_owned(),

@@ -352,11 +352,18 @@ impl Residency {
         Some((model, options, keep_alive))
     }
 
-    pub(crate) fn after_turn(&mut self, speaker: usize, next: Option<usize>, turn_seconds: f64) {
+    /// Learns from a finished turn: `next` is the agent the planner takes to speak next (a
+    /// fan-out's first branch), `taken` the edge's target as the flow names it.
+    pub(crate) fn after_turn(
+        &mut self,
+        speaker: usize,
+        next: Option<usize>,
+        taken: &EdgeTarget,
+        turn_seconds: f64,
+    ) {
         let from = &self.agent_names[speaker];
         let to = next.map(|index| self.agent_names[index].as_str());
-        let target = to.map_or(EdgeTarget::End, |name| EdgeTarget::Agent(name.to_owned()));
-        self.observations.edge(from, &target);
+        self.observations.edge(from, taken);
         self.observations.turn(from, turn_seconds);
         not_learnt(
             self.workload.record_transition(from, to),

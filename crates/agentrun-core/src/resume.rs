@@ -132,7 +132,7 @@ pub(crate) fn replay(
             Node::FanOut(index) => graph.fan_out(index).branches.first().copied(),
             Node::End => None,
         };
-        residency.after_turn(from, next_agent, entry.generation_s);
+        residency.after_turn(from, next_agent, &entry.next, entry.generation_s);
         tally.past_turn(entry);
         let outcome = TurnOutcome {
             text: &entry.text,

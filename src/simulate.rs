@@ -22,7 +22,9 @@ use agentrun_core::{
     Agent, AgentError, AgentReply, ChatRequest, Event, EventSink, Executor, FutureTurn, RunOptions,
     RunStatus, TurnContext,
 };
-use agentrun_memory::{BoundInstance, BoundModel, BoundTurn, LoadModeChoice, Policy, lower_bound};
+use agentrun_memory::{
+    BoundInstance, BoundModel, BoundTurn, HostMemory, LoadModeChoice, Policy, lower_bound,
+};
 use agentrun_spec::{AgentKind, Condition, GpuBudget, Workflow};
 use async_trait::async_trait;
 use ollama_sim::{Event as SimEvent, SimConfig, Simulator};
@@ -485,6 +487,14 @@ fn run_policy(
     run.max_turns = Some(script.len() as u32);
     run.unload_at_end = false;
     run.gpu_budget = Some(machine.gpu_memory_bytes);
+    // The planner knows the simulated machine as it would know a real one: its RAM and
+    // reserve, and how fast a load reads a file still in the page cache.
+    run.host_memory = Some(HostMemory {
+        ram_bytes: machine.ram_bytes,
+        os_reserve_bytes: machine.os_reserve_bytes,
+        warm_bytes_per_second: machine.load.warm_bytes_per_second,
+        load_fixed_seconds: machine.load.fixed_seconds,
+    });
     run.load_mode = options.load_mode;
     if policy == Policy::Oracle {
         run.future = Some(future_of(workflow, &machine, script));

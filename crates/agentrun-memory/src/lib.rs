@@ -77,6 +77,7 @@
 mod analysis;
 mod audit;
 mod bound;
+mod cache_room;
 mod budget;
 mod error;
 mod footprint;
@@ -85,6 +86,7 @@ mod keep_alive;
 mod load_mode;
 mod lookahead;
 mod name;
+mod page_cache;
 mod plan;
 mod policy;
 mod replay;
@@ -104,6 +106,7 @@ pub use footprint::{FootprintInputs, predict_footprint};
 pub use keep_alive::{KeepAlive, KeepAliveError};
 pub use load_mode::{LoadMode, LoadModeChoice};
 pub use name::UnknownName;
+pub use page_cache::HostMemory;
 pub use plan::{
     CallPlan, FutureTurn, LoadedModel, PlanContext, Preload, Refresh, TurnPlan, Unload, plan_turn,
 };

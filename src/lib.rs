@@ -52,7 +52,7 @@ pub use agentrun_core::{
     DecodeSamples, Observations, Samples, SharedContext, TurnPrior, expected_turn, shared_contexts,
 };
 pub use agentrun_memory::{
-    Analysis, LoadMode, LoadModeChoice, Policy, WarningKind, Workload, analyze, gigabytes,
+    Analysis, HostMemory, LoadMode, LoadModeChoice, Policy, WarningKind, Workload, analyze, gigabytes,
 };
 pub use agentrun_ollama::{OllamaBackend, OllamaConfig};
 pub use agentrun_sandbox::{LAUNCHER_ARGUMENT, Launcher, Sandbox, SandboxError, launcher_main};
@@ -61,7 +61,7 @@ pub use agentrun_spec::{
     EdgeTarget, GpuBudget, Pin, SandboxMode, SandboxSpec, SpecError, ToolName, Workflow,
     parse_size,
 };
-pub use budget::{detect_gpu_budget, macos_raise_command};
+pub use budget::{detect_gpu_budget, detect_host_memory, host_memory, macos_raise_command};
 pub use calibration::{Calibration, CalibrationError, ModelCalibration, calibrate_model};
 pub use dry_run::DryRun;
 pub use knowledge::{

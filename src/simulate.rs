@@ -23,7 +23,7 @@ use agentrun_core::{
     RunStatus, TurnContext,
 };
 use agentrun_memory::{
-    BoundInstance, BoundModel, BoundTurn, HostMemory, LoadModeChoice, Policy, lower_bound,
+    BoundInstance, BoundModel, BoundTurn, LoadModeChoice, Policy, lower_bound,
 };
 use agentrun_spec::{AgentKind, Condition, GpuBudget, Workflow};
 use async_trait::async_trait;
@@ -489,12 +489,7 @@ fn run_policy(
     run.gpu_budget = Some(machine.gpu_memory_bytes);
     // The planner knows the simulated machine as it would know a real one: its RAM and
     // reserve, and how fast a load reads a file still in the page cache.
-    run.host_memory = Some(HostMemory {
-        ram_bytes: machine.ram_bytes,
-        os_reserve_bytes: machine.os_reserve_bytes,
-        warm_bytes_per_second: machine.load.warm_bytes_per_second,
-        load_fixed_seconds: machine.load.fixed_seconds,
-    });
+    run.host_memory = Some(crate::sim_backend::host_memory_of(&machine));
     run.load_mode = options.load_mode;
     if policy == Policy::Oracle {
         run.future = Some(future_of(workflow, &machine, script));

@@ -52,7 +52,8 @@ pub use agentrun_core::{
     DecodeSamples, Observations, Samples, SharedContext, TurnPrior, expected_turn, shared_contexts,
 };
 pub use agentrun_memory::{
-    Analysis, HostMemory, LoadMode, LoadModeChoice, Policy, WarningKind, Workload, analyze, gigabytes,
+    Analysis, HostMemory, LoadMode, LoadModeChoice, Policy, WarningKind, Workload, analyze,
+    gigabytes,
 };
 pub use agentrun_ollama::{OllamaBackend, OllamaConfig};
 pub use agentrun_sandbox::{LAUNCHER_ARGUMENT, Launcher, Sandbox, SandboxError, launcher_main};

@@ -22,9 +22,7 @@ use agentrun_core::{
     Agent, AgentError, AgentReply, ChatRequest, Event, EventSink, Executor, FutureTurn, RunOptions,
     RunStatus, TurnContext,
 };
-use agentrun_memory::{
-    BoundInstance, BoundModel, BoundTurn, LoadModeChoice, Policy, lower_bound,
-};
+use agentrun_memory::{BoundInstance, BoundModel, BoundTurn, LoadModeChoice, Policy, lower_bound};
 use agentrun_spec::{AgentKind, Condition, GpuBudget, Workflow};
 use async_trait::async_trait;
 use ollama_sim::{Event as SimEvent, SimConfig, Simulator};

@@ -14,9 +14,9 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::commands::{host_memory, resolve_budget};
 use crate::commands::sandbox;
 use crate::commands::server::Server;
+use crate::commands::{host_memory, resolve_budget};
 use crate::console::TerminalConsole;
 use crate::terminal::Output;
 

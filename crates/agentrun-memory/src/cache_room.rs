@@ -44,7 +44,12 @@ pub(crate) struct CacheOutlook<'a> {
 impl CacheOutlook<'_> {
     /// The cache after the plan (with `first` done before it) and then the load of
     /// `demanded`, if any.
-    fn after(&self, workload: &Workload, first: Option<Step>, demanded: Option<usize>) -> CachedFiles {
+    fn after(
+        &self,
+        workload: &Workload,
+        first: Option<Step>,
+        demanded: Option<usize>,
+    ) -> CachedFiles {
         let then = demanded.map(|runner| Step::Load {
             runner,
             wired_bytes: workload.runners[runner].footprint_bytes,

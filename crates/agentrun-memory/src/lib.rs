@@ -77,8 +77,8 @@
 mod analysis;
 mod audit;
 mod bound;
-mod cache_room;
 mod budget;
+mod cache_room;
 mod error;
 mod footprint;
 mod forecast;

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use crate::budget::{Budget, gigabytes};
 use crate::cache_room::{CacheOutlook, Idle, weigh_unload};
-use crate::page_cache::Step;
 use crate::forecast::Outlook;
 use crate::keep_alive::KeepAlive;
+use crate::page_cache::Step;
 use crate::plan::{CallPlan, PlanContext, Preload, Refresh, TurnPlan, Unload};
 use crate::speculation::{delay_cost, preload_pays};
 use crate::workload::Workload;

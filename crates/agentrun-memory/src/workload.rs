@@ -504,7 +504,10 @@ impl Workload {
         // A warm load (its file was in the page cache) says nothing about a cold one; the
         // warm figure comes from the host's read speed.
         let warm = runner.warm_load_seconds(self.host.as_ref());
-        if self.host.is_some() && runner.file_bytes > 0 && seconds < 0.5 * (warm + runner.load_times.seconds(mode)) {
+        if self.host.is_some()
+            && runner.file_bytes > 0
+            && seconds < 0.5 * (warm + runner.load_times.seconds(mode))
+        {
             runner.load_mode = mode.into();
             return Ok(());
         }

@@ -119,3 +119,35 @@ fn a_model_unloaded_since_the_last_look_reloads_warm() {
     workload.observe_residency(&[loaded("coder-32b", 20), loaded("other", 34)]);
     assert!(!workload.file_cached("planner-70b").expect("known"));
 }
+
+/// A warm load measures the page cache, not the disk: it does not pull the cold estimate
+/// down, while a cold one still teaches it.
+#[test]
+fn warm_loads_do_not_teach_the_cold_load_time() {
+    use crate::load_mode::LoadMode;
+    let mut workload = team(0.1);
+    let cold = workload
+        .load_times("planner-70b")
+        .expect("known")
+        .mmap_seconds;
+    workload
+        .record_load("planner-70b", LoadMode::Mmap, 5.3)
+        .expect("recorded");
+    assert_eq!(
+        workload
+            .load_times("planner-70b")
+            .expect("known")
+            .mmap_seconds,
+        cold
+    );
+    workload
+        .record_load("planner-70b", LoadMode::Mmap, 40.0)
+        .expect("recorded");
+    assert!(
+        workload
+            .load_times("planner-70b")
+            .expect("known")
+            .mmap_seconds
+            < cold
+    );
+}

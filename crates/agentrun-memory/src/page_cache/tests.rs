@@ -34,7 +34,10 @@ fn trimming_drops_the_least_recently_used_files_first() {
     assert!(!cache.contains(1), "the oldest file goes first");
     assert!(cache.contains(0) && cache.contains(2));
     cache.trim(9 * GB);
-    assert!(!cache.contains(2) && !cache.contains(0), "10 GB no longer fits");
+    assert!(
+        !cache.contains(2) && !cache.contains(0),
+        "10 GB no longer fits"
+    );
 }
 
 #[test]
@@ -54,7 +57,10 @@ fn a_load_takes_its_file_out_and_shrinks_the_cache() {
             wired_bytes: 24 * GB,
         }],
     );
-    assert!(!after.contains(0), "33 GB no longer fit: it was the least recent");
+    assert!(
+        !after.contains(0),
+        "33 GB no longer fit: it was the least recent"
+    );
     assert!(after.contains(1));
     // Had the 10 GB model unloaded before the 33 GB one, it would be the older file and
     // leave first, and the 33 GB file would survive in the room it freed.
@@ -82,5 +88,8 @@ fn a_load_takes_its_file_out_and_shrinks_the_cache() {
     );
     assert!(after.contains(0) && !after.contains(1));
     cache.insert(3, 0);
-    assert!(!cache.contains(3), "a file of unknown size is never taken as cached");
+    assert!(
+        !cache.contains(3),
+        "a file of unknown size is never taken as cached"
+    );
 }

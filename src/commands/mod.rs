@@ -107,20 +107,6 @@ fn is_local(url: &str) -> bool {
     matches!(host, "" | "localhost" | "127.0.0.1" | "0.0.0.0" | "::1")
 }
 
-#[cfg(test)]
-mod host_tests {
-    use super::is_local;
-
-    #[test]
-    fn local_addresses_are_recognised() {
-        assert!(is_local("http://127.0.0.1:11434"));
-        assert!(is_local("localhost:11434"));
-        assert!(is_local("http://[::1]:11434/"));
-        assert!(!is_local("http://gpu-box.lan:11434"));
-        assert!(!is_local("10.0.0.7:11434"));
-    }
-}
-
 pub(crate) fn resolve_budget(
     workflow: &agentrun::Workflow,
     server: &Server,
@@ -137,5 +123,19 @@ pub(crate) fn resolve_budget(
             "`memory.gpu_budget: auto` but this machine's GPU memory could not be read; \
              set `memory.gpu_budget` in the workflow (for example `54GB`)"
         ),
+    }
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::is_local;
+
+    #[test]
+    fn local_addresses_are_recognised() {
+        assert!(is_local("http://127.0.0.1:11434"));
+        assert!(is_local("localhost:11434"));
+        assert!(is_local("http://[::1]:11434/"));
+        assert!(!is_local("http://gpu-box.lan:11434"));
+        assert!(!is_local("10.0.0.7:11434"));
     }
 }

@@ -343,8 +343,8 @@ impl Workload {
                 *held = (*held).max(model.bytes);
             }
         }
-        for runner in 0..self.runners.len() {
-            match (self.observed[runner], now[runner]) {
+        for (runner, (before, now)) in self.observed.iter().zip(&now).enumerate() {
+            match (before, now) {
                 (Some(_), None) => self.cache.insert(runner, self.runners[runner].file_bytes),
                 (None, Some(_)) => self.cache.take(runner),
                 _ => {}

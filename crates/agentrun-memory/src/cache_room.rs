@@ -36,7 +36,8 @@ pub(crate) struct CacheOutlook<'a> {
     pub(crate) cache: &'a CachedFiles,
     pub(crate) wired_bytes: u64,
     pub(crate) steps: Vec<Step>,
-    pub(crate) demands: Vec<Demand>,
+    /// The loads the coming turns may demand; computed only when some idle model could pay.
+    pub(crate) demands: Option<Vec<Demand>>,
     /// Runners resident once the plan is carried out (their files are not in the cache).
     pub(crate) resident: Vec<bool>,
 }
@@ -66,6 +67,35 @@ impl CacheOutlook<'_> {
     }
 }
 
+/// Whether unloading `idle` could pay at all, before the demands are forecast: some other
+/// model's file must be cached once the plan is done with the idle model gone (a later load
+/// only ever trims the cache), and all such files reloading warm must save more than the
+/// idle model's cheapest reload.
+pub(crate) fn may_pay(
+    workload: &Workload,
+    outlook: &impl Outlook,
+    cache: &CacheOutlook<'_>,
+    idle: Idle,
+) -> bool {
+    let spec = &workload.runners[idle.runner];
+    let first = Step::Unload {
+        runner: idle.runner,
+        wired_bytes: idle.wired_bytes,
+        file_bytes: spec.file_bytes,
+    };
+    let freed = cache.after(workload, Some(first), None);
+    let most: f64 = workload
+        .runners
+        .iter()
+        .enumerate()
+        .filter(|&(runner, _)| {
+            runner != idle.runner && !cache.resident[runner] && freed.contains(runner)
+        })
+        .map(|(_, model)| model.load_seconds() - model.warm_load_seconds(Some(cache.host)))
+        .sum();
+    most > outlook.use_probability(idle.runner) * spec.warm_load_seconds(Some(cache.host))
+}
+
 /// The expected seconds unloading `idle` now saves and costs, per the rule above.
 pub(crate) fn weigh_unload(
     workload: &Workload,
@@ -83,6 +113,7 @@ pub(crate) fn weigh_unload(
     let mut scenarios: Vec<(Option<usize>, f64)> = cache
         .demands
         .iter()
+        .flatten()
         .filter(|demand| demand.runner != idle.runner && !cache.resident[demand.runner])
         .map(|demand| (Some(demand.runner), demand.probability))
         .collect();
@@ -90,6 +121,8 @@ pub(crate) fn weigh_unload(
     scenarios.push((None, (1.0 - demanded).max(0.0)));
     let mut saving = 0.0;
     let mut idle_cached = 0.0;
+    // Each race is run once, however many scenarios ask for it.
+    let mut before: Vec<Option<f64>> = vec![None; workload.runners.len()];
     let kept_now = cache.after(workload, None, None);
     let freed_now = cache.after(workload, Some(first), None);
     for (demand, probability) in scenarios {
@@ -115,7 +148,9 @@ pub(crate) fn weigh_unload(
             };
             if freed.contains(runner) && !kept.contains(runner) {
                 let warm_gain = model.load_seconds() - model.warm_load_seconds(Some(cache.host));
-                saving += probability * outlook.needed_before(idle.runner, runner) * warm_gain;
+                let first = *before[runner]
+                    .get_or_insert_with(|| outlook.needed_before(idle.runner, runner));
+                saving += probability * first * warm_gain;
             }
         }
         let freed = later.as_ref().map_or(&freed_now, |(_, freed)| freed);

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::budget::{Budget, gigabytes};
-use crate::cache_room::{CacheOutlook, Idle, weigh_unload};
+use crate::cache_room::{CacheOutlook, Idle, may_pay, weigh_unload};
 use crate::forecast::Outlook;
 use crate::keep_alive::KeepAlive;
 use crate::page_cache::Step;
@@ -327,29 +327,40 @@ fn spare_cache(
     let resident: Vec<bool> = (0..workload.runners.len())
         .map(|runner| slots.iter().any(|slot| slot.runner == Some(runner)))
         .collect();
-    let pending: Vec<bool> = resident.iter().map(|resident| !resident).collect();
     let mut cache = CacheOutlook {
         host,
         cache: &workload.cache,
         wired_bytes: context.resident.iter().map(|model| model.bytes).sum(),
-        demands: outlook.load_demand(&pending),
+        demands: None,
         steps,
         resident,
     };
     loop {
-        let best = slots
+        let candidates: Vec<(usize, Idle)> = slots
             .iter()
             .enumerate()
             .filter(|(_, slot)| !slot.busy && !slot.planned && slot.priority.is_finite())
             .filter_map(|(index, slot)| {
                 let runner = slot.runner?;
-                if workload.runners[runner].file_bytes == 0 {
-                    return None;
-                }
                 let idle = Idle {
                     runner,
                     wired_bytes: slot.bytes,
                 };
+                (workload.runners[runner].file_bytes > 0
+                    && may_pay(workload, outlook, &cache, idle))
+                .then_some((index, idle))
+            })
+            .collect();
+        if candidates.is_empty() {
+            break;
+        }
+        if cache.demands.is_none() {
+            let pending: Vec<bool> = cache.resident.iter().map(|resident| !resident).collect();
+            cache.demands = Some(outlook.load_demand(&pending));
+        }
+        let best = candidates
+            .into_iter()
+            .filter_map(|(index, idle)| {
                 let (saving, cost) = weigh_unload(workload, outlook, &cache, idle);
                 (saving > cost).then_some((index, idle, saving, cost))
             })

@@ -1,6 +1,9 @@
-//! Finding the GPU budget when a workflow says `gpu_budget: auto`.
+//! Finding the GPU budget when a workflow says `gpu_budget: auto`, and the machine's RAM
+//! for the planner's page-cache estimate.
 
 use std::process::Command;
+
+use agentrun_memory::HostMemory;
 
 /// Bytes in the MiB that macOS and `nvidia-smi` report.
 const MIB: u64 = 1024 * 1024;
@@ -20,6 +23,49 @@ pub fn detect_gpu_budget() -> Option<u64> {
         return Some(metal_default_share(memory));
     }
     nvidia_total()
+}
+
+/// What the operating system and other programs are taken to keep of the RAM: a tenth of
+/// it, at least 4 GB.
+const MIN_OS_RESERVE: u64 = 4_000_000_000;
+/// How fast a load reads a weights file still in the page cache: a memory copy, taken
+/// conservatively (machines with unified memory copy faster).
+const WARM_BYTES_PER_SECOND: f64 = 10.0e9;
+/// A load's fixed cost (the runner's start-up), seconds; the planner's prior elsewhere too.
+const LOAD_FIXED_SECONDS: f64 = 2.0;
+
+/// This machine's memory for the planner's page-cache estimate (meaningful when the Ollama
+/// server runs here), or `None` when it cannot be read: `hw.memsize` on macOS,
+/// `/proc/meminfo` elsewhere.
+pub fn detect_host_memory() -> Option<HostMemory> {
+    let ram_bytes = if cfg!(target_os = "macos") {
+        sysctl("hw.memsize")?
+    } else {
+        meminfo_total(&std::fs::read_to_string("/proc/meminfo").ok()?)?
+    };
+    Some(host_memory(ram_bytes))
+}
+
+/// The page-cache figures of a machine with `ram_bytes` of RAM.
+pub fn host_memory(ram_bytes: u64) -> HostMemory {
+    HostMemory {
+        ram_bytes,
+        os_reserve_bytes: (ram_bytes / 10).max(MIN_OS_RESERVE),
+        warm_bytes_per_second: WARM_BYTES_PER_SECOND,
+        load_fixed_seconds: LOAD_FIXED_SECONDS,
+    }
+}
+
+/// `MemTotal` of `/proc/meminfo`, in bytes.
+fn meminfo_total(text: &str) -> Option<u64> {
+    let line = text.lines().find(|line| line.starts_with("MemTotal:"))?;
+    let mut fields = line.split_whitespace().skip(1);
+    let value: u64 = fields.next()?.parse().ok()?;
+    match fields.next() {
+        Some("kB") => Some(value * 1024),
+        None => Some(value),
+        Some(_) => None,
+    }
 }
 
 /// The command that raises the GPU limit on macOS to `bytes` (rounded up to MiB).
@@ -67,6 +113,20 @@ mod tests {
     fn metal_gives_two_thirds_of_small_and_three_quarters_of_large_memory() {
         assert_eq!(metal_default_share(24_000_000_000), 16_000_000_000);
         assert_eq!(metal_default_share(64_000_000_000), 48_000_000_000);
+    }
+
+    #[test]
+    fn meminfo_gives_the_total_in_bytes() {
+        let text = "MemTotal:       65536000 kB\nMemFree:         1000 kB\n";
+        assert_eq!(meminfo_total(text), Some(65_536_000 * 1024));
+        assert_eq!(meminfo_total("MemFree: 10 kB\n"), None);
+        assert_eq!(meminfo_total("MemTotal: 10 MB\n"), None);
+    }
+
+    #[test]
+    fn the_reserve_is_a_tenth_of_ram_and_at_least_4_gb() {
+        assert_eq!(host_memory(64_000_000_000).os_reserve_bytes, 6_400_000_000);
+        assert_eq!(host_memory(16_000_000_000).os_reserve_bytes, 4_000_000_000);
     }
 
     #[test]

@@ -57,8 +57,8 @@ pub use agentrun_core::{
     Fleet, FleetError, HostPlacement, HostSpec, HostSummary, HostView, place_workflow,
 };
 pub use agentrun_memory::{
-    Analysis, Concurrency, FanOutOption, FanOutPlan, LoadMode, LoadModeChoice, Policy, WarningKind,
-    Workload, analyze, gigabytes,
+    Analysis, Concurrency, FanOutOption, FanOutPlan, HostMemory, LoadMode, LoadModeChoice, Policy,
+    WarningKind, Workload, analyze, gigabytes,
 };
 pub use agentrun_ollama::{OllamaBackend, OllamaConfig};
 pub use agentrun_sandbox::{LAUNCHER_ARGUMENT, Launcher, Sandbox, SandboxError, launcher_main};
@@ -67,7 +67,7 @@ pub use agentrun_spec::{
     Diagnostic, EdgeTarget, GpuBudget, JoinSpec, JoinWait, Pin, SandboxMode, SandboxSpec,
     SpecError, ToolName, Workflow, is_host_label, parse_size,
 };
-pub use budget::{detect_gpu_budget, macos_raise_command};
+pub use budget::{detect_gpu_budget, detect_host_memory, host_memory, macos_raise_command};
 pub use calibration::{Calibration, CalibrationError, ModelCalibration, calibrate_model};
 pub use dry_run::DryRun;
 pub use knowledge::{

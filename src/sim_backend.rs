@@ -39,6 +39,11 @@ impl SimBackend {
         self.simulator.config().gpu_memory_bytes
     }
 
+    /// The simulated machine's memory, as the planner's page-cache estimate needs it.
+    pub fn host_memory(&self) -> agentrun_memory::HostMemory {
+        host_memory_of(self.simulator.config())
+    }
+
     /// The simulator, for its log and settings.
     pub fn simulator(&self) -> &Simulator {
         &self.simulator
@@ -306,5 +311,16 @@ fn metrics(metrics: &api::Metrics) -> CallMetrics {
         prompt_eval: duration(metrics.prompt_eval_duration),
         eval_count: metrics.eval_count,
         eval: duration(metrics.eval_duration),
+    }
+}
+
+/// A simulated machine's RAM, reserve and warm read speed, as the planner's page-cache
+/// estimate needs them.
+pub(crate) fn host_memory_of(config: &ollama_sim::SimConfig) -> agentrun_memory::HostMemory {
+    agentrun_memory::HostMemory {
+        ram_bytes: config.ram_bytes,
+        os_reserve_bytes: config.os_reserve_bytes,
+        warm_bytes_per_second: config.load.warm_bytes_per_second,
+        load_fixed_seconds: config.load.fixed_seconds,
     }
 }

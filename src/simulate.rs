@@ -563,6 +563,13 @@ fn run_policy(
             .max()
             .unwrap_or(machine.gpu_memory_bytes),
     );
+    // The planner knows the simulated machine as it would know a real one: its RAM and
+    // reserve, and how fast a load reads a file still in the page cache. Several hosts have
+    // one page cache each, which one machine's figure does not describe.
+    run.host_memory = options
+        .hosts
+        .is_empty()
+        .then(|| crate::sim_backend::host_memory_of(&machine));
     run.load_mode = options.load_mode;
     run.branches = options.branches;
     if policy == Policy::Oracle {

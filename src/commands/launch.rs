@@ -14,9 +14,9 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::commands::resolve_budget;
 use crate::commands::sandbox;
 use crate::commands::server::Server;
+use crate::commands::{host_memory, resolve_budget};
 use crate::console::TerminalConsole;
 use crate::terminal::Output;
 
@@ -270,6 +270,7 @@ pub(crate) async fn run_to_end(
     let mut options = RunOptions::new(settings.task.clone());
     options.max_turns = settings.max_turns;
     options.gpu_budget = gpu_budget;
+    options.host_memory = host_memory(&settings.server);
     options.measured_load_times = measured;
     if let Some(learning) = &learning {
         options.experience = learning.experience.clone();

@@ -83,6 +83,30 @@ pub(crate) fn hint_for(error: &anyhow::Error) -> Option<String> {
     }
 }
 
+/// The server machine's memory for the planner's page-cache estimate: the simulated Mac's,
+/// or this machine's when the Ollama server runs here; `None` for a remote server, whose
+/// RAM is unknown (the planner then plans loads from their load times alone).
+pub(crate) fn host_memory(server: &Server) -> Option<agentrun::HostMemory> {
+    match server {
+        Server::Simulator { .. } => Some(agentrun::SimBackend::target_mac(1.0).host_memory()),
+        Server::Ollama { url } if is_local(url) => agentrun::detect_host_memory(),
+        // A remote server, or several hosts with one page cache each.
+        Server::Ollama { .. } | Server::Hosts { .. } => None,
+    }
+}
+
+/// Whether an `OLLAMA_HOST`-style address names this machine.
+fn is_local(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = if let Some(bracketed) = authority.strip_prefix('[') {
+        bracketed.split(']').next().unwrap_or("")
+    } else {
+        authority.split(':').next().unwrap_or("")
+    };
+    matches!(host, "" | "localhost" | "127.0.0.1" | "0.0.0.0" | "::1")
+}
+
 /// The GPU budget when the workflow says `auto`: the simulated machine's with
 /// `--sim`, else this machine's. `None` when the workflow gives a size.
 pub(crate) fn resolve_budget(
@@ -106,5 +130,19 @@ pub(crate) fn resolve_budget(
             "`memory.gpu_budget: auto` but this machine's GPU memory could not be read; \
              set `memory.gpu_budget` in the workflow (for example `54GB`)"
         ),
+    }
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::is_local;
+
+    #[test]
+    fn local_addresses_are_recognised() {
+        assert!(is_local("http://127.0.0.1:11434"));
+        assert!(is_local("localhost:11434"));
+        assert!(is_local("http://[::1]:11434/"));
+        assert!(!is_local("http://gpu-box.lan:11434"));
+        assert!(!is_local("10.0.0.7:11434"));
     }
 }

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agentrun_memory::{LoadModeChoice, LoadTimes, Policy};
+use agentrun_memory::{HostMemory, LoadModeChoice, LoadTimes, Policy};
 use agentrun_spec::{AgentKind, EdgeTarget, Workflow};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -61,6 +61,10 @@ pub struct RunOptions {
     /// What earlier runs of this workflow on this server measured, used as the planner's
     /// prior (see [`Observations`]); empty for a run that starts knowing nothing.
     pub experience: Observations,
+    /// The server machine's memory, when known (the local machine's for a local server,
+    /// the simulated machine's in `simulate`): the planner then estimates the page cache,
+    /// which decides whether a reload is warm or cold.
+    pub host_memory: Option<HostMemory>,
     /// Unload the models this run loaded when it ends.
     pub unload_at_end: bool,
     /// Return every turn in [`RunOutcome::transcript`]. Without it the run keeps only
@@ -94,6 +98,7 @@ impl RunOptions {
             future: None,
             measured_load_times: BTreeMap::new(),
             experience: Observations::default(),
+            host_memory: None,
             unload_at_end: true,
             keep_transcript: true,
             time_scale: 1.0,
@@ -325,6 +330,7 @@ impl Executor {
                 future: options.future.clone(),
                 measured_load_times: options.measured_load_times.clone(),
                 experience: options.experience.clone(),
+                host_memory: options.host_memory,
             },
         )?;
         if let Some(fleet) = &self.fleet {

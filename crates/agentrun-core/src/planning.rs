@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use agentrun_memory::{
-    self as memory, Budget, FootprintInputs, LoadModeChoice, LoadTimes, LoadedModel,
+    self as memory, Budget, FootprintInputs, HostMemory, LoadModeChoice, LoadTimes, LoadedModel,
     LoadingPreload, PlanContext, Policy, PreloadVerdict, TurnPlan, Workload,
 };
 use agentrun_spec::{
@@ -133,6 +133,7 @@ impl Residency {
                 fixed_mmap: passive && settings.load_mode.is_none(),
                 measured_load_times: settings.measured_load_times,
                 experience: settings.experience,
+                host_memory: settings.host_memory,
             },
         )?;
         let load_options = model_load_time_options(workflow, details);
@@ -251,6 +252,7 @@ impl Residency {
                 keep_alive: self.sent_keep_alive.get(loading).copied(),
             });
         }
+        self.workload.observe_residency(&resident);
         let future = self.future_from(speaker);
         let context = PlanContext {
             speaker: &self.agent_names[speaker],
@@ -438,6 +440,7 @@ pub(crate) struct ResidencySettings {
     pub(crate) future: Option<Vec<FutureTurn>>,
     pub(crate) measured_load_times: BTreeMap<String, LoadTimes>,
     pub(crate) experience: Observations,
+    pub(crate) host_memory: Option<HostMemory>,
 }
 
 /// What a run knows beyond the workflow when it builds the planner's workload.
@@ -454,6 +457,9 @@ pub struct WorkloadSettings {
     /// What earlier runs of the workflow on this server measured: turn lengths, edges taken,
     /// load times and decode speeds replace the priors they cover.
     pub experience: Observations,
+    /// The server machine's memory, for the planner's page-cache estimate; `None` plans
+    /// every load with the load times alone.
+    pub host_memory: Option<HostMemory>,
 }
 
 /// The planner's view of a workflow: models with predicted footprints and load
@@ -469,6 +475,7 @@ pub fn build_workload(
         fixed_mmap,
         measured_load_times,
         experience,
+        host_memory,
     } = settings;
     let (gpu_budget, load_mode, fixed_mmap) = (*gpu_budget, *load_mode, *fixed_mmap);
     let gpu_bytes = match (gpu_budget, workflow.memory.gpu_budget) {
@@ -589,6 +596,14 @@ pub fn build_workload(
         )
         .collect();
     let mut workload = Workload::new(models, agents, edges, budget)?;
+    if let Some(host) = host_memory {
+        workload.set_host(*host)?;
+        for (model, found) in details {
+            if workload.footprint_bytes(model).is_ok() {
+                workload.set_file_bytes(model, found.file_bytes)?;
+            }
+        }
+    }
     for (agent, samples) in &experience.turns {
         if samples.count > 1 && workload.mean_turn_seconds(agent).is_ok() {
             let turns = samples.count.min(MAX_REMEMBERED_TURNS);

@@ -3,13 +3,14 @@
 //! Run with `cargo bench -p agentrun-memory --bench decision_time`; prints the mean and the
 //! 99th percentile of `plan_turn` per policy over the turns of a generated run (each turn's
 //! fastest of several timings), and of a turn that also judges a preload still loading
-//! (`judge_preload`, then `plan_turn`).
+//! (`judge_preload`, then `plan_turn`). The planner knows the host's memory, so every plan
+//! also weighs the page cache; each turn's cache estimate follows the residency before it.
 
 use std::hint::black_box;
 use std::time::Instant;
 
 use agentrun_memory::{
-    Budget, DecodeBytes, FanOut, FutureTurn, LoadModeChoice, LoadTimes, LoadedModel,
+    Budget, DecodeBytes, FanOut, FutureTurn, HostMemory, LoadModeChoice, LoadTimes, LoadedModel,
     LoadingPreload, MemoryBandwidth, ModelSpec, PlanContext, PlannedAgent, PlannedEdge,
     PlannedTarget, Policy, Workload, judge_preload, plan_fan_out, plan_turn,
 };
@@ -73,7 +74,11 @@ fn workload(random: &mut Lcg) -> Workload {
             });
         }
     }
-    Workload::new(
+    let files: Vec<(String, u64)> = models
+        .iter()
+        .map(|model| (model.name.clone(), model.footprint_bytes / 10 * 9))
+        .collect();
+    let mut workload = Workload::new(
         models,
         agents,
         edges,
@@ -82,12 +87,26 @@ fn workload(random: &mut Lcg) -> Workload {
             max_loaded_models: 3,
         },
     )
-    .expect("the generated workload is valid")
+    .expect("the generated workload is valid");
+    workload
+        .set_host(HostMemory {
+            ram_bytes: 64 * GB,
+            os_reserve_bytes: 6 * GB,
+            warm_bytes_per_second: 10e9,
+            load_fixed_seconds: 2.0,
+        })
+        .expect("a valid host");
+    for (model, bytes) in files {
+        workload
+            .set_file_bytes(&model, bytes)
+            .expect("a model of the workload");
+    }
+    workload
 }
 
 fn main() {
     let mut random = Lcg(7);
-    let workload = workload(&mut random);
+    let mut workload = workload(&mut random);
     // A speaker sequence: a walk over the graph.
     let mut sequence = Vec::with_capacity(TURNS);
     let mut agent = 0usize;
@@ -103,6 +122,7 @@ fn main() {
     let mut contexts: Vec<(usize, Vec<LoadedModel>)> = Vec::with_capacity(TURNS);
     for (index, turn) in sequence.iter().enumerate() {
         contexts.push((index, resident.clone()));
+        workload.observe_residency(&resident);
         let context = PlanContext {
             speaker: &turn.agent,
             resident: &resident,
@@ -138,6 +158,7 @@ fn main() {
         let mut samples = vec![f64::INFINITY; contexts.len()];
         for _ in 0..REPEATS {
             for ((index, resident), best) in contexts.iter().zip(&mut samples) {
+                workload.observe_residency(resident);
                 let context = PlanContext {
                     speaker: &sequence[*index].agent,
                     resident,
@@ -155,6 +176,7 @@ fn main() {
     let mut samples = vec![f64::INFINITY; contexts.len()];
     for _ in 0..REPEATS {
         for ((index, resident), best) in contexts.iter().zip(&mut samples) {
+            workload.observe_residency(resident);
             let speaker = &sequence[*index].agent;
             let speaker_model = workload
                 .agents()

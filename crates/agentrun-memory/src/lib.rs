@@ -82,6 +82,7 @@ mod analysis;
 mod audit;
 mod bound;
 mod budget;
+mod cache_room;
 mod concurrency;
 mod error;
 mod footprint;
@@ -90,6 +91,7 @@ mod keep_alive;
 mod load_mode;
 mod lookahead;
 mod name;
+mod page_cache;
 mod placement;
 mod plan;
 mod policy;
@@ -114,6 +116,7 @@ pub use footprint::{FootprintInputs, predict_footprint};
 pub use keep_alive::{KeepAlive, KeepAliveError};
 pub use load_mode::{LoadMode, LoadModeChoice};
 pub use name::UnknownName;
+pub use page_cache::HostMemory;
 pub use placement::{
     AgentLabels, Bandwidth, EXACT_ASSIGNMENTS, Fallback, ForcedLoad, HostReport, HostedModel,
     LoadSpeed, MAX_RUN_TURNS, ModelPlacement, OneHost, PREFERENCE_SECONDS, Placement,

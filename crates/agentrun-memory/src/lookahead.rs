@@ -5,8 +5,10 @@
 use std::time::Duration;
 
 use crate::budget::{Budget, gigabytes};
+use crate::cache_room::{CacheOutlook, Idle, may_pay, weigh_unload};
 use crate::forecast::Outlook;
 use crate::keep_alive::KeepAlive;
+use crate::page_cache::Step;
 use crate::plan::{CallPlan, PlanContext, Preload, Refresh, TurnPlan, Unload};
 use crate::speculation::{delay_cost, preload_pays};
 use crate::workload::Workload;
@@ -103,6 +105,7 @@ pub(crate) fn plan_ahead(
     }
 
     plan_preloads(workload, outlook, &agent.name, &mut slots, &mut plan);
+    spare_cache(workload, context, outlook, &mut slots, &mut plan);
     rank_keep_alives(outlook, speaker_runner, &slots, &mut plan);
     plan
 }
@@ -180,7 +183,7 @@ fn plan_preloads(
         }
         let runner = &workload.runners[candidate];
         let priority = outlook.priority(candidate);
-        let load_seconds = runner.load_seconds();
+        let load_seconds = workload.expected_load_seconds(candidate);
         // Only models worth less than the candidate may go. The cheap checks come first: is
         // there room at all, and does the preload beat holding the loader past the turn.
         let mut pool: Vec<(usize, f64)> = slots
@@ -272,6 +275,121 @@ fn plan_preloads(
             ),
         });
         offset += load_seconds;
+    }
+}
+
+/// Unloads idle models whose memory is worth more as page cache ([`crate::cache_room`]),
+/// one at a time while the best of them saves more than it costs; each goes before the
+/// plan's other unloads. Only when the host's memory is known.
+fn spare_cache(
+    workload: &Workload,
+    context: &PlanContext<'_>,
+    outlook: &impl Outlook,
+    slots: &mut Vec<Slot>,
+    plan: &mut TurnPlan,
+) {
+    let Some(host) = workload.host.as_ref() else {
+        return;
+    };
+    let held = |name: &str| {
+        context
+            .resident
+            .iter()
+            .filter(|model| model.model == name)
+            .map(|model| model.bytes)
+            .max()
+            .unwrap_or(0)
+    };
+    let mut steps = Vec::new();
+    for unload in &plan.unloads {
+        if let Some(runner) = workload.runner_named(&unload.model) {
+            steps.push(Step::Unload {
+                runner,
+                wired_bytes: held(&unload.model),
+                file_bytes: workload.runners[runner].file_bytes,
+            });
+        }
+    }
+    let loads = plan
+        .call
+        .iter()
+        .filter(|call| call.loads)
+        .map(|call| call.model.as_str())
+        .chain(plan.preloads.iter().map(|preload| preload.model.as_str()));
+    for model in loads {
+        if let Some(runner) = workload.runner_named(model) {
+            steps.push(Step::Load {
+                runner,
+                wired_bytes: workload.runners[runner].footprint_bytes,
+            });
+        }
+    }
+    let resident: Vec<bool> = (0..workload.runners.len())
+        .map(|runner| slots.iter().any(|slot| slot.runner == Some(runner)))
+        .collect();
+    let mut cache = CacheOutlook {
+        host,
+        cache: &workload.cache,
+        wired_bytes: context.resident.iter().map(|model| model.bytes).sum(),
+        demands: None,
+        steps,
+        resident,
+    };
+    loop {
+        let candidates: Vec<(usize, Idle)> = slots
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| !slot.busy && !slot.planned && slot.priority.is_finite())
+            .filter_map(|(index, slot)| {
+                let runner = slot.runner?;
+                let idle = Idle {
+                    runner,
+                    wired_bytes: slot.bytes,
+                };
+                (workload.runners[runner].file_bytes > 0
+                    && may_pay(workload, outlook, &cache, idle))
+                .then_some((index, idle))
+            })
+            .collect();
+        if candidates.is_empty() {
+            break;
+        }
+        if cache.demands.is_none() {
+            let pending: Vec<bool> = cache.resident.iter().map(|resident| !resident).collect();
+            cache.demands = Some(outlook.load_demand(&pending));
+        }
+        let best = candidates
+            .into_iter()
+            .filter_map(|(index, idle)| {
+                let (saving, cost) = weigh_unload(workload, outlook, &cache, idle);
+                (saving > cost).then_some((index, idle, saving, cost))
+            })
+            .max_by(|a, b| (a.2 - a.3).total_cmp(&(b.2 - b.3)));
+        let Some((index, idle, saving, cost)) = best else {
+            break;
+        };
+        let slot = slots.remove(index);
+        cache.resident[idle.runner] = false;
+        cache.steps.insert(
+            0,
+            Step::Unload {
+                runner: idle.runner,
+                wired_bytes: idle.wired_bytes,
+                file_bytes: workload.runners[idle.runner].file_bytes,
+            },
+        );
+        plan.unloads.insert(
+            0,
+            Unload {
+                reason: format!(
+                    "its {} serve better as page cache: larger models stay cached and reload \
+                     warm (expected {saving:.1} s saved against {cost:.1} s to reload it); {}",
+                    gigabytes(slot.bytes),
+                    describe(outlook, &slot)
+                ),
+                model: slot.name,
+            },
+        );
     }
 }
 

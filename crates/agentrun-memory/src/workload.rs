@@ -9,6 +9,8 @@ use crate::budget::Budget;
 use crate::error::{Error, check_number};
 use crate::keep_alive::KeepAlive;
 use crate::load_mode::{LoadMode, LoadModeChoice};
+use crate::page_cache::{CachedFiles, HostMemory};
+use crate::plan::LoadedModel;
 
 mod restrict;
 #[cfg(test)]
@@ -136,6 +138,13 @@ pub struct Workload {
     pub(crate) turn_seconds: Vec<f64>,
     turn_samples: Vec<f64>,
     pub(crate) out: Vec<Vec<Edge>>,
+    /// The machine's memory, when known: without it the planner takes every load as the
+    /// load times say and ignores the page cache.
+    pub(crate) host: Option<HostMemory>,
+    /// The weights files the page cache likely holds ([`Workload::observe_residency`]).
+    pub(crate) cache: CachedFiles,
+    /// The runners resident at the last observation, with the bytes each held.
+    observed: Vec<Option<u64>>,
 }
 
 /// One set of weights in Ollama: what is loaded, evicted and accounted.
@@ -155,6 +164,9 @@ pub(crate) struct Runner {
     pub(crate) load_times: LoadTimes,
     pub(crate) load_mode: LoadModeChoice,
     load_samples: [f64; 2],
+    /// The weights file's size, bytes; 0 when unknown (then its file is never taken as
+    /// cached).
+    pub(crate) file_bytes: u64,
 }
 
 impl Runner {
@@ -180,6 +192,16 @@ impl Runner {
 
     pub(crate) fn load_seconds(&self) -> f64 {
         self.load_times.seconds(self.mode())
+    }
+
+    /// Seconds to load from the page cache; the cold figure when the host is unknown or a
+    /// warm read would not be faster.
+    pub(crate) fn warm_load_seconds(&self, host: Option<&HostMemory>) -> f64 {
+        let cold = self.load_seconds();
+        match host {
+            Some(host) if self.file_bytes > 0 => host.warm_load_seconds(self.file_bytes).min(cold),
+            _ => cold,
+        }
     }
 }
 
@@ -230,6 +252,7 @@ impl Workload {
                     load_times: model.load_times,
                     load_mode: model.load_mode,
                     load_samples: [1.0, 1.0],
+                    file_bytes: 0,
                 });
                 runners.len() - 1
             });
@@ -267,6 +290,7 @@ impl Workload {
         let out = build_edges(&agents, &agent_index, &edges)?;
         let turn_seconds = agents.iter().map(|agent| agent.mean_turn_seconds).collect();
         Ok(Workload {
+            observed: vec![None; runners.len()],
             budget,
             turn_samples: vec![1.0; agents.len()],
             models,
@@ -278,7 +302,76 @@ impl Workload {
             agent_runner,
             turn_seconds,
             out,
+            host: None,
+            cache: CachedFiles::default(),
         })
+    }
+
+    /// Gives the planner the machine's memory, so that it estimates the page cache: which
+    /// reloads are warm, and what keeping an idle model resident takes from the cache.
+    pub fn set_host(&mut self, host: HostMemory) -> Result<(), Error> {
+        check_number(
+            || "the host's warm_bytes_per_second".to_owned(),
+            host.warm_bytes_per_second,
+        )?;
+        check_number(
+            || "the host's load_fixed_seconds".to_owned(),
+            host.load_fixed_seconds,
+        )?;
+        self.host = Some(host);
+        Ok(())
+    }
+
+    /// The size of a model's weights file (`/api/show`), which a warm load reads from the
+    /// page cache and an unload leaves there.
+    pub fn set_file_bytes(&mut self, model: &str, bytes: u64) -> Result<(), Error> {
+        let runner = self.runner_of_model(model)?;
+        self.runners[runner].file_bytes = bytes;
+        Ok(())
+    }
+
+    /// Updates the page-cache estimate from what the server holds now (`/api/ps`): a model
+    /// gone since the last observation left its file in the cache, as the most recently
+    /// used one; a model that appeared took its file out; then the cache keeps what RAM
+    /// leaves beside the wired models, dropping the least recently used files.
+    pub fn observe_residency(&mut self, resident: &[LoadedModel]) {
+        let mut now: Vec<Option<u64>> = vec![None; self.runners.len()];
+        let mut wired: u64 = 0;
+        for model in resident {
+            wired = wired.saturating_add(model.bytes);
+            if let Some(runner) = self.runner_named(&model.model) {
+                let held = now[runner].get_or_insert(0);
+                *held = (*held).max(model.bytes);
+            }
+        }
+        for (runner, (before, now)) in self.observed.iter().zip(&now).enumerate() {
+            match (before, now) {
+                (Some(_), None) => self.cache.insert(runner, self.runners[runner].file_bytes),
+                (None, Some(_)) => self.cache.take(runner),
+                _ => {}
+            }
+        }
+        self.observed = now;
+        if let Some(host) = &self.host {
+            self.cache.trim(host.cache_capacity(wired));
+        }
+    }
+
+    /// Whether the page-cache estimate holds the model's weights file.
+    pub fn file_cached(&self, model: &str) -> Result<bool, Error> {
+        let runner = self.runner_of_model(model)?;
+        Ok(self.host.is_some() && self.cache.contains(runner))
+    }
+
+    /// Seconds a load of the runner is expected to take now: warm when the page-cache
+    /// estimate holds its file, cold otherwise.
+    pub(crate) fn expected_load_seconds(&self, runner: usize) -> f64 {
+        let spec = &self.runners[runner];
+        if self.host.is_some() && self.cache.contains(runner) {
+            spec.warm_load_seconds(self.host.as_ref())
+        } else {
+            spec.load_seconds()
+        }
     }
 
     /// The budget plans must respect.
@@ -453,6 +546,16 @@ impl Workload {
             LoadMode::Mmap => 0,
             LoadMode::NoMmap => 1,
         };
+        // A warm load (its file was in the page cache) says nothing about a cold one; the
+        // warm figure comes from the host's read speed.
+        let warm = runner.warm_load_seconds(self.host.as_ref());
+        if self.host.is_some()
+            && runner.file_bytes > 0
+            && seconds < 0.5 * (warm + runner.load_times.seconds(mode))
+        {
+            runner.load_mode = mode.into();
+            return Ok(());
+        }
         runner.load_samples[slot] += 1.0;
         let estimate = match mode {
             LoadMode::Mmap => &mut runner.load_times.mmap_seconds,

@@ -41,6 +41,7 @@ impl Workload {
             }
             agent_runner.push(runner);
         }
+        let runner_count = runners.len();
         Workload {
             budget: Budget {
                 gpu_bytes: budget.gpu_bytes,
@@ -56,6 +57,10 @@ impl Workload {
             turn_seconds: self.turn_seconds.clone(),
             turn_samples: self.turn_samples.clone(),
             out: self.out.clone(),
+            // One machine's page cache says nothing of another host's.
+            host: None,
+            cache: Default::default(),
+            observed: vec![None; runner_count],
         }
     }
 }

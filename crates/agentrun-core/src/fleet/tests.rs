@@ -237,8 +237,14 @@ async fn placement_prices_each_host_with_its_own_load_speed() {
     let run = workload(&[("coder", 20)]);
     // The same budgets and catalogues: only the speeds differ, and the slow host comes first.
     let fleet = Fleet::new(vec![
-        (host("slow", 0.3e9), slow_box.clone() as Arc<dyn ModelBackend>),
-        (host("fast", 6.0e9), fast_box.clone() as Arc<dyn ModelBackend>),
+        (
+            host("slow", 0.3e9),
+            slow_box.clone() as Arc<dyn ModelBackend>,
+        ),
+        (
+            host("fast", 6.0e9),
+            fast_box.clone() as Arc<dyn ModelBackend>,
+        ),
     ]);
     fleet
         .place(&run, "coder", Vec::new(), Vec::new())

@@ -532,6 +532,13 @@ fn run_policy(
                     budget_bytes: config.gpu_memory_bytes,
                     max_loaded_models: config.max_loaded_models,
                     labels: host.labels.clone(),
+                    // The simulated machine's own load speeds: cold reads, as a placed
+                    // model's first load is.
+                    load_speed: Some(agentrun_memory::Bandwidth {
+                        fixed_seconds: config.load.fixed_seconds,
+                        mmap_bytes_per_second: config.load.cold_mmap_bytes_per_second,
+                        no_mmap_bytes_per_second: config.load.cold_no_mmap_bytes_per_second,
+                    }),
                 };
                 let backend: Arc<dyn ModelBackend> = Arc::new(SimBackend::new(simulator.clone()));
                 (spec, backend)

@@ -258,6 +258,9 @@ pub(crate) async fn connect_hosts(
                 budget_bytes,
                 max_loaded_models: host.max_loaded_models.unwrap_or(DEFAULT_MAX_LOADED_MODELS),
                 labels: host.labels.clone(),
+                // A real host's speed is learnt from its loads; until then the workload's
+                // load times stand for it.
+                load_speed: None,
             },
             Arc::new(backend),
         ));

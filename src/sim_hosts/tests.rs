@@ -38,15 +38,35 @@ fn the_shipped_two_host_team_waits_less_than_the_one_host_team_on_the_same_futur
     .expect("one host");
     let two = simulate(
         &workflow,
-        &options(hosts, vec![Policy::Smart], SimConfig::target_mac()),
+        &options(
+            hosts,
+            vec![Policy::Smart, Policy::Static, Policy::Oracle],
+            SimConfig::target_mac(),
+        ),
     )
     .expect("two hosts");
     assert_eq!(one.turns, two.turns, "the same drawn future");
     let (alone, shared) = (&one.policies[&Policy::Smart], &two.policies[&Policy::Smart]);
     assert_eq!(alone.turns, shared.turns);
+    let (fixed, foresight) = (
+        &two.policies[&Policy::Static],
+        &two.policies[&Policy::Oracle],
+    );
     println!(
-        "load wait, smart: one host {:.1} s, two hosts {:.1} s; one-host bound {:.1} s",
-        alone.load_wait_s, shared.load_wait_s, one.bound_s
+        "load wait, smart: one host {:.1} s, two hosts {:.1} s; on two hosts static {:.1} s, \
+         oracle {:.1} s; one-host bound {:.1} s",
+        alone.load_wait_s,
+        shared.load_wait_s,
+        fixed.load_wait_s,
+        foresight.load_wait_s,
+        one.bound_s
+    );
+    // On the hosts the planner places, its residency plans beat keeping what was loaded.
+    assert!(
+        shared.load_wait_s < fixed.load_wait_s,
+        "smart {:.1} s, static {:.1} s on two hosts",
+        shared.load_wait_s,
+        fixed.load_wait_s
     );
     assert!(
         shared.load_wait_s < alone.load_wait_s,
@@ -89,21 +109,42 @@ fn a_sixteen_host_fleet_runs_a_300_turn_workflow_in_virtual_time() {
     let clock = std::time::Instant::now();
     let report = simulate(
         &random.workflow,
-        &SimulationOptions {
-            keep_events: false,
-            ..options(hosts, vec![Policy::Smart], random.machine.clone())
-        },
+        &options(hosts, vec![Policy::Smart], random.machine.clone()),
     )
     .expect("runs");
     let elapsed = clock.elapsed();
+    let one = simulate(
+        &random.workflow,
+        &SimulationOptions {
+            keep_events: false,
+            ..options(Vec::new(), vec![Policy::Smart], random.machine.clone())
+        },
+    )
+    .expect("runs on one host");
     let figures = &report.policies[&Policy::Smart];
+    let placement = report.events[&Policy::Smart]
+        .iter()
+        .find_map(|event| match event {
+            Event::Placement { hosts, .. } => Some(hosts.clone()),
+            _ => None,
+        })
+        .expect("a placement");
+    let used: Vec<String> = placement
+        .iter()
+        .filter(|host| !host.models.is_empty())
+        .map(|host| format!("{} {:?}", host.host, host.models))
+        .collect();
     println!(
-        "16 hosts, {} turns ({}): {:.0} simulated seconds in {:.2} s of real time, load wait {:.1} s",
+        "16 hosts, {} turns ({}): {:.0} simulated seconds in {:.2} s of real time, load wait {:.1} s \
+         (one {:.0} GB host: {:.1} s); placed: {}",
         figures.turns,
         random.describe(),
         figures.wall_s,
         elapsed.as_secs_f64(),
-        figures.load_wait_s
+        figures.load_wait_s,
+        random.machine.gpu_memory_bytes as f64 / 1e9,
+        one.policies[&Policy::Smart].load_wait_s,
+        used.join(", ")
     );
     assert_eq!(report.turns, 300);
     assert_eq!(figures.turns, 300);

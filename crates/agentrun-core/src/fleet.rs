@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use agentrun_memory::{
-    AgentLabels, Budget, Fallback, LoadSpeed, Placement, PlacementError, PlacementHost,
+    AgentLabels, Bandwidth, Budget, Fallback, LoadSpeed, Placement, PlacementError, PlacementHost,
     PlacementInput, Workload,
 };
 use async_trait::async_trait;
@@ -33,6 +33,11 @@ pub struct HostSpec {
     pub max_loaded_models: usize,
     /// Its labels (`big`, `linux`), which agents may require or prefer.
     pub labels: Vec<String>,
+    /// How fast it loads weights, when known (a simulated machine's settings, a
+    /// calibration): placement prices each host's loads with its own speed, so a slow host
+    /// is not taken for as fast as the one the workload's load times were measured on.
+    /// `None`: the workload's own load times stand for every host's.
+    pub load_speed: Option<Bandwidth>,
 }
 
 /// A host as the executor plans for it.
@@ -238,7 +243,10 @@ impl Fleet {
                 },
                 labels: host.spec.labels.clone(),
                 models: state.catalogue[index].iter().cloned().collect(),
-                load_speed: LoadSpeed::default(),
+                load_speed: LoadSpeed {
+                    measured: Vec::new(),
+                    bandwidth: host.spec.load_speed,
+                },
             })
             .collect()
     }

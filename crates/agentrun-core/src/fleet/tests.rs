@@ -106,6 +106,7 @@ fn spec(name: &str, gb: u64, labels: &[&str]) -> HostSpec {
         budget_bytes: gb * GB,
         max_loaded_models: 3,
         labels: labels.iter().map(|label| (*label).to_owned()).collect(),
+        load_speed: None,
     }
 }
 
@@ -218,6 +219,48 @@ async fn calls_go_to_the_host_each_model_is_placed_on() {
         .expect("loads");
     assert!(linux.calls().contains(&"preload tester".to_owned()));
     assert!(!mac.calls().iter().any(|call| call.starts_with("preload")));
+}
+
+#[tokio::test]
+async fn placement_prices_each_host_with_its_own_load_speed() {
+    let slow_box = FakeHost::new("slow", &["coder"]);
+    let fast_box = FakeHost::new("fast", &["coder"]);
+    let speed = |bytes_per_second: f64| agentrun_memory::Bandwidth {
+        fixed_seconds: 2.0,
+        mmap_bytes_per_second: bytes_per_second,
+        no_mmap_bytes_per_second: bytes_per_second,
+    };
+    let host = |name: &str, bytes_per_second: f64| HostSpec {
+        load_speed: Some(speed(bytes_per_second)),
+        ..spec(name, 24, &[])
+    };
+    let run = workload(&[("coder", 20)]);
+    // The same budgets and catalogues: only the speeds differ, and the slow host comes first.
+    let fleet = Fleet::new(vec![
+        (
+            host("slow", 0.3e9),
+            slow_box.clone() as Arc<dyn ModelBackend>,
+        ),
+        (
+            host("fast", 6.0e9),
+            fast_box.clone() as Arc<dyn ModelBackend>,
+        ),
+    ]);
+    fleet
+        .place(&run, "coder", Vec::new(), Vec::new())
+        .await
+        .expect("placed");
+    assert_eq!(fleet.placement()["coder"], "fast");
+    // Swapped, the speeds carry the model with them: it is the speed, not the order.
+    let fleet = Fleet::new(vec![
+        (host("slow", 6.0e9), slow_box as Arc<dyn ModelBackend>),
+        (host("fast", 0.3e9), fast_box as Arc<dyn ModelBackend>),
+    ]);
+    fleet
+        .place(&run, "coder", Vec::new(), Vec::new())
+        .await
+        .expect("placed");
+    assert_eq!(fleet.placement()["coder"], "slow");
 }
 
 #[tokio::test]

@@ -198,6 +198,9 @@ pub struct FanOutOption {
     /// group start together (each once its model is loaded and a slot is free), a group once
     /// the previous one has finished. Command and person branches are in the first group.
     pub groups: Vec<Vec<usize>>,
+    /// The command and person branches: they start at once and no later group waits for
+    /// them (they take no memory and no bandwidth), as the wall time counts them.
+    pub overlap: Vec<usize>,
     /// The models to load, in order, one at a time.
     pub load_order: Vec<String>,
     /// Expected seconds from the fan-out until every branch's first turn has finished.
@@ -466,8 +469,9 @@ impl<'a> Setup<'a> {
         if option.groups.is_empty() {
             option.groups.push(Vec::new());
         }
-        option.groups[0].extend(commands);
+        option.groups[0].extend(commands.iter().copied());
         option.groups[0].sort_unstable();
+        option.overlap = commands;
         option
     }
 
@@ -572,6 +576,7 @@ impl<'a> Setup<'a> {
         FanOutOption {
             concurrency,
             groups,
+            overlap: Vec::new(),
             load_order,
             wall_seconds: group_start.max(commands),
             load_wait_seconds: load_wait,

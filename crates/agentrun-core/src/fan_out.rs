@@ -16,9 +16,9 @@ use crate::num_ctx::{DEFAULT_NUM_CTX, shared_num_ctx};
 use crate::turn_prior::{DECODE_EFFICIENCY, TARGET_BANDWIDTH_BYTES_PER_SECOND};
 
 /// The share of the memory bandwidth all decode streams together reach (one stream reaches
-/// [`DECODE_EFFICIENCY`]): two models decoding at once gain, but far from twice. The same
-/// figure as the simulator's default `concurrent_efficiency`.
-const PEAK_EFFICIENCY: f64 = 0.85;
+/// [`DECODE_EFFICIENCY`]): the hardware assumption the simulator's default
+/// `concurrent_efficiency` also reads.
+const PEAK_EFFICIENCY: f64 = agentrun_size::hardware::CONCURRENT_DECODE_EFFICIENCY;
 
 /// The context a branch's turn is taken to read per token: a typical prompt, at most the
 /// model's `num_ctx`.

@@ -30,6 +30,9 @@ pub(crate) struct Region {
     /// Groups of branch indices run one group after the other, each group's branches at
     /// once (one group of every branch unless the planner or the run decided otherwise).
     pub(crate) groups: Vec<Vec<usize>>,
+    /// Branches that start at once whatever group runs, and that no group waits for: the
+    /// planner counts a command or person branch as overlapping every group.
+    pub(crate) overlap: Vec<usize>,
 }
 
 /// Where one branch stands.
@@ -91,14 +94,20 @@ impl Cursor {
                 let going = |state: &BranchState| {
                     matches!(state, BranchState::Ready(_) | BranchState::Running(_))
                 };
-                let group = region
-                    .groups
-                    .iter()
-                    .find(|group| group.iter().any(|&index| going(&region.branches[index])))?;
-                let index = group
-                    .iter()
-                    .copied()
-                    .find(|&index| matches!(region.branches[index], BranchState::Ready(_)))?;
+                let ready =
+                    |index: &usize| matches!(region.branches[*index], BranchState::Ready(_));
+                let index = match region.overlap.iter().copied().find(ready) {
+                    Some(index) => index,
+                    None => {
+                        let overlap = &region.overlap;
+                        let group = region.groups.iter().find(|group| {
+                            group.iter().any(|&index| {
+                                !overlap.contains(&index) && going(&region.branches[index])
+                            })
+                        })?;
+                        group.iter().copied().find(ready)?
+                    }
+                };
                 let BranchState::Ready(agent) = region.branches[index] else {
                     return None;
                 };
@@ -135,6 +144,7 @@ impl Cursor {
                 Cursor::Region(Region {
                     fork: turn,
                     groups: vec![(0..fan_out.branches.len()).collect()],
+                    overlap: Vec::new(),
                     branches: fan_out
                         .branches
                         .iter()
@@ -231,8 +241,9 @@ impl Cursor {
     }
 
     /// Runs the region's branches in these groups, one group after the other; a branch no
-    /// group names joins the last group.
-    pub(crate) fn set_groups(&mut self, mut groups: Vec<Vec<usize>>) {
+    /// group names joins the last group. The `overlap` branches start at once and no group
+    /// waits for them.
+    pub(crate) fn set_groups(&mut self, mut groups: Vec<Vec<usize>>, mut overlap: Vec<usize>) {
         let Cursor::Region(region) = self else {
             return;
         };
@@ -248,7 +259,9 @@ impl Cursor {
             Some(last) => last.extend(missing),
             None => groups.push(missing),
         }
+        overlap.retain(|&index| index < count);
         region.groups = groups;
+        region.overlap = overlap;
     }
 
     /// The region under way.
@@ -377,7 +390,7 @@ mod tests {
         cursor.next_ready(&NAMES);
         cursor.after_turn(&graph, 1, fan_out_of(&graph));
         // The second branch first, then the first.
-        cursor.set_groups(vec![vec![1], vec![0]]);
+        cursor.set_groups(vec![vec![1], vec![0]], Vec::new());
         assert_eq!(cursor.next_ready(&NAMES).map(|t| t.agent), Some(3));
         assert!(cursor.next_ready(&NAMES).is_none());
         let progress = cursor.branch_failed(1).expect("continues");
@@ -394,5 +407,28 @@ mod tests {
             cursor.branch_failed(0).is_none(),
             "fail is the default rule"
         );
+    }
+
+    #[test]
+    fn an_overlapping_branch_holds_back_no_group() {
+        let (_, graph) = workflow("{ wait: all }");
+        let start = |overlap: Vec<usize>| {
+            let mut cursor = Cursor::start(0);
+            cursor.next_ready(&NAMES);
+            cursor.after_turn(&graph, 1, fan_out_of(&graph));
+            cursor.set_groups(vec![vec![0], vec![1]], overlap);
+            cursor
+        };
+        // Without overlap the review waits for the test command's branch.
+        let mut cursor = start(Vec::new());
+        assert_eq!(cursor.next_ready(&NAMES).map(|t| t.agent), Some(1));
+        assert!(cursor.next_ready(&NAMES).is_none());
+        // With the command overlapping, the review starts beside it, and the command's
+        // branch goes on (through fix) while the review runs.
+        let mut cursor = start(vec![0]);
+        assert_eq!(cursor.next_ready(&NAMES).map(|t| t.agent), Some(1));
+        assert_eq!(cursor.next_ready(&NAMES).map(|t| t.agent), Some(3));
+        cursor.after_branch_turn(0, Node::Agent(2), TurnOutcome::default());
+        assert_eq!(cursor.next_ready(&NAMES).map(|t| t.agent), Some(2));
     }
 }

@@ -360,7 +360,7 @@ impl Executor {
                 &running,
                 options.branches,
             );
-            cursor.set_groups(decision.groups);
+            cursor.set_groups(decision.groups, decision.overlap);
         }
         // The replayed turns were reported by the run's first start.
         residency.take_observations();
@@ -663,7 +663,7 @@ impl Executor {
                                 &running,
                                 options.branches,
                             );
-                            cursor.set_groups(decision.groups.clone());
+                            cursor.set_groups(decision.groups.clone(), decision.overlap);
                             self.events.emit(Event::BranchesStarted {
                                 turn,
                                 from: spec.name.clone(),

@@ -16,9 +16,9 @@ use crate::num_ctx::{DEFAULT_NUM_CTX, shared_num_ctx};
 use crate::turn_prior::{DECODE_EFFICIENCY, TARGET_BANDWIDTH_BYTES_PER_SECOND};
 
 /// The share of the memory bandwidth all decode streams together reach (one stream reaches
-/// [`DECODE_EFFICIENCY`]): two models decoding at once gain, but far from twice. The same
-/// figure as the simulator's default `concurrent_efficiency`.
-const PEAK_EFFICIENCY: f64 = 0.85;
+/// [`DECODE_EFFICIENCY`]): the hardware assumption the simulator's default
+/// `concurrent_efficiency` also reads.
+const PEAK_EFFICIENCY: f64 = agentrun_size::hardware::CONCURRENT_DECODE_EFFICIENCY;
 
 /// The context a branch's turn is taken to read per token: a typical prompt, at most the
 /// model's `num_ctx`.
@@ -50,6 +50,8 @@ pub(crate) struct FanOutPlanner {
 pub(crate) struct FanOutDecision {
     /// Groups of branch indices, run one group after the other.
     pub(crate) groups: Vec<Vec<usize>>,
+    /// Branches that start at once and no later group waits for (commands and persons).
+    pub(crate) overlap: Vec<usize>,
     /// `concurrent`, `grouped`, `serialized`, or `sequential` / `all-at-once` when the run
     /// forces it.
     pub(crate) concurrency: String,
@@ -110,6 +112,7 @@ impl FanOutPlanner {
         if mode == BranchMode::AllAtOnce {
             return FanOutDecision {
                 groups: vec![(0..starts.len()).collect()],
+                overlap: Vec::new(),
                 concurrency: "all-at-once".to_owned(),
                 reason: "the run starts every branch at once".to_owned(),
             };
@@ -117,6 +120,7 @@ impl FanOutPlanner {
         if mode == BranchMode::Sequential {
             return FanOutDecision {
                 groups: (0..starts.len()).map(|index| vec![index]).collect(),
+                overlap: Vec::new(),
                 concurrency: "sequential".to_owned(),
                 reason:
                     "the run is sequential: each branch runs to the join before the next starts"
@@ -126,11 +130,13 @@ impl FanOutPlanner {
         match self.plan(workload, starts, models, running) {
             Ok(plan) => FanOutDecision {
                 groups: plan.chosen.groups.clone(),
+                overlap: plan.chosen.overlap.clone(),
                 concurrency: plan.chosen.concurrency.to_string(),
                 reason: plan.reason,
             },
             Err(error) => FanOutDecision {
                 groups: vec![(0..starts.len()).collect()],
+                overlap: Vec::new(),
                 concurrency: "concurrent".to_owned(),
                 reason: format!(
                     "the planner could not weigh the branches ({error}); they run at once"

@@ -26,10 +26,11 @@ use agentrun_spec::{AgentKind, AgentSimulation, AgentSpec};
 mod tests;
 
 /// Memory bandwidth of the target machine (an M4 Pro), bytes per second.
-pub(crate) const TARGET_BANDWIDTH_BYTES_PER_SECOND: f64 = 273.0e9;
+pub(crate) const TARGET_BANDWIDTH_BYTES_PER_SECOND: f64 =
+    agentrun_size::hardware::MEMORY_BANDWIDTH_BYTES_PER_SECOND;
 
 /// The share of the memory bandwidth decoding reaches: each token reads all the weights once.
-pub(crate) const DECODE_EFFICIENCY: f64 = 0.7;
+pub(crate) const DECODE_EFFICIENCY: f64 = agentrun_size::hardware::DECODE_EFFICIENCY;
 
 /// How many times faster than decoding a prompt is evaluated (batched on the GPU).
 pub(crate) const PROMPT_EVAL_SPEEDUP: f64 = 20.0;

@@ -20,7 +20,10 @@
 //! batch: a step reads the weights once and every slot's own KV cache, so with `n` slots busy
 //! a step takes `(weights + (n - 1) x slot) / weights` times as long as alone (for the
 //! per-token bytes of [`DecodeBytes`]) and still counts as one stream. A command or person
-//! branch takes no memory and no bandwidth: it always starts at once.
+//! branch takes no memory and no bandwidth: it always starts at once, and no group waits for
+//! it ([`FanOutOption::overlap`]). Its length is known only by its mean, so an option's wall
+//! time is the mean over the command lengths spread evenly from half to one and a half times
+//! it: the model branches' finish still counts when the command may end first.
 //!
 //! # The options
 //!
@@ -53,6 +56,8 @@ mod tests;
 const MIN_SAVING_SHARE: f64 = 0.03;
 /// ... and at least this many seconds.
 const MIN_SAVING_SECONDS: f64 = 1.0;
+/// The lengths, as shares of its mean, a command or person branch's turn is weighed at.
+const COMMAND_SPREAD: [f64; 5] = [0.5, 0.75, 1.0, 1.25, 1.5];
 /// Up to this many loads in one group, every load order that passes the fit test is tried.
 const MAX_PERMUTED_LOADS: usize = 5;
 /// Remaining work below this many seconds counts as done (floating-point slack).
@@ -198,6 +203,9 @@ pub struct FanOutOption {
     /// group start together (each once its model is loaded and a slot is free), a group once
     /// the previous one has finished. Command and person branches are in the first group.
     pub groups: Vec<Vec<usize>>,
+    /// The command and person branches: they start at once and no later group waits for
+    /// them (they take no memory and no bandwidth), as the wall time counts them.
+    pub overlap: Vec<usize>,
     /// The models to load, in order, one at a time.
     pub load_order: Vec<String>,
     /// Expected seconds from the fan-out until every branch's first turn has finished.
@@ -466,8 +474,9 @@ impl<'a> Setup<'a> {
         if option.groups.is_empty() {
             option.groups.push(Vec::new());
         }
-        option.groups[0].extend(commands);
+        option.groups[0].extend(commands.iter().copied());
         option.groups[0].sort_unstable();
+        option.overlap = commands;
         option
     }
 
@@ -569,11 +578,20 @@ impl<'a> Setup<'a> {
             .filter(|&branch| self.branch_model[branch].is_none())
             .map(|branch| self.fan_out.branches[branch].turn_seconds)
             .fold(0.0_f64, f64::max);
+        // A command's or person's turn is only known by its mean: the wall time is the mean
+        // over lengths spread evenly from half to one and a half times it, so the model
+        // branches' own finish still counts when the command may end first.
+        let wall_seconds = COMMAND_SPREAD
+            .iter()
+            .map(|scale| group_start.max(commands * scale))
+            .sum::<f64>()
+            / COMMAND_SPREAD.len() as f64;
         FanOutOption {
             concurrency,
             groups,
+            overlap: Vec::new(),
             load_order,
-            wall_seconds: group_start.max(commands),
+            wall_seconds,
             load_wait_seconds: load_wait,
         }
     }

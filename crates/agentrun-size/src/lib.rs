@@ -4,6 +4,8 @@
 //! GiB, TiB powers of 1024; case-insensitive, optional space); a bare `G` is refused as
 //! ambiguous. The case table both follow is `tests/fixtures/sizes.txt` at the repository root.
 
+pub mod hardware;
+
 /// A size that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SizeError {

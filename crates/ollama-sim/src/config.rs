@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::footprint::KvCacheType;
 use crate::keep_alive::SessionDuration;
 use crate::script::Script;
-use agentrun_size::parse_size;
+use agentrun_size::{hardware, parse_size};
 
 /// Every setting of a simulator. [`SimConfig::target_mac`] is the default; a config file may
 /// give any subset of the fields, the rest keep their default. A `models` list in a file
@@ -205,9 +205,9 @@ impl Default for LoadPhysics {
 impl Default for DecodePhysics {
     fn default() -> DecodePhysics {
         DecodePhysics {
-            memory_bandwidth_bytes_per_second: 273.0e9,
-            efficiency: 0.7,
-            concurrent_efficiency: 0.85,
+            memory_bandwidth_bytes_per_second: hardware::MEMORY_BANDWIDTH_BYTES_PER_SECOND,
+            efficiency: hardware::DECODE_EFFICIENCY,
+            concurrent_efficiency: hardware::CONCURRENT_DECODE_EFFICIENCY,
             prompt_eval_speedup: 20.0,
             dispatch_seconds: 0.002,
             cpu_memory_bandwidth_bytes_per_second: 100.0e9,

@@ -169,7 +169,10 @@ fn a_command_branch_always_overlaps() {
     ];
     let plan = decide(&branches, &[], 54, 1, saturated());
     assert_eq!(plan.chosen.groups, vec![vec![0, 1]]);
-    close(plan.chosen.wall_seconds, 90.0);
+    assert_eq!(plan.chosen.overlap, vec![0]);
+    // The command's 90 s spread over 45..135 s against the reviewer's 75 s:
+    // (75 + 75 + 90 + 112.5 + 135) / 5.
+    close(plan.chosen.wall_seconds, 97.5);
     close(plan.chosen.load_wait_seconds, 15.0);
     assert!(
         plan.reason.ends_with("; tests overlap (no model)"),
@@ -460,4 +463,25 @@ proptest::proptest! {
         proptest::prop_assert!(plan.chosen.wall_seconds <= fastest * 1.03 + 1.0 + 1e-6);
         proptest::prop_assert!(!plan.reason.is_empty());
     }
+}
+
+#[test]
+fn the_model_branches_count_when_the_command_may_end_first() {
+    // A test command of 40 s on average beside two models that take ~32 s together and 36 s
+    // one after the other: at the command's mean both end with it, but it may end first,
+    // and then running the models together pays.
+    let branches = [
+        command("tests", 40.0),
+        branch("reviewer", "coder-14b", 10, 0.0, 24.0),
+        branch("security", "qwen-8b", 5, 0.0, 12.0),
+    ];
+    let resident = [loaded("coder-14b", 10), loaded("qwen-8b", 5)];
+    let plan = decide(&branches, &resident, 54, 1, mac());
+    let serialized = option(&plan, Concurrency::Serialized);
+    let concurrent = option(&plan, Concurrency::Concurrent);
+    assert!(
+        concurrent.wall_seconds + 1.0 < serialized.wall_seconds,
+        "{concurrent:?} against {serialized:?}"
+    );
+    assert_eq!(plan.chosen.concurrency, Concurrency::Concurrent, "{plan}");
 }

@@ -383,7 +383,16 @@ impl Executor {
 
         let mut placement_seen = None;
         let mut server_view = ServerView::default();
-        let mut preloader = Preloader::spawn(self.backend.clone(), self.events.clone(), clock);
+        let mut preloader = match &self.fleet {
+            // Each host loads one model at a time: preloads queue per host.
+            Some(fleet) => Preloader::on_hosts(
+                self.backend.clone(),
+                self.events.clone(),
+                clock,
+                crate::fleet_run::host_of(fleet),
+            ),
+            None => Preloader::spawn(self.backend.clone(), self.events.clone(), clock),
+        };
         // The most turns any agent sees: what must stay in memory without `keep_transcript`.
         // A context fitted in tokens may reach back as far as its budget allows; its agent
         // keeps its own rendering of the turns it still needs.
@@ -705,7 +714,7 @@ impl Executor {
             };
             // A preload still loading that this speaker's own load would wait behind is
             // aborted when finishing it costs more than it can still save.
-            if let Some(loading) = preloader.loading() {
+            if let Some(loading) = preloader.loading(spec.model()) {
                 let loading_s = loading.seconds(clock);
                 if let Some(reason) =
                     residency.abort_preload(speaker, &resident, &loading.model, loading_s)
@@ -741,8 +750,11 @@ impl Executor {
                     clock.now_s(),
                 );
             }
-            let mut plan =
-                residency.before_turn(speaker, &resident, preloader.in_flight().as_deref());
+            let mut plan = residency.before_turn(
+                speaker,
+                &resident,
+                preloader.in_flight(spec.model()).as_deref(),
+            );
             if in_region {
                 // Several turns are in flight: a model another branch uses, or is about to,
                 // stays; and no preload competes with the branches' own loads.
@@ -817,8 +829,8 @@ impl Executor {
             });
             // A turn whose model is being preloaded waits for that preload's tail: one
             // load, which the preload reports and counts when it finishes.
-            let tail_of_preload =
-                spec.model().is_some() && preloader.in_flight().as_deref() == spec.model();
+            let tail_of_preload = spec.model().is_some()
+                && preloader.in_flight(spec.model()).as_deref() == spec.model();
             let started_s = clock.now_s();
             self.events.emit(Event::TurnStarted {
                 turn,

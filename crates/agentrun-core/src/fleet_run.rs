@@ -2,6 +2,7 @@
 //! workflow's models once their footprints are known, and each turn's view of the hosts.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use agentrun_memory::{AgentLabels, Fallback, Workload};
 use agentrun_spec::Workflow;
@@ -90,6 +91,13 @@ pub(crate) async fn place(
         .place(workload, &workflow.flow.start, labels, fallbacks)
         .await?;
     Ok(())
+}
+
+/// The host each model is placed on, for the preloader's per-host queues; a model not
+/// placed (yet) counts as one host of its own kind.
+pub(crate) fn host_of(fleet: &Arc<Fleet>) -> crate::preloader::HostOf {
+    let fleet = fleet.clone();
+    Arc::new(move |model: &str| fleet.placement().remove(model).unwrap_or_default())
 }
 
 /// Before a turn: the planner gets the hosts as they are now, and a placement that changed

@@ -1,8 +1,8 @@
-//! The background loader: runs the planner's preloads one at a time, each held open until
-//! resident. A queued preload can be withdrawn and a loading one aborted: dropping its request
+//! The background loader: runs the planner's preloads one at a time per host, each held open
+//! until resident. A queued preload can be withdrawn and a loading one aborted: dropping its request
 //! closes the connection, and Ollama abandons a load whose client has gone.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, mpsc, watch};
@@ -41,7 +41,9 @@ struct Queue {
 /// The preload the loader is running.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Loading {
-    /// Counts the loader's jobs, so an abort reaches only the job it was meant for.
+    /// The host the preload loads on.
+    host: String,
+    /// Counts the host's jobs, so an abort reaches only the job it was meant for.
     job: u64,
     pub(crate) model: String,
     started: Instant,
@@ -62,33 +64,49 @@ pub(crate) struct PreloadDone {
     pub(crate) load_s: Option<f64>,
 }
 
-/// Runs preloads sequentially in a background task.
+/// The host a model loads on; with one server every model is on the same host.
+pub(crate) type HostOf = Arc<dyn Fn(&str) -> String + Send + Sync>;
+
+/// Runs preloads in background tasks, one at a time per host.
 ///
-/// Ollama serializes loads anyway; running them one at a time keeps the plan's
-/// order and means a new plan can withdraw queued preloads that are no longer wanted.
+/// Ollama serializes loads per server; running each host's preloads one at a time keeps
+/// the plan's order and means a new plan can withdraw queued preloads that are no longer
+/// wanted, while preloads on different hosts load at once.
 /// [`Preloader::abort`] and dropping the loader close an in-flight preload's
 /// connection, and Ollama then abandons that load.
 pub(crate) struct Preloader {
+    backend: Arc<dyn ModelBackend>,
+    events: EventSink,
+    clock: RunClock,
+    host_of: HostOf,
+    /// Each host's loader, started with the first preload planned on it.
+    lanes: Arc<Mutex<BTreeMap<String, Lane>>>,
+    done_tx: mpsc::UnboundedSender<PreloadDone>,
+    done: mpsc::UnboundedReceiver<PreloadDone>,
+}
+
+/// One host's loader: its queue and the task that runs it.
+struct Lane {
     queue: Arc<Mutex<Queue>>,
     wake: Arc<Notify>,
-    done: mpsc::UnboundedReceiver<PreloadDone>,
     busy: watch::Receiver<Option<Loading>>,
     /// The job to abort: the loader drops that job's request.
     abort: watch::Sender<u64>,
     task: JoinHandle<()>,
 }
 
-impl Preloader {
-    pub(crate) fn spawn(
+impl Lane {
+    fn spawn(
+        host: String,
         backend: Arc<dyn ModelBackend>,
         events: EventSink,
         clock: RunClock,
-    ) -> Preloader {
+        done_tx: mpsc::UnboundedSender<PreloadDone>,
+    ) -> Lane {
         let queue: Arc<Mutex<Queue>> = Arc::default();
         let wake = Arc::new(Notify::new());
         let (busy_tx, busy) = watch::channel(None::<Loading>);
         let (abort, abort_rx) = watch::channel(0_u64);
-        let (done_tx, done) = mpsc::unbounded_channel();
         let task = tokio::spawn({
             let queue = queue.clone();
             let wake = wake.clone();
@@ -128,6 +146,7 @@ impl Preloader {
                         if let Some(job) = &job {
                             jobs_started += 1;
                             busy_tx.send_replace(Some(Loading {
+                                host: host.clone(),
                                 job: jobs_started,
                                 model: job.model.clone(),
                                 started: Instant::now(),
@@ -187,21 +206,17 @@ impl Preloader {
                 }
             }
         });
-        Preloader {
+        Lane {
             queue,
             wake,
-            done,
             busy,
             abort,
             task,
         }
     }
 
-    /// Replaces the queued preloads with a new plan's and returns the models of the
-    /// queued ones the new plan no longer wants (withdrawn before they started). A
-    /// preload already in flight is left alone ([`Preloader::abort`] ends it).
-    /// The preloads start once `gate` (the turn's own model) is resident.
-    pub(crate) fn replace(&self, jobs: Vec<PreloadJob>, gate: Option<String>) -> Vec<String> {
+    /// Replaces the queued preloads; returns the withdrawn ones' models.
+    fn replace(&self, jobs: Vec<PreloadJob>, gate: Option<String>) -> Vec<String> {
         let mut queue = self.queue.lock().expect("loader queue lock poisoned");
         let withdrawn = queue
             .jobs
@@ -216,47 +231,134 @@ impl Preloader {
         self.wake.notify_one();
         withdrawn
     }
+}
+
+impl Drop for Lane {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Preloader {
+    /// A loader whose preloads all load on one host.
+    pub(crate) fn spawn(
+        backend: Arc<dyn ModelBackend>,
+        events: EventSink,
+        clock: RunClock,
+    ) -> Preloader {
+        Preloader::on_hosts(backend, events, clock, Arc::new(|_: &str| String::new()))
+    }
+
+    /// A loader that runs one preload at a time on each host `host_of` names.
+    pub(crate) fn on_hosts(
+        backend: Arc<dyn ModelBackend>,
+        events: EventSink,
+        clock: RunClock,
+        host_of: HostOf,
+    ) -> Preloader {
+        let (done_tx, done) = mpsc::unbounded_channel();
+        Preloader {
+            backend,
+            events,
+            clock,
+            host_of,
+            lanes: Arc::default(),
+            done_tx,
+            done,
+        }
+    }
+
+    fn lanes(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Lane>> {
+        self.lanes.lock().expect("loader lanes lock poisoned")
+    }
+
+    /// Replaces the queued preloads with a new plan's and returns the models of the
+    /// queued ones the new plan no longer wants (withdrawn before they started). A
+    /// preload already in flight is left alone ([`Preloader::abort`] ends it).
+    /// The preloads on the host of `gate` (the turn's own model) start once it is resident.
+    pub(crate) fn replace(&self, jobs: Vec<PreloadJob>, gate: Option<String>) -> Vec<String> {
+        let gate_host = gate.as_deref().map(|model| (self.host_of)(model));
+        let mut by_host: BTreeMap<String, Vec<PreloadJob>> = BTreeMap::new();
+        for job in jobs {
+            by_host
+                .entry((self.host_of)(&job.model))
+                .or_default()
+                .push(job);
+        }
+        let mut lanes = self.lanes();
+        for host in by_host.keys() {
+            if !lanes.contains_key(host) {
+                let lane = Lane::spawn(
+                    host.clone(),
+                    self.backend.clone(),
+                    self.events.clone(),
+                    self.clock,
+                    self.done_tx.clone(),
+                );
+                lanes.insert(host.clone(), lane);
+            }
+        }
+        let mut withdrawn = Vec::new();
+        for (host, lane) in lanes.iter() {
+            let jobs = by_host.remove(host).unwrap_or_default();
+            let gate = gate.clone().filter(|_| gate_host.as_ref() == Some(host));
+            withdrawn.extend(lane.replace(jobs, gate));
+        }
+        withdrawn
+    }
 
     /// Starts no queued preload until the next [`Preloader::replace`]: the turn
     /// that planned them has ended.
     pub(crate) fn hold(&self) {
-        self.queue.lock().expect("loader queue lock poisoned").held = true;
+        for lane in self.lanes().values() {
+            lane.queue.lock().expect("loader queue lock poisoned").held = true;
+        }
     }
 
     /// Aborts the preload in flight, if it is still `loading`, and returns once its
     /// request is dropped (the loader then reports it as failed).
     pub(crate) async fn abort(&mut self, loading: &Loading) {
-        self.abort.send_replace(loading.job);
-        let _ = self
-            .busy
+        let lane = self
+            .lanes()
+            .get(&loading.host)
+            .map(|lane| (lane.abort.clone(), lane.busy.clone()));
+        let Some((abort, mut busy)) = lane else {
+            return;
+        };
+        abort.send_replace(loading.job);
+        let _ = busy
             .wait_for(|busy| busy.as_ref().is_none_or(|busy| busy.job != loading.job))
             .await;
     }
 
     /// Lets queued preloads start: the turn's own model is resident (its call answered).
     pub(crate) fn open_gate(&self) {
-        open_gate(&self.queue, &self.wake);
+        open_gates(&self.lanes);
     }
 
     /// A hook that opens the gate, for the turn's first streamed text: a model
     /// that streams is resident.
     pub(crate) fn gate_opener(&self) -> Arc<dyn Fn() + Send + Sync> {
-        let queue = self.queue.clone();
-        let wake = self.wake.clone();
-        Arc::new(move || open_gate(&queue, &wake))
+        let lanes = self.lanes.clone();
+        Arc::new(move || open_gates(&lanes))
     }
 
-    /// The model being loaded right now, if any.
-    pub(crate) fn in_flight(&self) -> Option<String> {
-        self.busy
-            .borrow()
-            .as_ref()
-            .map(|loading| loading.model.clone())
+    /// The model being preloaded right now on the host of `model` (any host's when
+    /// `model` is `None`): the load a call of `model` would wait behind.
+    pub(crate) fn in_flight(&self, model: Option<&str>) -> Option<String> {
+        self.loading(model).map(|loading| loading.model)
     }
 
-    /// The preload running right now, if any.
-    pub(crate) fn loading(&self) -> Option<Loading> {
-        self.busy.borrow().clone()
+    /// The preload running right now on the host of `model` (any host's when `model`
+    /// is `None`).
+    pub(crate) fn loading(&self, model: Option<&str>) -> Option<Loading> {
+        let lanes = self.lanes();
+        match model {
+            Some(model) => lanes
+                .get(&(self.host_of)(model))
+                .and_then(|lane| lane.busy.borrow().clone()),
+            None => lanes.values().find_map(|lane| lane.busy.borrow().clone()),
+        }
     }
 
     /// Preloads finished since the last call.
@@ -269,6 +371,13 @@ impl Preloader {
     }
 }
 
+fn open_gates(lanes: &Mutex<BTreeMap<String, Lane>>) {
+    let lanes = lanes.lock().expect("loader lanes lock poisoned");
+    for lane in lanes.values() {
+        open_gate(&lane.queue, &lane.wake);
+    }
+}
+
 fn open_gate(queue: &Mutex<Queue>, wake: &Notify) {
     let mut queue = queue.lock().expect("loader queue lock poisoned");
     if queue.gate.take().is_some() {
@@ -277,8 +386,5 @@ fn open_gate(queue: &Mutex<Queue>, wake: &Notify) {
     }
 }
 
-impl Drop for Preloader {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
+#[cfg(test)]
+mod tests;

@@ -7,7 +7,7 @@
 use crate::budget::Budget;
 
 use super::instance::Instance;
-use super::terms::Term;
+use super::terms::{MAX_PATH_TURNS, Term};
 
 /// Why a term's load happens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,35 +117,68 @@ impl<'a> State<'a> {
         let runner = instance.items[term.last].runner;
         // Every middle must be placed for the term to count (a partial assignment prices
         // only complete paths); checked before the conflict tests, which cost more.
-        let mut middles_here = false;
+        let mut middles_here = 0;
         for &middle in term.middles() {
             let at = self.host_of[middle]?;
             if at == host {
                 if instance.items[middle].runner == runner {
                     return None;
                 }
-                middles_here = true;
+                middles_here += 1;
             }
         }
-        let (conflict, hide) = match self.conflict(host, term.first, term.last)? {
-            Conflict::Exclusive => (Conflict::Exclusive, term.hide_exclusive),
-            Conflict::Crowded => (Conflict::Crowded, term.hide_crowded),
+        let cap = instance.hosts[host].budget.max_loaded_models;
+        let conflict = match self.conflict(host, term.first, term.last) {
+            Some(conflict) => conflict,
+            // The models used since the first turn fill the host's count cap without the
+            // later one, which was resident before them: it was evicted, as by an
+            // exclusive model.
+            None if middles_here + 1 >= cap && self.models_used(host, term, true) >= cap => {
+                Conflict::Exclusive
+            }
+            None => return None,
+        };
+        let hide = match conflict {
+            Conflict::Exclusive => term.hide_exclusive,
+            Conflict::Crowded => term.hide_crowded,
         };
         let exposed = (instance.load_seconds(runner, host) - hide).max(0.0);
         if exposed <= 0.0 {
             return Some((host, conflict, 0.0));
         }
         // A turn in between on the same host that conflicts with the model takes the
-        // charge (its own term counts the load).
-        if middles_here
-            && term.middles().iter().any(|&middle| {
-                self.host_of[middle] == Some(host)
-                    && self.conflict(host, middle, term.last).is_some()
-            })
+        // charge (its own term counts the load), as do the turns in between when their
+        // models alone fill the count cap.
+        if middles_here > 0
+            && ((middles_here >= cap && self.models_used(host, term, false) >= cap)
+                || term.middles().iter().any(|&middle| {
+                    self.host_of[middle] == Some(host)
+                        && self.conflict(host, middle, term.last).is_some()
+                }))
         {
             return None;
         }
         Some((host, conflict, term.rate * exposed))
+    }
+
+    /// How many different models the term's turns in between (and its first turn, when
+    /// `with_first`) use on `host`.
+    fn models_used(&self, host: usize, term: &Term, with_first: bool) -> usize {
+        let instance = self.instance;
+        let mut runners = [usize::MAX; MAX_PATH_TURNS];
+        let mut count = 0;
+        let first = with_first.then_some(term.first);
+        for item in first.into_iter().chain(term.middles().iter().copied()) {
+            if self.host_of[item] != Some(host) {
+                continue;
+            }
+            let runner = instance.items[item].runner;
+            if !runners[..count].contains(&runner) {
+                runners[count] = runner;
+                count += 1;
+            }
+        }
+        count
     }
 
     /// Whether the model of item `before`, used on `host`, forces the model of `after` out

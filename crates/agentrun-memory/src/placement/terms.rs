@@ -15,7 +15,7 @@ const SKIP_DEPTH: usize = 8;
 const NEGLIGIBLE_RATE: f64 = 1e-9;
 /// The most model turns a term spans. Longer paths are nearly always cut earlier, when the
 /// turns in between already hide the longest load.
-const MAX_PATH_TURNS: usize = 6;
+pub(super) const MAX_PATH_TURNS: usize = 6;
 /// The most turns in between a term holds.
 const MAX_MIDDLES: usize = MAX_PATH_TURNS - 2;
 /// A path followed less often than this share of its first turn's occurrences makes no term

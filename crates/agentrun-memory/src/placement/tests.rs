@@ -292,6 +292,41 @@ fn a_count_cap_of_one_keeps_alternating_models_apart() {
 }
 
 #[test]
+fn more_alternating_models_than_the_count_cap_spread_over_hosts() {
+    // Two phases of two small models each, taking turns, with short turns: each phase's
+    // pair fits either host (the smaller one comes first and wins ties), but each keeps at
+    // most three models loaded, so one host serving all four reloads one model per phase.
+    let names = ["a", "b", "c", "d"];
+    let workload = workload(
+        names.iter().map(|name| model(name, 3.0)).collect(),
+        names
+            .iter()
+            .map(|name| agent(name, Some(name), 1.0))
+            .collect(),
+        vec![
+            edge("a", "b", 1.0),
+            edge("b", "a", 9.0),
+            edge("b", "c", 1.0),
+            edge("c", "d", 1.0),
+            edge("d", "c", 9.0),
+            edge("d", "a", 1.0),
+        ],
+    );
+    let hosts = [host("small", 16, 3, &names), host("large", 48, 3, &names)];
+    let placement = place(&input(&workload, "a", &hosts, &[])).expect("placeable");
+    for host in ["small", "large"] {
+        let served = names
+            .iter()
+            .filter(|name| placement.host_of(name) == Some(host))
+            .count();
+        assert!(served < names.len(), "{placement}");
+    }
+    // On one host alone, the phase changes force loads.
+    let alone = place(&input(&workload, "a", &hosts[..1], &[])).expect("placeable");
+    assert!(!alone.hosts[0].forced_loads.is_empty(), "{alone}");
+}
+
+#[test]
 fn one_host_is_todays_plan() {
     // The TDD team on the 54 GB Mac: everything there, and the loads forced are those of the
     // phase transitions the residency analysis reports.

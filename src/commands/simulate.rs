@@ -292,13 +292,13 @@ fn compare_hosts(
     path: &std::path::Path,
 ) -> anyhow::Result<ExitCode> {
     let hosts = agentrun::SimHost::read_scenario(path)?;
-    let simulate = |hosts: Vec<agentrun::SimHost>| {
+    let simulate = |hosts: Vec<agentrun::SimHost>, keep_events: bool| {
         let options = SimulationOptions {
             seed: args.seed,
             policies: policies.to_vec(),
             load_mode: Some(load_mode),
             machine: SimConfig::target_mac(),
-            keep_events: false,
+            keep_events,
             branches: if args.sequential {
                 BranchMode::Sequential
             } else {
@@ -309,8 +309,14 @@ fn compare_hosts(
         agentrun::simulate(workflow, &options)
             .with_context(|| format!("cannot simulate {}", args.workflow.display()))
     };
-    let one = simulate(Vec::new())?;
-    let several = simulate(hosts.clone())?;
+    let one = simulate(Vec::new(), false)?;
+    let several = simulate(hosts.clone(), args.report.is_some())?;
+    // The page draws the several hosts' runs, their model lanes grouped by host.
+    if let Some(path) = &args.report {
+        std::fs::write(path, agentrun::simulation_report_html(&several))
+            .with_context(|| format!("cannot write the report {}", path.display()))?;
+        eprintln!("report written to {}", path.display());
+    }
     if args.json {
         println!(
             "{}",

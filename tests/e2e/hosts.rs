@@ -490,6 +490,8 @@ fn plan_prints_where_each_model_lives_and_what_a_second_host_saves() {
 
 #[test]
 fn simulate_compares_the_shipped_two_host_fleet_with_one_host_on_the_same_future() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let page = dir.path().join("hosts.html");
     let run = agentrun(&[
         "simulate",
         "workflows/scenarios/mac-54gb.yaml",
@@ -498,8 +500,15 @@ fn simulate_compares_the_shipped_two_host_fleet_with_one_host_on_the_same_future
         "--policy",
         "smart",
         "--json",
+        "--report",
+        page.to_str().expect("a UTF-8 path"),
     ]);
     run.expect_code(0);
+    let html = std::fs::read_to_string(&page).expect("the report is written");
+    assert!(
+        html.contains(r#"data-host="linux""#) && html.contains(r#"data-host="mac""#),
+        "the timeline groups the lanes by host"
+    );
     let both = run.json();
     assert_eq!(both["host_names"], serde_json::json!(["mac", "linux"]));
     assert_eq!(both["one_host"]["turns"], both["hosts"]["turns"]);

@@ -5,82 +5,26 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use agentrun_core::{
-    BackendError, CallMetrics, ChatRequest, ChatResponse, Console, Executor, KeepAlive, LoadReport,
-    Message, ModelBackend, ModelDetails, ModelOptions, Role, RunOptions, RunStatus, RunningModel,
-    TokenSink, Tool, ToolCall, ToolContext, ToolError, ToolSpec, parse_arguments,
+    Console, Executor, Message, Role, RunOptions, RunStatus, Tool, ToolCall, ToolContext,
+    ToolError, ToolSpec, parse_arguments,
 };
 use agentrun_spec::Workflow;
 use async_trait::async_trait;
 use serde_json::json;
 
+mod support;
+use support::FakeServer;
+
 /// A model server with one small model whose replies are scripted in order.
-struct Scripted {
-    replies: Mutex<VecDeque<Message>>,
-}
-
-impl Scripted {
-    fn new(replies: Vec<Message>) -> Arc<Scripted> {
-        Arc::new(Scripted {
-            replies: Mutex::new(replies.into()),
-        })
-    }
-}
-
-#[async_trait]
-impl ModelBackend for Scripted {
-    fn endpoint(&self) -> String {
-        "scripted".to_owned()
-    }
-
-    async fn chat(
-        &self,
-        _: &ChatRequest,
-        on_text: TokenSink<'_>,
-    ) -> Result<ChatResponse, BackendError> {
-        let message = self
-            .replies
+fn scripted(replies: Vec<Message>) -> Arc<FakeServer> {
+    let replies = Mutex::new(VecDeque::from(replies));
+    Arc::new(FakeServer::new(move |_| {
+        replies
             .lock()
             .expect("lock")
             .pop_front()
-            .unwrap_or_else(|| Message::assistant("nothing more to say"));
-        on_text(&message.content);
-        Ok(ChatResponse {
-            message,
-            done_reason: Some(agentrun_core::DoneReason::Stop),
-            metrics: CallMetrics::default(),
-        })
-    }
-
-    async fn preload(
-        &self,
-        _: &str,
-        _: &ModelOptions,
-        _: Option<KeepAlive>,
-    ) -> Result<LoadReport, BackendError> {
-        Ok(LoadReport::default())
-    }
-
-    async fn unload(&self, _: &str) -> Result<(), BackendError> {
-        Ok(())
-    }
-
-    async fn running_models(&self) -> Result<Vec<RunningModel>, BackendError> {
-        Ok(Vec::new())
-    }
-
-    async fn model_details(&self, model: &str) -> Result<ModelDetails, BackendError> {
-        Ok(ModelDetails {
-            name: model.to_owned(),
-            file_bytes: 1_000_000_000,
-            digest: None,
-            block_count: Some(16),
-            head_count: Some(16),
-            head_count_kv: Some(4),
-            embedding_length: Some(1024),
-            context_length: Some(8192),
-            capabilities: vec!["completion".to_owned(), "tools".to_owned()],
-        })
-    }
+            .unwrap_or_else(|| Message::assistant("nothing more to say"))
+    }))
 }
 
 fn calling(name: &str, arguments: serde_json::Value) -> Message {
@@ -133,7 +77,7 @@ sandbox: { mode: off }
 #[tokio::test]
 async fn a_command_agent_branches_on_its_result_in_the_workspace() {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let backend = Scripted::new(vec![
+    let backend = scripted(vec![
         calling("write_file", json!({"path": "ok", "content": ""})),
         Message::assistant("Created `ok`."),
     ]);
@@ -198,7 +142,7 @@ async fn a_command_turn_reports_real_seconds_on_a_time_scaled_run_and_no_negativ
     let mut options = options(dir.path());
     // One reported second takes 10 ms: the clock of a time-scaled simulator.
     options.time_scale = 0.01;
-    let outcome = Executor::new(workflow(SLOW_CHECK), Scripted::new(Vec::new()))
+    let outcome = Executor::new(workflow(SLOW_CHECK), scripted(Vec::new()))
         .run(options)
         .await
         .expect("the run starts");
@@ -228,7 +172,7 @@ async fn a_command_turn_reports_real_seconds_on_a_time_scaled_run_and_no_negativ
 #[tokio::test]
 async fn a_missing_workspace_stops_the_run_before_it_starts() {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let result = Executor::new(workflow(FIX_LOOP), Scripted::new(Vec::new()))
+    let result = Executor::new(workflow(FIX_LOOP), scripted(Vec::new()))
         .run(options(&dir.path().join("nowhere")))
         .await;
     let error = result.expect_err("an error").to_string();
@@ -260,7 +204,7 @@ sandbox: { mode: off }
 #[tokio::test]
 async fn a_non_interactive_human_uses_its_answers_then_fails_clearly() {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let outcome = Executor::new(workflow(HUMAN_GATE), Scripted::new(Vec::new()))
+    let outcome = Executor::new(workflow(HUMAN_GATE), scripted(Vec::new()))
         .run(options(dir.path()))
         .await
         .expect("the run starts");
@@ -311,7 +255,7 @@ async fn an_interactive_human_is_asked_until_the_answer_is_a_choice() {
         answers: Mutex::new(VecDeque::from(["maybe", "SHIP"])),
         asked: Mutex::default(),
     });
-    let outcome = Executor::new(workflow(HUMAN_GATE), Scripted::new(Vec::new()))
+    let outcome = Executor::new(workflow(HUMAN_GATE), scripted(Vec::new()))
         .with_console(person.clone())
         .run(options(dir.path()))
         .await
@@ -383,7 +327,7 @@ flow:
     - { from: crier, to: end }
 memory: { gpu_budget: 24GB }
 ";
-    let backend = Scripted::new(vec![
+    let backend = scripted(vec![
         calling("shout", json!({"words": "hello"})),
         Message::assistant("I shouted."),
     ]);
@@ -420,7 +364,7 @@ memory: { gpu_budget: 24GB }
     // A container without an image cannot be started (a loaded file would be refused
     // earlier, at validation).
     refused.sandbox.mode = agentrun_spec::SandboxMode::Container;
-    let outcome = Executor::new(refused, Scripted::new(Vec::new()))
+    let outcome = Executor::new(refused, scripted(Vec::new()))
         .run(options(dir.path()))
         .await
         .expect("the run starts");

@@ -7,46 +7,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentrun_core::{
-    Agent, AgentError, AgentReply, BackendError, ChatRequest, ChatResponse, Event, EventSink,
-    Executor, KeepAlive, LoadReport, ModelBackend, ModelDetails, ModelOptions, RunOptions,
-    RunStatus, RunningModel, TokenSink, TurnContext,
+    Agent, AgentError, AgentReply, Event, EventSink, Executor, RunOptions, RunStatus, TurnContext,
 };
 use agentrun_spec::Workflow;
 use async_trait::async_trait;
 
-/// A server with no models: every agent of these workflows is a command.
-struct NoModels;
+mod support;
+use support::FakeServer;
 
-#[async_trait]
-impl ModelBackend for NoModels {
-    fn endpoint(&self) -> String {
-        "none".to_owned()
-    }
-
-    async fn chat(&self, _: &ChatRequest, _: TokenSink<'_>) -> Result<ChatResponse, BackendError> {
-        unreachable!("no agent calls a model")
-    }
-
-    async fn preload(
-        &self,
-        _: &str,
-        _: &ModelOptions,
-        _: Option<KeepAlive>,
-    ) -> Result<LoadReport, BackendError> {
-        Ok(LoadReport::default())
-    }
-
-    async fn unload(&self, _: &str) -> Result<(), BackendError> {
-        Ok(())
-    }
-
-    async fn running_models(&self) -> Result<Vec<RunningModel>, BackendError> {
-        Ok(Vec::new())
-    }
-
-    async fn model_details(&self, model: &str) -> Result<ModelDetails, BackendError> {
-        unreachable!("no agent has a model, asked for {model}")
-    }
+/// A server no agent calls: every agent of these workflows is a command.
+fn no_models() -> Arc<FakeServer> {
+    Arc::new(FakeServer::new(|_| unreachable!("no agent calls a model")))
 }
 
 /// Takes `delay`, then says its name, or fails.
@@ -94,7 +65,7 @@ async fn run(join: &str, slow_fails: bool) -> (agentrun_core::RunOutcome, Vec<Ev
     let mut options = RunOptions::new("check it");
     options.workspace = Some(dir.path().to_path_buf());
     options.unload_at_end = false;
-    let outcome = Executor::new(workflow(join), Arc::new(NoModels))
+    let outcome = Executor::new(workflow(join), no_models())
         .with_agent("coder", agent(1, false))
         .with_agent("slow", agent(400, slow_fails))
         .with_agent("fast", agent(50, false))

@@ -2,42 +2,21 @@
 //! transcript and figures as one that never stopped.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use agentrun_core::{
-    BackendError, CallMetrics, ChatRequest, ChatResponse, Event, EventSink, Executor, KeepAlive,
-    LoadReport, Message, ModelBackend, ModelDetails, ModelOptions, Resume, ResumeError, RunError,
-    RunOptions, RunStatus, RunningModel, TokenSink, TranscriptEntry,
+    Event, EventSink, Executor, Message, Resume, ResumeError, RunError, RunOptions, RunStatus,
+    TranscriptEntry,
 };
 use agentrun_spec::Workflow;
-use async_trait::async_trait;
+
+mod support;
+use support::FakeServer;
 
 /// A server whose replies are a function of the conversation: the writer answers the
-/// reviewer's last words, the reviewer approves the third draft. It remembers what is
-/// resident and which models were unloaded.
-#[derive(Default)]
-struct Conversational {
-    resident: Mutex<Vec<String>>,
-    unloaded: Mutex<Vec<String>>,
-}
-
-#[async_trait]
-impl ModelBackend for Conversational {
-    fn endpoint(&self) -> String {
-        "conversational".to_owned()
-    }
-
-    async fn chat(
-        &self,
-        request: &ChatRequest,
-        on_text: TokenSink<'_>,
-    ) -> Result<ChatResponse, BackendError> {
-        {
-            let mut resident = self.resident.lock().expect("lock");
-            if !resident.contains(&request.model) {
-                resident.push(request.model.clone());
-            }
-        }
+/// reviewer's last words, the reviewer approves the third draft.
+fn conversational() -> FakeServer {
+    FakeServer::new(|request| {
         let last = request
             .messages
             .last()
@@ -57,63 +36,8 @@ impl ModelBackend for Conversational {
                 .map_or(1, |n| n + 1);
             format!("draft {number}")
         };
-        on_text(&text);
-        Ok(ChatResponse {
-            message: Message::assistant(text),
-            done_reason: Some(agentrun_core::DoneReason::Stop),
-            // The server's figures, so that turn times do not depend on how fast
-            // this machine runs the test.
-            metrics: CallMetrics {
-                eval: Some(std::time::Duration::from_millis(40)),
-                ..CallMetrics::default()
-            },
-        })
-    }
-
-    async fn preload(
-        &self,
-        _: &str,
-        _: &ModelOptions,
-        _: Option<KeepAlive>,
-    ) -> Result<LoadReport, BackendError> {
-        Ok(LoadReport::default())
-    }
-
-    async fn unload(&self, model: &str) -> Result<(), BackendError> {
-        self.resident.lock().expect("lock").retain(|m| m != model);
-        self.unloaded.lock().expect("lock").push(model.to_owned());
-        Ok(())
-    }
-
-    async fn running_models(&self) -> Result<Vec<RunningModel>, BackendError> {
-        Ok(self
-            .resident
-            .lock()
-            .expect("lock")
-            .iter()
-            .map(|name| RunningModel {
-                name: name.clone(),
-                size_bytes: 1_000_000_000,
-                size_vram_bytes: 1_000_000_000,
-                expires_at: None,
-                context_length: None,
-            })
-            .collect())
-    }
-
-    async fn model_details(&self, model: &str) -> Result<ModelDetails, BackendError> {
-        Ok(ModelDetails {
-            name: model.to_owned(),
-            file_bytes: 1_000_000_000,
-            digest: None,
-            block_count: Some(16),
-            head_count: Some(16),
-            head_count_kv: Some(4),
-            embedding_length: Some(1024),
-            context_length: Some(8192),
-            capabilities: vec!["completion".to_owned()],
-        })
-    }
+        Message::assistant(text)
+    })
 }
 
 const REVIEW: &str = "\
@@ -130,7 +54,7 @@ flow:
 memory: { gpu_budget: 24GB }
 ";
 
-fn executor(backend: Arc<Conversational>) -> Executor {
+fn executor(backend: Arc<FakeServer>) -> Executor {
     let workflow = Workflow::from_yaml_str(REVIEW, Path::new("review.yaml")).expect("valid");
     Executor::new(workflow, backend)
 }
@@ -150,7 +74,7 @@ fn said(transcript: &[TranscriptEntry]) -> Vec<(u32, String, String, String)> {
 
 #[tokio::test]
 async fn a_run_stopped_after_any_turn_resumes_to_the_same_transcript() {
-    let whole = executor(Arc::default())
+    let whole = executor(Arc::new(conversational()))
         .run(options())
         .await
         .expect("the run starts");
@@ -158,7 +82,7 @@ async fn a_run_stopped_after_any_turn_resumes_to_the_same_transcript() {
     assert_eq!(whole.transcript.len(), 6, "{:#?}", said(&whole.transcript));
 
     for stop_after in 0..whole.transcript.len() as u32 {
-        let backend = Arc::new(Conversational::default());
+        let backend = Arc::new(conversational());
         let mut first = options();
         first.max_turns = Some(stop_after);
         let stopped = executor(backend.clone())
@@ -215,7 +139,7 @@ async fn a_run_stopped_after_any_turn_resumes_to_the_same_transcript() {
 
 #[tokio::test]
 async fn a_resumed_run_unloads_what_the_run_loaded_before_it_stopped() {
-    let backend = Arc::new(Conversational::default());
+    let backend = Arc::new(conversational());
     let mut first = options();
     first.max_turns = Some(2);
     first.unload_at_end = false; // as if the process had died
@@ -248,14 +172,14 @@ async fn a_resumed_run_unloads_what_the_run_loaded_before_it_stopped() {
 
 #[tokio::test]
 async fn a_transcript_that_does_not_fit_is_refused() {
-    let whole = executor(Arc::default())
+    let whole = executor(Arc::new(conversational()))
         .run(options())
         .await
         .expect("the run starts");
     let resume_with = |transcript: Vec<TranscriptEntry>| {
         let mut options = options();
         options.resume = Some(Resume::new(transcript));
-        async move { executor(Arc::default()).run(options).await }
+        async move { executor(Arc::new(conversational())).run(options).await }
     };
 
     let error = resume_with(whole.transcript.clone()).await.err();

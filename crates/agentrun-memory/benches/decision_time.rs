@@ -15,6 +15,9 @@ use agentrun_memory::{
     PlannedTarget, Policy, Workload, judge_preload, plan_fan_out, plan_turn,
 };
 
+mod support;
+use support::Lcg;
+
 const AGENTS: usize = 50;
 const MODELS: usize = 12;
 const TURNS: usize = 2_000;
@@ -23,23 +26,6 @@ const TURNS: usize = 2_000;
 /// did more work, and on a shared machine those pauses would dominate the tail.
 const REPEATS: usize = 5;
 const GB: u64 = 1_000_000_000;
-
-/// A small deterministic generator (64-bit LCG), so every run times the same work.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn workload(random: &mut Lcg) -> Workload {
     let models: Vec<ModelSpec> = (0..MODELS)

@@ -14,28 +14,14 @@ use agentrun_memory::{
 };
 use criterion::Criterion;
 
+mod support;
+use support::Lcg;
+
 const MODELS: usize = 50;
 /// Every model has an agent; every fifth agent is followed by a command agent.
 const COMMANDS: usize = MODELS / 5;
 const HOSTS: usize = 64;
 const GB: u64 = 1_000_000_000;
-
-/// A small deterministic generator (64-bit LCG), so every run times the same problem.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// Ten teams of five agents, each team a loop with a command agent, handing over to the
 /// next team now and then; model sizes from 1 to 40 GB, turns from 5 to 45 s.

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use agentrun_memory::{
-    AgentLabels, Bandwidth, Budget, Fallback, LoadSpeed, Placement, PlacementError, PlacementHost,
+    AgentLabels, Bandwidth, Budget, Fallback, LoadSpeed, LoadTimes, Placement, PlacementError, PlacementHost,
     PlacementInput, Workload,
 };
 use async_trait::async_trait;
@@ -38,6 +38,9 @@ pub struct HostSpec {
     /// is not taken for as fast as the one the workload's load times were measured on.
     /// `None`: the workload's own load times stand for every host's.
     pub load_speed: Option<Bandwidth>,
+    /// Load times measured on this host (by `agentrun calibrate`), by model: placement
+    /// prices these models' loads on this host with them, before any bandwidth.
+    pub load_times: Vec<(String, LoadTimes)>,
 }
 
 /// A host as the executor plans for it.
@@ -86,6 +89,29 @@ pub enum FleetError {
     /// The placement failed for another reason (a model larger than every host it may use).
     #[error(transparent)]
     Placement(PlacementError),
+    /// Two hosts serve different weights under one model name: a call could reach weights
+    /// the agent did not ask for.
+    #[error(
+        "model '{model}' is different weights on host '{first}' (digest {first_digest}) and on \
+         host '{second}' (digest {second_digest}); agentrun will not route an agent's calls to \
+         weights it did not ask for. Pull the same weights on both \
+         (`OLLAMA_HOST={second_url} ollama pull {model}`), or copy one under a name of its own \
+         (`ollama cp {model} NEW-NAME` on one host) and name that in the workflow"
+    )]
+    DifferentWeights {
+        /// The model name.
+        model: String,
+        /// The first host that has it.
+        first: String,
+        /// The digest there, shortened as `ollama list` shows it.
+        first_digest: String,
+        /// A host with other weights under the name.
+        second: String,
+        /// The digest there.
+        second_digest: String,
+        /// That host's address.
+        second_url: String,
+    },
     /// The workflow's models were never placed.
     #[error("the workflow's models are not placed on the hosts")]
     Unplaced,
@@ -108,6 +134,8 @@ struct PlacementParts {
 struct State {
     /// Per host: the models it has, of those asked about.
     catalogue: Vec<BTreeSet<String>>,
+    /// Per host: the digest of each model it has, where it reports one.
+    digests: Vec<BTreeMap<String, String>>,
     /// Per host: whether it answers.
     up: Vec<bool>,
     /// Per host: what it had resident when last asked.
@@ -143,6 +171,7 @@ impl Fleet {
                 .collect(),
             state: Mutex::new(State {
                 catalogue: vec![BTreeSet::new(); count],
+                digests: vec![BTreeMap::new(); count],
                 up: vec![true; count],
                 resident: vec![Vec::new(); count],
                 ..State::default()
@@ -183,6 +212,7 @@ impl Fleet {
             .chain(fallbacks.iter().map(|fallback| fallback.fallback.clone()))
             .collect();
         self.survey(&names).await;
+        self.same_weights(&names)?;
         let known: BTreeSet<&str> = workload.models().iter().map(|m| m.name.as_str()).collect();
         let parts = PlacementParts {
             workload: workload.clone(),
@@ -216,8 +246,12 @@ impl Fleet {
             }
             for name in names {
                 match host.backend.model_details(name).await {
-                    Ok(_) => {
-                        self.state().catalogue[index].insert(name.clone());
+                    Ok(details) => {
+                        let mut state = self.state();
+                        state.catalogue[index].insert(name.clone());
+                        if let Some(digest) = details.digest {
+                            state.digests[index].insert(name.clone(), digest);
+                        }
                     }
                     Err(BackendError::ModelNotFound { .. }) => {}
                     Err(error) => {
@@ -226,6 +260,35 @@ impl Fleet {
                 }
             }
         }
+    }
+
+    /// Refuses a model name that two hosts serve with different weights (their digests
+    /// differ): placement takes a name for one set of weights everywhere.
+    fn same_weights(&self, names: &BTreeSet<String>) -> Result<(), FleetError> {
+        let state = self.state();
+        for name in names {
+            let mut first: Option<(usize, &String)> = None;
+            for (index, digests) in state.digests.iter().enumerate() {
+                let Some(digest) = digests.get(name) else {
+                    continue;
+                };
+                match first {
+                    None => first = Some((index, digest)),
+                    Some((_, seen)) if same_digest(seen, digest) => {}
+                    Some((earlier, seen)) => {
+                        return Err(FleetError::DifferentWeights {
+                            model: name.clone(),
+                            first: self.hosts[earlier].spec.name.clone(),
+                            first_digest: short_digest(seen),
+                            second: self.hosts[index].spec.name.clone(),
+                            second_digest: short_digest(digest),
+                            second_url: self.hosts[index].spec.url.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The hosts placement may use: those that answer, and `lost` (which placing again
@@ -244,7 +307,7 @@ impl Fleet {
                 labels: host.spec.labels.clone(),
                 models: state.catalogue[index].iter().cloned().collect(),
                 load_speed: LoadSpeed {
-                    measured: Vec::new(),
+                    measured: host.spec.load_times.clone(),
                     bandwidth: host.spec.load_speed,
                 },
             })
@@ -514,6 +577,17 @@ impl Fleet {
     fn is_up(&self, index: usize) -> bool {
         self.state().up[index]
     }
+}
+
+/// Whether two digests name the same weights: `sha256:` written or not, any case.
+fn same_digest(a: &str, b: &str) -> bool {
+    let bare = |digest: &str| digest.trim_start_matches("sha256:").to_ascii_lowercase();
+    bare(a) == bare(b)
+}
+
+/// A digest as `ollama list` shows it: its first 12 hex digits.
+fn short_digest(digest: &str) -> String {
+    digest.trim_start_matches("sha256:").chars().take(12).collect()
 }
 
 /// Whether an error means the host is gone, not that the call failed.

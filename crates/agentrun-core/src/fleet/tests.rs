@@ -107,6 +107,7 @@ fn spec(name: &str, gb: u64, labels: &[&str]) -> HostSpec {
         max_loaded_models: 3,
         labels: labels.iter().map(|label| (*label).to_owned()).collect(),
         load_speed: None,
+        load_times: Vec::new(),
     }
 }
 

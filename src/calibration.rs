@@ -285,7 +285,9 @@ async fn measure_load(
         .await?
         .into_iter()
         .find(|running| running.name == model)
-        .filter(|running| running.size_vram_bytes > 0 && running.size_vram_bytes < running.size_bytes)
+        .filter(|running| {
+            running.size_vram_bytes > 0 && running.size_vram_bytes < running.size_bytes
+        })
         .map(|running| running.size_vram_bytes);
     unload_and_wait(backend, model).await?;
     Ok((load.as_secs_f64(), generated, spilled))

@@ -132,8 +132,9 @@ async fn details_on_host(
                 eprintln!("  host '{name}' does not have {model}: not measured there");
             }
             Err(error) => {
-                return Err(error)
-                    .with_context(|| format!("cannot read the details of '{model}' on host '{name}'"));
+                return Err(error).with_context(|| {
+                    format!("cannot read the details of '{model}' on host '{name}'")
+                });
             }
         }
     }

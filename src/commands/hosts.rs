@@ -298,27 +298,31 @@ pub(crate) async fn connect_hosts(
     let mut members: Vec<(agentrun::HostSpec, Arc<dyn agentrun::ModelBackend>)> = Vec::new();
     for host in hosts {
         let backend = connect_host(host, &config).await?;
-        let budget_bytes =
-            match host_budget(host, &calibration, agentrun::detect_gpu_budget, run_budget) {
-                Some((bytes, BudgetSource::RunBudget)) if placing => {
-                    eprintln!(
-                        "note: host '{}' ({}): its GPU budget is not known (no `gpu_budget` in a \
+        let budget_bytes = match host_budget(
+            host,
+            &calibration,
+            agentrun::detect_gpu_budget,
+            run_budget,
+        ) {
+            Some((bytes, BudgetSource::RunBudget)) if placing => {
+                eprintln!(
+                    "note: host '{}' ({}): its GPU budget is not known (no `gpu_budget` in a \
                          hosts file, and `agentrun calibrate` saw none); it plans with the run's {}",
-                        host.name,
-                        host.url,
-                        agentrun::gigabytes(bytes)
-                    );
-                    bytes
-                }
-                Some((bytes, _)) => bytes,
-                None => anyhow::bail!(
-                    "host '{}' ({}) has no known GPU budget and the run's is not known; give the \
+                    host.name,
+                    host.url,
+                    agentrun::gigabytes(bytes)
+                );
+                bytes
+            }
+            Some((bytes, _)) => bytes,
+            None => anyhow::bail!(
+                "host '{}' ({}) has no known GPU budget and the run's is not known; give the \
                      host a `gpu_budget` in a hosts file (for example `24GB`), or the workflow a \
                      `memory.gpu_budget`",
-                    host.name,
-                    host.url
-                ),
-            };
+                host.name,
+                host.url
+            ),
+        };
         let load_times = calibration.current_load_times(&*backend).await;
         members.push((
             agentrun::HostSpec {
@@ -393,6 +397,51 @@ mod tests {
             )),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_hosts_budget_is_the_files_else_calibrations_else_this_machines_else_the_runs() {
+        let host = |url: &str, budget: Option<u64>| HostEntry {
+            name: "box".into(),
+            url: url.into(),
+            gpu_budget: budget,
+            max_loaded_models: None,
+            labels: Vec::new(),
+        };
+        let spilled = agentrun::ModelCalibration {
+            mmap_s: 10.0,
+            no_mmap_s: 5.0,
+            file_bytes: 1,
+            decode: None,
+            spilled_vram_bytes: Some(16_000_000_000),
+            measured_at: String::new(),
+        };
+        let mut calibration = agentrun::Calibration::default();
+        calibration
+            .servers
+            .entry("http://10.0.0.2:11434".into())
+            .or_default()
+            .insert("big".into(), spilled);
+        let machine = || Some(48_000_000_000);
+        let budget =
+            |entry: &HostEntry, run: Option<u64>| host_budget(entry, &calibration, machine, run);
+        assert_eq!(
+            budget(&host("http://10.0.0.2:11434", Some(24_000_000_000)), None),
+            Some((24_000_000_000, BudgetSource::Given))
+        );
+        assert_eq!(
+            budget(&host("http://10.0.0.2:11434", None), None),
+            Some((16_000_000_000, BudgetSource::Calibrated))
+        );
+        assert_eq!(
+            budget(&host("http://localhost:11434", None), None),
+            Some((48_000_000_000, BudgetSource::ThisMachine))
+        );
+        assert_eq!(
+            budget(&host("http://10.0.0.3:11434", None), Some(54_000_000_000)),
+            Some((54_000_000_000, BudgetSource::RunBudget))
+        );
+        assert_eq!(budget(&host("http://10.0.0.3:11434", None), None), None);
     }
 
     #[test]

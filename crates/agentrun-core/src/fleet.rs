@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use agentrun_memory::{
-    AgentLabels, Bandwidth, Budget, Fallback, LoadSpeed, LoadTimes, Placement, PlacementError, PlacementHost,
-    PlacementInput, Workload,
+    AgentLabels, Bandwidth, Budget, Fallback, LoadSpeed, LoadTimes, Placement, PlacementError,
+    PlacementHost, PlacementInput, Workload,
 };
 use async_trait::async_trait;
 
@@ -587,7 +587,11 @@ fn same_digest(a: &str, b: &str) -> bool {
 
 /// A digest as `ollama list` shows it: its first 12 hex digits.
 fn short_digest(digest: &str) -> String {
-    digest.trim_start_matches("sha256:").chars().take(12).collect()
+    digest
+        .trim_start_matches("sha256:")
+        .chars()
+        .take(12)
+        .collect()
 }
 
 /// Whether an error means the host is gone, not that the call failed.

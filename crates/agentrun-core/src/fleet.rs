@@ -50,8 +50,11 @@ pub struct HostView {
     pub spec: HostSpec,
     /// Whether it answered last time it was asked.
     pub up: bool,
-    /// The models placed on it.
+    /// The models placed on it (a replicated model is placed on several hosts).
     pub models: BTreeSet<String>,
+    /// Of those, the ones whose calls go to it now: a replicated model's calls go to one
+    /// of its hosts at a time ([`Fleet::route`]), and only that host plans for its turn.
+    pub serves: BTreeSet<String>,
     /// What it had resident when last asked.
     pub resident: Vec<RunningModel>,
 }
@@ -140,8 +143,10 @@ struct State {
     up: Vec<bool>,
     /// Per host: what it had resident when last asked.
     resident: Vec<Vec<RunningModel>>,
-    /// The host of each placed model (a model on several hosts: its first).
-    placement: BTreeMap<String, usize>,
+    /// The hosts of each placed model, in the placement's order (several: replicas).
+    placement: BTreeMap<String, Vec<usize>>,
+    /// Per host: the chats under way, by model.
+    in_flight: Vec<BTreeMap<String, usize>>,
     /// What placement read, for placing again when a host is lost.
     input: Option<PlacementParts>,
     /// The placement in force.
@@ -174,6 +179,7 @@ impl Fleet {
                 digests: vec![BTreeMap::new(); count],
                 up: vec![true; count],
                 resident: vec![Vec::new(); count],
+                in_flight: vec![BTreeMap::new(); count],
                 ..State::default()
             }),
         }
@@ -314,20 +320,29 @@ impl Fleet {
             .collect()
     }
 
-    /// Puts a placement in force: each model's calls go to its first host; a model replaced
-    /// by its fallback is served by no host, so its agents turn to the fallback.
+    /// Puts a placement in force: each model's calls go to one of its hosts ([`Fleet::route`]);
+    /// a model replaced by its fallback is served by no host, so its agents turn to the
+    /// fallback.
     fn apply(&self, state: &mut State, placed: Placement) {
         let index_of = |name: &str| self.hosts.iter().position(|host| host.spec.name == name);
         state.placement.clear();
         for model in &placed.models {
-            if let Some(host) = model.hosts.first().and_then(|name| index_of(name)) {
-                state.placement.insert(model.model.clone(), host);
+            let hosts: Vec<usize> = model
+                .hosts
+                .iter()
+                .filter_map(|name| index_of(name))
+                .collect();
+            if !hosts.is_empty() {
+                state.placement.insert(model.model.clone(), hosts);
             }
         }
         // Other names of the same weights go where their agents' calls go.
         for route in &placed.routes {
             if let Some(host) = index_of(&route.host) {
-                state.placement.entry(route.model.clone()).or_insert(host);
+                let hosts = state.placement.entry(route.model.clone()).or_default();
+                if !hosts.contains(&host) {
+                    hosts.push(host);
+                }
             }
         }
         for substitution in &placed.substitutions {
@@ -407,9 +422,15 @@ impl Fleet {
         self.state().current.clone()
     }
 
-    /// Every host with what is placed on it and what it had resident.
+    /// Every host with what is placed on it, what its calls go to now and what it had
+    /// resident.
     pub fn hosts(&self) -> Vec<HostView> {
         let state = self.state();
+        let routes: BTreeMap<&String, Option<usize>> = state
+            .placement
+            .keys()
+            .map(|model| (model, route(&state, model)))
+            .collect();
         self.hosts
             .iter()
             .enumerate()
@@ -419,22 +440,38 @@ impl Fleet {
                 models: state
                     .placement
                     .iter()
-                    .filter(|(_, placed)| **placed == index)
+                    .filter(|(_, placed)| placed.contains(&index))
                     .map(|(model, _)| model.clone())
+                    .collect(),
+                serves: routes
+                    .iter()
+                    .filter(|(_, routed)| **routed == Some(index))
+                    .map(|(model, _)| (*model).clone())
                     .collect(),
                 resident: state.resident[index].clone(),
             })
             .collect()
     }
 
-    /// The host each placed model lives on, by name.
+    /// The host each placed model's calls go to now, by name ([`Fleet::route`]).
     pub fn placement(&self) -> BTreeMap<String, String> {
         let state = self.state();
         state
             .placement
-            .iter()
-            .map(|(model, host)| (model.clone(), self.hosts[*host].spec.name.clone()))
+            .keys()
+            .filter_map(|model| {
+                let host = route(&state, model)?;
+                Some((model.clone(), self.hosts[host].spec.name.clone()))
+            })
             .collect()
+    }
+
+    /// The host a call of `model` would go to now, by name: of the hosts it is placed on
+    /// that answer, one where it is resident and no call of it is under way, else one with
+    /// no call under way at all, else the first. `None` for a model not placed.
+    pub fn route(&self, model: &str) -> Option<String> {
+        let state = self.state();
+        route(&state, model).map(|host| self.hosts[host].spec.name.clone())
     }
 
     /// Counts placement changes: a different value means models moved.
@@ -447,11 +484,52 @@ impl Fleet {
         std::mem::take(&mut self.state().notes)
     }
 
-    /// The host a call of `model` goes to, placing a model not placed yet (a fallback) on
-    /// the first host that answers and has it.
+    /// The host a call of `model` goes to ([`Fleet::route`]), placing a model not placed yet
+    /// (a fallback) on the first host that answers and has it.
     fn host_for(&self, model: &str) -> Result<usize, BackendError> {
         let mut state = self.state();
-        if let Some(&host) = state.placement.get(model) {
+        self.host_in(&mut state, model)
+    }
+
+    /// A chat of `model` starts: its host, counted busy with it until the guard drops.
+    fn start_chat(&self, model: &str) -> Result<ChatUnderWay<'_>, BackendError> {
+        let mut state = self.state();
+        let host = self.host_in(&mut state, model)?;
+        *state.in_flight[host].entry(model.to_owned()).or_default() += 1;
+        Ok(ChatUnderWay {
+            fleet: self,
+            host,
+            model: model.to_owned(),
+        })
+    }
+
+    /// The hosts an unload of `model` goes to: where it is resident, except the host its
+    /// calls go to when another copy is resident too (the copy in use stays); the routed
+    /// host when no copy is known to be resident.
+    fn unload_hosts(&self, model: &str) -> Result<Vec<usize>, BackendError> {
+        let mut state = self.state();
+        let routed = self.host_in(&mut state, model)?;
+        let holders: Vec<usize> = state
+            .placement
+            .get(model)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|&host| state.up[host] && is_resident(&state, host, model))
+            .collect();
+        Ok(match holders.as_slice() {
+            [] => vec![routed],
+            [one] => vec![*one],
+            several => several
+                .iter()
+                .copied()
+                .filter(|&host| host != routed)
+                .collect(),
+        })
+    }
+
+    fn host_in(&self, state: &mut State, model: &str) -> Result<usize, BackendError> {
+        if let Some(host) = route(state, model) {
             return Ok(host);
         }
         if let Some(reason) = state.unservable.get(model) {
@@ -465,7 +543,7 @@ impl Fleet {
             .or_else(|| (0..self.hosts.len()).find(|&index| state.up[index]));
         match found {
             Some(host) => {
-                state.placement.insert(model.to_owned(), host);
+                state.placement.insert(model.to_owned(), vec![host]);
                 state.version += 1;
                 Ok(host)
             }
@@ -486,10 +564,11 @@ impl Fleet {
         state.up[index] = false;
         state.resident[index].clear();
         let name = self.hosts[index].spec.name.clone();
+        state.in_flight[index].clear();
         let orphans: Vec<String> = state
             .placement
             .iter()
-            .filter(|(_, host)| **host == index)
+            .filter(|(_, hosts)| hosts.contains(&index))
             .map(|(model, _)| model.clone())
             .collect();
         let hosts = self.placement_hosts(&state, Some(index));
@@ -513,7 +592,14 @@ impl Fleet {
                 orphans
                     .iter()
                     .map(|model| match state.placement.get(model) {
-                        Some(host) => format!("{model} to '{}'", self.hosts[*host].spec.name),
+                        Some(hosts) => format!(
+                            "{model} to {}",
+                            hosts
+                                .iter()
+                                .map(|host| format!("'{}'", self.hosts[*host].spec.name))
+                                .collect::<Vec<_>>()
+                                .join(" and ")
+                        ),
                         None => format!(
                             "{model} nowhere ({})",
                             state.unservable.get(model).cloned().unwrap_or_default()
@@ -579,6 +665,54 @@ impl Fleet {
     }
 }
 
+/// The host a call of `model` goes to now: of its hosts that answer, one where it is
+/// resident with no call of it under way, else one with no call under way, else the first.
+/// `None` when it is placed on no host that answers.
+fn route(state: &State, model: &str) -> Option<usize> {
+    let hosts: Vec<usize> = state
+        .placement
+        .get(model)?
+        .iter()
+        .copied()
+        .filter(|&host| state.up[host])
+        .collect();
+    let busy_with = |host: usize| state.in_flight[host].get(model).copied().unwrap_or(0) > 0;
+    let busy = |host: usize| state.in_flight[host].values().any(|count| *count > 0);
+    hosts
+        .iter()
+        .copied()
+        .find(|&host| is_resident(state, host, model) && !busy_with(host))
+        .or_else(|| hosts.iter().copied().find(|&host| !busy(host)))
+        .or_else(|| hosts.first().copied())
+}
+
+/// Whether `host` had `model` resident when last asked.
+fn is_resident(state: &State, host: usize, model: &str) -> bool {
+    state.resident[host]
+        .iter()
+        .any(|running| running.name == model)
+}
+
+/// A chat under way on a host: the host counts as busy with its model until it drops
+/// (answered, failed or cancelled).
+struct ChatUnderWay<'a> {
+    fleet: &'a Fleet,
+    host: usize,
+    model: String,
+}
+
+impl Drop for ChatUnderWay<'_> {
+    fn drop(&mut self) {
+        let mut state = self.fleet.state();
+        if let Some(count) = state.in_flight[self.host].get_mut(&self.model) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                state.in_flight[self.host].remove(&self.model);
+            }
+        }
+    }
+}
+
 /// Whether two digests name the same weights: `sha256:` written or not, any case.
 fn same_digest(a: &str, b: &str) -> bool {
     let bare = |digest: &str| digest.trim_start_matches("sha256:").to_ascii_lowercase();
@@ -616,8 +750,11 @@ impl ModelBackend for Fleet {
     ) -> Result<ChatResponse, BackendError> {
         // Each failure takes a host out, so this ends within the number of hosts.
         loop {
-            let host = self.host_for(&request.model)?;
-            match self.hosts[host].backend.chat(request, &mut *on_text).await {
+            let under_way = self.start_chat(&request.model)?;
+            let host = under_way.host;
+            let answered = self.hosts[host].backend.chat(request, &mut *on_text).await;
+            drop(under_way);
+            match answered {
                 Err(error) if host_gone(&error) => self.host_failed(host, &error),
                 answered => return answered,
             }
@@ -644,15 +781,15 @@ impl ModelBackend for Fleet {
     }
 
     async fn unload(&self, model: &str) -> Result<(), BackendError> {
-        let host = self.host_for(model)?;
-        match self.hosts[host].backend.unload(model).await {
-            // A host that is gone holds nothing any more.
-            Err(error) if host_gone(&error) => {
-                self.host_failed(host, &error);
-                Ok(())
+        for host in self.unload_hosts(model)? {
+            match self.hosts[host].backend.unload(model).await {
+                // A host that is gone holds nothing any more.
+                Err(error) if host_gone(&error) => self.host_failed(host, &error),
+                Err(error) => return Err(error),
+                Ok(()) => {}
             }
-            answered => answered,
         }
+        Ok(())
     }
 
     async fn running_models(&self) -> Result<Vec<RunningModel>, BackendError> {

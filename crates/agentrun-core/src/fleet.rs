@@ -94,30 +94,47 @@ pub enum FleetError {
     Placement(PlacementError),
     /// Two hosts serve different weights under one model name: a call could reach weights
     /// the agent did not ask for.
-    #[error(
-        "model '{model}' is different weights on host '{first}' (digest {first_digest}) and on \
-         host '{second}' (digest {second_digest}); agentrun will not route an agent's calls to \
-         weights it did not ask for. Pull the same weights on both \
-         (`OLLAMA_HOST={second_url} ollama pull {model}`), or copy one under a name of its own \
-         (`ollama cp {model} NEW-NAME` on one host) and name that in the workflow"
-    )]
-    DifferentWeights {
-        /// The model name.
-        model: String,
-        /// The first host that has it.
-        first: String,
-        /// The digest there, shortened as `ollama list` shows it.
-        first_digest: String,
-        /// A host with other weights under the name.
-        second: String,
-        /// The digest there.
-        second_digest: String,
-        /// That host's address.
-        second_url: String,
-    },
+    #[error("{0}")]
+    DifferentWeights(Box<WeightsConflict>),
     /// The workflow's models were never placed.
     #[error("the workflow's models are not placed on the hosts")]
     Unplaced,
+}
+
+/// One model name that two hosts serve with different weights.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightsConflict {
+    /// The model name.
+    pub model: String,
+    /// The first host that has it.
+    pub first: String,
+    /// The digest there, shortened as `ollama list` shows it.
+    pub first_digest: String,
+    /// A host with other weights under the name.
+    pub second: String,
+    /// The digest there.
+    pub second_digest: String,
+    /// That host's address.
+    pub second_url: String,
+}
+
+impl std::fmt::Display for WeightsConflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "model '{model}' is different weights on host '{first}' (digest {first_digest}) and \
+             on host '{second}' (digest {second_digest}); agentrun will not route an agent's \
+             calls to weights it did not ask for. Pull the same weights on both \
+             (`OLLAMA_HOST={url} ollama pull {model}`), or copy one under a name of its own \
+             (`ollama cp {model} NEW-NAME` on one host) and name that in the workflow",
+            model = self.model,
+            first = self.first,
+            first_digest = self.first_digest,
+            second = self.second,
+            second_digest = self.second_digest,
+            url = self.second_url,
+        )
+    }
 }
 
 struct Host {
@@ -282,14 +299,14 @@ impl Fleet {
                     None => first = Some((index, digest)),
                     Some((_, seen)) if same_digest(seen, digest) => {}
                     Some((earlier, seen)) => {
-                        return Err(FleetError::DifferentWeights {
+                        return Err(FleetError::DifferentWeights(Box::new(WeightsConflict {
                             model: name.clone(),
                             first: self.hosts[earlier].spec.name.clone(),
                             first_digest: short_digest(seen),
                             second: self.hosts[index].spec.name.clone(),
                             second_digest: short_digest(digest),
                             second_url: self.hosts[index].spec.url.clone(),
-                        });
+                        })));
                     }
                 }
             }

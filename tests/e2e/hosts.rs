@@ -771,3 +771,76 @@ fn two_hosts_with_different_weights_under_one_name_stop_the_run_naming_both() {
     // Nothing was sent to either host.
     assert!(mac.answered().is_empty() && linux.answered().is_empty());
 }
+
+#[test]
+fn a_model_placed_on_two_hosts_serves_each_branch_from_the_copy_its_agent_may_use() {
+    // Both hosts have both models; the two reviews of one change require a host each, so
+    // the reviewer's model is placed on both.
+    let left = Host::start("54GB", &[CODER, REVIEWER], "0.001");
+    let right = Host::start("54GB", &[CODER, REVIEWER], "0.001");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let hosts = hosts_file(
+        dir.path(),
+        &[
+            ("left", left.url(), "54GB", &["left"]),
+            ("right", right.url(), "54GB", &["right"]),
+        ],
+    );
+    let agents = repo_root().join("agents");
+    let (coder, reviewer) = (agents.join("coder.yaml"), agents.join("reviewer.yaml"));
+    let text = format!(
+        "name: replicas\ntask: Write parse_duration.\nagents:\n  coder:\n    use: {coder}\n  \
+         left-review:\n    use: {reviewer}\n    residency:\n      require_labels: [left]\n  \
+         right-review:\n    use: {reviewer}\n    residency:\n      require_labels: [right]\n  \
+         judge:\n    use: {coder}\nflow:\n  start: coder\n  edges:\n    \
+         - {{ from: coder, to: [left-review, right-review] }}\n    \
+         - {{ from: left-review, to: judge }}\n    - {{ from: right-review, to: judge }}\n    \
+         - {{ from: judge, to: end }}\n  joins:\n    judge: {{ wait: all }}\n\
+         limits:\n  max_turns: 8\nmemory:\n  gpu_budget: 54GB\n",
+        coder = coder.display(),
+        reviewer = reviewer.display(),
+    );
+    let workflow = dir.path().join("replicas.yaml");
+    std::fs::write(&workflow, text).expect("written");
+    let runs = tempfile::tempdir().expect("a temp dir");
+    let events_path = runs.path().join("events.jsonl");
+    let (runs_text, events_text) = (
+        runs.path().to_string_lossy().into_owned(),
+        events_path.to_string_lossy().into_owned(),
+    );
+    let (workflow_text, hosts_text) = (
+        workflow.to_string_lossy().into_owned(),
+        hosts.to_string_lossy().into_owned(),
+    );
+    let mut args = vec![workflow_text.as_str(), "--hosts", hosts_text.as_str()];
+    args.extend(run_args(&runs_text, &events_text));
+    let run = agentrun(&args);
+    run.expect_code(0);
+    assert_eq!(run.json()["status"], "completed");
+    let events = events(&events_path);
+    let placement = &of_type(&events, "placement")[0];
+    for host in 0..2 {
+        assert!(
+            placement["hosts"][host]["models"]
+                .as_array()
+                .expect("models")
+                .contains(&Value::from(REVIEWER)),
+            "{placement}"
+        );
+    }
+    // One review on each host's copy, as each host's log shows.
+    let reviews = |host: &Host| {
+        host.answered()
+            .iter()
+            .filter(|model| *model == REVIEWER)
+            .count()
+    };
+    assert_eq!((reviews(&left), reviews(&right)), (1, 1));
+    let turns = transcript(runs.path());
+    let agents: Vec<&str> = turns
+        .iter()
+        .map(|turn| turn["agent"].as_str().expect("an agent"))
+        .collect();
+    assert_eq!(agents.len(), 4, "{agents:?}");
+    assert_eq!((agents[0], agents[3]), ("coder", "judge"), "{agents:?}");
+}

@@ -164,6 +164,12 @@ struct State {
     placement: BTreeMap<String, Vec<usize>>,
     /// Per host: the chats under way, by model.
     in_flight: Vec<BTreeMap<String, usize>>,
+    /// Per agent: the labels its host must have.
+    required: BTreeMap<String, Vec<String>>,
+    /// Per agent: the model it calls and the host the placement routes its calls to.
+    routes: BTreeMap<String, (String, usize)>,
+    /// The agent whose turn is being planned.
+    speaker: Option<String>,
     /// What placement read, for placing again when a host is lost.
     input: Option<PlacementParts>,
     /// The placement in force.
@@ -256,6 +262,11 @@ impl Fleet {
             labels: &parts.labels,
         })
         .map_err(|error| self.placement_error(error))?;
+        state.required = parts
+            .labels
+            .iter()
+            .map(|wish| (wish.agent.clone(), wish.required.clone()))
+            .collect();
         self.apply(&mut state, placed);
         state.input = Some(parts);
         Ok(())
@@ -353,9 +364,13 @@ impl Fleet {
                 state.placement.insert(model.model.clone(), hosts);
             }
         }
+        state.routes.clear();
         // Other names of the same weights go where their agents' calls go.
         for route in &placed.routes {
             if let Some(host) = index_of(&route.host) {
+                state
+                    .routes
+                    .insert(route.agent.clone(), (route.model.clone(), host));
                 let hosts = state.placement.entry(route.model.clone()).or_default();
                 if !hosts.contains(&host) {
                     hosts.push(host);
@@ -446,7 +461,16 @@ impl Fleet {
         let routes: BTreeMap<&String, Option<usize>> = state
             .placement
             .keys()
-            .map(|model| (model, route(&state, model)))
+            .map(|model| {
+                // The speaker's own model goes where its call will; others as any call.
+                let speaker = state.speaker.as_deref().filter(|speaker| {
+                    state
+                        .routes
+                        .get(*speaker)
+                        .is_some_and(|(called, _)| called == model)
+                });
+                (model, self.route_in(&state, model, speaker))
+            })
             .collect();
         self.hosts
             .iter()
@@ -477,18 +501,63 @@ impl Fleet {
             .placement
             .keys()
             .filter_map(|model| {
-                let host = route(&state, model)?;
+                let host = self.route_in(&state, model, None)?;
                 Some((model.clone(), self.hosts[host].spec.name.clone()))
             })
             .collect()
     }
 
-    /// The host a call of `model` would go to now, by name: of the hosts it is placed on
-    /// that answer, one where it is resident and no call of it is under way, else one with
-    /// no call under way at all, else the first. `None` for a model not placed.
-    pub fn route(&self, model: &str) -> Option<String> {
+    /// The host a call of `model` by `agent` (or by none in particular) would go to now, by
+    /// name: of the hosts it is placed on that answer (and carry the labels the agent
+    /// requires), one where it is resident and no call of it is under way, else one with no
+    /// call under way at all, else the agent's own route, else the first. `None` for a model
+    /// not placed.
+    pub fn route(&self, model: &str, agent: Option<&str>) -> Option<String> {
         let state = self.state();
-        route(&state, model).map(|host| self.hosts[host].spec.name.clone())
+        self.route_in(&state, model, agent)
+            .map(|host| self.hosts[host].spec.name.clone())
+    }
+
+    /// The turn of `agent` is being planned: the hosts' views ([`Fleet::hosts`]) say which
+    /// host serves its call.
+    pub fn set_speaker(&self, agent: &str) {
+        self.state().speaker = Some(agent.to_owned());
+    }
+
+    /// The host index [`Fleet::route`] names.
+    fn route_in(&self, state: &State, model: &str, agent: Option<&str>) -> Option<usize> {
+        let mut hosts: Vec<usize> = state
+            .placement
+            .get(model)?
+            .iter()
+            .copied()
+            .filter(|&host| state.up[host])
+            .collect();
+        if let Some(agent) = agent {
+            // Never a host without the labels the agent requires, when one with them is left.
+            if let Some(required) = state.required.get(agent) {
+                let allowed: Vec<usize> = hosts
+                    .iter()
+                    .copied()
+                    .filter(|&host| {
+                        required
+                            .iter()
+                            .all(|label| self.hosts[host].spec.labels.contains(label))
+                    })
+                    .collect();
+                if !allowed.is_empty() {
+                    hosts = allowed;
+                }
+            }
+            // The agent's own route comes first among equals.
+            if let Some((_, own)) = state.routes.get(agent)
+                && let Some(position) = hosts.iter().position(|host| host == own)
+            {
+                let own = hosts.remove(position);
+                hosts.insert(0, own);
+            }
+        }
+        route(state, &hosts, model)
     }
 
     /// Counts placement changes: a different value means models moved.
@@ -505,13 +574,15 @@ impl Fleet {
     /// (a fallback) on the first host that answers and has it.
     fn host_for(&self, model: &str) -> Result<usize, BackendError> {
         let mut state = self.state();
-        self.host_in(&mut state, model)
+        self.host_in(&mut state, model, None)
     }
 
-    /// A chat of `model` starts: its host, counted busy with it until the guard drops.
+    /// A chat of `model` starts (by the agent whose turn calls it, when known): its host,
+    /// counted busy with it until the guard drops.
     fn start_chat(&self, model: &str) -> Result<ChatUnderWay<'_>, BackendError> {
+        let caller = CALLER.try_with(Clone::clone).ok();
         let mut state = self.state();
-        let host = self.host_in(&mut state, model)?;
+        let host = self.host_in(&mut state, model, caller.as_deref())?;
         *state.in_flight[host].entry(model.to_owned()).or_default() += 1;
         Ok(ChatUnderWay {
             fleet: self,
@@ -525,7 +596,7 @@ impl Fleet {
     /// host when no copy is known to be resident.
     fn unload_hosts(&self, model: &str) -> Result<Vec<usize>, BackendError> {
         let mut state = self.state();
-        let routed = self.host_in(&mut state, model)?;
+        let routed = self.host_in(&mut state, model, None)?;
         let holders: Vec<usize> = state
             .placement
             .get(model)
@@ -545,8 +616,13 @@ impl Fleet {
         })
     }
 
-    fn host_in(&self, state: &mut State, model: &str) -> Result<usize, BackendError> {
-        if let Some(host) = route(state, model) {
+    fn host_in(
+        &self,
+        state: &mut State,
+        model: &str,
+        agent: Option<&str>,
+    ) -> Result<usize, BackendError> {
+        if let Some(host) = self.route_in(state, model, agent) {
             return Ok(host);
         }
         if let Some(reason) = state.unservable.get(model) {
@@ -682,17 +758,21 @@ impl Fleet {
     }
 }
 
-/// The host a call of `model` goes to now: of its hosts that answer, one where it is
-/// resident with no call of it under way, else one with no call under way, else the first.
-/// `None` when it is placed on no host that answers.
-fn route(state: &State, model: &str) -> Option<usize> {
-    let hosts: Vec<usize> = state
-        .placement
-        .get(model)?
-        .iter()
-        .copied()
-        .filter(|&host| state.up[host])
-        .collect();
+tokio::task_local! {
+    /// The agent whose turn is under way in this task, so a call of a replicated model goes
+    /// to a copy on a host that agent may use.
+    static CALLER: String;
+}
+
+/// Runs `turn` as `agent`'s: the fleet's calls within it know whose they are.
+pub(crate) async fn as_caller<F: std::future::Future>(agent: String, turn: F) -> F::Output {
+    CALLER.scope(agent, turn).await
+}
+
+/// Of `hosts` (a model's hosts that may serve the call, in preference order), the one a
+/// call of `model` goes to now: one where it is resident with no call of it under way, else
+/// one with no call under way, else the first. `None` when `hosts` is empty.
+fn route(state: &State, hosts: &[usize], model: &str) -> Option<usize> {
     let busy_with = |host: usize| state.in_flight[host].get(model).copied().unwrap_or(0) > 0;
     let busy = |host: usize| state.in_flight[host].values().any(|count| *count > 0);
     hosts

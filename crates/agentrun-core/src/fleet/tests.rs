@@ -479,7 +479,7 @@ async fn a_replicated_model_is_called_where_it_is_resident_and_idle_else_on_a_fr
             .count()
     };
     // Resident nowhere and both hosts free: the first.
-    assert_eq!(fleet.route("helper").as_deref(), Some("left"));
+    assert_eq!(fleet.route("helper", None).as_deref(), Some("left"));
     assert_eq!(answer(&fleet, "helper").await.expect("answers"), "left");
     // Resident on the second host only: calls go there, and only it plans the helper's turn.
     right
@@ -488,7 +488,7 @@ async fn a_replicated_model_is_called_where_it_is_resident_and_idle_else_on_a_fr
         .expect("lock")
         .push("helper".to_owned());
     fleet.running_models().await.expect("answers");
-    assert_eq!(fleet.route("helper").as_deref(), Some("right"));
+    assert_eq!(fleet.route("helper", None).as_deref(), Some("right"));
     assert_eq!(answer(&fleet, "helper").await.expect("answers"), "right");
     let views = fleet.hosts();
     assert!(views[0].models.contains("helper") && views[1].models.contains("helper"));
@@ -503,12 +503,12 @@ async fn a_replicated_model_is_called_where_it_is_resident_and_idle_else_on_a_fr
     while helper_chats(&right) < 2 {
         tokio::task::yield_now().await;
     }
-    assert_eq!(fleet.route("helper").as_deref(), Some("left"));
+    assert_eq!(fleet.route("helper", None).as_deref(), Some("left"));
     assert_eq!(answer(&fleet, "helper").await.expect("answers"), "left");
     right.release.notify_one();
     assert_eq!(first.await.expect("joins").expect("answers"), "right");
     // Done there: resident and idle again, so calls go back.
-    assert_eq!(fleet.route("helper").as_deref(), Some("right"));
+    assert_eq!(fleet.route("helper", None).as_deref(), Some("right"));
     assert_eq!((helper_chats(&left), helper_chats(&right)), (2, 2));
 }
 
@@ -526,8 +526,40 @@ async fn an_unload_of_a_replicated_model_keeps_the_copy_its_calls_go_to() {
         .push("helper".to_owned());
     fleet.running_models().await.expect("answers");
     // Both copies resident and idle: calls go to the first, and the unload to the other.
-    assert_eq!(fleet.route("helper").as_deref(), Some("left"));
+    assert_eq!(fleet.route("helper", None).as_deref(), Some("left"));
     fleet.unload("helper").await.expect("unloads");
     assert!(!left.calls().contains(&"unload helper".to_owned()));
     assert!(right.calls().contains(&"unload helper".to_owned()));
+}
+
+#[tokio::test]
+async fn an_agents_call_of_a_replicated_model_prefers_its_own_route_and_labels() {
+    let (fleet, left, right) = replicated_helper().await;
+    let placed = fleet.current().expect("a placement");
+    let own = |agent: &str| {
+        placed
+            .routes
+            .iter()
+            .find(|route| route.agent == agent)
+            .map(|route| route.host.clone())
+            .expect("routed")
+    };
+    // Nothing resident and both hosts free: each agent's call goes to its own route's copy.
+    for agent in ["plan-helper", "build-helper"] {
+        assert_eq!(fleet.route("helper", Some(agent)), Some(own(agent)));
+        let host = as_caller(agent.to_owned(), answer(&fleet, "helper"))
+            .await
+            .expect("answers");
+        assert_eq!(host, own(agent));
+    }
+    assert_ne!(own("plan-helper"), own("build-helper"));
+    // The planner's view follows the speaker: only its copy's host serves the turn.
+    fleet.set_speaker("plan-helper");
+    let serving: Vec<String> = fleet
+        .hosts()
+        .into_iter()
+        .filter(|host| host.serves.contains("helper"))
+        .map(|host| host.spec.name)
+        .collect();
+    assert_eq!(serving, vec![own("plan-helper")]);
 }

@@ -553,6 +553,14 @@ async fn an_agents_call_of_a_replicated_model_prefers_its_own_route_and_labels()
         assert_eq!(host, own(agent));
     }
     assert_ne!(own("plan-helper"), own("build-helper"));
+    for host in [&left, &right] {
+        let chats = host
+            .calls()
+            .iter()
+            .filter(|call| *call == "chat helper")
+            .count();
+        assert_eq!(chats, 1, "{}", host.name);
+    }
     // The planner's view follows the speaker: only its copy's host serves the turn.
     fleet.set_speaker("plan-helper");
     let serving: Vec<String> = fleet

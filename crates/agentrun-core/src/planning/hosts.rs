@@ -117,13 +117,23 @@ impl Residency {
             .iter()
             .find(|agent| agent.name == context.speaker)
             .and_then(|agent| agent.model.as_deref());
+        // What some host reported resident is that host's alone (a replicated model may be
+        // resident on one of its hosts only); what none reported (a preload still loading)
+        // belongs to the hosts it is placed on.
+        let reported: BTreeSet<&str> = hosts
+            .iter()
+            .flat_map(|host| host.resident.iter().map(String::as_str))
+            .collect();
         let mut merged = TurnPlan::default();
         let mut call_served = false;
         for host in hosts {
             let resident: Vec<LoadedModel> = context
                 .resident
                 .iter()
-                .filter(|model| host.holds(&model.model))
+                .filter(|model| {
+                    host.resident.contains(&model.model)
+                        || (!reported.contains(model.model.as_str()) && host.holds(&model.model))
+                })
                 .cloned()
                 .collect();
             let workload = self
@@ -149,5 +159,41 @@ impl Residency {
             merged.preloads.extend(plan.preloads);
         }
         Ok(merged)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn share(models: &[&str], serves: &[&str], resident: &[&str]) -> HostShare {
+        let set = |names: &[&str]| names.iter().map(|name| (*name).to_owned()).collect();
+        HostShare {
+            models: set(models),
+            serves: set(serves),
+            resident: set(resident),
+            budget: Budget {
+                gpu_bytes: 24_000_000_000,
+                max_loaded_models: 3,
+            },
+        }
+    }
+
+    #[test]
+    fn a_replica_whose_calls_go_elsewhere_is_not_planned_for_unless_it_is_resident() {
+        let names = |models: Cow<'_, BTreeSet<String>>| {
+            models.iter().cloned().collect::<Vec<_>>().join(" ")
+        };
+        // The helper's calls go to another host now: this one makes no room for it.
+        let elsewhere = share(&["big", "helper"], &["big"], &[]);
+        assert_eq!(names(elsewhere.planned_models(Some("helper"))), "big");
+        // Another speaker's turn: the host keeps planning for every model placed on it.
+        assert_eq!(names(elsewhere.planned_models(Some("big"))), "big helper");
+        assert_eq!(names(elsewhere.planned_models(None)), "big helper");
+        // It serves the call, or holds a copy already: the helper stays in its plan.
+        let serving = share(&["big", "helper"], &["big", "helper"], &[]);
+        assert_eq!(names(serving.planned_models(Some("helper"))), "big helper");
+        let holding = share(&["big", "helper"], &["big"], &["helper"]);
+        assert_eq!(names(holding.planned_models(Some("helper"))), "big helper");
     }
 }

@@ -22,6 +22,9 @@ const PROBE_TOKENS: u64 = 32;
 /// Fewer generated tokens than this say too little about the decode speed to keep it.
 const MIN_DECODE_TOKENS: u64 = 8;
 
+/// How long a measured model stays loaded after its request, so `/api/ps` can be read.
+const RESIDENT_WHILE_MEASURED: Duration = Duration::from_secs(60);
+
 /// How long to wait for a model to leave the server after an unload request.
 const UNLOAD_WAIT: Duration = Duration::from_secs(120);
 
@@ -45,6 +48,11 @@ pub struct ModelCalibration {
     /// the planner's turn-length priors use; absent in files from older versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decode: Option<DecodeSamples>,
+    /// When the model did not fit the GPU alone: the bytes of it the server put in GPU
+    /// memory (`/api/ps` `size_vram`), which is as much as that GPU holds. Absent when it
+    /// fitted, and in files from older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spilled_vram_bytes: Option<u64>,
     /// When it was measured (RFC 3339).
     pub measured_at: String,
 }
@@ -155,6 +163,36 @@ impl Calibration {
             .collect()
     }
 
+    /// The GPU memory calibration saw on `server`: the most any model that spilled past it
+    /// had in GPU memory. `None` when every model fitted.
+    pub fn gpu_budget(&self, server: &str) -> Option<u64> {
+        self.servers
+            .get(server)?
+            .values()
+            .filter_map(|measured| measured.spilled_vram_bytes)
+            .max()
+    }
+
+    /// The load times measured on the server `backend` reaches, for the models it still
+    /// has with weights of the size they were when measured: a host's own speeds, for
+    /// placement. A model the server no longer lists is left out.
+    pub async fn current_load_times(&self, backend: &dyn ModelBackend) -> Vec<(String, LoadTimes)> {
+        let mut current = Vec::new();
+        for (model, measured) in self.for_server(&backend.endpoint()) {
+            let Ok(details) = backend.model_details(&model).await else {
+                continue;
+            };
+            if details.file_bytes == measured.file_bytes {
+                let times = LoadTimes {
+                    mmap_seconds: measured.mmap_s,
+                    no_mmap_seconds: measured.no_mmap_s,
+                };
+                current.push((model, times));
+            }
+        }
+        current
+    }
+
     /// Measured load times for the planner, for the models whose weights are
     /// still the size they were when measured.
     pub fn load_times(
@@ -199,8 +237,8 @@ pub async fn calibrate_model(
     mmap_options.remove("use_mmap");
     let mut no_mmap_options = mmap_options.clone();
     no_mmap_options.insert("use_mmap".into(), false.into());
-    let (mmap_s, first) = measure_load(backend, model, mmap_options).await?;
-    let (no_mmap_s, second) = measure_load(backend, model, no_mmap_options).await?;
+    let (mmap_s, first, spilled) = measure_load(backend, model, mmap_options).await?;
+    let (no_mmap_s, second, _) = measure_load(backend, model, no_mmap_options).await?;
     let generated = DecodeSamples {
         tokens: first.tokens + second.tokens,
         seconds: first.seconds + second.seconds,
@@ -211,23 +249,26 @@ pub async fn calibrate_model(
         file_bytes,
         decode: (generated.tokens >= MIN_DECODE_TOKENS && generated.seconds > 0.0)
             .then_some(generated),
+        spilled_vram_bytes: spilled,
         measured_at: jiff::Timestamp::now().to_string(),
     })
 }
 
-/// One load from cold: its seconds, and the tokens generated in how long.
+/// One load from cold: its seconds, the tokens generated in how long, and when the model
+/// did not fit the GPU alone, the bytes of it in GPU memory.
 async fn measure_load(
     backend: &dyn ModelBackend,
     model: &str,
     mut options: ModelOptions,
-) -> Result<(f64, DecodeSamples), CalibrationError> {
+) -> Result<(f64, DecodeSamples, Option<u64>), CalibrationError> {
     unload_and_wait(backend, model).await?;
     options.insert("num_predict".into(), PROBE_TOKENS.into());
     let request = ChatRequest {
         model: model.to_owned(),
         messages: vec![Message::user("Hi")],
         options,
-        keep_alive: Some(KeepAlive::UnloadWhenIdle),
+        // Kept loaded for a moment so `/api/ps` shows where it went; unloaded right after.
+        keep_alive: Some(KeepAlive::For(RESIDENT_WHILE_MEASURED)),
         format: None,
         tools: Vec::new(),
         think: Some(agentrun_core::Think::Enabled(false)),
@@ -239,8 +280,17 @@ async fn measure_load(
         tokens: metrics.eval_count.unwrap_or_default(),
         seconds: metrics.eval.unwrap_or_default().as_secs_f64(),
     };
+    let spilled = backend
+        .running_models()
+        .await?
+        .into_iter()
+        .find(|running| running.name == model)
+        .filter(|running| {
+            running.size_vram_bytes > 0 && running.size_vram_bytes < running.size_bytes
+        })
+        .map(|running| running.size_vram_bytes);
     unload_and_wait(backend, model).await?;
-    Ok((load.as_secs_f64(), generated))
+    Ok((load.as_secs_f64(), generated, spilled))
 }
 
 async fn unload_and_wait(backend: &dyn ModelBackend, model: &str) -> Result<(), CalibrationError> {

@@ -54,7 +54,8 @@ pub use agentrun_core::{
     deterministic_order, expected_turn, preview_fan_outs, shared_contexts,
 };
 pub use agentrun_core::{
-    Fleet, FleetError, HostPlacement, HostSpec, HostSummary, HostView, place_workflow,
+    Fleet, FleetError, HostPlacement, HostSpec, HostSummary, HostView, WeightsConflict,
+    place_workflow,
 };
 pub use agentrun_memory::{
     Analysis, Concurrency, FanOutOption, FanOutPlan, HostMemory, LoadMode, LoadModeChoice, Policy,

@@ -539,6 +539,7 @@ fn run_policy(
                         mmap_bytes_per_second: config.load.cold_mmap_bytes_per_second,
                         no_mmap_bytes_per_second: config.load.cold_no_mmap_bytes_per_second,
                     }),
+                    load_times: Vec::new(),
                 };
                 let backend: Arc<dyn ModelBackend> = Arc::new(SimBackend::new(simulator.clone()));
                 (spec, backend)

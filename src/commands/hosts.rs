@@ -7,7 +7,7 @@
 //! hosts:
 //!   - name: mac
 //!     url: http://127.0.0.1:11434
-//!     gpu_budget: 54GB        # or `auto`: the run's own budget
+//!     gpu_budget: 54GB        # or `auto`: measured by `agentrun calibrate`, else the run's
 //!     max_loaded_models: 3
 //!     labels: [big]
 //!   - name: gpu-box
@@ -33,7 +33,8 @@ pub(crate) struct HostEntry {
     pub(crate) name: String,
     /// Its address.
     pub(crate) url: String,
-    /// Its GPU budget in bytes; `None` is `auto`: the run's own budget.
+    /// Its GPU budget in bytes; `None` is `auto`: what calibration measured on the host,
+    /// else this machine's when the host runs here, else the run's own budget.
     #[serde(default)]
     pub(crate) gpu_budget: Option<u64>,
     /// How many models it keeps loaded at once.
@@ -223,34 +224,106 @@ fn address_name(url: &str) -> String {
         .to_owned()
 }
 
+/// Connects to one host and checks that it answers: a host that does not is named.
+pub(crate) async fn connect_host(
+    host: &HostEntry,
+    config: impl Fn() -> agentrun::OllamaConfig,
+) -> anyhow::Result<Arc<dyn agentrun::ModelBackend>> {
+    let backend = agentrun::OllamaBackend::new(&host.url, config())
+        .with_context(|| format!("host '{}': invalid Ollama address {}", host.name, host.url))?;
+    agentrun::ModelBackend::running_models(&backend)
+        .await
+        .with_context(|| {
+            format!(
+                "host '{}': the Ollama server at {} does not answer",
+                host.name, host.url
+            )
+        })?;
+    Ok(Arc::new(backend))
+}
+
+/// Where a host's GPU budget came from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum BudgetSource {
+    /// The hosts file gives it.
+    Given,
+    /// `agentrun calibrate` saw a model spill past the host's GPU.
+    Calibrated,
+    /// The host is this machine, whose GPU memory was read.
+    ThisMachine,
+    /// Nothing is known of the host: the run's own budget stands for it.
+    RunBudget,
+}
+
+/// A host's GPU budget: the hosts file's, else what calibration measured on it, else this
+/// machine's when the host runs here, else the run's (`fallback`); `None` when none is
+/// known at all.
+pub(crate) fn host_budget(
+    host: &HostEntry,
+    calibration: &agentrun::Calibration,
+    this_machine: impl FnOnce() -> Option<u64>,
+    fallback: Option<u64>,
+) -> Option<(u64, BudgetSource)> {
+    if let Some(bytes) = host.gpu_budget {
+        return Some((bytes, BudgetSource::Given));
+    }
+    if let Some(bytes) = calibration.gpu_budget(&host.url) {
+        return Some((bytes, BudgetSource::Calibrated));
+    }
+    if crate::commands::is_local(&host.url)
+        && let Some(bytes) = this_machine()
+    {
+        return Some((bytes, BudgetSource::ThisMachine));
+    }
+    fallback.map(|bytes| (bytes, BudgetSource::RunBudget))
+}
+
 /// Connects to every host and checks that each answers: a host that does not is named.
-/// `auto_budget` is the budget of a host that says `auto`.
+/// Each host plans with its own GPU budget ([`host_budget`]; `run_budget` is the run's, for a
+/// host nothing else is known of, which is said when `placing`) and is priced with the load
+/// times `agentrun calibrate` measured on it.
 pub(crate) async fn connect_hosts(
     hosts: &[HostEntry],
-    auto_budget: Option<u64>,
+    run_budget: Option<u64>,
+    placing: bool,
     config: impl Fn() -> agentrun::OllamaConfig,
 ) -> anyhow::Result<Arc<agentrun::Fleet>> {
+    let calibration = match agentrun::Calibration::load(&agentrun::Calibration::default_path()) {
+        Ok(calibration) => calibration,
+        Err(error) => {
+            eprintln!("warning: calibration not used: {error}");
+            agentrun::Calibration::default()
+        }
+    };
     let mut members: Vec<(agentrun::HostSpec, Arc<dyn agentrun::ModelBackend>)> = Vec::new();
     for host in hosts {
-        let backend = agentrun::OllamaBackend::new(&host.url, config()).with_context(|| {
-            format!("host '{}': invalid Ollama address {}", host.name, host.url)
-        })?;
-        agentrun::ModelBackend::running_models(&backend)
-            .await
-            .with_context(|| {
-                format!(
-                    "host '{}': the Ollama server at {} does not answer",
-                    host.name, host.url
-                )
-            })?;
-        let budget_bytes = match host.gpu_budget.or(auto_budget) {
-            Some(bytes) => bytes,
+        let backend = connect_host(host, &config).await?;
+        let budget_bytes = match host_budget(
+            host,
+            &calibration,
+            agentrun::detect_gpu_budget,
+            run_budget,
+        ) {
+            Some((bytes, BudgetSource::RunBudget)) if placing => {
+                eprintln!(
+                    "note: host '{}' ({}): its GPU budget is not known (no `gpu_budget` in a \
+                         hosts file, and `agentrun calibrate` saw none); it plans with the run's {}",
+                    host.name,
+                    host.url,
+                    agentrun::gigabytes(bytes)
+                );
+                bytes
+            }
+            Some((bytes, _)) => bytes,
             None => anyhow::bail!(
-                "host '{}' has `gpu_budget: auto` and the run's budget is not known; give the \
-                 host a `gpu_budget` in the hosts file (for example `24GB`)",
-                host.name
+                "host '{}' ({}) has no known GPU budget and the run's is not known; give the \
+                     host a `gpu_budget` in a hosts file (for example `24GB`), or the workflow a \
+                     `memory.gpu_budget`",
+                host.name,
+                host.url
             ),
         };
+        let load_times = calibration.current_load_times(&*backend).await;
         members.push((
             agentrun::HostSpec {
                 name: host.name.clone(),
@@ -258,11 +331,11 @@ pub(crate) async fn connect_hosts(
                 budget_bytes,
                 max_loaded_models: host.max_loaded_models.unwrap_or(DEFAULT_MAX_LOADED_MODELS),
                 labels: host.labels.clone(),
-                // A real host's speed is learnt from its loads; until then the workload's
-                // load times stand for it.
+                // Without a calibration of the host, the workload's load times stand for it.
                 load_speed: None,
+                load_times,
             },
-            Arc::new(backend),
+            backend,
         ));
     }
     Ok(Arc::new(agentrun::Fleet::new(members)))
@@ -324,6 +397,51 @@ mod tests {
             )),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_hosts_budget_is_the_files_else_calibrations_else_this_machines_else_the_runs() {
+        let host = |url: &str, budget: Option<u64>| HostEntry {
+            name: "box".into(),
+            url: url.into(),
+            gpu_budget: budget,
+            max_loaded_models: None,
+            labels: Vec::new(),
+        };
+        let spilled = agentrun::ModelCalibration {
+            mmap_s: 10.0,
+            no_mmap_s: 5.0,
+            file_bytes: 1,
+            decode: None,
+            spilled_vram_bytes: Some(16_000_000_000),
+            measured_at: String::new(),
+        };
+        let mut calibration = agentrun::Calibration::default();
+        calibration
+            .servers
+            .entry("http://10.0.0.2:11434".into())
+            .or_default()
+            .insert("big".into(), spilled);
+        let machine = || Some(48_000_000_000);
+        let budget =
+            |entry: &HostEntry, run: Option<u64>| host_budget(entry, &calibration, machine, run);
+        assert_eq!(
+            budget(&host("http://10.0.0.2:11434", Some(24_000_000_000)), None),
+            Some((24_000_000_000, BudgetSource::Given))
+        );
+        assert_eq!(
+            budget(&host("http://10.0.0.2:11434", None), None),
+            Some((16_000_000_000, BudgetSource::Calibrated))
+        );
+        assert_eq!(
+            budget(&host("http://localhost:11434", None), None),
+            Some((48_000_000_000, BudgetSource::ThisMachine))
+        );
+        assert_eq!(
+            budget(&host("http://10.0.0.3:11434", None), Some(54_000_000_000)),
+            Some((54_000_000_000, BudgetSource::RunBudget))
+        );
+        assert_eq!(budget(&host("http://10.0.0.3:11434", None), None), None);
     }
 
     #[test]

@@ -96,7 +96,7 @@ pub(crate) fn host_memory(server: &Server) -> Option<agentrun::HostMemory> {
 }
 
 /// Whether an `OLLAMA_HOST`-style address names this machine.
-fn is_local(url: &str) -> bool {
+pub(crate) fn is_local(url: &str) -> bool {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let authority = rest.split('/').next().unwrap_or("");
     let host = if let Some(bracketed) = authority.strip_prefix('[') {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::args::ServerArgs;
 use crate::commands::hosts::{
-    HostEntry, connect_hosts, hosts_from_urls, read_hosts_file, split_hosts_variable,
+    HostEntry, connect_host, connect_hosts, hosts_from_urls, read_hosts_file, split_hosts_variable,
 };
 
 /// Where Ollama listens unless told otherwise.
@@ -100,16 +100,37 @@ impl Server {
     }
 
     /// Connects to every host of a run on several, checking that each answers; `None` for
-    /// one server. `auto_budget` is the budget of a host that says `auto`.
+    /// one server. `auto_budget` is the run's budget, for a host whose own is not known.
     pub(crate) async fn connect_fleet(
         &self,
         auto_budget: Option<u64>,
     ) -> anyhow::Result<Option<Arc<agentrun::Fleet>>> {
         match self {
             Server::Hosts { hosts } => Ok(Some(
-                connect_hosts(hosts, auto_budget, ollama_config).await?,
+                connect_hosts(hosts, auto_budget, true, ollama_config).await?,
             )),
             _ => Ok(None),
+        }
+    }
+
+    /// Every server of the run on its own, each checked to answer, with its name: each host
+    /// of several (what is measured on one is kept under its own address), else the one
+    /// server.
+    pub(crate) async fn connect_each(
+        &self,
+    ) -> anyhow::Result<Vec<(String, Arc<dyn agentrun::ModelBackend>)>> {
+        match self {
+            Server::Hosts { hosts } => {
+                let mut each = Vec::new();
+                for host in hosts {
+                    each.push((host.name.clone(), connect_host(host, ollama_config).await?));
+                }
+                Ok(each)
+            }
+            _ => {
+                let backend = self.connect().await?;
+                Ok(vec![(backend.endpoint(), backend)])
+            }
         }
     }
 
@@ -120,7 +141,7 @@ impl Server {
             // whose budget is `auto` and unknown here says 0.
             Server::Hosts { hosts } => {
                 let auto = agentrun::detect_gpu_budget().unwrap_or(0);
-                connect_hosts(hosts, Some(auto), ollama_config).await?
+                connect_hosts(hosts, Some(auto), false, ollama_config).await?
             }
             Server::Simulator { time_scale, script } => {
                 let backend = agentrun::SimBackend::target_mac(*time_scale);

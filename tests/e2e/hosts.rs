@@ -25,6 +25,16 @@ struct Host {
 
 impl Host {
     fn start(gpu: &str, models: &[&str], time_scale: &str) -> Host {
+        Host::start_with(gpu, models, time_scale, |_| {})
+    }
+
+    /// A host whose machine settings `tweak` changes (its load speeds, a model's digest).
+    fn start_with(
+        gpu: &str,
+        models: &[&str],
+        time_scale: &str,
+        tweak: impl FnOnce(&mut Value),
+    ) -> Host {
         let printed = Command::new(sim_binary())
             .arg("--print-config")
             .stderr(Stdio::null())
@@ -38,6 +48,7 @@ impl Host {
                 .filter(|model| models.contains(&model["name"].as_str().unwrap_or("")))
                 .collect(),
         );
+        tweak(&mut config);
         let dir = tempfile::tempdir().expect("a temp dir");
         let path = dir.path().join("machine.json");
         std::fs::write(&path, config.to_string()).expect("written");
@@ -520,4 +531,316 @@ fn simulate_compares_the_shipped_two_host_fleet_with_one_host_on_the_same_future
         .expect("a wait");
     assert!(two < one, "two hosts {two} s, one host {one} s");
     assert!(both["one_host"]["bound_s"].as_f64().expect("a bound") > 0.0);
+}
+
+/// A host's name when it is named by its address.
+fn address_name(host: &Host) -> String {
+    host.url().trim_start_matches("http://").to_owned()
+}
+
+/// Load physics of a machine reading weights at `bytes_per_second` in every mode, warm or
+/// cold.
+fn load_speed(bytes_per_second: f64) -> impl FnOnce(&mut Value) {
+    move |config: &mut Value| {
+        for key in [
+            "cold_mmap_bytes_per_second",
+            "cold_no_mmap_bytes_per_second",
+            "warm_bytes_per_second",
+        ] {
+            config["load"][key] = serde_json::json!(bytes_per_second);
+        }
+    }
+}
+
+/// The hosts each model is placed on, from `agentrun plan --json`.
+fn placed(plan: &Run) -> Value {
+    let models = plan.json()["placement"]["models"].clone();
+    let mut hosts = serde_json::Map::new();
+    for model in models.as_array().expect("placed models") {
+        hosts.insert(
+            model["model"].as_str().expect("a name").to_owned(),
+            model["hosts"].clone(),
+        );
+    }
+    Value::Object(hosts)
+}
+
+#[test]
+fn calibrate_measures_every_host_and_placement_prices_each_with_its_own_speed() {
+    // The same models on both; the slow host is first, so only speed can move the models.
+    let slow = Host::start_with("54GB", &[CODER, REVIEWER], "0.002", load_speed(0.2e9));
+    let fast = Host::start_with("54GB", &[CODER, REVIEWER], "0.002", load_speed(8.0e9));
+    let home = tempfile::tempdir().expect("a temp dir");
+    let home_text = home.path().to_string_lossy().into_owned();
+    let env = [("AGENTRUN_HOME", home_text.as_str())];
+    let (slow_name, fast_name) = (address_name(&slow), address_name(&fast));
+    let plan = || {
+        let run = crate::support::agentrun_with(
+            repo_root(),
+            &[
+                "plan",
+                "workflows/review.yaml",
+                "--ollama",
+                slow.url(),
+                "--ollama",
+                fast.url(),
+                "--no-learning",
+                "--json",
+            ],
+            &env,
+        );
+        run.expect_code(0);
+        placed(&run)
+    };
+    // Unmeasured, the hosts look alike and the first is taken.
+    let before = plan();
+    assert_eq!(before[CODER], serde_json::json!([slow_name]), "{before}");
+
+    let calibrate = crate::support::agentrun_with(
+        repo_root(),
+        &[
+            "calibrate",
+            "workflows/review.yaml",
+            "--ollama",
+            slow.url(),
+            "--ollama",
+            fast.url(),
+        ],
+        &env,
+    );
+    calibrate.expect_code(0);
+    // Progress and figures per host.
+    let (out, err) = (calibrate.stdout(), calibrate.stderr());
+    for host in [&slow, &fast] {
+        let name = address_name(host);
+        assert!(
+            out.contains(&format!("host {name} ({})", host.url())),
+            "{out}"
+        );
+        assert!(
+            err.contains(&format!("calibrating 2 models on host '{name}'")),
+            "{err}"
+        );
+        // Each host loaded each model twice, once per load mode.
+        let loads = host
+            .sim
+            .log()
+            .into_iter()
+            .filter(|event| event["event"] == "load_started")
+            .count();
+        assert_eq!(loads, 4, "{name}");
+    }
+    let saved: Value = serde_json::from_str(
+        &std::fs::read_to_string(home.path().join("calibration.json")).expect("saved"),
+    )
+    .expect("JSON");
+    let seconds = |host: &Host| {
+        saved["servers"][host.url()][CODER]["no_mmap_s"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{saved:#}"))
+    };
+    // 19 GB at 0.2 GB/s against 8 GB/s, each after the 2 s start (about 98 s and 4.4 s;
+    // the simulator's clock runs 500 times faster than real time, so allow for jitter).
+    assert!(seconds(&slow) > 80.0, "{saved:#}");
+    assert!(seconds(&fast) < 20.0, "{saved:#}");
+
+    // Measured, each host is priced with its own loads: the models go to the fast one.
+    let after = plan();
+    assert_eq!(after[CODER], serde_json::json!([fast_name]), "{after}");
+    assert_eq!(after[REVIEWER], serde_json::json!([fast_name]), "{after}");
+}
+
+#[test]
+fn hosts_named_by_address_plan_with_their_measured_budget_or_say_they_take_the_runs() {
+    // The coder does not fit the small host's 16 GB: calibration sees it spill there.
+    let small = Host::start("16GB", &[CODER, REVIEWER], "0.0002");
+    let large = Host::start("54GB", &[CODER, REVIEWER], "0.0002");
+    let home = tempfile::tempdir().expect("a temp dir");
+    let home_text = home.path().to_string_lossy().into_owned();
+    let env = [("AGENTRUN_HOME", home_text.as_str())];
+    let calibrate = crate::support::agentrun_with(
+        repo_root(),
+        &[
+            "calibrate",
+            "workflows/review.yaml",
+            "--ollama",
+            small.url(),
+            "--ollama",
+            large.url(),
+        ],
+        &env,
+    );
+    calibrate.expect_code(0);
+    assert!(
+        calibrate.stderr().contains(&format!(
+            "{CODER} did not fit the GPU of host '{}'",
+            address_name(&small)
+        )),
+        "{}",
+        calibrate.stderr()
+    );
+    let calibrated = (small.answered().len(), large.answered().len());
+    let runs = tempfile::tempdir().expect("a temp dir");
+    let events_path = runs.path().join("events.jsonl");
+    let (runs_text, events_text) = (
+        runs.path().to_string_lossy().into_owned(),
+        events_path.to_string_lossy().into_owned(),
+    );
+    let hosts = format!("{},{}", small.url(), large.url());
+    let mut args = vec!["workflows/review.yaml"];
+    args.extend(run_args(&runs_text, &events_text));
+    let run = crate::support::agentrun_with(
+        repo_root(),
+        &args,
+        &[
+            ("AGENTRUN_HOME", home_text.as_str()),
+            ("OLLAMA_HOSTS", &hosts),
+        ],
+    );
+    run.expect_code(0);
+    let stderr = run.stderr();
+    // The large host showed no limit: it takes the workflow's budget, and says so.
+    assert!(
+        stderr.contains(&format!(
+            "note: host '{}' ({}): its GPU budget is not known",
+            address_name(&large),
+            large.url()
+        )) && stderr.contains("it plans with the run's 54.0 GB"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(&format!("host '{}' (", address_name(&small))),
+        "{stderr}"
+    );
+    let events = events(&events_path);
+    let placement = &of_type(&events, "placement")[0];
+    assert_eq!(
+        placement["hosts"][0]["gpu_budget_bytes"], 16_000_000_000u64,
+        "{placement}"
+    );
+    assert_eq!(
+        placement["hosts"][1]["gpu_budget_bytes"], 54_000_000_000u64,
+        "{placement}"
+    );
+    // The small host cannot hold the coder: its calls went to the large one.
+    let in_run = |host: &Host, skip: usize| host.answered()[skip..].to_vec();
+    assert!(!in_run(&small, calibrated.0).contains(&CODER.to_owned()));
+    assert!(in_run(&large, calibrated.1).contains(&CODER.to_owned()));
+}
+
+#[test]
+fn two_hosts_with_different_weights_under_one_name_stop_the_run_naming_both() {
+    const OTHER: &str = "sha256:abababababab0000000000000000000000000000000000000000000000000000";
+    let mac = Host::start("54GB", &[CODER, REVIEWER], "0");
+    let linux = Host::start_with("24GB", &[REVIEWER], "0", |config| {
+        for model in config["models"].as_array_mut().expect("a catalogue") {
+            model["digest"] = serde_json::json!(OTHER);
+        }
+    });
+    let tags = mac.sim.get_json("/api/tags");
+    let ours = tags["models"]
+        .as_array()
+        .expect("models")
+        .iter()
+        .find(|model| model["name"] == REVIEWER)
+        .and_then(|model| model["digest"].as_str())
+        .expect("a digest")
+        .trim_start_matches("sha256:")[..12]
+        .to_owned();
+    let run = agentrun(&[
+        "workflows/review.yaml",
+        "--ollama",
+        mac.url(),
+        "--ollama",
+        linux.url(),
+        "-q",
+    ]);
+    refused(
+        &run,
+        &format!(
+            "model '{REVIEWER}' is different weights on host '{}' (digest {ours}) and on host \
+             '{}' (digest abababababab)",
+            address_name(&mac),
+            address_name(&linux)
+        ),
+    );
+    refused(
+        &run,
+        &format!("`OLLAMA_HOST={} ollama pull {REVIEWER}`", linux.url()),
+    );
+    // Nothing was sent to either host.
+    assert!(mac.answered().is_empty() && linux.answered().is_empty());
+}
+
+#[test]
+fn a_model_placed_on_two_hosts_serves_each_branch_from_the_copy_its_agent_may_use() {
+    // Both hosts have both models; the two reviews of one change require a host each, so
+    // the reviewer's model is placed on both.
+    let left = Host::start("54GB", &[CODER, REVIEWER], "0.001");
+    let right = Host::start("54GB", &[CODER, REVIEWER], "0.001");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let hosts = hosts_file(
+        dir.path(),
+        &[
+            ("left", left.url(), "54GB", &["left"]),
+            ("right", right.url(), "54GB", &["right"]),
+        ],
+    );
+    let agents = repo_root().join("agents");
+    let (coder, reviewer) = (agents.join("coder.yaml"), agents.join("reviewer.yaml"));
+    let text = format!(
+        "name: replicas\ntask: Write parse_duration.\nagents:\n  coder:\n    use: {coder}\n  \
+         left-review:\n    use: {reviewer}\n    residency:\n      require_labels: [left]\n  \
+         right-review:\n    use: {reviewer}\n    residency:\n      require_labels: [right]\n  \
+         judge:\n    use: {coder}\nflow:\n  start: coder\n  edges:\n    \
+         - {{ from: coder, to: [left-review, right-review] }}\n    \
+         - {{ from: left-review, to: judge }}\n    - {{ from: right-review, to: judge }}\n    \
+         - {{ from: judge, to: end }}\n  joins:\n    judge: {{ wait: all }}\n\
+         limits:\n  max_turns: 8\nmemory:\n  gpu_budget: 54GB\n",
+        coder = coder.display(),
+        reviewer = reviewer.display(),
+    );
+    let workflow = dir.path().join("replicas.yaml");
+    std::fs::write(&workflow, text).expect("written");
+    let runs = tempfile::tempdir().expect("a temp dir");
+    let events_path = runs.path().join("events.jsonl");
+    let (runs_text, events_text) = (
+        runs.path().to_string_lossy().into_owned(),
+        events_path.to_string_lossy().into_owned(),
+    );
+    let (workflow_text, hosts_text) = (
+        workflow.to_string_lossy().into_owned(),
+        hosts.to_string_lossy().into_owned(),
+    );
+    let mut args = vec![workflow_text.as_str(), "--hosts", hosts_text.as_str()];
+    args.extend(run_args(&runs_text, &events_text));
+    let run = agentrun(&args);
+    run.expect_code(0);
+    assert_eq!(run.json()["status"], "completed");
+    let events = events(&events_path);
+    let placement = &of_type(&events, "placement")[0];
+    for host in 0..2 {
+        assert!(
+            placement["hosts"][host]["models"]
+                .as_array()
+                .expect("models")
+                .contains(&Value::from(REVIEWER)),
+            "{placement}"
+        );
+    }
+    // One review on each host's copy, as each host's log shows.
+    let reviews = |host: &Host| {
+        host.answered()
+            .iter()
+            .filter(|model| *model == REVIEWER)
+            .count()
+    };
+    assert_eq!((reviews(&left), reviews(&right)), (1, 1));
+    let turns = transcript(runs.path());
+    let agents: Vec<&str> = turns
+        .iter()
+        .map(|turn| turn["agent"].as_str().expect("an agent"))
+        .collect();
+    assert_eq!(agents.len(), 4, "{agents:?}");
+    assert_eq!((agents[0], agents[3]), ("coder", "judge"), "{agents:?}");
 }

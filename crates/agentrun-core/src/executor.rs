@@ -744,6 +744,7 @@ impl Executor {
             if let Some(fleet) = &self.fleet {
                 crate::fleet_run::before_turn(
                     fleet,
+                    &spec.name,
                     &mut residency,
                     &mut placement_seen,
                     &self.events,
@@ -902,8 +903,9 @@ impl Executor {
                     summarizer,
                     time_scale,
                 };
+                let caller = spec.name.clone();
                 let reply = tokio::select! {
-                    reply = agent.respond(context) => Some(reply),
+                    reply = crate::fleet::as_caller(caller, agent.respond(context)) => Some(reply),
                     _ = stop.cancelled() => None,
                 };
                 TurnDone {

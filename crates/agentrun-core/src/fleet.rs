@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use agentrun_memory::{
-    AgentLabels, Bandwidth, Budget, Fallback, LoadSpeed, Placement, PlacementError, PlacementHost,
-    PlacementInput, Workload,
+    AgentLabels, Bandwidth, Budget, Fallback, LoadSpeed, LoadTimes, Placement, PlacementError,
+    PlacementHost, PlacementInput, Workload,
 };
 use async_trait::async_trait;
 
@@ -38,6 +38,9 @@ pub struct HostSpec {
     /// is not taken for as fast as the one the workload's load times were measured on.
     /// `None`: the workload's own load times stand for every host's.
     pub load_speed: Option<Bandwidth>,
+    /// Load times measured on this host (by `agentrun calibrate`), by model: placement
+    /// prices these models' loads on this host with them, before any bandwidth.
+    pub load_times: Vec<(String, LoadTimes)>,
 }
 
 /// A host as the executor plans for it.
@@ -47,8 +50,11 @@ pub struct HostView {
     pub spec: HostSpec,
     /// Whether it answered last time it was asked.
     pub up: bool,
-    /// The models placed on it.
+    /// The models placed on it (a replicated model is placed on several hosts).
     pub models: BTreeSet<String>,
+    /// Of those, the ones whose calls go to it now: a replicated model's calls go to one
+    /// of its hosts at a time ([`Fleet::route`]), and only that host plans for its turn.
+    pub serves: BTreeSet<String>,
     /// What it had resident when last asked.
     pub resident: Vec<RunningModel>,
 }
@@ -86,9 +92,49 @@ pub enum FleetError {
     /// The placement failed for another reason (a model larger than every host it may use).
     #[error(transparent)]
     Placement(PlacementError),
+    /// Two hosts serve different weights under one model name: a call could reach weights
+    /// the agent did not ask for.
+    #[error("{0}")]
+    DifferentWeights(Box<WeightsConflict>),
     /// The workflow's models were never placed.
     #[error("the workflow's models are not placed on the hosts")]
     Unplaced,
+}
+
+/// One model name that two hosts serve with different weights.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightsConflict {
+    /// The model name.
+    pub model: String,
+    /// The first host that has it.
+    pub first: String,
+    /// The digest there, shortened as `ollama list` shows it.
+    pub first_digest: String,
+    /// A host with other weights under the name.
+    pub second: String,
+    /// The digest there.
+    pub second_digest: String,
+    /// That host's address.
+    pub second_url: String,
+}
+
+impl std::fmt::Display for WeightsConflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "model '{model}' is different weights on host '{first}' (digest {first_digest}) and \
+             on host '{second}' (digest {second_digest}); agentrun will not route an agent's \
+             calls to weights it did not ask for. Pull the same weights on both \
+             (`OLLAMA_HOST={url} ollama pull {model}`), or copy one under a name of its own \
+             (`ollama cp {model} NEW-NAME` on one host) and name that in the workflow",
+            model = self.model,
+            first = self.first,
+            first_digest = self.first_digest,
+            second = self.second,
+            second_digest = self.second_digest,
+            url = self.second_url,
+        )
+    }
 }
 
 struct Host {
@@ -108,12 +154,22 @@ struct PlacementParts {
 struct State {
     /// Per host: the models it has, of those asked about.
     catalogue: Vec<BTreeSet<String>>,
+    /// Per host: the digest of each model it has, where it reports one.
+    digests: Vec<BTreeMap<String, String>>,
     /// Per host: whether it answers.
     up: Vec<bool>,
     /// Per host: what it had resident when last asked.
     resident: Vec<Vec<RunningModel>>,
-    /// The host of each placed model (a model on several hosts: its first).
-    placement: BTreeMap<String, usize>,
+    /// The hosts of each placed model, in the placement's order (several: replicas).
+    placement: BTreeMap<String, Vec<usize>>,
+    /// Per host: the chats under way, by model.
+    in_flight: Vec<BTreeMap<String, usize>>,
+    /// Per agent: the labels its host must have.
+    required: BTreeMap<String, Vec<String>>,
+    /// Per agent: the model it calls and the host the placement routes its calls to.
+    routes: BTreeMap<String, (String, usize)>,
+    /// The agent whose turn is being planned.
+    speaker: Option<String>,
     /// What placement read, for placing again when a host is lost.
     input: Option<PlacementParts>,
     /// The placement in force.
@@ -143,8 +199,10 @@ impl Fleet {
                 .collect(),
             state: Mutex::new(State {
                 catalogue: vec![BTreeSet::new(); count],
+                digests: vec![BTreeMap::new(); count],
                 up: vec![true; count],
                 resident: vec![Vec::new(); count],
+                in_flight: vec![BTreeMap::new(); count],
                 ..State::default()
             }),
         }
@@ -183,6 +241,7 @@ impl Fleet {
             .chain(fallbacks.iter().map(|fallback| fallback.fallback.clone()))
             .collect();
         self.survey(&names).await;
+        self.same_weights(&names)?;
         let known: BTreeSet<&str> = workload.models().iter().map(|m| m.name.as_str()).collect();
         let parts = PlacementParts {
             workload: workload.clone(),
@@ -203,6 +262,11 @@ impl Fleet {
             labels: &parts.labels,
         })
         .map_err(|error| self.placement_error(error))?;
+        state.required = parts
+            .labels
+            .iter()
+            .map(|wish| (wish.agent.clone(), wish.required.clone()))
+            .collect();
         self.apply(&mut state, placed);
         state.input = Some(parts);
         Ok(())
@@ -216,8 +280,12 @@ impl Fleet {
             }
             for name in names {
                 match host.backend.model_details(name).await {
-                    Ok(_) => {
-                        self.state().catalogue[index].insert(name.clone());
+                    Ok(details) => {
+                        let mut state = self.state();
+                        state.catalogue[index].insert(name.clone());
+                        if let Some(digest) = details.digest {
+                            state.digests[index].insert(name.clone(), digest);
+                        }
                     }
                     Err(BackendError::ModelNotFound { .. }) => {}
                     Err(error) => {
@@ -226,6 +294,35 @@ impl Fleet {
                 }
             }
         }
+    }
+
+    /// Refuses a model name that two hosts serve with different weights (their digests
+    /// differ): placement takes a name for one set of weights everywhere.
+    fn same_weights(&self, names: &BTreeSet<String>) -> Result<(), FleetError> {
+        let state = self.state();
+        for name in names {
+            let mut first: Option<(usize, &String)> = None;
+            for (index, digests) in state.digests.iter().enumerate() {
+                let Some(digest) = digests.get(name) else {
+                    continue;
+                };
+                match first {
+                    None => first = Some((index, digest)),
+                    Some((_, seen)) if same_digest(seen, digest) => {}
+                    Some((earlier, seen)) => {
+                        return Err(FleetError::DifferentWeights(Box::new(WeightsConflict {
+                            model: name.clone(),
+                            first: self.hosts[earlier].spec.name.clone(),
+                            first_digest: short_digest(seen),
+                            second: self.hosts[index].spec.name.clone(),
+                            second_digest: short_digest(digest),
+                            second_url: self.hosts[index].spec.url.clone(),
+                        })));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The hosts placement may use: those that answer, and `lost` (which placing again
@@ -244,27 +341,40 @@ impl Fleet {
                 labels: host.spec.labels.clone(),
                 models: state.catalogue[index].iter().cloned().collect(),
                 load_speed: LoadSpeed {
-                    measured: Vec::new(),
+                    measured: host.spec.load_times.clone(),
                     bandwidth: host.spec.load_speed,
                 },
             })
             .collect()
     }
 
-    /// Puts a placement in force: each model's calls go to its first host; a model replaced
-    /// by its fallback is served by no host, so its agents turn to the fallback.
+    /// Puts a placement in force: each model's calls go to one of its hosts ([`Fleet::route`]);
+    /// a model replaced by its fallback is served by no host, so its agents turn to the
+    /// fallback.
     fn apply(&self, state: &mut State, placed: Placement) {
         let index_of = |name: &str| self.hosts.iter().position(|host| host.spec.name == name);
         state.placement.clear();
         for model in &placed.models {
-            if let Some(host) = model.hosts.first().and_then(|name| index_of(name)) {
-                state.placement.insert(model.model.clone(), host);
+            let hosts: Vec<usize> = model
+                .hosts
+                .iter()
+                .filter_map(|name| index_of(name))
+                .collect();
+            if !hosts.is_empty() {
+                state.placement.insert(model.model.clone(), hosts);
             }
         }
+        state.routes.clear();
         // Other names of the same weights go where their agents' calls go.
         for route in &placed.routes {
             if let Some(host) = index_of(&route.host) {
-                state.placement.entry(route.model.clone()).or_insert(host);
+                state
+                    .routes
+                    .insert(route.agent.clone(), (route.model.clone(), host));
+                let hosts = state.placement.entry(route.model.clone()).or_default();
+                if !hosts.contains(&host) {
+                    hosts.push(host);
+                }
             }
         }
         for substitution in &placed.substitutions {
@@ -344,9 +454,24 @@ impl Fleet {
         self.state().current.clone()
     }
 
-    /// Every host with what is placed on it and what it had resident.
+    /// Every host with what is placed on it, what its calls go to now and what it had
+    /// resident.
     pub fn hosts(&self) -> Vec<HostView> {
         let state = self.state();
+        let routes: BTreeMap<&String, Option<usize>> = state
+            .placement
+            .keys()
+            .map(|model| {
+                // The speaker's own model goes where its call will; others as any call.
+                let speaker = state.speaker.as_deref().filter(|speaker| {
+                    state
+                        .routes
+                        .get(*speaker)
+                        .is_some_and(|(called, _)| called == model)
+                });
+                (model, self.route_in(&state, model, speaker))
+            })
+            .collect();
         self.hosts
             .iter()
             .enumerate()
@@ -356,22 +481,83 @@ impl Fleet {
                 models: state
                     .placement
                     .iter()
-                    .filter(|(_, placed)| **placed == index)
+                    .filter(|(_, placed)| placed.contains(&index))
                     .map(|(model, _)| model.clone())
+                    .collect(),
+                serves: routes
+                    .iter()
+                    .filter(|(_, routed)| **routed == Some(index))
+                    .map(|(model, _)| (*model).clone())
                     .collect(),
                 resident: state.resident[index].clone(),
             })
             .collect()
     }
 
-    /// The host each placed model lives on, by name.
+    /// The host each placed model's calls go to now, by name ([`Fleet::route`]).
     pub fn placement(&self) -> BTreeMap<String, String> {
         let state = self.state();
         state
             .placement
-            .iter()
-            .map(|(model, host)| (model.clone(), self.hosts[*host].spec.name.clone()))
+            .keys()
+            .filter_map(|model| {
+                let host = self.route_in(&state, model, None)?;
+                Some((model.clone(), self.hosts[host].spec.name.clone()))
+            })
             .collect()
+    }
+
+    /// The host a call of `model` by `agent` (or by none in particular) would go to now, by
+    /// name: of the hosts it is placed on that answer (and carry the labels the agent
+    /// requires), one where it is resident and no call of it is under way, else one with no
+    /// call under way at all, else the agent's own route, else the first. `None` for a model
+    /// not placed.
+    pub fn route(&self, model: &str, agent: Option<&str>) -> Option<String> {
+        let state = self.state();
+        self.route_in(&state, model, agent)
+            .map(|host| self.hosts[host].spec.name.clone())
+    }
+
+    /// The turn of `agent` is being planned: the hosts' views ([`Fleet::hosts`]) say which
+    /// host serves its call.
+    pub fn set_speaker(&self, agent: &str) {
+        self.state().speaker = Some(agent.to_owned());
+    }
+
+    /// The host index [`Fleet::route`] names.
+    fn route_in(&self, state: &State, model: &str, agent: Option<&str>) -> Option<usize> {
+        let mut hosts: Vec<usize> = state
+            .placement
+            .get(model)?
+            .iter()
+            .copied()
+            .filter(|&host| state.up[host])
+            .collect();
+        if let Some(agent) = agent {
+            // Never a host without the labels the agent requires, when one with them is left.
+            if let Some(required) = state.required.get(agent) {
+                let allowed: Vec<usize> = hosts
+                    .iter()
+                    .copied()
+                    .filter(|&host| {
+                        required
+                            .iter()
+                            .all(|label| self.hosts[host].spec.labels.contains(label))
+                    })
+                    .collect();
+                if !allowed.is_empty() {
+                    hosts = allowed;
+                }
+            }
+            // The agent's own route comes first among equals.
+            if let Some((_, own)) = state.routes.get(agent)
+                && let Some(position) = hosts.iter().position(|host| host == own)
+            {
+                let own = hosts.remove(position);
+                hosts.insert(0, own);
+            }
+        }
+        route(state, &hosts, model)
     }
 
     /// Counts placement changes: a different value means models moved.
@@ -384,11 +570,59 @@ impl Fleet {
         std::mem::take(&mut self.state().notes)
     }
 
-    /// The host a call of `model` goes to, placing a model not placed yet (a fallback) on
-    /// the first host that answers and has it.
+    /// The host a call of `model` goes to ([`Fleet::route`]), placing a model not placed yet
+    /// (a fallback) on the first host that answers and has it.
     fn host_for(&self, model: &str) -> Result<usize, BackendError> {
         let mut state = self.state();
-        if let Some(&host) = state.placement.get(model) {
+        self.host_in(&mut state, model, None)
+    }
+
+    /// A chat of `model` starts (by the agent whose turn calls it, when known): its host,
+    /// counted busy with it until the guard drops.
+    fn start_chat(&self, model: &str) -> Result<ChatUnderWay<'_>, BackendError> {
+        let caller = CALLER.try_with(Clone::clone).ok();
+        let mut state = self.state();
+        let host = self.host_in(&mut state, model, caller.as_deref())?;
+        *state.in_flight[host].entry(model.to_owned()).or_default() += 1;
+        Ok(ChatUnderWay {
+            fleet: self,
+            host,
+            model: model.to_owned(),
+        })
+    }
+
+    /// The hosts an unload of `model` goes to: where it is resident, except the host its
+    /// calls go to when another copy is resident too (the copy in use stays); the routed
+    /// host when no copy is known to be resident.
+    fn unload_hosts(&self, model: &str) -> Result<Vec<usize>, BackendError> {
+        let mut state = self.state();
+        let routed = self.host_in(&mut state, model, None)?;
+        let holders: Vec<usize> = state
+            .placement
+            .get(model)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|&host| state.up[host] && is_resident(&state, host, model))
+            .collect();
+        Ok(match holders.as_slice() {
+            [] => vec![routed],
+            [one] => vec![*one],
+            several => several
+                .iter()
+                .copied()
+                .filter(|&host| host != routed)
+                .collect(),
+        })
+    }
+
+    fn host_in(
+        &self,
+        state: &mut State,
+        model: &str,
+        agent: Option<&str>,
+    ) -> Result<usize, BackendError> {
+        if let Some(host) = self.route_in(state, model, agent) {
             return Ok(host);
         }
         if let Some(reason) = state.unservable.get(model) {
@@ -402,7 +636,7 @@ impl Fleet {
             .or_else(|| (0..self.hosts.len()).find(|&index| state.up[index]));
         match found {
             Some(host) => {
-                state.placement.insert(model.to_owned(), host);
+                state.placement.insert(model.to_owned(), vec![host]);
                 state.version += 1;
                 Ok(host)
             }
@@ -423,10 +657,11 @@ impl Fleet {
         state.up[index] = false;
         state.resident[index].clear();
         let name = self.hosts[index].spec.name.clone();
+        state.in_flight[index].clear();
         let orphans: Vec<String> = state
             .placement
             .iter()
-            .filter(|(_, host)| **host == index)
+            .filter(|(_, hosts)| hosts.contains(&index))
             .map(|(model, _)| model.clone())
             .collect();
         let hosts = self.placement_hosts(&state, Some(index));
@@ -450,7 +685,14 @@ impl Fleet {
                 orphans
                     .iter()
                     .map(|model| match state.placement.get(model) {
-                        Some(host) => format!("{model} to '{}'", self.hosts[*host].spec.name),
+                        Some(hosts) => format!(
+                            "{model} to {}",
+                            hosts
+                                .iter()
+                                .map(|host| format!("'{}'", self.hosts[*host].spec.name))
+                                .collect::<Vec<_>>()
+                                .join(" and ")
+                        ),
                         None => format!(
                             "{model} nowhere ({})",
                             state.unservable.get(model).cloned().unwrap_or_default()
@@ -516,6 +758,73 @@ impl Fleet {
     }
 }
 
+tokio::task_local! {
+    /// The agent whose turn is under way in this task, so a call of a replicated model goes
+    /// to a copy on a host that agent may use.
+    static CALLER: String;
+}
+
+/// Runs `turn` as `agent`'s: the fleet's calls within it know whose they are.
+pub(crate) async fn as_caller<F: std::future::Future>(agent: String, turn: F) -> F::Output {
+    CALLER.scope(agent, turn).await
+}
+
+/// Of `hosts` (a model's hosts that may serve the call, in preference order), the one a
+/// call of `model` goes to now: one where it is resident with no call of it under way, else
+/// one with no call under way, else the first. `None` when `hosts` is empty.
+fn route(state: &State, hosts: &[usize], model: &str) -> Option<usize> {
+    let busy_with = |host: usize| state.in_flight[host].get(model).copied().unwrap_or(0) > 0;
+    let busy = |host: usize| state.in_flight[host].values().any(|count| *count > 0);
+    hosts
+        .iter()
+        .copied()
+        .find(|&host| is_resident(state, host, model) && !busy_with(host))
+        .or_else(|| hosts.iter().copied().find(|&host| !busy(host)))
+        .or_else(|| hosts.first().copied())
+}
+
+/// Whether `host` had `model` resident when last asked.
+fn is_resident(state: &State, host: usize, model: &str) -> bool {
+    state.resident[host]
+        .iter()
+        .any(|running| running.name == model)
+}
+
+/// A chat under way on a host: the host counts as busy with its model until it drops
+/// (answered, failed or cancelled).
+struct ChatUnderWay<'a> {
+    fleet: &'a Fleet,
+    host: usize,
+    model: String,
+}
+
+impl Drop for ChatUnderWay<'_> {
+    fn drop(&mut self) {
+        let mut state = self.fleet.state();
+        if let Some(count) = state.in_flight[self.host].get_mut(&self.model) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                state.in_flight[self.host].remove(&self.model);
+            }
+        }
+    }
+}
+
+/// Whether two digests name the same weights: `sha256:` written or not, any case.
+fn same_digest(a: &str, b: &str) -> bool {
+    let bare = |digest: &str| digest.trim_start_matches("sha256:").to_ascii_lowercase();
+    bare(a) == bare(b)
+}
+
+/// A digest as `ollama list` shows it: its first 12 hex digits.
+fn short_digest(digest: &str) -> String {
+    digest
+        .trim_start_matches("sha256:")
+        .chars()
+        .take(12)
+        .collect()
+}
+
 /// Whether an error means the host is gone, not that the call failed.
 fn host_gone(error: &BackendError) -> bool {
     matches!(error, BackendError::Unreachable { .. })
@@ -538,8 +847,11 @@ impl ModelBackend for Fleet {
     ) -> Result<ChatResponse, BackendError> {
         // Each failure takes a host out, so this ends within the number of hosts.
         loop {
-            let host = self.host_for(&request.model)?;
-            match self.hosts[host].backend.chat(request, &mut *on_text).await {
+            let under_way = self.start_chat(&request.model)?;
+            let host = under_way.host;
+            let answered = self.hosts[host].backend.chat(request, &mut *on_text).await;
+            drop(under_way);
+            match answered {
                 Err(error) if host_gone(&error) => self.host_failed(host, &error),
                 answered => return answered,
             }
@@ -566,15 +878,15 @@ impl ModelBackend for Fleet {
     }
 
     async fn unload(&self, model: &str) -> Result<(), BackendError> {
-        let host = self.host_for(model)?;
-        match self.hosts[host].backend.unload(model).await {
-            // A host that is gone holds nothing any more.
-            Err(error) if host_gone(&error) => {
-                self.host_failed(host, &error);
-                Ok(())
+        for host in self.unload_hosts(model)? {
+            match self.hosts[host].backend.unload(model).await {
+                // A host that is gone holds nothing any more.
+                Err(error) if host_gone(&error) => self.host_failed(host, &error),
+                Err(error) => return Err(error),
+                Ok(()) => {}
             }
-            answered => answered,
         }
+        Ok(())
     }
 
     async fn running_models(&self) -> Result<Vec<RunningModel>, BackendError> {

@@ -100,15 +100,18 @@ pub(crate) fn host_of(fleet: &Arc<Fleet>) -> crate::preloader::HostOf {
     Arc::new(move |model: &str| fleet.placement().remove(model).unwrap_or_default())
 }
 
-/// Before a turn: the planner gets the hosts as they are now, and a placement that changed
-/// since the last turn (the first turn, a host lost or back) is reported.
+/// Before `speaker`'s turn: the planner gets the hosts as they are now (which host serves
+/// the speaker's call among its model's copies), and a placement that changed since the
+/// last turn (the first turn, a host lost or back) is reported.
 pub(crate) fn before_turn(
     fleet: &Fleet,
+    speaker: &str,
     residency: &mut Residency,
     seen: &mut Option<u64>,
     events: &EventSink,
     at_s: f64,
 ) {
+    fleet.set_speaker(speaker);
     let hosts = fleet.hosts();
     residency.set_hosts(&hosts);
     let version = fleet.version();

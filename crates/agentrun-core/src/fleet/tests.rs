@@ -9,6 +9,11 @@ struct FakeHost {
     models: Vec<&'static str>,
     gone: AtomicBool,
     calls: Mutex<Vec<String>>,
+    /// What `/api/ps` shows.
+    resident: Mutex<Vec<String>>,
+    /// While set, chats wait for `release`.
+    hold: AtomicBool,
+    release: tokio::sync::Notify,
 }
 
 impl FakeHost {
@@ -18,6 +23,9 @@ impl FakeHost {
             models: models.to_vec(),
             gone: AtomicBool::new(false),
             calls: Mutex::new(Vec::new()),
+            resident: Mutex::new(Vec::new()),
+            hold: AtomicBool::new(false),
+            release: tokio::sync::Notify::new(),
         })
     }
 
@@ -49,6 +57,9 @@ impl ModelBackend for FakeHost {
         _: TokenSink<'_>,
     ) -> Result<ChatResponse, BackendError> {
         self.check(format!("chat {}", request.model))?;
+        if self.hold.load(Ordering::SeqCst) {
+            self.release.notified().await;
+        }
         Ok(ChatResponse {
             message: Message::assistant(self.name),
             done_reason: None,
@@ -72,7 +83,19 @@ impl ModelBackend for FakeHost {
 
     async fn running_models(&self) -> Result<Vec<RunningModel>, BackendError> {
         self.check("ps".to_owned())?;
-        Ok(Vec::new())
+        Ok(self
+            .resident
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|name| RunningModel {
+                name: name.clone(),
+                size_bytes: GB,
+                size_vram_bytes: GB,
+                expires_at: None,
+                context_length: None,
+            })
+            .collect())
     }
 
     async fn model_details(&self, model: &str) -> Result<ModelDetails, BackendError> {
@@ -107,6 +130,7 @@ fn spec(name: &str, gb: u64, labels: &[&str]) -> HostSpec {
         max_loaded_models: 3,
         labels: labels.iter().map(|label| (*label).to_owned()).collect(),
         load_speed: None,
+        load_times: Vec::new(),
     }
 }
 
@@ -352,4 +376,198 @@ async fn labels_nothing_carries_and_models_no_allowed_host_has_are_refused() {
         "agent 'tester' uses model 'tester', which no host it may use has; pull it on \
          host 'mac' with `OLLAMA_HOST=http://mac:11434 ollama pull tester`"
     );
+}
+
+/// Two 24 GB hosts, each phase's big model required on its own host, and a helper both
+/// phases call: placement puts the helper on both hosts (the planner's replication case).
+async fn replicated_helper() -> (Fleet, Arc<FakeHost>, Arc<FakeHost>) {
+    use agentrun_memory::{
+        LoadModeChoice, LoadTimes, ModelSpec, PlannedAgent, PlannedEdge, PlannedTarget,
+    };
+    let all = [
+        "plan-big",
+        "plan-small",
+        "build-big",
+        "build-small",
+        "helper",
+    ];
+    let model = |name: &str, gb: f64| ModelSpec {
+        name: name.to_owned(),
+        runner_key: name.to_owned(),
+        footprint_bytes: (gb * 1e9) as u64,
+        load_times: LoadTimes::from_bandwidth((gb * 1e9) as u64, 2.0, 0.8e9, 5e9),
+        load_mode: LoadModeChoice::NoMmap,
+    };
+    let agent = |name: &str, model: &str, seconds: f64| PlannedAgent {
+        name: name.to_owned(),
+        model: Some(model.to_owned()),
+        mean_turn_seconds: seconds,
+        static_keep_alive: None,
+        num_ctx: None,
+    };
+    let edge = |from: &str, to: &str, weight: f64| PlannedEdge {
+        from: from.to_owned(),
+        to: PlannedTarget::Agent(to.to_owned()),
+        prior_weight: Some(weight),
+        count: 0,
+    };
+    let run = Workload::new(
+        vec![
+            model("plan-big", 20.0),
+            model("plan-small", 8.0),
+            model("build-big", 20.0),
+            model("build-small", 8.0),
+            model("helper", 4.0),
+        ],
+        vec![
+            agent("planner", "plan-big", 30.0),
+            agent("plan-helper", "helper", 10.0),
+            agent("plan-checker", "plan-small", 20.0),
+            agent("builder", "build-big", 30.0),
+            agent("build-helper", "helper", 10.0),
+            agent("build-checker", "build-small", 20.0),
+        ],
+        vec![
+            edge("planner", "plan-helper", 1.0),
+            edge("plan-helper", "plan-checker", 1.0),
+            edge("plan-checker", "planner", 9.0),
+            edge("plan-checker", "builder", 1.0),
+            edge("builder", "build-helper", 1.0),
+            edge("build-helper", "build-checker", 1.0),
+            edge("build-checker", "builder", 9.0),
+            edge("build-checker", "planner", 1.0),
+        ],
+        Budget {
+            gpu_bytes: 64 * GB,
+            max_loaded_models: 3,
+        },
+    )
+    .expect("a valid workload");
+    let left = FakeHost::new("left", &all);
+    let right = FakeHost::new("right", &all);
+    let host = |name: &str| HostSpec {
+        budget_bytes: 24_000_000_000,
+        ..spec(name, 24, &[name])
+    };
+    let fleet = Fleet::new(vec![
+        (host("left"), left.clone() as Arc<dyn ModelBackend>),
+        (host("right"), right.clone() as Arc<dyn ModelBackend>),
+    ]);
+    let mut wishes = labels("planner", &["left"]);
+    wishes.extend(labels("builder", &["right"]));
+    fleet
+        .place(&run, "planner", wishes, Vec::new())
+        .await
+        .expect("placed");
+    let placed = fleet.current().expect("a placement");
+    let helper = placed
+        .models
+        .iter()
+        .find(|model| model.model == "helper")
+        .expect("the helper is placed");
+    assert_eq!(helper.hosts, ["left", "right"], "{placed}");
+    (fleet, left, right)
+}
+
+#[tokio::test]
+async fn a_replicated_model_is_called_where_it_is_resident_and_idle_else_on_a_free_host() {
+    let (fleet, left, right) = replicated_helper().await;
+    let helper_chats = |host: &FakeHost| {
+        host.calls()
+            .iter()
+            .filter(|call| *call == "chat helper")
+            .count()
+    };
+    // Resident nowhere and both hosts free: the first.
+    assert_eq!(fleet.route("helper", None).as_deref(), Some("left"));
+    assert_eq!(answer(&fleet, "helper").await.expect("answers"), "left");
+    // Resident on the second host only: calls go there, and only it plans the helper's turn.
+    right
+        .resident
+        .lock()
+        .expect("lock")
+        .push("helper".to_owned());
+    fleet.running_models().await.expect("answers");
+    assert_eq!(fleet.route("helper", None).as_deref(), Some("right"));
+    assert_eq!(answer(&fleet, "helper").await.expect("answers"), "right");
+    let views = fleet.hosts();
+    assert!(views[0].models.contains("helper") && views[1].models.contains("helper"));
+    assert!(!views[0].serves.contains("helper") && views[1].serves.contains("helper"));
+    // A call still under way there: the next goes to the other copy's host, which is free.
+    right.hold.store(true, Ordering::SeqCst);
+    let fleet = Arc::new(fleet);
+    let first = tokio::spawn({
+        let fleet = fleet.clone();
+        async move { answer(&fleet, "helper").await }
+    });
+    while helper_chats(&right) < 2 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(fleet.route("helper", None).as_deref(), Some("left"));
+    assert_eq!(answer(&fleet, "helper").await.expect("answers"), "left");
+    right.release.notify_one();
+    assert_eq!(first.await.expect("joins").expect("answers"), "right");
+    // Done there: resident and idle again, so calls go back.
+    assert_eq!(fleet.route("helper", None).as_deref(), Some("right"));
+    assert_eq!((helper_chats(&left), helper_chats(&right)), (2, 2));
+}
+
+#[tokio::test]
+async fn an_unload_of_a_replicated_model_keeps_the_copy_its_calls_go_to() {
+    let (fleet, left, right) = replicated_helper().await;
+    left.resident
+        .lock()
+        .expect("lock")
+        .push("helper".to_owned());
+    right
+        .resident
+        .lock()
+        .expect("lock")
+        .push("helper".to_owned());
+    fleet.running_models().await.expect("answers");
+    // Both copies resident and idle: calls go to the first, and the unload to the other.
+    assert_eq!(fleet.route("helper", None).as_deref(), Some("left"));
+    fleet.unload("helper").await.expect("unloads");
+    assert!(!left.calls().contains(&"unload helper".to_owned()));
+    assert!(right.calls().contains(&"unload helper".to_owned()));
+}
+
+#[tokio::test]
+async fn an_agents_call_of_a_replicated_model_prefers_its_own_route_and_labels() {
+    let (fleet, left, right) = replicated_helper().await;
+    let placed = fleet.current().expect("a placement");
+    let own = |agent: &str| {
+        placed
+            .routes
+            .iter()
+            .find(|route| route.agent == agent)
+            .map(|route| route.host.clone())
+            .expect("routed")
+    };
+    // Nothing resident and both hosts free: each agent's call goes to its own route's copy.
+    for agent in ["plan-helper", "build-helper"] {
+        assert_eq!(fleet.route("helper", Some(agent)), Some(own(agent)));
+        let host = as_caller(agent.to_owned(), answer(&fleet, "helper"))
+            .await
+            .expect("answers");
+        assert_eq!(host, own(agent));
+    }
+    assert_ne!(own("plan-helper"), own("build-helper"));
+    for host in [&left, &right] {
+        let chats = host
+            .calls()
+            .iter()
+            .filter(|call| *call == "chat helper")
+            .count();
+        assert_eq!(chats, 1, "{}", host.name);
+    }
+    // The planner's view follows the speaker: only its copy's host serves the turn.
+    fleet.set_speaker("plan-helper");
+    let serving: Vec<String> = fleet
+        .hosts()
+        .into_iter()
+        .filter(|host| host.serves.contains("helper"))
+        .map(|host| host.spec.name)
+        .collect();
+    assert_eq!(serving, vec![own("plan-helper")]);
 }

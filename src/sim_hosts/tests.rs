@@ -34,18 +34,50 @@ fn the_shipped_two_host_team_waits_less_than_the_one_host_team_on_the_same_futur
     assert_eq!(hosts.len(), 2);
     let one = simulate(
         &workflow,
-        &options(Vec::new(), vec![Policy::Smart], SimConfig::target_mac()),
+        &options(
+            Vec::new(),
+            vec![Policy::Smart, Policy::OllamaDefault],
+            SimConfig::target_mac(),
+        ),
     )
     .expect("one host");
     let two = simulate(
         &workflow,
         &options(
             hosts,
-            vec![Policy::Smart, Policy::Static, Policy::Oracle],
+            vec![
+                Policy::Smart,
+                Policy::Static,
+                Policy::OllamaDefault,
+                Policy::Oracle,
+            ],
             SimConfig::target_mac(),
         ),
     )
     .expect("two hosts");
+    // The bound models one machine: on several hosts only the trivial one stands.
+    assert!(one.bound_s > 0.0);
+    assert_eq!(two.bound_s, 0.0);
+    // Ollama's own expiry unloads idle models whatever the memory: with the loop's models
+    // no longer evicted by the architect's, they expire on the idle Linux box instead, and
+    // the second host saves almost none of the baseline's loads.
+    let (default_one, default_two) = (
+        &one.policies[&Policy::OllamaDefault],
+        &two.policies[&Policy::OllamaDefault],
+    );
+    println!(
+        "ollama-default: one host {:.1} s, {} loads, {} expiries; two hosts {:.1} s, {} loads, \
+         {} expiries",
+        default_one.load_wait_s,
+        default_one.loads,
+        default_one.expiries,
+        default_two.load_wait_s,
+        default_two.loads,
+        default_two.expiries
+    );
+    assert!(default_two.expiries > default_one.expiries);
+    assert!(default_two.loads + 10 > default_one.loads);
+    assert_eq!(one.policies[&Policy::Smart].expiries, 0);
     assert_eq!(one.turns, two.turns, "the same drawn future");
     let (alone, shared) = (&one.policies[&Policy::Smart], &two.policies[&Policy::Smart]);
     assert_eq!(alone.turns, shared.turns);

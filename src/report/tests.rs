@@ -130,6 +130,7 @@ fn a_simulation_page_draws_every_policy_on_one_axis() {
         excess_over_oracle_s: None,
         loads: 1,
         unloads: 0,
+        expiries: 0,
         gb_read: 20.0,
         wall_s,
         turns: 1,

@@ -28,11 +28,13 @@
 //! - or they fit as a pair but the later model does not fit beside the working set the
 //!   earlier model's phase keeps on that host (*crowded*): the load can also be preloaded
 //!   while the earlier model generates, so that turn hides part of it too;
-//! - or the earlier model and those of the turns in between on that host fill its count
-//!   cap without the later model, which they then evicted (charged as *exclusive*);
+//! - or the earlier model and those of the turns in between on that host leave no room for
+//!   the later model (with it they exceed the count cap, or no load order of them all passes
+//!   the fit test, although every pair does): it was resident before them and unused since,
+//!   so the least recently used, and they evicted it (charged as *exclusive*);
 //!
 //! and no turn in between used the later model on that host (it was resident) or conflicted
-//! with it there, nor do the turns in between alone fill the cap (a later use is charged
+//! with it there, nor do the turns in between alone leave it no room (a later use is charged
 //! instead: each load is charged once, to the latest conflicting use before it). Paths whose turns in between already hide the longest load of
 //! the model on any host can never make a turn wait and are not followed; nor are paths
 //! taken under 1 % as often as their first turn, or longer than six model turns, so the

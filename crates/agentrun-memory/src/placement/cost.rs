@@ -127,15 +127,12 @@ impl<'a> State<'a> {
                 middles_here += 1;
             }
         }
-        let cap = instance.hosts[host].budget.max_loaded_models;
         let conflict = match self.conflict(host, term.first, term.last) {
             Some(conflict) => conflict,
-            // The models used since the first turn fill the host's count cap without the
-            // later one, which was resident before them: it was evicted, as by an
-            // exclusive model.
-            None if middles_here + 1 >= cap && self.models_used(host, term, true) >= cap => {
-                Conflict::Exclusive
-            }
+            // The models used since the first turn fill the host (its count cap or its
+            // memory) without room for the later one, which was resident before them and so
+            // the least recently used: it was evicted, as by an exclusive model.
+            None if self.evicted_by(host, term, true) => Conflict::Exclusive,
             None => return None,
         };
         let hide = match conflict {
@@ -148,25 +145,32 @@ impl<'a> State<'a> {
         }
         // A turn in between on the same host that conflicts with the model takes the
         // charge (its own term counts the load), as do the turns in between when their
-        // models alone fill the count cap.
+        // models alone leave it no room.
         if middles_here > 0
-            && ((middles_here >= cap && self.models_used(host, term, false) >= cap)
-                || term.middles().iter().any(|&middle| {
-                    self.host_of[middle] == Some(host)
-                        && self.conflict(host, middle, term.last).is_some()
-                }))
+            && (term.middles().iter().any(|&middle| {
+                self.host_of[middle] == Some(host)
+                    && self.conflict(host, middle, term.last).is_some()
+            }) || self.evicted_by(host, term, false))
         {
             return None;
         }
         Some((host, conflict, term.rate * exposed))
     }
 
-    /// How many different models the term's turns in between (and its first turn, when
-    /// `with_first`) use on `host`.
-    fn models_used(&self, host: usize, term: &Term, with_first: bool) -> usize {
+    /// Whether the models the term's turns in between (and its first turn, when
+    /// `with_first`) use on `host` leave no room there for the model of its last turn:
+    /// with it they exceed the count cap, or no load order passes the fit test. The later
+    /// model, resident before all of them and unused since, is the least recently used and
+    /// the first to go when they need room. Pairs are the conflict test's: this is the
+    /// case of three or more models, none of which evicts the later one alone.
+    fn evicted_by(&self, host: usize, term: &Term, with_first: bool) -> bool {
         let instance = self.instance;
+        let last = instance.items[term.last].runner;
         let mut runners = [usize::MAX; MAX_PATH_TURNS];
-        let mut count = 0;
+        let mut sizes = [0u64; MAX_PATH_TURNS];
+        runners[0] = last;
+        sizes[0] = instance.footprints[last];
+        let mut count = 1;
         let first = with_first.then_some(term.first);
         for item in first.into_iter().chain(term.middles().iter().copied()) {
             if self.host_of[item] != Some(host) {
@@ -175,10 +179,15 @@ impl<'a> State<'a> {
             let runner = instance.items[item].runner;
             if !runners[..count].contains(&runner) {
                 runners[count] = runner;
+                sizes[count] = instance.footprints[runner];
                 count += 1;
             }
         }
-        count
+        // Two models are the pair test's to judge.
+        if count <= 2 {
+            return false;
+        }
+        !fits_largest_first(instance.hosts[host].budget, &mut sizes[..count])
     }
 
     /// Whether the model of item `before`, used on `host`, forces the model of `after` out

@@ -327,6 +327,81 @@ fn more_alternating_models_than_the_count_cap_spread_over_hosts() {
 }
 
 #[test]
+fn three_models_that_fit_in_pairs_but_not_together_force_loads() {
+    // A hub hands over to one of two experts now and then (mostly to a command): each agent
+    // is a phase of its own. On 16 GB every pair fits (the 5 GB expert loads beside the 7 GB
+    // one: 5 <= 0.8 x 9), but the three models together do not (the 4 GB hub then needs
+    // 0.8 x 4 free): an expert used after the other, with the hub in between, was evicted.
+    // Both hosts load at one speed and the small one comes first, so only that eviction
+    // keeps the three off it.
+    let names = ["hub", "x", "y"];
+    let workload = workload(
+        vec![model("hub", 4.0), model("x", 7.0), model("y", 5.0)],
+        vec![
+            agent("hub", Some("hub"), 0.5),
+            agent("x", Some("x"), 20.0),
+            agent("y", Some("y"), 20.0),
+            agent("tool", None, 0.5),
+        ],
+        vec![
+            edge("hub", "x", 1.0),
+            edge("hub", "y", 1.0),
+            edge("hub", "tool", 4.0),
+            edge("tool", "hub", 1.0),
+            edge("x", "hub", 1.0),
+            edge("y", "hub", 1.0),
+        ],
+    );
+    let hosts = [host("small", 16, 3, &names), host("large", 40, 3, &names)];
+    let alone = place(&input(&workload, "hub", &hosts[..1], &[])).expect("placeable");
+    // Each expert is a phase of its own: the phase rule (crowded) cannot see this.
+    for model in &alone.hosts[0].models {
+        assert_eq!(model.phases.len(), 1, "{alone}");
+        assert!(
+            !model.phases[0].contains(if model.model == "x" { 'y' } else { 'x' }),
+            "{alone}"
+        );
+    }
+    // Alone, the small host reloads each expert after the other.
+    let forced = &alone.hosts[0].forced_loads;
+    assert_eq!(forced.len(), 2, "{alone}");
+    for load in forced {
+        assert_ne!(load.model, "hub", "{alone}");
+        assert_ne!(load.displaced, "hub", "{alone}");
+        assert_ne!(load.model, load.displaced, "{alone}");
+    }
+    let placement = place(&input(&workload, "hub", &hosts, &[])).expect("placeable");
+    for host in &hosts {
+        let sizes: Vec<u64> = placement
+            .hosts
+            .iter()
+            .find(|report| report.host == host.name)
+            .expect("every host is reported")
+            .models
+            .iter()
+            .map(|model| model.footprint_bytes)
+            .collect();
+        assert!(
+            host.budget.load_order(&sizes).is_some(),
+            "models that do not fit together share {}:\n{placement}",
+            host.name
+        );
+    }
+    // The large host holds all three, so it is the best single host, and the fleet does
+    // no worse.
+    let one = placement
+        .one_host
+        .as_ref()
+        .expect("both hosts hold every model");
+    assert_eq!(one.host, "large", "{placement}");
+    assert!(
+        alone.wait_seconds_per_turn > one.wait_seconds_per_turn,
+        "{alone}\n{placement}"
+    );
+    assert!(placement.wait_seconds_per_turn <= one.wait_seconds_per_turn);
+}
+
+#[test]
 fn one_host_is_todays_plan() {
     // The TDD team on the 54 GB Mac: everything there, and the loads forced are those of the
     // phase transitions the residency analysis reports.

@@ -114,6 +114,8 @@ pub struct SimulationReport {
     pub turns: usize,
     /// The load mode every policy used (`None`: each policy's own).
     pub load_mode: Option<LoadModeChoice>,
+    /// The simulated hosts the workflow's models were placed on; empty for the one machine.
+    pub hosts: Vec<String>,
     /// The lower bound on any policy's load wait on this future, seconds. The bound models
     /// one machine: with several hosts it is 0 (the trivial bound), since the one machine's
     /// figure does not bound what several hosts loading at once can reach.
@@ -211,6 +213,7 @@ pub fn simulate(
         seed,
         turns: script.len(),
         load_mode: options.load_mode,
+        hosts: options.hosts.iter().map(|host| host.name.clone()).collect(),
         bound_s: bound.wait_s,
         bound_exact: bound.exact,
         bound_compute_s,

@@ -142,6 +142,7 @@ fn a_simulation_page_draws_every_policy_on_one_axis() {
         seed: 1,
         turns: 1,
         load_mode: None,
+        hosts: Vec::new(),
         bound_s: 2.0,
         bound_exact: false,
         bound_compute_s: 0.0,
@@ -185,6 +186,16 @@ fn a_simulation_page_draws_every_policy_on_one_axis() {
         "same axis: {widths:?}"
     );
     assert!(page.contains(r#"<table class="summary comparison">"#));
+
+    // On several hosts the one machine's bound bounds nothing: neither it nor the
+    // figures measured against it are shown.
+    report.hosts = vec!["mac".to_owned(), "linux".to_owned()];
+    report.bound_s = 0.0;
+    let page = simulation_report_html(&report);
+    assert!(page.contains("on 2 simulated hosts (mac, linux)"), "{page}");
+    assert!(page.contains("No lower bound"), "{page}");
+    assert!(!page.contains("Lower bound:"), "{page}");
+    assert!(!page.contains("<td>+1.0 s</td>"), "{page}");
 }
 
 #[test]

@@ -107,6 +107,9 @@ pub(crate) struct Residency {
     observations: Observations,
     /// With several hosts: each host's share, planned alone; `None` plans one server.
     hosts: Option<Vec<hosts::HostShare>>,
+    /// With several hosts: the loads measured on each, by address (earlier runs' and this
+    /// run's), so each host plans with its own load times.
+    host_loads: BTreeMap<String, Observations>,
 }
 
 impl Residency {
@@ -162,6 +165,7 @@ impl Residency {
             turns_done: 0,
             observations: Observations::default(),
             hosts: None,
+            host_loads: BTreeMap::new(),
         })
     }
 
@@ -385,6 +389,12 @@ impl Residency {
         }
         let mode = self.load_mode_of(model);
         self.observations.load(model, mode, seconds);
+        if let Some(url) = self.loading_host(model) {
+            self.host_loads
+                .entry(url)
+                .or_default()
+                .load(model, mode, seconds);
+        }
         not_learnt(
             self.workload.record_load(model, mode, seconds),
             "a model's load time",

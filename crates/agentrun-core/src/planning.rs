@@ -107,9 +107,9 @@ pub(crate) struct Residency {
     observations: Observations,
     /// With several hosts: each host's share, planned alone; `None` plans one server.
     hosts: Option<Vec<hosts::HostShare>>,
-    /// With several hosts: the loads measured on each, by address (earlier runs' and this
-    /// run's), so each host plans with its own load times.
-    host_loads: BTreeMap<String, Observations>,
+    /// With several hosts: the loads measured on each (earlier runs' and this run's, in
+    /// `Observations::hosts`), so each host plans with its own load times.
+    host_loads: Observations,
 }
 
 impl Residency {
@@ -124,6 +124,10 @@ impl Residency {
             // Passive policies never consult the budget.
             (None, GpuBudget::Auto) if passive => Some(UNKNOWN_BUDGET),
             (budget, _) => budget,
+        };
+        let host_loads_known = Observations {
+            hosts: settings.experience.hosts.clone(),
+            ..Observations::default()
         };
         let workload = build_workload(
             workflow,
@@ -165,7 +169,7 @@ impl Residency {
             turns_done: 0,
             observations: Observations::default(),
             hosts: None,
-            host_loads: BTreeMap::new(),
+            host_loads: host_loads_known,
         })
     }
 
@@ -390,10 +394,8 @@ impl Residency {
         let mode = self.load_mode_of(model);
         self.observations.load(model, mode, seconds);
         if let Some(url) = self.loading_host(model) {
-            self.host_loads
-                .entry(url)
-                .or_default()
-                .load(model, mode, seconds);
+            self.host_loads.load_on(&url, model, mode, seconds);
+            self.observations.load_on(&url, model, mode, seconds);
         }
         not_learnt(
             self.workload.record_load(model, mode, seconds),

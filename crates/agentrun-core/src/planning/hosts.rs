@@ -110,14 +110,13 @@ impl Residency {
     /// machine-derived times, else the workload's.
     fn host_workload(&self, host: &HostShare, models: &BTreeSet<String>) -> Workload {
         let mut workload = self.workload.restricted(models, host.budget);
-        let measured = self.host_loads.get(&host.url);
         for model in models {
             let Ok(base) = workload.load_times(model) else {
                 continue;
             };
             let mut times = host.load_times.get(model).copied().unwrap_or(base);
             for mode in [LoadMode::Mmap, LoadMode::NoMmap] {
-                if let Some(seconds) = measured.and_then(|seen| seen.load_seconds(model, mode)) {
+                if let Some(seconds) = self.host_loads.host_load_seconds(&host.url, model, mode) {
                     match mode {
                         LoadMode::Mmap => times.mmap_seconds = seconds,
                         LoadMode::NoMmap => times.no_mmap_seconds = seconds,
@@ -267,7 +266,7 @@ mod tests {
     }
 
     /// Two hosts that each serve one model of a workflow, the slow one calibrated.
-    fn two_host_residency() -> Residency {
+    fn two_host_residency(experience: crate::observations::Observations) -> Residency {
         use std::path::Path;
 
         use agentrun_spec::Workflow;
@@ -312,7 +311,7 @@ mod tests {
                 load_mode: None,
                 future: None,
                 measured_load_times: BTreeMap::new(),
-                experience: Default::default(),
+                experience,
                 host_memory: None,
             },
         )
@@ -345,7 +344,7 @@ mod tests {
 
     #[test]
     fn each_host_plans_with_the_load_times_calibrated_and_measured_there() {
-        let mut residency = two_host_residency();
+        let mut residency = two_host_residency(Default::default());
         let planned = |residency: &Residency, model: &str| {
             residency
                 .workload_of(model)
@@ -368,7 +367,28 @@ mod tests {
         let mode = residency.load_mode_of("big:70b");
         residency.record_load("big:70b", 55.0);
         assert_eq!(planned(&residency, "big:70b").seconds(mode), 55.0);
-        assert!(residency.host_loads.contains_key("http://slow:11434"));
-        assert!(!residency.host_loads.contains_key("http://fast:11434"));
+        let kept = residency.take_observations();
+        assert!(kept.hosts.contains_key("http://slow:11434"));
+        assert!(!kept.hosts.contains_key("http://fast:11434"));
+    }
+
+    #[test]
+    fn a_host_plans_with_the_load_times_earlier_runs_measured_there() {
+        let mut experience = crate::observations::Observations::default();
+        experience.load_on("http://fast:11434", "small:8b", LoadMode::Mmap, 2.0);
+        experience.load_on("http://fast:11434", "small:8b", LoadMode::NoMmap, 1.5);
+        // Measured on another address: not this run's fast host.
+        experience.load_on("http://elsewhere:11434", "big:70b", LoadMode::Mmap, 99.0);
+        let residency = two_host_residency(experience);
+        let small = residency
+            .workload_of("small:8b")
+            .load_times("small:8b")
+            .expect("planned");
+        assert_eq!((small.mmap_seconds, small.no_mmap_seconds), (2.0, 1.5));
+        let big = residency
+            .workload_of("big:70b")
+            .load_times("big:70b")
+            .expect("planned");
+        assert_eq!(big.mmap_seconds, 40.0);
     }
 }

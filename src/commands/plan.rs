@@ -274,7 +274,11 @@ fn print_knowledge(
             "on this server".to_owned()
         };
         if knowledge.runs == 0 {
-            let whose = if several { format!(" {on}") } else { String::new() };
+            let whose = if several {
+                format!(" {on}")
+            } else {
+                String::new()
+            };
             println!(
                 "\nLearnt from earlier runs{whose}: nothing yet (kept in {}).",
                 path.display()

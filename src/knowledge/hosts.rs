@@ -49,12 +49,13 @@ impl HostsKnowledge {
         self.hosts
             .iter()
             .filter(|(_, _, knowledge)| knowledge.runs > 0)
-            .fold(None, |best: Option<&(String, PathBuf, Knowledge)>, host| {
-                match best {
+            .fold(
+                None,
+                |best: Option<&(String, PathBuf, Knowledge)>, host| match best {
                     Some(best) if best.2.runs >= host.2.runs => Some(best),
                     _ => Some(host),
-                }
-            })
+                },
+            )
     }
 
     /// The next run's prior: the workflow's facts from the richest file, and each host's
@@ -97,7 +98,11 @@ impl HostsKnowledge {
             .iter_mut()
             .map(|(url, path, knowledge)| {
                 let mine = Observations {
-                    loads: observed.hosts.get(url.as_str()).cloned().unwrap_or_default(),
+                    loads: observed
+                        .hosts
+                        .get(url.as_str())
+                        .cloned()
+                        .unwrap_or_default(),
                     ..shared.clone()
                 };
                 knowledge.absorb(workflow, url, details, &mine);

@@ -416,9 +416,10 @@ impl Residency {
         std::mem::take(&mut self.observations)
     }
 
-    /// The expected load time of a model, for progress lines.
+    /// The expected load time of a model, for progress lines: on several hosts, that of
+    /// the host it loads on.
     pub(crate) fn expected_load_s(&self, model: &str) -> Option<f64> {
-        let times = self.workload.load_times(model).ok()?;
+        let times = self.workload_of(model).load_times(model).ok()?;
         Some(times.seconds(self.load_mode_of(model)))
     }
 

@@ -612,11 +612,14 @@ impl Fleet {
         std::mem::take(&mut self.state().notes)
     }
 
-    /// The host a call of `model` goes to ([`Fleet::route`]), placing a model not placed yet
-    /// (a fallback) on the first host that answers and has it.
+    /// The host a preload of `model` goes to: the copy the call it prepares will use
+    /// ([`Fleet::route`] for the agent expected to call it, when the preload runs as that
+    /// agent's with [`as_caller`]), placing a model not placed yet (a fallback) on the first
+    /// host that answers and has it.
     fn host_for(&self, model: &str) -> Result<usize, BackendError> {
+        let caller = CALLER.try_with(Clone::clone).ok();
         let mut state = self.state();
-        self.host_in(&mut state, model, None)
+        self.host_in(&mut state, model, caller.as_deref())
     }
 
     /// A chat of `model` starts (by the agent whose turn calls it, when known): its host,
@@ -809,6 +812,17 @@ tokio::task_local! {
 /// Runs `turn` as `agent`'s: the fleet's calls within it know whose they are.
 pub(crate) async fn as_caller<F: std::future::Future>(agent: String, turn: F) -> F::Output {
     CALLER.scope(agent, turn).await
+}
+
+/// Runs `work` as `agent`'s when one is given ([`as_caller`]), else as no agent's.
+pub(crate) async fn maybe_as_caller<F: std::future::Future>(
+    agent: Option<String>,
+    work: F,
+) -> F::Output {
+    match agent {
+        Some(agent) => as_caller(agent, work).await,
+        None => work.await,
+    }
 }
 
 /// Of `hosts` (a model's hosts that may serve the call, in preference order), the one a

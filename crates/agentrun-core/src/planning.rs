@@ -423,6 +423,26 @@ impl Residency {
         Some(times.seconds(self.load_mode_of(model)))
     }
 
+    /// The agent most likely to call `model` next after `speaker`'s turn: of the agents
+    /// using it, the one the graph leads to most often from `speaker` (the first of
+    /// equals). A preload runs as that agent's, so on several hosts it warms its copy.
+    pub(crate) fn next_caller(&self, speaker: &str, model: &str) -> Option<String> {
+        let mut best: Option<(&str, f64)> = None;
+        for (name, uses) in self.agent_names.iter().zip(&self.agent_models) {
+            if uses.as_deref() != Some(model) {
+                continue;
+            }
+            let chance = self
+                .workload
+                .transition_probability(speaker, Some(name))
+                .unwrap_or(0.0);
+            if best.is_none_or(|(_, known)| chance > known) {
+                best = Some((name, chance));
+            }
+        }
+        best.map(|(name, _)| name.to_owned())
+    }
+
     /// The GPU budget, when the workflow or the caller gave one.
     pub(crate) fn gpu_budget_bytes(&self) -> Option<u64> {
         let bytes = self.workload.budget().gpu_bytes;

@@ -615,3 +615,49 @@ async fn each_load_of_a_replicated_model_counts_on_the_host_that_did_it() {
     assert_eq!(right_part.load_wait_s, 0.0);
     assert_eq!(left_part.unloads + right_part.unloads, 1);
 }
+
+#[tokio::test]
+async fn a_preload_of_a_replicated_model_warms_the_copy_its_next_caller_will_use() {
+    let (fleet, left, right) = replicated_helper().await;
+    let placed = fleet.current().expect("placed");
+    let own = |agent: &str| {
+        placed
+            .routes
+            .iter()
+            .find(|route| route.agent == agent)
+            .map(|route| route.host.clone())
+            .expect("routed")
+    };
+    assert_ne!(own("plan-helper"), own("build-helper"));
+    for agent in ["build-helper", "plan-helper"] {
+        maybe_as_caller(
+            Some(agent.to_owned()),
+            fleet.preload("helper", &ModelOptions::default(), None),
+        )
+        .await
+        .expect("preloads");
+    }
+    let preloaded = |host: &FakeHost| {
+        host.calls()
+            .iter()
+            .filter(|call| *call == "preload helper")
+            .count()
+    };
+    // One preload on each copy: each went to its caller's own copy.
+    assert_eq!((preloaded(&left), preloaded(&right)), (1, 1));
+    // The one run as the build helper's went to its host.
+    let build_host = if own("build-helper") == "left" {
+        &left
+    } else {
+        &right
+    };
+    assert_eq!(
+        build_host
+            .calls()
+            .iter()
+            .find(|c| c.starts_with("preload"))
+            .map(String::as_str),
+        Some("preload helper")
+    );
+    assert_eq!(fleet.work()[&own("build-helper")].loads, 0);
+}

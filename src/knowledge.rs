@@ -24,8 +24,11 @@ use agentrun_memory::LoadMode;
 use agentrun_spec::{EdgeTarget, Workflow};
 use serde::{Deserialize, Serialize};
 
+mod hosts;
 #[cfg(test)]
 mod tests;
+
+pub use hosts::HostsKnowledge;
 
 /// The format of knowledge files this version reads and writes.
 const FORMAT_VERSION: u32 = 1;

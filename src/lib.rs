@@ -72,7 +72,8 @@ pub use budget::{detect_gpu_budget, detect_host_memory, host_memory, macos_raise
 pub use calibration::{Calibration, CalibrationError, ModelCalibration, calibrate_model};
 pub use dry_run::DryRun;
 pub use knowledge::{
-    DecodeFacts, EdgeFacts, Knowledge, KnowledgeError, KnownFact, LoadFacts, TurnFacts,
+    DecodeFacts, EdgeFacts, HostsKnowledge, Knowledge, KnowledgeError, KnownFact, LoadFacts,
+    TurnFacts,
 };
 pub use ollama_sim::{Script as SimScript, SimConfig};
 pub use random_workflow::{RandomWorkflow, Shape as WorkflowShape};

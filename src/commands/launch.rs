@@ -216,7 +216,14 @@ pub(crate) async fn run_to_end(
     let learning = if settings.no_learning {
         None
     } else {
-        Some(Learning::start(&*backend, &workflow, &output).await)
+        let urls = fleet.as_ref().map(|fleet| {
+            fleet
+                .specs()
+                .into_iter()
+                .map(|spec| spec.url)
+                .collect::<Vec<_>>()
+        });
+        Some(Learning::start(&*backend, urls.as_deref(), &workflow, &output).await)
     };
     for line in sandbox::describe(&workflow) {
         output.note(&format!("agentrun: {line}"));
@@ -514,18 +521,28 @@ struct Learning {
     server: String,
     details: std::collections::BTreeMap<String, agentrun::ModelDetails>,
     experience: agentrun::Observations,
+    /// On several hosts: each host's file, which replaces `path` and `knowledge`.
+    hosts: Option<agentrun::HostsKnowledge>,
 }
 
 impl Learning {
     /// Reads what earlier runs learnt; a file that cannot be used is a warning, and the run
     /// starts from the workflow's priors.
-    async fn start(backend: &dyn ModelBackend, workflow: &Workflow, output: &Output) -> Learning {
+    async fn start(
+        backend: &dyn ModelBackend,
+        hosts: Option<&[String]>,
+        workflow: &Workflow,
+        output: &Output,
+    ) -> Learning {
         let server = backend.endpoint();
-        let path = agentrun::Knowledge::default_path(&workflow.name, &server);
         // A model the server lacks stops the run right after, with its own message.
         let details = agentrun::model_details_of(backend, workflow)
             .await
             .unwrap_or_default();
+        if let Some(urls) = hosts {
+            return Learning::start_on_hosts(urls, workflow, details, server, output);
+        }
+        let path = agentrun::Knowledge::default_path(&workflow.name, &server);
         let knowledge = match agentrun::Knowledge::load(&path) {
             Ok(knowledge) => knowledge.unwrap_or_default(),
             Err(error) => {
@@ -550,12 +567,61 @@ impl Learning {
             server,
             details,
             experience,
+            hosts: None,
+        }
+    }
+
+    /// Reads what earlier runs learnt on each host of a fleet (each host's own file).
+    fn start_on_hosts(
+        urls: &[String],
+        workflow: &Workflow,
+        details: std::collections::BTreeMap<String, agentrun::ModelDetails>,
+        server: String,
+        output: &Output,
+    ) -> Learning {
+        let (known, warnings) = agentrun::HostsKnowledge::load(&workflow.name, urls);
+        for error in warnings {
+            eprintln!("warning: {error}");
+        }
+        let experience = known.experience(workflow, &details);
+        if !experience.is_empty() {
+            let runs: Vec<String> = known
+                .hosts
+                .iter()
+                .filter(|(_, _, knowledge)| knowledge.runs > 0)
+                .map(|(url, _, knowledge)| format!("{url}: {}", knowledge.runs))
+                .collect();
+            output.note(&format!(
+                "agentrun: the plan starts from what earlier runs of this workflow on these \
+                 hosts learnt (runs per host: {}; --no-learning to ignore it)",
+                runs.join(", ")
+            ));
+        }
+        Learning {
+            path: std::path::PathBuf::new(),
+            knowledge: agentrun::Knowledge::default(),
+            workflow: workflow.clone(),
+            server,
+            details,
+            experience,
+            hosts: Some(known),
         }
     }
 
     /// Adds what the run measured and saves it; failing to save is a warning.
     fn keep(mut self, observed: &agentrun::Observations) {
         if observed.is_empty() {
+            return;
+        }
+        if let Some(hosts) = self.hosts {
+            for (path, saved) in hosts.absorb_and_save(&self.workflow, &self.details, observed) {
+                if let Err(error) = saved {
+                    eprintln!(
+                        "warning: what this run learnt was not kept in {}: {error}",
+                        path.display()
+                    );
+                }
+            }
             return;
         }
         self.knowledge

@@ -68,8 +68,9 @@ pub(crate) async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
 pub(crate) struct Planned {
     /// The details of the workflow's models, by name.
     pub(crate) details: std::collections::BTreeMap<String, agentrun::ModelDetails>,
-    /// What earlier runs learnt, with its file (none with `--no-learning`).
-    pub(crate) knowledge: Option<(std::path::PathBuf, agentrun::Knowledge)>,
+    /// What earlier runs learnt, per server with its file: one, or each host of several
+    /// (none with `--no-learning`).
+    pub(crate) knowledge: Option<agentrun::HostsKnowledge>,
     /// The measurements the plan starts from.
     pub(crate) experience: agentrun::Observations,
     /// The workload planned.
@@ -88,9 +89,16 @@ pub(crate) async fn plan(args: &PlanArgs, workflow: &Workflow) -> anyhow::Result
         .context("cannot read the details of the workflow's models")?;
     let budget = resolve_budget(workflow, &server)?;
     let calibration = agentrun::Calibration::load(&agentrun::Calibration::default_path())?;
-    let knowledge = known(args, workflow, &backend.endpoint())?;
+    let servers = match &server {
+        Server::Hosts { hosts } => hosts.iter().map(|host| host.url.clone()).collect(),
+        _ => vec![backend.endpoint()],
+    };
+    let knowledge = known(args, workflow, &servers)?;
     let mut experience = match &knowledge {
-        Some((_, knowledge)) => knowledge.experience(workflow, &details),
+        // One server: its loads are the whole run's.
+        Some(known) if servers.len() == 1 => known.hosts[0].2.experience(workflow, &details),
+        // Several: each host's loads are its own.
+        Some(known) => known.experience(workflow, &details),
         None => agentrun::Observations::default(),
     };
     // A decode speed measured in whole turns of earlier runs says more than calibration's.
@@ -114,35 +122,34 @@ pub(crate) async fn plan(args: &PlanArgs, workflow: &Workflow) -> anyhow::Result
     })
 }
 
-/// What earlier runs of the workflow on this server learnt, with its file; `None` with
-/// `--no-learning`. `--forget` deletes the file first. A file that cannot be used is a
-/// warning.
+/// What earlier runs of the workflow on each server (one, or each host of several)
+/// learnt, with its file; `None` with `--no-learning`. `--forget` deletes the files first.
+/// A file that cannot be used is a warning.
 fn known(
     args: &PlanArgs,
     workflow: &Workflow,
-    server: &str,
-) -> anyhow::Result<Option<(std::path::PathBuf, agentrun::Knowledge)>> {
-    let path = agentrun::Knowledge::default_path(&workflow.name, server);
+    servers: &[String],
+) -> anyhow::Result<Option<agentrun::HostsKnowledge>> {
     if args.forget {
-        match std::fs::remove_file(&path) {
-            Ok(()) => eprintln!("forgot what runs of {} on {server} learnt", workflow.name),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-            Err(error) => {
-                return Err(error).with_context(|| format!("cannot delete {}", path.display()));
+        for server in servers {
+            let path = agentrun::Knowledge::default_path(&workflow.name, server);
+            match std::fs::remove_file(&path) {
+                Ok(()) => eprintln!("forgot what runs of {} on {server} learnt", workflow.name),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => {
+                    return Err(error).with_context(|| format!("cannot delete {}", path.display()));
+                }
             }
         }
     }
     if args.no_learning {
         return Ok(None);
     }
-    let knowledge = match agentrun::Knowledge::load(&path) {
-        Ok(knowledge) => knowledge.unwrap_or_default(),
-        Err(error) => {
-            eprintln!("warning: {error}");
-            agentrun::Knowledge::default()
-        }
-    };
-    Ok(Some((path, knowledge)))
+    let (known, warnings) = agentrun::HostsKnowledge::load(&workflow.name, servers);
+    for error in warnings {
+        eprintln!("warning: {error}");
+    }
+    Ok(Some(known))
 }
 
 /// Each agent's expected turn length and where it comes from, and the `num_ctx` that agents
@@ -248,42 +255,56 @@ fn print_fan_outs(previews: &[agentrun::FanOutPreview]) {
     }
 }
 
-/// What earlier runs learnt: each fact, from how many runs, and whether it still applies.
+/// What earlier runs learnt, per server: each fact, from how many runs, and whether it
+/// still applies.
 fn print_knowledge(
     workflow: &Workflow,
     details: &std::collections::BTreeMap<String, agentrun::ModelDetails>,
-    knowledge: Option<&(std::path::PathBuf, agentrun::Knowledge)>,
+    knowledge: Option<&agentrun::HostsKnowledge>,
 ) {
-    let Some((path, knowledge)) = knowledge else {
+    let Some(known) = knowledge else {
         println!("\nLearnt from earlier runs: not used (--no-learning).");
         return;
     };
-    if knowledge.runs == 0 {
+    let several = known.hosts.len() > 1;
+    for (server, path, knowledge) in &known.hosts {
+        let on = if several {
+            format!("on host {server}")
+        } else {
+            "on this server".to_owned()
+        };
+        if knowledge.runs == 0 {
+            let whose = if several {
+                format!(" {on}")
+            } else {
+                String::new()
+            };
+            println!(
+                "\nLearnt from earlier runs{whose}: nothing yet (kept in {}).",
+                path.display()
+            );
+            continue;
+        }
         println!(
-            "\nLearnt from earlier runs: nothing yet (kept in {}).",
+            "\nLearnt from {} earlier run{} {on} ({}):",
+            knowledge.runs,
+            if knowledge.runs == 1 { "" } else { "s" },
             path.display()
         );
-        return;
-    }
-    println!(
-        "\nLearnt from {} earlier run{} on this server ({}):",
-        knowledge.runs,
-        if knowledge.runs == 1 { "" } else { "s" },
-        path.display()
-    );
-    for fact in knowledge.facts(workflow, details) {
-        let stale = if fact.applies {
-            ""
-        } else {
-            "   (no longer applies: the workflow or the model changed)"
-        };
-        println!(
-            "  {:<34} {} [{} run{}]{stale}",
-            fact.subject,
-            fact.figure,
-            fact.runs,
-            if fact.runs == 1 { "" } else { "s" }
-        );
+        for fact in knowledge.facts(workflow, details) {
+            let stale = if fact.applies {
+                ""
+            } else {
+                "   (no longer applies: the workflow or the model changed)"
+            };
+            println!(
+                "  {:<34} {} [{} run{}]{stale}",
+                fact.subject,
+                fact.figure,
+                fact.runs,
+                if fact.runs == 1 { "" } else { "s" }
+            );
+        }
     }
 }
 

@@ -184,3 +184,64 @@ fn each_server_has_its_own_file() {
         Knowledge::path(home, "pair", "http://b:11434")
     );
 }
+
+#[test]
+fn on_several_hosts_each_keeps_its_own_loads_and_every_one_the_workflows_facts() {
+    let workflow = workflow(WORKFLOW);
+    let details = details("sha256:8b");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let (mac, linux) = ("http://mac:11434", "http://linux:11434");
+    // The Mac served the pair alone once before: both models loaded there.
+    let mut alone = Knowledge::default();
+    alone.absorb(&workflow, mac, &details, &one_run());
+    let file = |name: &str| dir.path().join(format!("{name}.json"));
+    let known = super::HostsKnowledge {
+        hosts: vec![
+            (mac.to_owned(), file("mac"), alone),
+            (linux.to_owned(), file("linux"), Knowledge::default()),
+        ],
+    };
+    let experience = known.experience(&workflow, &details);
+    // The workflow's facts come from the Mac's file; its loads are the Mac's alone.
+    assert_eq!(known.richest().expect("one has runs").0, mac);
+    assert_eq!(experience.turns["writer"].count, 2);
+    assert!(experience.loads.is_empty());
+    assert_eq!(
+        experience.host_load_seconds(mac, "m:14b", LoadMode::NoMmap),
+        Some(6.0)
+    );
+    assert_eq!(
+        experience.host_load_seconds(linux, "m:14b", LoadMode::NoMmap),
+        None
+    );
+
+    // A fleet run loads the reviewer's model on the Linux box, slower than the Mac did.
+    let mut observed = one_run();
+    observed.load_on(mac, "m:8b", LoadMode::NoMmap, 4.0);
+    observed.load_on(linux, "m:14b", LoadMode::NoMmap, 20.0);
+    for (path, saved) in known.absorb_and_save(&workflow, &details, &observed) {
+        saved.unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    }
+    let read = |name: &str| {
+        Knowledge::load(&file(name))
+            .expect("readable")
+            .expect("kept")
+    };
+    let (mac_file, linux_file) = (read("mac"), read("linux"));
+    assert_eq!((mac_file.runs, linux_file.runs), (2, 1));
+    assert_eq!(linux_file.server, linux);
+    // Each file keeps the loads measured on its host: the Mac's 14b figure is unmixed.
+    assert_eq!(linux_file.loads.keys().collect::<Vec<_>>(), ["m:14b"]);
+    assert_eq!(
+        linux_file.loads["m:14b"].modes[&LoadMode::NoMmap].mean(),
+        Some(20.0)
+    );
+    assert_eq!(
+        mac_file.loads["m:14b"].modes[&LoadMode::NoMmap].mean(),
+        Some(6.0)
+    );
+    assert_eq!(mac_file.loads["m:8b"].modes[&LoadMode::NoMmap].count, 2);
+    // Both have the workflow's facts.
+    assert_eq!(linux_file.agents["writer"].turns.count, 2);
+    assert_eq!(mac_file.agents["writer"].turns.count, 4);
+}

@@ -844,3 +844,158 @@ fn a_model_placed_on_two_hosts_serves_each_branch_from_the_copy_its_agent_may_us
     assert_eq!(agents.len(), 4, "{agents:?}");
     assert_eq!((agents[0], agents[3]), ("coder", "judge"), "{agents:?}");
 }
+
+/// Runs that learn across runs (the tests' default is not to).
+const LEARN: (&str, &str) = ("AGENTRUN_NO_LEARNING", "false");
+
+/// What runs of the review workflow kept per server under `home`, by server address.
+fn knowledge_by_server(home: &Path) -> serde_json::Map<String, Value> {
+    let mut kept = serde_json::Map::new();
+    for entry in std::fs::read_dir(home.join("knowledge")).expect("a knowledge folder") {
+        let text = std::fs::read_to_string(entry.expect("an entry").path()).expect("readable");
+        let file: Value = serde_json::from_str(&text).expect("JSON");
+        kept.insert(file["server"].as_str().expect("a server").to_owned(), file);
+    }
+    kept
+}
+
+/// The expected load seconds of each `load_started` of `model` in an events file.
+fn expected_loads(events_file: &Path, model: &str) -> Vec<f64> {
+    events(events_file)
+        .iter()
+        .filter(|event| event["type"] == "load_started" && event["model"] == model)
+        .filter_map(|event| event["expected_s"].as_f64())
+        .collect()
+}
+
+#[test]
+fn each_host_keeps_and_plans_with_its_own_load_times_across_one_host_and_fleet_runs() {
+    // A slow host with both models, a fast one; the reviewer requires the fast one's label.
+    // Slow enough a clock that keep_alive does not run out between turns on a busy machine.
+    let slow = Host::start_with("54GB", &[CODER, REVIEWER], "0.01", load_speed(0.5e9));
+    let fast = Host::start_with("54GB", &[CODER, REVIEWER], "0.01", load_speed(8.0e9));
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let home = dir.path().join("home");
+    let home_text = home.to_string_lossy().into_owned();
+    let runs = dir.path().join("runs");
+    let runs_text = runs.to_string_lossy().into_owned();
+    let workflow = review_workflow(dir.path(), "    residency:\n      require_labels: [fast]\n");
+    // One load mode throughout, so the figure measured is the one planned with.
+    let mut text = std::fs::read_to_string(&workflow).expect("written");
+    text.push_str("  load_mode: no-mmap\n");
+    std::fs::write(&workflow, text).expect("written");
+    let workflow_text = workflow.to_string_lossy().into_owned();
+    let hosts = hosts_file(
+        dir.path(),
+        &[
+            ("slow", slow.url(), "54GB", &["slow"]),
+            ("fast", fast.url(), "54GB", &["fast"]),
+        ],
+    );
+    let hosts_text = hosts.to_string_lossy().into_owned();
+
+    // First, the slow host alone (the workflow's labels matter only with several hosts).
+    let alone = crate::support::agentrun_with(
+        repo_root(),
+        &[
+            &workflow_text,
+            "--ollama",
+            slow.url(),
+            "--json",
+            "-q",
+            "--runs-dir",
+            &runs_text,
+        ],
+        &[("AGENTRUN_HOME", &home_text), LEARN],
+    );
+    alone.expect_code(0);
+    let kept = knowledge_by_server(&home);
+    let slow_file = &kept[slow.url()];
+    let measured = |file: &Value, model: &str| -> f64 {
+        let modes = file["loads"][model]["modes"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no loads of {model}: {file:#}"));
+        let samples = modes.values().next().expect("a mode");
+        samples["total_s"].as_f64().expect("seconds") / samples["count"].as_f64().expect("count")
+    };
+    let slow_coder = measured(slow_file, CODER);
+    let slow_reviewer = slow_file["loads"].get(REVIEWER).cloned();
+    // 19 GB at 0.5 GB/s after a 2 s start (about 40 s; a reload from the page cache, should
+    // the model expire between turns, brings the mean down).
+    assert!(slow_coder > 15.0, "{slow_file:#}");
+
+    // Then both hosts: what the slow host learnt alone is its own here too.
+    let events_file = dir.path().join("fleet.jsonl");
+    let events_text = events_file.to_string_lossy().into_owned();
+    let fleet = crate::support::agentrun_with(
+        repo_root(),
+        &[
+            &workflow_text,
+            "--json",
+            "-q",
+            "--runs-dir",
+            &runs_text,
+            "--events",
+            &events_text,
+        ],
+        &[
+            ("AGENTRUN_HOME", &home_text),
+            ("AGENTRUN_HOSTS", &hosts_text),
+            LEARN,
+        ],
+    );
+    fleet.expect_code(0);
+    assert_eq!(fast.answered(), vec![REVIEWER, REVIEWER]);
+    // The coder loads on the slow host, expected as slow as it was measured there.
+    let coder_expected = expected_loads(&events_file, CODER);
+    assert!(!coder_expected.is_empty(), "no coder load");
+    assert!(
+        (coder_expected[0] - slow_coder).abs() < 0.2 * slow_coder,
+        "{coder_expected:?} against {slow_coder}"
+    );
+    // The reviewer loads on the fast host, not expected at the slow host's speed (9 GB at
+    // 0.5 GB/s would be 20 s).
+    let reviewer_expected = expected_loads(&events_file, REVIEWER);
+    assert!(!reviewer_expected.is_empty(), "no reviewer load");
+    assert!(reviewer_expected[0] < 10.0, "{reviewer_expected:?}");
+
+    // Each host's file keeps the loads measured on it, and both the workflow's facts.
+    let kept = knowledge_by_server(&home);
+    assert_eq!(kept.len(), 2, "{:?}", kept.keys());
+    let (slow_file, fast_file) = (&kept[slow.url()], &kept[fast.url()]);
+    assert_eq!(slow_file["runs"], 2, "{slow_file:#}");
+    assert_eq!(fast_file["runs"], 1, "{fast_file:#}");
+    assert!(fast_file["loads"].get(CODER).is_none(), "{fast_file:#}");
+    // The reviewer's loads on the fast host are not the slow host's: its figure is the one
+    // it had after running alone.
+    assert_eq!(
+        slow_file["loads"].get(REVIEWER).cloned(),
+        slow_reviewer,
+        "{slow_file:#}"
+    );
+    assert!(fast_file["agents"].get("coder").is_some(), "{fast_file:#}");
+
+    // `plan` on the hosts shows what each knows and from how many runs.
+    let plan = crate::support::agentrun_with(
+        repo_root(),
+        &["plan", &workflow_text],
+        &[
+            ("AGENTRUN_HOME", &home_text),
+            ("AGENTRUN_HOSTS", &hosts_text),
+            LEARN,
+        ],
+    );
+    plan.expect_code(0);
+    let out = plan.stdout();
+    assert!(
+        out.contains(&format!(
+            "Learnt from 2 earlier runs on host {}",
+            slow.url()
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("Learnt from 1 earlier run on host {}", fast.url())),
+        "{out}"
+    );
+}

@@ -804,6 +804,7 @@ impl Executor {
                         options: preload.options.clone(),
                         keep_alive: preload.keep_alive,
                         expected_s: residency.expected_load_s(&preload.model),
+                        caller: residency.next_caller(&spec.name, &preload.model),
                     })
                     .collect(),
                 gate,

@@ -180,6 +180,23 @@ struct State {
     version: u64,
     /// What changed since the executor last asked, in words.
     notes: Vec<String>,
+    /// Per host: what it loaded and unloaded for the run.
+    work: Vec<HostWork>,
+    /// Per host: the models a preload is under way for, so a call that waits for the tail
+    /// of one is not counted as a load of its own.
+    preloading: Vec<BTreeMap<String, usize>>,
+}
+
+/// What one host loaded and unloaded for a run: each load counted on the host that did it,
+/// so a replicated model's loads are not counted on every host it is placed on.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct HostWork {
+    /// Loads it did (a call that loaded its model, or a preload).
+    pub loads: u32,
+    /// Unloads sent to it.
+    pub unloads: u32,
+    /// Seconds calls on it waited for their model to be ready.
+    pub load_wait_s: f64,
 }
 
 /// Several model servers behind one [`ModelBackend`].
@@ -203,6 +220,8 @@ impl Fleet {
                 up: vec![true; count],
                 resident: vec![Vec::new(); count],
                 in_flight: vec![BTreeMap::new(); count],
+                work: vec![HostWork::default(); count],
+                preloading: vec![BTreeMap::new(); count],
                 ..State::default()
             }),
         }
@@ -218,6 +237,29 @@ impl Fleet {
     /// The hosts' specs, in order.
     pub fn specs(&self) -> Vec<HostSpec> {
         self.hosts.iter().map(|host| host.spec.clone()).collect()
+    }
+
+    /// What each host loaded and unloaded so far, by name.
+    pub fn work(&self) -> BTreeMap<String, HostWork> {
+        let state = self.state();
+        self.hosts
+            .iter()
+            .zip(&state.work)
+            .map(|(host, work)| (host.spec.name.clone(), *work))
+            .collect()
+    }
+
+    /// A call of `model` on `host` answered after waiting `load` for its model: a load of
+    /// that host's unless it waited for the tail of a preload there, which counts itself.
+    fn chat_answered(&self, host: usize, model: &str, load: Option<std::time::Duration>) {
+        let seconds = load.map_or(0.0, |load| load.as_secs_f64());
+        let mut state = self.state();
+        let tail = state.preloading[host].get(model).is_some_and(|n| *n > 0);
+        let work = &mut state.work[host];
+        work.load_wait_s += seconds;
+        if seconds >= crate::planning::RESIDENT_LOAD_S && !tail {
+            work.loads += 1;
+        }
     }
 
     /// Asks every host which of the workload's models (and of `fallbacks`' models) it has
@@ -570,11 +612,14 @@ impl Fleet {
         std::mem::take(&mut self.state().notes)
     }
 
-    /// The host a call of `model` goes to ([`Fleet::route`]), placing a model not placed yet
-    /// (a fallback) on the first host that answers and has it.
+    /// The host a preload of `model` goes to: the copy the call it prepares will use
+    /// ([`Fleet::route`] for the agent expected to call it, when the preload runs as that
+    /// agent's with [`as_caller`]), placing a model not placed yet (a fallback) on the first
+    /// host that answers and has it.
     fn host_for(&self, model: &str) -> Result<usize, BackendError> {
+        let caller = CALLER.try_with(Clone::clone).ok();
         let mut state = self.state();
-        self.host_in(&mut state, model, None)
+        self.host_in(&mut state, model, caller.as_deref())
     }
 
     /// A chat of `model` starts (by the agent whose turn calls it, when known): its host,
@@ -769,6 +814,17 @@ pub(crate) async fn as_caller<F: std::future::Future>(agent: String, turn: F) ->
     CALLER.scope(agent, turn).await
 }
 
+/// Runs `work` as `agent`'s when one is given ([`as_caller`]), else as no agent's.
+pub(crate) async fn maybe_as_caller<F: std::future::Future>(
+    agent: Option<String>,
+    work: F,
+) -> F::Output {
+    match agent {
+        Some(agent) => as_caller(agent, work).await,
+        None => work.await,
+    }
+}
+
 /// Of `hosts` (a model's hosts that may serve the call, in preference order), the one a
 /// call of `model` goes to now: one where it is resident with no call of it under way, else
 /// one with no call under way, else the first. `None` when `hosts` is empty.
@@ -805,6 +861,38 @@ impl Drop for ChatUnderWay<'_> {
             *count = count.saturating_sub(1);
             if *count == 0 {
                 state.in_flight[self.host].remove(&self.model);
+            }
+        }
+    }
+}
+
+/// A preload under way on a host: a call of its model there meanwhile waits for its tail.
+struct PreloadUnderWay<'a> {
+    fleet: &'a Fleet,
+    host: usize,
+    model: String,
+}
+
+impl<'a> PreloadUnderWay<'a> {
+    fn start(fleet: &'a Fleet, host: usize, model: &str) -> PreloadUnderWay<'a> {
+        *fleet.state().preloading[host]
+            .entry(model.to_owned())
+            .or_default() += 1;
+        PreloadUnderWay {
+            fleet,
+            host,
+            model: model.to_owned(),
+        }
+    }
+}
+
+impl Drop for PreloadUnderWay<'_> {
+    fn drop(&mut self) {
+        let mut state = self.fleet.state();
+        if let Some(count) = state.preloading[self.host].get_mut(&self.model) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                state.preloading[self.host].remove(&self.model);
             }
         }
     }
@@ -853,6 +941,10 @@ impl ModelBackend for Fleet {
             drop(under_way);
             match answered {
                 Err(error) if host_gone(&error) => self.host_failed(host, &error),
+                Ok(response) => {
+                    self.chat_answered(host, &request.model, response.metrics.load);
+                    return Ok(response);
+                }
                 answered => return answered,
             }
         }
@@ -866,12 +958,21 @@ impl ModelBackend for Fleet {
     ) -> Result<LoadReport, BackendError> {
         loop {
             let host = self.host_for(model)?;
-            match self.hosts[host]
+            let under_way = PreloadUnderWay::start(self, host, model);
+            let answered = self.hosts[host]
                 .backend
                 .preload(model, options, keep_alive)
-                .await
-            {
+                .await;
+            drop(under_way);
+            match answered {
                 Err(error) if host_gone(&error) => self.host_failed(host, &error),
+                Ok(report) => {
+                    let seconds = report.load_duration.map_or(0.0, |load| load.as_secs_f64());
+                    if seconds >= crate::planning::RESIDENT_LOAD_S {
+                        self.state().work[host].loads += 1;
+                    }
+                    return Ok(report);
+                }
                 answered => return answered,
             }
         }
@@ -883,7 +984,7 @@ impl ModelBackend for Fleet {
                 // A host that is gone holds nothing any more.
                 Err(error) if host_gone(&error) => self.host_failed(host, &error),
                 Err(error) => return Err(error),
-                Ok(()) => {}
+                Ok(()) => self.state().work[host].unloads += 1,
             }
         }
         Ok(())

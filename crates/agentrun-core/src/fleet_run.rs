@@ -154,22 +154,21 @@ pub(crate) fn before_turn(
     });
 }
 
-/// Each host's part of the run: the models on it when the run ends, and their figures.
+/// Each host's part of the run: the models on it when the run ends, and the loads,
+/// unloads and waits of the calls it served (a replicated model's loads count on the host
+/// that did each, not on every host it is placed on).
 pub(crate) fn host_summaries(fleet: &Fleet, summary: &mut RunSummary) {
+    let work = fleet.work();
     for host in fleet.hosts() {
-        let mut part = HostSummary {
+        let done = work.get(&host.spec.name).copied().unwrap_or_default();
+        let part = HostSummary {
             url: host.spec.url.clone(),
             up: host.up,
             models: host.models.iter().cloned().collect(),
-            ..HostSummary::default()
+            loads: done.loads,
+            unloads: done.unloads,
+            load_wait_s: done.load_wait_s,
         };
-        for model in &host.models {
-            if let Some(figures) = summary.models.get(model) {
-                part.loads += figures.loads;
-                part.unloads += figures.unloads;
-                part.load_wait_s += figures.avoidable_wait_s + figures.unavoidable_wait_s;
-            }
-        }
         summary.hosts.insert(host.spec.name, part);
     }
 }

@@ -63,7 +63,7 @@ pub use event::{Event, EventSink, HostPlacement, LoadCause, ResidentModel, event
 pub use executor::{Executor, RunError, RunOptions, RunOutcome, model_details_of};
 pub use fan_out::BranchMode;
 pub use fan_out_preview::{FanOutPreview, preview_fan_outs};
-pub use fleet::{Fleet, FleetError, HostSpec, HostView, WeightsConflict};
+pub use fleet::{Fleet, FleetError, HostSpec, HostView, HostWork, WeightsConflict};
 pub use fleet_run::place_workflow;
 pub use graph::{ConversationGraph, Node, Step, TurnOutcome};
 pub use human::HumanAgent;

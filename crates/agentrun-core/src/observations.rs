@@ -76,6 +76,10 @@ pub struct Observations {
     pub loads: BTreeMap<String, BTreeMap<LoadMode, Samples>>,
     /// Generation speed by model.
     pub decode: BTreeMap<String, DecodeSamples>,
+    /// With several hosts: load times by host address, model and load mode, each measured
+    /// on that host (one host's loads say nothing of another's speed).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hosts: BTreeMap<String, BTreeMap<String, BTreeMap<LoadMode, Samples>>>,
 }
 
 impl Observations {
@@ -85,6 +89,7 @@ impl Observations {
             && self.edges.is_empty()
             && self.loads.is_empty()
             && self.decode.is_empty()
+            && self.hosts.is_empty()
     }
 
     /// Records one turn's length.
@@ -117,6 +122,23 @@ impl Observations {
             .entry(mode)
             .or_default()
             .add(seconds);
+    }
+
+    /// Records a model's load time in a mode on the host at `host` (its address).
+    pub fn load_on(&mut self, host: &str, model: &str, mode: LoadMode, seconds: f64) {
+        self.hosts
+            .entry(host.to_owned())
+            .or_default()
+            .entry(model.to_owned())
+            .or_default()
+            .entry(mode)
+            .or_default()
+            .add(seconds);
+    }
+
+    /// The mean load time of a model in a mode on the host at `host`, when measured there.
+    pub fn host_load_seconds(&self, host: &str, model: &str, mode: LoadMode) -> Option<f64> {
+        self.hosts.get(host)?.get(model)?.get(&mode)?.mean()
     }
 
     /// Records a model's generation of `tokens` in `seconds`.

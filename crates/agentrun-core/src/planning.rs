@@ -107,6 +107,9 @@ pub(crate) struct Residency {
     observations: Observations,
     /// With several hosts: each host's share, planned alone; `None` plans one server.
     hosts: Option<Vec<hosts::HostShare>>,
+    /// With several hosts: the loads measured on each (earlier runs' and this run's, in
+    /// `Observations::hosts`), so each host plans with its own load times.
+    host_loads: Observations,
 }
 
 impl Residency {
@@ -121,6 +124,10 @@ impl Residency {
             // Passive policies never consult the budget.
             (None, GpuBudget::Auto) if passive => Some(UNKNOWN_BUDGET),
             (budget, _) => budget,
+        };
+        let host_loads_known = Observations {
+            hosts: settings.experience.hosts.clone(),
+            ..Observations::default()
         };
         let workload = build_workload(
             workflow,
@@ -162,6 +169,7 @@ impl Residency {
             turns_done: 0,
             observations: Observations::default(),
             hosts: None,
+            host_loads: host_loads_known,
         })
     }
 
@@ -385,6 +393,10 @@ impl Residency {
         }
         let mode = self.load_mode_of(model);
         self.observations.load(model, mode, seconds);
+        if let Some(url) = self.loading_host(model) {
+            self.host_loads.load_on(&url, model, mode, seconds);
+            self.observations.load_on(&url, model, mode, seconds);
+        }
         not_learnt(
             self.workload.record_load(model, mode, seconds),
             "a model's load time",
@@ -404,10 +416,31 @@ impl Residency {
         std::mem::take(&mut self.observations)
     }
 
-    /// The expected load time of a model, for progress lines.
+    /// The expected load time of a model, for progress lines: on several hosts, that of
+    /// the host it loads on.
     pub(crate) fn expected_load_s(&self, model: &str) -> Option<f64> {
-        let times = self.workload.load_times(model).ok()?;
+        let times = self.workload_of(model).load_times(model).ok()?;
         Some(times.seconds(self.load_mode_of(model)))
+    }
+
+    /// The agent most likely to call `model` next after `speaker`'s turn: of the agents
+    /// using it, the one the graph leads to most often from `speaker` (the first of
+    /// equals). A preload runs as that agent's, so on several hosts it warms its copy.
+    pub(crate) fn next_caller(&self, speaker: &str, model: &str) -> Option<String> {
+        let mut best: Option<(&str, f64)> = None;
+        for (name, uses) in self.agent_names.iter().zip(&self.agent_models) {
+            if uses.as_deref() != Some(model) {
+                continue;
+            }
+            let chance = self
+                .workload
+                .transition_probability(speaker, Some(name))
+                .unwrap_or(0.0);
+            if best.is_none_or(|(_, known)| chance > known) {
+                best = Some((name, chance));
+            }
+        }
+        best.map(|(name, _)| name.to_owned())
     }
 
     /// The GPU budget, when the workflow or the caller gave one.

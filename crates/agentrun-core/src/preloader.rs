@@ -20,6 +20,9 @@ pub(crate) struct PreloadJob {
     pub(crate) options: ModelOptions,
     pub(crate) keep_alive: Option<KeepAlive>,
     pub(crate) expected_s: Option<f64>,
+    /// The agent expected to call the model next: on several hosts a replicated model's
+    /// preload warms the copy that agent's call will use.
+    pub(crate) caller: Option<String>,
 }
 
 /// How often (in reported time) the loader asks the server whether the turn's own
@@ -168,7 +171,10 @@ impl Lane {
                     let started = Instant::now();
                     let mut abort_rx = abort_rx.clone();
                     let result = tokio::select! {
-                        result = backend.preload(&job.model, &job.options, job.keep_alive) => {
+                        result = crate::fleet::maybe_as_caller(
+                            job.caller.clone(),
+                            backend.preload(&job.model, &job.options, job.keep_alive),
+                        ) => {
                             Some(result)
                         }
                         // Dropping the request future closes its connection.

@@ -97,8 +97,8 @@ pub struct RunSummary {
     /// Turns whose prompt the server cut to `num_ctx`.
     #[serde(default)]
     pub context_cuts: u32,
-    /// With several hosts: per host, by name, its models and their figures (a model is
-    /// counted on the host it lives on when the run ends).
+    /// With several hosts: per host, by name, its models and the loads, unloads and waits
+    /// of the calls it served (each load counted on the host that did it).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub hosts: BTreeMap<String, HostSummary>,
 }
@@ -112,11 +112,11 @@ pub struct HostSummary {
     pub up: bool,
     /// The models placed on it when the run ended.
     pub models: Vec<String>,
-    /// Their loads.
+    /// The loads it did (calls that loaded their model, preloads).
     pub loads: u32,
-    /// Their unloads.
+    /// The unloads sent to it.
     pub unloads: u32,
-    /// Seconds turns waited for them.
+    /// Seconds calls on it waited for their model.
     pub load_wait_s: f64,
 }
 

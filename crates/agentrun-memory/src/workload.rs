@@ -322,6 +322,27 @@ impl Workload {
         Ok(())
     }
 
+    /// Replaces a model's load times (and those of every model on its weights): one host
+    /// of several plans with the load times measured there, not another host's.
+    ///
+    /// Errors on an unknown model or a time that is not a finite, non-negative number.
+    pub fn set_load_times(&mut self, model: &str, times: LoadTimes) -> Result<(), Error> {
+        let runner = self.runner_of_model(model)?;
+        let mmap = check_number(
+            || format!("mmap load seconds of model '{model}'"),
+            times.mmap_seconds,
+        )?;
+        let no_mmap = check_number(
+            || format!("no-mmap load seconds of model '{model}'"),
+            times.no_mmap_seconds,
+        )?;
+        self.runners[runner].load_times = LoadTimes {
+            mmap_seconds: mmap,
+            no_mmap_seconds: no_mmap,
+        };
+        Ok(())
+    }
+
     /// The size of a model's weights file (`/api/show`), which a warm load reads from the
     /// page cache and an unload leaves there.
     pub fn set_file_bytes(&mut self, model: &str, bytes: u64) -> Result<(), Error> {

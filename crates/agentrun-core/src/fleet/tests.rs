@@ -14,6 +14,8 @@ struct FakeHost {
     /// While set, chats wait for `release`.
     hold: AtomicBool,
     release: tokio::sync::Notify,
+    /// Seconds a call or preload reports waiting for its model (its load).
+    load_s: Mutex<f64>,
 }
 
 impl FakeHost {
@@ -26,6 +28,7 @@ impl FakeHost {
             resident: Mutex::new(Vec::new()),
             hold: AtomicBool::new(false),
             release: tokio::sync::Notify::new(),
+            load_s: Mutex::new(0.0),
         })
     }
 
@@ -42,6 +45,12 @@ impl FakeHost {
 
     fn calls(&self) -> Vec<String> {
         self.calls.lock().expect("lock").clone()
+    }
+
+    fn load(&self) -> Option<std::time::Duration> {
+        Some(std::time::Duration::from_secs_f64(
+            *self.load_s.lock().expect("lock"),
+        ))
     }
 }
 
@@ -63,7 +72,10 @@ impl ModelBackend for FakeHost {
         Ok(ChatResponse {
             message: Message::assistant(self.name),
             done_reason: None,
-            metrics: Default::default(),
+            metrics: crate::backend::CallMetrics {
+                load: self.load(),
+                ..Default::default()
+            },
         })
     }
 
@@ -74,7 +86,9 @@ impl ModelBackend for FakeHost {
         _: Option<KeepAlive>,
     ) -> Result<LoadReport, BackendError> {
         self.check(format!("preload {model}"))?;
-        Ok(LoadReport::default())
+        Ok(LoadReport {
+            load_duration: self.load(),
+        })
     }
 
     async fn unload(&self, model: &str) -> Result<(), BackendError> {
@@ -570,4 +584,80 @@ async fn an_agents_call_of_a_replicated_model_prefers_its_own_route_and_labels()
         .map(|host| host.spec.name)
         .collect();
     assert_eq!(serving, vec![own("plan-helper")]);
+}
+
+#[tokio::test]
+async fn each_load_of_a_replicated_model_counts_on_the_host_that_did_it() {
+    let (fleet, left, right) = replicated_helper().await;
+    *left.load_s.lock().expect("lock") = 3.0;
+    *right.load_s.lock().expect("lock") = 5.0;
+    // The first call loads the helper on the left host.
+    assert_eq!(answer(&fleet, "helper").await.expect("answers"), "left");
+    // Then a preload loads the copy on the right, where its calls go while it is resident.
+    right
+        .resident
+        .lock()
+        .expect("lock")
+        .push("helper".to_owned());
+    fleet.running_models().await.expect("answers");
+    fleet
+        .preload("helper", &ModelOptions::default(), None)
+        .await
+        .expect("preloads");
+    *right.load_s.lock().expect("lock") = 0.0;
+    assert_eq!(answer(&fleet, "helper").await.expect("answers"), "right");
+    fleet.unload("plan-big").await.expect("unloads");
+    let work = fleet.work();
+    let (left_part, right_part) = (&work["left"], &work["right"]);
+    assert_eq!((left_part.loads, right_part.loads), (1, 1));
+    assert_eq!(left_part.load_wait_s, 3.0);
+    // The preload waited, no call on the right host did.
+    assert_eq!(right_part.load_wait_s, 0.0);
+    assert_eq!(left_part.unloads + right_part.unloads, 1);
+}
+
+#[tokio::test]
+async fn a_preload_of_a_replicated_model_warms_the_copy_its_next_caller_will_use() {
+    let (fleet, left, right) = replicated_helper().await;
+    let placed = fleet.current().expect("placed");
+    let own = |agent: &str| {
+        placed
+            .routes
+            .iter()
+            .find(|route| route.agent == agent)
+            .map(|route| route.host.clone())
+            .expect("routed")
+    };
+    assert_ne!(own("plan-helper"), own("build-helper"));
+    for agent in ["build-helper", "plan-helper"] {
+        maybe_as_caller(
+            Some(agent.to_owned()),
+            fleet.preload("helper", &ModelOptions::default(), None),
+        )
+        .await
+        .expect("preloads");
+    }
+    let preloaded = |host: &FakeHost| {
+        host.calls()
+            .iter()
+            .filter(|call| *call == "preload helper")
+            .count()
+    };
+    // One preload on each copy: each went to its caller's own copy.
+    assert_eq!((preloaded(&left), preloaded(&right)), (1, 1));
+    // The one run as the build helper's went to its host.
+    let build_host = if own("build-helper") == "left" {
+        &left
+    } else {
+        &right
+    };
+    assert_eq!(
+        build_host
+            .calls()
+            .iter()
+            .find(|c| c.starts_with("preload"))
+            .map(String::as_str),
+        Some("preload helper")
+    );
+    assert_eq!(fleet.work()[&own("build-helper")].loads, 0);
 }

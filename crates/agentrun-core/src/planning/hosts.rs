@@ -3,12 +3,15 @@
 //! comes from the host its model's calls go to now, and every host's unloads, refreshes and
 //! preloads are sent. A replicated model is the speaker's only on that host: another host
 //! it is placed on plans the turn as one its model takes elsewhere (unless it holds a copy
-//! already, which it keeps planning for).
+//! already, which it keeps planning for). Each host plans with its own load times: those
+//! this run measured there, else its calibration or machine settings, else the workload's.
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use agentrun_memory::{self as memory, Budget, LoadedModel, PlanContext, TurnPlan, Workload};
+use agentrun_memory::{
+    self as memory, Budget, LoadMode, LoadTimes, LoadedModel, PlanContext, TurnPlan, Workload,
+};
 
 use super::Residency;
 use crate::fleet::HostView;
@@ -16,6 +19,11 @@ use crate::fleet::HostView;
 /// One host's share of the run, as planning needs it.
 #[derive(Debug, Clone)]
 pub(crate) struct HostShare {
+    /// Its address: what it measured is kept under it.
+    url: String,
+    /// Its own load times where known (calibrated, or from its machine's load speed), by
+    /// model; a model missing here loads as fast as the workload says.
+    load_times: BTreeMap<String, LoadTimes>,
     /// The models placed on it.
     models: BTreeSet<String>,
     /// Of those, the ones whose calls go to it now.
@@ -59,6 +67,8 @@ impl Residency {
                 .iter()
                 .filter(|host| host.up)
                 .map(|host| HostShare {
+                    url: host.spec.url.clone(),
+                    load_times: own_load_times(host, &self.workload),
                     models: host.models.clone(),
                     serves: host.serves.clone(),
                     resident: host.resident.iter().map(|m| m.name.clone()).collect(),
@@ -84,9 +94,40 @@ impl Residency {
     /// The workload `model` is planned in: its host's share, or the whole run's on one host.
     pub(super) fn workload_of(&self, model: &str) -> Cow<'_, Workload> {
         match self.host_of(model) {
-            Some(host) => Cow::Owned(self.workload.restricted(&host.models, host.budget)),
+            Some(host) => Cow::Owned(self.host_workload(host, &host.models)),
             None => Cow::Borrowed(&self.workload),
         }
+    }
+
+    /// The address of the host a load of `model` happens on now (the one its calls go to),
+    /// when several hosts serve the run.
+    pub(super) fn loading_host(&self, model: &str) -> Option<String> {
+        self.host_of(model).map(|host| host.url.clone())
+    }
+
+    /// `host`'s share of the workload over `models`, with the host's own load times: what
+    /// this run and earlier ones measured there per mode, else its calibrated or
+    /// machine-derived times, else the workload's.
+    fn host_workload(&self, host: &HostShare, models: &BTreeSet<String>) -> Workload {
+        let mut workload = self.workload.restricted(models, host.budget);
+        for model in models {
+            let Ok(base) = workload.load_times(model) else {
+                continue;
+            };
+            let mut times = host.load_times.get(model).copied().unwrap_or(base);
+            for mode in [LoadMode::Mmap, LoadMode::NoMmap] {
+                if let Some(seconds) = self.host_loads.host_load_seconds(&host.url, model, mode) {
+                    match mode {
+                        LoadMode::Mmap => times.mmap_seconds = seconds,
+                        LoadMode::NoMmap => times.no_mmap_seconds = seconds,
+                    }
+                }
+            }
+            if times != base {
+                super::not_learnt(workload.set_load_times(model, times), "a host's load times");
+            }
+        }
+        workload
     }
 
     /// Of what the servers hold, what the host of `model` holds: a host's plans never
@@ -136,9 +177,7 @@ impl Residency {
                 })
                 .cloned()
                 .collect();
-            let workload = self
-                .workload
-                .restricted(&host.planned_models(speaker_model), host.budget);
+            let workload = self.host_workload(host, &host.planned_models(speaker_model));
             let plan = memory::plan_turn(
                 self.policy,
                 &workload,
@@ -162,6 +201,33 @@ impl Residency {
     }
 }
 
+/// A host's own load times for its models: measured there by calibration, else derived
+/// from its machine's load speed and each model's footprint.
+fn own_load_times(host: &HostView, workload: &Workload) -> BTreeMap<String, LoadTimes> {
+    host.models
+        .iter()
+        .filter_map(|model| {
+            let measured = host
+                .spec
+                .load_times
+                .iter()
+                .find(|(name, _)| name == model)
+                .map(|(_, times)| *times);
+            let derived = || {
+                let speed = host.spec.load_speed?;
+                let bytes = workload.footprint_bytes(model).ok()?;
+                Some(LoadTimes::from_bandwidth(
+                    bytes,
+                    speed.fixed_seconds,
+                    speed.mmap_bytes_per_second,
+                    speed.no_mmap_bytes_per_second,
+                ))
+            };
+            Some((model.clone(), measured.or_else(derived)?))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +235,8 @@ mod tests {
     fn share(models: &[&str], serves: &[&str], resident: &[&str]) -> HostShare {
         let set = |names: &[&str]| names.iter().map(|name| (*name).to_owned()).collect();
         HostShare {
+            url: "http://host".to_owned(),
+            load_times: BTreeMap::new(),
             models: set(models),
             serves: set(serves),
             resident: set(resident),
@@ -195,5 +263,132 @@ mod tests {
         assert_eq!(names(serving.planned_models(Some("helper"))), "big helper");
         let holding = share(&["big", "helper"], &["big"], &["helper"]);
         assert_eq!(names(holding.planned_models(Some("helper"))), "big helper");
+    }
+
+    /// Two hosts that each serve one model of a workflow, the slow one calibrated.
+    fn two_host_residency(experience: crate::observations::Observations) -> Residency {
+        use std::path::Path;
+
+        use agentrun_spec::Workflow;
+
+        use crate::backend::ModelDetails;
+        use crate::fleet::HostSpec;
+
+        let workflow = Workflow::from_yaml_str(
+            "name: pair\n\
+             agents:\n  \
+               writer: { model: 'big:70b', prompt: p }\n  \
+               reviewer: { model: 'small:8b', prompt: p }\n\
+             flow:\n  start: writer\n  edges:\n    \
+               - { from: writer, to: reviewer }\n    \
+               - { from: reviewer, to: end }\n",
+            Path::new("pair.yaml"),
+        )
+        .expect("a valid workflow");
+        let details = ["big:70b", "small:8b"]
+            .into_iter()
+            .map(|name| {
+                let found = ModelDetails {
+                    name: name.to_owned(),
+                    file_bytes: 5_000_000_000,
+                    digest: None,
+                    block_count: None,
+                    head_count: None,
+                    head_count_kv: None,
+                    embedding_length: None,
+                    context_length: None,
+                    capabilities: Vec::new(),
+                };
+                (name.to_owned(), found)
+            })
+            .collect();
+        let mut residency = Residency::new(
+            &workflow,
+            &details,
+            super::super::ResidencySettings {
+                policy: memory::Policy::Smart,
+                gpu_budget: Some(64_000_000_000),
+                load_mode: None,
+                future: None,
+                measured_load_times: BTreeMap::new(),
+                experience,
+                host_memory: None,
+            },
+        )
+        .expect("a workload");
+        let view = |name: &str, model: &str, load_times: Vec<(String, LoadTimes)>| HostView {
+            spec: HostSpec {
+                name: name.to_owned(),
+                url: format!("http://{name}:11434"),
+                budget_bytes: 24_000_000_000,
+                max_loaded_models: 2,
+                labels: Vec::new(),
+                load_speed: None,
+                load_times,
+            },
+            up: true,
+            models: BTreeSet::from([model.to_owned()]),
+            serves: BTreeSet::from([model.to_owned()]),
+            resident: Vec::new(),
+        };
+        let slow = LoadTimes {
+            mmap_seconds: 40.0,
+            no_mmap_seconds: 30.0,
+        };
+        residency.set_hosts(&[
+            view("slow", "big:70b", vec![("big:70b".to_owned(), slow)]),
+            view("fast", "small:8b", Vec::new()),
+        ]);
+        residency
+    }
+
+    #[test]
+    fn each_host_plans_with_the_load_times_calibrated_and_measured_there() {
+        let mut residency = two_host_residency(Default::default());
+        let planned = |residency: &Residency, model: &str| {
+            residency
+                .workload_of(model)
+                .load_times(model)
+                .expect("planned on its host")
+        };
+        // The slow host's calibration, not the workload's estimate.
+        let big = planned(&residency, "big:70b");
+        assert_eq!((big.mmap_seconds, big.no_mmap_seconds), (40.0, 30.0));
+        assert_ne!(
+            residency.workload.load_times("big:70b").expect("known"),
+            big
+        );
+        // The uncalibrated host keeps the workload's figures.
+        assert_eq!(
+            planned(&residency, "small:8b"),
+            residency.workload.load_times("small:8b").expect("known")
+        );
+        // A load measured on the slow host replaces its figure for that mode there only.
+        let mode = residency.load_mode_of("big:70b");
+        residency.record_load("big:70b", 55.0);
+        assert_eq!(planned(&residency, "big:70b").seconds(mode), 55.0);
+        let kept = residency.take_observations();
+        assert!(kept.hosts.contains_key("http://slow:11434"));
+        assert!(!kept.hosts.contains_key("http://fast:11434"));
+    }
+
+    #[test]
+    fn a_host_plans_with_the_load_times_earlier_runs_measured_there() {
+        let mut experience = crate::observations::Observations::default();
+        experience.load_on("http://fast:11434", "small:8b", LoadMode::Mmap, 2.0);
+        experience.load_on("http://fast:11434", "small:8b", LoadMode::NoMmap, 1.5);
+        // Measured on another address: not this run's fast host.
+        experience.load_on("http://elsewhere:11434", "big:70b", LoadMode::Mmap, 99.0);
+        let residency = two_host_residency(experience);
+        let small = residency
+            .workload_of("small:8b")
+            .load_times("small:8b")
+            .expect("planned");
+        assert_eq!((small.mmap_seconds, small.no_mmap_seconds), (2.0, 1.5));
+        let big = residency
+            .workload_of("big:70b")
+            .load_times("big:70b")
+            .expect("planned");
+        assert_eq!(big.mmap_seconds, 40.0);
     }
 }

@@ -114,3 +114,32 @@ fn what_earlier_runs_measured_replaces_the_priors_it_covers() {
         .expect("known");
     assert_eq!(learning.mean_turn_seconds("reviewer"), Ok(50.0));
 }
+
+#[test]
+fn a_preload_runs_as_the_agent_the_graph_leads_to_most_often() {
+    let residency = super::Residency::new(
+        &workflow(),
+        &details(),
+        super::ResidencySettings {
+            policy: agentrun_memory::Policy::Smart,
+            gpu_budget: Some(54_000_000_000),
+            load_mode: None,
+            future: None,
+            measured_load_times: BTreeMap::new(),
+            experience: Observations::default(),
+            host_memory: None,
+        },
+    )
+    .expect("a workload");
+    // Both model agents share the model; the writer's turn leads to the reviewer.
+    assert_eq!(
+        residency.next_caller("writer", "m:8b").as_deref(),
+        Some("reviewer")
+    );
+    // The reviewer's leads back to the writer (or to the tests, which use no model).
+    assert_eq!(
+        residency.next_caller("reviewer", "m:8b").as_deref(),
+        Some("writer")
+    );
+    assert_eq!(residency.next_caller("writer", "other:1b"), None);
+}

@@ -60,6 +60,7 @@ impl ModelBackend for SlowLoads {
 
 fn job(model: &str) -> PreloadJob {
     PreloadJob {
+        caller: None,
         model: model.to_owned(),
         options: ModelOptions::default(),
         keep_alive: None,

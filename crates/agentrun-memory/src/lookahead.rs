@@ -331,9 +331,9 @@ fn spare_cache(
         host,
         cache: &workload.cache,
         wired_bytes: context.resident.iter().map(|model| model.bytes).sum(),
-        demands: None,
         steps,
         resident,
+        wired_after: slots.iter().map(|slot| slot.bytes).sum(),
     };
     loop {
         let candidates: Vec<(usize, Idle)> = slots
@@ -354,10 +354,6 @@ fn spare_cache(
         if candidates.is_empty() {
             break;
         }
-        if cache.demands.is_none() {
-            let pending: Vec<bool> = cache.resident.iter().map(|resident| !resident).collect();
-            cache.demands = Some(outlook.load_demand(&pending));
-        }
         let best = candidates
             .into_iter()
             .filter_map(|(index, idle)| {
@@ -370,6 +366,7 @@ fn spare_cache(
         };
         let slot = slots.remove(index);
         cache.resident[idle.runner] = false;
+        cache.wired_after = cache.wired_after.saturating_sub(slot.bytes);
         cache.steps.insert(
             0,
             Step::Unload {

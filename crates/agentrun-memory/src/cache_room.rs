@@ -59,19 +59,19 @@ pub(crate) struct CacheOutlook<'a> {
 
 impl CacheOutlook<'_> {
     /// The cache after the plan, with `first` done before it.
-    fn after(&self, first: Option<Step>) -> CachedFiles {
+    fn after(&self, first: &[Step]) -> CachedFiles {
         project(
             self.cache,
             self.host,
             self.wired_bytes,
-            first.into_iter().chain(self.steps.iter().copied()),
+            first.iter().chain(&self.steps).copied(),
         )
     }
 
     /// The chance that `runner`'s file, cached in `cache` as the plan leaves it with
     /// `wired` bytes held, survives until the runner's next use: the models that may load
-    /// before it (other than `skip`, and those resident) are each counted with their chance
-    /// of coming first ([`Outlook::likely_before`]).
+    /// before it (other than those of `skip`, and those resident) are each counted with
+    /// their chance of coming first ([`Outlook::likely_before`]).
     fn survival(
         &self,
         workload: &Workload,
@@ -79,7 +79,7 @@ impl CacheOutlook<'_> {
         cache: &CachedFiles,
         wired: u64,
         runner: usize,
-        skip: usize,
+        skip: &[usize],
     ) -> f64 {
         if !cache.contains(runner) {
             return 0.0;
@@ -89,7 +89,7 @@ impl CacheOutlook<'_> {
         certain = certain.saturating_add(newer.iter().map(|&(_, bytes)| bytes).sum::<u64>());
         let mut loads: Vec<(u64, f64)> = Vec::new();
         for (other, model) in workload.runners.iter().enumerate() {
-            if other == runner || other == skip || self.resident[other] {
+            if other == runner || skip.contains(&other) || self.resident[other] {
                 continue;
             }
             let chance = outlook.likely_before(runner, other);
@@ -139,87 +139,107 @@ fn fits(capacity: u64, certain: u64, loads: &[(u64, f64)]) -> f64 {
     mass.iter().sum::<f64>().clamp(0.0, 1.0)
 }
 
-/// Whether unloading `idle` could pay at all, before the demands are forecast: some other
-/// model's file must be cached once the plan is done with the idle model gone (a later load
-/// only ever trims the cache), and all such files reloading warm must save more than the
-/// idle model's cheapest reload.
+/// The unloads of `idle`, least valuable first, to do before the plan's own.
+fn unloads(workload: &Workload, idle: &[Idle]) -> Vec<Step> {
+    idle.iter()
+        .map(|idle| Step::Unload {
+            runner: idle.runner,
+            wired_bytes: idle.wired_bytes,
+            file_bytes: workload.runners[idle.runner].file_bytes,
+        })
+        .collect()
+}
+
+/// The runners the plan itself unloads: the only files an idle model unloaded first can
+/// keep cached (a file cached earlier is older than the idle model's and goes first).
+fn unloaded_by_plan<'a>(cache: &'a CacheOutlook<'_>) -> impl Iterator<Item = usize> + 'a {
+    cache.steps.iter().filter_map(|step| match *step {
+        Step::Unload { runner, .. } => Some(runner),
+        Step::Load { .. } => None,
+    })
+}
+
+/// Whether unloading the models of `idle` together could pay at all, before any chance is
+/// weighed: a model the plan unloads must stay cached through the plan with them gone (a
+/// later load only ever trims the cache), and all such files reloading warm must save more
+/// than the idle models' cheapest reloads.
 pub(crate) fn may_pay(
     workload: &Workload,
     outlook: &impl Outlook,
     cache: &CacheOutlook<'_>,
-    idle: Idle,
+    idle: &[Idle],
 ) -> bool {
-    let spec = &workload.runners[idle.runner];
-    let first = Step::Unload {
-        runner: idle.runner,
-        wired_bytes: idle.wired_bytes,
-        file_bytes: spec.file_bytes,
-    };
-    let freed = cache.after(Some(first));
-    let most: f64 = workload
-        .runners
-        .iter()
-        .enumerate()
-        .filter(|&(runner, _)| {
-            runner != idle.runner && !cache.resident[runner] && freed.contains(runner)
+    let freed = cache.after(&unloads(workload, idle));
+    let most: f64 = unloaded_by_plan(cache)
+        .filter(|&runner| !cache.resident[runner] && freed.contains(runner))
+        .map(|runner| {
+            let model = &workload.runners[runner];
+            model.load_seconds() - model.warm_load_seconds(Some(cache.host))
         })
-        .map(|(_, model)| model.load_seconds() - model.warm_load_seconds(Some(cache.host)))
         .sum();
-    most > outlook.use_probability(idle.runner) * spec.warm_load_seconds(Some(cache.host))
+    let least: f64 = idle
+        .iter()
+        .map(|idle| {
+            outlook.use_probability(idle.runner)
+                * workload.runners[idle.runner].warm_load_seconds(Some(cache.host))
+        })
+        .sum();
+    most > least
 }
 
-/// The expected seconds unloading `idle` now saves and costs, per the rule above.
+/// The expected seconds unloading the models of `idle` now saves and costs, per the rule
+/// above.
 pub(crate) fn weigh_unload(
     workload: &Workload,
     outlook: &impl Outlook,
     cache: &CacheOutlook<'_>,
-    idle: Idle,
+    idle: &[Idle],
 ) -> (f64, f64) {
-    let spec = &workload.runners[idle.runner];
-    let first = Step::Unload {
-        runner: idle.runner,
-        wired_bytes: idle.wired_bytes,
-        file_bytes: spec.file_bytes,
-    };
-    let kept = cache.after(None);
-    let freed = cache.after(Some(first));
-    let wired_freed = cache.wired_after.saturating_sub(idle.wired_bytes);
+    let gone: Vec<usize> = idle.iter().map(|idle| idle.runner).collect();
+    let kept = cache.after(&[]);
+    let freed = cache.after(&unloads(workload, idle));
+    let wired_freed = idle.iter().fold(cache.wired_after, |wired, idle| {
+        wired.saturating_sub(idle.wired_bytes)
+    });
     let mut saving = 0.0;
-    for (runner, model) in workload.runners.iter().enumerate() {
-        if runner == idle.runner || cache.resident[runner] || !freed.contains(runner) {
+    for runner in unloaded_by_plan(cache) {
+        if gone.contains(&runner) || cache.resident[runner] || !freed.contains(runner) {
             continue;
         }
+        let model = &workload.runners[runner];
         let warm_gain = model.load_seconds() - model.warm_load_seconds(Some(cache.host));
         if warm_gain <= 0.0 {
             continue;
         }
-        // Given it comes before the idle model, the idle model does not load in between.
-        let with = cache.survival(workload, outlook, &freed, wired_freed, runner, idle.runner);
+        // Given it comes before the idle models, none of them loads in between.
+        let with = cache.survival(workload, outlook, &freed, wired_freed, runner, &gone);
         if with <= NEGLIGIBLE {
             continue;
         }
-        let without = cache.survival(
-            workload,
-            outlook,
-            &kept,
-            cache.wired_after,
-            runner,
-            idle.runner,
-        );
+        let without = cache.survival(workload, outlook, &kept, cache.wired_after, runner, &gone);
         if with <= without {
             continue;
         }
-        saving += outlook.needed_before(idle.runner, runner) * (with - without) * warm_gain;
+        let first: f64 = gone
+            .iter()
+            .map(|&idle| outlook.needed_before(idle, runner))
+            .product();
+        saving += first * (with - without) * warm_gain;
     }
-    let cached = cache.survival(
-        workload,
-        outlook,
-        &freed,
-        wired_freed,
-        idle.runner,
-        idle.runner,
-    );
-    let reload =
-        cached * spec.warm_load_seconds(Some(cache.host)) + (1.0 - cached) * spec.load_seconds();
-    (saving, outlook.use_probability(idle.runner) * reload)
+    let mut cost = 0.0;
+    for idle in idle {
+        let spec = &workload.runners[idle.runner];
+        let cached = cache.survival(
+            workload,
+            outlook,
+            &freed,
+            wired_freed,
+            idle.runner,
+            &[idle.runner],
+        );
+        let reload = cached * spec.warm_load_seconds(Some(cache.host))
+            + (1.0 - cached) * spec.load_seconds();
+        cost += outlook.use_probability(idle.runner) * reload;
+    }
+    (saving, cost)
 }

@@ -187,6 +187,52 @@ pub(crate) fn may_pay(
     most > least
 }
 
+/// The expected seconds of warm loads a preload of `runner` (the plan's load of it, which
+/// holds its memory from now on) costs the files already cached: the memory it wires counts
+/// against each of them until its next use, while left alone it would load before that use
+/// only by chance.
+pub(crate) fn preload_cache_cost(
+    workload: &Workload,
+    outlook: &impl Outlook,
+    cache: &CacheOutlook<'_>,
+    runner: usize,
+) -> f64 {
+    let with = cache.after(&[]);
+    let mut without = CacheOutlook {
+        host: cache.host,
+        cache: cache.cache,
+        wired_bytes: cache.wired_bytes,
+        steps: cache
+            .steps
+            .iter()
+            .copied()
+            .filter(|step| !matches!(*step, Step::Load { runner: loaded, .. } if loaded == runner))
+            .collect(),
+        resident: cache.resident.clone(),
+        wired_after: cache
+            .wired_after
+            .saturating_sub(workload.runners[runner].footprint_bytes),
+    };
+    without.resident[runner] = false;
+    let skipped = without.after(&[]);
+    let mut cost = 0.0;
+    for (other, model) in workload.runners.iter().enumerate() {
+        if other == runner || cache.resident[other] || !skipped.contains(other) {
+            continue;
+        }
+        let warm_gain = model.load_seconds() - model.warm_load_seconds(Some(cache.host));
+        if warm_gain <= 0.0 {
+            continue;
+        }
+        let left = without.survival(workload, outlook, &skipped, without.wired_after, other, &[]);
+        let loaded = cache.survival(workload, outlook, &with, cache.wired_after, other, &[]);
+        if left > loaded {
+            cost += outlook.use_probability(other) * (left - loaded) * warm_gain;
+        }
+    }
+    cost
+}
+
 /// The expected seconds unloading the models of `idle` now saves and costs, per the rule
 /// above.
 pub(crate) fn weigh_unload(

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::budget::{Budget, gigabytes};
-use crate::cache_room::{CacheOutlook, Idle, may_pay, weigh_unload};
+use crate::cache_room::{CacheOutlook, Idle, may_pay, preload_cache_cost, weigh_unload};
 use crate::forecast::Outlook;
 use crate::keep_alive::KeepAlive;
 use crate::page_cache::Step;
@@ -331,7 +331,7 @@ fn spare_cache(
     let resident: Vec<bool> = (0..workload.runners.len())
         .map(|runner| slots.iter().any(|slot| slot.runner == Some(runner)))
         .collect();
-    let cache = CacheOutlook {
+    let mut cache = CacheOutlook {
         host,
         cache: &workload.cache,
         wired_bytes: context.resident.iter().map(|model| model.bytes).sum(),
@@ -339,6 +339,7 @@ fn spare_cache(
         resident,
         wired_after: slots.iter().map(|slot| slot.bytes).sum(),
     };
+    withdraw_costly_preloads(workload, outlook, &mut cache, slots, plan);
     // The idle models, least valuable first; only the few least valuable are tried.
     let mut candidates: Vec<(usize, Idle)> = slots
         .iter()
@@ -418,6 +419,51 @@ fn spare_cache(
         })
         .collect();
     plan.unloads.splice(0..0, unloads);
+}
+
+/// Drops the plan's preloads that evict nothing but whose memory costs the files already
+/// cached more warm loads ([`crate::cache_room::preload_cache_cost`]) than the preload
+/// saves; the model then loads when it is needed.
+fn withdraw_costly_preloads(
+    workload: &Workload,
+    outlook: &impl Outlook,
+    cache: &mut CacheOutlook<'_>,
+    slots: &mut Vec<Slot>,
+    plan: &mut TurnPlan,
+) {
+    let mut index = plan.preloads.len();
+    while index > 0 {
+        index -= 1;
+        let name = plan.preloads[index].model.clone();
+        let Some(runner) = workload.runner_named(&name) else {
+            continue;
+        };
+        let evicts = plan.unloads.iter().any(|unload| {
+            unload
+                .reason
+                .starts_with(&format!("make room to preload {name} ("))
+        });
+        if evicts {
+            continue;
+        }
+        let cost = preload_cache_cost(workload, outlook, cache, runner);
+        if cost <= 0.0 {
+            continue;
+        }
+        let saving = outlook.preload_saving(runner, workload.expected_load_seconds(runner), 0.0);
+        if saving >= cost {
+            continue;
+        }
+        plan.preloads.remove(index);
+        slots.retain(|slot| !(slot.planned && slot.runner == Some(runner)));
+        cache
+            .steps
+            .retain(|step| !matches!(*step, Step::Load { runner: loaded, .. } if loaded == runner));
+        cache.resident[runner] = false;
+        cache.wired_after = cache
+            .wired_after
+            .saturating_sub(workload.runners[runner].footprint_bytes);
+    }
 }
 
 /// Gives every resident runner of the workload a distinct keep_alive, shortest for the one

@@ -293,3 +293,15 @@ fn the_chance_that_loads_fit_adds_independent_chances() {
     let p = fits(10 * GB, 2 * GB, &[(9 * GB, 0.3)]);
     assert!((p - 0.7).abs() < 1e-9, "{p}");
 }
+
+/// Models that went together since the last look: the larger file is taken as the newer,
+/// so the smaller one goes first when the cache is short.
+#[test]
+fn of_models_gone_together_the_larger_file_is_taken_as_the_newer() {
+    let mut workload = team(0.1);
+    workload.observe_residency(&[loaded("planner-70b", 33), loaded("helper-8b", 6)]);
+    // 20 GB wired leaves 38 GB: the planner's 33 GB stay, the helper's 6 GB do not.
+    workload.observe_residency(&[loaded("coder-32b", 20)]);
+    assert!(workload.file_cached("planner-70b").expect("known"));
+    assert!(!workload.file_cached("helper-8b").expect("known"));
+}

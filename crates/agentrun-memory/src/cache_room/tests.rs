@@ -159,6 +159,8 @@ struct Stated {
     use_probability: Vec<f64>,
     /// `before[candidate][rival]`: the chance that `rival` is needed before `candidate`.
     before: Vec<Vec<f64>>,
+    /// What any preload saves.
+    preload_saving: f64,
 }
 
 impl crate::forecast::Outlook for Stated {
@@ -181,7 +183,7 @@ impl crate::forecast::Outlook for Stated {
         self.before[candidate][rival]
     }
     fn preload_saving(&self, _: usize, _: f64, _: f64) -> f64 {
-        0.0
+        self.preload_saving
     }
     fn load_demand(&self, _: &[bool]) -> Vec<crate::speculation::Demand> {
         Vec::new()
@@ -236,6 +238,7 @@ fn relay_outlook(worker_c_first: f64, helper_use: f64) -> Stated {
         priority: vec![0.1, 1.0, 0.8, 0.7, 0.5],
         use_probability: vec![1.0, 1.0, 1.0, 1.0, helper_use],
         before,
+        preload_saving: 0.0,
     }
 }
 
@@ -304,4 +307,42 @@ fn of_models_gone_together_the_larger_file_is_taken_as_the_newer() {
     workload.observe_residency(&[loaded("coder-32b", 20)]);
     assert!(workload.file_cached("planner-70b").expect("known"));
     assert!(!workload.file_cached("helper-8b").expect("known"));
+}
+
+/// The coder speaks, alone resident, with the planner's 33 GB file cached beside its 20 GB
+/// (53 of 58). Preloading the 6 GB helper would push the file out: the preload saves 3 s,
+/// the planner's warm reload is worth 38 s, so the preload is withdrawn unless the planner
+/// is not expected.
+fn preload_plan(planner_use: f64) -> crate::TurnPlan {
+    let mut workload = team(0.1);
+    workload.observe_residency(&[loaded("planner-70b", 33)]);
+    let resident = [loaded("coder-32b", 20)];
+    workload.observe_residency(&resident);
+    let mut before = vec![vec![0.0; 3]; 3];
+    before[0][2] = 0.1;
+    let outlook = Stated {
+        priority: vec![0.5, 1.0, 0.4],
+        use_probability: vec![planner_use, 1.0, 0.5],
+        before,
+        preload_saving: 3.0,
+    };
+    let context = PlanContext {
+        speaker: "coder",
+        resident: &resident,
+        future: &[],
+    };
+    crate::lookahead::plan_ahead(&workload, &context, 1, &outlook)
+}
+
+#[test]
+fn a_preload_that_would_push_a_large_cached_file_out_is_withdrawn() {
+    let plan = preload_plan(1.0);
+    assert!(plan.preloads.is_empty(), "{plan:#?}");
+}
+
+#[test]
+fn a_preload_stays_when_the_cached_file_is_not_expected() {
+    let plan = preload_plan(0.0);
+    let preloads: Vec<&str> = plan.preloads.iter().map(|p| p.model.as_str()).collect();
+    assert!(preloads.contains(&"helper-8b"), "{plan:#?}");
 }

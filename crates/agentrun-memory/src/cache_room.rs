@@ -1,25 +1,39 @@
 //! Idle models that cost more page cache than they save: unloading one frees the memory it
-//! wires for the cache, so that a larger model evicted now (or earlier) stays cached and
-//! reloads warm instead of from disk.
+//! wires for the cache, so that a larger model evicted now stays cached and reloads warm
+//! instead of from disk.
 //!
-//! The choice is made in expectation, with the page cache projected over the plan's own
-//! unloads and loads and then each load the coming turns may demand:
+//! The cache drops the least recently used file first, so a model's file survives until its
+//! next use only while it, the memory wired then and every file cached after it fit in RAM.
+//! An idle model kept resident counts against that file for the whole gap: wired while it
+//! stays, a newer file once it goes. Unloaded before the file's model, its own file is the
+//! older one and goes first; so the rule is judged when a larger model unloads, over the
+//! gap until that model's next use:
 //!
-//! - the saving is, for every model whose file survives only if the idle model goes, the
-//!   chance it is needed before the idle model times its cold load minus its warm load;
-//! - the cost is the idle model's own reload (warm if its file survives, cold otherwise)
-//!   times the chance it is needed again.
+//! - the saving is, for every model the plan unloads, the chance it is needed before the
+//!   idle model, times how much likelier its file is to survive until that use with the
+//!   idle model gone, times its cold load minus its warm load;
+//! - the cost is the idle model's own reload (warm as likely as its file survives until it
+//!   is needed, cold otherwise) times the chance it is needed again.
+//!
+//! A file survives when its bytes, the memory wired once the plan is done, the files cached
+//! after it and the models that may load before its next use (each with its chance to come
+//! first) fit in the machine's RAM beside the system's reserve.
 //!
 //! The idle model unloads first, before the plan's other unloads, so that its file is older
 //! in the cache than theirs and goes first when the cache shrinks.
 
 use crate::forecast::Outlook;
 use crate::page_cache::{CachedFiles, HostMemory, Step, project};
-use crate::speculation::Demand;
 use crate::workload::Workload;
 
 #[cfg(test)]
 mod tests;
+
+/// Buckets of the distribution of bytes the coming loads add: fine enough that rounding
+/// each load up to a bucket moves a survival by little, coarse enough to stay cheap.
+const PRESSURE_BUCKETS: u64 = 64;
+/// Chances below this are taken as none.
+const NEGLIGIBLE: f64 = 1e-6;
 
 /// A resident model the rule may unload.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -30,135 +44,248 @@ pub(crate) struct Idle {
 }
 
 /// The page cache as the plan leaves it: the starting estimate, the memory wired now, the
-/// plan's unloads and loads in order, and the loads the coming turns may demand after it.
+/// plan's unloads and loads in order, and what stays resident.
 pub(crate) struct CacheOutlook<'a> {
     pub(crate) host: &'a HostMemory,
     pub(crate) cache: &'a CachedFiles,
     pub(crate) wired_bytes: u64,
     pub(crate) steps: Vec<Step>,
-    /// The loads the coming turns may demand; computed only when some idle model could pay.
-    pub(crate) demands: Option<Vec<Demand>>,
     /// Runners resident once the plan is carried out (their files are not in the cache).
     pub(crate) resident: Vec<bool>,
+    /// The bytes wired once the plan is carried out, every resident model counted (the
+    /// idle model too).
+    pub(crate) wired_after: u64,
 }
 
 impl CacheOutlook<'_> {
-    /// The cache after the plan (with `first` done before it) and then the load of
-    /// `demanded`, if any.
-    fn after(
-        &self,
-        workload: &Workload,
-        first: Option<Step>,
-        demanded: Option<usize>,
-    ) -> CachedFiles {
-        let then = demanded.map(|runner| Step::Load {
-            runner,
-            wired_bytes: workload.runners[runner].footprint_bytes,
-        });
+    /// The cache after the plan, with `first` done before it.
+    fn after(&self, first: &[Step]) -> CachedFiles {
         project(
             self.cache,
             self.host,
             self.wired_bytes,
-            first
-                .into_iter()
-                .chain(self.steps.iter().copied())
-                .chain(then),
+            first.iter().chain(&self.steps).copied(),
         )
+    }
+
+    /// The chance that `runner`'s file, cached in `cache` as the plan leaves it with
+    /// `wired` bytes held, survives until the runner's next use: the models that may load
+    /// before it (other than those of `skip`, and those resident) are each counted with
+    /// their chance of coming first ([`Outlook::likely_before`]).
+    fn survival(
+        &self,
+        workload: &Workload,
+        outlook: &impl Outlook,
+        cache: &CachedFiles,
+        wired: u64,
+        runner: usize,
+        skip: &[usize],
+    ) -> f64 {
+        if !cache.contains(runner) {
+            return 0.0;
+        }
+        let mut certain = workload.runners[runner].file_bytes.saturating_add(wired);
+        let newer: Vec<(usize, u64)> = cache.newer_than(runner).collect();
+        certain = certain.saturating_add(newer.iter().map(|&(_, bytes)| bytes).sum::<u64>());
+        let mut loads: Vec<(u64, f64)> = Vec::new();
+        for (other, model) in workload.runners.iter().enumerate() {
+            if other == runner || skip.contains(&other) || self.resident[other] {
+                continue;
+            }
+            let chance = outlook.likely_before(runner, other);
+            if chance <= NEGLIGIBLE {
+                continue;
+            }
+            // A file already counted as cached only adds what loading it wires beyond it.
+            let counted = newer
+                .iter()
+                .find(|&&(cached, _)| cached == other)
+                .map_or(0, |&(_, bytes)| bytes);
+            loads.push((model.footprint_bytes.saturating_sub(counted), chance));
+        }
+        fits(self.host.cache_capacity(0), certain, &loads)
     }
 }
 
-/// Whether unloading `idle` could pay at all, before the demands are forecast: some other
-/// model's file must be cached once the plan is done with the idle model gone (a later load
-/// only ever trims the cache), and all such files reloading warm must save more than the
-/// idle model's cheapest reload.
+/// The chance that `certain` bytes plus each of `loads` (bytes, independent chance) fit in
+/// `capacity`: the distribution of the added bytes in [`PRESSURE_BUCKETS`] buckets, each
+/// load rounded up to whole buckets.
+fn fits(capacity: u64, certain: u64, loads: &[(u64, f64)]) -> f64 {
+    let Some(room) = capacity.checked_sub(certain) else {
+        return 0.0;
+    };
+    if loads.is_empty() {
+        return 1.0;
+    }
+    let bucket = room.div_ceil(PRESSURE_BUCKETS).max(1);
+    let slots = (room / bucket) as usize + 1;
+    // mass[i]: the chance that the loads so far add i buckets; what overflows is dropped.
+    let mut mass = vec![0.0; slots];
+    mass[0] = 1.0;
+    for &(bytes, chance) in loads {
+        let size = bytes.div_ceil(bucket) as usize;
+        let chance = chance.clamp(0.0, 1.0);
+        for used in (0..slots).rev() {
+            let here = mass[used];
+            if here == 0.0 {
+                continue;
+            }
+            mass[used] = here * (1.0 - chance);
+            if used + size < slots {
+                mass[used + size] += here * chance;
+            }
+        }
+    }
+    mass.iter().sum::<f64>().clamp(0.0, 1.0)
+}
+
+/// The unloads of `idle`, least valuable first, to do before the plan's own.
+fn unloads(workload: &Workload, idle: &[Idle]) -> Vec<Step> {
+    idle.iter()
+        .map(|idle| Step::Unload {
+            runner: idle.runner,
+            wired_bytes: idle.wired_bytes,
+            file_bytes: workload.runners[idle.runner].file_bytes,
+        })
+        .collect()
+}
+
+/// The runners the plan itself unloads: the only files an idle model unloaded first can
+/// keep cached (a file cached earlier is older than the idle model's and goes first).
+fn unloaded_by_plan<'a>(cache: &'a CacheOutlook<'_>) -> impl Iterator<Item = usize> + 'a {
+    cache.steps.iter().filter_map(|step| match *step {
+        Step::Unload { runner, .. } => Some(runner),
+        Step::Load { .. } => None,
+    })
+}
+
+/// Whether unloading the models of `idle` together could pay at all, before any chance is
+/// weighed: a model the plan unloads must stay cached through the plan with them gone (a
+/// later load only ever trims the cache), and all such files reloading warm must save more
+/// than the idle models' cheapest reloads.
 pub(crate) fn may_pay(
     workload: &Workload,
     outlook: &impl Outlook,
     cache: &CacheOutlook<'_>,
-    idle: Idle,
+    idle: &[Idle],
 ) -> bool {
-    let spec = &workload.runners[idle.runner];
-    let first = Step::Unload {
-        runner: idle.runner,
-        wired_bytes: idle.wired_bytes,
-        file_bytes: spec.file_bytes,
-    };
-    let freed = cache.after(workload, Some(first), None);
-    let most: f64 = workload
-        .runners
-        .iter()
-        .enumerate()
-        .filter(|&(runner, _)| {
-            runner != idle.runner && !cache.resident[runner] && freed.contains(runner)
+    let freed = cache.after(&unloads(workload, idle));
+    let most: f64 = unloaded_by_plan(cache)
+        .filter(|&runner| !cache.resident[runner] && freed.contains(runner))
+        .map(|runner| {
+            let model = &workload.runners[runner];
+            model.load_seconds() - model.warm_load_seconds(Some(cache.host))
         })
-        .map(|(_, model)| model.load_seconds() - model.warm_load_seconds(Some(cache.host)))
         .sum();
-    most > outlook.use_probability(idle.runner) * spec.warm_load_seconds(Some(cache.host))
+    let least: f64 = idle
+        .iter()
+        .map(|idle| {
+            outlook.use_probability(idle.runner)
+                * workload.runners[idle.runner].warm_load_seconds(Some(cache.host))
+        })
+        .sum();
+    most > least
 }
 
-/// The expected seconds unloading `idle` now saves and costs, per the rule above.
+/// The expected seconds of warm loads a preload of `runner` (the plan's load of it, which
+/// holds its memory from now on) costs the files already cached: the memory it wires counts
+/// against each of them until its next use, while left alone it would load before that use
+/// only by chance.
+pub(crate) fn preload_cache_cost(
+    workload: &Workload,
+    outlook: &impl Outlook,
+    cache: &CacheOutlook<'_>,
+    runner: usize,
+) -> f64 {
+    let with = cache.after(&[]);
+    let mut without = CacheOutlook {
+        host: cache.host,
+        cache: cache.cache,
+        wired_bytes: cache.wired_bytes,
+        steps: cache
+            .steps
+            .iter()
+            .copied()
+            .filter(|step| !matches!(*step, Step::Load { runner: loaded, .. } if loaded == runner))
+            .collect(),
+        resident: cache.resident.clone(),
+        wired_after: cache
+            .wired_after
+            .saturating_sub(workload.runners[runner].footprint_bytes),
+    };
+    without.resident[runner] = false;
+    let skipped = without.after(&[]);
+    let mut cost = 0.0;
+    for (other, model) in workload.runners.iter().enumerate() {
+        if other == runner || cache.resident[other] || !skipped.contains(other) {
+            continue;
+        }
+        let warm_gain = model.load_seconds() - model.warm_load_seconds(Some(cache.host));
+        if warm_gain <= 0.0 {
+            continue;
+        }
+        let left = without.survival(workload, outlook, &skipped, without.wired_after, other, &[]);
+        let loaded = cache.survival(workload, outlook, &with, cache.wired_after, other, &[]);
+        if left > loaded {
+            cost += outlook.use_probability(other) * (left - loaded) * warm_gain;
+        }
+    }
+    cost
+}
+
+/// The expected seconds unloading the models of `idle` now saves and costs, per the rule
+/// above.
 pub(crate) fn weigh_unload(
     workload: &Workload,
     outlook: &impl Outlook,
     cache: &CacheOutlook<'_>,
-    idle: Idle,
+    idle: &[Idle],
 ) -> (f64, f64) {
-    let spec = &workload.runners[idle.runner];
-    let first = Step::Unload {
-        runner: idle.runner,
-        wired_bytes: idle.wired_bytes,
-        file_bytes: spec.file_bytes,
-    };
-    // Each demanded load in turn, with its probability; the rest of the mass is "no load".
-    let mut scenarios: Vec<(Option<usize>, f64)> = cache
-        .demands
-        .iter()
-        .flatten()
-        .filter(|demand| demand.runner != idle.runner && !cache.resident[demand.runner])
-        .map(|demand| (Some(demand.runner), demand.probability))
-        .collect();
-    let demanded: f64 = scenarios.iter().map(|&(_, p)| p).sum();
-    scenarios.push((None, (1.0 - demanded).max(0.0)));
+    let gone: Vec<usize> = idle.iter().map(|idle| idle.runner).collect();
+    let kept = cache.after(&[]);
+    let freed = cache.after(&unloads(workload, idle));
+    let wired_freed = idle.iter().fold(cache.wired_after, |wired, idle| {
+        wired.saturating_sub(idle.wired_bytes)
+    });
     let mut saving = 0.0;
-    let mut idle_cached = 0.0;
-    // Each race is run once, however many scenarios ask for it.
-    let mut before: Vec<Option<f64>> = vec![None; workload.runners.len()];
-    let kept_now = cache.after(workload, None, None);
-    let freed_now = cache.after(workload, Some(first), None);
-    for (demand, probability) in scenarios {
-        if probability <= 0.0 {
+    for runner in unloaded_by_plan(cache) {
+        if gone.contains(&runner) || cache.resident[runner] || !freed.contains(runner) {
             continue;
         }
-        // The demanded model meets the cache as the plan leaves it; the others meet it
-        // after that load too.
-        let later = demand.map(|demand| {
-            (
-                cache.after(workload, None, Some(demand)),
-                cache.after(workload, Some(first), Some(demand)),
-            )
-        });
-        for (runner, model) in workload.runners.iter().enumerate() {
-            if runner == idle.runner || cache.resident[runner] {
-                continue;
-            }
-            let (kept, freed) = match &later {
-                Some(_) if Some(runner) == demand => (&kept_now, &freed_now),
-                Some((kept, freed)) => (kept, freed),
-                None => (&kept_now, &freed_now),
-            };
-            if freed.contains(runner) && !kept.contains(runner) {
-                let warm_gain = model.load_seconds() - model.warm_load_seconds(Some(cache.host));
-                let first = *before[runner]
-                    .get_or_insert_with(|| outlook.needed_before(idle.runner, runner));
-                saving += probability * first * warm_gain;
-            }
+        let model = &workload.runners[runner];
+        let warm_gain = model.load_seconds() - model.warm_load_seconds(Some(cache.host));
+        if warm_gain <= 0.0 {
+            continue;
         }
-        let freed = later.as_ref().map_or(&freed_now, |(_, freed)| freed);
-        if freed.contains(idle.runner) {
-            idle_cached += probability;
+        // Given it comes before the idle models, none of them loads in between.
+        let with = cache.survival(workload, outlook, &freed, wired_freed, runner, &gone);
+        if with <= NEGLIGIBLE {
+            continue;
         }
+        let without = cache.survival(workload, outlook, &kept, cache.wired_after, runner, &gone);
+        if with <= without {
+            continue;
+        }
+        let first: f64 = gone
+            .iter()
+            .map(|&idle| outlook.needed_before(idle, runner))
+            .product();
+        saving += first * (with - without) * warm_gain;
     }
-    let reload = idle_cached * spec.warm_load_seconds(Some(cache.host))
-        + (1.0 - idle_cached) * spec.load_seconds();
-    (saving, outlook.use_probability(idle.runner) * reload)
+    let mut cost = 0.0;
+    for idle in idle {
+        let spec = &workload.runners[idle.runner];
+        let cached = cache.survival(
+            workload,
+            outlook,
+            &freed,
+            wired_freed,
+            idle.runner,
+            &[idle.runner],
+        );
+        let reload = cached * spec.warm_load_seconds(Some(cache.host))
+            + (1.0 - cached) * spec.load_seconds();
+        cost += outlook.use_probability(idle.runner) * reload;
+    }
+    (saving, cost)
 }

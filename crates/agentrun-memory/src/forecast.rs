@@ -29,6 +29,10 @@ pub(crate) trait Outlook {
     fn turn_seconds(&self) -> f64;
     /// The probability that `rival` is needed before `candidate` (or without it).
     fn needed_before(&self, candidate: usize, rival: usize) -> f64;
+    /// The same as [`Outlook::needed_before`], estimated from each runner's chance and
+    /// expected time of first use alone (no race of its own): cheap enough to ask for every
+    /// pair of models.
+    fn likely_before(&self, candidate: usize, rival: usize) -> f64;
     /// Expected seconds of the candidate's load that a preload starting `offset` seconds into
     /// the current turn hides (on paths where it stays resident until used), minus what a
     /// preload in the turn just before its use would hide anyway: the advantage of loading it
@@ -150,6 +154,27 @@ impl Outlook for Forecast<'_> {
     fn needed_before(&self, candidate: usize, rival: usize) -> f64 {
         let race = self.race(candidate, Some(rival), 0.0, 0.0);
         race.first[1]
+    }
+
+    /// The two first uses taken as independent, each after an exponential wait with its
+    /// expected gap: the rival comes first if the candidate is not needed, or with the
+    /// odds of the race of two such waits.
+    fn likely_before(&self, candidate: usize, rival: usize) -> f64 {
+        let (rival_p, candidate_p) = (self.first[rival], self.first[candidate]);
+        if rival_p <= NEGLIGIBLE {
+            return 0.0;
+        }
+        let (rival_gap, candidate_gap) = (self.gap[rival], self.gap[candidate]);
+        let first = if candidate_gap.is_finite() && rival_gap.is_finite() {
+            if rival_gap + candidate_gap > 0.0 {
+                candidate_gap / (rival_gap + candidate_gap)
+            } else {
+                0.5
+            }
+        } else {
+            1.0
+        };
+        rival_p * ((1.0 - candidate_p) + candidate_p * first)
     }
 
     fn preload_saving(&self, candidate: usize, load_seconds: f64, offset: f64) -> f64 {
@@ -453,6 +478,10 @@ impl Outlook for Foresight {
         } else {
             0.0
         }
+    }
+
+    fn likely_before(&self, candidate: usize, rival: usize) -> f64 {
+        self.needed_before(candidate, rival)
     }
 
     /// The oracle preloads as early as memory allows: it never waits for a later turn, since

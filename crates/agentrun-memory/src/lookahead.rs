@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::budget::{Budget, gigabytes};
-use crate::cache_room::{CacheOutlook, Idle, may_pay, weigh_unload};
+use crate::cache_room::{CacheOutlook, Idle, may_pay, preload_cache_cost, weigh_unload};
 use crate::forecast::Outlook;
 use crate::keep_alive::KeepAlive;
 use crate::page_cache::Step;
@@ -22,6 +22,9 @@ const WRONG_EVICTION_WEIGHT: f64 = 4.0;
 /// expiry could only cost a reload the plan did not choose (a router unused through hours of
 /// TDD loops, say). The executor releases the models when the run ends.
 const KEEP_ALIVE_FLOOR: Duration = Duration::from_secs(24 * 3600);
+/// The most idle models the page-cache rule weighs unloading together (every set of them
+/// is tried): the least valuable ones.
+const MAX_IDLE_SET: usize = 4;
 /// The step between ranked keep_alive values: distinct values make Ollama's eviction order
 /// (ascending keep_alive, ties by blob path) exactly the planned one.
 const KEEP_ALIVE_STEP: Duration = Duration::from_secs(60);
@@ -278,9 +281,10 @@ fn plan_preloads(
     }
 }
 
-/// Unloads idle models whose memory is worth more as page cache ([`crate::cache_room`]),
-/// one at a time while the best of them saves more than it costs; each goes before the
-/// plan's other unloads. Only when the host's memory is known.
+/// Unloads idle models whose memory is worth more as page cache ([`crate::cache_room`]):
+/// when the plan unloads a model, the set of idle models whose unloading first saves the
+/// most more than it costs (a large file may survive only when several go); they go before
+/// the plan's other unloads. Only when the host's memory is known.
 fn spare_cache(
     workload: &Workload,
     context: &PlanContext<'_>,
@@ -331,65 +335,134 @@ fn spare_cache(
         host,
         cache: &workload.cache,
         wired_bytes: context.resident.iter().map(|model| model.bytes).sum(),
-        demands: None,
         steps,
         resident,
+        wired_after: slots.iter().map(|slot| slot.bytes).sum(),
     };
-    loop {
-        let candidates: Vec<(usize, Idle)> = slots
-            .iter()
-            .enumerate()
-            .filter(|(_, slot)| !slot.busy && !slot.planned && slot.priority.is_finite())
-            .filter_map(|(index, slot)| {
-                let runner = slot.runner?;
-                let idle = Idle {
+    withdraw_costly_preloads(workload, outlook, &mut cache, slots, plan);
+    // The idle models, least valuable first; only the few least valuable are tried.
+    let mut candidates: Vec<(usize, Idle)> = slots
+        .iter()
+        .enumerate()
+        .filter(|(_, slot)| !slot.busy && !slot.planned && slot.priority.is_finite())
+        .filter_map(|(index, slot)| {
+            let runner = slot.runner?;
+            (workload.runners[runner].file_bytes > 0).then_some((
+                index,
+                Idle {
                     runner,
                     wired_bytes: slot.bytes,
-                };
-                (workload.runners[runner].file_bytes > 0
-                    && may_pay(workload, outlook, &cache, idle))
-                .then_some((index, idle))
-            })
+                },
+            ))
+        })
+        .collect();
+    if candidates.is_empty()
+        || !cache
+            .steps
+            .iter()
+            .any(|step| matches!(step, Step::Unload { .. }))
+    {
+        return;
+    }
+    candidates.sort_by(|a, b| slots[a.0].priority.total_cmp(&slots[b.0].priority));
+    candidates.truncate(MAX_IDLE_SET);
+    // Every set of them: a file may survive only when several go together.
+    let mut best: Option<(u32, f64, f64)> = None;
+    for set in 1..(1u32 << candidates.len()) {
+        let idle: Vec<Idle> = candidates
+            .iter()
+            .enumerate()
+            .filter(|&(bit, _)| set & (1 << bit) != 0)
+            .map(|(_, &(_, idle))| idle)
             .collect();
-        if candidates.is_empty() {
-            break;
+        if !may_pay(workload, outlook, &cache, &idle) {
+            continue;
         }
-        if cache.demands.is_none() {
-            let pending: Vec<bool> = cache.resident.iter().map(|resident| !resident).collect();
-            cache.demands = Some(outlook.load_demand(&pending));
+        let (saving, cost) = weigh_unload(workload, outlook, &cache, &idle);
+        if saving > cost && best.is_none_or(|(_, s, c)| saving - cost > s - c) {
+            best = Some((set, saving, cost));
         }
-        let best = candidates
-            .into_iter()
-            .filter_map(|(index, idle)| {
-                let (saving, cost) = weigh_unload(workload, outlook, &cache, idle);
-                (saving > cost).then_some((index, idle, saving, cost))
-            })
-            .max_by(|a, b| (a.2 - a.3).total_cmp(&(b.2 - b.3)));
-        let Some((index, idle, saving, cost)) = best else {
-            break;
+    }
+    let Some((set, saving, cost)) = best else {
+        return;
+    };
+    let mut chosen: Vec<usize> = candidates
+        .iter()
+        .enumerate()
+        .filter(|&(bit, _)| set & (1 << bit) != 0)
+        .map(|(_, &(index, _))| index)
+        .collect();
+    // Removed from the highest index down; unloaded least valuable first, before the
+    // plan's other unloads.
+    chosen.sort_unstable_by(|a, b| b.cmp(a));
+    let mut removed: Vec<Slot> = chosen
+        .into_iter()
+        .map(|index| slots.remove(index))
+        .collect();
+    removed.sort_by(|a, b| a.priority.total_cmp(&b.priority));
+    let names: Vec<&str> = removed.iter().map(|slot| slot.name.as_str()).collect();
+    let together = if names.len() > 1 {
+        format!(" (with {})", names.join(", "))
+    } else {
+        String::new()
+    };
+    let unloads: Vec<Unload> = removed
+        .iter()
+        .map(|slot| Unload {
+            reason: format!(
+                "its {} serve better as page cache{together}: larger models stay cached and \
+                 reload warm (expected {saving:.1} s saved against {cost:.1} s to reload); {}",
+                gigabytes(slot.bytes),
+                describe(outlook, slot)
+            ),
+            model: slot.name.clone(),
+        })
+        .collect();
+    plan.unloads.splice(0..0, unloads);
+}
+
+/// Drops the plan's preloads that evict nothing but whose memory costs the files already
+/// cached more warm loads ([`crate::cache_room::preload_cache_cost`]) than the preload
+/// saves; the model then loads when it is needed.
+fn withdraw_costly_preloads(
+    workload: &Workload,
+    outlook: &impl Outlook,
+    cache: &mut CacheOutlook<'_>,
+    slots: &mut Vec<Slot>,
+    plan: &mut TurnPlan,
+) {
+    let mut index = plan.preloads.len();
+    while index > 0 {
+        index -= 1;
+        let name = plan.preloads[index].model.clone();
+        let Some(runner) = workload.runner_named(&name) else {
+            continue;
         };
-        let slot = slots.remove(index);
-        cache.resident[idle.runner] = false;
-        cache.steps.insert(
-            0,
-            Step::Unload {
-                runner: idle.runner,
-                wired_bytes: idle.wired_bytes,
-                file_bytes: workload.runners[idle.runner].file_bytes,
-            },
-        );
-        plan.unloads.insert(
-            0,
-            Unload {
-                reason: format!(
-                    "its {} serve better as page cache: larger models stay cached and reload \
-                     warm (expected {saving:.1} s saved against {cost:.1} s to reload it); {}",
-                    gigabytes(slot.bytes),
-                    describe(outlook, &slot)
-                ),
-                model: slot.name,
-            },
-        );
+        let evicts = plan.unloads.iter().any(|unload| {
+            unload
+                .reason
+                .starts_with(&format!("make room to preload {name} ("))
+        });
+        if evicts {
+            continue;
+        }
+        let cost = preload_cache_cost(workload, outlook, cache, runner);
+        if cost <= 0.0 {
+            continue;
+        }
+        let saving = outlook.preload_saving(runner, workload.expected_load_seconds(runner), 0.0);
+        if saving >= cost {
+            continue;
+        }
+        plan.preloads.remove(index);
+        slots.retain(|slot| !(slot.planned && slot.runner == Some(runner)));
+        cache
+            .steps
+            .retain(|step| !matches!(*step, Step::Load { runner: loaded, .. } if loaded == runner));
+        cache.resident[runner] = false;
+        cache.wired_after = cache
+            .wired_after
+            .saturating_sub(workload.runners[runner].footprint_bytes);
     }
 }
 

@@ -59,6 +59,17 @@ impl CachedFiles {
         self.files.iter().any(|&(cached, _)| cached == runner)
     }
 
+    /// The files cached after the runner's (more recently used), with their bytes; none when
+    /// its file is not cached. The cache drops the runner's file before any of these.
+    pub(crate) fn newer_than(&self, runner: usize) -> impl Iterator<Item = (usize, u64)> + '_ {
+        let from = self
+            .files
+            .iter()
+            .position(|&(cached, _)| cached == runner)
+            .map_or(self.files.len(), |index| index + 1);
+        self.files[from..].iter().copied()
+    }
+
     /// The runner loads: its file leaves the cache (its memory is the runner's now).
     pub(crate) fn take(&mut self, runner: usize) {
         self.files.retain(|&(cached, _)| cached != runner);

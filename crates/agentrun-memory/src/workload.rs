@@ -365,12 +365,20 @@ impl Workload {
                 *held = (*held).max(model.bytes);
             }
         }
+        let mut gone = Vec::new();
         for (runner, (before, now)) in self.observed.iter().zip(&now).enumerate() {
             match (before, now) {
-                (Some(_), None) => self.cache.insert(runner, self.runners[runner].file_bytes),
+                (Some(_), None) => gone.push(runner),
                 (None, Some(_)) => self.cache.take(runner),
                 _ => {}
             }
+        }
+        // The order of several unloads since the last look is unknown: the smaller files
+        // are taken as the older ones, as the page-cache rule unloads small idle models
+        // before the larger ones it keeps cached.
+        gone.sort_by_key(|&runner| self.runners[runner].file_bytes);
+        for runner in gone {
+            self.cache.insert(runner, self.runners[runner].file_bytes);
         }
         self.observed = now;
         if let Some(host) = &self.host {

@@ -151,3 +151,198 @@ fn warm_loads_do_not_teach_the_cold_load_time() {
             < cold
     );
 }
+
+/// An outlook with stated odds, so that the rule's arithmetic is checked on its own.
+struct Stated {
+    /// Per runner: keep priority and chance of use.
+    priority: Vec<f64>,
+    use_probability: Vec<f64>,
+    /// `before[candidate][rival]`: the chance that `rival` is needed before `candidate`.
+    before: Vec<Vec<f64>>,
+    /// What any preload saves.
+    preload_saving: f64,
+}
+
+impl crate::forecast::Outlook for Stated {
+    fn priority(&self, runner: usize) -> f64 {
+        self.priority[runner]
+    }
+    fn use_probability(&self, runner: usize) -> f64 {
+        self.use_probability[runner]
+    }
+    fn gap_seconds(&self, _: usize) -> f64 {
+        60.0
+    }
+    fn turn_seconds(&self) -> f64 {
+        60.0
+    }
+    fn needed_before(&self, candidate: usize, rival: usize) -> f64 {
+        self.before[candidate][rival]
+    }
+    fn likely_before(&self, candidate: usize, rival: usize) -> f64 {
+        self.before[candidate][rival]
+    }
+    fn preload_saving(&self, _: usize, _: f64, _: f64) -> f64 {
+        self.preload_saving
+    }
+    fn load_demand(&self, _: &[bool]) -> Vec<crate::speculation::Demand> {
+        Vec::new()
+    }
+    fn describe(&self, _: usize) -> String {
+        String::new()
+    }
+    fn strict_order(&self) -> bool {
+        false
+    }
+}
+
+/// A 30 GB planner, three 8 GB workers taking turns, a 6 GB helper; two models at most.
+/// The first worker speaks with the planner and the helper resident: the planner goes.
+fn relay() -> Workload {
+    let names = [
+        ("planner", 30.0),
+        ("worker-a", 8.0),
+        ("worker-b", 8.0),
+        ("worker-c", 8.0),
+        ("helper", 6.0),
+    ];
+    let mut workload = Workload::new(
+        names.iter().map(|&(name, gb)| model(name, gb)).collect(),
+        names
+            .iter()
+            .map(|&(name, _)| agent(name, Some(name), 60.0))
+            .collect(),
+        vec![edge("planner", "worker-a", 1.0)],
+        budget(54, 2),
+    )
+    .expect("valid");
+    workload.set_host(host()).expect("valid host");
+    for &(name, gb) in &names {
+        workload
+            .set_file_bytes(name, (gb * GB as f64) as u64)
+            .expect("known");
+    }
+    workload
+}
+
+/// The runners of [`relay`] in order: planner, worker-a, worker-b, worker-c, helper.
+fn relay_outlook(worker_c_first: f64, helper_use: f64) -> Stated {
+    // Before the planner: workers b and c (c with the stated chance), never the helper.
+    let mut before = vec![vec![0.0; 5]; 5];
+    before[0][2] = 1.0;
+    before[0][3] = worker_c_first;
+    // Before the helper: the planner and every worker.
+    before[4] = vec![1.0, 1.0, 1.0, 1.0, 0.0];
+    Stated {
+        // The helper ranks above the planner: making room for worker-a takes the planner.
+        priority: vec![0.1, 1.0, 0.8, 0.7, 0.5],
+        use_probability: vec![1.0, 1.0, 1.0, 1.0, helper_use],
+        before,
+        preload_saving: 0.0,
+    }
+}
+
+fn relay_plan(outlook: &Stated) -> crate::TurnPlan {
+    let mut workload = relay();
+    let resident = [loaded("planner", 30), loaded("helper", 6)];
+    workload.observe_residency(&resident);
+    let context = PlanContext {
+        speaker: "worker-a",
+        resident: &resident,
+        future: &[],
+    };
+    crate::lookahead::plan_ahead(&workload, &context, 1, outlook)
+}
+
+/// The planner's file survives this turn's load and the next (30 + 6 + 8 + 8 = 52 GB of
+/// 58), but not the third worker's (60): kept, the helper costs it a cold reload, unloaded
+/// first it leaves 54 GB. The judgement runs over the whole gap to the planner's next use.
+#[test]
+fn an_idle_model_goes_when_a_later_load_before_the_large_models_use_would_push_its_file_out() {
+    let plan = relay_plan(&relay_outlook(1.0, 0.5));
+    let unloads: Vec<&str> = plan.unloads.iter().map(|u| u.model.as_str()).collect();
+    assert_eq!(unloads, ["helper", "planner"], "{plan:#?}");
+    assert!(plan.unloads[0].reason.contains("page cache"), "{plan:#?}");
+}
+
+/// Without the third worker before the planner's next use, its file survives with the helper
+/// kept: nothing to gain.
+#[test]
+fn an_idle_model_stays_when_the_loads_before_the_large_models_use_leave_its_file_cached() {
+    let plan = relay_plan(&relay_outlook(0.0, 0.5));
+    let unloads: Vec<&str> = plan.unloads.iter().map(|u| u.model.as_str()).collect();
+    assert_eq!(unloads, ["planner"], "{plan:#?}");
+}
+
+/// The saving scales with the chance that the load pushing the file out comes first: a
+/// small one does not pay for a helper that is sure to be needed and then reloads cold.
+#[test]
+fn an_unlikely_push_does_not_pay_for_a_sure_reload() {
+    let plan = relay_plan(&relay_outlook(0.02, 1.0));
+    let unloads: Vec<&str> = plan.unloads.iter().map(|u| u.model.as_str()).collect();
+    assert_eq!(unloads, ["planner"], "{plan:#?}");
+}
+
+#[test]
+fn the_chance_that_loads_fit_adds_independent_chances() {
+    use super::fits;
+    // Nothing to add, or no room at all.
+    assert_eq!(fits(10 * GB, 4 * GB, &[]), 1.0);
+    assert_eq!(fits(10 * GB, 11 * GB, &[]), 0.0);
+    // One load that fits only alone: it must not come with the other.
+    let p = fits(10 * GB, 2 * GB, &[(5 * GB, 0.5), (4 * GB, 0.4)]);
+    assert!((p - (1.0 - 0.5 * 0.4)).abs() < 1e-9, "{p}");
+    // A load larger than the room fits only when it does not come.
+    let p = fits(10 * GB, 2 * GB, &[(9 * GB, 0.3)]);
+    assert!((p - 0.7).abs() < 1e-9, "{p}");
+}
+
+/// Models that went together since the last look: the larger file is taken as the newer,
+/// so the smaller one goes first when the cache is short.
+#[test]
+fn of_models_gone_together_the_larger_file_is_taken_as_the_newer() {
+    let mut workload = team(0.1);
+    workload.observe_residency(&[loaded("planner-70b", 33), loaded("helper-8b", 6)]);
+    // 20 GB wired leaves 38 GB: the planner's 33 GB stay, the helper's 6 GB do not.
+    workload.observe_residency(&[loaded("coder-32b", 20)]);
+    assert!(workload.file_cached("planner-70b").expect("known"));
+    assert!(!workload.file_cached("helper-8b").expect("known"));
+}
+
+/// The coder speaks, alone resident, with the planner's 33 GB file cached beside its 20 GB
+/// (53 of 58). Preloading the 6 GB helper would push the file out: the preload saves 3 s,
+/// the planner's warm reload is worth 38 s, so the preload is withdrawn unless the planner
+/// is not expected.
+fn preload_plan(planner_use: f64) -> crate::TurnPlan {
+    let mut workload = team(0.1);
+    workload.observe_residency(&[loaded("planner-70b", 33)]);
+    let resident = [loaded("coder-32b", 20)];
+    workload.observe_residency(&resident);
+    let mut before = vec![vec![0.0; 3]; 3];
+    before[0][2] = 0.1;
+    let outlook = Stated {
+        priority: vec![0.5, 1.0, 0.4],
+        use_probability: vec![planner_use, 1.0, 0.5],
+        before,
+        preload_saving: 3.0,
+    };
+    let context = PlanContext {
+        speaker: "coder",
+        resident: &resident,
+        future: &[],
+    };
+    crate::lookahead::plan_ahead(&workload, &context, 1, &outlook)
+}
+
+#[test]
+fn a_preload_that_would_push_a_large_cached_file_out_is_withdrawn() {
+    let plan = preload_plan(1.0);
+    assert!(plan.preloads.is_empty(), "{plan:#?}");
+}
+
+#[test]
+fn a_preload_stays_when_the_cached_file_is_not_expected() {
+    let plan = preload_plan(0.0);
+    let preloads: Vec<&str> = plan.preloads.iter().map(|p| p.model.as_str()).collect();
+    assert!(preloads.contains(&"helper-8b"), "{plan:#?}");
+}

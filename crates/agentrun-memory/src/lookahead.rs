@@ -107,8 +107,8 @@ pub(crate) fn plan_ahead(
         });
     }
 
-    plan_preloads(workload, outlook, &agent.name, &mut slots, &mut plan);
-    spare_cache(workload, context, outlook, &mut slots, &mut plan);
+    let evicting = plan_preloads(workload, outlook, &agent.name, &mut slots, &mut plan);
+    spare_cache(workload, context, outlook, &evicting, &mut slots, &mut plan);
     rank_keep_alives(outlook, speaker_runner, &slots, &mut plan);
     plan
 }
@@ -152,14 +152,16 @@ fn resident_slots(
 
 /// Preloads in order of priority while the turn runs, where the expected saving beats the
 /// expected cost ([`preload_pays`]): reloads of what it evicts, and the waits of the loads
-/// other models may demand while it holds the loader.
+/// other models may demand while it holds the loader. Returns the runners whose preload
+/// evicts a model.
 fn plan_preloads(
     workload: &Workload,
     outlook: &impl Outlook,
     speaker_name: &str,
     slots: &mut Vec<Slot>,
     plan: &mut TurnPlan,
-) {
+) -> Vec<usize> {
+    let mut evicting = Vec::new();
     let budget = workload.budget();
     let window = outlook.turn_seconds();
     let mut candidates: Vec<usize> = (0..workload.runners.len())
@@ -173,7 +175,7 @@ fn plan_preloads(
             .then_with(|| workload.runners[a].name.cmp(&workload.runners[b].name))
     });
     if candidates.is_empty() {
-        return;
+        return evicting;
     }
     let pending: Vec<bool> = (0..workload.runners.len())
         .map(|runner| !slots.iter().any(|slot| slot.runner == Some(runner)))
@@ -248,6 +250,9 @@ fn plan_preloads(
         if !preload_pays(saving, lost, delay) {
             continue;
         }
+        if !victims.is_empty() {
+            evicting.push(candidate);
+        }
         for slot in remove_all(slots, &victims) {
             plan.unloads.push(Unload {
                 reason: format!(
@@ -279,6 +284,7 @@ fn plan_preloads(
         });
         offset += load_seconds;
     }
+    evicting
 }
 
 /// Unloads idle models whose memory is worth more as page cache ([`crate::cache_room`]):
@@ -289,6 +295,7 @@ fn spare_cache(
     workload: &Workload,
     context: &PlanContext<'_>,
     outlook: &impl Outlook,
+    evicting: &[usize],
     slots: &mut Vec<Slot>,
     plan: &mut TurnPlan,
 ) {
@@ -339,7 +346,7 @@ fn spare_cache(
         resident,
         wired_after: slots.iter().map(|slot| slot.bytes).sum(),
     };
-    withdraw_costly_preloads(workload, outlook, &mut cache, slots, plan);
+    withdraw_costly_preloads(workload, outlook, evicting, &mut cache, slots, plan);
     // The idle models, least valuable first; only the few least valuable are tried.
     let mut candidates: Vec<(usize, Idle)> = slots
         .iter()
@@ -427,6 +434,7 @@ fn spare_cache(
 fn withdraw_costly_preloads(
     workload: &Workload,
     outlook: &impl Outlook,
+    evicting: &[usize],
     cache: &mut CacheOutlook<'_>,
     slots: &mut Vec<Slot>,
     plan: &mut TurnPlan,
@@ -438,12 +446,7 @@ fn withdraw_costly_preloads(
         let Some(runner) = workload.runner_named(&name) else {
             continue;
         };
-        let evicts = plan.unloads.iter().any(|unload| {
-            unload
-                .reason
-                .starts_with(&format!("make room to preload {name} ("))
-        });
-        if evicts {
+        if evicting.contains(&runner) {
             continue;
         }
         let cost = preload_cache_cost(workload, outlook, cache, runner);

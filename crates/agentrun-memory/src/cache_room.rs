@@ -187,15 +187,16 @@ pub(crate) fn may_pay(
     most > least
 }
 
-/// The expected seconds of warm loads a preload of `runner` (the plan's load of it, which
-/// holds its memory from now on) costs the files already cached: the memory it wires counts
-/// against each of them until its next use, while left alone it would load before that use
-/// only by chance.
+/// The expected seconds of warm loads the preloads of `runners` (the plan's loads of them,
+/// which hold their memory from now on) cost the files already cached: the memory they wire
+/// counts against each of them until its next use, while left alone each would load before
+/// that use only by chance. Weighed together, since one small preload may push a file out
+/// only beside the others.
 pub(crate) fn preload_cache_cost(
     workload: &Workload,
     outlook: &impl Outlook,
     cache: &CacheOutlook<'_>,
-    runner: usize,
+    runners: &[usize],
 ) -> f64 {
     let with = cache.after(&[]);
     let mut without = CacheOutlook {
@@ -206,18 +207,22 @@ pub(crate) fn preload_cache_cost(
             .steps
             .iter()
             .copied()
-            .filter(|step| !matches!(*step, Step::Load { runner: loaded, .. } if loaded == runner))
+            .filter(|step| {
+                !matches!(*step, Step::Load { runner: loaded, .. } if runners.contains(&loaded))
+            })
             .collect(),
         resident: cache.resident.clone(),
-        wired_after: cache
-            .wired_after
-            .saturating_sub(workload.runners[runner].footprint_bytes),
+        wired_after: runners.iter().fold(cache.wired_after, |wired, &runner| {
+            wired.saturating_sub(workload.runners[runner].footprint_bytes)
+        }),
     };
-    without.resident[runner] = false;
+    for &runner in runners {
+        without.resident[runner] = false;
+    }
     let skipped = without.after(&[]);
     let mut cost = 0.0;
     for (other, model) in workload.runners.iter().enumerate() {
-        if other == runner || cache.resident[other] || !skipped.contains(other) {
+        if runners.contains(&other) || cache.resident[other] || !skipped.contains(other) {
             continue;
         }
         let warm_gain = model.load_seconds() - model.warm_load_seconds(Some(cache.host));

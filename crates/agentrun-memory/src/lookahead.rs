@@ -25,6 +25,9 @@ const KEEP_ALIVE_FLOOR: Duration = Duration::from_secs(24 * 3600);
 /// The most idle models the page-cache rule weighs unloading together (every set of them
 /// is tried): the least valuable ones.
 const MAX_IDLE_SET: usize = 4;
+/// The most preloads the page-cache check weighs withdrawing together (every set of them
+/// is tried): the least valuable ones.
+const MAX_WITHDRAWN_SET: usize = 4;
 /// The step between ranked keep_alive values: distinct values make Ollama's eviction order
 /// (ascending keep_alive, ties by blob path) exactly the planned one.
 const KEEP_ALIVE_STEP: Duration = Duration::from_secs(60);
@@ -429,8 +432,9 @@ fn spare_cache(
 }
 
 /// Drops the plan's preloads that evict nothing but whose memory costs the files already
-/// cached more warm loads ([`crate::cache_room::preload_cache_cost`]) than the preload
-/// saves; the model then loads when it is needed.
+/// cached more warm loads ([`crate::cache_room::preload_cache_cost`]) than they save; the
+/// models then load when they are needed. Sets of them are weighed (the last few, every
+/// set): two small preloads may push a file out together that neither pushes out alone.
 fn withdraw_costly_preloads(
     workload: &Workload,
     outlook: &impl Outlook,
@@ -439,25 +443,45 @@ fn withdraw_costly_preloads(
     slots: &mut Vec<Slot>,
     plan: &mut TurnPlan,
 ) {
-    let mut index = plan.preloads.len();
-    while index > 0 {
-        index -= 1;
-        let name = plan.preloads[index].model.clone();
-        let Some(runner) = workload.runner_named(&name) else {
-            continue;
-        };
-        if evicting.contains(&runner) {
-            continue;
+    // The plan's preloads that evict nothing, with what each saves; the last (least
+    // valuable) few only.
+    let mut candidates: Vec<(usize, f64)> = plan
+        .preloads
+        .iter()
+        .filter_map(|preload| workload.runner_named(&preload.model))
+        .filter(|runner| !evicting.contains(runner))
+        .map(|runner| {
+            let saving =
+                outlook.preload_saving(runner, workload.expected_load_seconds(runner), 0.0);
+            (runner, saving)
+        })
+        .collect();
+    if candidates.is_empty() {
+        return;
+    }
+    let skip = candidates.len().saturating_sub(MAX_WITHDRAWN_SET);
+    candidates.drain(..skip);
+    let mut best: Option<(Vec<usize>, f64)> = None;
+    for set in 1..(1u32 << candidates.len()) {
+        let (runners, savings): (Vec<usize>, Vec<f64>) = candidates
+            .iter()
+            .enumerate()
+            .filter(|&(bit, _)| set & (1 << bit) != 0)
+            .map(|(_, &candidate)| candidate)
+            .unzip();
+        let cost = preload_cache_cost(workload, outlook, cache, &runners);
+        let net = cost - savings.iter().sum::<f64>();
+        // Ties go to the smaller set, tried first among sets of equal worth.
+        if net > 0.0 && best.as_ref().is_none_or(|(_, worth)| net > *worth) {
+            best = Some((runners, net));
         }
-        let cost = preload_cache_cost(workload, outlook, cache, runner);
-        if cost <= 0.0 {
-            continue;
-        }
-        let saving = outlook.preload_saving(runner, workload.expected_load_seconds(runner), 0.0);
-        if saving >= cost {
-            continue;
-        }
-        plan.preloads.remove(index);
+    }
+    let Some((withdrawn, _)) = best else {
+        return;
+    };
+    for runner in withdrawn {
+        plan.preloads
+            .retain(|preload| workload.runner_named(&preload.model) != Some(runner));
         slots.retain(|slot| !(slot.planned && slot.runner == Some(runner)));
         cache
             .steps

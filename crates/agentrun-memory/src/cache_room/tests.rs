@@ -346,3 +346,63 @@ fn a_preload_stays_when_the_cached_file_is_not_expected() {
     let preloads: Vec<&str> = plan.preloads.iter().map(|p| p.model.as_str()).collect();
     assert!(preloads.contains(&"helper-8b"), "{plan:#?}");
 }
+
+/// The coder speaks, alone resident, with the planner's 33 GB file cached beside its 20 GB
+/// (53 of 58), and two 6 GB helpers to preload. Either one alone pushes the file out, so
+/// withdrawing either alone saves nothing: only the two together keep it.
+fn two_helpers_plan(planner_use: f64) -> crate::TurnPlan {
+    let names = [
+        ("planner-70b", 33.0),
+        ("coder-32b", 20.0),
+        ("helper-a", 6.0),
+        ("helper-b", 6.0),
+    ];
+    let mut workload = Workload::new(
+        names.iter().map(|&(name, gb)| model(name, gb)).collect(),
+        names
+            .iter()
+            .map(|&(name, _)| agent(name, Some(name), 60.0))
+            .collect(),
+        vec![edge("planner-70b", "coder-32b", 1.0)],
+        budget(54, 4),
+    )
+    .expect("valid");
+    workload.set_host(host()).expect("valid host");
+    for &(name, gb) in &names {
+        workload
+            .set_file_bytes(name, (gb * GB as f64) as u64)
+            .expect("known");
+    }
+    workload.observe_residency(&[loaded("planner-70b", 33)]);
+    let resident = [loaded("coder-32b", 20)];
+    workload.observe_residency(&resident);
+    let mut before = vec![vec![0.0; 4]; 4];
+    before[0][2] = 0.1;
+    before[0][3] = 0.1;
+    let outlook = Stated {
+        priority: vec![0.5, 1.0, 0.4, 0.3],
+        use_probability: vec![planner_use, 1.0, 0.5, 0.5],
+        before,
+        preload_saving: 3.0,
+    };
+    let context = PlanContext {
+        speaker: "coder-32b",
+        resident: &resident,
+        future: &[],
+    };
+    crate::lookahead::plan_ahead(&workload, &context, 1, &outlook)
+}
+
+#[test]
+fn preloads_that_push_a_large_cached_file_out_only_together_are_withdrawn_together() {
+    let plan = two_helpers_plan(1.0);
+    assert!(plan.preloads.is_empty(), "{plan:#?}");
+}
+
+#[test]
+fn preloads_stay_together_when_the_cached_file_is_not_expected() {
+    let plan = two_helpers_plan(0.0);
+    let mut preloads: Vec<&str> = plan.preloads.iter().map(|p| p.model.as_str()).collect();
+    preloads.sort_unstable();
+    assert_eq!(preloads, ["helper-a", "helper-b"], "{plan:#?}");
+}

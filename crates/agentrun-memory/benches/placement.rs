@@ -23,10 +23,9 @@ const COMMANDS: usize = MODELS / 5;
 const HOSTS: usize = 64;
 const GB: u64 = 1_000_000_000;
 
-/// Ten teams of five agents, each team a loop with a command agent, handing over to the
-/// next team now and then; model sizes from 1 to 40 GB, turns from 5 to 45 s.
-fn workload(random: &mut Lcg) -> Workload {
-    let models: Vec<ModelSpec> = (0..MODELS)
+/// The models, 1 to 40 GB each, on weights of their own.
+fn models(random: &mut Lcg) -> Vec<ModelSpec> {
+    (0..MODELS)
         .map(|index| {
             let bytes = (1 + random.below(40)) * GB;
             ModelSpec {
@@ -37,7 +36,13 @@ fn workload(random: &mut Lcg) -> Workload {
                 load_mode: LoadModeChoice::Auto,
             }
         })
-        .collect();
+        .collect()
+}
+
+/// Ten teams of five agents, each team a loop with a command agent, handing over to the
+/// next team now and then; model sizes from 1 to 40 GB, turns from 5 to 45 s.
+fn workload(random: &mut Lcg) -> Workload {
+    let models = models(random);
     let mut agents: Vec<PlannedAgent> = (0..MODELS)
         .map(|index| PlannedAgent {
             name: format!("agent-{index}"),
@@ -242,18 +247,7 @@ fn bench(c: &mut Criterion) {
 /// The models of [`workload`] with one agent each, every agent handing over to ten random
 /// others, one-second turns.
 fn dense_workload(random: &mut Lcg) -> Workload {
-    let models: Vec<ModelSpec> = (0..MODELS)
-        .map(|index| {
-            let bytes = (1 + random.below(40)) * GB;
-            ModelSpec {
-                name: format!("model-{index}"),
-                runner_key: format!("weights-{index}"),
-                footprint_bytes: bytes,
-                load_times: LoadTimes::from_bandwidth(bytes, 2.0, 0.8e9, 5e9),
-                load_mode: LoadModeChoice::Auto,
-            }
-        })
-        .collect();
+    let models = models(random);
     let agents: Vec<PlannedAgent> = (0..MODELS)
         .map(|index| PlannedAgent {
             name: format!("agent-{index}"),

@@ -550,14 +550,7 @@ async fn an_unload_of_a_replicated_model_keeps_the_copy_its_calls_go_to() {
 async fn an_agents_call_of_a_replicated_model_prefers_its_own_route_and_labels() {
     let (fleet, left, right) = replicated_helper().await;
     let placed = fleet.current().expect("a placement");
-    let own = |agent: &str| {
-        placed
-            .routes
-            .iter()
-            .find(|route| route.agent == agent)
-            .map(|route| route.host.clone())
-            .expect("routed")
-    };
+    let own = |agent: &str| own_route(&placed, agent);
     // Nothing resident and both hosts free: each agent's call goes to its own route's copy.
     for agent in ["plan-helper", "build-helper"] {
         assert_eq!(fleet.route("helper", Some(agent)), Some(own(agent)));
@@ -620,14 +613,7 @@ async fn each_load_of_a_replicated_model_counts_on_the_host_that_did_it() {
 async fn a_preload_of_a_replicated_model_warms_the_copy_its_next_caller_will_use() {
     let (fleet, left, right) = replicated_helper().await;
     let placed = fleet.current().expect("placed");
-    let own = |agent: &str| {
-        placed
-            .routes
-            .iter()
-            .find(|route| route.agent == agent)
-            .map(|route| route.host.clone())
-            .expect("routed")
-    };
+    let own = |agent: &str| own_route(&placed, agent);
     assert_ne!(own("plan-helper"), own("build-helper"));
     for agent in ["build-helper", "plan-helper"] {
         maybe_as_caller(
@@ -660,4 +646,14 @@ async fn a_preload_of_a_replicated_model_warms_the_copy_its_next_caller_will_use
         Some("preload helper")
     );
     assert_eq!(fleet.work()[&own("build-helper")].loads, 0);
+}
+
+/// The host `agent`'s own route goes to in `placed`.
+fn own_route(placed: &agentrun_memory::Placement, agent: &str) -> String {
+    placed
+        .routes
+        .iter()
+        .find(|route| route.agent == agent)
+        .map(|route| route.host.clone())
+        .expect("routed")
 }

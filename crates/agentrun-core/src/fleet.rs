@@ -959,6 +959,7 @@ impl ModelBackend for Fleet {
         loop {
             let host = self.host_for(model)?;
             let under_way = PreloadUnderWay::start(self, host, model);
+            let started = tokio::time::Instant::now();
             let answered = self.hosts[host]
                 .backend
                 .preload(model, options, keep_alive)
@@ -967,7 +968,12 @@ impl ModelBackend for Fleet {
             match answered {
                 Err(error) if host_gone(&error) => self.host_failed(host, &error),
                 Ok(report) => {
-                    let seconds = report.load_duration.map_or(0.0, |load| load.as_secs_f64());
+                    // Ollama sends no timing fields with a preload's answer: the wait for
+                    // it stands in, as in the preloader.
+                    let seconds = report
+                        .load_duration
+                        .unwrap_or_else(|| started.elapsed())
+                        .as_secs_f64();
                     if seconds >= crate::planning::RESIDENT_LOAD_S {
                         self.state().work[host].loads += 1;
                     }

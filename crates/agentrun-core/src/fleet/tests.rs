@@ -86,8 +86,12 @@ impl ModelBackend for FakeHost {
         _: Option<KeepAlive>,
     ) -> Result<LoadReport, BackendError> {
         self.check(format!("preload {model}"))?;
+        // As Ollama: the load takes its time, and the answer carries no timing fields.
+        if let Some(load) = self.load() {
+            tokio::time::sleep(load).await;
+        }
         Ok(LoadReport {
-            load_duration: self.load(),
+            load_duration: None,
         })
     }
 
@@ -579,7 +583,7 @@ async fn an_agents_call_of_a_replicated_model_prefers_its_own_route_and_labels()
     assert_eq!(serving, vec![own("plan-helper")]);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn each_load_of_a_replicated_model_counts_on_the_host_that_did_it() {
     let (fleet, left, right) = replicated_helper().await;
     *left.load_s.lock().expect("lock") = 3.0;

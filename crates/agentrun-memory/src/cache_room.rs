@@ -238,6 +238,64 @@ pub(crate) fn preload_cache_cost(
     cost
 }
 
+/// The expected seconds of cold reloads a preload's unloads of `evicted` cost beyond
+/// waiting for the call: done now, while the models of `busy` still hold their memory, an
+/// evicted model's file may be pushed out of the cache at once, where at the call those
+/// models would be idle and could go first, leaving the file cached. `cache` is the plan
+/// with the preload and its unloads in it. For each evicted model: the chance it is needed
+/// again, times how much likelier its file is to survive with the busy models gone, times
+/// its cold load minus its warm load.
+pub(crate) fn eviction_cache_cost(
+    workload: &Workload,
+    outlook: &impl Outlook,
+    cache: &CacheOutlook<'_>,
+    evicted: &[usize],
+    busy: &[Idle],
+) -> f64 {
+    if busy.is_empty() {
+        return 0.0;
+    }
+    let now = cache.after(&[]);
+    let mut waiting = CacheOutlook {
+        host: cache.host,
+        cache: cache.cache,
+        wired_bytes: cache.wired_bytes,
+        steps: cache.steps.clone(),
+        resident: cache.resident.clone(),
+        wired_after: busy.iter().fold(cache.wired_after, |wired, idle| {
+            wired.saturating_sub(idle.wired_bytes)
+        }),
+    };
+    for idle in busy {
+        waiting.resident[idle.runner] = false;
+    }
+    let freed = waiting.after(&unloads(workload, busy));
+    let gone: Vec<usize> = busy.iter().map(|idle| idle.runner).collect();
+    let mut cost = 0.0;
+    for &runner in evicted {
+        let model = &workload.runners[runner];
+        let warm_gain = model.load_seconds() - model.warm_load_seconds(Some(cache.host));
+        if warm_gain <= 0.0 || !freed.contains(runner) {
+            continue;
+        }
+        // Given the busy models go at the call, none of them loads again before its use: a
+        // busy model's next turn may well come first, but while it is resident.
+        let later = waiting.survival(
+            workload,
+            outlook,
+            &freed,
+            waiting.wired_after,
+            runner,
+            &gone,
+        );
+        let at_once = cache.survival(workload, outlook, &now, cache.wired_after, runner, &[]);
+        if later > at_once {
+            cost += outlook.use_probability(runner) * (later - at_once) * warm_gain;
+        }
+    }
+    cost
+}
+
 /// The expected seconds unloading the models of `idle` now saves and costs, per the rule
 /// above.
 pub(crate) fn weigh_unload(

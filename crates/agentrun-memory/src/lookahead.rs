@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use crate::budget::{Budget, gigabytes};
-use crate::cache_room::{CacheOutlook, Idle, may_pay, preload_cache_cost, weigh_unload};
+use crate::cache_room::{
+    CacheOutlook, Idle, eviction_cache_cost, may_pay, preload_cache_cost, weigh_unload,
+};
 use crate::forecast::Outlook;
 use crate::keep_alive::KeepAlive;
 use crate::page_cache::Step;
@@ -110,7 +112,14 @@ pub(crate) fn plan_ahead(
         });
     }
 
-    let evicting = plan_preloads(workload, outlook, &agent.name, &mut slots, &mut plan);
+    let evicting = plan_preloads(
+        workload,
+        context,
+        outlook,
+        &agent.name,
+        &mut slots,
+        &mut plan,
+    );
     spare_cache(workload, context, outlook, &evicting, &mut slots, &mut plan);
     rank_keep_alives(outlook, speaker_runner, &slots, &mut plan);
     plan
@@ -155,10 +164,12 @@ fn resident_slots(
 
 /// Preloads in order of priority while the turn runs, where the expected saving beats the
 /// expected cost ([`preload_pays`]): reloads of what it evicts, and the waits of the loads
-/// other models may demand while it holds the loader. Returns the runners whose preload
-/// evicts a model.
+/// other models may demand while it holds the loader, and the cold reloads of evicted
+/// models whose files it pushes out of the page cache ([`eviction_cache_cost`]). Returns the
+/// runners whose preload evicts a model.
 fn plan_preloads(
     workload: &Workload,
+    context: &PlanContext<'_>,
     outlook: &impl Outlook,
     speaker_name: &str,
     slots: &mut Vec<Slot>,
@@ -249,6 +260,8 @@ fn plan_preloads(
                 .filter(|(index, _)| victims.contains(index))
                 .map(|(_, risk)| WRONG_EVICTION_WEIGHT * risk)
                 .sum();
+            lost +=
+                evictions_pushed_out(workload, context, outlook, slots, plan, candidate, &victims);
         }
         if !preload_pays(saving, lost, delay) {
             continue;
@@ -302,52 +315,8 @@ fn spare_cache(
     slots: &mut Vec<Slot>,
     plan: &mut TurnPlan,
 ) {
-    let Some(host) = workload.host.as_ref() else {
+    let Some(mut cache) = cache_outlook(workload, context, slots, plan) else {
         return;
-    };
-    let held = |name: &str| {
-        context
-            .resident
-            .iter()
-            .filter(|model| model.model == name)
-            .map(|model| model.bytes)
-            .max()
-            .unwrap_or(0)
-    };
-    let mut steps = Vec::new();
-    for unload in &plan.unloads {
-        if let Some(runner) = workload.runner_named(&unload.model) {
-            steps.push(Step::Unload {
-                runner,
-                wired_bytes: held(&unload.model),
-                file_bytes: workload.runners[runner].file_bytes,
-            });
-        }
-    }
-    let loads = plan
-        .call
-        .iter()
-        .filter(|call| call.loads)
-        .map(|call| call.model.as_str())
-        .chain(plan.preloads.iter().map(|preload| preload.model.as_str()));
-    for model in loads {
-        if let Some(runner) = workload.runner_named(model) {
-            steps.push(Step::Load {
-                runner,
-                wired_bytes: workload.runners[runner].footprint_bytes,
-            });
-        }
-    }
-    let resident: Vec<bool> = (0..workload.runners.len())
-        .map(|runner| slots.iter().any(|slot| slot.runner == Some(runner)))
-        .collect();
-    let mut cache = CacheOutlook {
-        host,
-        cache: &workload.cache,
-        wired_bytes: context.resident.iter().map(|model| model.bytes).sum(),
-        steps,
-        resident,
-        wired_after: slots.iter().map(|slot| slot.bytes).sum(),
     };
     withdraw_costly_preloads(workload, outlook, evicting, &mut cache, slots, plan);
     // The idle models, least valuable first; only the few least valuable are tried.
@@ -429,6 +398,129 @@ fn spare_cache(
         })
         .collect();
     plan.unloads.splice(0..0, unloads);
+}
+
+/// The page cache as the plan so far leaves it: its unloads, then the call's load and the
+/// preloads; `None` when the host's memory is not known.
+fn cache_outlook<'a>(
+    workload: &'a Workload,
+    context: &PlanContext<'_>,
+    slots: &[Slot],
+    plan: &TurnPlan,
+) -> Option<CacheOutlook<'a>> {
+    let host = workload.host.as_ref()?;
+    let held = |name: &str| {
+        context
+            .resident
+            .iter()
+            .filter(|model| model.model == name)
+            .map(|model| model.bytes)
+            .max()
+            .unwrap_or(0)
+    };
+    let mut steps = Vec::new();
+    for unload in &plan.unloads {
+        if let Some(runner) = workload.runner_named(&unload.model) {
+            steps.push(Step::Unload {
+                runner,
+                wired_bytes: held(&unload.model),
+                file_bytes: workload.runners[runner].file_bytes,
+            });
+        }
+    }
+    let loads = plan
+        .call
+        .iter()
+        .filter(|call| call.loads)
+        .map(|call| call.model.as_str())
+        .chain(plan.preloads.iter().map(|preload| preload.model.as_str()));
+    for model in loads {
+        if let Some(runner) = workload.runner_named(model) {
+            steps.push(Step::Load {
+                runner,
+                wired_bytes: workload.runners[runner].footprint_bytes,
+            });
+        }
+    }
+    let resident: Vec<bool> = (0..workload.runners.len())
+        .map(|runner| slots.iter().any(|slot| slot.runner == Some(runner)))
+        .collect();
+    Some(CacheOutlook {
+        host,
+        cache: &workload.cache,
+        wired_bytes: context.resident.iter().map(|model| model.bytes).sum(),
+        steps,
+        resident,
+        wired_after: slots.iter().map(|slot| slot.bytes).sum(),
+    })
+}
+
+/// What preloading `candidate` in place of the slots at `victims` costs in evicted files
+/// pushed out of the page cache by the models busy now ([`eviction_cache_cost`]); nothing
+/// when the host's memory is not known.
+fn evictions_pushed_out(
+    workload: &Workload,
+    context: &PlanContext<'_>,
+    outlook: &impl Outlook,
+    slots: &[Slot],
+    plan: &TurnPlan,
+    candidate: usize,
+    victims: &[usize],
+) -> f64 {
+    let Some(mut cache) = cache_outlook(workload, context, slots, plan) else {
+        return 0.0;
+    };
+    // The speaker's model and any other whose request is under way (not this plan's
+    // preloads): idle by the time the candidate is called.
+    let speaking = |slot: &Slot| {
+        plan.call
+            .as_ref()
+            .is_some_and(|call| call.model == slot.name)
+    };
+    let preloaded = |slot: &Slot| {
+        plan.preloads
+            .iter()
+            .any(|preload| preload.model == slot.name)
+    };
+    let busy: Vec<Idle> = slots
+        .iter()
+        .filter(|slot| (slot.busy || speaking(slot)) && !preloaded(slot))
+        .filter_map(|slot| {
+            Some(Idle {
+                runner: slot.runner?,
+                wired_bytes: slot.bytes,
+            })
+        })
+        .collect();
+    let mut evicted = Vec::new();
+    let first_load = cache
+        .steps
+        .iter()
+        .position(|step| matches!(step, Step::Load { .. }))
+        .unwrap_or(cache.steps.len());
+    let mut unloads = Vec::new();
+    for &index in victims {
+        let slot = &slots[index];
+        cache.wired_after = cache.wired_after.saturating_sub(slot.bytes);
+        if let Some(runner) = slot.runner {
+            cache.resident[runner] = false;
+            evicted.push(runner);
+            unloads.push(Step::Unload {
+                runner,
+                wired_bytes: slot.bytes,
+                file_bytes: workload.runners[runner].file_bytes,
+            });
+        }
+    }
+    cache.steps.splice(first_load..first_load, unloads);
+    let bytes = workload.runners[candidate].footprint_bytes;
+    cache.steps.push(Step::Load {
+        runner: candidate,
+        wired_bytes: bytes,
+    });
+    cache.resident[candidate] = true;
+    cache.wired_after = cache.wired_after.saturating_add(bytes);
+    eviction_cache_cost(workload, outlook, &cache, &evicted, &busy)
 }
 
 /// Drops the plan's preloads that evict nothing but whose memory costs the files already

@@ -406,3 +406,44 @@ fn preloads_stay_together_when_the_cached_file_is_not_expected() {
     preloads.sort_unstable();
     assert_eq!(preloads, ["helper-a", "helper-b"], "{plan:#?}");
 }
+
+/// The helper speaks (its 6 GB held through the turn) with the planner's 33 GB idle beside it; the coder
+/// comes next for sure. Preloading the coder now evicts the planner while the helper still
+/// holds its memory: 6 + 20 GB wired leave 32 GB of cache, too little for the planner's
+/// file, which is pushed out at once. Loaded at the coder's call instead, with the helper
+/// idle and gone first, the file keeps 38 GB and the planner reloads warm: worth more than
+/// the 10 s the preload hides, unless the planner is not expected again.
+fn preload_evicting_beside_a_busy_model(planner_use: f64) -> crate::TurnPlan {
+    let mut workload = team(0.1);
+    // The speaker's model counts as busy though its request is not yet sent.
+    let resident = [loaded("planner-70b", 33), loaded("helper-8b", 6)];
+    workload.observe_residency(&resident);
+    let outlook = Stated {
+        priority: vec![0.5, 1.0, 0.4],
+        use_probability: vec![planner_use, 1.0, 0.1],
+        before: vec![vec![0.0; 3]; 3],
+        preload_saving: 10.0,
+    };
+    let context = PlanContext {
+        speaker: "helper",
+        resident: &resident,
+        future: &[],
+    };
+    crate::lookahead::plan_ahead(&workload, &context, 2, &outlook)
+}
+
+#[test]
+fn a_preload_that_evicts_a_file_the_busy_models_would_push_out_waits_for_the_call() {
+    let plan = preload_evicting_beside_a_busy_model(1.0);
+    assert!(plan.preloads.is_empty(), "{plan:#?}");
+    assert!(plan.unloads.is_empty(), "{plan:#?}");
+}
+
+#[test]
+fn a_preload_evicts_when_the_evicted_model_is_not_expected() {
+    let plan = preload_evicting_beside_a_busy_model(0.0);
+    let preloads: Vec<&str> = plan.preloads.iter().map(|p| p.model.as_str()).collect();
+    assert_eq!(preloads, ["coder-32b"], "{plan:#?}");
+    let unloads: Vec<&str> = plan.unloads.iter().map(|u| u.model.as_str()).collect();
+    assert_eq!(unloads, ["planner-70b"], "{plan:#?}");
+}

@@ -260,8 +260,22 @@ fn plan_preloads(
                 .filter(|(index, _)| victims.contains(index))
                 .map(|(_, risk)| WRONG_EVICTION_WEIGHT * risk)
                 .sum();
-            lost +=
-                evictions_pushed_out(workload, context, outlook, slots, plan, candidate, &victims);
+            // Weighed only when it could turn the decision: at most, every evicted model is
+            // needed again and reloads cold instead of warm.
+            let most: f64 = victims
+                .iter()
+                .filter_map(|&index| slots[index].runner)
+                .map(|evicted| {
+                    let model = &workload.runners[evicted];
+                    let warm = model.warm_load_seconds(workload.host.as_ref());
+                    outlook.use_probability(evicted) * (model.load_seconds() - warm).max(0.0)
+                })
+                .sum();
+            if preload_pays(saving, lost, delay) && !preload_pays(saving, lost + most, delay) {
+                lost += evictions_pushed_out(
+                    workload, context, outlook, slots, plan, candidate, &victims,
+                );
+            }
         }
         if !preload_pays(saving, lost, delay) {
             continue;

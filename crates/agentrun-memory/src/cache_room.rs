@@ -71,11 +71,11 @@ impl CacheOutlook<'_> {
     /// The chance that `runner`'s file, cached in `cache` as the plan leaves it with
     /// `wired` bytes held, survives until the runner's next use: the models that may load
     /// before it (other than those of `skip`, and those resident) are each counted with
-    /// their chance of coming first ([`Outlook::likely_before`]).
+    /// their chance of coming first, `before(runner, other)`.
     fn survival(
         &self,
         workload: &Workload,
-        outlook: &impl Outlook,
+        before: impl Fn(usize, usize) -> f64,
         cache: &CachedFiles,
         wired: u64,
         runner: usize,
@@ -92,7 +92,7 @@ impl CacheOutlook<'_> {
             if other == runner || skip.contains(&other) || self.resident[other] {
                 continue;
             }
-            let chance = outlook.likely_before(runner, other);
+            let chance = before(runner, other);
             if chance <= NEGLIGIBLE {
                 continue;
             }
@@ -220,6 +220,7 @@ pub(crate) fn preload_cache_cost(
         without.resident[runner] = false;
     }
     let skipped = without.after(&[]);
+    let likely = |runner, other| outlook.likely_before(runner, other);
     let mut cost = 0.0;
     for (other, model) in workload.runners.iter().enumerate() {
         if runners.contains(&other) || cache.resident[other] || !skipped.contains(other) {
@@ -229,8 +230,8 @@ pub(crate) fn preload_cache_cost(
         if warm_gain <= 0.0 {
             continue;
         }
-        let left = without.survival(workload, outlook, &skipped, without.wired_after, other, &[]);
-        let loaded = cache.survival(workload, outlook, &with, cache.wired_after, other, &[]);
+        let left = without.survival(workload, likely, &skipped, without.wired_after, other, &[]);
+        let loaded = cache.survival(workload, likely, &with, cache.wired_after, other, &[]);
         if left > loaded {
             cost += outlook.use_probability(other) * (left - loaded) * warm_gain;
         }
@@ -244,7 +245,7 @@ pub(crate) fn preload_cache_cost(
 /// models would be idle and could go first, leaving the file cached. `cache` is the plan
 /// with the preload and its unloads in it. For each evicted model: the chance it is needed
 /// again, times how much likelier its file is to survive with the busy models gone, times
-/// its cold load minus its warm load.
+/// the part of its cold load a warm one saves beyond what the turn before its use hides.
 pub(crate) fn eviction_cache_cost(
     workload: &Workload,
     outlook: &impl Outlook,
@@ -271,24 +272,32 @@ pub(crate) fn eviction_cache_cost(
     }
     let freed = waiting.after(&unloads(workload, busy));
     let gone: Vec<usize> = busy.iter().map(|idle| idle.runner).collect();
+    // Given the evicted model is needed (its reload is what is weighed), the chance another
+    // loads first: at least its chance of coming first at all, shared among fewer futures.
+    // Asked for a few models only, so the exact race is affordable: a chain's next steps
+    // are certain to come first, which the cheap estimate takes as an even race.
+    let likely = |runner, other| {
+        let needed = outlook.use_probability(runner);
+        if needed <= NEGLIGIBLE {
+            return 0.0;
+        }
+        (outlook.needed_before(runner, other) / needed).min(1.0)
+    };
     let mut cost = 0.0;
     for &runner in evicted {
         let model = &workload.runners[runner];
-        let warm_gain = model.load_seconds() - model.warm_load_seconds(Some(cache.host));
+        // Only the part of the reload the turn before its use cannot hide is waited for.
+        let lead = workload.lead_seconds(runner);
+        let exposed = |seconds: f64| (seconds - lead).max(0.0);
+        let warm_gain =
+            exposed(model.load_seconds()) - exposed(model.warm_load_seconds(Some(cache.host)));
         if warm_gain <= 0.0 || !freed.contains(runner) {
             continue;
         }
         // Given the busy models go at the call, none of them loads again before its use: a
         // busy model's next turn may well come first, but while it is resident.
-        let later = waiting.survival(
-            workload,
-            outlook,
-            &freed,
-            waiting.wired_after,
-            runner,
-            &gone,
-        );
-        let at_once = cache.survival(workload, outlook, &now, cache.wired_after, runner, &[]);
+        let later = waiting.survival(workload, likely, &freed, waiting.wired_after, runner, &gone);
+        let at_once = cache.survival(workload, likely, &now, cache.wired_after, runner, &[]);
         if later > at_once {
             cost += outlook.use_probability(runner) * (later - at_once) * warm_gain;
         }
@@ -310,6 +319,7 @@ pub(crate) fn weigh_unload(
     let wired_freed = idle.iter().fold(cache.wired_after, |wired, idle| {
         wired.saturating_sub(idle.wired_bytes)
     });
+    let likely = |runner, other| outlook.likely_before(runner, other);
     let mut saving = 0.0;
     for runner in unloaded_by_plan(cache) {
         if gone.contains(&runner) || cache.resident[runner] || !freed.contains(runner) {
@@ -321,11 +331,11 @@ pub(crate) fn weigh_unload(
             continue;
         }
         // Given it comes before the idle models, none of them loads in between.
-        let with = cache.survival(workload, outlook, &freed, wired_freed, runner, &gone);
+        let with = cache.survival(workload, likely, &freed, wired_freed, runner, &gone);
         if with <= NEGLIGIBLE {
             continue;
         }
-        let without = cache.survival(workload, outlook, &kept, cache.wired_after, runner, &gone);
+        let without = cache.survival(workload, likely, &kept, cache.wired_after, runner, &gone);
         if with <= without {
             continue;
         }
@@ -340,7 +350,7 @@ pub(crate) fn weigh_unload(
         let spec = &workload.runners[idle.runner];
         let cached = cache.survival(
             workload,
-            outlook,
+            likely,
             &freed,
             wired_freed,
             idle.runner,

@@ -403,6 +403,41 @@ impl Workload {
         }
     }
 
+    /// The expected length of the turn before a call to `runner` by an agent on another
+    /// model: the time a preload of it has to hide its load, weighted by the edges into its
+    /// agents. A turn counts only when the runner can be resident beside the model that turn
+    /// holds: the agent's own, or for an agent without one (a command) every model of the
+    /// agents leading to it. 0 when no other agent leads to it.
+    pub(crate) fn lead_seconds(&self, runner: usize) -> f64 {
+        let beside = |from: usize| match self.agent_runner[from] {
+            Some(held) => self.coexist(runner, held),
+            None => self.out.iter().enumerate().all(|(before, edges)| {
+                !edges
+                    .iter()
+                    .any(|edge| edge.to == Some(from) && edge.probability > 0.0)
+                    || self.agent_runner[before].is_none_or(|held| self.coexist(runner, held))
+            }),
+        };
+        let (mut seconds, mut weight) = (0.0, 0.0);
+        for (from, edges) in self.out.iter().enumerate() {
+            if self.agent_runner[from] == Some(runner) {
+                continue;
+            }
+            for edge in edges {
+                if edge
+                    .to
+                    .is_some_and(|to| self.agent_runner[to] == Some(runner))
+                {
+                    weight += edge.probability;
+                    if beside(from) {
+                        seconds += edge.probability * self.turn_seconds[from];
+                    }
+                }
+            }
+        }
+        if weight > 0.0 { seconds / weight } else { 0.0 }
+    }
+
     /// The budget plans must respect.
     pub fn budget(&self) -> Budget {
         self.budget

@@ -120,6 +120,7 @@ pub(crate) fn plan_ahead(
         &mut slots,
         &mut plan,
     );
+    unload_latest_needed_first(workload, outlook, &mut plan);
     spare_cache(workload, context, outlook, &evicting, &mut slots, &mut plan);
     rank_keep_alives(outlook, speaker_runner, &slots, &mut plan);
     plan
@@ -315,6 +316,18 @@ fn plan_preloads(
         offset += load_seconds;
     }
     evicting
+}
+
+/// Orders the plan's unloads so that the model needed last goes first: the page cache drops
+/// the oldest file first, so the file needed soonest is the one that stays cached longest.
+fn unload_latest_needed_first(workload: &Workload, outlook: &impl Outlook, plan: &mut TurnPlan) {
+    let priority = |unload: &Unload| {
+        workload
+            .runner_named(&unload.model)
+            .map_or(f64::NEG_INFINITY, |runner| outlook.priority(runner))
+    };
+    plan.unloads
+        .sort_by(|a, b| priority(a).total_cmp(&priority(b)));
 }
 
 /// Unloads idle models whose memory is worth more as page cache ([`crate::cache_room`]):

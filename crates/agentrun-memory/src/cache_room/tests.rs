@@ -471,3 +471,45 @@ fn a_preload_evicts_when_the_evicted_model_is_not_expected() {
     let unloads: Vec<&str> = plan.unloads.iter().map(|u| u.model.as_str()).collect();
     assert_eq!(unloads, ["planner-70b"], "{plan:#?}");
 }
+
+/// A chain of three steps on 26, 17 and 12 GB models, 48 GB of GPU memory: step1's model
+/// fits beside either other but not both. Step1 speaks with the other two idle: step2's
+/// model goes to make room (the two others do not pass the fit test together) and is
+/// preloaded again once step3's goes. Its file must be the newer in the cache when step1's
+/// model loads (26 GB wired leave 25 GB of cache, room for it but not for both files), so
+/// step3's model, needed last, unloads first.
+#[test]
+fn the_model_needed_last_unloads_first_so_the_file_needed_soonest_stays_cached() {
+    let names = [("step1-m", 26.0), ("step2-m", 17.0), ("step3-m", 12.0)];
+    let mut workload = Workload::new(
+        names.iter().map(|&(name, gb)| model(name, gb)).collect(),
+        vec![
+            agent("step1", Some("step1-m"), 90.0),
+            agent("step2", Some("step2-m"), 90.0),
+            agent("step3", Some("step3-m"), 60.0),
+        ],
+        vec![
+            edge("step1", "step2", 1.0),
+            edge("step2", "step3", 1.0),
+            edge("step3", "step1", 1.0),
+        ],
+        budget(48, 4),
+    )
+    .expect("valid");
+    workload
+        .set_host(HostMemory {
+            ram_bytes: 57 * GB,
+            ..host()
+        })
+        .expect("valid host");
+    for &(name, gb) in &names {
+        workload
+            .set_file_bytes(name, (gb * GB as f64) as u64)
+            .expect("known");
+    }
+    let resident = [loaded("step2-m", 17), loaded("step3-m", 12)];
+    workload.observe_residency(&resident);
+    let plan = plan(&workload, "step1", &resident);
+    let unloads: Vec<&str> = plan.unloads.iter().map(|u| u.model.as_str()).collect();
+    assert_eq!(unloads, ["step3-m", "step2-m"], "{plan:#?}");
+}

@@ -227,3 +227,55 @@ fn a_host_keeps_the_graph_and_what_was_learnt_but_only_its_models() {
         Some(Error::NoModelSlots)
     );
 }
+
+/// A coder on 20 GB hands to a 40 s test command, which hands to a reviewer on 30 GB (or
+/// back to the coder); an architect on 6 GB hands to the reviewer too, after a 10 s turn.
+fn review_loop(budget_gb: u64) -> Workload {
+    Workload::new(
+        vec![
+            model("coder", 20.0),
+            model("reviewer", 30.0),
+            model("architect", 6.0),
+        ],
+        vec![
+            agent("coder", Some("coder"), 60.0),
+            agent("tests", None, 40.0),
+            agent("reviewer", Some("reviewer"), 60.0),
+            agent("architect", Some("architect"), 10.0),
+        ],
+        vec![
+            edge("coder", "tests", 1.0),
+            edge("tests", "reviewer", 3.0),
+            edge("tests", "coder", 1.0),
+            edge("reviewer", "coder", 1.0),
+            edge("architect", "reviewer", 1.0),
+        ],
+        budget(budget_gb, 3),
+    )
+    .expect("valid")
+}
+
+/// The turn before a model's use hides its load only when the model can load beside what
+/// that turn holds: a command holds the models of the agents leading to it. Turns are
+/// weighed by the edges into the model's agents (tests leads to the reviewer 3 times in 4,
+/// the architect always).
+#[test]
+fn the_lead_before_a_use_counts_only_turns_the_model_can_load_beside() {
+    let close = |got: f64, want: f64| assert!((got - want).abs() < 1e-9, "{got} != {want}");
+    let reviewer = |workload: &Workload| workload.runner_named("reviewer").expect("known");
+    // 64 GB: the reviewer loads beside the coder (30 <= 0.8 x 44) and the architect, so
+    // both turns before it count.
+    let roomy = review_loop(64);
+    close(
+        roomy.lead_seconds(reviewer(&roomy)),
+        (0.75 * 40.0 + 10.0) / 1.75,
+    );
+    // 48 GB: not beside the coder (30 > 0.8 x 28), so the test command, which holds the
+    // coder's model, hides nothing; the architect's turn still counts.
+    let tight = review_loop(48);
+    close(tight.lead_seconds(reviewer(&tight)), 10.0 / 1.75);
+    // The coder is led to by the command (once in 4; it holds the coder's own model) and
+    // by the reviewer, beside which it loads at 64 GB.
+    let coder = roomy.runner_named("coder").expect("known");
+    close(roomy.lead_seconds(coder), (0.25 * 40.0 + 60.0) / 1.25);
+}

@@ -45,6 +45,7 @@ pub(crate) struct Idle {
 
 /// The page cache as the plan leaves it: the starting estimate, the memory wired now, the
 /// plan's unloads and loads in order, and what stays resident.
+#[derive(Clone)]
 pub(crate) struct CacheOutlook<'a> {
     pub(crate) host: &'a HostMemory,
     pub(crate) cache: &'a CachedFiles,
@@ -58,6 +59,19 @@ pub(crate) struct CacheOutlook<'a> {
 }
 
 impl CacheOutlook<'_> {
+    /// `runner` no longer resident once the plan is done: its `wired_bytes` are free.
+    pub(crate) fn release(&mut self, runner: usize, wired_bytes: u64) {
+        self.resident[runner] = false;
+        self.wired_after = self.wired_after.saturating_sub(wired_bytes);
+    }
+
+    /// The plan without its load of `runner`, which would have wired `wired_bytes`.
+    pub(crate) fn drop_load(&mut self, runner: usize, wired_bytes: u64) {
+        self.steps
+            .retain(|step| !matches!(*step, Step::Load { runner: loaded, .. } if loaded == runner));
+        self.release(runner, wired_bytes);
+    }
+
     /// The cache after the plan, with `first` done before it.
     fn after(&self, first: &[Step]) -> CachedFiles {
         project(
@@ -174,7 +188,7 @@ pub(crate) fn may_pay(
         .filter(|&runner| !cache.resident[runner] && freed.contains(runner))
         .map(|runner| {
             let model = &workload.runners[runner];
-            model.load_seconds() - model.warm_load_seconds(Some(cache.host))
+            model.warm_saving(Some(cache.host))
         })
         .sum();
     let least: f64 = idle
@@ -199,25 +213,9 @@ pub(crate) fn preload_cache_cost(
     runners: &[usize],
 ) -> f64 {
     let with = cache.after(&[]);
-    let mut without = CacheOutlook {
-        host: cache.host,
-        cache: cache.cache,
-        wired_bytes: cache.wired_bytes,
-        steps: cache
-            .steps
-            .iter()
-            .copied()
-            .filter(|step| {
-                !matches!(*step, Step::Load { runner: loaded, .. } if runners.contains(&loaded))
-            })
-            .collect(),
-        resident: cache.resident.clone(),
-        wired_after: runners.iter().fold(cache.wired_after, |wired, &runner| {
-            wired.saturating_sub(workload.runners[runner].footprint_bytes)
-        }),
-    };
+    let mut without = cache.clone();
     for &runner in runners {
-        without.resident[runner] = false;
+        without.drop_load(runner, workload.runners[runner].footprint_bytes);
     }
     let skipped = without.after(&[]);
     let likely = |runner, other| outlook.likely_before(runner, other);
@@ -226,7 +224,7 @@ pub(crate) fn preload_cache_cost(
         if runners.contains(&other) || cache.resident[other] || !skipped.contains(other) {
             continue;
         }
-        let warm_gain = model.load_seconds() - model.warm_load_seconds(Some(cache.host));
+        let warm_gain = model.warm_saving(Some(cache.host));
         if warm_gain <= 0.0 {
             continue;
         }
@@ -257,18 +255,9 @@ pub(crate) fn eviction_cache_cost(
         return 0.0;
     }
     let now = cache.after(&[]);
-    let mut waiting = CacheOutlook {
-        host: cache.host,
-        cache: cache.cache,
-        wired_bytes: cache.wired_bytes,
-        steps: cache.steps.clone(),
-        resident: cache.resident.clone(),
-        wired_after: busy.iter().fold(cache.wired_after, |wired, idle| {
-            wired.saturating_sub(idle.wired_bytes)
-        }),
-    };
+    let mut waiting = cache.clone();
     for idle in busy {
-        waiting.resident[idle.runner] = false;
+        waiting.release(idle.runner, idle.wired_bytes);
     }
     let freed = waiting.after(&unloads(workload, busy));
     let gone: Vec<usize> = busy.iter().map(|idle| idle.runner).collect();
@@ -326,7 +315,7 @@ pub(crate) fn weigh_unload(
             continue;
         }
         let model = &workload.runners[runner];
-        let warm_gain = model.load_seconds() - model.warm_load_seconds(Some(cache.host));
+        let warm_gain = model.warm_saving(Some(cache.host));
         if warm_gain <= 0.0 {
             continue;
         }

@@ -267,9 +267,8 @@ fn plan_preloads(
                 .iter()
                 .filter_map(|&index| slots[index].runner)
                 .map(|evicted| {
-                    let model = &workload.runners[evicted];
-                    let warm = model.warm_load_seconds(workload.host.as_ref());
-                    outlook.use_probability(evicted) * (model.load_seconds() - warm).max(0.0)
+                    outlook.use_probability(evicted)
+                        * workload.runners[evicted].warm_saving(workload.host.as_ref())
                 })
                 .sum();
             if preload_pays(saving, lost, delay) && !preload_pays(saving, lost + most, delay) {
@@ -528,16 +527,17 @@ fn evictions_pushed_out(
     let mut unloads = Vec::new();
     for &index in victims {
         let slot = &slots[index];
-        cache.wired_after = cache.wired_after.saturating_sub(slot.bytes);
-        if let Some(runner) = slot.runner {
-            cache.resident[runner] = false;
-            evicted.push(runner);
-            unloads.push(Step::Unload {
-                runner,
-                wired_bytes: slot.bytes,
-                file_bytes: workload.runners[runner].file_bytes,
-            });
-        }
+        let Some(runner) = slot.runner else {
+            cache.wired_after = cache.wired_after.saturating_sub(slot.bytes);
+            continue;
+        };
+        cache.release(runner, slot.bytes);
+        evicted.push(runner);
+        unloads.push(Step::Unload {
+            runner,
+            wired_bytes: slot.bytes,
+            file_bytes: workload.runners[runner].file_bytes,
+        });
     }
     cache.steps.splice(first_load..first_load, unloads);
     let bytes = workload.runners[candidate].footprint_bytes;
@@ -602,13 +602,7 @@ fn withdraw_costly_preloads(
         plan.preloads
             .retain(|preload| workload.runner_named(&preload.model) != Some(runner));
         slots.retain(|slot| !(slot.planned && slot.runner == Some(runner)));
-        cache
-            .steps
-            .retain(|step| !matches!(*step, Step::Load { runner: loaded, .. } if loaded == runner));
-        cache.resident[runner] = false;
-        cache.wired_after = cache
-            .wired_after
-            .saturating_sub(workload.runners[runner].footprint_bytes);
+        cache.drop_load(runner, workload.runners[runner].footprint_bytes);
     }
 }
 

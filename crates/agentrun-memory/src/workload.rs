@@ -203,6 +203,11 @@ impl Runner {
             _ => cold,
         }
     }
+
+    /// Seconds a load from the page cache saves over one from disk (never negative).
+    pub(crate) fn warm_saving(&self, host: Option<&HostMemory>) -> f64 {
+        self.load_seconds() - self.warm_load_seconds(host)
+    }
 }
 
 /// An outgoing edge with its current probability.

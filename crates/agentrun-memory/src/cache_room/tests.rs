@@ -1,10 +1,11 @@
 //! When an idle model is worth more as page cache than resident.
 
+use crate::budget::Budget;
 use crate::page_cache::HostMemory;
 use crate::plan::{LoadedModel, PlanContext, plan_turn};
 use crate::policy::Policy;
 use crate::test_support::{GB, agent, budget, edge, model};
-use crate::workload::Workload;
+use crate::workload::{PlannedAgent, PlannedEdge, Workload};
 
 fn host() -> HostMemory {
     HostMemory {
@@ -15,6 +16,38 @@ fn host() -> HostMemory {
     }
 }
 
+/// A workload on `ram_gb` of RAM whose models' weights files are as large as the models.
+fn with_files(
+    models: &[(&str, f64)],
+    agents: Vec<PlannedAgent>,
+    edges: Vec<PlannedEdge>,
+    budget: Budget,
+    ram_gb: u64,
+) -> Workload {
+    let specs = models.iter().map(|&(name, gb)| model(name, gb)).collect();
+    let mut workload = Workload::new(specs, agents, edges, budget).expect("valid");
+    workload
+        .set_host(HostMemory {
+            ram_bytes: ram_gb * GB,
+            ..host()
+        })
+        .expect("valid host");
+    for &(name, gb) in models {
+        workload
+            .set_file_bytes(name, (gb * GB as f64) as u64)
+            .expect("known");
+    }
+    workload
+}
+
+/// One agent per model of `models`, named after it, each turn 60 s.
+fn agent_per_model(models: &[(&str, f64)]) -> Vec<PlannedAgent> {
+    models
+        .iter()
+        .map(|&(name, _)| agent(name, Some(name), 60.0))
+        .collect()
+}
+
 /// A planner on a 33 GB model hands to a coder on 24 GB and back, mostly; now and then a
 /// helper on a small model speaks after the coder. The three do not fit together in 54 GB.
 fn team(helper_weight: f64) -> Workload {
@@ -23,11 +56,11 @@ fn team(helper_weight: f64) -> Workload {
 
 /// [`team`] with the coder's turns lasting `coder_seconds`, on `budget_gb` of GPU memory.
 fn team_timed(helper_weight: f64, coder_seconds: f64, budget_gb: u64) -> Workload {
-    let mut workload = Workload::new(
-        vec![
-            model("planner-70b", 33.0),
-            model("coder-32b", 20.0),
-            model("helper-8b", 6.0),
+    with_files(
+        &[
+            ("planner-70b", 33.0),
+            ("coder-32b", 20.0),
+            ("helper-8b", 6.0),
         ],
         vec![
             agent("planner", Some("planner-70b"), 60.0),
@@ -41,13 +74,8 @@ fn team_timed(helper_weight: f64, coder_seconds: f64, budget_gb: u64) -> Workloa
             edge("helper", "coder", 1.0),
         ],
         budget(budget_gb, 3),
+        64,
     )
-    .expect("valid");
-    workload.set_host(host()).expect("valid host");
-    for (name, gb) in [("planner-70b", 33), ("coder-32b", 20), ("helper-8b", 6)] {
-        workload.set_file_bytes(name, gb * GB).expect("known");
-    }
-    workload
 }
 
 fn loaded(name: &str, gb: u64) -> LoadedModel {
@@ -211,23 +239,13 @@ fn relay() -> Workload {
         ("worker-c", 8.0),
         ("helper", 6.0),
     ];
-    let mut workload = Workload::new(
-        names.iter().map(|&(name, gb)| model(name, gb)).collect(),
-        names
-            .iter()
-            .map(|&(name, _)| agent(name, Some(name), 60.0))
-            .collect(),
+    with_files(
+        &names,
+        agent_per_model(&names),
         vec![edge("planner", "worker-a", 1.0)],
         budget(54, 2),
+        64,
     )
-    .expect("valid");
-    workload.set_host(host()).expect("valid host");
-    for &(name, gb) in &names {
-        workload
-            .set_file_bytes(name, (gb * GB as f64) as u64)
-            .expect("known");
-    }
-    workload
 }
 
 /// The runners of [`relay`] in order: planner, worker-a, worker-b, worker-c, helper.
@@ -362,22 +380,13 @@ fn two_helpers_plan(planner_use: f64) -> crate::TurnPlan {
         ("helper-a", 6.0),
         ("helper-b", 6.0),
     ];
-    let mut workload = Workload::new(
-        names.iter().map(|&(name, gb)| model(name, gb)).collect(),
-        names
-            .iter()
-            .map(|&(name, _)| agent(name, Some(name), 60.0))
-            .collect(),
+    let mut workload = with_files(
+        &names,
+        agent_per_model(&names),
         vec![edge("planner-70b", "coder-32b", 1.0)],
         budget(54, 4),
-    )
-    .expect("valid");
-    workload.set_host(host()).expect("valid host");
-    for &(name, gb) in &names {
-        workload
-            .set_file_bytes(name, (gb * GB as f64) as u64)
-            .expect("known");
-    }
+        64,
+    );
     workload.observe_residency(&[loaded("planner-70b", 33)]);
     let resident = [loaded("coder-32b", 20)];
     workload.observe_residency(&resident);
@@ -481,8 +490,8 @@ fn a_preload_evicts_when_the_evicted_model_is_not_expected() {
 #[test]
 fn the_model_needed_last_unloads_first_so_the_file_needed_soonest_stays_cached() {
     let names = [("step1-m", 26.0), ("step2-m", 17.0), ("step3-m", 12.0)];
-    let mut workload = Workload::new(
-        names.iter().map(|&(name, gb)| model(name, gb)).collect(),
+    let mut workload = with_files(
+        &names,
         vec![
             agent("step1", Some("step1-m"), 90.0),
             agent("step2", Some("step2-m"), 90.0),
@@ -494,19 +503,8 @@ fn the_model_needed_last_unloads_first_so_the_file_needed_soonest_stays_cached()
             edge("step3", "step1", 1.0),
         ],
         budget(48, 4),
-    )
-    .expect("valid");
-    workload
-        .set_host(HostMemory {
-            ram_bytes: 57 * GB,
-            ..host()
-        })
-        .expect("valid host");
-    for &(name, gb) in &names {
-        workload
-            .set_file_bytes(name, (gb * GB as f64) as u64)
-            .expect("known");
-    }
+        57,
+    );
     let resident = [loaded("step2-m", 17), loaded("step3-m", 12)];
     workload.observe_residency(&resident);
     let plan = plan(&workload, "step1", &resident);

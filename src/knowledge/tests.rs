@@ -34,12 +34,8 @@ fn details(digest_8b: &str) -> BTreeMap<String, ModelDetails> {
                 name: name.to_owned(),
                 file_bytes: 5_000_000_000,
                 digest: Some(digest.to_owned()),
-                block_count: None,
-                head_count: None,
-                head_count_kv: None,
-                embedding_length: None,
                 context_length: Some(40_960),
-                capabilities: Vec::new(),
+                ..ModelDetails::default()
             };
             (name.to_owned(), details)
         })

@@ -155,8 +155,8 @@ pub struct RunningModel {
 }
 
 /// What the server knows of a model (`/api/tags` and `/api/show`): enough to
-/// predict its memory footprint as Ollama does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// predict its memory footprint as Ollama does. The default knows nothing but an empty name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ModelDetails {
     /// The model's name.
     pub name: String,

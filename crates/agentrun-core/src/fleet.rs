@@ -856,13 +856,7 @@ struct ChatUnderWay<'a> {
 
 impl Drop for ChatUnderWay<'_> {
     fn drop(&mut self) {
-        let mut state = self.fleet.state();
-        if let Some(count) = state.in_flight[self.host].get_mut(&self.model) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                state.in_flight[self.host].remove(&self.model);
-            }
-        }
+        count_down(&mut self.fleet.state().in_flight[self.host], &self.model);
     }
 }
 
@@ -888,12 +882,16 @@ impl<'a> PreloadUnderWay<'a> {
 
 impl Drop for PreloadUnderWay<'_> {
     fn drop(&mut self) {
-        let mut state = self.fleet.state();
-        if let Some(count) = state.preloading[self.host].get_mut(&self.model) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                state.preloading[self.host].remove(&self.model);
-            }
+        count_down(&mut self.fleet.state().preloading[self.host], &self.model);
+    }
+}
+
+/// One fewer of `model` under way; a model with none left is forgotten.
+fn count_down(counts: &mut BTreeMap<String, usize>, model: &str) {
+    if let Some(count) = counts.get_mut(model) {
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            counts.remove(model);
         }
     }
 }

@@ -16,13 +16,8 @@ fn model(capabilities: &[&str]) -> BTreeMap<String, ModelDetails> {
     let details = ModelDetails {
         name: "m".to_owned(),
         file_bytes: 1,
-        digest: None,
-        block_count: None,
-        head_count: None,
-        head_count_kv: None,
-        embedding_length: None,
-        context_length: None,
         capabilities: capabilities.iter().map(|c| (*c).to_owned()).collect(),
+        ..ModelDetails::default()
     };
     BTreeMap::from([("m".to_owned(), details)])
 }

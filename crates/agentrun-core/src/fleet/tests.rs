@@ -19,6 +19,11 @@ struct FakeHost {
 }
 
 impl FakeHost {
+    /// From now on `/api/ps` lists `model`.
+    fn show_resident(&self, model: &str) {
+        self.resident.lock().expect("lock").push(model.to_owned());
+    }
+
     fn new(name: &'static str, models: &[&'static str]) -> Arc<FakeHost> {
         Arc::new(FakeHost {
             name,
@@ -127,13 +132,7 @@ impl ModelBackend for FakeHost {
         Ok(ModelDetails {
             name: model.to_owned(),
             file_bytes: 1,
-            digest: None,
-            block_count: None,
-            head_count: None,
-            head_count_kv: None,
-            embedding_length: None,
-            context_length: None,
-            capabilities: Vec::new(),
+            ..ModelDetails::default()
         })
     }
 }
@@ -500,11 +499,7 @@ async fn a_replicated_model_is_called_where_it_is_resident_and_idle_else_on_a_fr
     assert_eq!(fleet.route("helper", None).as_deref(), Some("left"));
     assert_eq!(answer(&fleet, "helper").await.expect("answers"), "left");
     // Resident on the second host only: calls go there, and only it plans the helper's turn.
-    right
-        .resident
-        .lock()
-        .expect("lock")
-        .push("helper".to_owned());
+    right.show_resident("helper");
     fleet.running_models().await.expect("answers");
     assert_eq!(fleet.route("helper", None).as_deref(), Some("right"));
     assert_eq!(answer(&fleet, "helper").await.expect("answers"), "right");
@@ -533,15 +528,8 @@ async fn a_replicated_model_is_called_where_it_is_resident_and_idle_else_on_a_fr
 #[tokio::test]
 async fn an_unload_of_a_replicated_model_keeps_the_copy_its_calls_go_to() {
     let (fleet, left, right) = replicated_helper().await;
-    left.resident
-        .lock()
-        .expect("lock")
-        .push("helper".to_owned());
-    right
-        .resident
-        .lock()
-        .expect("lock")
-        .push("helper".to_owned());
+    left.show_resident("helper");
+    right.show_resident("helper");
     fleet.running_models().await.expect("answers");
     // Both copies resident and idle: calls go to the first, and the unload to the other.
     assert_eq!(fleet.route("helper", None).as_deref(), Some("left"));
@@ -591,11 +579,7 @@ async fn each_load_of_a_replicated_model_counts_on_the_host_that_did_it() {
     // The first call loads the helper on the left host.
     assert_eq!(answer(&fleet, "helper").await.expect("answers"), "left");
     // Then a preload loads the copy on the right, where its calls go while it is resident.
-    right
-        .resident
-        .lock()
-        .expect("lock")
-        .push("helper".to_owned());
+    right.show_resident("helper");
     fleet.running_models().await.expect("answers");
     fleet
         .preload("helper", &ModelOptions::default(), None)

@@ -31,12 +31,8 @@ fn details(entries: &[(&str, &str, u64)]) -> BTreeMap<String, ModelDetails> {
                 name: (*name).to_owned(),
                 digest: Some((*digest).to_owned()),
                 file_bytes: 0,
-                block_count: None,
-                head_count: None,
-                head_count_kv: None,
-                embedding_length: None,
                 context_length: Some(*context),
-                capabilities: Vec::new(),
+                ..ModelDetails::default()
             };
             ((*name).to_owned(), details)
         })

@@ -291,13 +291,7 @@ mod tests {
                 let found = ModelDetails {
                     name: name.to_owned(),
                     file_bytes: 5_000_000_000,
-                    digest: None,
-                    block_count: None,
-                    head_count: None,
-                    head_count_kv: None,
-                    embedding_length: None,
-                    context_length: None,
-                    capabilities: Vec::new(),
+                    ..ModelDetails::default()
                 };
                 (name.to_owned(), found)
             })
